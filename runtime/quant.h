@@ -1,0 +1,57 @@
+/* quant.h - tensor types (ggml numbering) and their kernels, behind one dispatch table.
+ *
+ * Every type has a scalar reference implementation that is bit-exact with the
+ * GGUF/ggml format definition: dequantize, quantize (reference rounding), and a
+ * fused dequantize+dot against float activations. Fast paths (AVX2, ...) plug
+ * into the same table and are checked against the scalar ones. */
+#ifndef SWARM_QUANT_H
+#define SWARM_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    RT_TYPE_F32 = 0,
+    RT_TYPE_F16 = 1,
+    RT_TYPE_Q4_0 = 2,
+    RT_TYPE_Q4_1 = 3,
+    RT_TYPE_Q5_0 = 6,
+    RT_TYPE_Q5_1 = 7,
+    RT_TYPE_Q8_0 = 8,
+    RT_TYPE_Q8_1 = 9,
+    RT_TYPE_Q2_K = 10,
+    RT_TYPE_Q3_K = 11,
+    RT_TYPE_Q4_K = 12,
+    RT_TYPE_Q5_K = 13,
+    RT_TYPE_Q6_K = 14,
+    RT_TYPE_Q8_K = 15,
+    RT_TYPE_BF16 = 30,
+    RT_TYPE_MXFP4 = 39,
+    RT_TYPE_COUNT = 40,
+};
+
+typedef struct {
+    const char *name;  /* "q4_K", as ggml names it */
+    int64_t blck_size; /* elements per block */
+    size_t type_size;  /* bytes per block */
+    /* n is a multiple of blck_size */
+    void (*dequant)(const void *src, float *dst, int64_t n);
+    /* NULL where the type has no quantizer here */
+    void (*quantize)(const float *src, void *dst, int64_t n);
+    /* sum_i dequant(w)[i] * x[i], accumulated in float */
+    float (*dot_f32)(const void *w, const float *x, int64_t n);
+} rt_type_traits;
+
+/* NULL when the type id is unknown or unsupported. */
+const rt_type_traits *rt_type_get(uint32_t type);
+const char *rt_type_name(uint32_t type); /* "type 42" style string never NULL */
+/* Bytes for a row of n elements; 0 if n is not a multiple of the block size. */
+size_t rt_type_row_size(uint32_t type, int64_t n);
+
+/* Half-precision helpers (exact conversions). */
+float rt_fp16_to_f32(uint16_t h);
+uint16_t rt_f32_to_fp16(float f);
+float rt_bf16_to_f32(uint16_t h);
+uint16_t rt_f32_to_bf16(float f); /* round to nearest even, NaN kept */
+
+#endif
