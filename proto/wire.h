@@ -26,6 +26,7 @@ enum {
     WIRE_E_UNEXPECTED = 5, /* payload not valid on this endpoint */
     WIRE_E_BAD_REQUEST = 6, /* payload fields invalid (bad job JSON, unknown job, ...) */
     WIRE_E_INTERNAL = 7, /* the coordinator could not complete the request (e.g. Redis down) */
+    WIRE_E_UNKNOWN_WORKER = 8, /* sender is not registered (e.g. swarmd restarted): send Register again */
 };
 
 /* Apply the standard options. router: also ROUTER_MANDATORY. */
@@ -34,7 +35,9 @@ int wire_socket_setup(void *sock, bool router);
 /* Fill version/sender/correlation id. */
 void wire_envelope_init(Swarm__Envelope *env, const char *sender, uint64_t correlation_id);
 
-/* Pack and send. For ROUTER sockets pass the peer identity; else id = NULL.
+/* Pack and send. For ROUTER sockets pass the peer identity (the send never
+ * blocks: a full or gone peer is an error); else id = NULL (a blocking send,
+ * bounded by the socket's ZMQ_SNDTIMEO if the caller sets one).
  * Returns 0, or -1 with err set (e.g. EHOSTUNREACH for a gone peer). */
 int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *env, char *err,
               size_t errlen);
