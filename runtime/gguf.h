@@ -89,6 +89,14 @@ int gguf_get_str(const gguf_file *f, const char *key, gguf_str *out);
 int64_t gguf_arr_i64(const gguf_kv *kv, uint64_t i);
 double gguf_arr_f64(const gguf_kv *kv, uint64_t i);
 
+/* Where the data section starts (file offset), the file size, and the start
+ * of the mapping; tensor data = base + data_offset + tensor offset. */
+uint64_t gguf_data_offset(const gguf_file *f);
+size_t gguf_file_size(const gguf_file *f);
+const void *gguf_file_base(const gguf_file *f);
+/* "uint32", "string", ... for messages. */
+const char *gguf_vtype_name(uint32_t t);
+
 /* Compare a length-delimited string with a C string. */
 bool gguf_str_eq(gguf_str s, const char *c);
 

@@ -48,6 +48,11 @@ const char *rt_type_name(uint32_t type); /* "type 42" style string never NULL */
 /* Bytes for a row of n elements; 0 if n is not a multiple of the block size. */
 size_t rt_type_row_size(uint32_t type, int64_t n);
 
+/* Block geometry of any ggml type id known to the GGUF format, including
+ * types that have no kernels here (so files holding them still load and the
+ * model loader can name the tensor that is unsupported). -1 when unknown. */
+int rt_type_block_info(uint32_t type, int64_t *blck_size, size_t *type_size);
+
 /* Half-precision helpers (exact conversions). */
 float rt_fp16_to_f32(uint16_t h);
 uint16_t rt_f32_to_fp16(float f);

@@ -1,0 +1,211 @@
+/* quant.c - the tensor-type dispatch table, exact fp16/bf16 conversions, and
+ * the unquantized float kernels (F32, F16, BF16).
+ *
+ * Block geometry is listed for every ggml type id the GGUF format defines,
+ * so the loader can validate any file; kernels exist only for the types
+ * named in the table below, and rt_type_get() returns NULL for the rest. */
+#include "quant_impl.h"
+
+typedef struct {
+    const char *name;
+    int64_t blck;
+    size_t tsize;
+} type_geom;
+
+/* ggml type ids; gaps are ids ggml has retired. */
+static const type_geom geom[RT_TYPE_COUNT] = {
+    [0] = {"f32", 1, 4},         [1] = {"f16", 1, 2},         [2] = {"q4_0", 32, 18},
+    [3] = {"q4_1", 32, 20},      [6] = {"q5_0", 32, 22},      [7] = {"q5_1", 32, 24},
+    [8] = {"q8_0", 32, 34},      [9] = {"q8_1", 32, 36},      [10] = {"q2_K", 256, 84},
+    [11] = {"q3_K", 256, 110},   [12] = {"q4_K", 256, 144},   [13] = {"q5_K", 256, 176},
+    [14] = {"q6_K", 256, 210},   [15] = {"q8_K", 256, 292},   [16] = {"iq2_xxs", 256, 66},
+    [17] = {"iq2_xs", 256, 74},  [18] = {"iq3_xxs", 256, 98}, [19] = {"iq1_s", 256, 50},
+    [20] = {"iq4_nl", 32, 18},   [21] = {"iq3_s", 256, 110},  [22] = {"iq2_s", 256, 82},
+    [23] = {"iq4_xs", 256, 136}, [24] = {"i8", 1, 1},         [25] = {"i16", 1, 2},
+    [26] = {"i32", 1, 4},        [27] = {"i64", 1, 8},        [28] = {"f64", 1, 8},
+    [29] = {"iq1_m", 256, 56},   [30] = {"bf16", 1, 2},       [34] = {"tq1_0", 256, 54},
+    [35] = {"tq2_0", 256, 66},   [39] = {"mxfp4", 32, 17},
+};
+
+/* Types with kernels; the geometry repeats geom[] (a test checks they agree). */
+#define K(t) rt_dequant_##t, rt_quantize_##t, rt_dot_##t
+static const rt_type_traits traits[RT_TYPE_COUNT] = {
+    [RT_TYPE_F32] = {"f32", 1, 4, K(f32)},
+    [RT_TYPE_F16] = {"f16", 1, 2, K(f16)},
+    [RT_TYPE_BF16] = {"bf16", 1, 2, K(bf16)},
+};
+#undef K
+
+int rt_type_block_info(uint32_t type, int64_t *blck_size, size_t *type_size)
+{
+    if (type >= RT_TYPE_COUNT || geom[type].blck == 0) return -1;
+    *blck_size = geom[type].blck;
+    *type_size = geom[type].tsize;
+    return 0;
+}
+
+const rt_type_traits *rt_type_get(uint32_t type)
+{
+    if (type >= RT_TYPE_COUNT || !traits[type].dequant) return NULL;
+    return &traits[type];
+}
+
+const char *rt_type_name(uint32_t type)
+{
+    /* Unknown ids get a fixed string: no per-call buffer, no mutable state. */
+    if (type >= RT_TYPE_COUNT || !geom[type].name) return "unknown type";
+    return geom[type].name;
+}
+
+size_t rt_type_row_size(uint32_t type, int64_t n)
+{
+    int64_t b;
+    size_t ts;
+    if (rt_type_block_info(type, &b, &ts) < 0 || n < 0 || n % b != 0) return 0;
+    return (size_t)(n / b) * ts;
+}
+
+/* ---- exact half-precision conversions ---- */
+
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float rt_fp16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp == 0) {
+        /* zero or subnormal: mant * 2^-24 is exact in float */
+        float v = (float)mant * 5.9604644775390625e-8f;
+        return u2f(f2u(v) | sign);
+    }
+    if (exp == 31) return u2f(sign | 0x7f800000u | (mant << 13));
+    return u2f(sign | ((exp + 112) << 23) | (mant << 13));
+}
+
+uint16_t rt_f32_to_fp16(float f)
+{
+    uint32_t u = f2u(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) /* NaN: keep it quiet and keep the top payload bits */
+        return (uint16_t)(sign | 0x7e00 | ((a >> 13) & 0x3ff));
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* >= 65520 rounds to inf */
+    if (a < 0x38800000u) {                                  /* below 2^-14: subnormal */
+        uint32_t exp = a >> 23;
+        if (exp < 102) return sign; /* below half the smallest subnormal */
+        uint32_t mant = (a & 0x7fffff) | 0x800000, shift = 126 - exp;
+        uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = (a - 0x38000000u) >> 13, rem = a & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
+float rt_bf16_to_f32(uint16_t h)
+{
+    return u2f((uint32_t)h << 16);
+}
+
+uint16_t rt_f32_to_bf16(float f)
+{
+    uint32_t u = f2u(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+/* ---- F32 / F16 / BF16 kernels ---- */
+
+void rt_dequant_f32(const void *src, float *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+void rt_quantize_f32(const float *src, void *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+float rt_dot_f32(const void *w, const float *x, int64_t n)
+{
+    const float *a = w; /* may be unaligned in theory; GGUF data is 32-aligned */
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += a[i + k] * x[i + k];
+    for (; i < n; i++)
+        s[0] += a[i] * x[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+void rt_dequant_f16(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = rt_fp16_to_f32(rt_rd16(p + 2 * i));
+}
+
+void rt_quantize_f16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = rt_f32_to_fp16(src[i]);
+        memcpy(p + 2 * i, &h, 2);
+    }
+}
+
+float rt_dot_f16(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *p = w;
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += rt_fp16_to_f32(rt_rd16(p + 2 * (i + k))) * x[i + k];
+    for (; i < n; i++)
+        s[0] += rt_fp16_to_f32(rt_rd16(p + 2 * i)) * x[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+void rt_dequant_bf16(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = rt_bf16_to_f32(rt_rd16(p + 2 * i));
+}
+
+void rt_quantize_bf16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = rt_f32_to_bf16(src[i]);
+        memcpy(p + 2 * i, &h, 2);
+    }
+}
+
+float rt_dot_bf16(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *p = w;
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += rt_bf16_to_f32(rt_rd16(p + 2 * (i + k))) * x[i + k];
+    for (; i < n; i++)
+        s[0] += rt_bf16_to_f32(rt_rd16(p + 2 * i)) * x[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
