@@ -30,9 +30,14 @@ static const type_geom geom[RT_TYPE_COUNT] = {
 /* Types with kernels; the geometry repeats geom[] (a test checks they agree). */
 #define K(t) rt_dequant_##t, rt_quantize_##t, rt_dot_##t
 static const rt_type_traits traits[RT_TYPE_COUNT] = {
-    [RT_TYPE_F32] = {"f32", 1, 4, K(f32)},
-    [RT_TYPE_F16] = {"f16", 1, 2, K(f16)},
-    [RT_TYPE_BF16] = {"bf16", 1, 2, K(bf16)},
+    [RT_TYPE_F32] = {"f32", 1, 4, K(f32)},        [RT_TYPE_F16] = {"f16", 1, 2, K(f16)},
+    [RT_TYPE_BF16] = {"bf16", 1, 2, K(bf16)},     [RT_TYPE_Q4_0] = {"q4_0", 32, 18, K(q4_0)},
+    [RT_TYPE_Q4_1] = {"q4_1", 32, 20, K(q4_1)},   [RT_TYPE_Q5_0] = {"q5_0", 32, 22, K(q5_0)},
+    [RT_TYPE_Q5_1] = {"q5_1", 32, 24, K(q5_1)},   [RT_TYPE_Q8_0] = {"q8_0", 32, 34, K(q8_0)},
+    [RT_TYPE_Q8_1] = {"q8_1", 32, 36, K(q8_1)},   [RT_TYPE_Q2_K] = {"q2_K", 256, 84, K(q2_K)},
+    [RT_TYPE_Q3_K] = {"q3_K", 256, 110, K(q3_K)}, [RT_TYPE_Q4_K] = {"q4_K", 256, 144, K(q4_K)},
+    [RT_TYPE_Q5_K] = {"q5_K", 256, 176, K(q5_K)}, [RT_TYPE_Q6_K] = {"q6_K", 256, 210, K(q6_K)},
+    [RT_TYPE_Q8_K] = {"q8_K", 256, 292, K(q8_K)}, [RT_TYPE_MXFP4] = {"mxfp4", 32, 17, K(mxfp4)},
 };
 #undef K
 

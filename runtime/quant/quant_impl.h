@@ -5,6 +5,7 @@
 
 #include "quant.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -18,12 +19,51 @@
 RT_DECL_KERNELS(f32)
 RT_DECL_KERNELS(f16)
 RT_DECL_KERNELS(bf16)
+RT_DECL_KERNELS(q4_0)
+RT_DECL_KERNELS(q4_1)
+RT_DECL_KERNELS(q5_0)
+RT_DECL_KERNELS(q5_1)
+RT_DECL_KERNELS(q8_0)
+RT_DECL_KERNELS(q8_1)
+RT_DECL_KERNELS(q2_K)
+RT_DECL_KERNELS(q3_K)
+RT_DECL_KERNELS(q4_K)
+RT_DECL_KERNELS(q5_K)
+RT_DECL_KERNELS(q6_K)
+RT_DECL_KERNELS(q8_K)
+RT_DECL_KERNELS(mxfp4)
 
 static inline uint16_t rt_rd16(const uint8_t *p)
 {
     uint16_t v;
     memcpy(&v, p, 2);
     return v;
+}
+
+static inline void rt_wr16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
+
+static inline float rt_rdh(const uint8_t *p)
+{
+    return rt_fp16_to_f32(rt_rd16(p));
+}
+
+/* Dot of n (a multiple of 8) floats with 8 independent partial sums, the
+ * shape compilers turn into SIMD lanes. */
+static inline float rt_dot_block(const float *a, const float *x, int n)
+{
+    float s[8] = {0};
+    for (int i = 0; i < n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += a[i + k] * x[i + k];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static inline int rt_nearest_int(float f)
+{
+    return (int)lrintf(f);
 }
 
 #endif
