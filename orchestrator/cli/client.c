@@ -1,0 +1,149 @@
+/* client.c - request/reply with swarmd over a DEALER socket.
+ *
+ * One outstanding request at a time; replies are matched on correlation id
+ * so a late answer to an earlier, timed-out request is skipped. After a
+ * timeout the socket is rebuilt so a queued stale request cannot confuse the
+ * next call. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "client.h"
+
+static uint64_t cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int cli_client_socket(cli_client *c, char *err, size_t errlen)
+{
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    if (!c->sock) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    wire_socket_setup(c->sock, false);
+    int linger = 0;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        snprintf(err, errlen, "%s: %s", c->endpoint, zmq_strerror(errno));
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int cli_client_open(cli_client *c, const char *endpoint, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
+    snprintf(c->sender, sizeof(c->sender), "cli:%d", (int)getpid());
+    c->corr = (uint64_t)time(NULL) << 20;
+    c->ctx = zmq_ctx_new();
+    if (!c->ctx) {
+        snprintf(err, errlen, "zmq_ctx_new failed");
+        return -1;
+    }
+    if (cli_client_socket(c, err, errlen) != 0) {
+        zmq_ctx_term(c->ctx);
+        c->ctx = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void cli_client_close(cli_client *c)
+{
+    if (c->sock) zmq_close(c->sock);
+    if (c->ctx) zmq_ctx_term(c->ctx);
+    c->sock = c->ctx = NULL;
+}
+
+int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__Envelope **reply,
+                    uint32_t *code, char *err, size_t errlen)
+{
+    *reply = NULL;
+    if (code) *code = 0;
+    if (!c->sock && cli_client_socket(c, err, errlen) != 0) return -1;
+    uint64_t corr = ++c->corr;
+    wire_envelope_init(req, c->sender, corr);
+    size_t n = swarm__envelope__get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    swarm__envelope__pack(req, buf);
+    int rc = zmq_send(c->sock, buf, n, ZMQ_DONTWAIT);
+    free(buf);
+    if (rc < 0) {
+        snprintf(err, errlen, "send to swarmd at %s: %s", c->endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    uint64_t deadline = cli_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        uint64_t t = cli_now_ms();
+        if (t >= deadline) break;
+        zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
+        int pr = zmq_poll(&it, 1, (long)(deadline - t));
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) break;
+        Swarm__Envelope *env = NULL;
+        char derr[256] = "";
+        int r = wire_recv(c->sock, false, NULL, NULL, &env, derr, sizeof(derr));
+        if (r == 1) continue;
+        if (r < 0) {
+            snprintf(err, errlen, "bad reply from swarmd: %s", derr);
+            return -1;
+        }
+        if (env->correlation_id != corr) { /* answer to an older request */
+            wire_free(env);
+            continue;
+        }
+        if (env->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR) {
+            snprintf(err, errlen, "%s", env->error->message);
+            if (code) *code = env->error->code;
+            wire_free(env);
+            return -2;
+        }
+        *reply = env;
+        return 0;
+    }
+    snprintf(err, errlen, "no answer from swarmd at %s within %d ms", c->endpoint, timeout_ms);
+    zmq_close(c->sock);
+    c->sock = NULL;
+    return -1;
+}
+
+int cli_client_status(cli_client *c, const char *job_id, bool with_result, bool with_tasks,
+                      int timeout_ms, Swarm__Envelope **reply, uint32_t *code, char *err,
+                      size_t errlen)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Status st = SWARM__STATUS__INIT;
+    char *ids[1] = {(char *)job_id};
+    if (job_id) {
+        st.n_job_ids = 1;
+        st.job_ids = ids;
+    }
+    st.with_result = with_result;
+    st.with_tasks = with_tasks;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_STATUS;
+    env.status = &st;
+    int rc = cli_client_call(c, &env, timeout_ms, reply, code, err, errlen);
+    if (rc == 0 && (*reply)->payload_case != SWARM__ENVELOPE__PAYLOAD_STATUS) {
+        snprintf(err, errlen, "swarmd answered Status with payload %d",
+                 (int)(*reply)->payload_case);
+        wire_free(*reply);
+        *reply = NULL;
+        return -1;
+    }
+    return rc;
+}

@@ -1,0 +1,51 @@
+/* backend.h - what a worker slot runs a sub-task on.
+ *
+ * A backend is opened once per worker process (the model is loaded once and
+ * shared read-only); each agent slot owns a backend slot (its own session and
+ * sampler). Two kinds exist: "embedded" (the real MoE engine, runtime/rt.h)
+ * and "sim" (a clearly labelled simulated engine that emits deterministic fake
+ * tokens with a delay, for scale tests of the orchestration only). */
+#ifndef SWARM_WORKER_BACKEND_H
+#define SWARM_WORKER_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wb_backend wb_backend;
+typedef struct wb_slot wb_slot;
+
+typedef struct {
+    const char *goal;         /* system context */
+    const char *instructions; /* "{item}" is replaced by input */
+    const char *input;
+    uint32_t max_tokens;
+    float temperature;
+    uint64_t seed;
+} wb_task;
+
+/* Called every few tokens with the count so far and the whole text so far;
+ * return non-zero to stop generation (cancel). */
+typedef int (*wb_progress_fn)(void *ud, uint32_t tokens, const char *text, size_t len);
+
+/* kind: "embedded" or "sim". threads: engine threads per eval (0 = runtime default). */
+int wb_backend_open(const char *kind, const char *model_path, int threads, wb_backend **out,
+                    char *err, size_t errlen);
+void wb_backend_free(wb_backend *b);
+const char *wb_backend_kind(const wb_backend *b);
+const char *wb_backend_model_name(const wb_backend *b);
+
+int wb_slot_new(wb_backend *b, wb_slot **out, char *err, size_t errlen);
+void wb_slot_free(wb_slot *s);
+
+/* Runs one sub-task. On success *output is malloc'ed valid UTF-8 and *tokens
+ * the number generated. Returns 1 when the progress callback stopped it. */
+int wb_slot_run(wb_slot *s, const wb_task *t, wb_progress_fn progress, void *ud, char **output,
+                uint32_t *tokens, char *err, size_t errlen);
+
+/* Shared helpers (backend_util.c). */
+/* instructions with every "{item}" replaced by input; malloc'ed. */
+char *wb_prompt_expand(const char *instructions, const char *input);
+/* Copy of buf[0..len) with invalid UTF-8 sequences replaced by U+FFFD; malloc'ed. */
+char *wb_utf8_sanitize(const char *buf, size_t len);
+
+#endif

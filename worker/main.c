@@ -1,0 +1,76 @@
+/* main.c - the swarm-worker command: flags, signals, then worker_run(). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: swarm-worker --connect ENDPOINT --model M.gguf [--slots K] [--id NAME]\n"
+               "                    [--threads T] [--engine embedded|sim] [--heartbeat-ms MS]\n"
+               "  --engine sim is a SIMULATED engine (fake tokens) for scale tests only.\n");
+}
+
+int main(int argc, char **argv)
+{
+    worker_config cfg = {.engine = "embedded", .slots = 1, .heartbeat_ms = 1000, .stop = &g_stop};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "swarm-worker: %s needs a value\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (strcmp(a, "--connect") == 0)
+            cfg.connect = v;
+        else if (strcmp(a, "--model") == 0)
+            cfg.model = v;
+        else if (strcmp(a, "--engine") == 0)
+            cfg.engine = v;
+        else if (strcmp(a, "--id") == 0)
+            cfg.id = v;
+        else if (strcmp(a, "--slots") == 0)
+            cfg.slots = atoi(v);
+        else if (strcmp(a, "--threads") == 0)
+            cfg.threads = atoi(v);
+        else if (strcmp(a, "--heartbeat-ms") == 0)
+            cfg.heartbeat_ms = atoi(v);
+        else {
+            fprintf(stderr, "swarm-worker: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (cfg.slots < 1 || cfg.slots > 1024) {
+        fprintf(stderr, "swarm-worker: --slots must be 1..1024\n");
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char err[1024] = "";
+    if (worker_run(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "swarm-worker: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,602 @@
+/* worker.c - swarm-worker: registration, heartbeats, credit, slot threads.
+ *
+ * Protocol (see proto/swarm.proto): Register until swarmd answers; then a
+ * Heartbeat every interval listing running tasks (swarmd extends their
+ * leases), a Credit with the number of free slots whenever it changes, one
+ * Assign per free slot, Progress while a task runs, one Result per task.
+ *
+ * swarmd restarts and lost connections: swarmd never speaks unprompted to an
+ * idle worker, so silence alone proves nothing. After a few silent heartbeat
+ * intervals the worker probes with a Register (always answered); if that
+ * also goes unanswered it drops the socket and reconnects. An Error telling
+ * it that it is unknown makes it register again at once. Results produced
+ * meanwhile are still sent: swarmd accepts any result whose fencing token
+ * (attempt) matches. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "backend.h"
+#include "wire.h"
+#include "worker.h"
+
+#define WORKER_VERSION "swarm-worker 0.1"
+#define TAIL_BYTES 80
+
+typedef struct worker worker;
+
+typedef struct {
+    worker *w;
+    int index;
+    pthread_t th;
+    int started;
+    wb_slot *ws;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    Swarm__Envelope *pending; /* handed over by main, guarded by mu */
+    int quit;                 /* guarded by mu */
+    atomic_int cancel;        /* set by main, read by the running task */
+    /* main thread only */
+    int busy;
+    int cancelled;
+    char *job_id, *task_id;
+    uint32_t attempt;
+} worker_slot;
+
+struct worker {
+    const worker_config *cfg;
+    char id[256];
+    char host[200];
+    char inproc[96];
+    void *ctx;
+    void *dealer;
+    void *pull;
+    wb_backend *backend;
+    worker_slot *slots;
+    int n_slots;
+    int registered;
+    uint64_t hb_ms;
+    uint64_t last_rx_ms;
+    uint64_t last_register_ms;
+    int probed;
+    uint32_t last_credit;
+    uint64_t corr;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void worker_log(const worker *w, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s swarm-worker[%s]: %s\n", ts, w->id, msg);
+    fflush(stderr);
+}
+
+/* Pack and send without blocking: a full queue to a gone swarmd must never
+ * stall the worker (the reconnect logic deals with the peer). */
+static int send_env(void *sock, const Swarm__Envelope *env)
+{
+    size_t n = swarm__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return -1;
+    swarm__envelope__pack(env, buf);
+    int rc = zmq_send(sock, buf, n, ZMQ_DONTWAIT);
+    free(buf);
+    return rc < 0 ? -1 : 0;
+}
+
+static void worker_send(worker *w, Swarm__Envelope *env)
+{
+    if (send_env(w->dealer, env) != 0)
+        worker_log(w, "send to swarmd failed: %s (will retry via reconnect)", zmq_strerror(errno));
+}
+
+static uint32_t worker_free_slots(const worker *w)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < w->n_slots; i++)
+        if (!w->slots[i].busy) n++;
+    return n;
+}
+
+static void worker_send_register(worker *w)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Register reg = SWARM__REGISTER__INIT;
+    wire_envelope_init(&env, w->id, ++w->corr);
+    reg.worker_id = w->id;
+    reg.hostname = w->host;
+    reg.pid = (uint32_t)getpid();
+    reg.model = (char *)wb_backend_model_name(w->backend);
+    reg.slots = (uint32_t)w->n_slots;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    reg.mem_bytes = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+    reg.version = WORKER_VERSION;
+    reg.heartbeat_ms = w->hb_ms;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
+    env.register_ = &reg;
+    worker_send(w, &env);
+    w->last_register_ms = now_ms();
+}
+
+static void worker_send_credit(worker *w, int force)
+{
+    uint32_t free_slots = worker_free_slots(w);
+    if (!w->registered || (!force && free_slots == w->last_credit)) return;
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Credit cr = SWARM__CREDIT__INIT;
+    wire_envelope_init(&env, w->id, ++w->corr);
+    cr.slots = free_slots;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_CREDIT;
+    env.credit = &cr;
+    worker_send(w, &env);
+    w->last_credit = free_slots;
+}
+
+static void worker_send_heartbeat(worker *w)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Heartbeat hb = SWARM__HEARTBEAT__INIT;
+    Swarm__TaskRef refs[w->n_slots];
+    Swarm__TaskRef *ptrs[w->n_slots];
+    size_t n = 0;
+    for (int i = 0; i < w->n_slots; i++) {
+        worker_slot *s = &w->slots[i];
+        if (!s->busy || s->cancelled) continue;
+        swarm__task_ref__init(&refs[n]);
+        refs[n].job_id = s->job_id;
+        refs[n].task_id = s->task_id;
+        refs[n].attempt = s->attempt;
+        ptrs[n] = &refs[n];
+        n++;
+    }
+    wire_envelope_init(&env, w->id, ++w->corr);
+    hb.worker_id = w->id;
+    hb.n_running = n;
+    hb.running = ptrs;
+    hb.free_slots = worker_free_slots(w);
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_HEARTBEAT;
+    env.heartbeat = &hb;
+    worker_send(w, &env);
+}
+
+static int worker_connect(worker *w, char *err, size_t errlen)
+{
+    w->dealer = zmq_socket(w->ctx, ZMQ_DEALER);
+    if (!w->dealer) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    wire_socket_setup(w->dealer, false);
+    zmq_setsockopt(w->dealer, ZMQ_ROUTING_ID, w->id, strlen(w->id));
+    if (zmq_connect(w->dealer, w->cfg->connect) != 0) {
+        snprintf(err, errlen, "--connect %s: %s", w->cfg->connect, zmq_strerror(errno));
+        zmq_close(w->dealer);
+        w->dealer = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- slot threads ---- */
+
+typedef struct {
+    worker_slot *s;
+    void *push;
+    const Swarm__Assign *a;
+    uint32_t sent_tokens;
+    uint64_t sent_ms;
+} slot_run;
+
+static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len)
+{
+    slot_run *r = ud;
+    if (atomic_load(&r->s->cancel)) return 1;
+    uint64_t t = now_ms();
+    if (tokens < r->sent_tokens + 4 || t < r->sent_ms + 100) return 0;
+    r->sent_tokens = tokens;
+    r->sent_ms = t;
+    size_t start = len > TAIL_BYTES ? len - TAIL_BYTES : 0;
+    while (start < len && ((unsigned char)text[start] & 0xC0) == 0x80)
+        start++;
+    char *tail = wb_utf8_sanitize(text + start, len - start);
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Progress p = SWARM__PROGRESS__INIT;
+    wire_envelope_init(&env, r->s->w->id, 0);
+    p.job_id = r->a->job_id;
+    p.task_id = r->a->task_id;
+    p.attempt = r->a->attempt;
+    p.tokens = tokens;
+    p.text_tail = tail ? tail : "";
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+    env.progress = &p;
+    send_env(r->push, &env);
+    free(tail);
+    return 0;
+}
+
+static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
+{
+    wb_task t = {.goal = a->goal,
+                 .instructions = a->instructions,
+                 .input = a->input,
+                 .max_tokens = a->max_tokens,
+                 .temperature = a->temperature,
+                 .seed = a->seed};
+    slot_run r = {.s = s, .push = push, .a = a, .sent_ms = now_ms()};
+    char *output = NULL, err[512] = "";
+    uint32_t tokens = 0;
+    uint64_t t0 = now_ms();
+    int rc = wb_slot_run(s->ws, &t, slot_progress, &r, &output, &tokens, err, sizeof(err));
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Result res = SWARM__RESULT__INIT;
+    wire_envelope_init(&env, s->w->id, 0);
+    res.job_id = a->job_id;
+    res.task_id = a->task_id;
+    res.attempt = a->attempt;
+    res.ok = rc == 0;
+    res.output = output ? output : "";
+    if (rc == 1) snprintf(err, sizeof(err), "cancelled");
+    res.error = rc == 0 ? "" : err;
+    res.tokens = tokens;
+    res.elapsed_ms = now_ms() - t0;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+    env.result = &res;
+    /* the main thread must learn the slot is free, so retry until it goes */
+    while (send_env(push, &env) != 0 && errno == EAGAIN)
+        usleep(1000);
+    free(output);
+}
+
+static void *slot_main(void *arg)
+{
+    worker_slot *s = arg;
+    void *push = zmq_socket(s->w->ctx, ZMQ_PUSH);
+    int linger = 0;
+    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_connect(push, s->w->inproc);
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->pending && !s->quit)
+            pthread_cond_wait(&s->cv, &s->mu);
+        Swarm__Envelope *env = s->pending;
+        s->pending = NULL;
+        int quit = s->quit;
+        pthread_mutex_unlock(&s->mu);
+        if (env) {
+            slot_execute(s, push, env->assign);
+            wire_free(env);
+        }
+        if (quit) break;
+    }
+    zmq_close(push);
+    return NULL;
+}
+
+/* ---- main thread: messages from swarmd ---- */
+
+static void slot_clear(worker_slot *s)
+{
+    s->busy = 0;
+    s->cancelled = 0;
+    free(s->job_id);
+    free(s->task_id);
+    s->job_id = s->task_id = NULL;
+}
+
+static void worker_reject_assign(worker *w, const Swarm__Assign *a, const char *why)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Result res = SWARM__RESULT__INIT;
+    wire_envelope_init(&env, w->id, ++w->corr);
+    res.job_id = a->job_id;
+    res.task_id = a->task_id;
+    res.attempt = a->attempt;
+    res.ok = 0;
+    res.output = "";
+    res.error = (char *)why;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+    env.result = &res;
+    worker_send(w, &env);
+}
+
+/* Takes ownership of env (an Assign). */
+static void worker_on_assign(worker *w, Swarm__Envelope *env)
+{
+    const Swarm__Assign *a = env->assign;
+    worker_slot *s = NULL;
+    for (int i = 0; i < w->n_slots; i++) {
+        worker_slot *x = &w->slots[i];
+        if (x->busy && strcmp(x->job_id, a->job_id) == 0 && strcmp(x->task_id, a->task_id) == 0 &&
+            x->attempt == a->attempt) {
+            worker_log(w, "duplicate Assign %s/%s attempt %u ignored", a->job_id, a->task_id,
+                       a->attempt);
+            wire_free(env);
+            return;
+        }
+        if (!x->busy && !s) s = x;
+    }
+    if (!s) {
+        worker_log(w, "Assign %s/%s with no free slot: refused", a->job_id, a->task_id);
+        worker_reject_assign(w, a, "worker had no free slot (credit exceeded)");
+        wire_free(env);
+        worker_send_credit(w, 1);
+        return;
+    }
+    s->busy = 1;
+    s->cancelled = 0;
+    s->job_id = strdup(a->job_id);
+    s->task_id = strdup(a->task_id);
+    s->attempt = a->attempt;
+    atomic_store(&s->cancel, 0);
+    pthread_mutex_lock(&s->mu);
+    s->pending = env;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    worker_send_credit(w, 0);
+}
+
+static void worker_on_cancel(worker *w, const Swarm__Cancel *c)
+{
+    for (int i = 0; i < w->n_slots; i++) {
+        worker_slot *s = &w->slots[i];
+        if (!s->busy || strcmp(s->job_id, c->job_id) != 0) continue;
+        if (c->task_id[0] && strcmp(s->task_id, c->task_id) != 0) continue;
+        if (c->task_id[0] && c->attempt && c->attempt != s->attempt) continue;
+        worker_log(w, "cancel %s/%s", s->job_id, s->task_id);
+        s->cancelled = 1;
+        atomic_store(&s->cancel, 1);
+    }
+}
+
+static void worker_registered(worker *w, const Swarm__Register *r)
+{
+    if (!w->registered) worker_log(w, "registered with swarmd at %s", w->cfg->connect);
+    w->registered = 1;
+    w->probed = 0;
+    if (r->heartbeat_ms >= 50 && r->heartbeat_ms <= 60000) w->hb_ms = r->heartbeat_ms;
+    worker_send_credit(w, 1);
+    worker_send_heartbeat(w);
+}
+
+static void worker_on_dealer(worker *w)
+{
+    for (;;) {
+        Swarm__Envelope *env = NULL;
+        char err[256] = "";
+        int rc = wire_recv(w->dealer, false, NULL, NULL, &env, err, sizeof(err));
+        if (rc == 1) return;
+        w->last_rx_ms = now_ms();
+        w->probed = 0;
+        if (rc < 0) {
+            worker_log(w, "bad message from swarmd dropped: %s", err);
+            continue;
+        }
+        switch (env->payload_case) {
+        case SWARM__ENVELOPE__PAYLOAD_REGISTER:
+            worker_registered(w, env->register_);
+            break;
+        case SWARM__ENVELOPE__PAYLOAD_ASSIGN:
+            worker_on_assign(w, env);
+            env = NULL;
+            break;
+        case SWARM__ENVELOPE__PAYLOAD_CANCEL:
+            worker_on_cancel(w, env->cancel);
+            break;
+        case SWARM__ENVELOPE__PAYLOAD_ERROR: {
+            const char *m = env->error->message;
+            worker_log(w, "swarmd says: %s (code %u)", m, env->error->code);
+            if (env->error->code == WIRE_E_UNKNOWN_WORKER) {
+                w->registered = 0;
+                worker_send_register(w);
+            }
+            break;
+        }
+        default:
+            worker_log(w, "unexpected message (payload %d) from swarmd ignored",
+                       (int)env->payload_case);
+            break;
+        }
+        if (env) wire_free(env);
+    }
+}
+
+/* Slot threads' Progress/Result, forwarded verbatim. */
+static void worker_on_pull(worker *w)
+{
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, w->pull, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        const void *data = zmq_msg_data(&msg);
+        size_t len = zmq_msg_size(&msg);
+        Swarm__Envelope *env = NULL;
+        char err[128];
+        int forward = 1;
+        if (wire_decode(data, len, &env, err, sizeof(err)) == 0 &&
+            env->payload_case == SWARM__ENVELOPE__PAYLOAD_RESULT) {
+            const Swarm__Result *r = env->result;
+            for (int i = 0; i < w->n_slots; i++) {
+                worker_slot *s = &w->slots[i];
+                if (s->busy && strcmp(s->job_id, r->job_id) == 0 &&
+                    strcmp(s->task_id, r->task_id) == 0 && s->attempt == r->attempt) {
+                    if (s->cancelled) forward = 0; /* swarmd already settled it */
+                    slot_clear(s);
+                    break;
+                }
+            }
+        }
+        if (env) wire_free(env);
+        if (forward && zmq_send(w->dealer, data, len, ZMQ_DONTWAIT) < 0)
+            worker_log(w, "forward to swarmd failed: %s", zmq_strerror(errno));
+        zmq_msg_close(&msg);
+        worker_send_credit(w, 0);
+    }
+}
+
+static void worker_tick(worker *w)
+{
+    uint64_t t = now_ms();
+    uint64_t silence = t - w->last_rx_ms;
+    if (!w->registered) {
+        if (t - w->last_register_ms >= 2 * w->hb_ms) worker_send_register(w);
+        if (silence >= 10 * w->hb_ms && silence >= 10000) {
+            char err[256];
+            worker_log(w, "no answer from swarmd for %llu ms: reconnecting",
+                       (unsigned long long)silence);
+            zmq_close(w->dealer);
+            if (worker_connect(w, err, sizeof(err)) != 0) {
+                worker_log(w, "%s", err);
+                return;
+            }
+            w->last_rx_ms = t;
+            worker_send_register(w);
+        }
+        return;
+    }
+    worker_send_heartbeat(w);
+    if (silence >= 5 * w->hb_ms && silence >= 5000 && !w->probed) {
+        /* swarmd is quiet to idle workers; a Register is always answered */
+        w->probed = 1;
+        w->registered = 0;
+        worker_send_register(w);
+    }
+}
+
+static int worker_init(worker *w, const worker_config *cfg, char *err, size_t errlen)
+{
+    w->cfg = cfg;
+    w->hb_ms = cfg->heartbeat_ms > 0 ? (uint64_t)cfg->heartbeat_ms : 1000;
+    gethostname(w->host, sizeof(w->host) - 1);
+    if (cfg->id && *cfg->id)
+        snprintf(w->id, sizeof(w->id), "%s", cfg->id);
+    else
+        snprintf(w->id, sizeof(w->id), "w-%s-%d", w->host, (int)getpid());
+    w->n_slots = cfg->slots > 0 ? cfg->slots : 1;
+    if (!cfg->connect || !*cfg->connect) {
+        snprintf(err, errlen, "--connect: swarmd's worker endpoint is required");
+        return -1;
+    }
+    if (wb_backend_open(cfg->engine, cfg->model, cfg->threads, &w->backend, err, errlen) != 0)
+        return -1;
+    if (strcmp(wb_backend_kind(w->backend), "sim") == 0)
+        worker_log(w, "engine: SIMULATED (fake tokens, for scale tests only; no model runs)");
+    else
+        worker_log(w, "engine: embedded, model %s", wb_backend_model_name(w->backend));
+    w->ctx = zmq_ctx_new();
+    snprintf(w->inproc, sizeof(w->inproc), "inproc://swarm-worker-%p", (void *)w);
+    w->pull = zmq_socket(w->ctx, ZMQ_PULL);
+    int linger = 0;
+    zmq_setsockopt(w->pull, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_bind(w->pull, w->inproc) != 0) {
+        snprintf(err, errlen, "inproc bind: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (worker_connect(w, err, errlen) != 0) return -1;
+    w->slots = calloc((size_t)w->n_slots, sizeof(*w->slots));
+    if (!w->slots) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < w->n_slots; i++) {
+        worker_slot *s = &w->slots[i];
+        s->w = w;
+        s->index = i;
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cv, NULL);
+        if (wb_slot_new(w->backend, &s->ws, err, errlen) != 0) return -1;
+        if (pthread_create(&s->th, NULL, slot_main, s) != 0) {
+            snprintf(err, errlen, "cannot start slot thread %d", i);
+            return -1;
+        }
+        s->started = 1;
+    }
+    return 0;
+}
+
+static void worker_fini(worker *w)
+{
+    if (w->slots) {
+        for (int i = 0; i < w->n_slots; i++) {
+            worker_slot *s = &w->slots[i];
+            if (!s->started) continue;
+            atomic_store(&s->cancel, 1);
+            pthread_mutex_lock(&s->mu);
+            s->quit = 1;
+            pthread_cond_signal(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+        }
+        for (int i = 0; i < w->n_slots; i++) {
+            worker_slot *s = &w->slots[i];
+            if (s->started) pthread_join(s->th, NULL);
+            if (s->pending) wire_free(s->pending);
+            wb_slot_free(s->ws);
+            slot_clear(s);
+            pthread_mutex_destroy(&s->mu);
+            pthread_cond_destroy(&s->cv);
+        }
+        free(w->slots);
+    }
+    if (w->dealer) zmq_close(w->dealer);
+    if (w->pull) zmq_close(w->pull);
+    if (w->ctx) zmq_ctx_term(w->ctx);
+    wb_backend_free(w->backend);
+}
+
+int worker_run(const worker_config *cfg, char *err, size_t errlen)
+{
+    worker w;
+    memset(&w, 0, sizeof(w));
+    if (worker_init(&w, cfg, err, errlen) != 0) {
+        worker_fini(&w);
+        return -1;
+    }
+    worker_log(&w, "%d slot(s), connecting to %s", w.n_slots, cfg->connect);
+    w.last_rx_ms = now_ms();
+    worker_send_register(&w);
+    uint64_t next_tick = now_ms() + w.hb_ms;
+    while (!*cfg->stop) {
+        zmq_pollitem_t items[2] = {{w.dealer, 0, ZMQ_POLLIN, 0}, {w.pull, 0, ZMQ_POLLIN, 0}};
+        uint64_t t = now_ms();
+        long timeout = next_tick > t ? (long)(next_tick - t) : 0;
+        if (timeout > 200) timeout = 200; /* notice a stop request promptly */
+        int n = zmq_poll(items, 2, timeout);
+        if (n < 0 && errno != EINTR) {
+            worker_log(&w, "zmq_poll: %s", zmq_strerror(errno));
+            break;
+        }
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN)) worker_on_pull(&w);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN)) worker_on_dealer(&w);
+        if (now_ms() >= next_tick) {
+            worker_tick(&w);
+            next_tick = now_ms() + w.hb_ms;
+        }
+    }
+    worker_log(&w, "stopping");
+    worker_fini(&w);
+    return 0;
+}

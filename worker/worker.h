@@ -1,0 +1,29 @@
+/* worker.h - the swarm-worker process as a library: connect to swarmd, take
+ * sub-tasks by credit and run each on one of K agent slots.
+ *
+ * Threads: only the calling (main) thread touches the DEALER socket to
+ * swarmd. Each slot thread runs one task at a time on its own backend slot
+ * and hands Progress/Result envelopes back through its own inproc PUSH
+ * socket; the main thread forwards them and keeps the slot table. */
+#ifndef SWARM_WORKER_H
+#define SWARM_WORKER_H
+
+#include <signal.h>
+#include <stddef.h>
+
+typedef struct {
+    const char *connect;               /* swarmd worker endpoint */
+    const char *model;                 /* GGUF path (embedded engine) */
+    const char *engine;                /* "embedded" (default) or "sim" */
+    const char *id;                    /* worker id; NULL = w-<host>-<pid> */
+    int slots;                         /* agent slots (>= 1) */
+    int threads;                       /* engine threads, 0 = runtime default */
+    int heartbeat_ms;                  /* until swarmd says otherwise */
+    const volatile sig_atomic_t *stop; /* set by a signal handler to leave cleanly */
+} worker_config;
+
+/* Runs until *cfg->stop is set. Returns 0 on a clean stop, -1 with err set
+ * when the worker cannot start (model does not load, bad endpoint...). */
+int worker_run(const worker_config *cfg, char *err, size_t errlen);
+
+#endif
