@@ -62,6 +62,10 @@ int32_t rt_session_n_ctx(const rt_session *s);
  * context would overflow or an id is out of range. */
 int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logits_all,
                     float *logits_last, char *err, size_t errlen);
+/* The model a session runs, and the logits after its last evaluated token
+ * (NULL before the first eval or after a reset). */
+const rt_model *rt_session_model(const rt_session *s);
+const float *rt_session_last_logits(const rt_session *s);
 
 typedef struct {
     float temperature;      /* <= 0 means greedy */

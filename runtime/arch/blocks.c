@@ -1,0 +1,150 @@
+/* blocks.c - the building blocks every architecture's forward pass shares:
+ * RMS norm, matrix-vector products over (quantized) weights, rotary position
+ * embeddings (normal, NEOX, YaRN) and softmax.
+ *
+ * Numerics follow the reference (ggml CPU) closely where it matters for the
+ * 1e-3 F32 tolerance: RMS sums in double, rope angles advanced in float by
+ * repeated multiplication, softmax with max subtraction. */
+#include <math.h>
+#include <string.h>
+
+#include "model.h"
+
+void rt_rmsnorm(float *out, const float *x, const rt_weight *w, int64_t n, float eps)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+    const float *wd = w && w->data ? (const float *)w->data : NULL;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = wd ? x[i] * scale * wd[i] : x[i] * scale;
+}
+
+typedef struct {
+    float *y;
+    const uint8_t *base;
+    size_t row_bytes;
+    float (*dot)(const void *, const float *, int64_t);
+    const float *x;
+    int64_t n;
+} matvec_job;
+
+static void matvec_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const matvec_job *j = ctx;
+    for (int64_t r = begin; r < end; r++)
+        j->y[r] = j->dot(j->base + (size_t)r * j->row_bytes, j->x, j->n);
+}
+
+void rt_matvec(rt_pool *pool, float *y, const rt_weight *w, int64_t expert, const float *x)
+{
+    const int64_t rows = w->ne[1];
+    matvec_job j = {
+        .y = y,
+        .base = w->data + (size_t)expert * (size_t)rows * w->row_bytes,
+        .row_bytes = w->row_bytes,
+        .dot = w->tr->dot_f32,
+        .x = x,
+        .n = w->ne[0],
+    };
+    /* Small products are not worth waking threads for. */
+    int64_t min_chunk = w->ne[0] >= 1024 ? 8 : 32;
+    if (!pool || rows * w->ne[0] < 65536)
+        matvec_rows(&j, 0, rows);
+    else
+        rt_pool_for(pool, rows, min_chunk, matvec_rows, &j);
+}
+
+int rt_weight_row(const rt_weight *w, int64_t row, float *out)
+{
+    if (!w->data || !w->tr || !w->tr->dequant) return -1;
+    w->tr->dequant(w->data + (size_t)row * w->row_bytes, out, w->ne[0]);
+    return 0;
+}
+
+void rt_add_bias(float *y, const rt_weight *b, int64_t expert, int64_t n)
+{
+    if (!b || !b->data) return;
+    const float *bd = (const float *)(b->data + (size_t)expert * b->row_bytes);
+    for (int64_t i = 0; i < n; i++)
+        y[i] += bd[i];
+}
+
+static float yarn_ramp(float low, float high, int i0)
+{
+    float y = ((float)(i0 / 2) - low) / fmaxf(0.001f, high - low);
+    return 1.0f - fminf(1.0f, fmaxf(0.0f, y));
+}
+
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base)
+{
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot * 2.0f * (float)M_PI)) /
+           (2.0f * logf(base));
+}
+
+void rt_rope_cache(const rt_hparams *hp, int32_t pos, float *cs)
+{
+    const int n_dims = hp->n_rot;
+    const float theta_scale = powf(hp->rope_base, -2.0f / (float)n_dims);
+    const float freq_scale = hp->rope_freq_scale;
+    float ext = hp->yarn ? hp->yarn_ext_factor : 0.0f;
+    float corr0 = 0.0f, corr1 = 0.0f;
+    if (ext != 0.0f) {
+        float start =
+            floorf(yarn_corr_dim(n_dims, hp->n_ctx_orig, hp->yarn_beta_fast, hp->rope_base));
+        float end = ceilf(yarn_corr_dim(n_dims, hp->n_ctx_orig, hp->yarn_beta_slow, hp->rope_base));
+        corr0 = fmaxf(0.0f, start);
+        corr1 = fminf((float)(n_dims - 1), end);
+    }
+    float theta = (float)pos;
+    for (int i0 = 0; i0 < n_dims; i0 += 2) {
+        float mscale = hp->yarn ? hp->yarn_attn_factor : 1.0f;
+        float t_interp = freq_scale * theta;
+        float t = t_interp;
+        if (ext != 0.0f) {
+            float mix = yarn_ramp(corr0, corr1, i0) * ext;
+            t = t_interp * (1.0f - mix) + theta * mix;
+            mscale *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+        }
+        cs[i0] = cosf(t) * mscale;
+        cs[i0 + 1] = sinf(t) * mscale;
+        theta *= theta_scale;
+    }
+}
+
+void rt_rope_apply(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, rt_rope_kind kind,
+                   const float *cs)
+{
+    for (int32_t h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * head_dim;
+        for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+            const float c = cs[i0], s = cs[i0 + 1];
+            int32_t a = kind == RT_ROPE_NEOX ? i0 / 2 : i0;
+            int32_t b = kind == RT_ROPE_NEOX ? i0 / 2 + n_rot / 2 : i0 + 1;
+            const float x0 = x[a], x1 = x[b];
+            x[a] = x0 * c - x1 * s;
+            x[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void rt_softmax(float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        mx = fmaxf(mx, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+float rt_silu(float x)
+{
+    return x / (1.0f + expf(-x));
+}

@@ -1,0 +1,132 @@
+/* model.h - private: a loaded model (hyper-parameters, bound weight tensors,
+ * thread pool) and the per-architecture forward pass over shared blocks.
+ *
+ * Weights stay in the read-only GGUF mapping; an rt_weight is a typed view of
+ * one tensor (shape checked at load time). The forward pass processes one
+ * token at a time against the session's float32 KV cache. */
+#ifndef SWARM_RT_MODEL_H
+#define SWARM_RT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "quant.h"
+#include "rt.h"
+#include "vocab.h"
+
+typedef struct rt_pool rt_pool;
+
+/* Parallel-for over [0, n): fn(ctx, begin, end) is called on disjoint ranges. */
+typedef void (*rt_pool_fn)(void *ctx, int64_t begin, int64_t end);
+int rt_pool_new(int n_threads, rt_pool **out);
+void rt_pool_free(rt_pool *p);
+int rt_pool_size(const rt_pool *p);
+void rt_pool_for(rt_pool *p, int64_t n, int64_t min_chunk, rt_pool_fn fn, void *ctx);
+
+typedef enum {
+    RT_ARCH_LLAMA,    /* llama / Mixtral */
+    RT_ARCH_QWEN3MOE, /* per-head q/k RMS norm, NEOX rope */
+    RT_ARCH_QWEN2MOE, /* qkv biases, shared expert with sigmoid gate */
+    RT_ARCH_OLMOE,    /* q/k RMS norm over the whole projection */
+    RT_ARCH_DEEPSEEK2,
+    RT_ARCH_GPTOSS,
+} rt_arch_kind;
+
+typedef enum { RT_ROPE_NORM, RT_ROPE_NEOX } rt_rope_kind;
+typedef enum { RT_GATE_SOFTMAX, RT_GATE_SIGMOID, RT_GATE_SOFTMAX_WEIGHT } rt_gate_kind;
+
+/* A view of one tensor in the mapping; data == NULL means "absent". */
+typedef struct {
+    const uint8_t *data;
+    const rt_type_traits *tr;
+    uint32_t type;
+    int64_t ne[4];
+    size_t row_bytes; /* bytes of one ne[0]-long row */
+    const char *name;
+} rt_weight;
+
+typedef struct {
+    rt_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, bo, q_norm, k_norm, sinks;
+    /* deepseek2 MLA */
+    rt_weight wq_a, q_a_norm, wq_b, wkv_a_mqa, kv_a_norm, wk_b, wv_b, wkv_b;
+    /* FFN: dense or MoE (+ shared expert) */
+    rt_weight ffn_norm, ffn_gate, ffn_up, ffn_down;
+    rt_weight gate_inp, gate_inp_b, gate_exps, up_exps, down_exps;
+    rt_weight gate_exps_b, up_exps_b, down_exps_b, exp_probs_b;
+    rt_weight gate_shexp, up_shexp, down_shexp, gate_inp_shexp;
+    bool moe;
+    bool swa; /* sliding-window attention layer */
+} rt_layer;
+
+typedef struct {
+    int32_t n_layer, n_embd, n_head, n_head_kv, head_k, head_v, n_vocab, n_ctx_train;
+    int32_t n_rot;
+    float rms_eps;
+    rt_rope_kind rope;
+    float rope_base, rope_freq_scale; /* freq_scale = 1 / scaling factor */
+    bool yarn;
+    float yarn_ext_factor, yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_log_mul;
+    int32_t n_ctx_orig;
+    float kq_scale;
+    /* MoE */
+    int32_t n_expert, n_expert_used, n_ff, n_ff_exp, n_ff_shexp, n_expert_shared;
+    int32_t n_dense_lead, n_group, n_group_used;
+    bool expert_norm;
+    float expert_scale;
+    rt_gate_kind gating;
+    /* deepseek2 */
+    int32_t q_lora, kv_lora, qk_nope, qk_rope, v_mla; /* head_k = nope + rope for MLA */
+    /* gpt-oss */
+    int32_t n_swa;
+    float swiglu_alpha, swiglu_limit;
+    /* KV row widths per layer (floats) */
+    int32_t kv_k_dim, kv_v_dim;
+} rt_hparams;
+
+struct rt_model {
+    gguf_file *g;
+    rt_vocab *vocab;
+    char arch[32];
+    char *name;
+    rt_arch_kind kind;
+    rt_hparams hp;
+    rt_weight tok_embd, output_norm, output;
+    rt_layer *layers;
+    rt_pool *pool;
+};
+
+/* Per-session scratch for one token's forward pass (sized from the model). */
+typedef struct {
+    float *x, *xn, *q, *k, *v, *att, *attn_out, *tmp, *tmp2;
+    float *hb, *hb2, *moe_out, *router, *scores;
+    float *q_lat;   /* MLA: absorbed q per head */
+    float *row_buf; /* MLA: per-head latent / dequantized row */
+    int32_t n_ctx;
+    float *exp_w;
+    int32_t *exp_id;
+    float *rope_cache;
+} rt_scratch;
+
+/* Forward one token at position pos (the KV rows for 0..pos-1 are filled);
+ * writes K/V row pos of every layer and, if logits != NULL, n_vocab logits. */
+int rt_forward_token(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
+                     int32_t token, int32_t pos, float *logits);
+int rt_scratch_init(const rt_model *m, rt_scratch *s, int32_t n_ctx);
+void rt_scratch_free(rt_scratch *s);
+
+/* Shared blocks (arch/blocks.c). */
+void rt_rmsnorm(float *out, const float *x, const rt_weight *w, int64_t n, float eps);
+/* y[r] = W[r,:] . x for r < rows of a 2-D weight, or of one expert slice. */
+void rt_matvec(rt_pool *pool, float *y, const rt_weight *w, int64_t expert, const float *x);
+/* y += b (b may be absent); b may be 2-D (per-expert rows). */
+void rt_add_bias(float *y, const rt_weight *b, int64_t expert, int64_t n);
+int rt_weight_row(const rt_weight *w, int64_t row, float *out); /* dequantize one row */
+void rt_rope_apply(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, rt_rope_kind kind,
+                   const float *cs);
+void rt_rope_cache(const rt_hparams *hp, int32_t pos, float *cs);
+void rt_softmax(float *x, int64_t n);
+float rt_silu(float x);
+
+#endif

@@ -1,0 +1,192 @@
+/* sampler.c - token sampling: penalties (repetition, presence, frequency
+ * over the last repeat_last_n tokens), then top-k, top-p, min-p, temperature
+ * and a draw from a seeded xoshiro256** generator; temperature <= 0 is greedy
+ * (argmax after penalties). Each sampler owns its RNG, so equal seeds give
+ * equal streams regardless of other sessions. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+typedef struct {
+    int32_t id;
+    float logit;
+} cand;
+
+struct rt_sampler {
+    rt_sampler_params p;
+    uint64_t rng[4];
+    cand *c;
+    int32_t *counts;
+    int32_t cap;
+};
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t xoshiro_next(uint64_t *s)
+{
+    const uint64_t r = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double rng_uniform(uint64_t *s)
+{
+    return (double)(xoshiro_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+rt_sampler_params rt_sampler_default_params(void)
+{
+    rt_sampler_params p = {
+        .temperature = 0.0f,
+        .top_k = 0,
+        .top_p = 1.0f,
+        .min_p = 0.0f,
+        .repeat_penalty = 1.0f,
+        .repeat_last_n = 64,
+        .presence_penalty = 0.0f,
+        .frequency_penalty = 0.0f,
+        .seed = 0,
+    };
+    return p;
+}
+
+rt_sampler *rt_sampler_new(const rt_sampler_params *p)
+{
+    rt_sampler *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->p = p ? *p : rt_sampler_default_params();
+    uint64_t x = s->p.seed;
+    for (int i = 0; i < 4; i++)
+        s->rng[i] = splitmix64(&x);
+    return s;
+}
+
+void rt_sampler_free(rt_sampler *s)
+{
+    if (!s) return;
+    free(s->c);
+    free(s->counts);
+    free(s);
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void apply_penalties(rt_sampler *s, float *logits, int32_t n_vocab, const int32_t *history,
+                            size_t n_history)
+{
+    const rt_sampler_params *p = &s->p;
+    if (!history || n_history == 0 || p->repeat_last_n == 0) return;
+    if (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f)
+        return;
+    size_t win = p->repeat_last_n < 0 ? n_history : (size_t)p->repeat_last_n;
+    if (win > n_history) win = n_history;
+    const int32_t *h = history + (n_history - win);
+    for (size_t i = 0; i < win; i++)
+        if (h[i] >= 0 && h[i] < n_vocab) s->counts[h[i]]++;
+    for (size_t i = 0; i < win; i++) {
+        int32_t id = h[i];
+        if (id < 0 || id >= n_vocab || s->counts[id] == 0) continue;
+        float l = logits[id];
+        if (p->repeat_penalty != 1.0f && p->repeat_penalty > 0.0f)
+            l = l > 0.0f ? l / p->repeat_penalty : l * p->repeat_penalty;
+        l -= (float)s->counts[id] * p->frequency_penalty + p->presence_penalty;
+        logits[id] = l;
+        s->counts[id] = 0; /* penalise each distinct token once */
+    }
+}
+
+int32_t rt_sampler_sample(rt_sampler *s, float *logits, int32_t n_vocab, const int32_t *history,
+                          size_t n_history)
+{
+    if (!s || !logits || n_vocab <= 0) return -1;
+    if (s->cap < n_vocab) {
+        cand *c = realloc(s->c, sizeof *c * (size_t)n_vocab);
+        int32_t *cnt = c ? calloc((size_t)n_vocab, sizeof *cnt) : NULL;
+        if (!c || !cnt) {
+            free(cnt);
+            s->c = c;
+            return -1;
+        }
+        s->c = c;
+        free(s->counts);
+        s->counts = cnt;
+        s->cap = n_vocab;
+    }
+    apply_penalties(s, logits, n_vocab, history, n_history);
+    const rt_sampler_params *p = &s->p;
+    if (p->temperature <= 0.0f || p->top_k == 1) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < n_vocab; i++)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+    cand *c = s->c;
+    int32_t n = 0;
+    for (int32_t i = 0; i < n_vocab; i++)
+        if (!isnan(logits[i]) && logits[i] != -INFINITY) c[n++] = (cand){i, logits[i]};
+    if (n == 0) return 0;
+    qsort(c, (size_t)n, sizeof *c, cand_cmp);
+    if (p->top_k > 0 && p->top_k < n) n = p->top_k;
+    /* probabilities at temperature 1 for top-p / min-p, as the filters are defined */
+    if ((p->top_p < 1.0f && p->top_p > 0.0f) || p->min_p > 0.0f) {
+        double sum = 0.0;
+        for (int32_t i = 0; i < n; i++)
+            sum += exp((double)(c[i].logit - c[0].logit));
+        if (p->top_p < 1.0f && p->top_p > 0.0f) {
+            double cum = 0.0;
+            int32_t keep = n;
+            for (int32_t i = 0; i < n; i++) {
+                cum += exp((double)(c[i].logit - c[0].logit)) / sum;
+                if (cum >= p->top_p) {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            n = keep;
+        }
+        if (p->min_p > 0.0f) {
+            /* keep tokens with prob >= min_p * p(max) */
+            const float thr = c[0].logit + logf(p->min_p);
+            int32_t keep = 1;
+            while (keep < n && c[keep].logit >= thr)
+                keep++;
+            n = keep;
+        }
+    }
+    /* weights at the sampling temperature, recomputed on the fly to avoid a buffer */
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)(c[i].logit - c[0].logit) / p->temperature);
+    double r = rng_uniform(s->rng) * sum;
+    double acc = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        acc += exp((double)(c[i].logit - c[0].logit) / p->temperature);
+        if (r < acc) return c[i].id;
+    }
+    return c[n - 1].id;
+}

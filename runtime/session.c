@@ -1,0 +1,120 @@
+/* session.c - one sequence over a model: its KV cache, position and the
+ * last logits row (so generation can resume after an eval). Evaluation is
+ * all-or-nothing: ids and context room are checked before anything runs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+
+struct rt_session {
+    const rt_model *m;
+    rt_kv kv;
+    rt_scratch s;
+    int32_t n_ctx, pos;
+    float *last; /* logits after the last evaluated token */
+    bool have_last;
+};
+
+int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (n_ctx < 0) {
+        snprintf(err, errlen, "n_ctx %d is negative", n_ctx);
+        return -1;
+    }
+    if (n_ctx == 0) n_ctx = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+    if (n_ctx <= 0) n_ctx = 4096;
+    rt_session *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->m = m;
+    s->n_ctx = n_ctx;
+    if (rt_kv_init(&s->kv, m, n_ctx) != 0) {
+        snprintf(err, errlen, "%s: cannot allocate a KV cache of %zu bytes for %d positions",
+                 m->name, rt_kv_bytes(m, n_ctx), n_ctx);
+        free(s);
+        return -1;
+    }
+    if (rt_scratch_init(m, &s->s, n_ctx) != 0) goto oom;
+    s->last = calloc((size_t)m->hp.n_vocab, sizeof(float));
+    if (!s->last) goto oom;
+    *out = s;
+    return 0;
+oom:
+    if (s) {
+        rt_kv_free(&s->kv);
+        rt_scratch_free(&s->s);
+        free(s);
+    }
+    snprintf(err, errlen, "out of memory creating a session");
+    return -1;
+}
+
+void rt_session_free(rt_session *s)
+{
+    if (!s) return;
+    rt_kv_free(&s->kv);
+    rt_scratch_free(&s->s);
+    free(s->last);
+    free(s);
+}
+
+void rt_session_reset(rt_session *s)
+{
+    s->pos = 0;
+    s->have_last = false;
+}
+
+int32_t rt_session_pos(const rt_session *s)
+{
+    return s->pos;
+}
+
+int32_t rt_session_n_ctx(const rt_session *s)
+{
+    return s->n_ctx;
+}
+
+const rt_model *rt_session_model(const rt_session *s)
+{
+    return s->m;
+}
+
+const float *rt_session_last_logits(const rt_session *s)
+{
+    return s->have_last ? s->last : NULL;
+}
+
+int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logits_all,
+                    float *logits_last, char *err, size_t errlen)
+{
+    const int32_t nv = s->m->hp.n_vocab;
+    if (n == 0) return 0;
+    if (n > (size_t)(s->n_ctx - s->pos)) {
+        snprintf(err, errlen,
+                 "context overflow: %zu tokens at position %d exceed the session's n_ctx %d", n,
+                 s->pos, s->n_ctx);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= nv) {
+            snprintf(err, errlen, "token id %d at index %zu is out of range [0, %d)", tokens[i], i,
+                     nv);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool want = logits_all != NULL || i + 1 == n;
+        float *row = logits_all ? logits_all + i * (size_t)nv : s->last;
+        if (rt_forward_token(s->m, &s->s, s->kv.k, s->kv.v, s->n_ctx, tokens[i], s->pos,
+                             want ? row : NULL) != 0) {
+            snprintf(err, errlen, "forward pass failed at position %d", s->pos);
+            return -1;
+        }
+        s->pos++;
+    }
+    if (logits_all) memcpy(s->last, logits_all + (n - 1) * (size_t)nv, sizeof(float) * (size_t)nv);
+    s->have_last = true;
+    if (logits_last) memcpy(logits_last, s->last, sizeof(float) * (size_t)nv);
+    return 0;
+}

@@ -1,0 +1,473 @@
+/* swarm_infer.c - `swarm-infer`: the engine on its own, for conformance
+ * checks, benchmarks and quick experiments. Sub-commands follow the stable
+ * command-line contracts in DESIGN.md: tokenize, logits, generate, bench,
+ * mkmodel. Usage errors exit 2, model/runtime errors exit 1. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gguf.h"
+#include "mkmodel.h"
+#include "rt.h"
+#include "vocab.h"
+
+#define EXIT_USAGE 2
+
+static const char *usage_text =
+    "usage: swarm-infer COMMAND [options]\n"
+    "  tokenize --model M.gguf (--text S | --text-file F) [--no-bos]\n"
+    "  logits   --model M.gguf --tokens 1,2,3 --out F.f32 [-t THREADS]\n"
+    "  generate --model M.gguf (--tokens IDS | --prompt S) [-n N] [--greedy] [--seed N]\n"
+    "           [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
+    "           [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
+    "           [--ids] [--ignore-eos] [--stop S]... [--ctx N] [-t THREADS]\n"
+    "           (--tokens generates exactly N tokens, as reference runs do; --prompt stops\n"
+    "            at end-of-generation tokens unless --ignore-eos)\n"
+    "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--batch B] [--json]\n"
+    "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n";
+
+static int usage(const char *msg)
+{
+    if (msg) fprintf(stderr, "swarm-infer: %s\n", msg);
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+}
+
+typedef struct {
+    const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema;
+    const char *stops[17];
+    int n_stops;
+    bool no_bos, greedy, ids, json, ignore_eos;
+    long n_predict, n_prompt, n_threads, n_ctx, batch;
+    long seed, top_k, repeat_last_n;
+    double temp, top_p, min_p, repeat_penalty, presence, frequency;
+    bool have_n, have_p;
+} opts;
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n_predict = 24;
+    o->n_prompt = 512;
+    o->seed = -1;
+    o->temp = 0.8;
+    o->top_p = 1.0;
+    o->repeat_penalty = 1.0;
+    o->repeat_last_n = 64;
+    o->batch = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define STR(flag, field)                                                                           \
+    if (strcmp(a, flag) == 0) {                                                                    \
+        if (!v) return fprintf(stderr, "swarm-infer: %s needs a value\n", flag), -1;               \
+        o->field = v;                                                                              \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+#define NUM(flag, field, fn)                                                                       \
+    if (strcmp(a, flag) == 0) {                                                                    \
+        if (!v || fn(v, &o->field) != 0)                                                           \
+            return fprintf(stderr, "swarm-infer: %s needs a number\n", flag), -1;                  \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+#define FLAG(flag, field)                                                                          \
+    if (strcmp(a, flag) == 0) {                                                                    \
+        o->field = true;                                                                           \
+        continue;                                                                                  \
+    }
+        STR("--model", model) STR("-m", model) STR("--text", text) STR("--text-file", text_file);
+        STR("--tokens", tokens) STR("--prompt", prompt) STR("--out", out);
+        STR("--json-schema", json_schema);
+        FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
+        FLAG("--json", json) FLAG("--ignore-eos", ignore_eos);
+        NUM("--seed", seed, parse_long) NUM("-t", n_threads, parse_long);
+        NUM("--threads", n_threads, parse_long) NUM("--ctx", n_ctx, parse_long);
+        NUM("--batch", batch, parse_long) NUM("--top-k", top_k, parse_long);
+        NUM("--repeat-last-n", repeat_last_n, parse_long);
+        NUM("--temp", temp, parse_double) NUM("--top-p", top_p, parse_double);
+        NUM("--min-p", min_p, parse_double) NUM("--repeat-penalty", repeat_penalty, parse_double);
+        NUM("--presence-penalty", presence, parse_double);
+        NUM("--frequency-penalty", frequency, parse_double);
+        if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
+            if (!v || parse_long(v, &o->n_predict) != 0 || o->n_predict < 0)
+                return fprintf(stderr, "swarm-infer: -n needs a non-negative number\n"), -1;
+            o->have_n = true;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "-p") == 0) {
+            if (!v || parse_long(v, &o->n_prompt) != 0 || o->n_prompt < 0)
+                return fprintf(stderr, "swarm-infer: -p needs a non-negative number\n"), -1;
+            o->have_p = true;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--stop") == 0) {
+            if (!v || o->n_stops >= 16)
+                return fprintf(stderr, "swarm-infer: --stop needs a value (at most 16)\n"), -1;
+            o->stops[o->n_stops++] = v;
+            i++;
+            continue;
+        }
+#undef STR
+#undef NUM
+#undef FLAG
+        fprintf(stderr, "swarm-infer: unknown option '%s'\n", a);
+        return -1;
+    }
+    if (o->n_threads < 0 || o->n_threads > 1024)
+        return fprintf(stderr, "swarm-infer: -t must be between 0 and 1024\n"), -1;
+    return 0;
+}
+
+static int parse_ids(const char *s, int32_t **out, size_t *n)
+{
+    size_t cap = 16, len = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return -1;
+    const char *p = s;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 0 || v > INT32_MAX) {
+            free(ids);
+            return -1;
+        }
+        if (len == cap) {
+            int32_t *t = realloc(ids, (cap *= 2) * sizeof *ids);
+            if (!t) {
+                free(ids);
+                return -1;
+            }
+            ids = t;
+        }
+        ids[len++] = (int32_t)v;
+        p = end;
+        if (*p && *p != ',' && *p != ' ') {
+            free(ids);
+            return -1;
+        }
+    }
+    *out = ids;
+    *n = len;
+    return 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+        if (n == cap) {
+            char *t = realloc(b, cap *= 2);
+            if (!t) {
+                free(b);
+                b = NULL;
+            } else {
+                b = t;
+            }
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(b);
+        return NULL;
+    }
+    *len = n;
+    return b;
+}
+
+static int cmd_tokenize(const opts *o)
+{
+    if (!o->model || (!o->text == !o->text_file))
+        return usage("tokenize needs --model and exactly one of --text / --text-file");
+    char err[512];
+    size_t len = 0;
+    char *text = NULL;
+    if (o->text_file) {
+        text = read_file(o->text_file, &len);
+        if (!text) {
+            fprintf(stderr, "swarm-infer: cannot read %s: %s\n", o->text_file, strerror(errno));
+            return 1;
+        }
+    }
+    gguf_file *g = NULL;
+    rt_vocab *v = NULL;
+    int rc = 1;
+    if (gguf_open(o->model, &g, err, sizeof err) != 0 ||
+        rt_vocab_load(g, &v, err, sizeof err) != 0) {
+        fprintf(stderr, "swarm-infer: %s\n", err);
+        goto done;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    const char *t = o->text_file ? text : o->text;
+    if (!o->text_file) len = strlen(o->text);
+    if (rt_vocab_tokenize(v, t, len, !o->no_bos, false, &ids, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "swarm-infer: %s\n", err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf(i ? " %d" : "%d", ids[i]);
+    printf("\n");
+    free(ids);
+    rc = 0;
+done:
+    rt_vocab_free(v);
+    gguf_close(g);
+    free(text);
+    return rc;
+}
+
+static int load_model(const opts *o, rt_model **m)
+{
+    char err[512];
+    rt_load_params lp = {.n_threads = (int)o->n_threads};
+    if (rt_model_load(o->model, &lp, m, err, sizeof err) != 0) {
+        fprintf(stderr, "swarm-infer: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_logits(const opts *o)
+{
+    if (!o->model || !o->tokens || !o->out)
+        return usage("logits needs --model, --tokens and --out");
+    int32_t *ids;
+    size_t n;
+    if (parse_ids(o->tokens, &ids, &n) != 0 || n == 0)
+        return usage("--tokens must be a comma-separated list of non-negative token ids");
+    rt_model *m = NULL;
+    rt_session *s = NULL;
+    float *logits = NULL;
+    char err[512];
+    int rc = 1;
+    if (load_model(o, &m) != 0) goto done;
+    long n_ctx = o->n_ctx > 0 ? o->n_ctx : (long)n;
+    if (rt_session_new(m, (int32_t)n_ctx, &s, err, sizeof err) != 0) goto fail;
+    const size_t nv = (size_t)rt_model_n_vocab(m);
+    logits = malloc(sizeof(float) * nv * n);
+    if (!logits) {
+        snprintf(err, sizeof err, "out of memory for %zu x %zu logits", n, nv);
+        goto fail;
+    }
+    if (rt_session_eval(s, ids, n, logits, NULL, err, sizeof err) != 0) goto fail;
+    FILE *f = fopen(o->out, "wb");
+    if (!f || fwrite(logits, sizeof(float), nv * n, f) != nv * n || fclose(f) != 0) {
+        snprintf(err, sizeof err, "cannot write %s: %s", o->out, strerror(errno));
+        goto fail;
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "swarm-infer: %s\n", err);
+done:
+    free(logits);
+    free(ids);
+    rt_session_free(s);
+    rt_model_free(m);
+    return rc;
+}
+
+static int print_piece(void *ud, int32_t id, const char *piece, size_t len)
+{
+    (void)ud;
+    (void)id;
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_generate(const opts *o)
+{
+    if (!o->model || (!o->tokens == !o->prompt))
+        return usage("generate needs --model and exactly one of --tokens / --prompt");
+    if (o->json_schema) {
+        fprintf(stderr, "swarm-infer: --json-schema (constrained decoding) is not supported yet\n");
+        return EXIT_USAGE;
+    }
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0;
+    if (o->tokens && (parse_ids(o->tokens, &prompt, &n_prompt) != 0 || n_prompt == 0))
+        return usage("--tokens must be a comma-separated list of non-negative token ids");
+    rt_model *m = NULL;
+    rt_session *s = NULL;
+    rt_sampler *smp = NULL;
+    int32_t *gen = NULL;
+    size_t n_gen = 0;
+    char *text = NULL;
+    char err[512];
+    int rc = 1;
+    if (load_model(o, &m) != 0) goto done;
+    if (o->prompt && rt_tokenize(m, o->prompt, strlen(o->prompt), true, true, &prompt, &n_prompt,
+                                 err, sizeof err) != 0)
+        goto fail;
+    if (n_prompt == 0) {
+        snprintf(err, sizeof err, "the prompt tokenized to nothing");
+        goto fail;
+    }
+    long n_ctx = o->n_ctx > 0 ? o->n_ctx : (long)n_prompt + o->n_predict;
+    if (rt_session_new(m, (int32_t)n_ctx, &s, err, sizeof err) != 0) goto fail;
+    rt_sampler_params sp = rt_sampler_default_params();
+    sp.temperature = o->greedy ? 0.0f : (float)o->temp;
+    sp.top_k = (int32_t)o->top_k;
+    sp.top_p = (float)o->top_p;
+    sp.min_p = (float)o->min_p;
+    sp.repeat_penalty = (float)o->repeat_penalty;
+    sp.repeat_last_n = (int32_t)o->repeat_last_n;
+    sp.presence_penalty = (float)o->presence;
+    sp.frequency_penalty = (float)o->frequency;
+    sp.seed = o->seed >= 0 ? (uint64_t)o->seed : (uint64_t)time(NULL);
+    smp = rt_sampler_new(&sp);
+    if (!smp) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    const char *stops[17] = {0};
+    for (int i = 0; i < o->n_stops; i++)
+        stops[i] = o->stops[i];
+    rt_generate_params gp = {
+        .n_predict = (int32_t)o->n_predict,
+        .stop_at_eog = o->prompt != NULL && !o->ignore_eos,
+        .stops = o->n_stops ? stops : NULL,
+        .on_token = o->ids ? NULL : print_piece,
+    };
+    if (rt_generate(s, smp, prompt, n_prompt, &gp, &gen, &n_gen, &text, err, sizeof err) != 0)
+        goto fail;
+    if (o->ids) {
+        for (size_t i = 0; i < n_gen; i++)
+            printf(i ? " %d" : "%d", gen[i]);
+    }
+    printf("\n");
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "swarm-infer: %s\n", err);
+done:
+    free(text);
+    free(gen);
+    free(prompt);
+    rt_sampler_free(smp);
+    rt_session_free(s);
+    rt_model_free(m);
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmd_bench(const opts *o)
+{
+    if (!o->model) return usage("bench needs --model");
+    if (o->batch != 1) {
+        fprintf(stderr, "swarm-infer: --batch %ld: batched decoding is not supported yet\n",
+                o->batch);
+        return EXIT_USAGE;
+    }
+    long np = o->n_prompt, ng = o->have_n ? o->n_predict : 128;
+    rt_model *m = NULL;
+    rt_session *s = NULL;
+    int32_t *ids = NULL;
+    char err[512];
+    int rc = 1;
+    if (load_model(o, &m) != 0) goto done;
+    long n_ctx = np + ng + 1;
+    if (rt_session_new(m, (int32_t)n_ctx, &s, err, sizeof err) != 0) goto fail;
+    ids = malloc(sizeof(int32_t) * (size_t)(np + 1));
+    if (!ids) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    /* deterministic pseudo-random prompt over the vocabulary */
+    uint32_t x = 12345;
+    const int32_t nv = rt_model_n_vocab(m);
+    for (long i = 0; i < np; i++) {
+        x = x * 1664525u + 1013904223u;
+        ids[i] = (int32_t)((x >> 8) % (uint32_t)nv);
+    }
+    double t0 = now_s();
+    if (np > 0 && rt_session_eval(s, ids, (size_t)np, NULL, NULL, err, sizeof err) != 0) goto fail;
+    double t1 = now_s();
+    int32_t tok = np > 0 ? ids[np - 1] : 1 % nv;
+    for (long i = 0; i < ng; i++) {
+        if (rt_session_eval(s, &tok, 1, NULL, NULL, err, sizeof err) != 0) goto fail;
+        tok = (tok * 31 + 7) % nv;
+    }
+    double t2 = now_s();
+    double pp = np > 0 ? (double)np / (t1 - t0) : 0.0;
+    double tg = ng > 0 ? (double)ng / (t2 - t1) : 0.0;
+    if (o->json)
+        printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_prompt\":%ld,\"n_gen\":%ld,\"threads\":%ld,"
+               "\"pp_tok_s\":%.3f,\"tg_tok_s\":%.3f,\"pp_s\":%.4f,\"tg_s\":%.4f}\n",
+               rt_model_name(m), rt_model_arch(m), np, ng, o->n_threads, pp, tg, t1 - t0, t2 - t1);
+    else
+        printf("%s (%s): prompt %ld tok at %.2f tok/s, generation %ld tok at %.2f tok/s\n",
+               rt_model_name(m), rt_model_arch(m), np, pp, ng, tg);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "swarm-infer: %s\n", err);
+done:
+    free(ids);
+    rt_session_free(s);
+    rt_model_free(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return usage(NULL);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "mkmodel") == 0) return rt_mkmodel_main(argc - 1, argv + 1);
+    opts o;
+    if (parse_opts(argc, argv, &o) != 0) return usage(NULL);
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(&o);
+    if (strcmp(cmd, "logits") == 0) return cmd_logits(&o);
+    if (strcmp(cmd, "generate") == 0) return cmd_generate(&o);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(&o);
+    fprintf(stderr, "swarm-infer: unknown command '%s'\n", cmd);
+    return usage(NULL);
+}
