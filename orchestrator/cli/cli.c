@@ -42,20 +42,21 @@ typedef struct {
 
 static void cli_usage(FILE *f)
 {
-    fprintf(f, "usage: swarm COMMAND [options]\n"
-               "  up [--workers N] [--slots K] [--model M.gguf] [--state DIR]\n"
-               "                            start redis, swarmd and N workers in DIR\n"
-               "  down [--state DIR]        stop everything `up` started\n"
-               "  submit JOB.json           submit a job; prints its id\n"
-               "  status [JOB] [--json]     progress of one or all jobs\n"
-               "  run --job JOB.json [--workers N] [--model M.gguf] [--json] [--state DIR]\n"
-               "                            up if needed, submit, follow, print the merged result\n"
-               "  cancel JOB                cancel a job\n"
-               "  workers [--json]          list registered workers\n"
-               "State dir: --state DIR, else $SWARM_STATE, else $HOME/.swarm.\n"
-               "Without --model the swarm uses STATE/models/default.gguf, a tiny random-weight\n"
-               "model made on first use: its text is noise. Pass --model for a real GGUF.\n"
-               "--engine sim (up/run) runs a SIMULATED engine for scale tests, not a model.\n");
+    fprintf(
+        f, "usage: swarm COMMAND [options]\n"
+           "  up [--workers N] [--slots K] [--model M.gguf] [--state DIR]\n"
+           "                            start redis, swarmd and N workers in DIR\n"
+           "  down [--state DIR]        stop everything `up` started\n"
+           "  submit JOB.json           submit a job; prints its id\n"
+           "  status [JOB] [--json]     progress of one or all jobs (JOB --json: with its result)\n"
+           "  run --job JOB.json [--workers N] [--model M.gguf] [--json] [--state DIR]\n"
+           "                            up if needed, submit, follow, print the merged result\n"
+           "  cancel JOB                cancel a job\n"
+           "  workers [--json]          list registered workers\n"
+           "State dir: --state DIR, else $SWARM_STATE, else $HOME/.swarm.\n"
+           "Without --model the swarm uses STATE/models/default.gguf, a tiny random-weight\n"
+           "model made on first use: its text is noise. Pass --model for a real GGUF.\n"
+           "--engine sim (up/run) runs a SIMULATED engine for scale tests, not a model.\n");
 }
 
 static int cli_parse(int argc, char **argv, cli_opts *o)
@@ -290,7 +291,9 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
     Swarm__Envelope *reply = NULL;
     char err[1024];
     uint32_t code;
-    int rc = cli_client_status(&c, o->arg, false, false, CLI_TIMEOUT_MS, &reply, &code, err,
+    /* one job as JSON also carries its merged result once it is terminal */
+    bool with_result = o->arg && o->json;
+    int rc = cli_client_status(&c, o->arg, with_result, false, CLI_TIMEOUT_MS, &reply, &code, err,
                                sizeof(err));
     cli_client_close(&c);
     if (rc != 0) {
@@ -305,7 +308,10 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
                 wire_free(reply);
                 return 1;
             }
-            cli_print_json(cli_job_json(st->jobs[0]));
+            cJSON *jo = cli_job_json(st->jobs[0]);
+            cJSON *res = st->jobs[0]->result_json[0] ? cJSON_Parse(st->jobs[0]->result_json) : NULL;
+            if (res) cJSON_AddItemToObject(jo, "result", res);
+            cli_print_json(jo);
         } else {
             cJSON *root = cJSON_CreateObject();
             cJSON *jobs = cJSON_AddArrayToObject(root, "jobs");
