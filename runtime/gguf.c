@@ -365,8 +365,10 @@ static int parse_kvs(parser *ps, uint64_t n_kv)
     gguf_file *f = ps->f;
     /* smallest kv: 8 (key len) + 1 (key) + 4 (type) + 1 (u8 value) */
     if (n_kv > cur_left(&ps->c) / 14)
-        return perr(ps, "header: n_kv %llu cannot fit in the %zu bytes left in the file",
-                    (unsigned long long)n_kv, cur_left(&ps->c));
+        return perr(
+            ps,
+            "header: n_kv %llu cannot fit in the %zu bytes left in the file (truncated or corrupt)",
+            (unsigned long long)n_kv, cur_left(&ps->c));
     if (n_kv >= UINT32_MAX)
         return perr(ps, "header: n_kv %llu too large", (unsigned long long)n_kv);
     f->kvs = calloc(n_kv ? (size_t)n_kv : 1, sizeof *f->kvs);
@@ -406,7 +408,9 @@ static int parse_tensor_infos(parser *ps, uint64_t n_t)
     gguf_file *f = ps->f;
     /* smallest info: 8+1 (name) + 4 (n_dims) + 8 (ne0) + 4 (type) + 8 (offset) */
     if (n_t > cur_left(&ps->c) / 33)
-        return perr(ps, "header: n_tensors %llu cannot fit in the %zu bytes left in the file",
+        return perr(ps,
+                    "header: n_tensors %llu cannot fit in the %zu bytes left in the file "
+                    "(truncated or corrupt)",
                     (unsigned long long)n_t, cur_left(&ps->c));
     if (n_t >= UINT32_MAX)
         return perr(ps, "header: n_tensors %llu too large", (unsigned long long)n_t);
