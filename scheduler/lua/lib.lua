@@ -1,0 +1,71 @@
+-- lib.lua - shared prelude of every scheduler script (prepended at build time).
+-- ARGV[1] = key prefix, ARGV[2] = now (ms, the coordinator's clock).
+-- Keys are built here rather than passed in KEYS: a job's keys are only known
+-- inside the script (tasks of a job), and swarm runs on one Redis, not a cluster.
+local P = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local TERMINAL = {done = true, failed = true, cancelled = true}
+
+local function jkey(j) return P .. 'job:' .. j end
+local function tkey(j, t) return P .. 'job:' .. j .. ':task:' .. t end
+local function tlist(j) return P .. 'job:' .. j .. ':tasks' end
+local function member(j, t) return j .. '/' .. t end
+local function split(m)
+  local s = string.find(m, '/', 1, true)
+  if not s then return nil, nil end
+  return string.sub(m, 1, s - 1), string.sub(m, s + 1)
+end
+
+local function event(j, kind, t, attempt, extra)
+  local a = {P .. 'job:' .. j .. ':events', 'MAXLEN', '~', '10000', '*',
+             'ts', tostring(NOW), 'event', kind}
+  if t then a[#a + 1] = 'task'; a[#a + 1] = t end
+  if attempt then a[#a + 1] = 'attempt'; a[#a + 1] = tostring(attempt) end
+  if extra then for i = 1, #extra do a[#a + 1] = tostring(extra[i]) end end
+  redis.call('XADD', unpack(a))
+end
+
+-- Per-state counters on the job hash keep Status O(1) per job.
+local function move(j, from, to)
+  if from == to then return end
+  if from then redis.call('HINCRBY', jkey(j), 'n_' .. from, -1) end
+  redis.call('HINCRBY', jkey(j), 'n_' .. to, 1)
+end
+
+-- The script that makes the last task terminal hands the job to the merger.
+local function maybe_finish(j)
+  local h = redis.call('HMGET', jkey(j), 'total', 'n_done', 'n_failed', 'n_cancelled', 'state')
+  local term = tonumber(h[2] or 0) + tonumber(h[3] or 0) + tonumber(h[4] or 0)
+  if h[5] == 'running' and term >= tonumber(h[1] or 0) then
+    redis.call('HSET', jkey(j), 'state', 'merging')
+    redis.call('SADD', P .. 'merging', j)
+    event(j, 'job_merging')
+    return true
+  end
+  return false
+end
+
+-- A lost or failed attempt: back to ready with backoff, or failed for good.
+local function retry_or_fail(j, t, attempt, reason)
+  local tk = tkey(j, t)
+  local st = redis.call('HGET', tk, 'state')
+  local maxa = tonumber(redis.call('HGET', jkey(j), 'max_attempts') or '3')
+  local m = member(j, t)
+  redis.call('ZREM', P .. 'leased', m)
+  redis.call('ZREM', P .. 'ready', m)
+  if attempt < maxa then
+    local backoff = 1000 * (2 ^ (attempt - 1))
+    if backoff > 32000 then backoff = 32000 end
+    redis.call('HSET', tk, 'state', 'ready', 'error', reason, 'lease_until', 0,
+               'ready_at', NOW + backoff)
+    redis.call('ZADD', P .. 'ready', NOW + backoff, m)
+    move(j, st, 'ready')
+    event(j, 'task_retry', t, attempt, {'error', reason, 'backoff_ms', backoff})
+    return 'retry'
+  end
+  redis.call('HSET', tk, 'state', 'failed', 'error', reason, 'lease_until', 0)
+  move(j, st, 'failed')
+  event(j, 'task_failed', t, attempt, {'error', reason})
+  maybe_finish(j)
+  return 'failed'
+end

@@ -1,0 +1,858 @@
+/* sched.c - the scheduler's Redis connection and its fenced Lua operations.
+ *
+ * One async hiredis connection on the caller's libuv loop. It reconnects with
+ * backoff (100 ms doubling to 5 s) forever; while it is down every operation
+ * fails at once with a message, so the coordinator keeps serving and simply
+ * retries on its next tick. Scripts are SCRIPT LOADed on every connect and
+ * called by EVALSHA; a NOSCRIPT reply (Redis restarted, SCRIPT FLUSH) resends
+ * the same call once as EVAL, which also caches the script again. */
+#include "sched_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <hiredis/async.h>
+#include <hiredis/adapters/libuv.h>
+
+enum {
+    S_SUBMIT,
+    S_LEASE,
+    S_PROGRESS,
+    S_HEARTBEAT,
+    S_COMPLETE,
+    S_FAIL,
+    S_EXPIRE,
+    S_CANCEL,
+    S_COLLECT,
+    S_FINISH,
+    S_STATUS,
+    S_COUNT
+};
+/* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
+extern const char *const sched_script_src[];
+
+struct sched {
+    uv_loop_t *loop;
+    redisAsyncContext *ac;
+    bool up, closing;
+    int scripts_loaded;
+    char prefix[128];
+    char *unix_path, *host;
+    int port;
+    uv_timer_t timer;
+    uint64_t backoff_ms;
+    char sha[S_COUNT][48];
+    void (*on_state)(void *ud, bool up, const char *msg);
+    void *ud;
+    char **merging; /* job ids this process is merging now */
+    size_t n_merging;
+};
+
+typedef struct sched_op sched_op;
+typedef void (*sched_op_fn)(sched_op *op, redisReply *r, const char *err);
+struct sched_op {
+    sched_t *s;
+    int script;
+    bool retried;
+    int argc, cap;
+    char **argv;
+    size_t *lens;
+    sched_op_fn fn;
+    void *cb, *ud;
+    char *tag; /* per-op string (job id of a merge) */
+};
+
+uint64_t sched_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+const char *sched_reply_str(const redisReply *r)
+{
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->str)
+        return r->str;
+    return "";
+}
+
+long long sched_reply_ll(const redisReply *r)
+{
+    if (!r) return 0;
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING && r->str) return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+const char *sched_outcome_name(int outcome)
+{
+    static const char *const names[] = {"ok", "stale", "duplicate", "unknown", "retry", "failed"};
+    return outcome >= 0 && outcome <= SCHED_FAILED ? names[outcome] : "?";
+}
+
+static void sched_report(sched_t *s, bool up, const char *msg)
+{
+    if (s->on_state) s->on_state(s->ud, up, msg);
+}
+
+/* ---- operations: argument building and dispatch ---- */
+
+static void op_free(sched_op *op)
+{
+    if (!op) return;
+    /* argv[0], argv[1] point at constants / the sha table. */
+    for (int i = 2; i < op->argc; i++)
+        free(op->argv[i]);
+    free(op->argv);
+    free(op->lens);
+    free(op->tag);
+    free(op);
+}
+
+static int op_arg(sched_op *op, const void *p, size_t len)
+{
+    if (op->argc == op->cap) {
+        int cap = op->cap ? op->cap * 2 : 16;
+        char **a = realloc(op->argv, sizeof *a * (size_t)cap);
+        if (!a) return -1;
+        op->argv = a;
+        size_t *l = realloc(op->lens, sizeof *l * (size_t)cap);
+        if (!l) return -1;
+        op->lens = l;
+        op->cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (!c) return -1;
+    if (len) memcpy(c, p, len);
+    c[len] = 0;
+    op->argv[op->argc] = c;
+    op->lens[op->argc] = len;
+    op->argc++;
+    return 0;
+}
+
+static int op_str(sched_op *op, const char *str)
+{
+    if (!str) str = "";
+    return op_arg(op, str, strlen(str));
+}
+
+static int op_u64(sched_op *op, uint64_t v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%" PRIu64, v);
+    return op_str(op, b);
+}
+
+/* New op: [EVALSHA sha 0 prefix now ...]; slots 0 and 1 are set at send. */
+static sched_op *op_new(sched_t *s, int script, sched_op_fn fn, void *cb, void *ud)
+{
+    sched_op *op = calloc(1, sizeof *op);
+    if (!op) return NULL;
+    op->s = s;
+    op->script = script;
+    op->fn = fn;
+    op->cb = cb;
+    op->ud = ud;
+    if (op_arg(op, "", 0) || op_arg(op, "", 0) || op_str(op, "0") || op_str(op, s->prefix) ||
+        op_u64(op, sched_now_ms())) {
+        op_free(op);
+        return NULL;
+    }
+    free(op->argv[0]);
+    free(op->argv[1]);
+    op->argv[0] = op->argv[1] = NULL;
+    return op;
+}
+
+static void op_reply(redisAsyncContext *ac, void *reply, void *priv);
+
+static int op_dispatch(sched_op *op)
+{
+    sched_t *s = op->s;
+    if (!op->retried && s->sha[op->script][0]) {
+        op->argv[0] = "EVALSHA";
+        op->argv[1] = s->sha[op->script];
+    } else {
+        op->argv[0] = "EVAL";
+        op->argv[1] = (char *)sched_script_src[op->script];
+    }
+    op->lens[0] = strlen(op->argv[0]);
+    op->lens[1] = strlen(op->argv[1]);
+    return redisAsyncCommandArgv(s->ac, op_reply, op, op->argc, (const char **)op->argv,
+                                 op->lens) == REDIS_OK
+               ? 0
+               : -1;
+}
+
+/* Sends op or frees it and explains why not. */
+static int op_send(sched_op *op, char *err, size_t errlen)
+{
+    if (!op) {
+        snprintf(err, errlen, "out of memory building a Redis call");
+        return -1;
+    }
+    sched_t *s = op->s;
+    if (s->closing || !s->up || !s->ac) {
+        snprintf(err, errlen, "redis is not connected (%s); retrying in the background",
+                 s->closing     ? "shutting down"
+                 : s->unix_path ? s->unix_path
+                                : s->host);
+        op_free(op);
+        return -1;
+    }
+    if (op_dispatch(op) != 0) {
+        snprintf(err, errlen, "redis connection is closing");
+        op_free(op);
+        return -1;
+    }
+    return 0;
+}
+
+static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    sched_op *op = priv;
+    sched_t *s = op->s;
+    redisReply *r = reply;
+    if (!r) {
+        /* The connection is going away: no new calls until reconnected. */
+        s->up = false;
+        op->fn(op, NULL, "redis connection lost");
+        op_free(op);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
+        !op->retried && s->ac == ac && !s->closing) {
+        op->retried = true;
+        if (op_dispatch(op) == 0) return;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+        op->fn(op, NULL, r->str ? r->str : "redis error");
+    else
+        op->fn(op, r, NULL);
+    op_free(op);
+}
+
+/* ---- connection ---- */
+
+static void sched_connect(sched_t *s);
+
+static void sched_timer_cb(uv_timer_t *t)
+{
+    sched_t *s = t->data;
+    if (!s->closing && !s->ac) sched_connect(s);
+}
+
+static void sched_retry_later(sched_t *s)
+{
+    if (s->closing) return;
+    uv_timer_start(&s->timer, sched_timer_cb, s->backoff_ms, 0);
+    s->backoff_ms = s->backoff_ms * 2 > 5000 ? 5000 : s->backoff_ms * 2;
+}
+
+static void sched_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+    sched_t *s = ac->data;
+    redisReply *r = reply;
+    int i = (int)(intptr_t)priv;
+    if (!s || !r) return;
+    if (r->type == REDIS_REPLY_STRING && r->len < (int)sizeof s->sha[i]) {
+        memcpy(s->sha[i], r->str, (size_t)r->len);
+        s->sha[i][r->len] = 0;
+    } else {
+        /* EVAL still works; report why EVALSHA will not be used. */
+        char msg[300];
+        snprintf(msg, sizeof msg, "SCRIPT LOAD failed: %s", r->str ? r->str : "?");
+        s->sha[i][0] = 0;
+        sched_report(s, true, msg);
+    }
+    if (++s->scripts_loaded == S_COUNT) {
+        s->up = true;
+        s->backoff_ms = 100;
+        sched_report(s, true, "redis connected, scripts loaded");
+    }
+}
+
+static void sched_on_connect(const redisAsyncContext *c, int status)
+{
+    sched_t *s = c->data;
+    if (!s) return;
+    if (status != REDIS_OK) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "redis connect failed: %s", c->errstr[0] ? c->errstr : "?");
+        s->ac = NULL; /* hiredis frees the context */
+        sched_report(s, false, msg);
+        sched_retry_later(s);
+        return;
+    }
+    s->scripts_loaded = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        s->sha[i][0] = 0;
+        redisAsyncCommand(s->ac, sched_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s",
+                          sched_script_src[i]);
+    }
+}
+
+static void sched_on_disconnect(const redisAsyncContext *c, int status)
+{
+    sched_t *s = c->data;
+    if (!s) return;
+    s->ac = NULL;
+    s->up = false;
+    if (s->closing) return;
+    char msg[300];
+    snprintf(msg, sizeof msg, "redis disconnected: %s",
+             status == REDIS_OK ? "closed" : (c->errstr[0] ? c->errstr : "error"));
+    sched_report(s, false, msg);
+    sched_retry_later(s);
+}
+
+static void sched_connect(sched_t *s)
+{
+    redisAsyncContext *ac =
+        s->unix_path ? redisAsyncConnectUnix(s->unix_path) : redisAsyncConnect(s->host, s->port);
+    if (!ac || ac->err) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "redis connect %s: %s", s->unix_path ? s->unix_path : s->host,
+                 ac ? ac->errstr : "out of memory");
+        if (ac) redisAsyncFree(ac);
+        sched_report(s, false, msg);
+        sched_retry_later(s);
+        return;
+    }
+    ac->data = s;
+    if (redisLibuvAttach(ac, s->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        sched_report(s, false, "redis: cannot attach to the event loop");
+        sched_retry_later(s);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, sched_on_connect);
+    redisAsyncSetDisconnectCallback(ac, sched_on_disconnect);
+    s->ac = ac;
+}
+
+int sched_open(sched_t **out, const sched_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg || !cfg->loop || !cfg->redis || !cfg->redis[0]) {
+        snprintf(err, errlen, "scheduler: no redis address given");
+        return -1;
+    }
+    sched_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->loop = cfg->loop;
+    s->on_state = cfg->on_state;
+    s->ud = cfg->ud;
+    s->backoff_ms = 100;
+    const char *prefix = cfg->prefix ? cfg->prefix : "swarm:";
+    if (strlen(prefix) >= sizeof s->prefix || strchr(prefix, '/')) {
+        snprintf(err, errlen, "--prefix \"%s\": at most %zu characters, no '/'", prefix,
+                 sizeof s->prefix - 1);
+        free(s);
+        return -1;
+    }
+    snprintf(s->prefix, sizeof s->prefix, "%s", prefix);
+    if (strncmp(cfg->redis, "unix:", 5) == 0) {
+        s->unix_path = strdup(cfg->redis + 5);
+    } else {
+        const char *colon = strrchr(cfg->redis, ':');
+        char *end = NULL;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (!colon || colon == cfg->redis || !end || *end || port <= 0 || port > 65535) {
+            snprintf(err, errlen, "--redis \"%s\": expected unix:PATH or HOST:PORT", cfg->redis);
+            free(s);
+            return -1;
+        }
+        s->host = strndup(cfg->redis, (size_t)(colon - cfg->redis));
+        s->port = (int)port;
+    }
+    uv_timer_init(s->loop, &s->timer);
+    s->timer.data = s;
+    sched_connect(s);
+    *out = s;
+    return 0;
+}
+
+static void sched_free_cb(uv_handle_t *h)
+{
+    sched_t *s = h->data;
+    free(s->unix_path);
+    free(s->host);
+    for (size_t i = 0; i < s->n_merging; i++)
+        free(s->merging[i]);
+    free(s->merging);
+    free(s);
+}
+
+void sched_close(sched_t *s)
+{
+    if (!s) return;
+    s->closing = true;
+    s->up = false;
+    if (s->ac) {
+        redisAsyncContext *ac = s->ac;
+        redisAsyncFree(ac); /* runs pending callbacks with NULL replies */
+        s->ac = NULL;
+    }
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, sched_free_cb);
+}
+
+bool sched_is_up(const sched_t *s)
+{
+    return s && s->up;
+}
+
+void sched_job_id_new(char *buf, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = (uint32_t)sched_now_ms() ^ (uint32_t)getpid() * 2654435761u;
+    snprintf(buf, len, "j-%04d%02d%02d%02d%02d%02d-%06x", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd & 0xffffffu);
+}
+
+void sched_task_id(size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "t%04zu", i);
+}
+
+/* ---- submit ---- */
+
+static void op_done_reply(sched_op *op, redisReply *r, const char *err)
+{
+    ((sched_done_fn)op->cb)(op->ud, err ? -1 : 0, err);
+}
+
+int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, sched_done_fn cb,
+                     void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_SUBMIT, op_done_reply, (void *)cb, ud);
+    char num[64];
+    int bad = !op;
+    bad = bad || op_str(op, job_id) || op_str(op, "9"); /* field pairs below */
+    bad = bad || op_str(op, "name") || op_str(op, job->name) || op_str(op, "goal") ||
+          op_str(op, job->goal) || op_str(op, "merge") || op_str(op, job->merge);
+    bad = bad || op_str(op, "max_tokens") || op_u64(op, job->max_tokens) ||
+          op_str(op, "max_attempts") || op_u64(op, job->max_attempts) ||
+          op_str(op, "max_subtasks") || op_u64(op, job->max_subtasks) ||
+          op_str(op, "wall_time_s") || op_u64(op, job->wall_time_s);
+    snprintf(num, sizeof num, "%.9g", job->temperature);
+    bad = bad || op_str(op, "temperature") || op_str(op, num) || op_str(op, "seed") ||
+          op_u64(op, job->seed);
+    for (size_t i = 0; !bad && i < job->n_tasks; i++) {
+        char tid[16];
+        sched_task_id(i, tid, sizeof tid);
+        const sched_task_spec *t = &job->tasks[i];
+        bad = op_str(op, tid) || op_str(op, t->instructions) || op_str(op, t->item) ||
+              op_str(op, t->input);
+    }
+    if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- lease ---- */
+
+static void op_lease_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_lease_fn cb = (sched_lease_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY) {
+        cb(op->ud, -1, err ? err : "lease: unexpected reply", NULL, 0);
+        return;
+    }
+    sched_lease *l = calloc(r->elements ? r->elements : 1, sizeof *l);
+    if (!l) {
+        cb(op->ud, -1, "out of memory", NULL, 0);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 11) continue;
+        sched_lease *x = &l[n++];
+        x->job_id = sched_reply_str(e->element[0]);
+        x->task_id = sched_reply_str(e->element[1]);
+        x->attempt = (uint32_t)sched_reply_ll(e->element[2]);
+        x->worker = sched_reply_str(e->element[3]);
+        x->goal = sched_reply_str(e->element[4]);
+        x->instructions = sched_reply_str(e->element[5]);
+        x->input = sched_reply_str(e->element[6]);
+        x->max_tokens = (uint32_t)sched_reply_ll(e->element[7]);
+        x->temperature = strtod(sched_reply_str(e->element[8]), NULL);
+        x->seed = strtoull(sched_reply_str(e->element[9]), NULL, 10);
+        x->lease_until = (uint64_t)sched_reply_ll(e->element[10]);
+    }
+    cb(op->ud, 0, NULL, l, n);
+    free(l);
+}
+
+int sched_task_lease(sched_t *s, uint64_t lease_ms, const char *const *workers, size_t n,
+                     sched_lease_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_LEASE, op_lease_reply, (void *)cb, ud);
+    int bad = !op || op_u64(op, lease_ms);
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = op_str(op, workers[i]);
+    if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- fenced single-task calls ---- */
+
+static int outcome_parse(const char *s)
+{
+    if (!strcmp(s, "ok")) return SCHED_OK;
+    if (!strcmp(s, "stale")) return SCHED_STALE;
+    if (!strcmp(s, "duplicate")) return SCHED_DUPLICATE;
+    if (!strcmp(s, "retry")) return SCHED_RETRY;
+    if (!strcmp(s, "failed")) return SCHED_FAILED;
+    return SCHED_UNKNOWN;
+}
+
+static void op_outcome_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_outcome_fn cb = (sched_outcome_fn)op->cb;
+    if (err) {
+        cb(op->ud, -1, err, SCHED_UNKNOWN, false);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+        cb(op->ud, 0, NULL, outcome_parse(sched_reply_str(r->element[0])),
+           sched_reply_ll(r->element[1]) != 0);
+    else
+        cb(op->ud, 0, NULL, outcome_parse(sched_reply_str(r)), false);
+}
+
+static int op_ref(sched_op *op, const sched_taskref *t)
+{
+    return op_str(op, t->job_id) || op_str(op, t->task_id) || op_u64(op, t->attempt);
+}
+
+int sched_task_progress(sched_t *s, const sched_taskref *t, uint32_t tokens, const char *tail,
+                        uint64_t lease_ms, sched_outcome_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_PROGRESS, op_outcome_reply, (void *)cb, ud);
+    if (op && (op_ref(op, t) || op_u64(op, tokens) || op_u64(op, lease_ms) || op_str(op, tail))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, void *ud, char *err,
+                        size_t errlen)
+{
+    sched_op *op = op_new(s, S_COMPLETE, op_outcome_reply, (void *)cb, ud);
+    if (op && (op_ref(op, &r->ref) || op_str(op, r->worker) || op_str(op, r->ok ? "1" : "0") ||
+               op_str(op, r->output) || op_str(op, r->error) || op_u64(op, r->tokens) ||
+               op_u64(op, r->elapsed_ms))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+static void op_count_reply(sched_op *op, redisReply *r, const char *err)
+{
+    ((sched_count_fn)op->cb)(op->ud, err ? -1 : 0, err, err ? 0 : sched_reply_ll(r));
+}
+
+int sched_tasks_heartbeat(sched_t *s, const sched_taskref *refs, size_t n, uint64_t lease_ms,
+                          sched_count_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_HEARTBEAT, op_count_reply, (void *)cb, ud);
+    int bad = !op || op_u64(op, lease_ms);
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = op_ref(op, &refs[i]);
+    if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+int sched_tasks_fail(sched_t *s, const sched_taskref *refs, size_t n, const char *reason,
+                     sched_count_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_FAIL, op_count_reply, (void *)cb, ud);
+    int bad = !op || op_str(op, reason);
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = op_ref(op, &refs[i]);
+    if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, char *err,
+                        size_t errlen)
+{
+    sched_op *op = op_new(s, S_EXPIRE, op_count_reply, (void *)cb, ud);
+    if (op && op_u64(op, max)) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- cancel ---- */
+
+static void op_cancel_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_cancel_fn cb = (sched_cancel_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        cb(op->ud, -1, err ? err : "cancel: unexpected reply", NULL, NULL, NULL, 0);
+        return;
+    }
+    const char *st = sched_reply_str(r->element[0]);
+    if (strcmp(st, "ok") != 0) {
+        cb(op->ud, 0, NULL, strcmp(st, "merging") == 0 ? "running" : st, NULL, NULL, 0);
+        return;
+    }
+    size_t n = (r->elements - 1) / 3;
+    sched_taskref *refs = calloc(n ? n : 1, sizeof *refs);
+    const char **workers = calloc(n ? n : 1, sizeof *workers);
+    if (!refs || !workers) {
+        free(refs);
+        free(workers);
+        cb(op->ud, -1, "out of memory", NULL, NULL, NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        refs[i].job_id = op->tag;
+        refs[i].task_id = sched_reply_str(r->element[1 + 3 * i]);
+        refs[i].attempt = (uint32_t)sched_reply_ll(r->element[2 + 3 * i]);
+        workers[i] = sched_reply_str(r->element[3 + 3 * i]);
+    }
+    cb(op->ud, 0, NULL, "running", refs, workers, n);
+    free(refs);
+    free(workers);
+}
+
+int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *ud, char *err,
+                     size_t errlen)
+{
+    sched_op *op = op_new(s, S_CANCEL, op_cancel_reply, (void *)cb, ud);
+    if (op && (op_str(op, job_id) || !(op->tag = strdup(job_id)))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- merge: collect -> build JSON -> finish (fenced: stored once) ---- */
+
+static void merging_drop(sched_t *s, const char *job)
+{
+    for (size_t i = 0; i < s->n_merging; i++) {
+        if (strcmp(s->merging[i], job) == 0) {
+            free(s->merging[i]);
+            s->merging[i] = s->merging[--s->n_merging];
+            return;
+        }
+    }
+}
+
+static void op_finish_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_merged_fn cb = (sched_merged_fn)op->cb;
+    /* argv: ... [5] job [6] state [7] json */
+    const char *state = op->argv[6];
+    merging_drop(op->s, op->tag);
+    if (err)
+        cb(op->ud, op->tag, -1, err, state);
+    else if (sched_reply_ll(r) == 1)
+        cb(op->ud, op->tag, 0, NULL, state);
+    /* 0: another merger stored it first; nothing to report. */
+}
+
+static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_t *s = op->s;
+    sched_merged_fn cb = (sched_merged_fn)op->cb;
+    char msg[512];
+    if (err) {
+        merging_drop(s, op->tag);
+        cb(op->ud, op->tag, -1, err, NULL);
+        return;
+    }
+    char *json = NULL;
+    const char *state = NULL;
+    if (sched_merge_build(r, op->tag, &json, &state, msg, sizeof msg) != 0) {
+        merging_drop(s, op->tag);
+        cb(op->ud, op->tag, -1, msg, NULL);
+        return;
+    }
+    sched_op *fin = op_new(s, S_FINISH, op_finish_reply, op->cb, op->ud);
+    if (fin && (op_str(fin, op->tag) || op_str(fin, state) || op_str(fin, json) ||
+                !(fin->tag = strdup(op->tag)))) {
+        op_free(fin);
+        fin = NULL;
+    }
+    free(json);
+    if (op_send(fin, msg, sizeof msg) != 0) {
+        merging_drop(s, op->tag);
+        cb(op->ud, op->tag, -1, msg, NULL);
+    }
+}
+
+static void op_pending_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_t *s = op->s;
+    if (err || r->type != REDIS_REPLY_ARRAY) return; /* retried on the next tick */
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *job = sched_reply_str(r->element[i]);
+        bool busy = false;
+        for (size_t k = 0; k < s->n_merging; k++)
+            busy |= strcmp(s->merging[k], job) == 0;
+        if (busy || !job[0]) continue;
+        char **m = realloc(s->merging, sizeof *m * (s->n_merging + 1));
+        if (!m) return;
+        s->merging = m;
+        char msg[300];
+        sched_op *c = op_new(s, S_COLLECT, op_collect_reply, op->cb, op->ud);
+        if (c && (op_str(c, job) || !(c->tag = strdup(job)))) {
+            op_free(c);
+            c = NULL;
+        }
+        char *dup = strdup(job);
+        if (!dup) {
+            op_free(c);
+            return;
+        }
+        s->merging[s->n_merging++] = dup;
+        if (op_send(c, msg, sizeof msg) != 0) {
+            merging_drop(s, job);
+            return;
+        }
+    }
+}
+
+static void pending_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    sched_op *op = priv;
+    redisReply *r = reply;
+    if (r && r->type != REDIS_REPLY_ERROR) op_pending_reply(op, r, NULL);
+    op_free(op);
+}
+
+int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, size_t errlen)
+{
+    if (s->closing || !s->up || !s->ac) {
+        snprintf(err, errlen, "redis is not connected");
+        return -1;
+    }
+    /* A plain SMEMBERS; the op only carries the callback. */
+    sched_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    op->s = s;
+    op->cb = (void *)cb;
+    op->ud = ud;
+    if (redisAsyncCommand(s->ac, pending_cmd_reply, op, "SMEMBERS %smerging", s->prefix) !=
+        REDIS_OK) {
+        free(op);
+        snprintf(err, errlen, "redis connection is closing");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- status ---- */
+
+static void op_status_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_status_fn cb = (sched_status_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY) {
+        cb(op->ud, -1, err ? err : "status: unexpected reply", NULL, 0);
+        return;
+    }
+    size_t n = r->elements;
+    sched_job_status *jobs = calloc(n ? n : 1, sizeof *jobs);
+    if (!jobs) {
+        cb(op->ud, -1, "out of memory", NULL, 0);
+        return;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        redisReply *e = r->element[i];
+        sched_job_status *j = &jobs[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+        j->job_id = sched_reply_str(e->element[0]);
+        j->found = sched_reply_ll(e->element[1]) == 1;
+        j->name = j->state = j->result_json = "";
+        if (!j->found || e->elements < 13) continue;
+        j->name = sched_reply_str(e->element[2]);
+        j->state = sched_reply_str(e->element[3]);
+        if (strcmp(j->state, "merging") == 0) j->state = "running";
+        j->total = (uint32_t)sched_reply_ll(e->element[4]);
+        j->done = (uint32_t)sched_reply_ll(e->element[5]);
+        j->failed = (uint32_t)sched_reply_ll(e->element[6]);
+        j->cancelled = (uint32_t)sched_reply_ll(e->element[7]);
+        j->running = (uint32_t)sched_reply_ll(e->element[8]);
+        j->pending = (uint32_t)sched_reply_ll(e->element[9]);
+        j->created_ms = (uint64_t)sched_reply_ll(e->element[10]);
+        j->finished_ms = (uint64_t)sched_reply_ll(e->element[11]);
+        j->result_json = sched_reply_str(e->element[12]);
+        size_t nt = e->elements - 13;
+        if (!nt) continue;
+        j->tasks = calloc(nt, sizeof *j->tasks);
+        if (!j->tasks) {
+            rc = -1;
+            break;
+        }
+        for (size_t k = 0; k < nt; k++) {
+            redisReply *t = e->element[13 + k];
+            if (t->type != REDIS_REPLY_ARRAY || t->elements < 6) continue;
+            sched_task_status *ts = &j->tasks[j->n_tasks++];
+            ts->task_id = sched_reply_str(t->element[0]);
+            ts->state = sched_reply_str(t->element[1]);
+            ts->attempt = (uint32_t)sched_reply_ll(t->element[2]);
+            ts->worker = sched_reply_str(t->element[3]);
+            ts->tokens = (uint32_t)sched_reply_ll(t->element[4]);
+            ts->error = sched_reply_str(t->element[5]);
+        }
+    }
+    if (rc == 0)
+        cb(op->ud, 0, NULL, jobs, n);
+    else
+        cb(op->ud, -1, "out of memory", NULL, 0);
+    for (size_t i = 0; i < n; i++)
+        free(jobs[i].tasks);
+    free(jobs);
+}
+
+int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tasks,
+                 bool with_result, sched_status_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_STATUS, op_status_reply, (void *)cb, ud);
+    int bad = !op || op_str(op, with_tasks ? "1" : "0") || op_str(op, with_result ? "1" : "0");
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = op_str(op, job_ids[i]);
+    if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}

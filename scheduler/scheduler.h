@@ -1,0 +1,171 @@
+/* scheduler.h - swarm's task state machine, kept in Redis (library swarm_sched).
+ *
+ * Redis is the source of truth; this module only issues Lua scripts through
+ * async hiredis on the caller's libuv loop. Every state change is one script
+ * (EVALSHA, reloaded on NOSCRIPT) fenced by the task's attempt number, so a
+ * late or duplicate result can never be merged twice.
+ *
+ * Keys (P = prefix, default "swarm:"):
+ *   P jobs                  zset  job id -> created ms (the jobs index)
+ *   P job:<id>              hash  name goal merge state total n_<state> budget created_ms
+ * finished_ms result P job:<id>:tasks        list  task ids in fan-out order P job:<id>:task:<tid>
+ * hash  state attempt instructions input item worker lease_until output error tokens P
+ * job:<id>:events       stream (capped ~10000) of every transition P ready                 zset
+ * "<job>/<tid>" -> ready-at ms (backoff delays a retry) P leased                zset  "<job>/<tid>"
+ * -> lease_until ms P merging               set   jobs whose tasks are all terminal, waiting for
+ * the merger
+ *
+ * Calling convention: an operation returns 0 when it was sent (its callback
+ * then runs exactly once, later, from the loop) or -1 with err filled when it
+ * could not be (Redis down: the callback never runs). Strings handed to a
+ * callback are valid only during the callback. */
+#ifndef SWARM_SCHED_H
+#define SWARM_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+typedef struct sched sched_t;
+
+typedef struct sched_config {
+    uv_loop_t *loop;
+    const char *redis;  /* "unix:/path/to/sock" or "host:port" */
+    const char *prefix; /* key prefix, default "swarm:" */
+    /* Told about connection changes (up = connected and scripts loaded). */
+    void (*on_state)(void *ud, bool up, const char *msg);
+    void *ud;
+} sched_config;
+
+/* Starts connecting (and reconnecting with backoff, forever). */
+int sched_open(sched_t **out, const sched_config *cfg, char *err, size_t errlen);
+/* Disconnects; pending callbacks run with an error. Handles close on the
+ * next loop iteration, so run the loop once more before uv_loop_close. */
+void sched_close(sched_t *s);
+bool sched_is_up(const sched_t *s);
+uint64_t sched_now_ms(void);
+
+/* ---- submission ---- */
+typedef struct sched_task_spec {
+    const char *instructions;
+    const char *item;  /* short label (the item, line, or file path) */
+    const char *input; /* what replaces {item}: text, line, or path + contents */
+} sched_task_spec;
+
+typedef struct sched_job_spec {
+    const char *name, *goal, *merge; /* merge: "concat" | "json" */
+    uint32_t max_tokens, max_attempts, max_subtasks, wall_time_s;
+    double temperature;
+    uint64_t seed;
+    size_t n_tasks;
+    sched_task_spec *tasks; /* ids are t0000, t0001, ... in this order */
+} sched_job_spec;
+
+typedef void (*sched_done_fn)(void *ud, int rc, const char *err);
+/* Stores the job and all its tasks in one script; job_id must be unique. */
+int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, sched_done_fn cb,
+                     void *ud, char *err, size_t errlen);
+/* Writes a fresh id "j-YYYYmmddHHMMSS-xxxx" into buf (>= 32 bytes). */
+void sched_job_id_new(char *buf, size_t len);
+/* Task id of the i-th task ("t0000"); buf >= 16 bytes. */
+void sched_task_id(size_t i, char *buf, size_t len);
+
+/* ---- leasing ---- */
+typedef struct sched_lease {
+    const char *job_id, *task_id, *worker;
+    uint32_t attempt;
+    const char *goal, *instructions, *input;
+    uint32_t max_tokens;
+    double temperature;
+    uint64_t seed;
+    uint64_t lease_until;
+} sched_lease;
+typedef void (*sched_lease_fn)(void *ud, int rc, const char *err, const sched_lease *l, size_t n);
+/* Leases up to n ready tasks, the i-th to workers[i] (give each worker as
+ * many entries as free slots, interleaved for fairness). */
+int sched_task_lease(sched_t *s, uint64_t lease_ms, const char *const *workers, size_t n,
+                     sched_lease_fn cb, void *ud, char *err, size_t errlen);
+
+typedef struct sched_taskref {
+    const char *job_id, *task_id;
+    uint32_t attempt;
+} sched_taskref;
+
+/* Outcome of a fenced call. */
+enum {
+    SCHED_OK = 0,
+    SCHED_STALE = 1,     /* attempt does not match: the worker lost this lease */
+    SCHED_DUPLICATE = 2, /* the task already ended with this attempt */
+    SCHED_UNKNOWN = 3,   /* no such job/task */
+    SCHED_RETRY = 4,     /* failed result: requeued with backoff */
+    SCHED_FAILED = 5,    /* failed result: attempts exhausted */
+};
+const char *sched_outcome_name(int outcome);
+
+typedef void (*sched_outcome_fn)(void *ud, int rc, const char *err, int outcome, bool merge);
+/* leased -> running (first call), lease extended, token count stored. */
+int sched_task_progress(sched_t *s, const sched_taskref *t, uint32_t tokens, const char *tail,
+                        uint64_t lease_ms, sched_outcome_fn cb, void *ud, char *err, size_t errlen);
+
+typedef struct sched_result {
+    sched_taskref ref;
+    const char *worker;
+    bool ok;
+    const char *output, *error;
+    uint32_t tokens;
+    uint64_t elapsed_ms;
+} sched_result;
+/* merge = true when this result made the job ready to merge. */
+int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, void *ud, char *err,
+                        size_t errlen);
+
+typedef void (*sched_count_fn)(void *ud, int rc, const char *err, long long n);
+/* Extend the leases of tasks a live worker still runs (n = how many matched). */
+int sched_tasks_heartbeat(sched_t *s, const sched_taskref *refs, size_t n, uint64_t lease_ms,
+                          sched_count_fn cb, void *ud, char *err, size_t errlen);
+/* Attempts lost with their worker: back to ready with backoff, or failed. */
+int sched_tasks_fail(sched_t *s, const sched_taskref *refs, size_t n, const char *reason,
+                     sched_count_fn cb, void *ud, char *err, size_t errlen);
+/* Expire up to max leases whose lease_until has passed. */
+int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, char *err,
+                        size_t errlen);
+
+/* ---- cancel ---- */
+typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *prev_state,
+                                const sched_taskref *running, const char *const *workers, size_t n);
+/* rc < 0 with "unknown job" for a missing job; prev_state "running" when this
+ * call cancelled it (running lists the tasks to stop), else the state it was in. */
+int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *ud, char *err,
+                     size_t errlen);
+
+/* ---- merge ---- */
+typedef void (*sched_merged_fn)(void *ud, const char *job_id, int rc, const char *err,
+                                const char *state);
+/* Merges every job waiting in P merging (not already being merged by this
+ * process): collect, build the result JSON (docs/JOBS.md), store it once.
+ * cb runs once per job merged (state = final job state). */
+int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, size_t errlen);
+/* Build the merged result JSON from a collect reply (exposed for tests). */
+
+/* ---- status ---- */
+typedef struct sched_task_status {
+    const char *task_id, *state, *worker, *error;
+    uint32_t attempt, tokens;
+} sched_task_status;
+typedef struct sched_job_status {
+    const char *job_id, *name, *state; /* state: running done failed cancelled */
+    bool found;
+    uint32_t total, done, failed, cancelled, running, pending;
+    uint64_t created_ms, finished_ms;
+    const char *result_json; /* "" unless asked and terminal */
+    size_t n_tasks;
+    sched_task_status *tasks;
+} sched_job_status;
+typedef void (*sched_status_fn)(void *ud, int rc, const char *err, const sched_job_status *jobs,
+                                size_t n);
+int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tasks,
+                 bool with_result, sched_status_fn cb, void *ud, char *err, size_t errlen);
+
+#endif

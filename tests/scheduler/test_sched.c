@@ -1,0 +1,407 @@
+/* test_sched.c - the scheduler's fenced Lua state machine against a real
+ * redis-server: lease/complete/fence, retry with backoff to max_attempts,
+ * lease expiry, merge exactly once, cancel, and Redis going away and back. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "redis_fixture.h"
+#include "scheduler.h"
+
+static int failures;
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+typedef struct tctx {
+    uv_loop_t *loop;
+    sched_t *s;
+    int up_events, down_events;
+    bool up;
+    /* last callback results */
+    int calls, rc, outcome;
+    bool merge;
+    long long count;
+    char err[512];
+    size_t n_leases;
+    char lease_task[16][16];
+    unsigned lease_attempt[16];
+    char lease_input[16][64];
+    int merged_calls;
+    char merged_state[32];
+    char merged_job[64];
+    sched_job_status status;
+    char status_state[32];
+    char result[65536];
+    size_t n_cancel;
+} tctx;
+
+static void on_state(void *ud, bool up, const char *msg)
+{
+    tctx *t = ud;
+    t->up = up;
+    if (up)
+        t->up_events++;
+    else
+        t->down_events++;
+}
+
+static void wait_for(tctx *t, int *counter, int target, int timeout_ms)
+{
+    uint64_t end = sched_now_ms() + (uint64_t)timeout_ms;
+    while (*counter < target && sched_now_ms() < end)
+        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+}
+
+static void wait_up(tctx *t)
+{
+    uint64_t end = sched_now_ms() + 5000;
+    while (!sched_is_up(t->s) && sched_now_ms() < end)
+        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+}
+
+static void done_cb(void *ud, int rc, const char *err)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->calls++;
+}
+
+static void lease_cb(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->n_leases = n;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        snprintf(t->lease_task[i], sizeof t->lease_task[i], "%s", l[i].task_id);
+        snprintf(t->lease_input[i], sizeof t->lease_input[i], "%s", l[i].input);
+        t->lease_attempt[i] = l[i].attempt;
+    }
+    t->calls++;
+}
+
+static void outcome_cb(void *ud, int rc, const char *err, int outcome, bool merge)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    t->outcome = outcome;
+    t->merge = merge;
+    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->calls++;
+}
+
+static void count_cb(void *ud, int rc, const char *err, long long n)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    t->count = n;
+    t->calls++;
+}
+
+static void merged_cb(void *ud, const char *job, int rc, const char *err, const char *state)
+{
+    tctx *t = ud;
+    if (rc == 0) {
+        t->merged_calls++;
+        snprintf(t->merged_state, sizeof t->merged_state, "%s", state);
+        snprintf(t->merged_job, sizeof t->merged_job, "%s", job);
+    } else {
+        fprintf(stderr, "merge %s failed: %s\n", job, err);
+    }
+}
+
+static void status_cb(void *ud, int rc, const char *err, const sched_job_status *j, size_t n)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    if (rc == 0 && n == 1) {
+        t->status = *j;
+        snprintf(t->status_state, sizeof t->status_state, "%s", j->state);
+        t->status.state = t->status_state;
+        snprintf(t->result, sizeof t->result, "%s", j->result_json);
+        t->status.tasks = NULL;
+        t->status.job_id = t->status.name = t->status.result_json = NULL;
+    }
+    t->calls++;
+}
+
+static void cancel_cb(void *ud, int rc, const char *err, const char *prev,
+                      const sched_taskref *running, const char *const *workers, size_t n)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    t->n_cancel = n;
+    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->calls++;
+}
+
+/* Synchronous wrappers: issue, then spin the loop until the callback ran. */
+#define SYNC(t, call)                                                                              \
+    do {                                                                                           \
+        char e_[256];                                                                              \
+        int before_ = (t)->calls;                                                                  \
+        if ((call) != 0) {                                                                         \
+            (t)->rc = -1;                                                                          \
+            snprintf((t)->err, sizeof(t)->err, "%s", e_);                                          \
+        } else {                                                                                   \
+            wait_for((t), &(t)->calls, before_ + 1, 5000);                                         \
+            CHECK((t)->calls == before_ + 1);                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts)
+{
+    sched_task_spec tasks[8];
+    char items[8][16];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(items[i], sizeof items[i], "item%zu", i);
+        tasks[i].instructions = "Say {item}";
+        tasks[i].item = items[i];
+        tasks[i].input = items[i];
+    }
+    sched_job_spec job = {.name = "test",
+                          .goal = "g",
+                          .merge = merge,
+                          .max_tokens = 8,
+                          .max_attempts = max_attempts,
+                          .max_subtasks = 100,
+                          .wall_time_s = 60,
+                          .temperature = 0.5,
+                          .seed = 7,
+                          .n_tasks = n,
+                          .tasks = tasks};
+    SYNC(t, sched_job_submit(t->s, id, &job, done_cb, t, e_, sizeof e_));
+    if (t->rc != 0) fprintf(stderr, "submit %s: %s\n", id, t->err);
+    CHECK(t->rc == 0);
+}
+
+static void lease(tctx *t, size_t n, uint64_t lease_ms)
+{
+    const char *w[8] = {"w1", "w2", "w1", "w2", "w1", "w2", "w1", "w2"};
+    SYNC(t, sched_task_lease(t->s, lease_ms, w, n, lease_cb, t, e_, sizeof e_));
+    if (t->rc != 0) fprintf(stderr, "lease: %s\n", t->err);
+    CHECK(t->rc == 0);
+}
+
+static int complete(tctx *t, const char *job, const char *task, unsigned attempt, bool ok,
+                    const char *out)
+{
+    sched_result r = {.ref = {job, task, attempt},
+                      .worker = "w1",
+                      .ok = ok,
+                      .output = out,
+                      .error = ok ? "" : "boom",
+                      .tokens = 3};
+    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0);
+    return t->outcome;
+}
+
+static void merge_all(tctx *t)
+{
+    char e[256];
+    CHECK(sched_merge_pending(t->s, merged_cb, t, e, sizeof e) == 0);
+    for (int i = 0; i < 50; i++)
+        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(2);
+}
+
+static void status(tctx *t, const char *job)
+{
+    const char *ids[1] = {job};
+    SYNC(t, sched_status(t->s, ids, 1, true, true, status_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0);
+}
+
+static void test_fence_and_merge(tctx *t)
+{
+    submit(t, "j-a", 3, "concat", 3);
+    lease(t, 2, 30000);
+    CHECK(t->n_leases == 2);
+    CHECK(strcmp(t->lease_task[0], "t0000") == 0 && strcmp(t->lease_task[1], "t0001") == 0);
+    CHECK(t->lease_attempt[0] == 1 && strcmp(t->lease_input[0], "item0") == 0);
+    CHECK(complete(t, "j-a", "t0000", 1, true, "out0") == SCHED_OK);
+    CHECK(!t->merge);
+    /* the same result again: duplicate; an old attempt: stale; unknown task */
+    CHECK(complete(t, "j-a", "t0000", 1, true, "again") == SCHED_DUPLICATE);
+    CHECK(complete(t, "j-a", "t0001", 2, true, "wrong attempt") == SCHED_STALE);
+    CHECK(complete(t, "j-a", "t0002", 0, true, "never leased") == SCHED_STALE);
+    CHECK(complete(t, "j-a", "t9999", 1, true, "x") == SCHED_UNKNOWN);
+    CHECK(complete(t, "j-a", "t0001", 1, true, "out1") == SCHED_OK);
+    lease(t, 4, 30000);
+    CHECK(t->n_leases == 1 && strcmp(t->lease_task[0], "t0002") == 0);
+    status(t, "j-a");
+    CHECK(t->status.total == 3 && t->status.done == 2 && t->status.running == 1);
+    CHECK(strcmp(t->status.state, "running") == 0);
+
+    /* Two completions of the last task pipelined: one wins, the merge runs once. */
+    char e[256];
+    sched_result r = {.ref = {"j-a", "t0002", 1},
+                      .worker = "w2",
+                      .ok = true,
+                      .output = "out2",
+                      .error = "",
+                      .tokens = 3};
+    int outcomes[2] = {-1, -1};
+    int before = t->calls;
+    CHECK(sched_task_complete(t->s, &r, outcome_cb, t, e, sizeof e) == 0);
+    CHECK(sched_task_complete(t->s, &r, outcome_cb, t, e, sizeof e) == 0);
+    wait_for(t, &t->calls, before + 2, 5000);
+    outcomes[1] = t->outcome;
+    CHECK(outcomes[1] == SCHED_DUPLICATE);
+    merge_all(t);
+    merge_all(t);
+    CHECK(t->merged_calls == 1);
+    CHECK(strcmp(t->merged_state, "done") == 0);
+    status(t, "j-a");
+    CHECK(strcmp(t->status.state, "done") == 0);
+    cJSON *res = cJSON_Parse(t->result);
+    CHECK(res != NULL);
+    if (res) {
+        cJSON *results = cJSON_GetObjectItem(res, "results");
+        CHECK(cJSON_GetArraySize(results) == 3);
+        for (int i = 0; i < cJSON_GetArraySize(results); i++) {
+            cJSON *x = cJSON_GetArrayItem(results, i);
+            char want[16], wout[16];
+            snprintf(want, sizeof want, "t%04d", i);
+            snprintf(wout, sizeof wout, "out%d", i);
+            CHECK(strcmp(cJSON_GetObjectItem(x, "task_id")->valuestring, want) == 0);
+            CHECK(strcmp(cJSON_GetObjectItem(x, "output")->valuestring, wout) == 0);
+            CHECK(cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")));
+        }
+        CHECK(strcmp(cJSON_GetObjectItem(res, "merged")->valuestring, "out0\nout1\nout2") == 0);
+        CHECK(cJSON_GetObjectItem(res, "done")->valueint == 3);
+        cJSON_Delete(res);
+    }
+}
+
+static void test_retry_expire(tctx *t)
+{
+    merge_all(t);
+    int merged0 = t->merged_calls;
+    submit(t, "j-b", 2, "json", 2);
+    lease(t, 2, 30000);
+    CHECK(t->n_leases == 2);
+    /* t0000 fails once: requeued with a 1 s backoff, not leasable before. */
+    CHECK(complete(t, "j-b", "t0000", 1, false, "") == SCHED_RETRY);
+    lease(t, 2, 30000);
+    CHECK(t->n_leases == 0);
+    status(t, "j-b");
+    CHECK(t->status.pending == 1 && t->status.running == 1);
+    fixture_sleep_ms(1100);
+    lease(t, 1, 50); /* a short lease that will expire */
+    CHECK(t->n_leases == 1 && t->lease_attempt[0] == 2);
+    fixture_sleep_ms(80);
+    SYNC(t, sched_leases_expire(t->s, 100, count_cb, t, e_, sizeof e_));
+    CHECK(t->count == 1);
+    /* attempt 2 of 2 expired: failed for good, a late result is stale */
+    status(t, "j-b");
+    CHECK(t->status.failed == 1);
+    CHECK(complete(t, "j-b", "t0000", 2, true, "late") == SCHED_STALE);
+    CHECK(complete(t, "j-b", "t0000", 1, true, "older") == SCHED_STALE);
+    /* heartbeat extends only matching attempts */
+    sched_taskref refs[2] = {{"j-b", "t0001", 1}, {"j-b", "t0001", 7}};
+    SYNC(t, sched_tasks_heartbeat(t->s, refs, 2, 30000, count_cb, t, e_, sizeof e_));
+    CHECK(t->count == 1);
+    CHECK(complete(t, "j-b", "t0001", 1, true, "{\"k\": 1}") == SCHED_OK);
+    CHECK(t->merge);
+    merge_all(t);
+    CHECK(t->merged_calls == merged0 + 1);
+    CHECK(strcmp(t->merged_state, "failed") == 0);
+    status(t, "j-b");
+    CHECK(strcmp(t->status.state, "failed") == 0);
+    cJSON *res = cJSON_Parse(t->result);
+    CHECK(res != NULL);
+    if (res) {
+        cJSON *m = cJSON_GetObjectItem(res, "merged");
+        CHECK(cJSON_IsArray(m) && cJSON_GetArraySize(m) == 1);
+        CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "k")->valueint == 1);
+        cJSON *f = cJSON_GetObjectItem(res, "failed_tasks");
+        CHECK(cJSON_GetArraySize(f) == 1);
+        CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 0), "attempts")->valueint == 2);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(res, "results")) == 2);
+        cJSON_Delete(res);
+    }
+}
+
+static void test_worker_lost_and_cancel(tctx *t)
+{
+    submit(t, "j-c", 3, "concat", 3);
+    lease(t, 2, 30000);
+    CHECK(t->n_leases == 2);
+    sched_taskref lost[1] = {{"j-c", "t0000", 1}};
+    SYNC(t, sched_tasks_fail(t->s, lost, 1, "worker w1 lost", count_cb, t, e_, sizeof e_));
+    CHECK(t->count == 1);
+    status(t, "j-c");
+    CHECK(t->status.pending == 2 && t->status.running == 1);
+    SYNC(t, sched_job_cancel(t->s, "j-c", cancel_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->n_cancel == 1);
+    CHECK(complete(t, "j-c", "t0001", 1, true, "after cancel") == SCHED_STALE);
+    merge_all(t);
+    status(t, "j-c");
+    CHECK(strcmp(t->status.state, "cancelled") == 0 && t->status.cancelled == 3);
+    SYNC(t, sched_job_cancel(t->s, "j-nope", cancel_cb, t, e_, sizeof e_));
+    CHECK(t->rc == -1 && strstr(t->err, "unknown job"));
+}
+
+static void test_redis_down(tctx *t, redis_fixture *fx)
+{
+    redis_fixture_stop(fx);
+    for (int i = 0; i < 100 && sched_is_up(t->s); i++)
+        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(5);
+    CHECK(!sched_is_up(t->s));
+    char e[256];
+    const char *w[1] = {"w1"};
+    CHECK(sched_task_lease(t->s, 1000, w, 1, lease_cb, t, e, sizeof e) == -1);
+    CHECK(strstr(e, "not connected") != NULL);
+    CHECK(redis_fixture_start(fx) == 0);
+    wait_up(t);
+    CHECK(sched_is_up(t->s));
+    /* a fresh redis has no scripts cached: EVALSHA must recover via NOSCRIPT or reload */
+    submit(t, "j-d", 1, "concat", 1);
+    lease(t, 1, 1000);
+    CHECK(t->n_leases == 1);
+}
+
+int main(void)
+{
+    redis_fixture fx = {0};
+    if (redis_fixture_start(&fx) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tctx t = {.loop = &loop};
+    char err[256];
+    sched_config cfg = {
+        .loop = &loop, .redis = fx.addr, .prefix = "test:", .on_state = on_state, .ud = &t};
+    if (sched_open(&t.s, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "sched_open: %s\n", err);
+        return 1;
+    }
+    wait_up(&t);
+    CHECK(sched_is_up(t.s));
+    test_fence_and_merge(&t);
+    test_retry_expire(&t);
+    test_worker_lost_and_cancel(&t);
+    test_redis_down(&t, &fx);
+    sched_close(t.s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+    redis_fixture_cleanup(&fx);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    else
+        printf("test_sched: all checks passed\n");
+    return failures ? 1 : 0;
+}
