@@ -97,32 +97,45 @@ struct rt_model {
     rt_pool *pool;
 };
 
-/* Per-session scratch for one token's forward pass (sized from the model). */
+/* Tokens evaluated together per forward call (prompt processing): weights
+ * are read (and dequantized) once per batch instead of once per token. */
+#define RT_BATCH 32
+
+/* Per-session scratch for one batch of up to RT_BATCH tokens (row-major
+ * [token][...] buffers sized from the model). */
 typedef struct {
-    float *x, *xn, *q, *k, *v, *att, *attn_out, *tmp, *tmp2;
+    float *x, *xn, *q, *k, *v, *attn_out, *tmp;
     float *hb, *hb2, *moe_out, *router, *scores;
-    float *q_lat;   /* MLA: absorbed q per head */
-    float *row_buf; /* MLA: per-head latent / dequantized row */
+    float *xg, *yg;    /* MoE: inputs gathered per expert, their outputs */
+    int32_t *gidx;     /* MoE: (token, slot) of each gathered row */
+    float *exp_w;      /* [token][n_expert_used] */
+    int32_t *exp_id;   /* [token][n_expert_used] */
+    float *rope_cache; /* [token][n_rot] */
+    int64_t wide, ff;
     int32_t n_ctx;
-    float *exp_w;
-    int32_t *exp_id;
-    float *rope_cache;
 } rt_scratch;
 
-/* Forward one token at position pos (the KV rows for 0..pos-1 are filled);
- * writes K/V row pos of every layer and, if logits != NULL, n_vocab logits. */
-int rt_forward_token(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
-                     int32_t token, int32_t pos, float *logits);
+/* Forward n (<= RT_BATCH) tokens at positions pos..pos+n-1 (the KV rows before
+ * pos are filled); writes their K/V rows. logits_all (n rows) and/or
+ * logits_last (the last row) receive n_vocab floats per row when non-NULL. */
+int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
+                     const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
+                     float *logits_last);
 int rt_scratch_init(const rt_model *m, rt_scratch *s, int32_t n_ctx);
 void rt_scratch_free(rt_scratch *s);
 
 /* Shared blocks (arch/blocks.c). */
 void rt_rmsnorm(float *out, const float *x, const rt_weight *w, int64_t n, float eps);
-/* y[r] = W[r,:] . x for r < rows of a 2-D weight, or of one expert slice. */
+/* Y[b][r] = W[r,:] . X[b] for the nb rows of X (row strides ldx, ldy) against a
+ * 2-D weight or one expert slice of a 3-D one. */
+void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t expert,
+               const float *x, int64_t ldx, int64_t nb);
+/* y[r] = W[r,:] . x (one vector). */
 void rt_matvec(rt_pool *pool, float *y, const rt_weight *w, int64_t expert, const float *x);
 /* y += b (b may be absent); b may be 2-D (per-expert rows). */
 void rt_add_bias(float *y, const rt_weight *b, int64_t expert, int64_t n);
 int rt_weight_row(const rt_weight *w, int64_t row, float *out); /* dequantize one row */
+float rt_dot(const float *a, const float *b, int64_t n);
 void rt_rope_apply(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, rt_rope_kind kind,
                    const float *cs);
 void rt_rope_cache(const rt_hparams *hp, int32_t pos, float *cs);

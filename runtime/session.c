@@ -103,17 +103,17 @@ int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logit
             return -1;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        bool want = logits_all != NULL || i + 1 == n;
-        float *row = logits_all ? logits_all + i * (size_t)nv : s->last;
-        if (rt_forward_token(s->m, &s->s, s->kv.k, s->kv.v, s->n_ctx, tokens[i], s->pos,
-                             want ? row : NULL) != 0) {
+    for (size_t i = 0; i < n; i += RT_BATCH) {
+        int32_t nb = (int32_t)(n - i < RT_BATCH ? n - i : RT_BATCH);
+        bool last_chunk = i + (size_t)nb == n;
+        if (rt_forward_batch(s->m, &s->s, s->kv.k, s->kv.v, s->n_ctx, tokens + i, nb, s->pos,
+                             logits_all ? logits_all + i * (size_t)nv : NULL,
+                             last_chunk ? s->last : NULL) != 0) {
             snprintf(err, errlen, "forward pass failed at position %d", s->pos);
             return -1;
         }
-        s->pos++;
+        s->pos += nb;
     }
-    if (logits_all) memcpy(s->last, logits_all + (n - 1) * (size_t)nv, sizeof(float) * (size_t)nv);
     s->have_last = true;
     if (logits_last) memcpy(logits_last, s->last, sizeof(float) * (size_t)nv);
     return 0;

@@ -4,13 +4,15 @@
 
 #include "model.h"
 
-/* Attention sub-layers: read s->x, add their output to s->x, write KV row pos. */
+/* Attention sub-layers over nb tokens at positions pos0..: read the rows of
+ * s->x, add their output to them, write the KV rows. */
 void rt_attn_gqa(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, float *vc,
-                 int32_t pos);
-void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, int32_t pos);
+                 int32_t pos0, int32_t nb);
+void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, int32_t pos0,
+                 int32_t nb);
 
-/* FFN sub-layers: norm s->x, add the FFN output to s->x. */
-void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s);
+/* FFN sub-layers: norm the nb rows of s->x, add the FFN output to them. */
+void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t nb);
 
 /* Router: choose n_expert_used experts and their weights from router logits
  * (modified in place). Exposed for tests. */

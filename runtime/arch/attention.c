@@ -1,12 +1,16 @@
-/* attention.c - self-attention over the session's float32 KV cache:
- * grouped-query attention (llama, qwen3moe, qwen2moe, olmoe, gpt-oss with
- * sinks and sliding windows) and DeepSeek's multi-head latent attention.
+/* attention.c - self-attention over the session's float32 KV cache for a
+ * batch of consecutive tokens: grouped-query attention (llama, qwen3moe,
+ * qwen2moe, olmoe, gpt-oss with sinks and sliding windows) and DeepSeek's
+ * multi-head latent attention.
  *
+ * The batch's K/V rows are written first, then every (token, head) pair
+ * attends causally to positions 0..its own (or its sliding window).
  * MLA caches only the normalised latent c_kv and the roped shared key part;
  * queries are absorbed into latent space through attn_k_b and the attended
  * latent is expanded per head through attn_v_b, so the cache is one
- * (kv_lora + rope)-wide row per token. Heads run in parallel on the pool. */
+ * (kv_lora + rope)-wide row per token. (token, head) pairs run on the pool. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch.h"
@@ -16,11 +20,11 @@ typedef struct {
     const rt_layer *ly;
     rt_scratch *s;
     const float *kc, *vc;
-    int32_t pos, t0;
+    int32_t pos0;
 } attn_job;
 
-/* Scores of one head over cached rows t0..pos, softmaxed (with an optional
- * sink logit that takes probability mass but has no value). */
+/* Softmax over n scores, with an optional sink logit that takes probability
+ * mass but contributes no value. */
 static void attn_probs(float *att, int32_t n, float sink, bool has_sink)
 {
     float mx = has_sink ? sink : -INFINITY;
@@ -36,112 +40,117 @@ static void attn_probs(float *att, int32_t n, float sink, bool has_sink)
         att[t] *= inv;
 }
 
-static float dotf(const float *a, const float *b, int64_t n)
-{
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-static void gqa_heads(void *ctx, int64_t hb, int64_t he)
+static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
 {
     const attn_job *j = ctx;
     const rt_hparams *hp = &j->m->hp;
-    const int32_t group = hp->n_head / hp->n_head_kv;
-    const int32_t n = j->pos - j->t0 + 1;
-    for (int64_t h = hb; h < he; h++) {
-        const float *q = j->s->q + h * hp->head_k;
+    const int32_t H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    float *att = malloc(sizeof(float) * (size_t)(j->pos0 + RT_BATCH));
+    if (!att) return; /* leaves zeros: only under memory exhaustion */
+    for (int64_t jj = jb; jj < je; jj++) {
+        const int32_t b = (int32_t)(jj / H), h = (int32_t)(jj % H);
+        const int32_t pos = j->pos0 + b;
+        int32_t t0 = 0;
+        if (j->ly->swa && pos - hp->n_swa + 1 > 0) t0 = pos - hp->n_swa + 1;
+        const int32_t n = pos - t0 + 1;
+        const float *q = j->s->q + ((int64_t)b * H + h) * hp->head_k;
         const int64_t kvh = h / group;
-        float *att = j->s->att + h * (int64_t)j->s->n_ctx;
         for (int32_t t = 0; t < n; t++) {
-            const float *k = j->kc + (int64_t)(j->t0 + t) * hp->kv_k_dim + kvh * hp->head_k;
-            att[t] = dotf(q, k, hp->head_k) * hp->kq_scale;
+            const float *k = j->kc + (int64_t)(t0 + t) * hp->kv_k_dim + kvh * hp->head_k;
+            att[t] = rt_dot(q, k, hp->head_k) * hp->kq_scale;
         }
         bool has_sink = j->ly->sinks.data != NULL;
         attn_probs(att, n, has_sink ? ((const float *)j->ly->sinks.data)[h] : 0.0f, has_sink);
-        float *o = j->s->attn_out + h * hp->head_v;
+        float *o = j->s->attn_out + ((int64_t)b * H + h) * hp->head_v;
         memset(o, 0, sizeof(float) * (size_t)hp->head_v);
         for (int32_t t = 0; t < n; t++) {
-            const float *v = j->vc + (int64_t)(j->t0 + t) * hp->kv_v_dim + kvh * hp->head_v;
+            const float *v = j->vc + (int64_t)(t0 + t) * hp->kv_v_dim + kvh * hp->head_v;
             const float a = att[t];
             for (int32_t d = 0; d < hp->head_v; d++)
                 o[d] += a * v[d];
         }
     }
+    free(att);
 }
 
 void rt_attn_gqa(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, float *vc,
-                 int32_t pos)
+                 int32_t pos0, int32_t nb)
 {
     const rt_hparams *hp = &m->hp;
-    const int32_t H = hp->n_head, HK = hp->n_head_kv;
-    float *xn = s->xn;
-    rt_rmsnorm(xn, s->x, &ly->attn_norm, hp->n_embd, hp->rms_eps);
-    rt_matvec(m->pool, s->q, &ly->wq, 0, xn);
-    rt_matvec(m->pool, s->k, &ly->wk, 0, xn);
-    rt_matvec(m->pool, s->v, &ly->wv, 0, xn);
-    rt_add_bias(s->q, &ly->bq, 0, (int64_t)H * hp->head_k);
-    rt_add_bias(s->k, &ly->bk, 0, (int64_t)HK * hp->head_k);
-    rt_add_bias(s->v, &ly->bv, 0, (int64_t)HK * hp->head_v);
-    if (m->kind == RT_ARCH_QWEN3MOE) {
-        for (int32_t h = 0; h < H; h++)
-            rt_rmsnorm(s->q + h * hp->head_k, s->q + h * hp->head_k, &ly->q_norm, hp->head_k,
-                       hp->rms_eps);
-        for (int32_t h = 0; h < HK; h++)
-            rt_rmsnorm(s->k + h * hp->head_k, s->k + h * hp->head_k, &ly->k_norm, hp->head_k,
-                       hp->rms_eps);
-    } else if (m->kind == RT_ARCH_OLMOE) {
-        rt_rmsnorm(s->q, s->q, &ly->q_norm, (int64_t)H * hp->head_k, hp->rms_eps);
-        rt_rmsnorm(s->k, s->k, &ly->k_norm, (int64_t)HK * hp->head_k, hp->rms_eps);
+    const int32_t H = hp->n_head, HK = hp->n_head_kv, E = hp->n_embd;
+    const int64_t qd = (int64_t)H * hp->head_k, kd = (int64_t)HK * hp->head_k,
+                  vd = (int64_t)HK * hp->head_v;
+    for (int32_t b = 0; b < nb; b++)
+        rt_rmsnorm(s->xn + (int64_t)b * E, s->x + (int64_t)b * E, &ly->attn_norm, E, hp->rms_eps);
+    rt_matmul(m->pool, s->q, qd, &ly->wq, 0, s->xn, E, nb);
+    rt_matmul(m->pool, s->k, kd, &ly->wk, 0, s->xn, E, nb);
+    rt_matmul(m->pool, s->v, vd, &ly->wv, 0, s->xn, E, nb);
+    for (int32_t b = 0; b < nb; b++) {
+        float *q = s->q + b * qd, *k = s->k + b * kd, *v = s->v + b * vd;
+        rt_add_bias(q, &ly->bq, 0, qd);
+        rt_add_bias(k, &ly->bk, 0, kd);
+        rt_add_bias(v, &ly->bv, 0, vd);
+        if (m->kind == RT_ARCH_QWEN3MOE) {
+            for (int32_t h = 0; h < H; h++)
+                rt_rmsnorm(q + h * hp->head_k, q + h * hp->head_k, &ly->q_norm, hp->head_k,
+                           hp->rms_eps);
+            for (int32_t h = 0; h < HK; h++)
+                rt_rmsnorm(k + h * hp->head_k, k + h * hp->head_k, &ly->k_norm, hp->head_k,
+                           hp->rms_eps);
+        } else if (m->kind == RT_ARCH_OLMOE) {
+            rt_rmsnorm(q, q, &ly->q_norm, qd, hp->rms_eps);
+            rt_rmsnorm(k, k, &ly->k_norm, kd, hp->rms_eps);
+        }
+        const float *cs = s->rope_cache + (int64_t)b * hp->n_rot;
+        rt_rope_apply(q, H, hp->head_k, hp->n_rot, hp->rope, cs);
+        rt_rope_apply(k, HK, hp->head_k, hp->n_rot, hp->rope, cs);
+        memcpy(kc + (int64_t)(pos0 + b) * hp->kv_k_dim, k, sizeof(float) * (size_t)kd);
+        memcpy(vc + (int64_t)(pos0 + b) * hp->kv_v_dim, v, sizeof(float) * (size_t)vd);
     }
-    rt_rope_apply(s->q, H, hp->head_k, hp->n_rot, hp->rope, s->rope_cache);
-    rt_rope_apply(s->k, HK, hp->head_k, hp->n_rot, hp->rope, s->rope_cache);
-    memcpy(kc + (int64_t)pos * hp->kv_k_dim, s->k, sizeof(float) * (size_t)hp->kv_k_dim);
-    memcpy(vc + (int64_t)pos * hp->kv_v_dim, s->v, sizeof(float) * (size_t)hp->kv_v_dim);
-    int32_t t0 = 0;
-    if (ly->swa && pos - hp->n_swa + 1 > 0) t0 = pos - hp->n_swa + 1;
-    attn_job j = {m, ly, s, kc, vc, pos, t0};
-    if ((int64_t)(pos - t0 + 1) * hp->head_k * H < 32768)
-        gqa_heads(&j, 0, H);
+    attn_job j = {m, ly, s, kc, vc, pos0};
+    if ((int64_t)(pos0 + nb) * hp->head_k * H * nb < 32768)
+        gqa_pairs(&j, 0, (int64_t)nb * H);
     else
-        rt_pool_for(m->pool, H, 1, gqa_heads, &j);
-    rt_matvec(m->pool, s->tmp, &ly->wo, 0, s->attn_out);
-    rt_add_bias(s->tmp, &ly->bo, 0, hp->n_embd);
-    for (int32_t i = 0; i < hp->n_embd; i++)
-        s->x[i] += s->tmp[i];
+        rt_pool_for(m->pool, (int64_t)nb * H, 1, gqa_pairs, &j);
+    rt_matmul(m->pool, s->tmp, E, &ly->wo, 0, s->attn_out, (int64_t)H * hp->head_v, nb);
+    for (int32_t b = 0; b < nb; b++) {
+        float *t = s->tmp + (int64_t)b * E, *x = s->x + (int64_t)b * E;
+        rt_add_bias(t, &ly->bo, 0, E);
+        for (int32_t i = 0; i < E; i++)
+            x[i] += t[i];
+    }
 }
 
-/* Per head: latent query (absorbed), scores, attended latent, value expansion. */
-static void mla_heads(void *ctx, int64_t hb, int64_t he)
+/* Per (token, head): latent query (absorbed), scores, attended latent, value expansion. */
+static void mla_pairs(void *ctx, int64_t jb, int64_t je)
 {
     const attn_job *j = ctx;
     const rt_hparams *hp = &j->m->hp;
     const rt_layer *ly = j->ly;
-    const int32_t R = hp->kv_lora, P = hp->qk_rope, NP = hp->qk_nope;
-    const int32_t n = j->pos + 1;
-    for (int64_t h = hb; h < he; h++) {
-        const float *qh = j->s->q + h * hp->head_k; /* [nope | rope] */
-        float *ql = j->s->q_lat + h * (int64_t)R;
-        float *row = j->s->row_buf + h * (int64_t)R;
+    const int32_t H = hp->n_head, R = hp->kv_lora, P = hp->qk_rope, NP = hp->qk_nope;
+    float *ql = malloc(sizeof(float) * (size_t)(2 * R + j->pos0 + RT_BATCH));
+    if (!ql) return;
+    float *lat = ql + R, *att = ql + 2 * R;
+    for (int64_t jj = jb; jj < je; jj++) {
+        const int32_t b = (int32_t)(jj / H), h = (int32_t)(jj % H);
+        const int32_t n = j->pos0 + b + 1;
+        const float *qh = j->s->q + ((int64_t)b * H + h) * hp->head_k; /* [nope | rope] */
         if (ly->wk_b.data) {
             rt_matvec(NULL, ql, &ly->wk_b, h, qh);
         } else {
             /* combined attn_kv_b: rows h*(nope+v) + d are the key part */
             memset(ql, 0, sizeof(float) * (size_t)R);
             for (int32_t d = 0; d < NP; d++) {
-                rt_weight_row(&ly->wkv_b, h * (int64_t)(NP + hp->v_mla) + d, row);
+                rt_weight_row(&ly->wkv_b, h * (int64_t)(NP + hp->v_mla) + d, lat);
                 for (int32_t c = 0; c < R; c++)
-                    ql[c] += qh[d] * row[c];
+                    ql[c] += qh[d] * lat[c];
             }
         }
-        float *att = j->s->att + h * (int64_t)j->s->n_ctx;
         for (int32_t t = 0; t < n; t++) {
             const float *kr = j->kc + (int64_t)t * hp->kv_k_dim;
-            att[t] = (dotf(ql, kr, R) + dotf(qh + NP, kr + R, P)) * hp->kq_scale;
+            att[t] = (rt_dot(ql, kr, R) + rt_dot(qh + NP, kr + R, P)) * hp->kq_scale;
         }
         attn_probs(att, n, 0.0f, false);
-        float *lat = row; /* reuse: attended latent */
         memset(lat, 0, sizeof(float) * (size_t)R);
         for (int32_t t = 0; t < n; t++) {
             const float *kr = j->kc + (int64_t)t * hp->kv_k_dim;
@@ -149,7 +158,7 @@ static void mla_heads(void *ctx, int64_t hb, int64_t he)
             for (int32_t c = 0; c < R; c++)
                 lat[c] += a * kr[c];
         }
-        float *o = j->s->attn_out + h * (int64_t)hp->v_mla;
+        float *o = j->s->attn_out + ((int64_t)b * H + h) * hp->v_mla;
         if (ly->wv_b.data) {
             rt_matvec(NULL, o, &ly->wv_b, h, lat);
         } else {
@@ -160,33 +169,42 @@ static void mla_heads(void *ctx, int64_t hb, int64_t he)
             }
         }
     }
+    free(ql);
 }
 
-void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, int32_t pos)
+void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, int32_t pos0,
+                 int32_t nb)
 {
     const rt_hparams *hp = &m->hp;
-    const int32_t H = hp->n_head, R = hp->kv_lora;
-    float *xn = s->xn;
-    rt_rmsnorm(xn, s->x, &ly->attn_norm, hp->n_embd, hp->rms_eps);
+    const int32_t H = hp->n_head, R = hp->kv_lora, E = hp->n_embd;
+    const int64_t qd = (int64_t)H * hp->head_k, kd = hp->kv_k_dim;
+    for (int32_t b = 0; b < nb; b++)
+        rt_rmsnorm(s->xn + (int64_t)b * E, s->x + (int64_t)b * E, &ly->attn_norm, E, hp->rms_eps);
     if (ly->wq_a.data) {
-        rt_matvec(m->pool, s->tmp, &ly->wq_a, 0, xn);
-        rt_rmsnorm(s->tmp, s->tmp, &ly->q_a_norm, ly->wq_a.ne[1], hp->rms_eps);
-        rt_matvec(m->pool, s->q, &ly->wq_b, 0, s->tmp);
+        const int64_t ql = ly->wq_a.ne[1];
+        rt_matmul(m->pool, s->tmp, ql, &ly->wq_a, 0, s->xn, E, nb);
+        for (int32_t b = 0; b < nb; b++)
+            rt_rmsnorm(s->tmp + b * ql, s->tmp + b * ql, &ly->q_a_norm, ql, hp->rms_eps);
+        rt_matmul(m->pool, s->q, qd, &ly->wq_b, 0, s->tmp, ql, nb);
     } else {
-        rt_matvec(m->pool, s->q, &ly->wq, 0, xn);
+        rt_matmul(m->pool, s->q, qd, &ly->wq, 0, s->xn, E, nb);
     }
-    float *kv = s->k; /* [kv_lora | rope] */
-    rt_matvec(m->pool, kv, &ly->wkv_a_mqa, 0, xn);
-    rt_rope_apply(s->q + hp->qk_nope, H, hp->head_k, hp->n_rot, hp->rope, s->rope_cache);
-    rt_rope_apply(kv + R, 1, hp->qk_rope, hp->n_rot, hp->rope, s->rope_cache);
-    rt_rmsnorm(kv, kv, &ly->kv_a_norm, R, hp->rms_eps);
-    memcpy(kc + (int64_t)pos * hp->kv_k_dim, kv, sizeof(float) * (size_t)hp->kv_k_dim);
-    attn_job j = {m, ly, s, kc, NULL, pos, 0};
-    if ((int64_t)(pos + 1) * R * H < 32768)
-        mla_heads(&j, 0, H);
+    rt_matmul(m->pool, s->k, kd, &ly->wkv_a_mqa, 0, s->xn, E, nb); /* [kv_lora | rope] */
+    for (int32_t b = 0; b < nb; b++) {
+        const float *cs = s->rope_cache + (int64_t)b * hp->n_rot;
+        float *kv = s->k + b * kd;
+        rt_rope_apply(s->q + b * qd + hp->qk_nope, H, hp->head_k, hp->n_rot, hp->rope, cs);
+        rt_rope_apply(kv + R, 1, hp->qk_rope, hp->n_rot, hp->rope, cs);
+        rt_rmsnorm(kv, kv, &ly->kv_a_norm, R, hp->rms_eps);
+        memcpy(kc + (int64_t)(pos0 + b) * kd, kv, sizeof(float) * (size_t)kd);
+    }
+    attn_job j = {m, ly, s, kc, NULL, pos0};
+    if ((int64_t)(pos0 + nb) * R * H * nb < 32768)
+        mla_pairs(&j, 0, (int64_t)nb * H);
     else
-        rt_pool_for(m->pool, H, 1, mla_heads, &j);
-    rt_matvec(m->pool, s->tmp, &ly->wo, 0, s->attn_out);
-    for (int32_t i = 0; i < hp->n_embd; i++)
-        s->x[i] += s->tmp[i];
+        rt_pool_for(m->pool, (int64_t)nb * H, 1, mla_pairs, &j);
+    rt_matmul(m->pool, s->tmp, E, &ly->wo, 0, s->attn_out, (int64_t)H * hp->v_mla, nb);
+    for (int32_t b = 0; b < nb; b++)
+        for (int32_t i = 0; i < E; i++)
+            s->x[(int64_t)b * E + i] += s->tmp[(int64_t)b * E + i];
 }

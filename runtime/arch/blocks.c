@@ -6,6 +6,7 @@
  * 1e-3 F32 tolerance: RMS sums in double, rope angles advanced in float by
  * repeated multiplication, softmax with max subtraction. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
@@ -21,39 +22,89 @@ void rt_rmsnorm(float *out, const float *x, const rt_weight *w, int64_t n, float
         out[i] = wd ? x[i] * scale * wd[i] : x[i] * scale;
 }
 
+float rt_dot(const float *a, const float *b, int64_t n)
+{
+    /* independent partial sums so the compiler can vectorise without
+     * reassociating a single accumulator */
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = 0.0f;
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 typedef struct {
     float *y;
+    int64_t ldy;
+    const rt_weight *w;
     const uint8_t *base;
-    size_t row_bytes;
-    float (*dot)(const void *, const float *, int64_t);
     const float *x;
-    int64_t n;
-} matvec_job;
+    int64_t ldx, nb, n;
+} matmul_job;
 
-static void matvec_rows(void *ctx, int64_t begin, int64_t end)
+static void matmul_rows(void *ctx, int64_t begin, int64_t end)
 {
-    const matvec_job *j = ctx;
-    for (int64_t r = begin; r < end; r++)
-        j->y[r] = j->dot(j->base + (size_t)r * j->row_bytes, j->x, j->n);
+    const matmul_job *j = ctx;
+    const rt_type_traits *tr = j->w->tr;
+    if (j->nb == 1) {
+        for (int64_t r = begin; r < end; r++)
+            j->y[r] = tr->dot_f32(j->base + (size_t)r * j->w->row_bytes, j->x, j->n);
+        return;
+    }
+    /* Several tokens: dequantize each row once, then plain float dots. */
+    float *row = NULL;
+    if (j->w->type != RT_TYPE_F32) {
+        row = malloc(sizeof(float) * (size_t)j->n);
+        if (!row) { /* fall back to the fused kernel */
+            for (int64_t r = begin; r < end; r++)
+                for (int64_t b = 0; b < j->nb; b++)
+                    j->y[b * j->ldy + r] =
+                        tr->dot_f32(j->base + (size_t)r * j->w->row_bytes, j->x + b * j->ldx, j->n);
+            return;
+        }
+    }
+    for (int64_t r = begin; r < end; r++) {
+        const uint8_t *src = j->base + (size_t)r * j->w->row_bytes;
+        const float *wr = (const float *)src;
+        if (row) {
+            tr->dequant(src, row, j->n);
+            wr = row;
+        }
+        for (int64_t b = 0; b < j->nb; b++)
+            j->y[b * j->ldy + r] = rt_dot(wr, j->x + b * j->ldx, j->n);
+    }
+    free(row);
+}
+
+void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t expert,
+               const float *x, int64_t ldx, int64_t nb)
+{
+    const int64_t rows = w->ne[1];
+    if (nb <= 0) return;
+    matmul_job j = {
+        .y = y,
+        .ldy = ldy,
+        .w = w,
+        .base = w->data + (size_t)expert * (size_t)rows * w->row_bytes,
+        .x = x,
+        .ldx = ldx,
+        .nb = nb,
+        .n = w->ne[0],
+    };
+    /* Small products are not worth waking threads for. */
+    if (!pool || rows * w->ne[0] * nb < 65536)
+        matmul_rows(&j, 0, rows);
+    else
+        rt_pool_for(pool, rows, nb > 1 ? 4 : 16, matmul_rows, &j);
 }
 
 void rt_matvec(rt_pool *pool, float *y, const rt_weight *w, int64_t expert, const float *x)
 {
-    const int64_t rows = w->ne[1];
-    matvec_job j = {
-        .y = y,
-        .base = w->data + (size_t)expert * (size_t)rows * w->row_bytes,
-        .row_bytes = w->row_bytes,
-        .dot = w->tr->dot_f32,
-        .x = x,
-        .n = w->ne[0],
-    };
-    /* Small products are not worth waking threads for. */
-    int64_t min_chunk = w->ne[0] >= 1024 ? 8 : 32;
-    if (!pool || rows * w->ne[0] < 65536)
-        matvec_rows(&j, 0, rows);
-    else
-        rt_pool_for(pool, rows, min_chunk, matvec_rows, &j);
+    rt_matmul(pool, y, w->ne[1], w, expert, x, w->ne[0], 1);
 }
 
 int rt_weight_row(const rt_weight *w, int64_t row, float *out)

@@ -23,36 +23,38 @@ int rt_scratch_init(const rt_model *m, rt_scratch *s, int32_t n_ctx)
         ff = max64(ff, ly->gate_exps.ne[1]);
         ff = max64(ff, ly->gate_shexp.ne[1]);
     }
+    const int64_t B = RT_BATCH;
     int64_t wide = max64(hp->n_embd, hp->q_lora);
     int64_t qd = (int64_t)hp->n_head * hp->head_k;
     int64_t kd = max64(hp->kv_k_dim, (int64_t)hp->n_head_kv * hp->head_k);
     int64_t ne = max64(1, hp->n_expert);
-    int64_t lat = max64(1, (int64_t)hp->n_head * hp->kv_lora);
+    int64_t k = max64(1, hp->n_expert_used);
     s->n_ctx = n_ctx;
+    s->wide = wide;
+    s->ff = ff;
 #define ALLOC(f, n)                                                                                \
     do {                                                                                           \
         s->f = calloc((size_t)(n), sizeof *s->f);                                                  \
         if (!s->f) goto oom;                                                                       \
     } while (0)
-    ALLOC(x, hp->n_embd);
-    ALLOC(xn, hp->n_embd);
-    ALLOC(tmp, wide);
-    ALLOC(tmp2, wide);
-    ALLOC(moe_out, hp->n_embd);
-    ALLOC(q, qd);
-    ALLOC(k, kd);
-    ALLOC(v, max64(1, hp->kv_v_dim));
-    ALLOC(att, (int64_t)hp->n_head * n_ctx);
-    ALLOC(attn_out, (int64_t)hp->n_head * hp->head_v);
-    ALLOC(hb, ff);
-    ALLOC(hb2, ff);
-    ALLOC(router, ne);
+    ALLOC(x, B * hp->n_embd);
+    ALLOC(xn, B * hp->n_embd);
+    ALLOC(tmp, B * wide);
+    ALLOC(moe_out, B * hp->n_embd);
+    ALLOC(q, B * qd);
+    ALLOC(k, B * kd);
+    ALLOC(v, B * max64(1, hp->kv_v_dim));
+    ALLOC(attn_out, B * hp->n_head * max64(hp->head_v, hp->v_mla));
+    ALLOC(hb, B * ff);
+    ALLOC(hb2, B * ff);
+    ALLOC(router, B * ne);
     ALLOC(scores, ne);
-    ALLOC(exp_w, ne);
-    ALLOC(exp_id, ne);
-    ALLOC(q_lat, lat);
-    ALLOC(row_buf, lat);
-    ALLOC(rope_cache, hp->n_rot);
+    ALLOC(xg, B * hp->n_embd);
+    ALLOC(yg, B * hp->n_embd);
+    ALLOC(gidx, B * k);
+    ALLOC(exp_w, B * k);
+    ALLOC(exp_id, B * k);
+    ALLOC(rope_cache, B * hp->n_rot);
 #undef ALLOC
     return 0;
 oom:
@@ -65,43 +67,54 @@ void rt_scratch_free(rt_scratch *s)
     free(s->x);
     free(s->xn);
     free(s->tmp);
-    free(s->tmp2);
     free(s->moe_out);
     free(s->q);
     free(s->k);
     free(s->v);
-    free(s->att);
     free(s->attn_out);
     free(s->hb);
     free(s->hb2);
     free(s->router);
     free(s->scores);
+    free(s->xg);
+    free(s->yg);
+    free(s->gidx);
     free(s->exp_w);
     free(s->exp_id);
-    free(s->q_lat);
-    free(s->row_buf);
     free(s->rope_cache);
     memset(s, 0, sizeof *s);
 }
 
-int rt_forward_token(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
-                     int32_t token, int32_t pos, float *logits)
+int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
+                     const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
+                     float *logits_last)
 {
     const rt_hparams *hp = &m->hp;
-    if (token < 0 || token >= hp->n_vocab || pos < 0 || pos >= n_ctx) return -1;
-    if (rt_weight_row(&m->tok_embd, token, s->x) != 0) return -1;
-    rt_rope_cache(hp, pos, s->rope_cache);
+    const int64_t E = hp->n_embd;
+    if (n <= 0 || n > RT_BATCH || pos < 0 || pos + n > n_ctx) return -1;
+    for (int32_t b = 0; b < n; b++) {
+        if (tokens[b] < 0 || tokens[b] >= hp->n_vocab) return -1;
+        if (rt_weight_row(&m->tok_embd, tokens[b], s->x + b * E) != 0) return -1;
+        rt_rope_cache(hp, pos + b, s->rope_cache + (int64_t)b * hp->n_rot);
+    }
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const rt_layer *ly = &m->layers[il];
         if (m->kind == RT_ARCH_DEEPSEEK2)
-            rt_attn_mla(m, ly, s, kc[il], pos);
+            rt_attn_mla(m, ly, s, kc[il], pos, n);
         else
-            rt_attn_gqa(m, ly, s, kc[il], vc[il], pos);
-        rt_ffn_block(m, ly, s);
+            rt_attn_gqa(m, ly, s, kc[il], vc[il], pos, n);
+        rt_ffn_block(m, ly, s, n);
     }
-    if (logits) {
-        rt_rmsnorm(s->xn, s->x, &m->output_norm, hp->n_embd, hp->rms_eps);
-        rt_matvec(m->pool, logits, &m->output, 0, s->xn);
+    if (logits_all) {
+        for (int32_t b = 0; b < n; b++)
+            rt_rmsnorm(s->xn + b * E, s->x + b * E, &m->output_norm, E, hp->rms_eps);
+        rt_matmul(m->pool, logits_all, hp->n_vocab, &m->output, 0, s->xn, E, n);
+        if (logits_last)
+            memcpy(logits_last, logits_all + (int64_t)(n - 1) * hp->n_vocab,
+                   sizeof(float) * (size_t)hp->n_vocab);
+    } else if (logits_last) {
+        rt_rmsnorm(s->xn, s->x + (int64_t)(n - 1) * E, &m->output_norm, E, hp->rms_eps);
+        rt_matvec(m->pool, logits_last, &m->output, 0, s->xn);
     }
     return 0;
 }

@@ -87,66 +87,88 @@ void rt_moe_route(const rt_hparams *hp, const rt_weight *probs_bias, float *logi
             weights[k] *= hp->expert_scale;
 }
 
-/* out = down(act(gate(x), up(x))) for one expert slice (or a dense FFN). */
+/* out[i] = down(act(gate(x[i]), up(x[i]))) for n rows of x (stride E) through
+ * one expert slice (or a dense FFN); hb/hb2 hold n rows of width ff. */
 static void swiglu_ffn(const rt_model *m, rt_scratch *s, const rt_weight *gate, const rt_weight *up,
                        const rt_weight *down, const rt_weight *gate_b, const rt_weight *up_b,
-                       const rt_weight *down_b, int64_t e, const float *x, float *out)
+                       const rt_weight *down_b, int64_t e, const float *x, float *out, int32_t n)
 {
     const rt_hparams *hp = &m->hp;
-    const int64_t ff = gate->ne[1];
-    rt_matvec(m->pool, s->hb, gate, e, x);
-    rt_matvec(m->pool, s->hb2, up, e, x);
-    rt_add_bias(s->hb, gate_b, e, ff);
-    rt_add_bias(s->hb2, up_b, e, ff);
-    if (m->kind == RT_ARCH_GPTOSS) {
-        const float lim = hp->swiglu_limit, alpha = hp->swiglu_alpha;
-        for (int64_t i = 0; i < ff; i++) {
-            float g = fminf(s->hb[i], lim);
-            float u = fmaxf(-lim, fminf(s->hb2[i], lim));
-            s->hb[i] = g * sigmoidf(alpha * g) * (u + 1.0f);
+    const int64_t ff = gate->ne[1], E = hp->n_embd;
+    rt_matmul(m->pool, s->hb, ff, gate, e, x, E, n);
+    rt_matmul(m->pool, s->hb2, ff, up, e, x, E, n);
+    for (int32_t b = 0; b < n; b++) {
+        float *g = s->hb + b * ff, *u = s->hb2 + b * ff;
+        rt_add_bias(g, gate_b, e, ff);
+        rt_add_bias(u, up_b, e, ff);
+        if (m->kind == RT_ARCH_GPTOSS) {
+            const float lim = hp->swiglu_limit, alpha = hp->swiglu_alpha;
+            for (int64_t i = 0; i < ff; i++) {
+                float gi = fminf(g[i], lim);
+                float ui = fmaxf(-lim, fminf(u[i], lim));
+                g[i] = gi * sigmoidf(alpha * gi) * (ui + 1.0f);
+            }
+        } else {
+            for (int64_t i = 0; i < ff; i++)
+                g[i] = rt_silu(g[i]) * u[i];
         }
-    } else {
-        for (int64_t i = 0; i < ff; i++)
-            s->hb[i] = rt_silu(s->hb[i]) * s->hb2[i];
     }
-    rt_matvec(m->pool, out, down, e, s->hb);
-    rt_add_bias(out, down_b, e, hp->n_embd);
+    rt_matmul(m->pool, out, E, down, e, s->hb, ff, n);
+    for (int32_t b = 0; b < n; b++)
+        rt_add_bias(out + b * E, down_b, e, E);
 }
 
-void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s)
+void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t nb)
 {
     const rt_hparams *hp = &m->hp;
-    const int32_t E = hp->n_embd;
-    float *xn = s->xn;
-    rt_rmsnorm(xn, s->x, &ly->ffn_norm, E, hp->rms_eps);
+    const int64_t E = hp->n_embd, NE = hp->n_expert, K = hp->n_expert_used;
+    for (int32_t b = 0; b < nb; b++)
+        rt_rmsnorm(s->xn + b * E, s->x + b * E, &ly->ffn_norm, E, hp->rms_eps);
     if (!ly->moe) {
-        swiglu_ffn(m, s, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, NULL, NULL, NULL, 0, xn,
-                   s->tmp);
-        for (int32_t i = 0; i < E; i++)
+        swiglu_ffn(m, s, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, NULL, NULL, NULL, 0, s->xn,
+                   s->tmp, nb);
+        for (int64_t i = 0; i < nb * E; i++)
             s->x[i] += s->tmp[i];
         return;
     }
-    rt_matvec(m->pool, s->router, &ly->gate_inp, 0, xn);
-    rt_add_bias(s->router, &ly->gate_inp_b, 0, hp->n_expert);
-    rt_moe_route(hp, &ly->exp_probs_b, s->router, s->scores, s->exp_id, s->exp_w);
-    float *acc = s->moe_out;
-    memset(acc, 0, sizeof(float) * (size_t)E);
-    for (int32_t k = 0; k < hp->n_expert_used; k++) {
+    rt_matmul(m->pool, s->router, NE, &ly->gate_inp, 0, s->xn, E, nb);
+    for (int32_t b = 0; b < nb; b++) {
+        rt_add_bias(s->router + b * NE, &ly->gate_inp_b, 0, NE);
+        rt_moe_route(hp, &ly->exp_probs_b, s->router + b * NE, s->scores, s->exp_id + b * K,
+                     s->exp_w + b * K);
+    }
+    memset(s->moe_out, 0, sizeof(float) * (size_t)(nb * E));
+    /* Each chosen expert runs once over all the batch's tokens routed to it. */
+    for (int32_t e = 0; e < NE; e++) {
+        int32_t n = 0;
+        for (int32_t i = 0; i < nb * K; i++) {
+            if (s->exp_id[i] != e) continue;
+            memcpy(s->xg + n * E, s->xn + (i / K) * E, sizeof(float) * (size_t)E);
+            s->gidx[n++] = i;
+        }
+        if (n == 0) continue;
         swiglu_ffn(m, s, &ly->gate_exps, &ly->up_exps, &ly->down_exps, &ly->gate_exps_b,
-                   &ly->up_exps_b, &ly->down_exps_b, s->exp_id[k], xn, s->tmp);
-        const float w = s->exp_w[k];
-        for (int32_t i = 0; i < E; i++)
-            acc[i] += w * s->tmp[i];
+                   &ly->up_exps_b, &ly->down_exps_b, e, s->xg, s->yg, n);
+        for (int32_t r = 0; r < n; r++) {
+            const int32_t i = s->gidx[r];
+            const float w = s->exp_w[i];
+            float *acc = s->moe_out + (i / K) * E;
+            const float *y = s->yg + r * E;
+            for (int64_t c = 0; c < E; c++)
+                acc[c] += w * y[c];
+        }
     }
     if (ly->gate_shexp.data) {
-        swiglu_ffn(m, s, &ly->gate_shexp, &ly->up_shexp, &ly->down_shexp, NULL, NULL, NULL, 0, xn,
-                   s->tmp);
-        float g = 1.0f;
-        if (ly->gate_inp_shexp.data)
-            g = sigmoidf(ly->gate_inp_shexp.tr->dot_f32(ly->gate_inp_shexp.data, xn, E));
-        for (int32_t i = 0; i < E; i++)
-            acc[i] += g * s->tmp[i];
+        swiglu_ffn(m, s, &ly->gate_shexp, &ly->up_shexp, &ly->down_shexp, NULL, NULL, NULL, 0,
+                   s->xn, s->tmp, nb);
+        for (int32_t b = 0; b < nb; b++) {
+            float g = 1.0f;
+            if (ly->gate_inp_shexp.data)
+                g = sigmoidf(rt_dot((const float *)ly->gate_inp_shexp.data, s->xn + b * E, E));
+            for (int64_t c = 0; c < E; c++)
+                s->moe_out[b * E + c] += g * s->tmp[b * E + c];
+        }
     }
-    for (int32_t i = 0; i < E; i++)
-        s->x[i] += acc[i];
+    for (int64_t i = 0; i < nb * E; i++)
+        s->x[i] += s->moe_out[i];
 }
