@@ -214,7 +214,9 @@ static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len
     slot_run *r = ud;
     if (atomic_load(&r->s->cancel)) return 1;
     uint64_t t = now_ms();
-    if (tokens < r->sent_tokens + 4 || t < r->sent_ms + 100) return 0;
+    /* the first report after a few tokens, then at most one per 100 ms: each
+     * Progress costs swarmd a Redis write */
+    if (tokens < r->sent_tokens + 4 || (r->sent_tokens > 0 && t < r->sent_ms + 100)) return 0;
     r->sent_tokens = tokens;
     r->sent_ms = t;
     size_t start = len > TAIL_BYTES ? len - TAIL_BYTES : 0;
