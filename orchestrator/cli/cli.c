@@ -402,6 +402,10 @@ static int cmd_cancel(const cli_env *e, const cli_opts *o)
 /* Print the merged result: the whole result JSON, or the merged text. */
 static int cli_print_result(const char *result_json, int as_json)
 {
+    if (!result_json[0]) {
+        fprintf(stderr, "swarm run: swarmd returned no merged result\n");
+        return -1;
+    }
     if (as_json) {
         fputs(result_json, stdout);
         size_t n = strlen(result_json);
@@ -450,6 +454,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
     char last[512] = "";
     uint64_t last_ok = cli_now_ms(), last_print = 0;
     int cancelled = 0;
+    uint64_t terminal_since = 0;
     *final = NULL;
     for (;;) {
         if (g_interrupted && !cancelled) {
@@ -487,7 +492,10 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
             cli_progress_line(mem, j, tty);
             fclose(mem);
         }
-        int term = cli_terminal(j->state) && j->result_json[0];
+        /* the merged result lands just after the state turns terminal */
+        if (cli_terminal(j->state) && !terminal_since) terminal_since = cli_now_ms();
+        int term =
+            cli_terminal(j->state) && (j->result_json[0] || cli_now_ms() - terminal_since > 10000);
         if (tty) {
             fprintf(stderr, "\r%s\033[K", line);
             if (term) fputc('\n', stderr);
@@ -530,6 +538,7 @@ static int cmd_run(const cli_env *e, const cli_opts *o)
     }
     int status = 1;
     cli_client c;
+    if (g_interrupted) goto down;
     if (cli_connect(e, &c, "run") != 0) goto down;
     char id[256];
     uint32_t total = 0;
