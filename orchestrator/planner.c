@@ -1,0 +1,560 @@
+/* planner.c - the built-in fan-out planner: job JSON -> one sub-task per item.
+ *
+ * Strict by design: an unknown key is an error naming it, and every error
+ * names the field (budget.max_attempts, fanout.lines, ...) so a user can fix
+ * the job file without reading code. Fan-out sources:
+ *   items - a JSON array of strings;
+ *   lines - each non-empty line of a text file;
+ *   glob  - files matching a pattern ("**" spans directories) under a
+ *           workspace dir, sorted by path; the task input is the path and the
+ *           file's contents, capped at PLANNER_MAX_FILE_BYTES. */
+#include "planner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#define PLANNER_MAX_DEPTH 32
+
+static char *pj_keep(planner_job *j, char *s)
+{
+    if (!s) return NULL;
+    if (j->n_strings == j->cap_strings) {
+        size_t cap = j->cap_strings ? j->cap_strings * 2 : 64;
+        char **p = realloc(j->strings, sizeof *p * cap);
+        if (!p) {
+            free(s);
+            return NULL;
+        }
+        j->strings = p;
+        j->cap_strings = cap;
+    }
+    j->strings[j->n_strings++] = s;
+    return s;
+}
+
+static char *pj_strdup(planner_job *j, const char *s)
+{
+    return pj_keep(j, strdup(s ? s : ""));
+}
+
+void planner_job_free(planner_job *j)
+{
+    if (!j) return;
+    for (size_t i = 0; i < j->n_strings; i++)
+        free(j->strings[i]);
+    free(j->strings);
+    free(j->spec.tasks);
+    free(j);
+}
+
+static int pj_add_task(planner_job *j, const char *item, const char *input, size_t *cap)
+{
+    sched_job_spec *s = &j->spec;
+    if (s->n_tasks == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        sched_task_spec *t = realloc(s->tasks, sizeof *t * c);
+        if (!t) return -1;
+        s->tasks = t;
+        *cap = c;
+    }
+    sched_task_spec *t = &s->tasks[s->n_tasks];
+    t->instructions = NULL; /* set once the job's instructions are kept */
+    t->item = pj_strdup(j, item);
+    t->input = input == item ? t->item : pj_strdup(j, input);
+    if (!t->item || !t->input) return -1;
+    s->n_tasks++;
+    return 0;
+}
+
+/* Replace bytes that are not valid UTF-8 with '?': task inputs travel as
+ * protobuf strings and end up in prompts. */
+static void utf8_sanitize(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n && c != 0;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len == 2 && c < 0xc2) ok = false;
+        if (!ok) {
+            s[i] = '?';
+            i++;
+        } else {
+            i += len;
+        }
+    }
+}
+
+static char *path_join(const char *base, const char *rel)
+{
+    size_t n = strlen(base) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    if (rel[0] == '/' || !base[0])
+        snprintf(p, n, "%s", rel);
+    else
+        snprintf(p, n, "%s%s%s", base, base[strlen(base) - 1] == '/' ? "" : "/", rel);
+    return p;
+}
+
+/* ---- glob: "**" matches any number of directories ---- */
+
+static bool glob_match_segs(char **pat, size_t np, char **seg, size_t ns)
+{
+    if (np == 0) return ns == 0;
+    if (strcmp(pat[0], "**") == 0) {
+        for (size_t k = 0; k <= ns; k++)
+            if (glob_match_segs(pat + 1, np - 1, seg + k, ns - k)) return true;
+        return false;
+    }
+    if (ns == 0) return false;
+    if (fnmatch(pat[0], seg[0], FNM_PERIOD) != 0) return false;
+    return glob_match_segs(pat + 1, np - 1, seg + 1, ns - 1);
+}
+
+static size_t split_segs(char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = strtok(s, "/"); tok && n < max; tok = strtok(NULL, "/"))
+        out[n++] = tok;
+    return n;
+}
+
+static bool glob_match(const char *pattern, const char *path)
+{
+    char pbuf[PATH_MAX], sbuf[PATH_MAX];
+    char *pat[64], *seg[64];
+    snprintf(pbuf, sizeof pbuf, "%s", pattern);
+    snprintf(sbuf, sizeof sbuf, "%s", path);
+    size_t np = split_segs(pbuf, pat, 64);
+    size_t ns = split_segs(sbuf, seg, 64);
+    return glob_match_segs(pat, np, seg, ns);
+}
+
+typedef struct pathlist {
+    char **v;
+    size_t n, cap;
+    bool oom;
+} pathlist;
+
+static void pathlist_add(pathlist *l, const char *p)
+{
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **v = realloc(l->v, sizeof *v * cap);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(p))) {
+        l->oom = true;
+        return;
+    }
+    l->n++;
+}
+
+static void pathlist_free(pathlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+/* Collect regular files under root/rel matching pattern; symlinked dirs are
+ * not followed (no loops, no escaping the workspace). */
+static void glob_walk(const char *root, const char *rel, const char *pattern, int depth,
+                      pathlist *out, size_t limit)
+{
+    if (depth > PLANNER_MAX_DEPTH || out->n > limit || out->oom) return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char sub[PATH_MAX], full[PATH_MAX];
+        if (snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
+                (int)sizeof sub ||
+            snprintf(full, sizeof full, "%s/%s", root, sub) >= (int)sizeof full)
+            continue; /* path too long: not a file we can name */
+        struct stat st;
+        if (lstat(full, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode))
+            glob_walk(root, sub, pattern, depth + 1, out, limit);
+        else if (S_ISREG(st.st_mode) && glob_match(pattern, sub))
+            pathlist_add(out, sub);
+    }
+    closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "path: <rel>\n\n<contents>" with the contents capped and sanitized. */
+static char *file_input(const char *root, const char *rel, char *err, size_t errlen)
+{
+    char full[PATH_MAX];
+    snprintf(full, sizeof full, "%s/%s", root, rel);
+    FILE *f = fopen(full, "rb");
+    if (!f) {
+        snprintf(err, errlen, "fanout.glob: %s: %s", full, strerror(errno));
+        return NULL;
+    }
+    size_t head = strlen(rel) + 16;
+    char *buf = malloc(head + PLANNER_MAX_FILE_BYTES + 64);
+    if (!buf) {
+        fclose(f);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int h = snprintf(buf, head, "path: %s\n\n", rel);
+    size_t n = fread(buf + h, 1, PLANNER_MAX_FILE_BYTES, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    utf8_sanitize(buf + h, n);
+    buf[h + n] = 0;
+    if (more) strcat(buf + h + n, "\n[... truncated]");
+    return buf;
+}
+
+/* ---- JSON field helpers ---- */
+
+static int check_keys(const cJSON *obj, const char *where, const char *const *allowed, char *err,
+                      size_t errlen)
+{
+    for (const cJSON *c = obj->child; c; c = c->next) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(c->string, *a) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "%s%s%s: unknown key (allowed: ", where, where[0] ? "." : "",
+                     c->string);
+            for (const char *const *a = allowed; *a; a++) {
+                size_t l = strlen(err);
+                snprintf(err + l, errlen - l, "%s%s", *a, a[1] ? ", " : ")");
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int get_string(const cJSON *obj, const char *key, const char *field, bool required,
+                      const char **out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) {
+        if (required) {
+            snprintf(err, errlen, "%s: missing (a string is required)", field);
+            return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsString(v)) {
+        snprintf(err, errlen, "%s: expected a string", field);
+        return -1;
+    }
+    *out = v->valuestring;
+    return 0;
+}
+
+static int get_uint(const cJSON *obj, const char *key, const char *field, uint64_t min,
+                    uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(uint64_t)v->valuedouble ||
+        v->valuedouble < (double)min || v->valuedouble > (double)max) {
+        snprintf(err, errlen, "%s: expected an integer from %llu to %llu", field,
+                 (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+static int plan_fanout(const planner *self, const char *json, const char *base_dir,
+                       planner_job **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!base_dir) base_dir = "";
+    cJSON *root = cJSON_Parse(json ? json : "");
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        int off = at && json ? (int)(at - json) : 0;
+        snprintf(err, errlen, "not valid JSON (near byte %d)", off);
+        return -1;
+    }
+    planner_job *j = calloc(1, sizeof *j);
+    pathlist files = {0};
+    size_t cap = 0;
+    if (!j) {
+        cJSON_Delete(root);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sched_job_spec *s = &j->spec;
+    const char *name = "job", *goal = NULL, *instructions = NULL, *merge = "concat";
+    uint64_t max_tokens = 64, max_attempts = 3, max_subtasks = 1000, wall = 3600, seed = 0;
+    double temperature = 0.0;
+    static const char *const top[] = {"name",  "goal",   "instructions", "fanout",
+                                      "merge", "budget", "sampling",     NULL};
+    static const char *const fan_keys[] = {"items", "lines", "glob", "workspace", NULL};
+    static const char *const budget_keys[] = {"max_tokens", "max_attempts", "max_subtasks",
+                                              "wall_time_s", NULL};
+    static const char *const sampling_keys[] = {"temperature", "seed", NULL};
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "job: expected a JSON object");
+        goto fail;
+    }
+    if (check_keys(root, "", top, err, errlen)) goto fail;
+    if (get_string(root, "name", "name", false, &name, err, errlen) ||
+        get_string(root, "goal", "goal", true, &goal, err, errlen) ||
+        get_string(root, "instructions", "instructions", true, &instructions, err, errlen) ||
+        get_string(root, "merge", "merge", false, &merge, err, errlen))
+        goto fail;
+    if (!goal[0]) {
+        snprintf(err, errlen, "goal: must not be empty");
+        goto fail;
+    }
+    if (!instructions[0]) {
+        snprintf(err, errlen, "instructions: must not be empty");
+        goto fail;
+    }
+    if (strcmp(merge, "concat") != 0 && strcmp(merge, "json") != 0) {
+        snprintf(err, errlen, "merge: \"%s\" is not a merge policy (use \"concat\" or \"json\")",
+                 merge);
+        goto fail;
+    }
+    const cJSON *budget = cJSON_GetObjectItemCaseSensitive(root, "budget");
+    if (budget) {
+        if (!cJSON_IsObject(budget)) {
+            snprintf(err, errlen, "budget: expected an object");
+            goto fail;
+        }
+        if (check_keys(budget, "budget", budget_keys, err, errlen) ||
+            get_uint(budget, "max_tokens", "budget.max_tokens", 1, 1000000, &max_tokens, err,
+                     errlen) ||
+            get_uint(budget, "max_attempts", "budget.max_attempts", 1, 100, &max_attempts, err,
+                     errlen) ||
+            get_uint(budget, "max_subtasks", "budget.max_subtasks", 1, 1000000, &max_subtasks, err,
+                     errlen) ||
+            get_uint(budget, "wall_time_s", "budget.wall_time_s", 1, 30u * 24 * 3600, &wall, err,
+                     errlen))
+            goto fail;
+    }
+    const cJSON *sampling = cJSON_GetObjectItemCaseSensitive(root, "sampling");
+    if (sampling) {
+        if (!cJSON_IsObject(sampling)) {
+            snprintf(err, errlen, "sampling: expected an object");
+            goto fail;
+        }
+        if (check_keys(sampling, "sampling", sampling_keys, err, errlen) ||
+            get_uint(sampling, "seed", "sampling.seed", 0, (1ull << 53), &seed, err, errlen))
+            goto fail;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(sampling, "temperature");
+        if (t) {
+            if (!cJSON_IsNumber(t) || t->valuedouble < 0 || t->valuedouble > 10) {
+                snprintf(err, errlen, "sampling.temperature: expected a number from 0 to 10");
+                goto fail;
+            }
+            temperature = t->valuedouble;
+        }
+    }
+
+    const cJSON *fan = cJSON_GetObjectItemCaseSensitive(root, "fanout");
+    if (!fan) {
+        snprintf(err, errlen, "fanout: missing (an object with items, lines or glob)");
+        goto fail;
+    }
+    if (!cJSON_IsObject(fan)) {
+        snprintf(err, errlen, "fanout: expected an object with items, lines or glob");
+        goto fail;
+    }
+    if (check_keys(fan, "fanout", fan_keys, err, errlen)) goto fail;
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(fan, "items");
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(fan, "lines");
+    const cJSON *glob = cJSON_GetObjectItemCaseSensitive(fan, "glob");
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(fan, "workspace");
+    if ((items != NULL) + (lines != NULL) + (glob != NULL) != 1) {
+        snprintf(err, errlen, "fanout: give exactly one of items, lines or glob");
+        goto fail;
+    }
+    if (ws && !glob) {
+        snprintf(err, errlen, "fanout.workspace: only used with fanout.glob");
+        goto fail;
+    }
+    if (items) {
+        if (!cJSON_IsArray(items)) {
+            snprintf(err, errlen, "fanout.items: expected an array of strings");
+            goto fail;
+        }
+        int i = 0;
+        for (const cJSON *it = items->child; it; it = it->next, i++) {
+            if (!cJSON_IsString(it)) {
+                snprintf(err, errlen, "fanout.items[%d]: expected a string", i);
+                goto fail;
+            }
+            if ((uint64_t)i >= max_subtasks) break;
+            if (pj_add_task(j, it->valuestring, it->valuestring, &cap)) goto oom;
+        }
+        if ((uint64_t)cJSON_GetArraySize(items) > max_subtasks) {
+            snprintf(err, errlen, "fanout.items: %d items exceed budget.max_subtasks %llu",
+                     cJSON_GetArraySize(items), (unsigned long long)max_subtasks);
+            goto fail;
+        }
+    } else if (lines) {
+        if (!cJSON_IsString(lines) || !lines->valuestring[0]) {
+            snprintf(err, errlen, "fanout.lines: expected a file path");
+            goto fail;
+        }
+        char *path = path_join(base_dir, lines->valuestring);
+        FILE *f = path ? fopen(path, "r") : NULL;
+        if (!f) {
+            snprintf(err, errlen, "fanout.lines: %s: %s", path ? path : lines->valuestring,
+                     strerror(errno));
+            free(path);
+            goto fail;
+        }
+        char *line = NULL;
+        size_t lcap = 0;
+        ssize_t n;
+        size_t count = 0;
+        while ((n = getline(&line, &lcap, f)) >= 0) {
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                             line[n - 1] == '\t'))
+                line[--n] = 0;
+            if (n == 0) continue;
+            if (++count > max_subtasks) break;
+            utf8_sanitize(line, (size_t)n);
+            if (pj_add_task(j, line, line, &cap)) {
+                free(line);
+                fclose(f);
+                free(path);
+                goto oom;
+            }
+        }
+        free(line);
+        fclose(f);
+        if (count > max_subtasks) {
+            snprintf(err, errlen, "fanout.lines: %s has more than budget.max_subtasks %llu lines",
+                     path, (unsigned long long)max_subtasks);
+            free(path);
+            goto fail;
+        }
+        free(path);
+    } else {
+        if (!cJSON_IsString(glob) || !glob->valuestring[0]) {
+            snprintf(err, errlen, "fanout.glob: expected a pattern such as \"**/*.c\"");
+            goto fail;
+        }
+        if (ws && (!cJSON_IsString(ws) || !ws->valuestring[0])) {
+            snprintf(err, errlen, "fanout.workspace: expected a directory path");
+            goto fail;
+        }
+        const char *wsrel = ws ? ws->valuestring : ".";
+        char *wsdir = path_join(base_dir, wsrel);
+        if (!wsdir) goto oom;
+        size_t wl = strlen(wsdir);
+        while (wl > 1 && wsdir[wl - 1] == '/')
+            wsdir[--wl] = 0;
+        struct stat st;
+        if (stat(wsdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "fanout.workspace: %s is not a directory", wsdir);
+            free(wsdir);
+            goto fail;
+        }
+        glob_walk(wsdir, "", glob->valuestring, 0, &files, (size_t)max_subtasks);
+        if (files.oom) {
+            free(wsdir);
+            goto oom;
+        }
+        if (files.n == 0) {
+            snprintf(err, errlen, "fanout.glob: no files match \"%s\" under %s", glob->valuestring,
+                     wsrel);
+            free(wsdir);
+            goto fail;
+        }
+        if (files.n > max_subtasks) {
+            snprintf(err, errlen,
+                     "fanout.glob: more than budget.max_subtasks %llu files match "
+                     "\"%s\" under %s",
+                     (unsigned long long)max_subtasks, glob->valuestring, wsrel);
+            free(wsdir);
+            goto fail;
+        }
+        qsort(files.v, files.n, sizeof *files.v, cmp_str);
+        for (size_t i = 0; i < files.n; i++) {
+            char *input = file_input(wsdir, files.v[i], err, errlen);
+            if (!input || !pj_keep(j, input)) {
+                free(wsdir);
+                goto fail;
+            }
+            if (pj_add_task(j, files.v[i], input, &cap)) {
+                free(wsdir);
+                goto oom;
+            }
+        }
+        free(wsdir);
+    }
+    if (s->n_tasks == 0) {
+        snprintf(err, errlen, "fanout: no items to fan out");
+        goto fail;
+    }
+    s->name = pj_strdup(j, name);
+    s->goal = pj_strdup(j, goal);
+    s->merge = pj_strdup(j, merge);
+    const char *ins = pj_strdup(j, instructions);
+    if (!s->name || !s->goal || !s->merge || !ins) goto oom;
+    for (size_t i = 0; i < s->n_tasks; i++)
+        s->tasks[i].instructions = ins;
+    s->max_tokens = (uint32_t)max_tokens;
+    s->max_attempts = (uint32_t)max_attempts;
+    s->max_subtasks = (uint32_t)max_subtasks;
+    s->wall_time_s = (uint32_t)wall;
+    s->temperature = temperature;
+    s->seed = seed;
+    pathlist_free(&files);
+    cJSON_Delete(root);
+    *out = j;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory planning the job");
+fail:
+    pathlist_free(&files);
+    cJSON_Delete(root);
+    planner_job_free(j);
+    return -1;
+}
+
+static const planner planner_fanout_impl = {.name = "fanout", .plan = plan_fanout};
+
+const planner *planner_fanout(void)
+{
+    return &planner_fanout_impl;
+}
+
+int planner_plan(const char *job_json, const char *base_dir, planner_job **out, char *err,
+                 size_t errlen)
+{
+    const planner *p = planner_fanout();
+    return p->plan(p, job_json, base_dir, out, err, errlen);
+}

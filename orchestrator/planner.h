@@ -1,0 +1,39 @@
+/* planner.h - turns a job file (JSON, docs/JOBS.md) into the job's sub-tasks.
+ *
+ * The planner is a seam: swarmd calls it through `planner`, so a model-driven
+ * planner (goal -> sub-tasks decided by an agent) can replace the built-in
+ * fan-out planner without touching the coordinator. */
+#ifndef SWARM_PLANNER_H
+#define SWARM_PLANNER_H
+
+#include <stddef.h>
+
+#include "scheduler.h"
+
+#define PLANNER_MAX_FILE_BYTES (16 * 1024) /* glob fan-out: file contents per task, capped */
+
+/* A planned job: spec (what the scheduler stores) and the storage it points into. */
+typedef struct planner_job {
+    sched_job_spec spec;
+    char **strings; /* owned strings the spec points into */
+    size_t n_strings, cap_strings;
+} planner_job;
+
+typedef struct planner {
+    const char *name;
+    /* Plan job_json (relative paths resolve against base_dir). 0, or -1 with
+     * err naming the field, e.g. "fanout.glob: no files match ...". */
+    int (*plan)(const struct planner *self, const char *job_json, const char *base_dir,
+                planner_job **out, char *err, size_t errlen);
+    void *state;
+} planner;
+
+/* The built-in planner: the job's fan-out (items, lines of a file, files of a glob). */
+const planner *planner_fanout(void);
+
+/* Convenience: planner_fanout()->plan. */
+int planner_plan(const char *job_json, const char *base_dir, planner_job **out, char *err,
+                 size_t errlen);
+void planner_job_free(planner_job *job);
+
+#endif

@@ -1,0 +1,347 @@
+/* swarmd.c - the coordinator's main: flags, sockets, the event loop, shutdown.
+ *
+ * ZeroMQ sockets join libuv through their ZMQ_FD. That fd is edge-triggered:
+ * it signals "something changed", not "a message is waiting", so every wakeup
+ * drains the socket while ZMQ_EVENTS reports POLLIN, and every send schedules
+ * another drain (a send can consume the edge of pending input). The 250 ms
+ * tick is the safety net and the scheduler's clock: it drains, expires dead
+ * workers and stale leases, merges finished jobs and dispatches ready tasks. */
+#include "swarmd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#define SWARMD_X_NAME(id, name) name,
+const char *const swarmd_counter_names[SWARMD_C_COUNT] = {SWARMD_COUNTERS(SWARMD_X_NAME)};
+#undef SWARMD_X_NAME
+
+void swarmd_log(swarmd *d, const char *fmt, ...)
+{
+    FILE *f = d->log ? d->log : stderr;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(f, "%s.%03ldZ swarmd: ", when, ts.tv_nsec / 1000000L);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+    fflush(f);
+}
+
+static void swarmd_drain_cb(uv_timer_t *t);
+
+void swarmd_drain_soon(swarmd *d)
+{
+    if (d->stopping) return;
+    if (!uv_is_active((uv_handle_t *)&d->drain)) uv_timer_start(&d->drain, swarmd_drain_cb, 0, 0);
+}
+
+int swarmd_send(swarmd *d, void *sock, const uint8_t *id, size_t id_len, const Swarm__Envelope *e)
+{
+    char err[256];
+    int rc = wire_send(sock, id, id_len, e, err, sizeof err);
+    if (rc != 0)
+        swarmd_log(d, "send to %s peer failed: %s", sock == d->client ? "client" : "worker", err);
+    swarmd_drain_soon(d);
+    return rc;
+}
+
+void swarmd_send_error(swarmd *d, void *sock, const uint8_t *id, size_t id_len, uint64_t corr,
+                       uint32_t code, const char *msg)
+{
+    if (wire_send_error(sock, id, id_len, "swarmd", corr, code, msg) != 0)
+        swarmd_log(d, "could not send Error(%u) to a %s peer: %s", code,
+                   sock == d->client ? "client" : "worker", zmq_strerror(errno));
+    swarmd_drain_soon(d);
+}
+
+/* Handle every waiting message on one socket (up to a batch; then yield). */
+static void swarmd_drain_socket(swarmd *d, void *sock, bool is_client)
+{
+    for (int n = 0; n < SWARMD_DRAIN_BATCH && !d->stopping; n++) {
+        int events = 0;
+        size_t len = sizeof events;
+        if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) != 0 || !(events & ZMQ_POLLIN)) return;
+        uint8_t id[WIRE_MAX_IDENTITY];
+        size_t id_len = 0;
+        Swarm__Envelope *env = NULL;
+        char err[256] = "";
+        int rc = wire_recv(sock, true, id, &id_len, &env, err, sizeof err);
+        if (rc == 1) return;
+        if (rc < 0) {
+            static const int client_c[] = {0, SWARMD_C_CLIENT_BAD_PARSE,
+                                           SWARMD_C_CLIENT_BAD_VERSION, SWARMD_C_CLIENT_BAD_EMPTY,
+                                           SWARMD_C_CLIENT_BAD_FRAMES};
+            static const int worker_c[] = {0, SWARMD_C_WORKER_BAD_PARSE,
+                                           SWARMD_C_WORKER_BAD_VERSION, SWARMD_C_WORKER_BAD_EMPTY,
+                                           SWARMD_C_WORKER_BAD_FRAMES};
+            int code = -rc;
+            if (code >= 1 && code <= 4) d->counters[(is_client ? client_c : worker_c)[code]]++;
+            swarmd_log(d, "bad frame on the %s endpoint: %s", is_client ? "client" : "worker", err);
+            if (id_len) swarmd_send_error(d, sock, id, id_len, 0, (uint32_t)code, err);
+            continue;
+        }
+        if (is_client)
+            swarmd_client_handle(d, id, id_len, env);
+        else
+            swarmd_worker_handle(d, id, id_len, env);
+        wire_free(env);
+    }
+    swarmd_drain_soon(d); /* more may be waiting: come back after other events */
+}
+
+static void swarmd_drain_all(swarmd *d)
+{
+    if (d->stopping) return;
+    swarmd_drain_socket(d, d->worker, false);
+    swarmd_drain_socket(d, d->client, true);
+}
+
+static void swarmd_drain_cb(uv_timer_t *t)
+{
+    swarmd_drain_all(t->data);
+}
+
+static void swarmd_poll_cb(uv_poll_t *p, int status, int events)
+{
+    swarmd_drain_all(p->data);
+}
+
+static void swarmd_expired_cb(void *ud, int rc, const char *err, long long n)
+{
+    swarmd *d = ud;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        return;
+    }
+    if (n > 0) {
+        d->counters[SWARMD_C_LEASES_EXPIRED] += (uint64_t)n;
+        swarmd_log(d, "%lld lease(s) expired: tasks back to ready", n);
+    }
+}
+
+static void swarmd_tick_cb(uv_timer_t *t)
+{
+    swarmd *d = t->data;
+    if (d->stopping) return;
+    swarmd_drain_all(d);
+    if (!sched_is_up(d->sched)) return;
+    uint64_t now = sched_now_ms();
+    swarmd_workers_check(d, now);
+    char err[256];
+    if (sched_leases_expire(d->sched, 1000, swarmd_expired_cb, d, err, sizeof err) != 0)
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+    swarmd_merge_pending(d);
+    swarmd_dispatch(d);
+}
+
+static void swarmd_sched_state(void *ud, bool up, const char *msg)
+{
+    swarmd *d = ud;
+    swarmd_log(d, "%s", msg);
+    if (up) {
+        swarmd_merge_pending(d);
+        swarmd_dispatch(d);
+    }
+}
+
+static void swarmd_close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void swarmd_stop(swarmd *d, const char *why)
+{
+    if (d->stopping) return;
+    swarmd_log(d, "%s: shutting down", why);
+    /* Pending Redis callbacks run now, while sockets can still carry replies. */
+    sched_close(d->sched);
+    d->sched = NULL;
+    d->stopping = true;
+    uv_walk(&d->loop, swarmd_close_walk, NULL);
+}
+
+static void swarmd_signal_cb(uv_signal_t *s, int signum)
+{
+    swarmd_stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: swarmd --redis unix:PATH|HOST:PORT --client ENDPOINT --workers ENDPOINT\n"
+               "              [--log FILE] [--heartbeat-ms 1000] [--lease-ms 5000] "
+               "[--prefix swarm:]\n");
+}
+
+static int parse_ms(const char *flag, const char *v, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(v ? v : "", &end, 10);
+    if (!v || !*v || *end || errno || x < 10 || x > 3600000) {
+        fprintf(stderr, "swarmd: %s \"%s\": expected milliseconds from 10 to 3600000\n", flag,
+                v ? v : "");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, swarmd_config *c)
+{
+    c->prefix = "swarm:";
+    c->heartbeat_ms = 1000;
+    c->lease_ms = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (!v) {
+            fprintf(stderr, "swarmd: %s needs a value\n", a);
+            return -1;
+        }
+        i++;
+        if (!strcmp(a, "--redis"))
+            c->redis = v;
+        else if (!strcmp(a, "--client"))
+            c->client_ep = v;
+        else if (!strcmp(a, "--workers"))
+            c->worker_ep = v;
+        else if (!strcmp(a, "--log"))
+            c->log_path = v;
+        else if (!strcmp(a, "--prefix"))
+            c->prefix = v;
+        else if (!strcmp(a, "--heartbeat-ms")) {
+            if (parse_ms(a, v, &c->heartbeat_ms)) return -1;
+        } else if (!strcmp(a, "--lease-ms")) {
+            if (parse_ms(a, v, &c->lease_ms)) return -1;
+        } else {
+            fprintf(stderr, "swarmd: unknown flag %s\n", a);
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (!c->redis || !c->client_ep || !c->worker_ep) {
+        fprintf(stderr, "swarmd: --redis, --client and --workers are required\n");
+        usage(stderr);
+        return -1;
+    }
+    if (!c->lease_ms) c->lease_ms = 5 * c->heartbeat_ms;
+    if (c->lease_ms <= c->heartbeat_ms) {
+        fprintf(stderr, "swarmd: --lease-ms must be longer than --heartbeat-ms\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void *swarmd_router(swarmd *d, const char *ep, const char *what)
+{
+    void *s = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (!s || wire_socket_setup(s, true) != 0 || zmq_bind(s, ep) != 0) {
+        fprintf(stderr, "swarmd: cannot bind the %s endpoint %s: %s\n", what, ep,
+                zmq_strerror(errno));
+        if (s) zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int swarmd_poll_init(swarmd *d, uv_poll_t *p, void *sock)
+{
+    int fd = -1;
+    size_t len = sizeof fd;
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0) return -1;
+    if (uv_poll_init(&d->loop, p, fd) != 0) return -1;
+    p->data = d;
+    return uv_poll_start(p, UV_READABLE, swarmd_poll_cb);
+}
+
+int main(int argc, char **argv)
+{
+    swarmd *d = calloc(1, sizeof *d);
+    if (!d) return 1;
+    int rc = 1;
+    if (parse_args(argc, argv, &d->cfg) != 0) {
+        free(d);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (d->cfg.log_path) {
+        d->log = fopen(d->cfg.log_path, "a");
+        if (!d->log) {
+            fprintf(stderr, "swarmd: --log %s: %s\n", d->cfg.log_path, strerror(errno));
+            free(d);
+            return 1;
+        }
+    }
+    uv_loop_init(&d->loop);
+    d->zctx = zmq_ctx_new();
+    char err[256];
+    if (!d->zctx) goto out;
+    if (!(d->client = swarmd_router(d, d->cfg.client_ep, "client"))) goto out;
+    if (!(d->worker = swarmd_router(d, d->cfg.worker_ep, "worker"))) goto out;
+    sched_config sc = {.loop = &d->loop,
+                       .redis = d->cfg.redis,
+                       .prefix = d->cfg.prefix,
+                       .on_state = swarmd_sched_state,
+                       .ud = d};
+    if (sched_open(&d->sched, &sc, err, sizeof err) != 0) {
+        fprintf(stderr, "swarmd: %s\n", err);
+        goto out;
+    }
+    if (swarmd_poll_init(d, &d->client_poll, d->client) != 0 ||
+        swarmd_poll_init(d, &d->worker_poll, d->worker) != 0) {
+        fprintf(stderr, "swarmd: cannot watch the ZeroMQ sockets\n");
+        goto out;
+    }
+    uv_timer_init(&d->loop, &d->tick);
+    uv_timer_init(&d->loop, &d->drain);
+    d->tick.data = d->drain.data = d;
+    uv_timer_start(&d->tick, swarmd_tick_cb, SWARMD_TICK_MS, SWARMD_TICK_MS);
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, swarmd_signal_cb, SIGTERM);
+    uv_signal_start(&d->sigint, swarmd_signal_cb, SIGINT);
+    swarmd_log(d,
+               "up: client %s, workers %s, redis %s, prefix %s, heartbeat %llu ms, lease %llu ms",
+               d->cfg.client_ep, d->cfg.worker_ep, d->cfg.redis, d->cfg.prefix,
+               (unsigned long long)d->cfg.heartbeat_ms, (unsigned long long)d->cfg.lease_ms);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = 0;
+    for (int i = 0; i < SWARMD_C_COUNT; i++)
+        if (d->counters[i])
+            swarmd_log(d, "counter %s = %llu", swarmd_counter_names[i],
+                       (unsigned long long)d->counters[i]);
+    swarmd_log(d, "stopped");
+out:
+    if (d->sched) {
+        sched_close(d->sched);
+        d->sched = NULL;
+    }
+    d->stopping = true;
+    uv_walk(&d->loop, swarmd_close_walk, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d->loop) != 0) swarmd_log(d, "event loop did not close cleanly");
+    if (d->client) zmq_close(d->client);
+    if (d->worker) zmq_close(d->worker);
+    if (d->zctx) zmq_ctx_term(d->zctx);
+    swarmd_workers_free(d);
+    if (d->log) fclose(d->log);
+    free(d);
+    return rc;
+}

@@ -1,0 +1,116 @@
+/* swarmd.h - the coordinator's internals, shared by swarmd*.c.
+ *
+ * swarmd is one libuv loop: two ROUTER sockets (clients, workers) joined via
+ * ZMQ_FD + uv_poll, the scheduler's async Redis connection, a 250 ms tick and
+ * the signal handlers. The only state it holds that Redis does not is the
+ * table of live workers (identity, credit, what it was assigned), which is
+ * rebuilt from re-registrations and heartbeats after a restart. */
+#ifndef SWARM_SWARMD_H
+#define SWARM_SWARMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "scheduler.h"
+#include "wire.h"
+
+#define SWARMD_TICK_MS 250
+#define SWARMD_LEASE_BATCH 256 /* most tasks leased in one script call */
+#define SWARMD_DRAIN_BATCH 512 /* messages handled before yielding to the loop */
+
+/* Counters reported in every Status reply (and logged at exit). */
+#define SWARMD_COUNTERS(X)                                                                         \
+    X(CLIENT_BAD_PARSE, "client.bad_parse")                                                        \
+    X(CLIENT_BAD_VERSION, "client.bad_version")                                                    \
+    X(CLIENT_BAD_EMPTY, "client.bad_empty")                                                        \
+    X(CLIENT_BAD_FRAMES, "client.bad_frames")                                                      \
+    X(CLIENT_UNEXPECTED, "client.unexpected")                                                      \
+    X(CLIENT_BAD_REQUEST, "client.bad_request")                                                    \
+    X(WORKER_BAD_PARSE, "worker.bad_parse")                                                        \
+    X(WORKER_BAD_VERSION, "worker.bad_version")                                                    \
+    X(WORKER_BAD_EMPTY, "worker.bad_empty")                                                        \
+    X(WORKER_BAD_FRAMES, "worker.bad_frames")                                                      \
+    X(WORKER_UNEXPECTED, "worker.unexpected")                                                      \
+    X(WORKER_BAD_REQUEST, "worker.bad_request")                                                    \
+    X(WORKER_UNKNOWN, "worker.unknown_sender")                                                     \
+    X(JOBS_SUBMITTED, "jobs.submitted")                                                            \
+    X(JOBS_MERGED, "jobs.merged")                                                                  \
+    X(ASSIGNS_SENT, "assigns.sent")                                                                \
+    X(ASSIGNS_UNDELIVERABLE, "assigns.undeliverable")                                              \
+    X(RESULTS_ACCEPTED, "results.accepted")                                                        \
+    X(RESULTS_RETRY, "results.retry")                                                              \
+    X(RESULTS_FAILED, "results.failed")                                                            \
+    X(RESULTS_STALE, "results.stale")                                                              \
+    X(RESULTS_DUPLICATE, "results.duplicate")                                                      \
+    X(RESULTS_UNKNOWN, "results.unknown")                                                          \
+    X(WORKERS_LOST, "workers.lost")                                                                \
+    X(LEASES_EXPIRED, "leases.expired")                                                            \
+    X(REDIS_ERRORS, "redis.errors")
+
+#define SWARMD_X_ENUM(id, name) SWARMD_C_##id,
+enum { SWARMD_COUNTERS(SWARMD_X_ENUM) SWARMD_C_COUNT };
+#undef SWARMD_X_ENUM
+
+typedef struct swarmd_ref {
+    char job[64], task[32];
+    uint32_t attempt;
+    uint64_t since_ms;
+} swarmd_ref;
+
+typedef struct swarmd_worker {
+    uint8_t id[WIRE_MAX_IDENTITY];
+    size_t id_len;
+    char name[128], hostname[128], model[256];
+    uint32_t slots;
+    uint32_t credit;       /* last announced free slots */
+    uint32_t since_credit; /* tasks assigned since that announcement */
+    uint64_t last_seen_ms;
+    swarmd_ref *inflight; /* assigned, no Result yet */
+    size_t n_inflight, cap_inflight;
+} swarmd_worker;
+
+typedef struct swarmd_config {
+    const char *redis, *client_ep, *worker_ep, *log_path, *prefix;
+    uint64_t heartbeat_ms, lease_ms;
+} swarmd_config;
+
+typedef struct swarmd {
+    swarmd_config cfg;
+    uv_loop_t loop;
+    void *zctx, *client, *worker;
+    uv_poll_t client_poll, worker_poll;
+    uv_timer_t tick, drain;
+    uv_signal_t sigterm, sigint;
+    sched_t *sched;
+    FILE *log;
+    swarmd_worker **workers;
+    size_t n_workers, cap_workers;
+    size_t rr; /* round-robin start for fair dispatch */
+    bool leasing, lease_again, stopping;
+    uint64_t counters[SWARMD_C_COUNT];
+} swarmd;
+
+extern const char *const swarmd_counter_names[SWARMD_C_COUNT];
+
+void swarmd_log(swarmd *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Send on a socket; a failure is logged. Schedules a drain: a send can
+ * swallow the ZMQ_FD edge that announced pending input. */
+int swarmd_send(swarmd *d, void *sock, const uint8_t *id, size_t id_len, const Swarm__Envelope *e);
+void swarmd_send_error(swarmd *d, void *sock, const uint8_t *id, size_t id_len, uint64_t corr,
+                       uint32_t code, const char *msg);
+void swarmd_drain_soon(swarmd *d);
+
+/* client endpoint (swarmd_client.c) */
+void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env);
+/* worker endpoint, dispatch, liveness (swarmd_worker.c) */
+void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env);
+void swarmd_dispatch(swarmd *d);
+void swarmd_workers_check(swarmd *d, uint64_t now);
+void swarmd_workers_free(swarmd *d);
+swarmd_worker *swarmd_worker_by_name(swarmd *d, const char *name);
+void swarmd_merge_pending(swarmd *d);
+
+#endif

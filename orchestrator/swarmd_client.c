@@ -1,0 +1,316 @@
+/* swarmd_client.c - the client endpoint: Submit, Status, Cancel.
+ *
+ * Each request is answered exactly once (Status or Error, same correlation
+ * id). Replies wait for Redis: a Submit is acknowledged only after the job
+ * and all its tasks are stored, so an acknowledged job survives a crash. */
+#include "swarmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner.h"
+
+typedef struct client_req {
+    swarmd *d;
+    uint8_t id[WIRE_MAX_IDENTITY];
+    size_t id_len;
+    uint64_t corr;
+    char job_id[64];
+    bool with_result, with_tasks;
+} client_req;
+
+static client_req *req_new(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr)
+{
+    client_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->d = d;
+    memcpy(r->id, id, id_len);
+    r->id_len = id_len;
+    r->corr = corr;
+    return r;
+}
+
+static void reply_error(client_req *r, uint32_t code, const char *msg)
+{
+    if (code == WIRE_E_BAD_REQUEST) r->d->counters[SWARMD_C_CLIENT_BAD_REQUEST]++;
+    swarmd_send_error(r->d, r->d->client, r->id, r->id_len, r->corr, code, msg);
+}
+
+/* Status reply from scheduler job summaries plus the worker table and counters. */
+static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
+{
+    swarmd *d = r->d;
+    Swarm__Envelope env;
+    Swarm__Status st;
+    wire_envelope_init(&env, "swarmd", r->corr);
+    swarm__status__init(&st);
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_STATUS;
+    env.status = &st;
+
+    Swarm__JobStatus *js = calloc(n ? n : 1, sizeof *js);
+    Swarm__JobStatus **jp = calloc(n ? n : 1, sizeof *jp);
+    Swarm__WorkerStatus *ws = calloc(d->n_workers ? d->n_workers : 1, sizeof *ws);
+    Swarm__WorkerStatus **wp = calloc(d->n_workers ? d->n_workers : 1, sizeof *wp);
+    Swarm__Counter cs[SWARMD_C_COUNT];
+    Swarm__Counter *cp[SWARMD_C_COUNT];
+    size_t total_tasks = 0;
+    for (size_t i = 0; i < n; i++)
+        total_tasks += jobs[i].n_tasks;
+    Swarm__TaskStatus *ts = calloc(total_tasks ? total_tasks : 1, sizeof *ts);
+    Swarm__TaskStatus **tp = calloc(total_tasks ? total_tasks : 1, sizeof *tp);
+    if (!js || !jp || !ws || !wp || !ts || !tp) {
+        reply_error(r, WIRE_E_INTERNAL, "out of memory building the Status reply");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sched_job_status *s = &jobs[i];
+        Swarm__JobStatus *j = &js[i];
+        swarm__job_status__init(j);
+        jp[i] = j;
+        j->job_id = (char *)s->job_id;
+        j->name = (char *)s->name;
+        j->state = (char *)s->state;
+        j->total = s->total;
+        j->done = s->done;
+        j->failed = s->failed;
+        j->running = s->running;
+        j->pending = s->pending;
+        j->cancelled = s->cancelled;
+        j->created_ms = s->created_ms;
+        j->finished_ms = s->finished_ms;
+        j->result_json = (char *)s->result_json;
+        j->tasks = &tp[k];
+        for (size_t t = 0; t < s->n_tasks; t++, k++) {
+            Swarm__TaskStatus *x = &ts[k];
+            swarm__task_status__init(x);
+            tp[k] = x;
+            x->task_id = (char *)s->tasks[t].task_id;
+            x->state = (char *)s->tasks[t].state;
+            x->attempt = s->tasks[t].attempt;
+            x->worker_id = (char *)s->tasks[t].worker;
+            x->tokens = s->tasks[t].tokens;
+            x->error = (char *)s->tasks[t].error;
+        }
+        j->n_tasks = s->n_tasks;
+    }
+    st.jobs = jp;
+    st.n_jobs = n;
+    for (size_t i = 0; i < d->n_workers; i++) {
+        const swarmd_worker *w = d->workers[i];
+        swarm__worker_status__init(&ws[i]);
+        wp[i] = &ws[i];
+        ws[i].worker_id = (char *)w->name;
+        ws[i].hostname = (char *)w->hostname;
+        ws[i].model = (char *)w->model;
+        ws[i].slots = w->slots;
+        ws[i].busy = (uint32_t)w->n_inflight;
+        ws[i].last_seen_ms = w->last_seen_ms;
+    }
+    st.workers = wp;
+    st.n_workers = d->n_workers;
+    for (int i = 0; i < SWARMD_C_COUNT; i++) {
+        swarm__counter__init(&cs[i]);
+        cs[i].name = (char *)swarmd_counter_names[i];
+        cs[i].value = d->counters[i];
+        cp[i] = &cs[i];
+    }
+    st.counters = cp;
+    st.n_counters = SWARMD_C_COUNT;
+    if (swarmd_send(d, d->client, r->id, r->id_len, &env) != 0) {
+        /* Too big (a huge result) or the client left: say so if we can. */
+        reply_error(r, WIRE_E_INTERNAL, "Status reply could not be sent (too large?)");
+    }
+out:
+    free(js);
+    free(jp);
+    free(ws);
+    free(wp);
+    free(ts);
+    free(tp);
+}
+
+static void status_done(void *ud, int rc, const char *err, const sched_job_status *jobs, size_t n)
+{
+    client_req *r = ud;
+    if (rc != 0) {
+        r->d->counters[SWARMD_C_REDIS_ERRORS]++;
+        char msg[512];
+        snprintf(msg, sizeof msg, "status: %s", err);
+        reply_error(r, WIRE_E_INTERNAL, msg);
+    } else {
+        const char *missing = NULL;
+        for (size_t i = 0; i < n && !missing; i++)
+            if (!jobs[i].found) missing = jobs[i].job_id;
+        if (missing) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown job %s", missing);
+            reply_error(r, WIRE_E_BAD_REQUEST, msg);
+        } else {
+            reply_status(r, jobs, n);
+        }
+    }
+    free(r);
+}
+
+static void status_of_job(client_req *r)
+{
+    char err[256];
+    const char *ids[1] = {r->job_id};
+    if (sched_status(r->d->sched, ids, 1, r->with_tasks, r->with_result, status_done, r, err,
+                     sizeof err) != 0) {
+        reply_error(r, WIRE_E_INTERNAL, err);
+        free(r);
+    }
+}
+
+static void submit_done(void *ud, int rc, const char *err)
+{
+    client_req *r = ud;
+    swarmd *d = r->d;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        char msg[512];
+        snprintf(msg, sizeof msg, "could not store job %s: %s", r->job_id, err);
+        swarmd_log(d, "%s", msg);
+        reply_error(r, WIRE_E_INTERNAL, msg);
+        free(r);
+        return;
+    }
+    d->counters[SWARMD_C_JOBS_SUBMITTED]++;
+    swarmd_log(d, "job %s stored", r->job_id);
+    swarmd_dispatch(d);
+    if (d->stopping || !d->sched) {
+        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; job stored");
+        free(r);
+        return;
+    }
+    status_of_job(r);
+}
+
+static void handle_submit(client_req *r, const Swarm__Submit *s)
+{
+    swarmd *d = r->d;
+    char err[1024];
+    planner_job *pj = NULL;
+    if (planner_plan(s->job_json, s->base_dir, &pj, err, sizeof err) != 0) {
+        swarmd_log(d, "submit rejected: %s", err);
+        reply_error(r, WIRE_E_BAD_REQUEST, err);
+        free(r);
+        return;
+    }
+    sched_job_id_new(r->job_id, sizeof r->job_id);
+    if (sched_job_submit(d->sched, r->job_id, &pj->spec, submit_done, r, err, sizeof err) != 0) {
+        char msg[1100];
+        snprintf(msg, sizeof msg, "job not accepted: %s", err);
+        reply_error(r, WIRE_E_INTERNAL, msg);
+        free(r);
+    } else {
+        swarmd_log(d, "job %s (%s): %zu task(s), merge %s", r->job_id, pj->spec.name,
+                   pj->spec.n_tasks, pj->spec.merge);
+    }
+    planner_job_free(pj);
+}
+
+static void cancel_done(void *ud, int rc, const char *err, const char *prev,
+                        const sched_taskref *running, const char *const *workers, size_t n)
+{
+    client_req *r = ud;
+    swarmd *d = r->d;
+    if (rc != 0) {
+        char msg[512];
+        bool unknown = err && strstr(err, "unknown job");
+        if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(msg, sizeof msg, "cancel %s: %s", r->job_id, err ? err : "failed");
+        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
+        free(r);
+        return;
+    }
+    swarmd_log(d, "job %s cancelled (was %s), stopping %zu running task(s)", r->job_id, prev, n);
+    for (size_t i = 0; i < n; i++) {
+        swarmd_worker *w = swarmd_worker_by_name(d, workers[i]);
+        if (!w) continue;
+        Swarm__Envelope env;
+        Swarm__Cancel c;
+        wire_envelope_init(&env, "swarmd", 0);
+        swarm__cancel__init(&c);
+        c.job_id = (char *)running[i].job_id;
+        c.task_id = (char *)running[i].task_id;
+        c.attempt = running[i].attempt;
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+        env.cancel = &c;
+        swarmd_send(d, d->worker, w->id, w->id_len, &env);
+        for (size_t k = 0; k < w->n_inflight; k++) {
+            swarmd_ref *f = &w->inflight[k];
+            if (!strcmp(f->job, running[i].job_id) && !strcmp(f->task, running[i].task_id)) {
+                w->inflight[k] = w->inflight[--w->n_inflight];
+                break;
+            }
+        }
+    }
+    swarmd_merge_pending(d);
+    if (d->stopping || !d->sched) {
+        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; cancel stored");
+        free(r);
+        return;
+    }
+    status_of_job(r);
+}
+
+void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
+{
+    client_req *r = req_new(d, id, id_len, env->correlation_id);
+    char err[300];
+    if (!r) {
+        swarmd_send_error(d, d->client, id, id_len, env->correlation_id, WIRE_E_INTERNAL,
+                          "out of memory");
+        return;
+    }
+    switch (env->payload_case) {
+    case SWARM__ENVELOPE__PAYLOAD_SUBMIT:
+        handle_submit(r, env->submit);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_STATUS: {
+        const Swarm__Status *s = env->status;
+        for (size_t i = 0; i < s->n_job_ids; i++) {
+            if (!s->job_ids[i][0] || strlen(s->job_ids[i]) >= sizeof r->job_id) {
+                reply_error(r, WIRE_E_BAD_REQUEST, "Status.job_ids: empty or too long job id");
+                free(r);
+                return;
+            }
+        }
+        r->with_result = s->with_result;
+        r->with_tasks = s->with_tasks;
+        if (sched_status(d->sched, (const char *const *)s->job_ids, s->n_job_ids, s->with_tasks,
+                         s->with_result, status_done, r, err, sizeof err) != 0) {
+            reply_error(r, WIRE_E_INTERNAL, err);
+            free(r);
+        }
+        return;
+    }
+    case SWARM__ENVELOPE__PAYLOAD_CANCEL: {
+        const Swarm__Cancel *c = env->cancel;
+        if (!c->job_id[0] || strlen(c->job_id) >= sizeof r->job_id) {
+            reply_error(r, WIRE_E_BAD_REQUEST, "Cancel.job_id: missing or too long");
+            free(r);
+            return;
+        }
+        snprintf(r->job_id, sizeof r->job_id, "%s", c->job_id);
+        if (sched_job_cancel(d->sched, r->job_id, cancel_done, r, err, sizeof err) != 0) {
+            reply_error(r, WIRE_E_INTERNAL, err);
+            free(r);
+        }
+        return;
+    }
+    default: {
+        char msg[128];
+        d->counters[SWARMD_C_CLIENT_UNEXPECTED]++;
+        snprintf(msg, sizeof msg, "payload %d is not valid on the client endpoint",
+                 (int)env->payload_case);
+        swarmd_log(d, "bad frame on the client endpoint: %s", msg);
+        swarmd_send_error(d, d->client, id, id_len, env->correlation_id, WIRE_E_UNEXPECTED, msg);
+        free(r);
+        return;
+    }
+    }
+}

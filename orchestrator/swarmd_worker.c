@@ -1,0 +1,574 @@
+/* swarmd_worker.c - the worker endpoint, dispatch by credit, worker liveness.
+ *
+ * A worker is known by its ZeroMQ identity once it has sent Register. The
+ * coordinator never has more tasks outstanding on a worker than both its
+ * registered slots and its last announced credit (less what was assigned
+ * since that announcement). Dispatch is one lease script per round, the
+ * slots interleaved across workers so every worker gets a fair share. */
+#include "swarmd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+swarmd_worker *swarmd_worker_by_name(swarmd *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_workers; i++)
+        if (strcmp(d->workers[i]->name, name) == 0) return d->workers[i];
+    return NULL;
+}
+
+static swarmd_worker *worker_by_id(swarmd *d, const uint8_t *id, size_t id_len)
+{
+    for (size_t i = 0; i < d->n_workers; i++) {
+        swarmd_worker *w = d->workers[i];
+        if (w->id_len == id_len && memcmp(w->id, id, id_len) == 0) return w;
+    }
+    return NULL;
+}
+
+static void worker_free(swarmd_worker *w)
+{
+    if (!w) return;
+    free(w->inflight);
+    free(w);
+}
+
+void swarmd_workers_free(swarmd *d)
+{
+    for (size_t i = 0; i < d->n_workers; i++)
+        worker_free(d->workers[i]);
+    free(d->workers);
+    d->workers = NULL;
+    d->n_workers = 0;
+}
+
+static int inflight_add(swarmd_worker *w, const char *job, const char *task, uint32_t attempt,
+                        uint64_t now)
+{
+    for (size_t i = 0; i < w->n_inflight; i++) {
+        swarmd_ref *f = &w->inflight[i];
+        if (!strcmp(f->job, job) && !strcmp(f->task, task)) {
+            f->attempt = attempt;
+            return 0;
+        }
+    }
+    if (w->n_inflight == w->cap_inflight) {
+        size_t cap = w->cap_inflight ? w->cap_inflight * 2 : 8;
+        swarmd_ref *p = realloc(w->inflight, sizeof *p * cap);
+        if (!p) return -1;
+        w->inflight = p;
+        w->cap_inflight = cap;
+    }
+    swarmd_ref *f = &w->inflight[w->n_inflight++];
+    snprintf(f->job, sizeof f->job, "%s", job);
+    snprintf(f->task, sizeof f->task, "%s", task);
+    f->attempt = attempt;
+    f->since_ms = now;
+    return 0;
+}
+
+static void inflight_drop(swarmd_worker *w, const char *job, const char *task)
+{
+    for (size_t i = 0; i < w->n_inflight; i++) {
+        if (!strcmp(w->inflight[i].job, job) && !strcmp(w->inflight[i].task, task)) {
+            w->inflight[i] = w->inflight[--w->n_inflight];
+            return;
+        }
+    }
+}
+
+static void fail_done(void *ud, int rc, const char *err, long long n)
+{
+    swarmd *d = ud;
+    if (rc != 0) {
+        /* Not lost: the leases expire and the tick requeues them. */
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "requeue of a lost worker's tasks failed (%s); leases will expire", err);
+    }
+}
+
+/* Forget a worker; its outstanding attempts go back to ready (fenced). */
+static void worker_remove(swarmd *d, swarmd_worker *w, const char *why)
+{
+    swarmd_log(d, "worker %s removed (%s); %zu task(s) back to the queue", w->name, why,
+               w->n_inflight);
+    if (w->n_inflight && d->sched && !d->stopping) {
+        sched_taskref *refs = calloc(w->n_inflight, sizeof *refs);
+        char reason[300], err[256];
+        snprintf(reason, sizeof reason, "worker %s lost: %s", w->name, why);
+        if (refs) {
+            for (size_t i = 0; i < w->n_inflight; i++) {
+                refs[i].job_id = w->inflight[i].job;
+                refs[i].task_id = w->inflight[i].task;
+                refs[i].attempt = w->inflight[i].attempt;
+            }
+            if (sched_tasks_fail(d->sched, refs, w->n_inflight, reason, fail_done, d, err,
+                                 sizeof err) != 0)
+                swarmd_log(d, "cannot requeue now (%s); leases will expire", err);
+            free(refs);
+        }
+    }
+    for (size_t i = 0; i < d->n_workers; i++) {
+        if (d->workers[i] == w) {
+            d->workers[i] = d->workers[--d->n_workers];
+            break;
+        }
+    }
+    worker_free(w);
+}
+
+void swarmd_workers_check(swarmd *d, uint64_t now)
+{
+    uint64_t limit = 3 * d->cfg.heartbeat_ms;
+    for (size_t i = 0; i < d->n_workers;) {
+        swarmd_worker *w = d->workers[i];
+        if (now > w->last_seen_ms + limit) {
+            char why[96];
+            snprintf(why, sizeof why, "silent for %llu ms",
+                     (unsigned long long)(now - w->last_seen_ms));
+            d->counters[SWARMD_C_WORKERS_LOST]++;
+            worker_remove(d, w, why);
+            continue; /* the slot now holds another worker */
+        }
+        i++;
+    }
+}
+
+static uint32_t worker_free_slots(const swarmd_worker *w)
+{
+    uint32_t by_slots = w->slots > w->n_inflight ? w->slots - (uint32_t)w->n_inflight : 0;
+    uint32_t by_credit = w->credit > w->since_credit ? w->credit - w->since_credit : 0;
+    return by_slots < by_credit ? by_slots : by_credit;
+}
+
+/* ---- dispatch ---- */
+
+static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
+{
+    swarmd *d = ud;
+    d->leasing = false;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "lease failed: %s", err);
+        return;
+    }
+    uint64_t now = sched_now_ms();
+    sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
+    size_t n_lost = 0;
+    for (size_t i = 0; i < n; i++) {
+        swarmd_worker *w = d->stopping ? NULL : swarmd_worker_by_name(d, l[i].worker);
+        int sent = -1;
+        if (w) {
+            Swarm__Envelope env;
+            Swarm__Assign a;
+            wire_envelope_init(&env, "swarmd", 0);
+            swarm__assign__init(&a);
+            a.job_id = (char *)l[i].job_id;
+            a.task_id = (char *)l[i].task_id;
+            a.attempt = l[i].attempt;
+            a.goal = (char *)l[i].goal;
+            a.instructions = (char *)l[i].instructions;
+            a.input = (char *)l[i].input;
+            a.max_tokens = l[i].max_tokens;
+            a.temperature = (float)l[i].temperature;
+            a.seed = l[i].seed;
+            a.lease_ms = d->cfg.lease_ms;
+            env.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN;
+            env.assign = &a;
+            sent = swarmd_send(d, d->worker, w->id, w->id_len, &env);
+            if (sent == 0) {
+                d->counters[SWARMD_C_ASSIGNS_SENT]++;
+                w->since_credit++;
+                if (inflight_add(w, l[i].job_id, l[i].task_id, l[i].attempt, now) != 0)
+                    swarmd_log(d, "out of memory tracking %s/%s", l[i].job_id, l[i].task_id);
+            }
+        }
+        if (sent != 0) {
+            d->counters[SWARMD_C_ASSIGNS_UNDELIVERABLE]++;
+            if (lost) {
+                lost[n_lost].job_id = l[i].job_id;
+                lost[n_lost].task_id = l[i].task_id;
+                lost[n_lost].attempt = l[i].attempt;
+                n_lost++;
+            }
+            if (w) {
+                /* ROUTER_MANDATORY: the peer is gone (or its queue is full). */
+                w->credit = 0;
+                w->since_credit = 0;
+            }
+        }
+    }
+    if (n_lost && d->sched && !d->stopping) {
+        char err2[256];
+        if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
+                             fail_done, d, err2, sizeof err2) != 0)
+            swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
+    }
+    free(lost);
+    if (d->lease_again || n > 0) {
+        d->lease_again = false;
+        swarmd_dispatch(d);
+    }
+}
+
+void swarmd_dispatch(swarmd *d)
+{
+    if (d->stopping || !d->sched || !sched_is_up(d->sched)) return;
+    if (d->leasing) {
+        d->lease_again = true;
+        return;
+    }
+    if (d->n_workers == 0) return;
+    const char **slots = calloc(SWARMD_LEASE_BATCH, sizeof *slots);
+    uint32_t *avail = calloc(d->n_workers, sizeof *avail);
+    if (!slots || !avail) {
+        free(slots);
+        free(avail);
+        return;
+    }
+    uint32_t most = 0;
+    for (size_t i = 0; i < d->n_workers; i++) {
+        avail[i] = worker_free_slots(d->workers[i]);
+        if (avail[i] > most) most = avail[i];
+    }
+    size_t n = 0;
+    /* Interleave: one slot of each worker per round, starting at a rotating worker. */
+    for (uint32_t round = 0; round < most && n < SWARMD_LEASE_BATCH; round++) {
+        for (size_t k = 0; k < d->n_workers && n < SWARMD_LEASE_BATCH; k++) {
+            size_t i = (d->rr + k) % d->n_workers;
+            if (avail[i] > round) slots[n++] = d->workers[i]->name;
+        }
+    }
+    d->rr++;
+    if (n > 0) {
+        char err[256];
+        d->leasing = true;
+        d->lease_again = false;
+        if (sched_task_lease(d->sched, d->cfg.lease_ms, slots, n, lease_done, d, err, sizeof err) !=
+            0) {
+            d->leasing = false;
+            d->counters[SWARMD_C_REDIS_ERRORS]++;
+        }
+    }
+    free(slots);
+    free(avail);
+}
+
+/* ---- merge ---- */
+
+static void merged(void *ud, const char *job_id, int rc, const char *err, const char *state)
+{
+    swarmd *d = ud;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "merge of job %s failed: %s (retried on the next tick)", job_id, err);
+        return;
+    }
+    d->counters[SWARMD_C_JOBS_MERGED]++;
+    swarmd_log(d, "job %s merged: %s", job_id, state);
+}
+
+void swarmd_merge_pending(swarmd *d)
+{
+    char err[256];
+    if (d->stopping || !d->sched || !sched_is_up(d->sched)) return;
+    if (sched_merge_pending(d->sched, merged, d, err, sizeof err) != 0)
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+}
+
+/* ---- messages ---- */
+
+typedef struct result_ctx {
+    swarmd *d;
+    char worker[128];
+    char job[64], task[32];
+    uint32_t attempt;
+    bool progress;
+} result_ctx;
+
+static void result_done(void *ud, int rc, const char *err, int outcome, bool merge)
+{
+    result_ctx *c = ud;
+    swarmd *d = c->d;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "result %s/%s#%u from %s not stored: %s (its lease will expire)", c->job,
+                   c->task, c->attempt, c->worker, err);
+        free(c);
+        return;
+    }
+    static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
+                                  SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
+                                  SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED};
+    if (outcome >= 0 && outcome <= SCHED_FAILED) d->counters[counter[outcome]]++;
+    if (outcome != SCHED_OK)
+        swarmd_log(d, "result %s/%s#%u from %s: %s", c->job, c->task, c->attempt, c->worker,
+                   sched_outcome_name(outcome));
+    if (merge) swarmd_merge_pending(d);
+    swarmd_dispatch(d);
+    free(c);
+}
+
+static void progress_done(void *ud, int rc, const char *err, int outcome, bool merge)
+{
+    result_ctx *c = ud;
+    swarmd *d = c->d;
+    if (rc == 0 && outcome == SCHED_STALE && !d->stopping) {
+        /* The worker lost this attempt: tell it to stop wasting the slot. */
+        swarmd_worker *w = swarmd_worker_by_name(d, c->worker);
+        if (w) {
+            Swarm__Envelope env;
+            Swarm__Cancel cn;
+            wire_envelope_init(&env, "swarmd", 0);
+            swarm__cancel__init(&cn);
+            cn.job_id = c->job;
+            cn.task_id = c->task;
+            cn.attempt = c->attempt;
+            env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+            env.cancel = &cn;
+            swarmd_send(d, d->worker, w->id, w->id_len, &env);
+        }
+    } else if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+    }
+    free(c);
+}
+
+static void heartbeat_done(void *ud, int rc, const char *err, long long n)
+{
+    swarmd *d = ud;
+    if (rc != 0) d->counters[SWARMD_C_REDIS_ERRORS]++;
+}
+
+static void bad_request(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr, const char *msg)
+{
+    d->counters[SWARMD_C_WORKER_BAD_REQUEST]++;
+    swarmd_log(d, "bad request on the worker endpoint: %s", msg);
+    swarmd_send_error(d, d->worker, id, id_len, corr, WIRE_E_BAD_REQUEST, msg);
+}
+
+static bool ref_ok(const char *job, const char *task)
+{
+    return job[0] && task[0] && strlen(job) < 64 && strlen(task) < 32 && !strchr(job, '/');
+}
+
+static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const Swarm__Envelope *env)
+{
+    const Swarm__Register *r = env->register_;
+    uint64_t now = sched_now_ms();
+    if (!r->worker_id[0] || strlen(r->worker_id) >= 128 || r->slots == 0 || r->slots > 4096) {
+        bad_request(d, id, id_len, env->correlation_id,
+                    "Register: worker_id (1-127 bytes) and slots (1-4096) are required");
+        return;
+    }
+    swarmd_worker *w = worker_by_id(d, id, id_len);
+    swarmd_worker *same = swarmd_worker_by_name(d, r->worker_id);
+    if (same && same != w) {
+        /* A restarted worker under the same name: its old attempts are lost. */
+        d->counters[SWARMD_C_WORKERS_LOST]++;
+        worker_remove(d, same, "re-registered from a new connection");
+    }
+    if (!w) {
+        if (d->n_workers == d->cap_workers) {
+            size_t cap = d->cap_workers ? d->cap_workers * 2 : 16;
+            swarmd_worker **p = realloc(d->workers, sizeof *p * cap);
+            if (!p) return;
+            d->workers = p;
+            d->cap_workers = cap;
+        }
+        w = calloc(1, sizeof *w);
+        if (!w) return;
+        memcpy(w->id, id, id_len);
+        w->id_len = id_len;
+        d->workers[d->n_workers++] = w;
+    }
+    snprintf(w->name, sizeof w->name, "%s", r->worker_id);
+    snprintf(w->hostname, sizeof w->hostname, "%s", r->hostname);
+    snprintf(w->model, sizeof w->model, "%s", r->model);
+    w->slots = r->slots;
+    w->credit = r->slots; /* Register announces all slots free */
+    w->since_credit = 0;
+    w->n_inflight = 0;
+    w->last_seen_ms = now;
+    swarmd_log(d, "worker %s registered: host %s, pid %u, %u slot(s), model %s", w->name,
+               w->hostname, r->pid, w->slots, w->model);
+    Swarm__Envelope rep;
+    Swarm__Register rr;
+    wire_envelope_init(&rep, "swarmd", env->correlation_id);
+    swarm__register__init(&rr);
+    rr.worker_id = w->name;
+    rr.heartbeat_ms = d->cfg.heartbeat_ms;
+    rep.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
+    rep.register_ = &rr;
+    swarmd_send(d, d->worker, id, id_len, &rep);
+    swarmd_dispatch(d);
+}
+
+static void tell_unknown(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr,
+                         const char *what)
+{
+    char msg[160];
+    d->counters[SWARMD_C_WORKER_UNKNOWN]++;
+    snprintf(msg, sizeof msg, "%s from an unregistered worker: send Register again", what);
+    swarmd_send_error(d, d->worker, id, id_len, corr, WIRE_E_UNKNOWN_WORKER, msg);
+}
+
+static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat *h)
+{
+    uint64_t now = sched_now_ms();
+    w->last_seen_ms = now;
+    w->credit = h->free_slots;
+    w->since_credit = 0;
+    /* Tasks it runs that we did not know about (we restarted): track them. */
+    for (size_t i = 0; i < h->n_running; i++) {
+        const Swarm__TaskRef *t = h->running[i];
+        if (ref_ok(t->job_id, t->task_id)) inflight_add(w, t->job_id, t->task_id, t->attempt, now);
+    }
+    /* Assigned long ago and not reported: the worker does not have it. */
+    for (size_t i = 0; i < w->n_inflight;) {
+        swarmd_ref *f = &w->inflight[i];
+        bool listed = false;
+        for (size_t k = 0; k < h->n_running && !listed; k++)
+            listed =
+                !strcmp(h->running[k]->job_id, f->job) && !strcmp(h->running[k]->task_id, f->task);
+        if (!listed && now > f->since_ms + 2 * d->cfg.heartbeat_ms) {
+            w->inflight[i] = w->inflight[--w->n_inflight];
+            continue;
+        }
+        i++;
+    }
+    if (h->n_running) {
+        sched_taskref *refs = calloc(h->n_running, sizeof *refs);
+        size_t n = 0;
+        char err[256];
+        for (size_t i = 0; refs && i < h->n_running; i++) {
+            const Swarm__TaskRef *t = h->running[i];
+            if (!ref_ok(t->job_id, t->task_id)) continue;
+            refs[n].job_id = t->job_id;
+            refs[n].task_id = t->task_id;
+            refs[n].attempt = t->attempt;
+            n++;
+        }
+        if (n && sched_tasks_heartbeat(d->sched, refs, n, d->cfg.lease_ms, heartbeat_done, d, err,
+                                       sizeof err) != 0)
+            d->counters[SWARMD_C_REDIS_ERRORS]++;
+        free(refs);
+    }
+    swarmd_dispatch(d);
+}
+
+static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
+                          const Swarm__Envelope *env)
+{
+    const Swarm__Result *r = env->result;
+    if (!ref_ok(r->job_id, r->task_id) || r->attempt == 0) {
+        bad_request(d, id, id_len, env->correlation_id,
+                    "Result: job_id, task_id and attempt are required");
+        return;
+    }
+    if (w) {
+        w->last_seen_ms = sched_now_ms();
+        inflight_drop(w, r->job_id, r->task_id);
+    }
+    result_ctx *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->d = d;
+    snprintf(c->worker, sizeof c->worker, "%s",
+             w ? w->name : (env->sender[0] ? env->sender : "unregistered"));
+    snprintf(c->job, sizeof c->job, "%s", r->job_id);
+    snprintf(c->task, sizeof c->task, "%s", r->task_id);
+    c->attempt = r->attempt;
+    sched_result sr = {.ref = {r->job_id, r->task_id, r->attempt},
+                       .worker = c->worker,
+                       .ok = r->ok,
+                       .output = r->output,
+                       .error = r->error[0] ? r->error : "failed without a message",
+                       .tokens = r->tokens,
+                       .elapsed_ms = r->elapsed_ms};
+    char err[256];
+    if (sched_task_complete(d->sched, &sr, result_done, c, err, sizeof err) != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "result %s/%s#%u not stored: %s (its lease will expire)", c->job, c->task,
+                   c->attempt, err);
+        free(c);
+    }
+}
+
+static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
+                            const Swarm__Envelope *env)
+{
+    const Swarm__Progress *p = env->progress;
+    if (!ref_ok(p->job_id, p->task_id) || p->attempt == 0) {
+        bad_request(d, id, id_len, env->correlation_id,
+                    "Progress: job_id, task_id and attempt are required");
+        return;
+    }
+    w->last_seen_ms = sched_now_ms();
+    result_ctx *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->d = d;
+    c->progress = true;
+    snprintf(c->worker, sizeof c->worker, "%s", w->name);
+    snprintf(c->job, sizeof c->job, "%s", p->job_id);
+    snprintf(c->task, sizeof c->task, "%s", p->task_id);
+    c->attempt = p->attempt;
+    sched_taskref ref = {p->job_id, p->task_id, p->attempt};
+    char tail[128];
+    snprintf(tail, sizeof tail, "%s", p->text_tail);
+    char err[256];
+    if (sched_task_progress(d->sched, &ref, p->tokens, tail, d->cfg.lease_ms, progress_done, c, err,
+                            sizeof err) != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        free(c);
+    }
+}
+
+void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
+{
+    swarmd_worker *w = worker_by_id(d, id, id_len);
+    switch (env->payload_case) {
+    case SWARM__ENVELOPE__PAYLOAD_REGISTER:
+        handle_register(d, id, id_len, env);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_HEARTBEAT:
+        if (!w) {
+            tell_unknown(d, id, id_len, env->correlation_id, "Heartbeat");
+            return;
+        }
+        handle_heartbeat(d, w, env->heartbeat);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_CREDIT:
+        if (!w) {
+            tell_unknown(d, id, id_len, env->correlation_id, "Credit");
+            return;
+        }
+        w->last_seen_ms = sched_now_ms();
+        w->credit = env->credit->slots;
+        w->since_credit = 0;
+        swarmd_dispatch(d);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_PROGRESS:
+        if (!w) {
+            tell_unknown(d, id, id_len, env->correlation_id, "Progress");
+            return;
+        }
+        handle_progress(d, id, id_len, w, env);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_RESULT:
+        /* A valid result is accepted even from an unknown sender (swarmd
+         * restarted mid-task): the fencing token decides, not the table. */
+        if (!w) tell_unknown(d, id, id_len, env->correlation_id, "Result");
+        handle_result(d, id, id_len, w, env);
+        return;
+    default: {
+        char msg[128];
+        d->counters[SWARMD_C_WORKER_UNEXPECTED]++;
+        snprintf(msg, sizeof msg, "payload %d is not valid on the worker endpoint",
+                 (int)env->payload_case);
+        swarmd_log(d, "bad frame on the worker endpoint: %s", msg);
+        swarmd_send_error(d, d->worker, id, id_len, env->correlation_id, WIRE_E_UNEXPECTED, msg);
+        return;
+    }
+    }
+}
