@@ -864,7 +864,11 @@ int64_t gguf_arr_i64(const gguf_kv *kv, uint64_t i)
     uint64_t uv = 0;
     bool s;
     if (int_at(t, kv->data, i, &sv, &uv, &s)) return s ? sv : (int64_t)uv;
-    return (int64_t)gguf_arr_f64(kv, i);
+    /* floats truncate toward zero; NaN and out-of-range values (which C
+     * leaves undefined to convert) give 0 */
+    double d = gguf_arr_f64(kv, i);
+    if (!(d > -9.2e18 && d < 9.2e18)) return 0;
+    return (int64_t)d;
 }
 
 double gguf_arr_f64(const gguf_kv *kv, uint64_t i)
