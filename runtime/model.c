@@ -195,11 +195,23 @@ static int load_rope_scaling(loader *L)
     float attn_factor = 1.0f;
     if (hp_f32(L, "rope.scaling.attn_factor", false, 1.0f, &attn_factor)) return -1;
     hp->yarn_attn_factor = attn_factor;
-    if (hp->yarn && L->m->kind == RT_ARCH_DEEPSEEK2) {
-        /* DeepSeek folds YaRN's magnitude correction into the attention
-         * scale (mscale^2) instead of the rotated vectors. */
-        float corr = 1.0f + 0.1f * logf(1.0f / hp->rope_freq_scale);
-        hp->yarn_attn_factor = attn_factor / corr;
+    if (hp->yarn && hp->yarn_ext_factor != 0.0f) {
+        /* The rotation itself multiplies cos/sin by 1 + 0.1 ln(factor) (YaRN's
+         * magnitude correction); fold the family's intended magnitude into
+         * attn_factor relative to that, as the reference does:
+         * - no log multiplier: keep the standard correction;
+         * - DeepSeek: none on the vectors, it goes into the attention scale;
+         * - others: mscale(1) / mscale(log_mul). */
+        const float f = 1.0f / hp->rope_freq_scale;
+        const float corr = 1.0f + 0.1f * logf(f); /* what the rotation applies */
+        const float ms1 = f <= 1.0f ? 1.0f : corr;
+        float want = ms1;
+        if (hp->yarn_log_mul != 0.0f) {
+            float ms_all = f <= 1.0f ? 1.0f : 1.0f + 0.1f * hp->yarn_log_mul * logf(f);
+            want = L->m->kind == RT_ARCH_DEEPSEEK2 ? 1.0f : ms1 / ms_all;
+        }
+        hp->yarn_attn_factor = want / corr * attn_factor;
+        hp->yarn_mscale = want * attn_factor;
     }
     return 0;
 }
@@ -297,8 +309,10 @@ static int load_hparams(loader *L)
     float att_scale = 0.0f;
     if (hp_f32(L, "attention.scale", false, 0.0f, &att_scale)) return -1;
     hp->kq_scale = att_scale != 0.0f ? att_scale : 1.0f / sqrtf((float)hp->head_k);
-    if (m->kind == RT_ARCH_DEEPSEEK2 && hp->yarn) {
-        float ms = 1.0f + 0.1f * hp->yarn_log_mul * logf(1.0f / hp->rope_freq_scale);
+    if (m->kind == RT_ARCH_DEEPSEEK2 && hp->yarn && hp->yarn_ext_factor != 0.0f) {
+        /* DeepSeek applies YaRN's magnitude as mscale^2 on the scores */
+        float ms =
+            hp->yarn_mscale * (1.0f + 0.1f * hp->yarn_log_mul * logf(1.0f / hp->rope_freq_scale));
         hp->kq_scale = ms * ms / sqrtf((float)hp->head_k);
     }
     return 0;

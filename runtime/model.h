@@ -68,6 +68,7 @@ typedef struct {
     float rope_base, rope_freq_scale; /* freq_scale = 1 / scaling factor */
     bool yarn;
     float yarn_ext_factor, yarn_attn_factor, yarn_beta_fast, yarn_beta_slow, yarn_log_mul;
+    float yarn_mscale; /* intended magnitude of the rotated vectors */
     int32_t n_ctx_orig;
     float kq_scale;
     /* MoE */
