@@ -126,7 +126,7 @@ static void test_fp16(void)
 #ifdef __FLT16_MAX__
     /* independent oracle: the compiler's IEEE conversion */
     int bad = 0;
-    for (int i = 0; i < 4000000 && bad < 5; i++) {
+    for (int i = 0; i < 1000000 && bad < 5; i++) {
         uint32_t u = (uint32_t)rng();
         if (i & 1) u = (u & 0x807fffffu) | ((uint32_t)(100 + (rng() % 50)) << 23); /* near range */
         float f = u2f(u);
@@ -443,23 +443,26 @@ static int golden_pair(const char *f32_path, const char *q_path)
             bad += mism != 0;
         } else {
             const fmt_bound *fb = bound_of(tq->type);
-            double rms_ref = 0;
+            double rms_all = 0;
             if (!fb) {
                 fprintf(stderr, "%s: no bound for %s\n", what, rt_type_name(tq->type));
                 bad++;
             } else {
-                bad += check_bound(fb, x, y, n, what, &rms_ref);
-                /* our quantizer on the same F32 data is not worse than theirs */
+                bad += check_bound(fb, x, y, n, what, &rms_all);
+                /* our quantizer on the same F32 data is not worse than theirs
+                 * (on the first rows only, to keep the test fast under ASan) */
+                int64_t m = n < 65536 ? n : 65536 - 65536 % tr->blck_size;
+                double se_ref = 0, se = 0;
+                for (int64_t k = 0; k < m; k++)
+                    se_ref += ((double)y[k] - x[k]) * ((double)y[k] - x[k]);
                 uint8_t *q = malloc(tq->nbytes);
-                tr->quantize(x, q, n);
-                tr->dequant(q, y, n);
-                double se = 0;
-                for (int64_t k = 0; k < n; k++)
+                tr->quantize(x, q, m);
+                tr->dequant(q, y, m);
+                for (int64_t k = 0; k < m; k++)
                     se += ((double)y[k] - x[k]) * ((double)y[k] - x[k]);
-                double rms_ours = sqrt(se / (double)n);
-                if (rms_ours > rms_ref * 1.05) {
+                if (se > se_ref * 1.05 * 1.05) {
                     fprintf(stderr, "%s: our %s rms %g vs llama-quantize %g\n", what, tr->name,
-                            rms_ours, rms_ref);
+                            sqrt(se / (double)m), sqrt(se_ref / (double)m));
                     bad++;
                 }
                 free(q);
