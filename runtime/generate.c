@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "model.h"
 
 typedef struct {
@@ -126,4 +127,19 @@ done:
     else
         free(t.p);
     return rc;
+}
+
+int rt_chat_format(const rt_model *m, const char *template_name, const rt_chat_msg *msgs,
+                   size_t n_msgs, bool add_generation_prompt, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const char *family = template_name ? template_name : rt_chat_detect(m->g);
+    if (!family) {
+        snprintf(err, errlen,
+                 "%s: no chat template family recognised from the model's metadata; name one "
+                 "(chatml, llama3, deepseek, deepseek3, mistral, harmony)",
+                 m->name);
+        return -1;
+    }
+    return rt_chat_apply(family, msgs, n_msgs, add_generation_prompt, out, err, errlen);
 }

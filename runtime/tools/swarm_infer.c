@@ -22,7 +22,8 @@ static const char *usage_text =
     "  generate --model M.gguf (--tokens IDS | --prompt S) [-n N] [--greedy] [--seed N]\n"
     "           [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "           [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
-    "           [--ids] [--ignore-eos] [--stop S]... [--ctx N] [-t THREADS]\n"
+    "           [--ids] [--ignore-eos] [--stop S]... [--ctx N] [-t THREADS] [--chat]\n"
+    "           (--chat wraps --prompt as one user message in the model's chat format)\n"
     "           (--tokens generates exactly N tokens, as reference runs do; --prompt stops\n"
     "            at end-of-generation tokens unless --ignore-eos)\n"
     "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--batch B] [--json]\n"
@@ -39,7 +40,7 @@ typedef struct {
     const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema;
     const char *stops[17];
     int n_stops;
-    bool no_bos, greedy, ids, json, ignore_eos;
+    bool no_bos, greedy, ids, json, ignore_eos, chat;
     long n_predict, n_prompt, n_threads, n_ctx, batch;
     long seed, top_k, repeat_last_n;
     double temp, top_p, min_p, repeat_penalty, presence, frequency;
@@ -103,7 +104,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         STR("--tokens", tokens) STR("--prompt", prompt) STR("--out", out);
         STR("--json-schema", json_schema);
         FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
-        FLAG("--json", json) FLAG("--ignore-eos", ignore_eos);
+        FLAG("--json", json) FLAG("--ignore-eos", ignore_eos) FLAG("--chat", chat);
         NUM("--seed", seed, parse_long) NUM("-t", n_threads, parse_long);
         NUM("--threads", n_threads, parse_long) NUM("--ctx", n_ctx, parse_long);
         NUM("--batch", batch, parse_long) NUM("--top-k", top_k, parse_long);
@@ -334,9 +335,19 @@ static int cmd_generate(const opts *o)
     char err[512];
     int rc = 1;
     if (load_model(o, &m) != 0) goto done;
-    if (o->prompt && rt_tokenize(m, o->prompt, strlen(o->prompt), true, true, &prompt, &n_prompt,
-                                 err, sizeof err) != 0)
-        goto fail;
+    if (o->prompt) {
+        char *chat = NULL;
+        const char *ptext = o->prompt;
+        if (o->chat) {
+            rt_chat_msg msg = {"user", o->prompt};
+            if (rt_chat_format(m, NULL, &msg, 1, true, &chat, err, sizeof err) != 0) goto fail;
+            ptext = chat;
+        }
+        int trc =
+            rt_tokenize(m, ptext, strlen(ptext), true, true, &prompt, &n_prompt, err, sizeof err);
+        free(chat);
+        if (trc != 0) goto fail;
+    }
     if (n_prompt == 0) {
         snprintf(err, sizeof err, "the prompt tokenized to nothing");
         goto fail;

@@ -44,6 +44,9 @@ n=$(wc -w <"$T/out")
 "$BIN" generate --model "$M" --tokens 5,6,7 -n 8 --temp 1.0 --seed 42 --ids >"$T/b" 2>/dev/null
 cmp -s "$T/a" "$T/b" || { echo "FAIL: same seed, different output"; fail=1; }
 
+check "generate chat prompt" 0 "$BIN" generate --model "$M" --prompt "Hello" --chat -n 3 --seed 1
+check "generate chat with stop" 0 "$BIN" generate --model "$M" --prompt "Hello" -n 3 --seed 1 --stop x
+
 check "bench" 0 "$BIN" bench --model "$M" -p 16 -n 4 -t 2 --json
 grep -q '"pp_tok_s":' "$T/out" && grep -q '"tg_tok_s":' "$T/out" ||
     { echo "FAIL: bench json: $(cat "$T/out")"; fail=1; }
