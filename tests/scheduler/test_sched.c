@@ -162,7 +162,7 @@ static void cancel_cb(void *ud, int rc, const char *err, const char *prev,
 static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts)
 {
     sched_task_spec tasks[8];
-    char items[8][16];
+    char items[8][32];
     for (size_t i = 0; i < n; i++) {
         snprintf(items[i], sizeof items[i], "item%zu", i);
         tasks[i].instructions = "Say {item}";
