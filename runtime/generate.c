@@ -50,6 +50,22 @@ static long find_stop(const buf *t, size_t added, const char *const *stops)
     return best;
 }
 
+/* Length of the longest suffix of t that is a proper prefix of a stop string. */
+static size_t stop_prefix_len(const buf *t, const char *const *stops)
+{
+    size_t best = 0;
+    for (size_t i = 0; stops && stops[i]; i++) {
+        size_t sl = strlen(stops[i]);
+        for (size_t k = sl > 0 ? sl - 1 : 0; k > best; k--) {
+            if (k <= t->len && memcmp(t->p + t->len - k, stops[i], k) == 0) {
+                best = k;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
 int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_prompt,
                 const rt_generate_params *gp, int32_t **out, size_t *n_out, char **text, char *err,
                 size_t errlen)
@@ -70,7 +86,8 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
     int32_t *ids = malloc(sizeof(int32_t) * ((size_t)(n_pred > 0 ? n_pred : 0) + n_prompt + 1));
     buf t = {0};
     int rc = 0;
-    size_t n_gen = 0;
+    size_t n_gen = 0, emitted = 0; /* bytes of t already streamed */
+    int32_t last_id = -1;
     if (!logits || !ids || buf_add(&t, "", 0) != 0) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
@@ -97,7 +114,6 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
         int pl = rt_token_piece(m, id, piece, sizeof piece);
         if (pl < 0) pl = 0;
         if (pl > (int)sizeof piece) pl = (int)sizeof piece;
-        size_t before = t.len;
         if (buf_add(&t, piece, (size_t)pl) != 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
@@ -106,14 +122,25 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
         long stop = find_stop(&t, (size_t)pl, gp->stops);
         if (stop >= 0) {
             /* emit only the bytes before the stop string */
-            if (gp->on_token && (size_t)stop > before)
-                gp->on_token(gp->ud, id, t.p + before, (size_t)stop - before);
-            t.len = (size_t)stop;
+            if (gp->on_token && (size_t)stop > emitted)
+                gp->on_token(gp->ud, id, t.p + emitted, (size_t)stop - emitted);
+            emitted = t.len = (size_t)stop;
             t.p[t.len] = 0;
             break;
         }
-        if (gp->on_token && gp->on_token(gp->ud, id, piece, (size_t)pl) != 0) break;
+        /* hold back a tail that may still grow into a stop string */
+        size_t safe = t.len - stop_prefix_len(&t, gp->stops);
+        if (gp->on_token && (safe > emitted || !gp->stops)) {
+            if (gp->on_token(gp->ud, id, t.p + emitted, safe - emitted) != 0) {
+                emitted = t.len;
+                break;
+            }
+        }
+        if (safe > emitted) emitted = safe;
+        last_id = id;
     }
+    if (rc == 0 && gp && gp->on_token && t.len > emitted)
+        gp->on_token(gp->ud, last_id, t.p + emitted, t.len - emitted);
 done:
     free(logits);
     if (rc == 0 && out) {

@@ -53,6 +53,73 @@ static int32_t *json_ids(const cJSON *arr, size_t *n)
     return ids;
 }
 
+typedef struct {
+    char buf[4096];
+    size_t len;
+} collect;
+
+static int collect_cb(void *ud, int32_t id, const char *piece, size_t len)
+{
+    collect *c = ud;
+    (void)id;
+    if (c->len + len < sizeof c->buf) {
+        memcpy(c->buf + c->len, piece, len);
+        c->len += len;
+    }
+    return 0;
+}
+
+/* Stop strings: generation ends at the first occurrence; neither the text nor
+ * the streamed bytes contain it; the session holds prompt + returned ids. */
+static void check_stops(rt_model *m, const int32_t *ids, size_t n)
+{
+    char err[256];
+    rt_session *s = NULL;
+    CHECK(rt_session_new(m, (int32_t)n + 24, &s, err, sizeof err) == 0, "%s", err);
+    if (!s) return;
+    rt_sampler_params sp = rt_sampler_default_params();
+    rt_sampler *smp = rt_sampler_new(&sp);
+    rt_generate_params gp = {.n_predict = 24};
+    char *full = NULL;
+    int32_t *out = NULL;
+    size_t nout = 0;
+    CHECK(rt_generate(s, smp, ids, n, &gp, &out, &nout, &full, err, sizeof err) == 0, "%s", err);
+    CHECK(rt_session_pos(s) == (int32_t)(n + nout), "session pos %d after %zu + %zu",
+          rt_session_pos(s), n, nout);
+    size_t flen = full ? strlen(full) : 0;
+    if (flen >= 6) {
+        char stop[4];
+        memcpy(stop, full + flen / 2, 3);
+        stop[3] = 0;
+        const char *first = strstr(full, stop);
+        size_t want = (size_t)(first - full);
+        if (strlen(stop) == 3) {
+            rt_session_reset(s);
+            const char *stops[] = {stop, NULL};
+            collect c = {.len = 0};
+            rt_generate_params g2 = {
+                .n_predict = 24, .stops = stops, .on_token = collect_cb, .ud = &c};
+            char *text = NULL;
+            int32_t *o2 = NULL;
+            size_t n2 = 0;
+            CHECK(rt_generate(s, smp, ids, n, &g2, &o2, &n2, &text, err, sizeof err) == 0, "%s",
+                  err);
+            CHECK(text && strlen(text) == want && memcmp(text, full, want) == 0,
+                  "stop string: got %zu bytes, expected the %zu before it", text ? strlen(text) : 0,
+                  want);
+            CHECK(c.len == want && memcmp(c.buf, full, want) == 0,
+                  "streamed %zu bytes, expected %zu", c.len, want);
+            CHECK(n2 < nout, "stop string did not end generation early");
+            free(text);
+            free(o2);
+        }
+    }
+    free(full);
+    free(out);
+    rt_sampler_free(smp);
+    rt_session_free(s);
+}
+
 /* Session checks on one real model. */
 static void check_sessions(rt_model *m, const int32_t *ids, size_t n, const float *ref)
 {
@@ -172,6 +239,7 @@ static void check_arch(const char *dir, const char *arch)
                     free(out);
                     rt_sampler_free(smp);
                     if (pi == 1) check_sessions(m, ids, n, ref);
+                    if (pi == 0) check_stops(m, ids, n);
                 }
             }
             free(got);
