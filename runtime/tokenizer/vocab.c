@@ -516,7 +516,11 @@ int rt_vocab_load(const gguf_file *g, rt_vocab **out, char *err, size_t errlen)
         if (*defs[i] >= v->n_tokens) *defs[i] = -1;
     if (v->type == TOK_BPE && load_merges(v, g, err, errlen)) goto bad;
     if (v->type == TOK_BPE) {
-        if (tok_pretok_init(v, v->pre, err, errlen)) goto bad;
+        char perr[1024];
+        if (tok_pretok_init(v, v->pre, perr, sizeof(perr))) {
+            fail(err, errlen, "%s: %s", path, perr);
+            goto bad;
+        }
         for (int b = 0; b < 256; b++) {
             size_t k = tok_utf8_put(tok_byte_to_cpt((uint8_t)b), v->byte_enc[b]);
             v->byte_enc[b][k] = 0;
