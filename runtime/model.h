@@ -137,6 +137,10 @@ void rt_matvec(rt_pool *pool, float *y, const rt_weight *w, int64_t expert, cons
 void rt_add_bias(float *y, const rt_weight *b, int64_t expert, int64_t n);
 int rt_weight_row(const rt_weight *w, int64_t row, float *out); /* dequantize one row */
 float rt_dot(const float *a, const float *b, int64_t n);
+/* out[b * ldo] = w . x[b * ldx] for b < nb (arch/simd.c picks the fastest). */
+typedef void (*rt_dot_rows_fn)(const float *w, const float *x, int64_t ldx, int64_t nb, int64_t n,
+                               float *out, int64_t ldo);
+rt_dot_rows_fn rt_dot_rows_select(void);
 void rt_rope_apply(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, rt_rope_kind kind,
                    const float *cs);
 void rt_rope_cache(const rt_hparams *hp, int32_t pos, float *cs);

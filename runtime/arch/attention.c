@@ -21,6 +21,7 @@ typedef struct {
     rt_scratch *s;
     const float *kc, *vc;
     int32_t pos0;
+    rt_dot_rows_fn dot_rows;
 } attn_job;
 
 /* Softmax over n scores, with an optional sink logit that takes probability
@@ -55,10 +56,10 @@ static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
         const int32_t n = pos - t0 + 1;
         const float *q = j->s->q + ((int64_t)b * H + h) * hp->head_k;
         const int64_t kvh = h / group;
-        for (int32_t t = 0; t < n; t++) {
-            const float *k = j->kc + (int64_t)(t0 + t) * hp->kv_k_dim + kvh * hp->head_k;
-            att[t] = rt_dot(q, k, hp->head_k) * hp->kq_scale;
-        }
+        j->dot_rows(q, j->kc + (int64_t)t0 * hp->kv_k_dim + kvh * hp->head_k, hp->kv_k_dim, n,
+                    hp->head_k, att, 1);
+        for (int32_t t = 0; t < n; t++)
+            att[t] *= hp->kq_scale;
         bool has_sink = j->ly->sinks.data != NULL;
         attn_probs(att, n, has_sink ? ((const float *)j->ly->sinks.data)[h] : 0.0f, has_sink);
         float *o = j->s->attn_out + ((int64_t)b * H + h) * hp->head_v;
@@ -107,7 +108,7 @@ void rt_attn_gqa(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc
         memcpy(kc + (int64_t)(pos0 + b) * hp->kv_k_dim, k, sizeof(float) * (size_t)kd);
         memcpy(vc + (int64_t)(pos0 + b) * hp->kv_v_dim, v, sizeof(float) * (size_t)vd);
     }
-    attn_job j = {m, ly, s, kc, vc, pos0};
+    attn_job j = {m, ly, s, kc, vc, pos0, rt_dot_rows_select()};
     if ((int64_t)(pos0 + nb) * hp->head_k * H * nb < 32768)
         gqa_pairs(&j, 0, (int64_t)nb * H);
     else
@@ -198,7 +199,7 @@ void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc
         rt_rmsnorm(kv, kv, &ly->kv_a_norm, R, hp->rms_eps);
         memcpy(kc + (int64_t)(pos0 + b) * kd, kv, sizeof(float) * (size_t)kd);
     }
-    attn_job j = {m, ly, s, kc, NULL, pos0};
+    attn_job j = {m, ly, s, kc, NULL, pos0, rt_dot_rows_select()};
     if ((int64_t)(pos0 + nb) * R * H * nb < 32768)
         mla_pairs(&j, 0, (int64_t)nb * H);
     else

@@ -44,6 +44,7 @@ typedef struct {
     const uint8_t *base;
     const float *x;
     int64_t ldx, nb, n;
+    rt_dot_rows_fn dot_rows;
 } matmul_job;
 
 static void matmul_rows(void *ctx, int64_t begin, int64_t end)
@@ -74,8 +75,7 @@ static void matmul_rows(void *ctx, int64_t begin, int64_t end)
             tr->dequant(src, row, j->n);
             wr = row;
         }
-        for (int64_t b = 0; b < j->nb; b++)
-            j->y[b * j->ldy + r] = rt_dot(wr, j->x + b * j->ldx, j->n);
+        j->dot_rows(wr, j->x, j->ldx, j->nb, j->n, j->y + r, j->ldy);
     }
     free(row);
 }
@@ -94,6 +94,7 @@ void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t
         .ldx = ldx,
         .nb = nb,
         .n = w->ne[0],
+        .dot_rows = nb > 1 ? rt_dot_rows_select() : NULL,
     };
     /* Small products are not worth waking threads for. */
     if (!pool || rows * w->ne[0] * nb < 65536)
