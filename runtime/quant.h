@@ -42,8 +42,11 @@ typedef struct {
     float (*dot_f32)(const void *w, const float *x, int64_t n);
 } rt_type_traits;
 
-/* NULL when the type id is unknown or unsupported. */
+/* NULL when the type id is unknown or unsupported. Picks the fastest
+ * kernels this CPU runs (AVX2+FMA+F16C where present). */
 const rt_type_traits *rt_type_get(uint32_t type);
+/* The scalar reference kernels only (tests compare the fast ones to these). */
+const rt_type_traits *rt_type_get_scalar(uint32_t type);
 const char *rt_type_name(uint32_t type); /* "type 42" style string never NULL */
 /* Bytes for a row of n elements; 0 if n is not a multiple of the block size. */
 size_t rt_type_row_size(uint32_t type, int64_t n);

@@ -40,6 +40,23 @@ static inline uint16_t rt_rd16(const uint8_t *p)
     return v;
 }
 
+/* 1 when the AVX2 + FMA + F16C kernels of avx2.c can run here. */
+int rt_cpu_has_avx2(void);
+#if defined(__x86_64__) || defined(__i386__)
+#define RT_HAVE_AVX2_KERNELS 1
+float rt_dot_f32_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_f16_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_bf16_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q8_0_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q8_K_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q4_0_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q5_0_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q4_K_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q5_K_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_q6_K_avx2(const void *w, const float *x, int64_t n);
+float rt_dot_mxfp4_avx2(const void *w, const float *x, int64_t n);
+#endif
+
 static inline void rt_wr16(uint8_t *p, uint16_t v)
 {
     memcpy(p, &v, 2);

@@ -387,6 +387,44 @@ static void test_types(void)
     free(x), free(y), free(v), free(q);
 }
 
+/* The fast kernels rt_type_get() picks (AVX2 on this CPU, when it has it)
+ * agree with the scalar reference on every type, for row lengths that
+ * exercise the vector tails of the float types. */
+static void test_fast_vs_scalar(void)
+{
+    const int64_t n = 256 * 8;
+    float *x = malloc(n * sizeof *x), *v = malloc(n * sizeof *v), *y = malloc(n * sizeof *y);
+    uint8_t *q = malloc((size_t)n * 4);
+    fill_data(x, n);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = grand();
+    int n_fast = 0;
+    for (uint32_t t = 0; t < RT_TYPE_COUNT; t++) {
+        const rt_type_traits *fast = rt_type_get(t), *ref = rt_type_get_scalar(t);
+        CHECK((fast == NULL) == (ref == NULL));
+        if (!fast || !ref) continue;
+        CHECK(fast->dequant == ref->dequant && fast->quantize == ref->quantize);
+        n_fast += fast->dot_f32 != ref->dot_f32;
+        ref->quantize(x, q, n);
+        int64_t lens[] = {n, n - 256, 256, fast->blck_size, 3 * fast->blck_size, 8, 1, 7, 17, 33};
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            int64_t m = lens[k];
+            if (m <= 0 || m % fast->blck_size) continue;
+            ref->dequant(q, y, m);
+            double mag;
+            dot_ref(y, v, m, &mag);
+            float a = fast->dot_f32(q, v, m), b = ref->dot_f32(q, v, m);
+            if (fabs((double)a - b) > 2e-6 * mag + 1e-30) {
+                fprintf(stderr, "%s n=%lld: fast dot %.9g, scalar %.9g\n", fast->name, (long long)m,
+                        a, b);
+                failures++;
+            }
+        }
+    }
+    printf("fast kernels for %d types checked against scalar\n", n_fast);
+    free(x), free(v), free(y), free(q);
+}
+
 /* ---- golden: real llama-quantize output vs the F32 fixture ---- */
 
 static const fmt_bound *bound_of(uint32_t type)
@@ -516,6 +554,7 @@ int main(int argc, char **argv)
     test_fp16();
     test_bf16();
     test_types();
+    test_fast_vs_scalar();
     const char *dir = argc > 1 ? argv[1] : getenv("SWARM_FIXTURES");
     const char *ci = getenv("CI");
     int g = dir ? test_golden(dir) : -1;

@@ -1,0 +1,294 @@
+/* avx2.c - AVX2 + FMA + F16C versions of dot_f32 for the types models use
+ * most (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K, MXFP4).
+ *
+ * Each kernel computes exactly what the scalar one in q_*.c does (same
+ * codes, same scales) but in a different summation order, so results agree
+ * within float rounding; test_quant checks that on every type. The file
+ * compiles everywhere; the functions exist only on x86, built with a target
+ * attribute so the rest of the library needs no -mavx2, and quant.c picks
+ * them at run time when the CPU has the features. */
+#include "quant_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define RT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+RT_AVX2 static inline float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* sum_i q[i] * x[i] for 16 int8 codes, added into acc */
+RT_AVX2 static inline __m256 dot16_i8(__m128i q, const float *x, __m256 acc)
+{
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(x), acc);
+    q = _mm_srli_si128(q, 8);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_loadu_ps(x + 8),
+                           acc);
+}
+
+RT_AVX2 static inline __m256 dot32_i8(__m256i q, const float *x, __m256 acc)
+{
+    acc = dot16_i8(_mm256_castsi256_si128(q), x, acc);
+    return dot16_i8(_mm256_extracti128_si256(q, 1), x + 16, acc);
+}
+
+RT_AVX2 static inline __m256 sum32(const float *x)
+{
+    __m256 a = _mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));
+    __m256 b = _mm256_add_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24));
+    return _mm256_add_ps(a, b);
+}
+
+RT_AVX2 float rt_dot_f32_avx2(const void *w, const float *x, int64_t n)
+{
+    const float *a = w;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(x + i), s0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        s += a[i] * x[i];
+    return s;
+}
+
+RT_AVX2 float rt_dot_f16_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *p = w;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
+        __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i + 16)));
+        s0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(x + i + 8), s1);
+    }
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += rt_fp16_to_f32(rt_rd16(p + 2 * i)) * x[i];
+    return s;
+}
+
+RT_AVX2 static inline __m256 bf16x8(const uint8_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+RT_AVX2 float rt_dot_bf16_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *p = w;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(bf16x8(p + 2 * i), _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(bf16x8(p + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+    }
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += rt_bf16_to_f32(rt_rd16(p + 2 * i)) * x[i];
+    return s;
+}
+
+RT_AVX2 float rt_dot_q8_0_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 34, x += 32) {
+        __m256 bs = dot32_i8(_mm256_loadu_si256((const __m256i *)(b + 2)), x, _mm256_setzero_ps());
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_rdh(b)), bs, acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_dot_q8_K_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 292, x += RT_QK_K) {
+        __m256 bs = _mm256_setzero_ps();
+        for (int k = 0; k < RT_QK_K; k += 32)
+            bs = dot32_i8(_mm256_loadu_si256((const __m256i *)(b + 4 + k)), x + k, bs);
+        float d;
+        memcpy(&d, b, 4);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), bs, acc);
+    }
+    return hsum(acc);
+}
+
+/* 16 packed bytes -> 32 nibbles in element order (low nibbles = 0..15,
+ * high nibbles = 16..31), as the legacy types lay them out */
+RT_AVX2 static inline __m256i nibbles32(const uint8_t *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+RT_AVX2 float rt_dot_q4_0_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / 32; i++, b += 18, x += 32) {
+        __m256i q = _mm256_sub_epi8(nibbles32(b + 2), eight);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_rdh(b)), dot32_i8(q, x, _mm256_setzero_ps()), acc);
+    }
+    return hsum(acc);
+}
+
+/* 32 bits -> 32 bytes holding 0x10 where the bit is set */
+RT_AVX2 static inline __m256i bits_to_0x10(uint32_t bits)
+{
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
+                                           0x0101010101010101ll, 0x0000000000000000ll);
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
+}
+
+RT_AVX2 float rt_dot_q5_0_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    for (int64_t i = 0; i < n / 32; i++, b += 22, x += 32) {
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        __m256i q = _mm256_or_si256(nibbles32(b + 6), bits_to_0x10(qh));
+        q = _mm256_sub_epi8(q, sixteen);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_rdh(b)), dot32_i8(q, x, _mm256_setzero_ps()), acc);
+    }
+    return hsum(acc);
+}
+
+static void k_scale_min(const uint8_t *q, int j, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q4_K and Q5_K share everything but where the codes' 5th bit comes from. */
+RT_AVX2 static inline float dot_q45_K(const uint8_t *b, const float *x, int64_t n, int five)
+{
+    const size_t bs = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, x += RT_QK_K) {
+        float d = rt_rdh(b), dmin = rt_rdh(b + 2);
+        const uint8_t *qs = b + (five ? 48 : 16);
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (five) {
+                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
+                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+            }
+            int s0, m0, s1, m1;
+            k_scale_min(b + 4, 2 * c, &s0, &m0);
+            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            const float *x0 = x + 64 * c, *x1 = x0 + 32;
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s0),
+                                  dot32_i8(lo, x0, _mm256_setzero_ps()), acc);
+            acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m0), sum32(x0), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s1),
+                                  dot32_i8(hi, x1, _mm256_setzero_ps()), acc);
+            acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)m1), sum32(x1), acc);
+        }
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_dot_q4_K_avx2(const void *w, const float *x, int64_t n)
+{
+    return dot_q45_K(w, x, n, 0);
+}
+
+RT_AVX2 float rt_dot_q5_K_avx2(const void *w, const float *x, int64_t n)
+{
+    return dot_q45_K(w, x, n, 1);
+}
+
+RT_AVX2 float rt_dot_q6_K_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    const __m256i k32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 210, x += RT_QK_K) {
+        const int8_t *sc = (const int8_t *)(b + 192);
+        float d = rt_rdh(b + 208);
+        for (int h = 0; h < 2; h++) {
+            __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+            __m256i qc = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            __m256i low[4] = {_mm256_and_si256(qa, m4), _mm256_and_si256(qc, m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qc, 4), m4)};
+            for (int g = 0; g < 4; g++) {
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m3);
+                __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[g], _mm256_slli_epi16(hb, 4)), k32);
+                const float *xg = x + 128 * h + 32 * g;
+                int s = 8 * h + 2 * g;
+                __m256 a0 = dot16_i8(_mm256_castsi256_si128(q), xg, _mm256_setzero_ps());
+                __m256 a1 = dot16_i8(_mm256_extracti128_si256(q, 1), xg + 16, _mm256_setzero_ps());
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[s]), a0, acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[s + 1]), a1, acc);
+            }
+        }
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_dot_mxfp4_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 17, x += 32) {
+        __m256i nib = nibbles32(b + 1);
+        __m256i q = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nib);
+        uint32_t e = b[0];
+        uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+        float dh;
+        memcpy(&dh, &bits, 4);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dh), dot32_i8(q, x, _mm256_setzero_ps()), acc);
+    }
+    return hsum(acc);
+}
+
+int rt_cpu_has_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+#else
+
+int rt_cpu_has_avx2(void)
+{
+    return 0;
+}
+
+#endif
