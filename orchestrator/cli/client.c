@@ -73,7 +73,10 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
     if (code) *code = 0;
     if (!c->sock && cli_client_socket(c, err, errlen) != 0) return -1;
     uint64_t corr = ++c->corr;
-    wire_envelope_init(req, c->sender, corr);
+    /* not wire_envelope_init(): it would clear the payload the caller set */
+    req->version = WIRE_VERSION;
+    req->sender = c->sender;
+    req->correlation_id = corr;
     size_t n = swarm__envelope__get_packed_size(req);
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) {

@@ -274,12 +274,13 @@ def sc_kill_worker(sw, bindir, srcdir):
     check(victim is not None, "never saw a busy worker to kill")
     pid = sw.worker_pid(victim)
     os.kill(pid, signal.SIGKILL)
+    done_at_kill = st["done"]
     st = sw.wait_terminal(jid, 300)
     check_result(st["result"], items)
     check(not alive(pid), "killed worker %d still alive" % pid)
     retried = [r for r in st["result"]["results"] if r.get("attempt", 1) > 1]
     print("kill-worker: killed w-%d (pid %d) at done=%d; %d task(s) retried" %
-          (victim, pid, st["done"], len(retried)))
+          (victim, pid, done_at_kill, len(retried)))
     sw.down_and_check()
 
 
