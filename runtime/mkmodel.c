@@ -768,7 +768,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: swarm-infer mkmodel --arch ARCH --preset PRESET --type TYPE --out FILE.gguf\n"
-            "                           [--seed N] [--vocab N] [--routing v2|v3]\n"
+            "                           [--seed N] [--vocab N] [--routing v2|v3] [--dry-run]\n"
             "  ARCH    qwen3moe llama deepseek2 olmoe qwen2moe gpt-oss\n"
             "  PRESET  tiny | olmoe-1b-7b qwen3-30b-a3b deepseek-v2-lite gpt-oss-20b (real "
             "shapes;\n"
@@ -776,6 +776,8 @@ static void usage(FILE *f)
             "  TYPE    F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K MXFP4\n"
             "  --routing v3  deepseek2 only: V3-style sigmoid gating with exp_probs_b and\n"
             "                expert groups (tiny preset), with the deepseek-v3 tokenizer\n"
+            "  --dry-run     build the header only; print tensors, parameters and file size\n"
+            "                as one JSON line, write nothing\n"
             "Writes random weights (deterministic for a given --seed, default 1).\n");
 }
 
@@ -793,12 +795,17 @@ int rt_mkmodel_main(int argc, char **argv)
 {
     const char *arch_s = NULL, *preset = "tiny", *type_s = "Q8_0", *out = NULL, *routing = "v2";
     long long seed = 1, vocab = 0;
+    bool dry_run = false;
     char err[512] = "";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--dry-run") == 0) {
+            dry_run = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "mkmodel: %s needs a value (or is unknown)\n", a);
@@ -832,7 +839,7 @@ int rt_mkmodel_main(int argc, char **argv)
             return 2;
         }
     }
-    if (!out) {
+    if (!out && !dry_run) {
         fprintf(stderr, "mkmodel: --out FILE.gguf is required\n");
         usage(stderr);
         return 2;
@@ -932,6 +939,17 @@ int rt_mkmodel_main(int argc, char **argv)
         goto done;
     }
     uint64_t fsize = gguf_writer_file_size(w);
+    if (dry_run) {
+        uint64_t params = 0;
+        for (size_t i = 0; i < ts.n; i++)
+            params += (uint64_t)(ts.t[i].ne[0] * ts.t[i].ne[1] * ts.t[i].ne[2] * ts.t[i].ne[3]);
+        printf("{\"arch\":\"%s\",\"preset\":\"%s\",\"type\":\"%s\",\"tensors\":%zu,"
+               "\"params\":%llu,\"bytes\":%llu,\"n_vocab\":%d}\n",
+               arch_names[h.arch], h.preset, ftypes[ft].name, ts.n, (unsigned long long)params,
+               (unsigned long long)fsize, h.n_vocab);
+        rc = 0;
+        goto done;
+    }
     progress prog = {.total = fsize, .show = fsize > (256u << 20), .start = time(NULL)};
     prog.next_report = fsize / 20;
     if (prog.show)
