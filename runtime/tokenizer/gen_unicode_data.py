@@ -45,6 +45,11 @@ out.write("const uint32_t tok_whitespace[] = {")
 out.write(", ".join("0x%X" % c for c in WHITESPACE))
 out.write("};\nconst size_t tok_whitespace_n = %d;\n\n" % len(WHITESPACE))
 
+out.write("/* flags of the ASCII range with the whitespace bit (256) folded in: the fast path */\n")
+out.write("const uint16_t tok_ascii_flags[128] = {")
+out.write(", ".join(str(CAT[unicodedata.category(chr(c))] | (256 if c in WHITESPACE else 0)) for c in range(128)))
+out.write("};\n\n")
+
 lower = []
 nfd = []
 for cp in range(MAX):

@@ -5,6 +5,7 @@
 
 unsigned tok_cpt_flags(uint32_t cp)
 {
+    if (cp < 128) return tok_ascii_flags[cp];
     if (cp >= 0x110000) return TOK_F_UNDEF;
     size_t lo = 0, hi = tok_flag_ranges_n;
     while (hi - lo > 1) { /* last range whose start <= cp */

@@ -37,6 +37,7 @@ extern const tok_urange tok_flag_ranges[];
 extern const size_t tok_flag_ranges_n;
 extern const uint32_t tok_whitespace[];
 extern const size_t tok_whitespace_n;
+extern const uint16_t tok_ascii_flags[128];
 extern const tok_umap tok_lower[];
 extern const size_t tok_lower_n;
 extern const tok_umap tok_nfd[];
