@@ -27,6 +27,16 @@ bool rt_vocab_is_eog(const rt_vocab *v, int32_t id);
 /* Token id of an exact special-token text, or -1. */
 int32_t rt_vocab_find(const rt_vocab *v, const char *text);
 
+/* "llama" (SentencePiece), "gpt2" (byte-level BPE), "bert" (WordPiece) or "none". */
+const char *rt_vocab_model(const rt_vocab *v);
+/* tokenizer.ggml.pre as read ("" when absent, which means "default"). */
+const char *rt_vocab_pre(const rt_vocab *v);
+/* Control or unknown tokens (never produced by tokenizing text without
+ * parse_special; samplers and grammars usually exclude them). Note that
+ * user-defined tokens, unlike control tokens, are split out of text even
+ * without parse_special, as llama.cpp does. */
+bool rt_vocab_is_control(const rt_vocab *v, int32_t id);
+
 /* Tokenize len bytes. add_special adds BOS/EOS as the vocabulary says;
  * parse_special turns special-token strings in the text into their ids.
  * *ids is malloc'ed (caller frees). Returns 0 or negative with err filled. */

@@ -589,6 +589,30 @@ bool rt_vocab_is_eog(const rt_vocab *v, int32_t id)
     return false;
 }
 
+const char *rt_vocab_model(const rt_vocab *v)
+{
+    switch (v->type) {
+    case TOK_SPM:
+        return "llama";
+    case TOK_BPE:
+        return "gpt2";
+    case TOK_WPM:
+        return "bert";
+    default:
+        return "none";
+    }
+}
+
+const char *rt_vocab_pre(const rt_vocab *v)
+{
+    return v->pre;
+}
+
+bool rt_vocab_is_control(const rt_vocab *v, int32_t id)
+{
+    return id >= 0 && id < v->n_tokens && (v->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN));
+}
+
 int32_t rt_vocab_find(const rt_vocab *v, const char *text)
 {
     return tok_lookup(v, text, strlen(text));

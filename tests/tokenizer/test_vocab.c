@@ -194,6 +194,12 @@ static void test_written(void)
         CHECK(rt_vocab_is_eog(v, ID_IME), "<|im_end|> is not end-of-generation");
         CHECK(!rt_vocab_is_eog(v, ID_IMS), "<|im_start|> is end-of-generation");
         CHECK(rt_vocab_find(v, "<tool>") == ID_TOOL, "find <tool>");
+        CHECK(!strcmp(rt_vocab_model(v), "gpt2") && !strcmp(rt_vocab_pre(v), "gpt-2"),
+              "model/pre names");
+        CHECK(rt_vocab_is_control(v, ID_IMS) && rt_vocab_is_control(v, ID_IME) &&
+                  !rt_vocab_is_control(v, ID_TOOL) && !rt_vocab_is_control(v, 'a') &&
+                  !rt_vocab_is_control(v, N_TOK),
+              "is_control");
         CHECK(rt_vocab_find(v, "<nope>") == -1, "find of a missing text");
         char buf[16];
         CHECK(rt_vocab_piece(v, ' ', buf, sizeof(buf)) == 1 && buf[0] == ' ',
