@@ -9,6 +9,13 @@
  * them at run time when the CPU has the features. */
 #include "quant_impl.h"
 
+/* Dequantized values must not depend on whether the compiler fuses a
+ * multiply and an add: the scalar and vector kernels must agree bit for bit.
+ * (GCC never fuses in ISO C mode, -std=c11, which the build uses.) */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -278,10 +285,180 @@ RT_AVX2 float rt_dot_mxfp4_avx2(const void *w, const float *x, int64_t n)
     return hsum(acc);
 }
 
+/* ---- dequantization: the same float operations as the scalar code (a
+ * multiply, then a subtract for the types with mins; never fused), so the
+ * results are bit-identical ---- */
+
+RT_AVX2 static inline void put16_i8(__m128i q, __m256 d, __m256 m, float *y)
+{
+    __m256 a = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+    __m256 b = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
+    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(d, a), m));
+    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(d, b), m));
+}
+
+RT_AVX2 static inline void put32_i8(__m256i q, __m256 d, __m256 m, float *y)
+{
+    put16_i8(_mm256_castsi256_si128(q), d, m, y);
+    put16_i8(_mm256_extracti128_si256(q, 1), d, m, y + 16);
+}
+
+RT_AVX2 void rt_dequant_f16_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    for (; i < n; i++)
+        dst[i] = rt_fp16_to_f32(rt_rd16(p + 2 * i));
+}
+
+RT_AVX2 void rt_dequant_bf16_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, bf16x8(p + 2 * i));
+    for (; i < n; i++)
+        dst[i] = rt_bf16_to_f32(rt_rd16(p + 2 * i));
+}
+
+RT_AVX2 void rt_dequant_q8_0_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m256 z = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 34, dst += 32)
+        put32_i8(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_ps(rt_rdh(b)), z, dst);
+}
+
+RT_AVX2 void rt_dequant_q8_K_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m256 z = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 292, dst += RT_QK_K) {
+        float d;
+        memcpy(&d, b, 4);
+        for (int k = 0; k < RT_QK_K; k += 32)
+            put32_i8(_mm256_loadu_si256((const __m256i *)(b + 4 + k)), _mm256_set1_ps(d), z,
+                     dst + k);
+    }
+}
+
+RT_AVX2 void rt_dequant_q4_0_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32)
+        put32_i8(_mm256_sub_epi8(nibbles32(b + 2), eight), _mm256_set1_ps(rt_rdh(b)), z, dst);
+}
+
+RT_AVX2 void rt_dequant_q5_0_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    for (int64_t i = 0; i < n / 32; i++, b += 22, dst += 32) {
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), bits_to_0x10(qh)), sixteen);
+        put32_i8(q, _mm256_set1_ps(rt_rdh(b)), z, dst);
+    }
+}
+
+RT_AVX2 static inline void deq_q45_K(const uint8_t *b, float *y, int64_t n, int five)
+{
+    const size_t bs = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, y += RT_QK_K) {
+        float d = rt_rdh(b), dmin = rt_rdh(b + 2);
+        const uint8_t *qs = b + (five ? 48 : 16);
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (five) {
+                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
+                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+            }
+            int s0, m0, s1, m1;
+            k_scale_min(b + 4, 2 * c, &s0, &m0);
+            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            put32_i8(lo, _mm256_set1_ps(d * (float)s0), _mm256_set1_ps(dmin * (float)m0),
+                     y + 64 * c);
+            put32_i8(hi, _mm256_set1_ps(d * (float)s1), _mm256_set1_ps(dmin * (float)m1),
+                     y + 64 * c + 32);
+        }
+    }
+}
+
+RT_AVX2 void rt_dequant_q4_K_avx2(const void *src, float *dst, int64_t n)
+{
+    deq_q45_K(src, dst, n, 0);
+}
+
+RT_AVX2 void rt_dequant_q5_K_avx2(const void *src, float *dst, int64_t n)
+{
+    deq_q45_K(src, dst, n, 1);
+}
+
+RT_AVX2 void rt_dequant_q6_K_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    const __m256i k32 = _mm256_set1_epi8(32);
+    const __m256 z = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 210, dst += RT_QK_K) {
+        const int8_t *sc = (const int8_t *)(b + 192);
+        float d = rt_rdh(b + 208);
+        for (int h = 0; h < 2; h++) {
+            __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+            __m256i qc = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            __m256i low[4] = {_mm256_and_si256(qa, m4), _mm256_and_si256(qc, m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qc, 4), m4)};
+            for (int g = 0; g < 4; g++) {
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m3);
+                __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[g], _mm256_slli_epi16(hb, 4)), k32);
+                int s = 8 * h + 2 * g;
+                float *yg = dst + 128 * h + 32 * g;
+                put16_i8(_mm256_castsi256_si128(q), _mm256_set1_ps(d * (float)sc[s]), z, yg);
+                put16_i8(_mm256_extracti128_si256(q, 1), _mm256_set1_ps(d * (float)sc[s + 1]), z,
+                         yg + 16);
+            }
+        }
+    }
+}
+
+RT_AVX2 void rt_dequant_mxfp4_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m256 z = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 17, dst += 32) {
+        __m256i q = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nibbles32(b + 1));
+        uint32_t e = b[0];
+        uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
+        float dh;
+        memcpy(&dh, &bits, 4);
+        put32_i8(q, _mm256_set1_ps(dh), z, dst);
+    }
+}
+
 int rt_cpu_has_avx2(void)
 {
+    /* reads libgcc's/compiler-rt's CPU model, filled once at start-up */
+#if defined(__clang__)
+    /* clang's builtin does not know "f16c"; every AVX2 CPU has it */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            __builtin_cpu_supports("f16c");
+#endif
 }
 
 #else

@@ -20,6 +20,13 @@
  * themselves quantized and the codes recomputed against the final values. */
 #include "quant_impl.h"
 
+/* Dequantized values must not depend on whether the compiler fuses a
+ * multiply and an add: the scalar and vector kernels must agree bit for bit.
+ * (GCC never fuses in ISO C mode, -std=c11, which the build uses.) */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <float.h>
 
 static int clampi(int v, int lo, int hi)

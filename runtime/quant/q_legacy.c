@@ -12,6 +12,13 @@
  * For the 5-bit types bit j of the 32-bit qh is bit 4 of element j. */
 #include "quant_impl.h"
 
+/* Dequantized values must not depend on whether the compiler fuses a
+ * multiply and an add: the scalar and vector kernels must agree bit for bit.
+ * (GCC never fuses in ISO C mode, -std=c11, which the build uses.) */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define QK 32
 
 /* The signed value of largest magnitude: the legacy quantizers map it to

@@ -6,6 +6,13 @@
  * named in the table below, and rt_type_get() returns NULL for the rest. */
 #include "quant_impl.h"
 
+/* Dequantized values must not depend on whether the compiler fuses a
+ * multiply and an add: the scalar and vector kernels must agree bit for bit.
+ * (GCC never fuses in ISO C mode, -std=c11, which the build uses.) */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 typedef struct {
     const char *name;
     int64_t blck;
@@ -28,52 +35,43 @@ static const type_geom geom[RT_TYPE_COUNT] = {
 };
 
 /* Types with kernels; the geometry repeats geom[] (a test checks they agree).
- * The scalar table is the reference; the AVX2 one differs only in dot_f32
- * for the types avx2.c accelerates. */
+ * The scalar table is the reference; the AVX2 one swaps in the dequant and
+ * dot_f32 kernels of avx2.c where it has them (quantizers stay scalar). */
 #define K(t) rt_dequant_##t, rt_quantize_##t, rt_dot_##t
-#define TYPES(DOT_F32, DOT_F16, DOT_BF16, DOT_Q4_0, DOT_Q5_0, DOT_Q8_0, DOT_Q4_K, DOT_Q5_K,        \
-              DOT_Q6_K, DOT_Q8_K, DOT_MXFP4)                                                       \
-    {                                                                                              \
-        [RT_TYPE_F32] = {"f32", 1, 4, rt_dequant_f32, rt_quantize_f32, DOT_F32},                   \
-        [RT_TYPE_F16] = {"f16", 1, 2, rt_dequant_f16, rt_quantize_f16, DOT_F16},                   \
-        [RT_TYPE_BF16] = {"bf16", 1, 2, rt_dequant_bf16, rt_quantize_bf16, DOT_BF16},              \
-        [RT_TYPE_Q4_0] = {"q4_0", 32, 18, rt_dequant_q4_0, rt_quantize_q4_0, DOT_Q4_0},            \
-        [RT_TYPE_Q4_1] = {"q4_1", 32, 20, K(q4_1)}, [RT_TYPE_Q5_0] = {"q5_0",                      \
-                                                                      32,                          \
-                                                                      22,                          \
-                                                                      rt_dequant_q5_0,             \
-                                                                      rt_quantize_q5_0,            \
-                                                                      DOT_Q5_0},                   \
-        [RT_TYPE_Q5_1] = {"q5_1", 32, 24, K(q5_1)}, [RT_TYPE_Q8_0] = {"q8_0",                      \
-                                                                      32,                          \
-                                                                      34,                          \
-                                                                      rt_dequant_q8_0,             \
-                                                                      rt_quantize_q8_0,            \
-                                                                      DOT_Q8_0},                   \
-        [RT_TYPE_Q8_1] = {"q8_1", 32, 36, K(q8_1)}, [RT_TYPE_Q2_K] = {"q2_K", 256, 84, K(q2_K)},   \
-        [RT_TYPE_Q3_K] = {"q3_K", 256, 110, K(q3_K)}, [RT_TYPE_Q4_K] = {"q4_K",                    \
-                                                                        256,                       \
-                                                                        144,                       \
-                                                                        rt_dequant_q4_K,           \
-                                                                        rt_quantize_q4_K,          \
-                                                                        DOT_Q4_K},                 \
-        [RT_TYPE_Q5_K] = {"q5_K", 256, 176, rt_dequant_q5_K, rt_quantize_q5_K, DOT_Q5_K},          \
-        [RT_TYPE_Q6_K] = {"q6_K", 256, 210, rt_dequant_q6_K, rt_quantize_q6_K, DOT_Q6_K},          \
-        [RT_TYPE_Q8_K] = {"q8_K", 256, 292, rt_dequant_q8_K, rt_quantize_q8_K, DOT_Q8_K},          \
-        [RT_TYPE_MXFP4] = {"mxfp4", 32, 17, rt_dequant_mxfp4, rt_quantize_mxfp4, DOT_MXFP4},       \
-    }
+static const rt_type_traits traits_scalar[RT_TYPE_COUNT] = {
+    [RT_TYPE_F32] = {"f32", 1, 4, K(f32)},        [RT_TYPE_F16] = {"f16", 1, 2, K(f16)},
+    [RT_TYPE_BF16] = {"bf16", 1, 2, K(bf16)},     [RT_TYPE_Q4_0] = {"q4_0", 32, 18, K(q4_0)},
+    [RT_TYPE_Q4_1] = {"q4_1", 32, 20, K(q4_1)},   [RT_TYPE_Q5_0] = {"q5_0", 32, 22, K(q5_0)},
+    [RT_TYPE_Q5_1] = {"q5_1", 32, 24, K(q5_1)},   [RT_TYPE_Q8_0] = {"q8_0", 32, 34, K(q8_0)},
+    [RT_TYPE_Q8_1] = {"q8_1", 32, 36, K(q8_1)},   [RT_TYPE_Q2_K] = {"q2_K", 256, 84, K(q2_K)},
+    [RT_TYPE_Q3_K] = {"q3_K", 256, 110, K(q3_K)}, [RT_TYPE_Q4_K] = {"q4_K", 256, 144, K(q4_K)},
+    [RT_TYPE_Q5_K] = {"q5_K", 256, 176, K(q5_K)}, [RT_TYPE_Q6_K] = {"q6_K", 256, 210, K(q6_K)},
+    [RT_TYPE_Q8_K] = {"q8_K", 256, 292, K(q8_K)}, [RT_TYPE_MXFP4] = {"mxfp4", 32, 17, K(mxfp4)},
+};
 
-static const rt_type_traits traits_scalar[RT_TYPE_COUNT] =
-    TYPES(rt_dot_f32, rt_dot_f16, rt_dot_bf16, rt_dot_q4_0, rt_dot_q5_0, rt_dot_q8_0, rt_dot_q4_K,
-          rt_dot_q5_K, rt_dot_q6_K, rt_dot_q8_K, rt_dot_mxfp4);
 #ifdef RT_HAVE_AVX2_KERNELS
-static const rt_type_traits traits_avx2[RT_TYPE_COUNT] =
-    TYPES(rt_dot_f32_avx2, rt_dot_f16_avx2, rt_dot_bf16_avx2, rt_dot_q4_0_avx2, rt_dot_q5_0_avx2,
-          rt_dot_q8_0_avx2, rt_dot_q4_K_avx2, rt_dot_q5_K_avx2, rt_dot_q6_K_avx2, rt_dot_q8_K_avx2,
-          rt_dot_mxfp4_avx2);
+#define A(t) rt_dequant_##t##_avx2, rt_quantize_##t, rt_dot_##t##_avx2
+static const rt_type_traits traits_avx2[RT_TYPE_COUNT] = {
+    [RT_TYPE_F32] = {"f32", 1, 4, rt_dequant_f32, rt_quantize_f32, rt_dot_f32_avx2},
+    [RT_TYPE_F16] = {"f16", 1, 2, A(f16)},
+    [RT_TYPE_BF16] = {"bf16", 1, 2, A(bf16)},
+    [RT_TYPE_Q4_0] = {"q4_0", 32, 18, A(q4_0)},
+    [RT_TYPE_Q4_1] = {"q4_1", 32, 20, K(q4_1)},
+    [RT_TYPE_Q5_0] = {"q5_0", 32, 22, A(q5_0)},
+    [RT_TYPE_Q5_1] = {"q5_1", 32, 24, K(q5_1)},
+    [RT_TYPE_Q8_0] = {"q8_0", 32, 34, A(q8_0)},
+    [RT_TYPE_Q8_1] = {"q8_1", 32, 36, K(q8_1)},
+    [RT_TYPE_Q2_K] = {"q2_K", 256, 84, K(q2_K)},
+    [RT_TYPE_Q3_K] = {"q3_K", 256, 110, K(q3_K)},
+    [RT_TYPE_Q4_K] = {"q4_K", 256, 144, A(q4_K)},
+    [RT_TYPE_Q5_K] = {"q5_K", 256, 176, A(q5_K)},
+    [RT_TYPE_Q6_K] = {"q6_K", 256, 210, A(q6_K)},
+    [RT_TYPE_Q8_K] = {"q8_K", 256, 292, A(q8_K)},
+    [RT_TYPE_MXFP4] = {"mxfp4", 32, 17, A(mxfp4)},
+};
+#undef A
 #endif
 #undef K
-#undef TYPES
 
 int rt_type_block_info(uint32_t type, int64_t *blck_size, size_t *type_size)
 {

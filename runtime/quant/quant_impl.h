@@ -55,6 +55,16 @@ float rt_dot_q4_K_avx2(const void *w, const float *x, int64_t n);
 float rt_dot_q5_K_avx2(const void *w, const float *x, int64_t n);
 float rt_dot_q6_K_avx2(const void *w, const float *x, int64_t n);
 float rt_dot_mxfp4_avx2(const void *w, const float *x, int64_t n);
+void rt_dequant_f16_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_bf16_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q8_0_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q8_K_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q4_0_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q5_0_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q4_K_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q5_K_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_q6_K_avx2(const void *src, float *dst, int64_t n);
+void rt_dequant_mxfp4_avx2(const void *src, float *dst, int64_t n);
 #endif
 
 static inline void rt_wr16(uint8_t *p, uint16_t v)

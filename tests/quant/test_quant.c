@@ -403,9 +403,28 @@ static void test_fast_vs_scalar(void)
         const rt_type_traits *fast = rt_type_get(t), *ref = rt_type_get_scalar(t);
         CHECK((fast == NULL) == (ref == NULL));
         if (!fast || !ref) continue;
-        CHECK(fast->dequant == ref->dequant && fast->quantize == ref->quantize);
-        n_fast += fast->dot_f32 != ref->dot_f32;
+        CHECK(fast->quantize == ref->quantize);
+        n_fast += fast->dot_f32 != ref->dot_f32 || fast->dequant != ref->dequant;
         ref->quantize(x, q, n);
+        /* dequantization is bit-identical */
+        float *y2 = malloc(n * sizeof *y2);
+        ref->dequant(q, y, n);
+        fast->dequant(q, y2, n);
+        if (memcmp(y, y2, n * sizeof *y) != 0) {
+            fprintf(stderr, "%s: fast dequant differs from scalar\n", fast->name);
+            failures++;
+        }
+        for (int64_t m = 1; m <= 40 && fast->blck_size == 1; m++) { /* vector tails */
+            memset(y2, 0, 48 * sizeof *y2);
+            fast->dequant(q, y2, m);
+            if (memcmp(y, y2, m * sizeof *y) != 0 || y2[m] != 0) {
+                fprintf(stderr, "%s: fast dequant of %lld elements wrong\n", fast->name,
+                        (long long)m);
+                failures++;
+                break;
+            }
+        }
+        free(y2);
         int64_t lens[] = {n, n - 256, 256, fast->blck_size, 3 * fast->blck_size, 8, 1, 7, 17, 33};
         for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
             int64_t m = lens[k];
