@@ -96,6 +96,18 @@ class Swarm:
         time.sleep(0.2)
         left = self.leftovers()
         check(not left, "processes left after swarm down: %s" % describe(left))
+        self.check_logs()
+
+    def check_logs(self):
+        """Under ASan/UBSan a child's report only shows in its log: fail on one."""
+        logs = os.path.join(self.state, "logs")
+        if not os.path.isdir(logs):
+            return
+        for f in sorted(os.listdir(logs)):
+            text = open(os.path.join(logs, f), errors="replace").read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                at = text.find(marker)
+                check(at < 0, "%s in %s:\n%s" % (marker, f, text[max(0, at - 200):at + 2500]))
 
     def force_cleanup(self):
         self.record_pids()
@@ -250,6 +262,7 @@ def sc_run_demo(sw, bindir, srcdir):
     time.sleep(0.2)
     left = sw.leftovers()
     check(not left, "processes left after swarm run: %s" % describe(left))
+    sw.check_logs()
 
 
 def sc_kill_worker(sw, bindir, srcdir):
