@@ -464,9 +464,33 @@ static int split_llama3(const uint32_t *cp, size_t a, size_t b, lens *out)
 
 /* Matches and the gaps between them become words, within [a, b) of subject
  * (byte offsets; map converts bytes to codepoint counts when non-NULL). */
-static int split_regex(const pcre2_code *code, const unsigned char *subj, size_t a, size_t b,
-                       const size_t *byte_to_cp, pcre2_match_data *md, lens *out)
+typedef struct {
+    pcre2_match_data *md;
+    pcre2_match_context *mctx; /* with a large JIT stack, made on first need */
+    pcre2_jit_stack *jstack;
+} matcher;
+
+/* JIT matching uses a small machine-stack area by default; patterns with
+ * repeated groups inside lookaheads can exhaust it on long words, so retry
+ * those with a heap-allocated stack of up to 64 MB. */
+static int match_once(const pcre2_code *code, PCRE2_SPTR s, size_t len, size_t start, uint32_t opts,
+                      matcher *m)
 {
+    int rc = pcre2_match(code, s, len, start, opts, m->md, m->mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->jstack) {
+        m->jstack = pcre2_jit_stack_create(256 * 1024, 64 * 1024 * 1024, NULL);
+        m->mctx = pcre2_match_context_create(NULL);
+        if (!m->jstack || !m->mctx) return rc;
+        pcre2_jit_stack_assign(m->mctx, NULL, m->jstack);
+        rc = pcre2_match(code, s, len, start, opts, m->md, m->mctx);
+    }
+    return rc;
+}
+
+static int split_regex(const pcre2_code *code, const unsigned char *subj, size_t a, size_t b,
+                       const size_t *byte_to_cp, matcher *mt, lens *out)
+{
+    pcre2_match_data *md = mt->md;
 #define CP(x) (byte_to_cp ? byte_to_cp[x] : (x))
     PCRE2_SPTR s = subj + a;
     size_t len = b - a, start = 0, gap = 0;
@@ -474,7 +498,7 @@ static int split_regex(const pcre2_code *code, const unsigned char *subj, size_t
     while (start <= len) {
         /* subjects are valid UTF-8 by construction; skipping the check keeps
          * each call O(match) instead of O(subject) */
-        int rc = pcre2_match(code, s, len, start, opts | PCRE2_NO_UTF_CHECK, md, NULL);
+        int rc = match_once(code, s, len, start, opts | PCRE2_NO_UTF_CHECK, mt);
         if (rc == PCRE2_ERROR_NOMATCH) {
             if (opts == 0) break;
             /* no non-empty match here after an empty one: step one character */
@@ -504,15 +528,15 @@ int tok_pretok_split(const rt_vocab *v, const uint32_t *cps, size_t n, size_t **
     lens cur = {0}, nxt = {0};
     unsigned char *coll = NULL, *wtxt = NULL;
     size_t *b2c = NULL, *c2b = NULL;
-    pcre2_match_data *md = NULL;
+    matcher mt = {0};
     int rc = -1;
     if (lens_push(&cur, n)) goto oom;
     for (size_t si = 0; si < v->n_splits; si++) {
         const tok_split *sp = &v->splits[si];
         nxt.n = 0;
-        if ((sp->kind == TOK_SPLIT_COLLAPSED || sp->kind == TOK_SPLIT_UTF) && !md) {
-            md = pcre2_match_data_create(32, NULL);
-            if (!md) goto oom;
+        if ((sp->kind == TOK_SPLIT_COLLAPSED || sp->kind == TOK_SPLIT_UTF) && !mt.md) {
+            mt.md = pcre2_match_data_create(32, NULL);
+            if (!mt.md) goto oom;
         }
         if (sp->kind == TOK_SPLIT_COLLAPSED && !coll) {
             coll = malloc(n ? n : 1);
@@ -580,15 +604,18 @@ int tok_pretok_split(const rt_vocab *v, const uint32_t *cps, size_t n, size_t **
                 r = split_llama3(cps, a, b, &nxt);
                 break;
             case TOK_SPLIT_COLLAPSED:
-                r = split_regex(sp->code, coll, a, b, NULL, md, &nxt);
+                r = split_regex(sp->code, coll, a, b, NULL, &mt, &nxt);
                 break;
             case TOK_SPLIT_UTF:
-                r = split_regex(sp->code, wtxt, c2b[a], c2b[b], b2c, md, &nxt);
+                r = split_regex(sp->code, wtxt, c2b[a], c2b[b], b2c, &mt, &nxt);
                 break;
             }
             if (r == -1) goto oom;
             if (r < 0) {
-                fail(err, errlen, "pre-tokenizer \"%s\": regex match failed (%d)", v->pre, r);
+                fail(err, errlen,
+                     "pre-tokenizer \"%s\": regex match failed on a word of %zu characters "
+                     "(resource limit)",
+                     v->pre, b - a);
                 goto done;
             }
             a = b;
@@ -611,6 +638,8 @@ done:
     free(wtxt);
     free(b2c);
     free(c2b);
-    if (md) pcre2_match_data_free(md);
+    if (mt.md) pcre2_match_data_free(mt.md);
+    if (mt.mctx) pcre2_match_context_free(mt.mctx);
+    if (mt.jstack) pcre2_jit_stack_free(mt.jstack);
     return rc;
 }
