@@ -194,4 +194,47 @@ static inline gb_buf gb_build(const gb_opts *o, gb_layout *L)
     return b;
 }
 
+/* A file with one tensor per ggml type id in types[] (one block row of
+ * blck[i] elements each, data bytes = pattern), for the per-type geometry
+ * test and as a fuzz seed that reaches every kernel. */
+static inline gb_buf gb_build_types(const uint32_t *types, const uint64_t *blck,
+                                    const uint64_t *bytes, int n)
+{
+    gb_buf b = {0};
+    gb_put(&b, "GGUF", 4);
+    gb_u32(&b, 3);
+    gb_u64(&b, (uint64_t)n);
+    gb_u64(&b, 1);
+    gb_str(&b, "general.architecture", 20);
+    gb_u32(&b, 8);
+    gb_str(&b, "types", 5);
+    uint64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        int len = 0;
+        uint32_t t = types[i];
+        name[len++] = 't';
+        if (t >= 10) name[len++] = (char)('0' + t / 10);
+        name[len++] = (char)('0' + t % 10);
+        gb_str(&b, name, (size_t)len);
+        gb_u32(&b, 1);
+        gb_u64(&b, blck[i]);
+        gb_u32(&b, t);
+        gb_u64(&b, off);
+        off += (bytes[i] + 31) / 32 * 32;
+    }
+    while (b.len % 32)
+        gb_u8(&b, 0);
+    size_t data = b.len;
+    uint64_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        while (b.len - data < pos)
+            gb_u8(&b, 0);
+        for (uint64_t k = 0; k < bytes[i]; k++)
+            gb_u8(&b, (uint8_t)(k * 37 + (uint64_t)i * 11));
+        pos += (bytes[i] + 31) / 32 * 32;
+    }
+    return b;
+}
+
 #endif

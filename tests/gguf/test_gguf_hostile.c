@@ -351,6 +351,45 @@ static void check_valid(void)
     free(b.p);
 }
 
+/* ggml type geometry as the GGUF format defines it (written out here, not
+ * taken from quant.c): id, elements per block, bytes per block. */
+static const uint32_t spec_types[] = {0,  1,  2,  3,  6,  7,  8,  9,  10, 11, 12,
+                                      13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                                      24, 25, 26, 27, 28, 29, 30, 34, 35, 39};
+static const uint64_t spec_blck[] = {1,   1,   32,  32,  32,  32,  32,  32,  256, 256, 256,
+                                     256, 256, 256, 256, 256, 256, 256, 32,  256, 256, 256,
+                                     1,   1,   1,   1,   1,   256, 1,   256, 256, 32};
+static const uint64_t spec_bytes[] = {4,   2,   18,  20, 22, 24, 34, 36, 84,  110, 144,
+                                      176, 210, 292, 66, 74, 98, 50, 18, 110, 82,  136,
+                                      1,   2,   4,   8,  8,  56, 2,  54, 66,  17};
+#define N_SPEC ((int)(sizeof spec_types / sizeof spec_types[0]))
+
+/* One tensor of every known type: loads, with sizes from the format spec. */
+static void check_types(void)
+{
+    gb_buf b = gb_build_types(spec_types, spec_blck, spec_bytes, N_SPEC);
+    char err[512];
+    gguf_file *f = NULL;
+    if (gguf_open_mem(b.p, b.len, "types.gguf", &f, err, sizeof err) != 0) {
+        fprintf(stderr, "types file rejected: %s\n", err);
+        failures++;
+        free(b.p);
+        return;
+    }
+    CHECK(gguf_n_tensors(f) == (size_t)N_SPEC);
+    for (int i = 0; i < N_SPEC && i < (int)gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, (size_t)i);
+        CHECK(t->type == spec_types[i] && (uint64_t)t->ne[0] == spec_blck[i]);
+        if (t->nbytes != spec_bytes[i]) {
+            fprintf(stderr, "type %u: %llu bytes per block, the format says %llu\n", t->type,
+                    (unsigned long long)t->nbytes, (unsigned long long)spec_bytes[i]);
+            failures++;
+        }
+    }
+    gguf_close(f);
+    free(b.p);
+}
+
 static int write_corpus(const char *dir)
 {
     char path[4096];
@@ -359,6 +398,10 @@ static int write_corpus(const char *dir)
     gb_buf b = gb_build(&o, &L);
     snprintf(path, sizeof path, "%s/valid.gguf", dir);
     int rc = write_file(path, &b);
+    free(b.p);
+    b = gb_build_types(spec_types, spec_blck, spec_bytes, N_SPEC);
+    snprintf(path, sizeof path, "%s/types.gguf", dir);
+    rc |= write_file(path, &b);
     free(b.p);
     for (int i = 0;; i++) {
         gb_buf c = {0};
@@ -376,6 +419,7 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0) return write_corpus(argv[2]);
 
     check_valid();
+    check_types();
 
     char dir[] = "/tmp/gguf-hostile-XXXXXX";
     if (!mkdtemp(dir)) {
