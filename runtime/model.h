@@ -116,6 +116,19 @@ typedef struct {
     int32_t n_ctx;
 } rt_scratch;
 
+/* One batch row: the sequence (KV cache per layer) its token belongs to and
+ * the token's position in it. */
+typedef struct {
+    float **k, **v;
+    int32_t pos;
+} rt_row;
+
+/* Forward n (<= RT_BATCH) tokens, row b at rows[b] (rows may belong to
+ * different sequences: the sessions of one worker decoding together). Writes
+ * each row's K/V; logits_all receives n rows of n_vocab floats when non-NULL. */
+int rt_forward_rows(const rt_model *m, rt_scratch *s, const rt_row *rows, const int32_t *tokens,
+                    int32_t n, float *logits_all);
+
 /* Forward n (<= RT_BATCH) tokens at positions pos..pos+n-1 (the KV rows before
  * pos are filled); writes their K/V rows. logits_all (n rows) and/or
  * logits_last (the last row) receive n_vocab floats per row when non-NULL. */

@@ -62,6 +62,16 @@ int32_t rt_session_n_ctx(const rt_session *s);
  * context would overflow or an id is out of range. */
 int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logits_all,
                     float *logits_last, char *err, size_t errlen);
+/* Decode one token for each of n distinct sessions of the same model in one
+ * pass: weights are read once for all of them and tokens routed to the same
+ * expert are multiplied together (the MoE batching win for a worker's agent
+ * slots). logits may be NULL, or hold per-session n_vocab-float buffers (each
+ * may be NULL); rt_session_last_logits is updated either way. All-or-nothing:
+ * fails without advancing any session on a full context or a bad id. The
+ * sessions must not be used concurrently elsewhere during the call. */
+int rt_sessions_decode(rt_session *const *ss, const int32_t *tokens, size_t n,
+                       float *const *logits, char *err, size_t errlen);
+
 /* The model a session runs, and the logits after its last evaluated token
  * (NULL before the first eval or after a reset). */
 const rt_model *rt_session_model(const rt_session *s);

@@ -118,3 +118,61 @@ int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logit
     if (logits_last) memcpy(logits_last, s->last, sizeof(float) * (size_t)nv);
     return 0;
 }
+
+int rt_sessions_decode(rt_session *const *ss, const int32_t *tokens, size_t n, float *const *logits,
+                       char *err, size_t errlen)
+{
+    if (n == 0) return 0;
+    const rt_model *m = ss[0]->m;
+    const int32_t nv = m->hp.n_vocab;
+    for (size_t i = 0; i < n; i++) {
+        if (ss[i]->m != m) {
+            snprintf(err, errlen, "session %zu runs a different model than session 0", i);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (ss[j] == ss[i]) {
+                snprintf(err, errlen, "session %zu appears twice in one decode batch", i);
+                return -1;
+            }
+        }
+        if (ss[i]->pos >= ss[i]->n_ctx) {
+            snprintf(err, errlen, "context overflow: session %zu is full (n_ctx %d)", i,
+                     ss[i]->n_ctx);
+            return -1;
+        }
+        if (tokens[i] < 0 || tokens[i] >= nv) {
+            snprintf(err, errlen, "token id %d for session %zu is out of range [0, %d)", tokens[i],
+                     i, nv);
+            return -1;
+        }
+    }
+    float *out = malloc(sizeof(float) * (size_t)nv * RT_BATCH);
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i += RT_BATCH) {
+        int32_t nb = (int32_t)(n - i < RT_BATCH ? n - i : RT_BATCH);
+        rt_row rows[RT_BATCH];
+        for (int32_t b = 0; b < nb; b++) {
+            rt_session *s = ss[i + (size_t)b];
+            rows[b] = (rt_row){s->kv.k, s->kv.v, s->pos};
+        }
+        if (rt_forward_rows(m, &ss[i]->s, rows, tokens + i, nb, out) != 0) {
+            snprintf(err, errlen, "forward pass failed");
+            free(out);
+            return -1;
+        }
+        for (int32_t b = 0; b < nb; b++) {
+            rt_session *s = ss[i + (size_t)b];
+            memcpy(s->last, out + (size_t)b * (size_t)nv, sizeof(float) * (size_t)nv);
+            s->have_last = true;
+            s->pos++;
+            if (logits && logits[i + (size_t)b])
+                memcpy(logits[i + (size_t)b], s->last, sizeof(float) * (size_t)nv);
+        }
+    }
+    free(out);
+    return 0;
+}

@@ -4,12 +4,14 @@
 
 #include "model.h"
 
-/* Attention sub-layers over nb tokens at positions pos0..: read the rows of
- * s->x, add their output to them, write the KV rows. */
-void rt_attn_gqa(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, float *vc,
-                 int32_t pos0, int32_t nb);
-void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, int32_t pos0,
-                 int32_t nb);
+/* Attention sub-layers of layer il over nb batch rows (each with its own
+ * sequence and position): read the rows of s->x, add their output to them,
+ * write each row's K/V at its position. Rows of one sequence must come in
+ * position order; all their KV rows are written before any row attends. */
+void rt_attn_gqa(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *s,
+                 const rt_row *rows, int32_t nb);
+void rt_attn_mla(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *s,
+                 const rt_row *rows, int32_t nb);
 
 /* FFN sub-layers: norm the nb rows of s->x, add the FFN output to them. */
 void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t nb);

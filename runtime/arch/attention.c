@@ -19,8 +19,8 @@ typedef struct {
     const rt_model *m;
     const rt_layer *ly;
     rt_scratch *s;
-    const float *kc, *vc;
-    int32_t pos0;
+    const rt_row *rows;
+    int32_t il, max_pos;
     rt_dot_rows_fn dot_rows;
 } attn_job;
 
@@ -41,22 +41,31 @@ static void attn_probs(float *att, int32_t n, float sink, bool has_sink)
         att[t] *= inv;
 }
 
+static int32_t rt_rows_max_pos(const rt_row *rows, int32_t nb)
+{
+    int32_t mx = 0;
+    for (int32_t b = 0; b < nb; b++)
+        mx = rows[b].pos > mx ? rows[b].pos : mx;
+    return mx;
+}
+
 static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
 {
     const attn_job *j = ctx;
     const rt_hparams *hp = &j->m->hp;
     const int32_t H = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    float *att = malloc(sizeof(float) * (size_t)(j->pos0 + RT_BATCH));
+    float *att = malloc(sizeof(float) * (size_t)(j->max_pos + 1));
     if (!att) return; /* leaves zeros: only under memory exhaustion */
     for (int64_t jj = jb; jj < je; jj++) {
         const int32_t b = (int32_t)(jj / H), h = (int32_t)(jj % H);
-        const int32_t pos = j->pos0 + b;
+        const int32_t pos = j->rows[b].pos;
+        const float *kc = j->rows[b].k[j->il], *vc = j->rows[b].v[j->il];
         int32_t t0 = 0;
         if (j->ly->swa && pos - hp->n_swa + 1 > 0) t0 = pos - hp->n_swa + 1;
         const int32_t n = pos - t0 + 1;
         const float *q = j->s->q + ((int64_t)b * H + h) * hp->head_k;
         const int64_t kvh = h / group;
-        j->dot_rows(q, j->kc + (int64_t)t0 * hp->kv_k_dim + kvh * hp->head_k, hp->kv_k_dim, n,
+        j->dot_rows(q, kc + (int64_t)t0 * hp->kv_k_dim + kvh * hp->head_k, hp->kv_k_dim, n,
                     hp->head_k, att, 1);
         for (int32_t t = 0; t < n; t++)
             att[t] *= hp->kq_scale;
@@ -65,7 +74,7 @@ static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
         float *o = j->s->attn_out + ((int64_t)b * H + h) * hp->head_v;
         memset(o, 0, sizeof(float) * (size_t)hp->head_v);
         for (int32_t t = 0; t < n; t++) {
-            const float *v = j->vc + (int64_t)(t0 + t) * hp->kv_v_dim + kvh * hp->head_v;
+            const float *v = vc + (int64_t)(t0 + t) * hp->kv_v_dim + kvh * hp->head_v;
             const float a = att[t];
             for (int32_t d = 0; d < hp->head_v; d++)
                 o[d] += a * v[d];
@@ -74,8 +83,8 @@ static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
     free(att);
 }
 
-void rt_attn_gqa(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, float *vc,
-                 int32_t pos0, int32_t nb)
+void rt_attn_gqa(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *s,
+                 const rt_row *rows, int32_t nb)
 {
     const rt_hparams *hp = &m->hp;
     const int32_t H = hp->n_head, HK = hp->n_head_kv, E = hp->n_embd;
@@ -105,11 +114,11 @@ void rt_attn_gqa(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc
         const float *cs = s->rope_cache + (int64_t)b * hp->n_rot;
         rt_rope_apply(q, H, hp->head_k, hp->n_rot, hp->rope, cs);
         rt_rope_apply(k, HK, hp->head_k, hp->n_rot, hp->rope, cs);
-        memcpy(kc + (int64_t)(pos0 + b) * hp->kv_k_dim, k, sizeof(float) * (size_t)kd);
-        memcpy(vc + (int64_t)(pos0 + b) * hp->kv_v_dim, v, sizeof(float) * (size_t)vd);
+        memcpy(rows[b].k[il] + (int64_t)rows[b].pos * hp->kv_k_dim, k, sizeof(float) * (size_t)kd);
+        memcpy(rows[b].v[il] + (int64_t)rows[b].pos * hp->kv_v_dim, v, sizeof(float) * (size_t)vd);
     }
-    attn_job j = {m, ly, s, kc, vc, pos0, rt_dot_rows_select()};
-    if ((int64_t)(pos0 + nb) * hp->head_k * H * nb < 32768)
+    attn_job j = {m, ly, s, rows, il, rt_rows_max_pos(rows, nb), rt_dot_rows_select()};
+    if ((int64_t)(j.max_pos + 1) * hp->head_k * H * nb < 32768)
         gqa_pairs(&j, 0, (int64_t)nb * H);
     else
         rt_pool_for(m->pool, (int64_t)nb * H, 1, gqa_pairs, &j);
@@ -129,12 +138,13 @@ static void mla_pairs(void *ctx, int64_t jb, int64_t je)
     const rt_hparams *hp = &j->m->hp;
     const rt_layer *ly = j->ly;
     const int32_t H = hp->n_head, R = hp->kv_lora, P = hp->qk_rope, NP = hp->qk_nope;
-    float *ql = malloc(sizeof(float) * (size_t)(2 * R + j->pos0 + RT_BATCH));
+    float *ql = malloc(sizeof(float) * (size_t)(2 * R + j->max_pos + 1));
     if (!ql) return;
     float *lat = ql + R, *att = ql + 2 * R;
     for (int64_t jj = jb; jj < je; jj++) {
         const int32_t b = (int32_t)(jj / H), h = (int32_t)(jj % H);
-        const int32_t n = j->pos0 + b + 1;
+        const int32_t n = j->rows[b].pos + 1;
+        const float *kc = j->rows[b].k[j->il];
         const float *qh = j->s->q + ((int64_t)b * H + h) * hp->head_k; /* [nope | rope] */
         if (ly->wk_b.data) {
             rt_matvec(NULL, ql, &ly->wk_b, h, qh);
@@ -148,13 +158,13 @@ static void mla_pairs(void *ctx, int64_t jb, int64_t je)
             }
         }
         for (int32_t t = 0; t < n; t++) {
-            const float *kr = j->kc + (int64_t)t * hp->kv_k_dim;
+            const float *kr = kc + (int64_t)t * hp->kv_k_dim;
             att[t] = (rt_dot(ql, kr, R) + rt_dot(qh + NP, kr + R, P)) * hp->kq_scale;
         }
         attn_probs(att, n, 0.0f, false);
         memset(lat, 0, sizeof(float) * (size_t)R);
         for (int32_t t = 0; t < n; t++) {
-            const float *kr = j->kc + (int64_t)t * hp->kv_k_dim;
+            const float *kr = kc + (int64_t)t * hp->kv_k_dim;
             const float a = att[t];
             for (int32_t c = 0; c < R; c++)
                 lat[c] += a * kr[c];
@@ -173,8 +183,8 @@ static void mla_pairs(void *ctx, int64_t jb, int64_t je)
     free(ql);
 }
 
-void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc, int32_t pos0,
-                 int32_t nb)
+void rt_attn_mla(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *s,
+                 const rt_row *rows, int32_t nb)
 {
     const rt_hparams *hp = &m->hp;
     const int32_t H = hp->n_head, R = hp->kv_lora, E = hp->n_embd;
@@ -197,10 +207,10 @@ void rt_attn_mla(const rt_model *m, const rt_layer *ly, rt_scratch *s, float *kc
         rt_rope_apply(s->q + b * qd + hp->qk_nope, H, hp->head_k, hp->n_rot, hp->rope, cs);
         rt_rope_apply(kv + R, 1, hp->qk_rope, hp->n_rot, hp->rope, cs);
         rt_rmsnorm(kv, kv, &ly->kv_a_norm, R, hp->rms_eps);
-        memcpy(kc + (int64_t)(pos0 + b) * kd, kv, sizeof(float) * (size_t)kd);
+        memcpy(rows[b].k[il] + (int64_t)rows[b].pos * kd, kv, sizeof(float) * (size_t)kd);
     }
-    attn_job j = {m, ly, s, kc, NULL, pos0, rt_dot_rows_select()};
-    if ((int64_t)(pos0 + nb) * R * H * nb < 32768)
+    attn_job j = {m, ly, s, rows, il, rt_rows_max_pos(rows, nb), rt_dot_rows_select()};
+    if ((int64_t)(j.max_pos + 1) * R * H * nb < 32768)
         mla_pairs(&j, 0, (int64_t)nb * H);
     else
         rt_pool_for(m->pool, (int64_t)nb * H, 1, mla_pairs, &j);

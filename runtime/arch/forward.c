@@ -85,6 +85,33 @@ void rt_scratch_free(rt_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
+int rt_forward_rows(const rt_model *m, rt_scratch *s, const rt_row *rows, const int32_t *tokens,
+                    int32_t n, float *logits_all)
+{
+    const rt_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
+    if (n <= 0 || n > RT_BATCH) return -1;
+    for (int32_t b = 0; b < n; b++) {
+        if (tokens[b] < 0 || tokens[b] >= hp->n_vocab || rows[b].pos < 0) return -1;
+        if (rt_weight_row(&m->tok_embd, tokens[b], s->x + b * E) != 0) return -1;
+        rt_rope_cache(hp, rows[b].pos, s->rope_cache + (int64_t)b * hp->n_rot);
+    }
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const rt_layer *ly = &m->layers[il];
+        if (m->kind == RT_ARCH_DEEPSEEK2)
+            rt_attn_mla(m, ly, il, s, rows, n);
+        else
+            rt_attn_gqa(m, ly, il, s, rows, n);
+        rt_ffn_block(m, ly, s, n);
+    }
+    if (logits_all) {
+        for (int32_t b = 0; b < n; b++)
+            rt_rmsnorm(s->xn + b * E, s->x + b * E, &m->output_norm, E, hp->rms_eps);
+        rt_matmul(m->pool, logits_all, hp->n_vocab, &m->output, 0, s->xn, E, n);
+    }
+    return 0;
+}
+
 int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
                      const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
                      float *logits_last)
@@ -92,26 +119,13 @@ int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, i
     const rt_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd;
     if (n <= 0 || n > RT_BATCH || pos < 0 || pos + n > n_ctx) return -1;
-    for (int32_t b = 0; b < n; b++) {
-        if (tokens[b] < 0 || tokens[b] >= hp->n_vocab) return -1;
-        if (rt_weight_row(&m->tok_embd, tokens[b], s->x + b * E) != 0) return -1;
-        rt_rope_cache(hp, pos + b, s->rope_cache + (int64_t)b * hp->n_rot);
-    }
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        const rt_layer *ly = &m->layers[il];
-        if (m->kind == RT_ARCH_DEEPSEEK2)
-            rt_attn_mla(m, ly, s, kc[il], pos, n);
-        else
-            rt_attn_gqa(m, ly, s, kc[il], vc[il], pos, n);
-        rt_ffn_block(m, ly, s, n);
-    }
-    if (logits_all) {
-        for (int32_t b = 0; b < n; b++)
-            rt_rmsnorm(s->xn + b * E, s->x + b * E, &m->output_norm, E, hp->rms_eps);
-        rt_matmul(m->pool, logits_all, hp->n_vocab, &m->output, 0, s->xn, E, n);
-        if (logits_last)
-            memcpy(logits_last, logits_all + (int64_t)(n - 1) * hp->n_vocab,
-                   sizeof(float) * (size_t)hp->n_vocab);
+    rt_row rows[RT_BATCH];
+    for (int32_t b = 0; b < n; b++)
+        rows[b] = (rt_row){kc, vc, pos + b};
+    if (rt_forward_rows(m, s, rows, tokens, n, logits_all) != 0) return -1;
+    if (logits_all && logits_last) {
+        memcpy(logits_last, logits_all + (int64_t)(n - 1) * hp->n_vocab,
+               sizeof(float) * (size_t)hp->n_vocab);
     } else if (logits_last) {
         rt_rmsnorm(s->xn, s->x + (int64_t)(n - 1) * E, &m->output_norm, E, hp->rms_eps);
         rt_matvec(m->pool, logits_last, &m->output, 0, s->xn);

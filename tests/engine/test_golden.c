@@ -120,6 +120,45 @@ static void check_stops(rt_model *m, const int32_t *ids, size_t n)
     rt_session_free(s);
 }
 
+/* Several sessions at different positions decoded in one batch give each
+ * the same logits as evaluating alone (the golden rows). */
+static void check_multi(rt_model *m, const int32_t *ids, size_t n, const float *ref)
+{
+    char err[256];
+    const size_t nv = (size_t)rt_model_n_vocab(m);
+    if (n < 6) return;
+    rt_session *ss[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++)
+        CHECK(rt_session_new(m, (int32_t)n, &ss[i], err, sizeof err) == 0, "%s", err);
+    if (!ss[0] || !ss[1] || !ss[2]) goto out;
+    CHECK(rt_session_eval(ss[0], ids, 3, NULL, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(rt_session_eval(ss[1], ids, 5, NULL, NULL, err, sizeof err) == 0, "%s", err);
+    int32_t toks[3] = {ids[3], ids[5], ids[0]};
+    size_t rows[3] = {3, 5, 0};
+    float *lg[3];
+    for (int i = 0; i < 3; i++)
+        lg[i] = malloc(sizeof(float) * nv);
+    CHECK(rt_sessions_decode(ss, toks, 3, lg, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        float md = 0.0f;
+        for (size_t v = 0; v < nv; v++)
+            md = fmaxf(md, fabsf(lg[i][v] - ref[rows[i] * nv + v]));
+        CHECK(md <= 1e-3f, "batched decode: session %d differs by %g", i, md);
+        CHECK(rt_session_pos(ss[i]) == (int32_t)rows[i] + 1, "session %d pos %d", i,
+              rt_session_pos(ss[i]));
+        free(lg[i]);
+    }
+    /* duplicates and bad ids are rejected without moving anyone */
+    rt_session *dup[2] = {ss[0], ss[0]};
+    CHECK(rt_sessions_decode(dup, toks, 2, NULL, err, sizeof err) < 0, "duplicate accepted");
+    int32_t bad[3] = {ids[4], -5, ids[1]};
+    CHECK(rt_sessions_decode(ss, bad, 3, NULL, err, sizeof err) < 0, "bad id accepted");
+    CHECK(rt_session_pos(ss[0]) == 4 && rt_session_pos(ss[2]) == 1, "failed decode moved pos");
+out:
+    for (int i = 0; i < 3; i++)
+        rt_session_free(ss[i]);
+}
+
 /* Session checks on one real model. */
 static void check_sessions(rt_model *m, const int32_t *ids, size_t n, const float *ref)
 {
@@ -240,6 +279,7 @@ static void check_arch(const char *dir, const char *arch)
                     rt_sampler_free(smp);
                     if (pi == 1) check_sessions(m, ids, n, ref);
                     if (pi == 0) check_stops(m, ids, n);
+                    if (pi == 2) check_multi(m, ids, n, ref);
                 }
             }
             free(got);
