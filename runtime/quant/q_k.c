@@ -50,6 +50,9 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
         return 0;
     }
     uint8_t Lt[32];
+    float swx2 = 0;
+    for (int i = 0; i < n; i++)
+        swx2 += w[i] * x[i] * x[i];
     float best_a = (mx - mn) / (float)nmax, best_b = mn, best_err = FLT_MAX;
     for (int is = -1; is <= 20; is++) {
         float iscale =
@@ -73,11 +76,8 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, uint
                 a = sl2 > 0 ? slx / sl2 : 0;
             }
         }
-        float err = 0;
-        for (int i = 0; i < n; i++) {
-            float e = a * Lt[i] + b - x[i];
-            err += w[i] * e * e;
-        }
+        /* sum w (a L + b - x)^2 expanded over the sums we already have */
+        float err = a * a * sl2 + 2 * a * b * sl + b * b * sw - 2 * a * slx - 2 * b * sx + swx2;
         if (err < best_err) {
             best_err = err, best_a = a, best_b = b;
             memcpy(L, Lt, (size_t)n);

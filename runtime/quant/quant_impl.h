@@ -88,9 +88,17 @@ static inline float rt_dot_block(const float *a, const float *x, int n)
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+/* Round to nearest (ties to even) without a libm call: adding 1.5 * 2^23
+ * leaves the rounded integer in the low mantissa bits. Valid for
+ * |f| < 2^22; larger values and NaN (possible only for garbage input) are
+ * clamped so callers' own clamps still apply and nothing is undefined. */
 static inline int rt_nearest_int(float f)
 {
-    return (int)lrintf(f);
+    if (!(fabsf(f) < 4194303.0f)) return f > 0 ? 4194303 : (f < 0 ? -4194303 : 0);
+    float v = f + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
 }
 
 #endif
