@@ -15,17 +15,23 @@ trap 'rm -rf "$TMP"' EXIT
 fail=0
 VOCAB=1024
 
-for TYPE in F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K MXFP4; do
-    M="$TMP/$ARCH-$TYPE.gguf"
-    if ! "$BIN" mkmodel --arch "$ARCH" --preset tiny --type "$TYPE" --out "$M" 2>"$TMP/mk.err"; then
-        echo "FAIL $ARCH $TYPE: mkmodel failed: $(cat "$TMP/mk.err")"
+VARIANTS="F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K MXFP4"
+# deepseek2 also in its V3-routing form (sigmoid + exp_probs_b + groups)
+[ "$ARCH" = deepseek2 ] && VARIANTS="$VARIANTS Q8_0:v3 Q4_K_M:v3"
+for VAR in $VARIANTS; do
+    TYPE=${VAR%%:*}
+    ROUTING=v2
+    [ "$VAR" != "$TYPE" ] && ROUTING=${VAR#*:}
+    M="$TMP/$ARCH-$TYPE-$ROUTING.gguf"
+    if ! "$BIN" mkmodel --arch "$ARCH" --preset tiny --type "$TYPE" --routing "$ROUTING" --out "$M" 2>"$TMP/mk.err"; then
+        echo "FAIL $ARCH $VAR: mkmodel failed: $(cat "$TMP/mk.err")"
         fail=1
         continue
     fi
     out=$("$BIN" generate --model "$M" --prompt "hello" -n 8 --greedy --ids 2>"$TMP/gen.err")
     rc=$?
     if [ $rc -ne 0 ]; then
-        echo "FAIL $ARCH $TYPE: generate exited $rc: $(tail -3 "$TMP/gen.err")"
+        echo "FAIL $ARCH $VAR: generate exited $rc: $(tail -3 "$TMP/gen.err")"
         fail=1
         continue
     fi
@@ -38,19 +44,19 @@ for TYPE in F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K MXFP4; do
         if ! [[ "$id" =~ ^[0-9]+$ ]] || [ "$id" -ge $VOCAB ]; then bad=1; fi
     done
     if [ $n -ne 8 ] || [ $bad -ne 0 ]; then
-        echo "FAIL $ARCH $TYPE: expected 8 ids in [0,$VOCAB), got: $out"
+        echo "FAIL $ARCH $VAR: expected 8 ids in [0,$VOCAB), got: $out"
         fail=1
         continue
     fi
     if [ "$TYPE" = Q8_0 ]; then
         again=$("$BIN" generate --model "$M" --prompt "hello" -n 8 --greedy --ids 2>/dev/null)
         if [ "$again" != "$out" ]; then
-            echo "FAIL $ARCH $TYPE: greedy run not repeatable: '$out' then '$again'"
+            echo "FAIL $ARCH $VAR: greedy run not repeatable: '$out' then '$again'"
             fail=1
             continue
         fi
     fi
-    echo "ok $ARCH $TYPE: $(echo $ids)"
+    echo "ok $ARCH $VAR: $(echo $ids)"
     rm -f "$M"
 done
 
