@@ -12,6 +12,7 @@
 #include "gguf.h"
 #include "gguf_build.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,37 @@ static void check_valid(void)
     free(b.p);
 }
 
+/* test.arr as float32 {inf, NaN, -3.75}: the fuzzer found that reading such
+ * values as integers must not convert inf/NaN (undefined in C). */
+static gb_buf float_specials_file(void)
+{
+    gb_opts o = gb_opts_default();
+    gb_layout L;
+    o.arr_elem_type = 6;
+    gb_buf b = gb_build(&o, &L);
+    gb_set_u32(&b, L.kv_val[2] + 12, 0x7f800000u);
+    gb_set_u32(&b, L.kv_val[2] + 16, 0x7fc00000u);
+    gb_set_u32(&b, L.kv_val[2] + 20, 0xc0700000u); /* -3.75 */
+    return b;
+}
+
+static void check_float_specials(void)
+{
+    gb_buf b = float_specials_file();
+    char err[512];
+    gguf_file *f = NULL;
+    CHECK(gguf_open_mem(b.p, b.len, "floats.gguf", &f, err, sizeof err) == 0);
+    const gguf_kv *kv = f ? gguf_find(f, "test.arr") : NULL;
+    CHECK(kv && kv->arr_type == GGUF_T_FLOAT32 && kv->n == 3);
+    if (kv) {
+        CHECK(isinf(gguf_arr_f64(kv, 0)) && isnan(gguf_arr_f64(kv, 1)));
+        CHECK(gguf_arr_f64(kv, 2) == -3.75);
+        CHECK(gguf_arr_i64(kv, 0) == 0 && gguf_arr_i64(kv, 1) == 0 && gguf_arr_i64(kv, 2) == -3);
+    }
+    gguf_close(f);
+    free(b.p);
+}
+
 /* ggml type geometry as the GGUF format defines it (written out here, not
  * taken from quant.c): id, elements per block, bytes per block. */
 static const uint32_t spec_types[] = {0,  1,  2,  3,  6,  7,  8,  9,  10, 11, 12,
@@ -399,6 +431,10 @@ static int write_corpus(const char *dir)
     snprintf(path, sizeof path, "%s/valid.gguf", dir);
     int rc = write_file(path, &b);
     free(b.p);
+    b = float_specials_file();
+    snprintf(path, sizeof path, "%s/regress-float-inf-nan.gguf", dir);
+    rc |= write_file(path, &b);
+    free(b.p);
     b = gb_build_types(spec_types, spec_blck, spec_bytes, N_SPEC);
     snprintf(path, sizeof path, "%s/types.gguf", dir);
     rc |= write_file(path, &b);
@@ -420,6 +456,7 @@ int main(int argc, char **argv)
 
     check_valid();
     check_types();
+    check_float_specials();
 
     char dir[] = "/tmp/gguf-hostile-XXXXXX";
     if (!mkdtemp(dir)) {
