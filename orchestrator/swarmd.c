@@ -142,6 +142,7 @@ static void swarmd_tick_cb(uv_timer_t *t)
     char err[256];
     if (sched_leases_expire(d->sched, 1000, swarmd_expired_cb, d, err, sizeof err) != 0)
         d->counters[SWARMD_C_REDIS_ERRORS]++;
+    if (++d->ticks % 4 == 0) swarmd_deadlines_check(d); /* about once a second */
     swarmd_merge_pending(d);
     swarmd_dispatch(d);
 }

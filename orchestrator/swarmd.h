@@ -89,6 +89,7 @@ typedef struct swarmd {
     swarmd_worker **workers;
     size_t n_workers, cap_workers;
     size_t rr; /* round-robin start for fair dispatch */
+    unsigned ticks;
     bool leasing, lease_again, stopping;
     uint64_t counters[SWARMD_C_COUNT];
 } swarmd;
@@ -112,5 +113,7 @@ void swarmd_workers_check(swarmd *d, uint64_t now);
 void swarmd_workers_free(swarmd *d);
 swarmd_worker *swarmd_worker_by_name(swarmd *d, const char *name);
 void swarmd_merge_pending(swarmd *d);
+void swarmd_tasks_stop(swarmd *d, const sched_taskref *refs, const char *const *workers, size_t n);
+void swarmd_deadlines_check(swarmd *d);
 
 #endif

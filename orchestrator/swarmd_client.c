@@ -227,27 +227,7 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
         return;
     }
     swarmd_log(d, "job %s cancelled (was %s), stopping %zu running task(s)", r->job_id, prev, n);
-    for (size_t i = 0; i < n; i++) {
-        swarmd_worker *w = swarmd_worker_by_name(d, workers[i]);
-        if (!w) continue;
-        Swarm__Envelope env;
-        Swarm__Cancel c;
-        wire_envelope_init(&env, "swarmd", 0);
-        swarm__cancel__init(&c);
-        c.job_id = (char *)running[i].job_id;
-        c.task_id = (char *)running[i].task_id;
-        c.attempt = running[i].attempt;
-        env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
-        env.cancel = &c;
-        swarmd_send(d, d->worker, w->id, w->id_len, &env);
-        for (size_t k = 0; k < w->n_inflight; k++) {
-            swarmd_ref *f = &w->inflight[k];
-            if (!strcmp(f->job, running[i].job_id) && !strcmp(f->task, running[i].task_id)) {
-                w->inflight[k] = w->inflight[--w->n_inflight];
-                break;
-            }
-        }
-    }
+    swarmd_tasks_stop(d, running, workers, n);
     swarmd_merge_pending(d);
     if (d->stopping || !d->sched) {
         reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; cancel stored");

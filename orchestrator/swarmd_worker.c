@@ -255,6 +255,50 @@ void swarmd_dispatch(swarmd *d)
     free(avail);
 }
 
+/* Tell workers to stop tasks that no longer count (cancelled, past deadline). */
+void swarmd_tasks_stop(swarmd *d, const sched_taskref *refs, const char *const *workers, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        swarmd_worker *w = swarmd_worker_by_name(d, workers[i]);
+        if (!w) continue;
+        Swarm__Envelope env;
+        Swarm__Cancel c;
+        wire_envelope_init(&env, "swarmd", 0);
+        swarm__cancel__init(&c);
+        c.job_id = (char *)refs[i].job_id;
+        c.task_id = (char *)refs[i].task_id;
+        c.attempt = refs[i].attempt;
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+        env.cancel = &c;
+        swarmd_send(d, d->worker, w->id, w->id_len, &env);
+        inflight_drop(w, refs[i].job_id, refs[i].task_id);
+    }
+}
+
+static void deadline_done(void *ud, int rc, const char *err, const char *prev,
+                          const sched_taskref *refs, const char *const *workers, size_t n)
+{
+    swarmd *d = ud;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(refs[i].job_id, refs[i - 1].job_id) != 0)
+            swarmd_log(d, "job %s ran past budget.wall_time_s: unfinished tasks failed",
+                       refs[i].job_id);
+    swarmd_tasks_stop(d, refs, workers, n);
+    swarmd_merge_pending(d);
+}
+
+void swarmd_deadlines_check(swarmd *d)
+{
+    char err[256];
+    if (d->stopping || !d->sched || !sched_is_up(d->sched)) return;
+    if (sched_jobs_deadline(d->sched, 100, deadline_done, d, err, sizeof err) != 0)
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+}
+
 /* ---- merge ---- */
 
 static void merged(void *ud, const char *job_id, int rc, const char *err, const char *state)

@@ -31,6 +31,7 @@ enum {
     S_COLLECT,
     S_FINISH,
     S_STATUS,
+    S_DEADLINE,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -851,6 +852,46 @@ int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tas
     for (size_t i = 0; !bad && i < n; i++)
         bad = op_str(op, job_ids[i]);
     if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- wall-time budget ---- */
+
+static void op_deadline_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_cancel_fn cb = (sched_cancel_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY) {
+        cb(op->ud, -1, err ? err : "deadline: unexpected reply", NULL, NULL, NULL, 0);
+        return;
+    }
+    size_t n = r->elements / 4;
+    sched_taskref *refs = calloc(n ? n : 1, sizeof *refs);
+    const char **workers = calloc(n ? n : 1, sizeof *workers);
+    if (!refs || !workers) {
+        free(refs);
+        free(workers);
+        cb(op->ud, -1, "out of memory", NULL, NULL, NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        refs[i].job_id = sched_reply_str(r->element[4 * i]);
+        refs[i].task_id = sched_reply_str(r->element[4 * i + 1]);
+        refs[i].attempt = (uint32_t)sched_reply_ll(r->element[4 * i + 2]);
+        workers[i] = sched_reply_str(r->element[4 * i + 3]);
+    }
+    cb(op->ud, 0, NULL, "running", refs, workers, n);
+    free(refs);
+    free(workers);
+}
+
+int sched_jobs_deadline(sched_t *s, size_t max, sched_cancel_fn cb, void *ud, char *err,
+                        size_t errlen)
+{
+    sched_op *op = op_new(s, S_DEADLINE, op_deadline_reply, (void *)cb, ud);
+    if (op && op_u64(op, max)) {
         op_free(op);
         op = NULL;
     }

@@ -5,15 +5,18 @@
  * (EVALSHA, reloaded on NOSCRIPT) fenced by the task's attempt number, so a
  * late or duplicate result can never be merged twice.
  *
- * Keys (P = prefix, default "swarm:"):
- *   P jobs                  zset  job id -> created ms (the jobs index)
- *   P job:<id>              hash  name goal merge state total n_<state> budget created_ms
- * finished_ms result P job:<id>:tasks        list  task ids in fan-out order P job:<id>:task:<tid>
- * hash  state attempt instructions input item worker lease_until output error tokens P
- * job:<id>:events       stream (capped ~10000) of every transition P ready                 zset
- * "<job>/<tid>" -> ready-at ms (backoff delays a retry) P leased                zset  "<job>/<tid>"
- * -> lease_until ms P merging               set   jobs whose tasks are all terminal, waiting for
- * the merger
+ * Keys (P = prefix, default "swarm:"), one per line:
+ *  - P jobs: zset, job id -> created ms (the jobs index).
+ *  - P job:<id>: hash, name goal merge state total n_<state> budget fields,
+ *    created_ms finished_ms result cancel_requested.
+ *  - P job:<id>:tasks: list, task ids in fan-out order.
+ *  - P job:<id>:task:<tid>: hash, state attempt instructions input item worker
+ *    lease_until output error tokens.
+ *  - P job:<id>:events: stream (capped ~10000) of every transition.
+ *  - P ready: zset, "<job>/<tid>" -> ready-at ms (backoff delays a retry).
+ *  - P leased: zset, "<job>/<tid>" -> lease_until ms.
+ *  - P merging: set, jobs whose tasks are all terminal, waiting for the merger.
+ *  - P deadlines: zset, running job id -> created + budget.wall_time_s (ms).
  *
  * Calling convention: an operation returns 0 when it was sent (its callback
  * then runs exactly once, later, from the loop) or -1 with err filled when it
@@ -139,6 +142,12 @@ typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *p
  * call cancelled it (running lists the tasks to stop), else the state it was in. */
 int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *ud, char *err,
                      size_t errlen);
+
+/* Jobs past their budget.wall_time_s (up to max): every unfinished task
+ * fails ("budget.wall_time_s exceeded") and the job goes to merging. cb gets
+ * the tasks that were leased or running (refs[i].job_id varies), to stop them. */
+int sched_jobs_deadline(sched_t *s, size_t max, sched_cancel_fn cb, void *ud, char *err,
+                        size_t errlen);
 
 /* ---- merge ---- */
 typedef void (*sched_merged_fn)(void *ud, const char *job_id, int rc, const char *err,

@@ -2,6 +2,7 @@
 -- ARGV[3] job, [4] final state, [5] result JSON. Returns 1 if stored, 0 if it already was.
 local j = ARGV[3]
 redis.call('SREM', P .. 'merging', j)
+redis.call('ZREM', P .. 'deadlines', j)
 if redis.call('HGET', jkey(j), 'state') ~= 'merging' then return 0 end
 redis.call('HSET', jkey(j), 'state', ARGV[4], 'result', ARGV[5], 'finished_ms', NOW)
 event(j, 'job_' .. ARGV[4])

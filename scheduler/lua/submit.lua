@@ -22,6 +22,8 @@ for i = 0, n - 1 do
   redis.call('ZADD', P .. 'ready', NOW, member(j, t))
 end
 redis.call('ZADD', P .. 'jobs', NOW, j)
+local wall = tonumber(redis.call('HGET', jkey(j), 'wall_time_s') or '0')
+if wall and wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
 event(j, 'job_submitted', nil, nil, {'tasks', n})
 if n == 0 then maybe_finish(j) end
 return n

@@ -159,7 +159,8 @@ static void cancel_cb(void *ud, int rc, const char *err, const char *prev,
         }                                                                                          \
     } while (0)
 
-static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts)
+static void submit_wall(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts,
+                        uint32_t wall_s)
 {
     sched_task_spec tasks[8];
     char items[8][32];
@@ -175,7 +176,7 @@ static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_
                           .max_tokens = 8,
                           .max_attempts = max_attempts,
                           .max_subtasks = 100,
-                          .wall_time_s = 60,
+                          .wall_time_s = wall_s,
                           .temperature = 0.5,
                           .seed = 7,
                           .n_tasks = n,
@@ -183,6 +184,11 @@ static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_
     SYNC(t, sched_job_submit(t->s, id, &job, done_cb, t, e_, sizeof e_));
     if (t->rc != 0) fprintf(stderr, "submit %s: %s\n", id, t->err);
     CHECK(t->rc == 0);
+}
+
+static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts)
+{
+    submit_wall(t, id, n, merge, max_attempts, 60);
 }
 
 static void lease(tctx *t, size_t n, uint64_t lease_ms)
@@ -353,6 +359,43 @@ static void test_worker_lost_and_cancel(tctx *t)
     CHECK(t->rc == -1 && strstr(t->err, "unknown job"));
 }
 
+static void test_deadline_and_noscript(tctx *t, redis_fixture *fx)
+{
+    merge_all(t);
+    int merged0 = t->merged_calls;
+    submit_wall(t, "j-e", 3, "concat", 3, 1);
+    lease(t, 1, 30000);
+    CHECK(t->n_leases == 1);
+    CHECK(complete(t, "j-e", "t0000", 1, true, "in time") == SCHED_OK);
+    lease(t, 1, 30000);
+    CHECK(t->n_leases == 1 && strcmp(t->lease_task[0], "t0001") == 0);
+    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->n_cancel == 0); /* not yet */
+    fixture_sleep_ms(1050);
+    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->n_cancel == 1); /* t0001 was running: stop it */
+    CHECK(complete(t, "j-e", "t0001", 1, true, "too late") == SCHED_STALE);
+    merge_all(t);
+    CHECK(t->merged_calls == merged0 + 1 && strcmp(t->merged_state, "failed") == 0);
+    status(t, "j-e");
+    CHECK(t->status.done == 1 && t->status.failed == 2);
+    CHECK(strstr(t->result, "budget.wall_time_s exceeded") != NULL);
+
+    /* Scripts flushed behind our back: EVALSHA gets NOSCRIPT and falls back to EVAL. */
+    redisContext *c = redisConnectUnix(fx->sock);
+    CHECK(c && !c->err);
+    if (c && !c->err) {
+        redisReply *r = redisCommand(c, "SCRIPT FLUSH");
+        CHECK(r && r->type == REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    submit(t, "j-f", 1, "concat", 1);
+    lease(t, 1, 1000);
+    CHECK(t->n_leases == 1 && strcmp(t->lease_task[0], "t0000") == 0);
+    CHECK(complete(t, "j-f", "t0000", 1, true, "ok") == SCHED_OK);
+}
+
 static void test_redis_down(tctx *t, redis_fixture *fx)
 {
     redis_fixture_stop(fx);
@@ -394,6 +437,7 @@ int main(void)
     test_fence_and_merge(&t);
     test_retry_expire(&t);
     test_worker_lost_and_cancel(&t);
+    test_deadline_and_noscript(&t, &fx);
     test_redis_down(&t, &fx);
     sched_close(t.s);
     uv_run(&loop, UV_RUN_DEFAULT);
