@@ -592,6 +592,35 @@ int main(int argc, char **argv)
     free(res2);
     CHECK(w.reregisters >= 1);
 
+    /* Redis goes away: requests fail with a clear Error, swarmd keeps running,
+     * reconnects when Redis is back, and new work flows again. */
+    redis_fixture_stop(&e.fx);
+    pump_for(&w, 300);
+    Swarm__Envelope *down = status_call(&e, NULL, false, &w);
+    CHECK(down && down->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR);
+    if (down && down->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR) {
+        CHECK(down->error->code == WIRE_E_INTERNAL);
+        CHECK(strstr(down->error->message, "redis") != NULL);
+    }
+    wire_free(down);
+    CHECK(redis_fixture_start(&e.fx) == 0);
+    char job3[128] = "";
+    int rc3 = -1;
+    end = now_ms() + 8000;
+    while (rc3 != 0 && now_ms() < end) {
+        rc3 = submit(&e,
+                     "{\"goal\":\"g\",\"instructions\":\"{item}\","
+                     "\"fanout\":{\"items\":[\"after\"]}}",
+                     job3, sizeof job3, &w);
+        if (rc3 != 0) pump_for(&w, 100);
+    }
+    CHECK(rc3 == 0);
+    static const char *const items3[] = {"after"};
+    w.delay_ms = 10;
+    char *res3 = rc3 == 0 ? wait_job(&e, job3, &w, 10000) : NULL;
+    check_result(res3, items3, 1);
+    free(res3);
+
     /* SIGTERM: a clean exit with status 0. */
     int stt = swarmd_stop(&e, SIGTERM);
     CHECK(WIFEXITED(stt) && WEXITSTATUS(stt) == 0);
