@@ -305,12 +305,14 @@ static int l_find_exe(const char *name, const char *bindir, char *out, size_t ca
 /* Send one inline command to redis over its unix socket; reply's first line in out. */
 static int l_redis_cmd(const char *sock_path, const char *cmd, char *out, size_t cap, int wait_ms)
 {
+    struct sockaddr_un sa;
+    size_t plen = strlen(sock_path);
+    if (plen >= sizeof(sa.sun_path)) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    struct sockaddr_un sa;
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+    memcpy(sa.sun_path, sock_path, plen + 1);
     struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
