@@ -38,10 +38,14 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "gguf_write.h"
 #include "mkmodel_vocab.h"
 #include "quant.h"
+
+#define MK_MAX_THREADS 64
 
 typedef enum {
     ARCH_QWEN3MOE,
@@ -646,12 +650,15 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static void rng_seed(xoshiro *r, uint64_t seed, const char *name)
+/* One independent stream per (seed, tensor name, chunk): chunks can be
+ * generated in any order, on any number of threads, with the same bytes. */
+static void rng_seed(xoshiro *r, uint64_t seed, const char *name, uint64_t chunk)
 {
     uint64_t h = 1469598103934665603ull;
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     uint64_t x = seed ^ h;
+    x ^= splitmix64(&x) + chunk * 0xD1B54A32D192ED03ull;
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
 }
@@ -725,39 +732,105 @@ static void progress_step(progress *p, uint64_t n)
             (double)p->total / 1e9, (long)(time(NULL) - p->start));
 }
 
-#define CHUNK_ELEMS (1 << 20)
+/* Elements generated per chunk: small enough that a chunk buffer per thread
+ * stays a few MB, large enough to amortize the per-chunk bookkeeping. */
+#define CHUNK_ELEMS (1 << 18)
+
+/* One chunk: rows [first_row, first_row + k) of a tensor, generated into
+ * fbuf and, unless F32, quantized into qbuf. */
+typedef struct {
+    const mk_hparams *h;
+    const mk_tensor *t;
+    uint64_t seed, chunk, first_row, k;
+    float *fbuf;
+    uint8_t *qbuf;
+    const void *out; /* fbuf or qbuf */
+    size_t nbytes;
+} gen_slot;
+
+static void gen_chunk(gen_slot *g)
+{
+    const mk_tensor *t = g->t;
+    const size_t n = (size_t)(g->k * (uint64_t)t->ne[0]);
+    if (t->kind == K_NORM) {
+        for (size_t i = 0; i < n; i++)
+            g->fbuf[i] = 1.0f;
+    } else {
+        const float std = kind_std(g->h, t);
+        xoshiro rng;
+        rng_seed(&rng, g->seed, t->name, g->chunk);
+        for (size_t i = 0; i < n; i++)
+            g->fbuf[i] = std * rng_normalish(&rng);
+    }
+    g->out = g->fbuf;
+    if (t->type != RT_TYPE_F32) {
+        rt_type_get(t->type)->quantize(g->fbuf, g->qbuf, (int64_t)n);
+        g->out = g->qbuf;
+    }
+    g->nbytes = (size_t)g->k * rt_type_row_size(t->type, t->ne[0]);
+}
+
+/* Thread k of n runs slots k, k+n, k+2n, ... of a batch. */
+typedef struct {
+    gen_slot *slots;
+    int n_slots, k, n;
+} gen_worker;
+
+static void *gen_worker_main(void *arg)
+{
+    gen_worker *wk = arg;
+    for (int s = wk->k; s < wk->n_slots; s += wk->n)
+        gen_chunk(&wk->slots[s]);
+    return NULL;
+}
+
+typedef struct {
+    int n_threads;
+    gen_slot *slots; /* n_threads slots, each with its own buffers */
+} gen_pool;
 
 static int write_tensor(gguf_writer *w, const mk_hparams *h, const mk_tensor *t, uint64_t seed,
-                        float *fbuf, uint8_t *qbuf, progress *prog, char *err, size_t errlen)
+                        gen_pool *pool, progress *prog, char *err, size_t errlen)
 {
     const int64_t ne0 = t->ne[0];
     const uint64_t rows = (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
-    const rt_type_traits *tr = rt_type_get(t->type);
-    const size_t row_bytes = rt_type_row_size(t->type, ne0);
     const uint64_t rows_per_chunk = ne0 >= CHUNK_ELEMS ? 1 : (uint64_t)(CHUNK_ELEMS / ne0);
-    const float std = kind_std(h, t);
-    xoshiro rng;
-    rng_seed(&rng, seed, t->name);
-    for (uint64_t r = 0; r < rows; r += rows_per_chunk) {
-        uint64_t k = rows - r < rows_per_chunk ? rows - r : rows_per_chunk;
-        size_t n = (size_t)(k * (uint64_t)ne0);
-        if (t->kind == K_NORM) {
-            for (size_t i = 0; i < n; i++)
-                fbuf[i] = 1.0f;
-        } else {
-            for (size_t i = 0; i < n; i++)
-                fbuf[i] = std * rng_normalish(&rng);
+    const uint64_t n_chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
+    for (uint64_t c0 = 0; c0 < n_chunks; c0 += (uint64_t)pool->n_threads) {
+        int n_slots = 0;
+        for (uint64_t c = c0; c < n_chunks && n_slots < pool->n_threads; c++, n_slots++) {
+            gen_slot *g = &pool->slots[n_slots];
+            g->h = h;
+            g->t = t;
+            g->seed = seed;
+            g->chunk = c;
+            g->first_row = c * rows_per_chunk;
+            g->k = rows - g->first_row < rows_per_chunk ? rows - g->first_row : rows_per_chunk;
         }
-        const void *out = fbuf;
-        if (t->type != RT_TYPE_F32) {
-            tr->quantize(fbuf, qbuf, (int64_t)n);
-            out = qbuf;
+        /* the calling thread works too; extra threads only when there is work */
+        int n_workers = n_slots;
+        pthread_t tids[MK_MAX_THREADS];
+        gen_worker wks[MK_MAX_THREADS];
+        bool started[MK_MAX_THREADS] = {false};
+        for (int k = 0; k < n_workers; k++)
+            wks[k] = (gen_worker){pool->slots, n_slots, k, n_workers};
+        for (int k = 1; k < n_workers; k++)
+            started[k] = pthread_create(&tids[k], NULL, gen_worker_main, &wks[k]) == 0;
+        gen_worker_main(&wks[0]);
+        for (int k = 1; k < n_workers; k++) {
+            if (started[k])
+                pthread_join(tids[k], NULL);
+            else
+                gen_worker_main(&wks[k]); /* could not start a thread: do its share here */
         }
-        /* F32 data is written in host order; GGUF is little-endian, as are
-         * all the hosts swarm targets. */
-        size_t nbytes = (size_t)k * row_bytes;
-        if (gguf_writer_write(w, out, nbytes, err, errlen)) return -1;
-        progress_step(prog, nbytes);
+        /* written in order, so the file does not depend on the thread count */
+        for (int s = 0; s < n_slots; s++) {
+            /* F32 data is written in host order; GGUF is little-endian, as are
+             * all the hosts swarm targets. */
+            if (gguf_writer_write(w, pool->slots[s].out, pool->slots[s].nbytes, err, errlen))
+                return -1;
+            progress_step(prog, pool->slots[s].nbytes);
+        }
     }
     return 0;
 }
@@ -768,7 +841,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: swarm-infer mkmodel --arch ARCH --preset PRESET --type TYPE --out FILE.gguf\n"
-            "                           [--seed N] [--vocab N] [--routing v2|v3] [--dry-run]\n"
+            "                           [--seed N] [--vocab N] [--routing v2|v3] [--threads N]\n"
+            "                           [--dry-run]\n"
             "  ARCH    qwen3moe llama deepseek2 olmoe qwen2moe gpt-oss\n"
             "  PRESET  tiny | olmoe-1b-7b qwen3-30b-a3b deepseek-v2-lite gpt-oss-20b (real "
             "shapes;\n"
@@ -778,6 +852,8 @@ static void usage(FILE *f)
             "                expert groups (tiny preset), with the deepseek-v3 tokenizer\n"
             "  --dry-run     build the header only; print tensors, parameters and file size\n"
             "                as one JSON line, write nothing\n"
+            "  --threads N   generate and quantize on N threads (default: all cores); the\n"
+            "                file is the same for any N\n"
             "Writes random weights (deterministic for a given --seed, default 1).\n");
 }
 
@@ -794,7 +870,7 @@ static bool parse_int(const char *s, long long lo, long long hi, long long *out)
 int rt_mkmodel_main(int argc, char **argv)
 {
     const char *arch_s = NULL, *preset = "tiny", *type_s = "Q8_0", *out = NULL, *routing = "v2";
-    long long seed = 1, vocab = 0;
+    long long seed = 1, vocab = 0, n_threads = sysconf(_SC_NPROCESSORS_ONLN);
     bool dry_run = false;
     char err[512] = "";
     for (int i = 1; i < argc; i++) {
@@ -828,6 +904,12 @@ int rt_mkmodel_main(int argc, char **argv)
                 fprintf(stderr, "mkmodel: --seed %s: not a non-negative integer\n", v);
                 return 2;
             }
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (!parse_int(v, 1, MK_MAX_THREADS, &n_threads)) {
+                fprintf(stderr, "mkmodel: --threads %s: not an integer in 1..%d\n", v,
+                        MK_MAX_THREADS);
+                return 2;
+            }
         } else if (strcmp(a, "--vocab") == 0) {
             if (!parse_int(v, 1, 1 << 22, &vocab)) {
                 fprintf(stderr, "mkmodel: --vocab %s: not an integer in 1..4194304\n", v);
@@ -844,6 +926,8 @@ int rt_mkmodel_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > MK_MAX_THREADS) n_threads = MK_MAX_THREADS;
     mk_arch arch = ARCH_QWEN3MOE;
     bool arch_given = arch_s != NULL;
     if (arch_s) {
@@ -909,8 +993,7 @@ int rt_mkmodel_main(int argc, char **argv)
 
     int rc = 1;
     mk_tensors ts = {0};
-    float *fbuf = NULL;
-    uint8_t *qbuf = NULL;
+    gen_pool pool = {0};
     gguf_writer *w = gguf_writer_new();
     if (!w || build_tensors(&h, &ts)) {
         fprintf(stderr, "mkmodel: out of memory\n");
@@ -932,11 +1015,19 @@ int rt_mkmodel_main(int argc, char **argv)
         if (t->ne[0] > max_ne0) max_ne0 = t->ne[0];
     }
     size_t cap = max_ne0 > CHUNK_ELEMS ? (size_t)max_ne0 : CHUNK_ELEMS;
-    fbuf = malloc(cap * sizeof *fbuf);
-    qbuf = malloc(cap * sizeof(float)); /* no type is wider than f32 */
-    if (!fbuf || !qbuf) {
+    pool.slots = calloc((size_t)n_threads, sizeof *pool.slots);
+    if (!pool.slots) {
         fprintf(stderr, "mkmodel: out of memory\n");
         goto done;
+    }
+    pool.n_threads = (int)n_threads;
+    for (int k = 0; k < pool.n_threads; k++) {
+        pool.slots[k].fbuf = malloc(cap * sizeof(float));
+        pool.slots[k].qbuf = malloc(cap * sizeof(float)); /* no type is wider than f32 */
+        if (!pool.slots[k].fbuf || !pool.slots[k].qbuf) {
+            fprintf(stderr, "mkmodel: out of memory\n");
+            goto done;
+        }
     }
     uint64_t fsize = gguf_writer_file_size(w);
     if (dry_run) {
@@ -960,7 +1051,7 @@ int rt_mkmodel_main(int argc, char **argv)
         goto done;
     }
     for (size_t i = 0; i < ts.n; i++)
-        if (write_tensor(w, &h, &ts.t[i], (uint64_t)seed, fbuf, qbuf, &prog, err, sizeof err)) {
+        if (write_tensor(w, &h, &ts.t[i], (uint64_t)seed, &pool, &prog, err, sizeof err)) {
             fprintf(stderr, "mkmodel: %s\n", err);
             goto done;
         }
@@ -975,7 +1066,10 @@ int rt_mkmodel_main(int argc, char **argv)
 done:
     gguf_writer_free(w); /* removes the temporary file on failure */
     free(ts.t);
-    free(fbuf);
-    free(qbuf);
+    for (int k = 0; pool.slots && k < pool.n_threads; k++) {
+        free(pool.slots[k].fbuf);
+        free(pool.slots[k].qbuf);
+    }
+    free(pool.slots);
     return rc;
 }

@@ -7,7 +7,8 @@
  * metadata names the architecture and its hyperparameters; the weights
  * dequantize to finite values with the intended scale (norms 1, weights
  * std ~ 1/sqrt(fan_in)). Also: same seed -> byte-identical file, another
- * seed -> different weights; bad options fail without leaving a file. */
+ * seed -> different weights, any --threads -> same bytes; bad options fail
+ * without leaving a file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +419,15 @@ int main(int argc, char **argv)
     CHECK(file_size(path) > 0 && same_file(path, path2));
     CHECK(run_mkmodel("qwen3moe", "tiny", "Q4_K_M", path2, "8", NULL) == 0);
     CHECK(file_size(path) == file_size(path2) && !same_file(path, path2));
+    /* the thread count does not change the bytes */
+    {
+        const char *a1[] = {"mkmodel", "--arch",    "qwen3moe", "--type", "Q4_K_M", "--seed",
+                            "7",       "--threads", "1",        "--out",  path2,    NULL};
+        CHECK(rt_mkmodel_main(11, (char **)a1) == 0 && same_file(path, path2));
+        const char *a3[] = {"mkmodel", "--arch",    "qwen3moe", "--type", "Q4_K_M", "--seed",
+                            "7",       "--threads", "3",        "--out",  path2,    NULL};
+        CHECK(rt_mkmodel_main(11, (char **)a3) == 0 && same_file(path, path2));
+    }
     unlink(path);
     unlink(path2);
 
