@@ -396,6 +396,51 @@ static void test_deadline_and_noscript(tctx *t, redis_fixture *fx)
     CHECK(complete(t, "j-f", "t0000", 1, true, "ok") == SCHED_OK);
 }
 
+/* Two coordinators (two connections) race on the same last task and both try
+ * to merge: one completion wins, the result is stored exactly once. */
+static void test_two_connections(tctx *t, redis_fixture *fx)
+{
+    tctx u = {.loop = t->loop};
+    char err[256];
+    sched_config cfg = {
+        .loop = t->loop, .redis = fx->addr, .prefix = "test:", .on_state = on_state, .ud = &u};
+    CHECK(sched_open(&u.s, &cfg, err, sizeof err) == 0);
+    wait_up(&u);
+    merge_all(t);
+    int merged_t = t->merged_calls;
+    submit(t, "j-g", 2, "concat", 3);
+    lease(t, 2, 30000);
+    CHECK(t->n_leases == 2);
+    CHECK(complete(t, "j-g", "t0000", 1, true, "first") == SCHED_OK);
+    sched_result r = {.ref = {"j-g", "t0001", 1},
+                      .worker = "w2",
+                      .ok = true,
+                      .output = "second",
+                      .error = "",
+                      .tokens = 1};
+    int tb = t->calls, ub = u.calls;
+    CHECK(sched_task_complete(t->s, &r, outcome_cb, t, err, sizeof err) == 0);
+    CHECK(sched_task_complete(u.s, &r, outcome_cb, &u, err, sizeof err) == 0);
+    wait_for(t, &t->calls, tb + 1, 5000);
+    wait_for(&u, &u.calls, ub + 1, 5000);
+    CHECK((t->outcome == SCHED_OK) != (u.outcome == SCHED_OK));
+    CHECK(t->outcome == SCHED_DUPLICATE || u.outcome == SCHED_DUPLICATE);
+    CHECK(t->merge != u.merge); /* exactly one of them made the job ready to merge */
+    CHECK(sched_merge_pending(t->s, merged_cb, t, err, sizeof err) == 0);
+    CHECK(sched_merge_pending(u.s, merged_cb, &u, err, sizeof err) == 0);
+    for (int i = 0; i < 100; i++)
+        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(2);
+    CHECK((t->merged_calls - merged_t) + u.merged_calls == 1);
+    status(t, "j-g");
+    cJSON *res = cJSON_Parse(t->result);
+    CHECK(res && cJSON_GetArraySize(cJSON_GetObjectItem(res, "results")) == 2);
+    if (res) CHECK(!strcmp(cJSON_GetObjectItem(res, "merged")->valuestring, "first\nsecond"));
+    cJSON_Delete(res);
+    sched_close(u.s);
+    for (int i = 0; i < 10; i++)
+        uv_run(t->loop, UV_RUN_NOWAIT);
+}
+
 static void test_redis_down(tctx *t, redis_fixture *fx)
 {
     redis_fixture_stop(fx);
@@ -438,6 +483,7 @@ int main(void)
     test_retry_expire(&t);
     test_worker_lost_and_cancel(&t);
     test_deadline_and_noscript(&t, &fx);
+    test_two_connections(&t, &fx);
     test_redis_down(&t, &fx);
     sched_close(t.s);
     uv_run(&loop, UV_RUN_DEFAULT);

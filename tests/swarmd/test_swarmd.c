@@ -570,6 +570,31 @@ int main(int argc, char **argv)
     }
     wire_free(st);
 
+    /* A spray of random messages (random sizes, bytes and frame counts) on
+     * both endpoints: swarmd answers or drops each and keeps serving. */
+    unsigned seed = 2026;
+    const char *eps2[2] = {e.client_ep, e.worker_ep};
+    for (int k = 0; k < 2; k++) {
+        void *s = dealer(&e, eps2[k]);
+        uint8_t junk[512];
+        for (int m = 0; m < 300; m++) {
+            int frames = 1 + (int)(rand_r(&seed) % 3);
+            for (int f = 0; f < frames; f++) {
+                size_t len = (size_t)(rand_r(&seed) % sizeof junk);
+                for (size_t b = 0; b < len; b++)
+                    junk[b] = (uint8_t)rand_r(&seed);
+                if (len > 1 && rand_r(&seed) % 4 == 0)
+                    junk[0] = 0x08, junk[1] = 0x01; /* version 1 */
+                zmq_send(s, junk, len, f + 1 < frames ? ZMQ_SNDMORE : 0);
+            }
+        }
+        pump_for(&w, 200);
+        zmq_close(s);
+    }
+    Swarm__Envelope *after = status_call(&e, NULL, false, &w);
+    CHECK(after && after->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS);
+    wire_free(after);
+
     /* kill -9 mid-job, restart: the job still completes, each task once. */
     w.delay_ms = 250;
     static const char *const items2[] = {"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"};
