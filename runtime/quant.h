@@ -51,6 +51,21 @@ const char *rt_type_name(uint32_t type); /* "type 42" style string never NULL */
 /* Bytes for a row of n elements; 0 if n is not a multiple of the block size. */
 size_t rt_type_row_size(uint32_t type, int64_t n);
 
+/* Integer dot products against activations quantized once per row (what
+ * llama.cpp's CPU backend does; several times faster than dot_f32, at the
+ * cost of the activation's 8-bit rounding): quantize x (n elements) with
+ * rt_type_get(vt->act_type)->quantize into rt_type_row_size(vt->act_type, n)
+ * bytes, then call vt->vec_dot(w_row, xq, n) for each weight row. n must be
+ * a multiple of the act_type block size too (256 for Q8_K). */
+typedef struct {
+    uint32_t act_type; /* RT_TYPE_Q8_0 or RT_TYPE_Q8_K */
+    float (*vec_dot)(const void *w, const void *xq, int64_t n);
+} rt_vec_dot_traits;
+
+/* NULL when the weight type has no integer path (F32/F16/BF16, ...). */
+const rt_vec_dot_traits *rt_type_vec_dot(uint32_t type);
+const rt_vec_dot_traits *rt_type_vec_dot_scalar(uint32_t type);
+
 /* Block geometry of any ggml type id known to the GGUF format, including
  * types that have no kernels here (so files holding them still load and the
  * model loader can name the tensor that is unsupported). -1 when unknown. */

@@ -29,6 +29,13 @@ RT_AVX2 static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* fp16 scale via F16C: the scalar converter branches, and these kernels
+ * read one or two scales per 32 elements */
+RT_AVX2 static inline float h2f(const uint8_t *p)
+{
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(rt_rd16(p))));
+}
+
 /* sum_i q[i] * x[i] for 16 int8 codes, added into acc */
 RT_AVX2 static inline __m256 dot16_i8(__m128i q, const float *x, __m256 acc)
 {
@@ -114,7 +121,7 @@ RT_AVX2 float rt_dot_q8_0_avx2(const void *w, const float *x, int64_t n)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++, b += 34, x += 32) {
         __m256 bs = dot32_i8(_mm256_loadu_si256((const __m256i *)(b + 2)), x, _mm256_setzero_ps());
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_rdh(b)), bs, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b)), bs, acc);
     }
     return hsum(acc);
 }
@@ -150,7 +157,7 @@ RT_AVX2 float rt_dot_q4_0_avx2(const void *w, const float *x, int64_t n)
     const __m256i eight = _mm256_set1_epi8(8);
     for (int64_t i = 0; i < n / 32; i++, b += 18, x += 32) {
         __m256i q = _mm256_sub_epi8(nibbles32(b + 2), eight);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_rdh(b)), dot32_i8(q, x, _mm256_setzero_ps()), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b)), dot32_i8(q, x, _mm256_setzero_ps()), acc);
     }
     return hsum(acc);
 }
@@ -176,7 +183,7 @@ RT_AVX2 float rt_dot_q5_0_avx2(const void *w, const float *x, int64_t n)
         memcpy(&qh, b + 2, 4);
         __m256i q = _mm256_or_si256(nibbles32(b + 6), bits_to_0x10(qh));
         q = _mm256_sub_epi8(q, sixteen);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_rdh(b)), dot32_i8(q, x, _mm256_setzero_ps()), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b)), dot32_i8(q, x, _mm256_setzero_ps()), acc);
     }
     return hsum(acc);
 }
@@ -199,7 +206,7 @@ RT_AVX2 static inline float dot_q45_K(const uint8_t *b, const float *x, int64_t 
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, x += RT_QK_K) {
-        float d = rt_rdh(b), dmin = rt_rdh(b + 2);
+        float d = h2f(b), dmin = h2f(b + 2);
         const uint8_t *qs = b + (five ? 48 : 16);
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -245,7 +252,7 @@ RT_AVX2 float rt_dot_q6_K_avx2(const void *w, const float *x, int64_t n)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += 210, x += RT_QK_K) {
         const int8_t *sc = (const int8_t *)(b + 192);
-        float d = rt_rdh(b + 208);
+        float d = h2f(b + 208);
         for (int h = 0; h < 2; h++) {
             __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
             __m256i qc = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
@@ -328,7 +335,7 @@ RT_AVX2 void rt_dequant_q8_0_avx2(const void *src, float *dst, int64_t n)
     const uint8_t *b = src;
     const __m256 z = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++, b += 34, dst += 32)
-        put32_i8(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_ps(rt_rdh(b)), z, dst);
+        put32_i8(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_ps(h2f(b)), z, dst);
 }
 
 RT_AVX2 void rt_dequant_q8_K_avx2(const void *src, float *dst, int64_t n)
@@ -350,7 +357,7 @@ RT_AVX2 void rt_dequant_q4_0_avx2(const void *src, float *dst, int64_t n)
     const __m256 z = _mm256_setzero_ps();
     const __m256i eight = _mm256_set1_epi8(8);
     for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32)
-        put32_i8(_mm256_sub_epi8(nibbles32(b + 2), eight), _mm256_set1_ps(rt_rdh(b)), z, dst);
+        put32_i8(_mm256_sub_epi8(nibbles32(b + 2), eight), _mm256_set1_ps(h2f(b)), z, dst);
 }
 
 RT_AVX2 void rt_dequant_q5_0_avx2(const void *src, float *dst, int64_t n)
@@ -362,7 +369,7 @@ RT_AVX2 void rt_dequant_q5_0_avx2(const void *src, float *dst, int64_t n)
         uint32_t qh;
         memcpy(&qh, b + 2, 4);
         __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), bits_to_0x10(qh)), sixteen);
-        put32_i8(q, _mm256_set1_ps(rt_rdh(b)), z, dst);
+        put32_i8(q, _mm256_set1_ps(h2f(b)), z, dst);
     }
 }
 
@@ -371,7 +378,7 @@ RT_AVX2 static inline void deq_q45_K(const uint8_t *b, float *y, int64_t n, int 
     const size_t bs = five ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, y += RT_QK_K) {
-        float d = rt_rdh(b), dmin = rt_rdh(b + 2);
+        float d = h2f(b), dmin = h2f(b + 2);
         const uint8_t *qs = b + (five ? 48 : 16);
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -413,7 +420,7 @@ RT_AVX2 void rt_dequant_q6_K_avx2(const void *src, float *dst, int64_t n)
     const __m256 z = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += 210, dst += RT_QK_K) {
         const int8_t *sc = (const int8_t *)(b + 192);
-        float d = rt_rdh(b + 208);
+        float d = h2f(b + 208);
         for (int h = 0; h < 2; h++) {
             __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
             __m256i qc = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
@@ -447,6 +454,164 @@ RT_AVX2 void rt_dequant_mxfp4_avx2(const void *src, float *dst, int64_t n)
         memcpy(&dh, &bits, 4);
         put32_i8(q, _mm256_set1_ps(dh), z, dst);
     }
+}
+
+/* ---- integer dots against quantized activations (see q_vecdot.c) ---- */
+
+/* 32 signed int8 pairs -> 8 int32 partial sums of w*x. The sign trick makes
+ * the first operand of maddubs unsigned; pair sums stay below 2 * 128 * 127. */
+RT_AVX2 static inline __m256i dot_i8(__m256i w, __m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+RT_AVX2 float rt_vec_dot_q8_0_avx2(const void *w, const void *xq, int64_t n)
+{
+    const uint8_t *b = w, *a = xq;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 34, a += 34) {
+        __m256i s = dot_i8(_mm256_loadu_si256((const __m256i *)(b + 2)),
+                           _mm256_loadu_si256((const __m256i *)(a + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b) * h2f(a)), _mm256_cvtepi32_ps(s), acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_vec_dot_q4_0_avx2(const void *w, const void *xq, int64_t n)
+{
+    const uint8_t *b = w, *a = xq;
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 18, a += 34) {
+        __m256i q = _mm256_sub_epi8(nibbles32(b + 2), eight);
+        __m256i s = dot_i8(q, _mm256_loadu_si256((const __m256i *)(a + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b) * h2f(a)), _mm256_cvtepi32_ps(s), acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_vec_dot_q5_0_avx2(const void *w, const void *xq, int64_t n)
+{
+    const uint8_t *b = w, *a = xq;
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 22, a += 34) {
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), bits_to_0x10(qh)), sixteen);
+        __m256i s = dot_i8(q, _mm256_loadu_si256((const __m256i *)(a + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b) * h2f(a)), _mm256_cvtepi32_ps(s), acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 static inline int hsum_i32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+RT_AVX2 static inline int bsum8(const uint8_t *a, int k)
+{
+    int16_t v0, v1;
+    memcpy(&v0, a + 260 + 2 * k, 2);
+    memcpy(&v1, a + 262 + 2 * k, 2);
+    return v0 + v1;
+}
+
+/* Codes are unsigned here (0..31), so maddubs takes them directly. */
+RT_AVX2 static inline float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, int64_t n, int five)
+{
+    const size_t bs = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, a += 292) {
+        const uint8_t *qs = b + (five ? 48 : 16);
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        __m256i sq = _mm256_setzero_si256();
+        int sm = 0;
+        for (int c = 0; c < 4; c++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (five) {
+                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
+                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
+            }
+            int s0, m0, s1, m1;
+            k_scale_min(b + 4, 2 * c, &s0, &m0);
+            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + 4 + 64 * c));
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + 4 + 64 * c + 32));
+            __m256i p0 =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_set1_epi16((short)s0));
+            __m256i p1 =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), _mm256_set1_epi16((short)s1));
+            sq = _mm256_add_epi32(sq, _mm256_add_epi32(p0, p1));
+            sm += m0 * bsum8(a, 4 * c) + m1 * bsum8(a, 4 * c + 2);
+        }
+        float dx;
+        memcpy(&dx, a, 4);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b) * dx), _mm256_cvtepi32_ps(sq), acc);
+        acc = _mm256_sub_ps(acc, _mm256_setr_ps(h2f(b + 2) * dx * (float)sm, 0, 0, 0, 0, 0, 0, 0));
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_vec_dot_q4_K_avx2(const void *w, const void *xq, int64_t n)
+{
+    return vec_dot_q45_K(w, xq, n, 0);
+}
+
+RT_AVX2 float rt_vec_dot_q5_K_avx2(const void *w, const void *xq, int64_t n)
+{
+    return vec_dot_q45_K(w, xq, n, 1);
+}
+
+/* Q6_K codes q - 32: sum (q - 32) x = sum q x - 32 * sum x, with q unsigned
+ * for maddubs and sum x per 16 from the activation's bsums. */
+RT_AVX2 float rt_vec_dot_q6_K_avx2(const void *w, const void *xq, int64_t n)
+{
+    const uint8_t *b = w, *a = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 210, a += 292) {
+        const int8_t *sc = (const int8_t *)(b + 192);
+        __m256i st = _mm256_setzero_si256();
+        int sx = 0;
+        for (int s = 0; s < 16; s++) {
+            int16_t bsv;
+            memcpy(&bsv, a + 260 + 2 * s, 2);
+            sx += sc[s] * bsv;
+        }
+        for (int h = 0; h < 2; h++) {
+            __m256i qa = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+            __m256i qc = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            __m256i low[4] = {_mm256_and_si256(qa, m4), _mm256_and_si256(qc, m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qc, 4), m4)};
+            for (int g = 0; g < 4; g++) {
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m3);
+                __m256i q = _mm256_or_si256(low[g], _mm256_slli_epi16(hb, 4));
+                __m256i x = _mm256_loadu_si256((const __m256i *)(a + 4 + 128 * h + 32 * g));
+                int s = 8 * h + 2 * g;
+                __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[s + 1]), _mm_set1_epi16(sc[s]));
+                st = _mm256_add_epi32(st, _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), scv));
+            }
+        }
+        float dx;
+        memcpy(&dx, a, 4);
+        int total = hsum_i32(st) - 32 * sx;
+        acc = _mm256_add_ps(acc,
+                            _mm256_setr_ps(h2f(b + 208) * dx * (float)total, 0, 0, 0, 0, 0, 0, 0));
+    }
+    return hsum(acc);
 }
 
 int rt_cpu_has_avx2(void)

@@ -73,6 +73,40 @@ static const rt_type_traits traits_avx2[RT_TYPE_COUNT] = {
 #endif
 #undef K
 
+static const rt_vec_dot_traits vd_scalar[RT_TYPE_COUNT] = {
+    [RT_TYPE_Q8_0] = {RT_TYPE_Q8_0, rt_vec_dot_q8_0},
+    [RT_TYPE_Q4_0] = {RT_TYPE_Q8_0, rt_vec_dot_q4_0},
+    [RT_TYPE_Q5_0] = {RT_TYPE_Q8_0, rt_vec_dot_q5_0},
+    [RT_TYPE_Q4_K] = {RT_TYPE_Q8_K, rt_vec_dot_q4_K},
+    [RT_TYPE_Q5_K] = {RT_TYPE_Q8_K, rt_vec_dot_q5_K},
+    [RT_TYPE_Q6_K] = {RT_TYPE_Q8_K, rt_vec_dot_q6_K},
+};
+#ifdef RT_HAVE_AVX2_KERNELS
+static const rt_vec_dot_traits vd_avx2[RT_TYPE_COUNT] = {
+    [RT_TYPE_Q8_0] = {RT_TYPE_Q8_0, rt_vec_dot_q8_0_avx2},
+    [RT_TYPE_Q4_0] = {RT_TYPE_Q8_0, rt_vec_dot_q4_0_avx2},
+    [RT_TYPE_Q5_0] = {RT_TYPE_Q8_0, rt_vec_dot_q5_0_avx2},
+    [RT_TYPE_Q4_K] = {RT_TYPE_Q8_K, rt_vec_dot_q4_K_avx2},
+    [RT_TYPE_Q5_K] = {RT_TYPE_Q8_K, rt_vec_dot_q5_K_avx2},
+    [RT_TYPE_Q6_K] = {RT_TYPE_Q8_K, rt_vec_dot_q6_K_avx2},
+};
+#endif
+
+const rt_vec_dot_traits *rt_type_vec_dot_scalar(uint32_t type)
+{
+    if (type >= RT_TYPE_COUNT || !vd_scalar[type].vec_dot) return NULL;
+    return &vd_scalar[type];
+}
+
+const rt_vec_dot_traits *rt_type_vec_dot(uint32_t type)
+{
+    if (type >= RT_TYPE_COUNT || !vd_scalar[type].vec_dot) return NULL;
+#ifdef RT_HAVE_AVX2_KERNELS
+    if (rt_cpu_has_avx2()) return &vd_avx2[type];
+#endif
+    return &vd_scalar[type];
+}
+
 int rt_type_block_info(uint32_t type, int64_t *blck_size, size_t *type_size)
 {
     if (type >= RT_TYPE_COUNT || geom[type].blck == 0) return -1;

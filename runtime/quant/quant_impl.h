@@ -40,6 +40,13 @@ static inline uint16_t rt_rd16(const uint8_t *p)
     return v;
 }
 
+float rt_vec_dot_q8_0(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q4_0(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q5_0(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q4_K(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q5_K(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q6_K(const void *w, const void *xq, int64_t n);
+
 /* 1 when the AVX2 + FMA + F16C kernels of avx2.c can run here. */
 int rt_cpu_has_avx2(void);
 #if defined(__x86_64__) || defined(__i386__)
@@ -65,6 +72,12 @@ void rt_dequant_q4_K_avx2(const void *src, float *dst, int64_t n);
 void rt_dequant_q5_K_avx2(const void *src, float *dst, int64_t n);
 void rt_dequant_q6_K_avx2(const void *src, float *dst, int64_t n);
 void rt_dequant_mxfp4_avx2(const void *src, float *dst, int64_t n);
+float rt_vec_dot_q8_0_avx2(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q4_0_avx2(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q5_0_avx2(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q4_K_avx2(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q5_K_avx2(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_q6_K_avx2(const void *w, const void *xq, int64_t n);
 #endif
 
 static inline void rt_wr16(uint8_t *p, uint16_t v)

@@ -444,6 +444,57 @@ static void test_fast_vs_scalar(void)
     free(x), free(v), free(y), free(q);
 }
 
+/* Quantized-activation dots: exactly the dot of the dequantized weights with
+ * the dequantized activations (integer sums are exact; only the float
+ * scaling rounds), for the scalar and the fast kernels; and close to the
+ * float-activation dot within the activation's rounding error. */
+static void test_vec_dot(void)
+{
+    const int64_t n = 256 * 8;
+    float *x = malloc(n * sizeof *x), *v = malloc(n * sizeof *v), *wd = malloc(n * sizeof *wd);
+    float *vd = malloc(n * sizeof *vd);
+    uint8_t *q = malloc((size_t)n * 4), *vq = malloc((size_t)n * 4);
+    fill_data(x, n);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = grand() * (i % 97 == 0 ? 10.0f : 1.0f);
+    static const uint32_t want[] = {RT_TYPE_Q8_0, RT_TYPE_Q4_0, RT_TYPE_Q5_0,
+                                    RT_TYPE_Q4_K, RT_TYPE_Q5_K, RT_TYPE_Q6_K};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        CHECK(rt_type_vec_dot(want[k]));
+    CHECK(rt_type_vec_dot(RT_TYPE_F32) == NULL && rt_type_vec_dot(RT_TYPE_COUNT) == NULL);
+    for (uint32_t t = 0; t < RT_TYPE_COUNT; t++) {
+        const rt_vec_dot_traits *fast = rt_type_vec_dot(t), *ref = rt_type_vec_dot_scalar(t);
+        CHECK((fast == NULL) == (ref == NULL));
+        if (!fast || !ref) continue;
+        CHECK(fast->act_type == ref->act_type);
+        const rt_type_traits *wt = rt_type_get(t), *at = rt_type_get(fast->act_type);
+        wt->quantize(x, q, n);
+        at->quantize(v, vq, n);
+        wt->dequant(q, wd, n);
+        at->dequant(vq, vd, n);
+        for (int64_t m = n; m >= 256; m /= 4) {
+            double mag, exact = dot_ref(wd, vd, m, &mag);
+            float a = ref->vec_dot(q, vq, m), b = fast->vec_dot(q, vq, m);
+            if (fabs(a - exact) > 2e-6 * mag + 1e-30 || fabs(b - exact) > 2e-6 * mag + 1e-30) {
+                fprintf(stderr, "%s vec_dot n=%lld: scalar %.9g, fast %.9g, exact %.9g\n", wt->name,
+                        (long long)m, a, b, exact);
+                failures++;
+            }
+            /* against float activations: off by at most sum |w| * |v - vq| */
+            double slack = 0;
+            for (int64_t i = 0; i < m; i++)
+                slack += fabs((double)wd[i] * ((double)v[i] - vd[i]));
+            double mag2, fl = dot_ref(wd, v, m, &mag2);
+            if (fabs(b - fl) > slack * 1.001 + 2e-6 * mag2) {
+                fprintf(stderr, "%s vec_dot %g vs float-activation dot %g (slack %g)\n", wt->name,
+                        b, fl, slack);
+                failures++;
+            }
+        }
+    }
+    free(x), free(v), free(wd), free(vd), free(q), free(vq);
+}
+
 /* ---- golden: real llama-quantize output vs the F32 fixture ---- */
 
 static const fmt_bound *bound_of(uint32_t type)
@@ -574,6 +625,7 @@ int main(int argc, char **argv)
     test_bf16();
     test_types();
     test_fast_vs_scalar();
+    test_vec_dot();
     const char *dir = argc > 1 ? argv[1] : getenv("SWARM_FIXTURES");
     const char *ci = getenv("CI");
     int g = dir ? test_golden(dir) : -1;
