@@ -13,7 +13,12 @@ for _, j in ipairs(ids) do
   if not h[2] then
     out[#out + 1] = {j, 0}
   else
-    local e = {j, 1, h[1] or '', h[2], h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '0',
+    local state = h[2]
+    -- a cancelled job reads as cancelled at once, even before its merge ran
+    if state == 'merging' and redis.call('HGET', jkey(j), 'cancel_requested') == '1' then
+      state = 'cancelled'
+    end
+    local e = {j, 1, h[1] or '', state, h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '0',
                tostring(tonumber(h[7] or 0) + tonumber(h[8] or 0)), h[9] or '0',
                h[10] or '0', h[11] or '0', ''}
     if ARGV[4] == '1' and h[12] then e[13] = h[12] end

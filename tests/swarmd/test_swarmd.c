@@ -86,7 +86,7 @@ typedef struct fake_worker {
     bool registered;
     fw_task run[16];
     size_t n_run;
-    int assigns, results_sent, reregisters;
+    int assigns, results_sent, reregisters, cancels;
     bool send_duplicate, send_stale; /* once each */
 } fake_worker;
 
@@ -210,6 +210,7 @@ static void fw_pump(fake_worker *w)
             break;
         }
         case SWARM__ENVELOPE__PAYLOAD_CANCEL:
+            w->cancels++;
             for (size_t i = 0; i < w->n_run; i++)
                 if (!strcmp(w->run[i].job, env->cancel->job_id) &&
                     !strcmp(w->run[i].task, env->cancel->task_id)) {
@@ -617,6 +618,56 @@ int main(int argc, char **argv)
     free(res2);
     CHECK(w.reregisters >= 1);
 
+    /* Cancel a running job: the worker is told to stop, the job ends cancelled. */
+    w.delay_ms = 60000;
+    char job4[128];
+    CHECK(submit(&e,
+                 "{\"goal\":\"g\",\"instructions\":\"{item}\","
+                 "\"fanout\":{\"items\":[\"c1\",\"c2\",\"c3\",\"c4\"]}}",
+                 job4, sizeof job4, &w) == 0);
+    end = now_ms() + 3000;
+    while (w.n_run < 2 && now_ms() < end)
+        pump_for(&w, 10);
+    CHECK(w.n_run == 2);
+    int cancels0 = w.cancels;
+    {
+        void *s = dealer(&e, e.client_ep);
+        Swarm__Envelope env;
+        Swarm__Cancel can;
+        wire_envelope_init(&env, "cli:test", 77);
+        swarm__cancel__init(&can);
+        can.job_id = job4;
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+        env.cancel = &can;
+        send_env(s, &env);
+        int bad;
+        Swarm__Envelope *r = await_reply(s, &w, 3000, &bad);
+        CHECK(r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->correlation_id == 77);
+        if (r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1)
+            CHECK(!strcmp(r->status->jobs[0]->state, "cancelled"));
+        wire_free(r);
+        /* an unknown job is a bad request */
+        can.job_id = "j-does-not-exist";
+        send_env(s, &env);
+        r = await_reply(s, &w, 3000, &bad);
+        CHECK(r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR &&
+              r->error->code == WIRE_E_BAD_REQUEST);
+        wire_free(r);
+        zmq_close(s);
+    }
+    pump_for(&w, 200);
+    CHECK(w.cancels == cancels0 + 2 && w.n_run == 0);
+    {
+        Swarm__Envelope *r = status_call(&e, job4, true, &w);
+        CHECK(r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS);
+        if (r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1) {
+            const Swarm__JobStatus *j = r->status->jobs[0];
+            CHECK(!strcmp(j->state, "cancelled") && j->cancelled == 4);
+            CHECK(strstr(j->result_json, "\"state\":\"cancelled\"") != NULL);
+        }
+        wire_free(r);
+    }
+
     /* Redis goes away: requests fail with a clear Error, swarmd keeps running,
      * reconnects when Redis is back, and new work flows again. */
     redis_fixture_stop(&e.fx);
@@ -629,6 +680,7 @@ int main(int argc, char **argv)
     }
     wire_free(down);
     CHECK(redis_fixture_start(&e.fx) == 0);
+    w.delay_ms = 10;
     char job3[128] = "";
     int rc3 = -1;
     end = now_ms() + 8000;
@@ -641,7 +693,6 @@ int main(int argc, char **argv)
     }
     CHECK(rc3 == 0);
     static const char *const items3[] = {"after"};
-    w.delay_ms = 10;
     char *res3 = rc3 == 0 ? wait_job(&e, job3, &w, 10000) : NULL;
     check_result(res3, items3, 1);
     free(res3);
