@@ -1,0 +1,258 @@
+/* bench_kernels.c - matvec throughput of each tensor type's dot_f32 kernel:
+ * the run-time-selected fast path (rt_type_get) against the scalar reference
+ * (rt_type_get_scalar), on one thread.
+ *
+ * The machines this runs on are shared and noisy, so the two paths are timed
+ * in alternating rounds within one run and each keeps its best round: the
+ * ratio scalar/fast is the figure to trust, the absolute GB/s (bytes of
+ * quantized weights streamed per second) the one to read with care. Both
+ * results are also compared, so a fast path that computes garbage quickly
+ * shows up as a large relative difference rather than as a speedup.
+ *
+ * usage: bench_kernels [--rows R] [--cols C] [--rounds N] [--min-ms MS] [--json]
+ *                      [--types f32,bf16,...]
+ * Exit 0 when every benchmarked type ran and its fast and scalar results
+ * agree within 1e-3 relative; 1 otherwise; 2 on bad usage. */
+#include "quant.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+typedef struct {
+    const char *name;
+    uint32_t type;
+} bench_type;
+
+/* The types the engine's models use (DESIGN.md, "Tensor types"). */
+static const bench_type bench_types[] = {
+    {"F32", RT_TYPE_F32},   {"F16", RT_TYPE_F16},   {"BF16", RT_TYPE_BF16},
+    {"Q8_0", RT_TYPE_Q8_0}, {"Q4_0", RT_TYPE_Q4_0}, {"Q4_K", RT_TYPE_Q4_K},
+    {"Q5_K", RT_TYPE_Q5_K}, {"Q6_K", RT_TYPE_Q6_K}, {"MXFP4", RT_TYPE_MXFP4},
+};
+#define N_BENCH_TYPES (sizeof bench_types / sizeof bench_types[0])
+
+typedef struct {
+    long rows, cols, rounds, min_ms;
+    bool json;
+    const char *types; /* comma-separated names, NULL = all */
+} bench_opts;
+
+static double bench_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t bench_rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Roughly Gaussian weights (sum of uniforms): realistic block scales. */
+static float bench_rng_weight(uint64_t *s)
+{
+    double a = 0.0;
+    for (int i = 0; i < 4; i++)
+        a += (double)(bench_rng_next(s) >> 11) / 9007199254740992.0 - 0.5;
+    return (float)(a * 0.05);
+}
+
+static bool bench_type_wanted(const bench_opts *o, const char *name)
+{
+    if (!o->types) return true;
+    size_t n = strlen(name);
+    for (const char *p = o->types; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncasecmp(p, name, n) == 0) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* One matvec y = W x with the given kernel; returns seconds. */
+static double bench_matvec(const rt_type_traits *tr, const unsigned char *w, size_t row_bytes,
+                           const float *x, float *y, long rows, long cols)
+{
+    double t0 = bench_now_s();
+    for (long r = 0; r < rows; r++)
+        y[r] = tr->dot_f32(w + (size_t)r * row_bytes, x, cols);
+    return bench_now_s() - t0;
+}
+
+/* Best time of one matvec over a round of at least min_ms. */
+static double bench_round(const rt_type_traits *tr, const unsigned char *w, size_t row_bytes,
+                          const float *x, float *y, long rows, long cols, long min_ms)
+{
+    double best = 1e30, spent = 0.0;
+    int reps = 0;
+    while (reps < 2 || spent * 1000.0 < (double)min_ms) {
+        double t = bench_matvec(tr, w, row_bytes, x, y, rows, cols);
+        if (t < best) best = t;
+        spent += t;
+        reps++;
+    }
+    return best;
+}
+
+typedef struct {
+    double t_fast, t_scalar, max_rel;
+    size_t bytes;
+} bench_result;
+
+static int bench_one(const bench_opts *o, const bench_type *bt, bench_result *res, char *err,
+                     size_t errlen)
+{
+    const rt_type_traits *fast = rt_type_get(bt->type);
+    const rt_type_traits *ref = rt_type_get_scalar(bt->type);
+    if (!fast || !ref) {
+        snprintf(err, errlen, "%s: no kernels for this type", bt->name);
+        return -1;
+    }
+    size_t row_bytes = rt_type_row_size(bt->type, o->cols);
+    if (row_bytes == 0) {
+        snprintf(err, errlen, "%s: --cols %ld is not a multiple of the block size %lld", bt->name,
+                 o->cols, (long long)ref->blck_size);
+        return -1;
+    }
+    if (!ref->quantize) {
+        snprintf(err, errlen, "%s: no quantizer, cannot make realistic weights", bt->name);
+        return -1;
+    }
+    int rc = -1;
+    unsigned char *w = malloc(row_bytes * (size_t)o->rows);
+    float *src = malloc(sizeof(float) * (size_t)o->cols);
+    float *x = malloc(sizeof(float) * (size_t)o->cols);
+    float *y_fast = malloc(sizeof(float) * (size_t)o->rows);
+    float *y_ref = malloc(sizeof(float) * (size_t)o->rows);
+    if (!w || !src || !x || !y_fast || !y_ref) {
+        snprintf(err, errlen, "%s: out of memory for a %ld x %ld matrix", bt->name, o->rows,
+                 o->cols);
+        goto done;
+    }
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ bt->type;
+    for (long r = 0; r < o->rows; r++) {
+        for (long c = 0; c < o->cols; c++)
+            src[c] = bench_rng_weight(&s);
+        ref->quantize(src, w + (size_t)r * row_bytes, o->cols);
+    }
+    for (long c = 0; c < o->cols; c++)
+        x[c] = bench_rng_weight(&s) * 20.0f;
+
+    res->t_fast = res->t_scalar = 1e30;
+    for (long k = 0; k < o->rounds; k++) {
+        double tf = bench_round(fast, w, row_bytes, x, y_fast, o->rows, o->cols, o->min_ms);
+        double ts = bench_round(ref, w, row_bytes, x, y_ref, o->rows, o->cols, o->min_ms);
+        if (tf < res->t_fast) res->t_fast = tf;
+        if (ts < res->t_scalar) res->t_scalar = ts;
+    }
+    /* relative to the largest output, so rows that cancel to ~0 do not blow it up */
+    double ymax = 0.0, dmax = 0.0;
+    for (long r = 0; r < o->rows; r++) {
+        if (fabs((double)y_ref[r]) > ymax) ymax = fabs((double)y_ref[r]);
+        double d = fabs((double)y_fast[r] - (double)y_ref[r]);
+        if (d > dmax || d != d) dmax = d;
+    }
+    res->max_rel = ymax > 0.0 ? dmax / ymax : dmax;
+    res->bytes = row_bytes * (size_t)o->rows;
+    rc = 0;
+done:
+    free(w);
+    free(src);
+    free(x);
+    free(y_fast);
+    free(y_ref);
+    return rc;
+}
+
+static int bench_parse_long(const char *s, long lo, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo) return -1;
+    *out = v;
+    return 0;
+}
+
+static int bench_usage(const char *msg)
+{
+    if (msg) fprintf(stderr, "bench_kernels: %s\n", msg);
+    fprintf(stderr, "usage: bench_kernels [--rows R] [--cols C] [--rounds N] [--min-ms MS] "
+                    "[--json] [--types f32,q4_0,...]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o = {.rows = 2048, .cols = 2048, .rounds = 5, .min_ms = 100};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            o.json = true;
+            continue;
+        }
+        if (i + 1 >= argc) return bench_usage("missing value after an option");
+        const char *v = argv[++i];
+        long *dst = strcmp(a, "--rows") == 0     ? &o.rows
+                    : strcmp(a, "--cols") == 0   ? &o.cols
+                    : strcmp(a, "--rounds") == 0 ? &o.rounds
+                    : strcmp(a, "--min-ms") == 0 ? &o.min_ms
+                                                 : NULL;
+        if (strcmp(a, "--types") == 0)
+            o.types = v;
+        else if (!dst)
+            return bench_usage("unknown option");
+        else if (bench_parse_long(v, dst == &o.min_ms ? 0 : 1, dst) != 0)
+            return bench_usage("option values must be positive integers");
+    }
+    int failed = 0, ran = 0;
+    if (!o.json)
+        printf("matvec %ld x %ld, 1 thread, best of %ld alternating rounds\n"
+               "%-6s %10s %10s %10s %10s %8s %10s\n",
+               o.rows, o.cols, o.rounds, "type", "MB", "fast GB/s", "ref GB/s", "fast ms",
+               "speedup", "max rel");
+    for (size_t i = 0; i < N_BENCH_TYPES; i++) {
+        const bench_type *bt = &bench_types[i];
+        if (!bench_type_wanted(&o, bt->name)) continue;
+        bench_result r;
+        char err[256];
+        if (bench_one(&o, bt, &r, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_kernels: %s\n", err);
+            failed++;
+            continue;
+        }
+        ran++;
+        bool agree = r.max_rel <= 1e-3;
+        if (!agree) failed++;
+        double gbf = (double)r.bytes / r.t_fast / 1e9, gbs = (double)r.bytes / r.t_scalar / 1e9;
+        if (o.json)
+            printf("{\"bench\":\"kernel\",\"type\":\"%s\",\"rows\":%ld,\"cols\":%ld,"
+                   "\"weight_bytes\":%zu,\"fast_s\":%.6g,\"scalar_s\":%.6g,\"fast_gb_s\":%.4g,"
+                   "\"scalar_gb_s\":%.4g,\"fast_gflop_s\":%.4g,\"speedup\":%.4g,"
+                   "\"max_rel_diff\":%.3g,\"agree\":%s}\n",
+                   bt->name, o.rows, o.cols, r.bytes, r.t_fast, r.t_scalar, gbf, gbs,
+                   2.0 * (double)o.rows * (double)o.cols / r.t_fast / 1e9, r.t_scalar / r.t_fast,
+                   r.max_rel, agree ? "true" : "false");
+        else
+            printf("%-6s %10.2f %10.2f %10.2f %10.3f %7.2fx %10.2g%s\n", bt->name,
+                   (double)r.bytes / 1e6, gbf, gbs, r.t_fast * 1e3, r.t_scalar / r.t_fast,
+                   r.max_rel, agree ? "" : "  MISMATCH");
+        fflush(stdout);
+    }
+    if (ran == 0 && failed == 0) {
+        fprintf(stderr, "bench_kernels: --types selected nothing (F32 F16 BF16 Q8_0 Q4_0 Q4_K "
+                        "Q5_K Q6_K MXFP4)\n");
+        return 2;
+    }
+    return failed ? 1 : 0;
+}

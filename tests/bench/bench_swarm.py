@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""bench_swarm.py - end-to-end sub-task throughput of a local swarm.
+
+Each configuration starts a private swarm with the real `swarm` CLI (its own
+redis-server, swarmd and N swarm-workers in a fresh state dir under /tmp),
+submits one job of T sub-tasks, times submit -> job done by polling
+`swarm status JOB --json`, checks the result (every sub-task exactly once, all
+ok), and stops everything it started (swarm down, then SIGKILL for anything a
+pid file still names).
+
+Engines:
+  sim       the SIMULATED engine (fake tokens, outputs start with "[sim]"),
+            SWARM_SIM_TOKEN_US microseconds per fake token. It measures the
+            orchestration, not inference; every figure it yields says "sim".
+  embedded  the real engine on a model file (--model).
+
+Figures: wall seconds, sub-tasks/s, and the ratio against the first
+configuration of the same series (1 worker), measured in the same run.
+With --token-us 0 a sim task does no work at all, so wall / T is the
+orchestration's cost per sub-task (swarmd + Redis + protocol + worker loop),
+reported as "overhead ms/task".
+
+usage: bench_swarm.py BINDIR --engine sim|embedded [--model M.gguf]
+                      [--tasks T] [--workers 1,2,4] [--slots K] [--threads N]
+                      [--max-tokens M] [--token-us U] [--json]
+Exit 0 when every configuration completed with a correct result.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class BenchError(Exception):
+    pass
+
+
+def read_pids(state):
+    pids = []
+    if not os.path.isdir(state):
+        return pids
+    for f in os.listdir(state):
+        if f.endswith(".pid"):
+            try:
+                pids.append(int(open(os.path.join(state, f)).read().split()[0]))
+            except (OSError, ValueError, IndexError):
+                pass
+    return pids
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+class LocalSwarm:
+    """One private swarm in its own state dir; always stopped by close()."""
+
+    def __init__(self, bindir, env):
+        self.bindir = bindir
+        self.env = env
+        # unix socket paths must stay short: a short dir under /tmp
+        self.tmp = tempfile.mkdtemp(prefix="swb-", dir="/tmp")
+        self.state = os.path.join(self.tmp, "s")
+        self.pids = set()
+
+    def cli(self, *args, timeout=300):
+        cmd = [os.path.join(self.bindir, "swarm")] + list(args) + ["--state", self.state]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.env)
+        self.pids.update(read_pids(self.state))
+        if p.returncode != 0:
+            raise BenchError("%s exited %d: %s" % (" ".join(cmd), p.returncode,
+                                                   p.stderr.strip()[-1500:]))
+        return p.stdout
+
+    def close(self):
+        self.pids.update(read_pids(self.state))
+        try:
+            subprocess.run([os.path.join(self.bindir, "swarm"), "down", "--state", self.state],
+                           capture_output=True, timeout=60, env=self.env)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        deadline = time.time() + 5
+        while time.time() < deadline and any(alive(p) for p in self.pids):
+            time.sleep(0.1)
+        left = [p for p in self.pids if alive(p)]
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return left
+
+
+def write_job(path, n, max_tokens):
+    items = ["bench-%05d" % i for i in range(n)]
+    job = {
+        "name": "bench-%d" % n,
+        "goal": "You are a benchmark agent.",
+        "instructions": "Say one short thing about {item}.",
+        "fanout": {"items": items},
+        "merge": "concat",
+        "budget": {"max_tokens": max_tokens, "max_attempts": 3, "max_subtasks": max(n, 1)},
+        "sampling": {"temperature": 0.0, "seed": 1},
+    }
+    with open(path, "w") as f:
+        json.dump(job, f)
+    return items
+
+
+def run_one(args, workers):
+    env = dict(os.environ)
+    if args.engine == "sim":
+        env["SWARM_SIM_TOKEN_US"] = str(args.token_us)
+    sw = LocalSwarm(args.bindir, env)
+    try:
+        up = ["up", "--workers", str(workers), "--slots", str(args.slots),
+              "--engine", args.engine]
+        if args.threads:
+            up += ["--threads", str(args.threads)]
+        if args.engine == "embedded":
+            up += ["--model", args.model]
+        sw.cli(*up)
+        job = os.path.join(sw.tmp, "job.json")
+        items = write_job(job, args.tasks, args.max_tokens)
+        t0 = time.monotonic()
+        jid = sw.cli("submit", job).strip()
+        polls = 0
+        while True:
+            st = json.loads(sw.cli("status", jid, "--json"))
+            polls += 1
+            if st.get("state") in ("done", "failed", "cancelled") and "result" in st:
+                break
+            if time.monotonic() - t0 > args.timeout:
+                raise BenchError("job %s not finished after %d s: %s" %
+                                 (jid, args.timeout, {k: st.get(k) for k in
+                                                      ("state", "done", "total")}))
+            time.sleep(args.poll)
+        wall = time.monotonic() - t0
+        res = st["result"]
+        results = res.get("results", [])
+        ids = [r.get("task_id") for r in results]
+        if st["state"] != "done" or res.get("done") != args.tasks or len(ids) != args.tasks \
+                or len(set(ids)) != args.tasks:
+            raise BenchError("job ended %s with %r done of %d" % (st["state"], res.get("done"),
+                                                                  args.tasks))
+        if [r.get("item") for r in results] != items:
+            raise BenchError("results are not the items in order")
+        if args.engine == "sim" and not all(r.get("output", "").startswith("[sim]")
+                                            for r in results):
+            raise BenchError("a sim output is not labelled [sim]")
+        tokens = sum(int(r.get("tokens", 0)) for r in results)
+        used = len({r.get("worker") for r in results})
+        return {"wall_s": wall, "tokens": tokens, "workers_used": used, "polls": polls}
+    finally:
+        left = sw.close()
+        if left:
+            print("bench_swarm: had to SIGKILL leftover pids %s" % left, file=sys.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("bindir")
+    ap.add_argument("--engine", choices=("sim", "embedded"), required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--slots", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="engine threads per worker (0: swarm's default)")
+    ap.add_argument("--max-tokens", type=int, default=8)
+    ap.add_argument("--token-us", type=int, default=1000, help="sim: microseconds per fake token")
+    ap.add_argument("--poll", type=float, default=0.05, help="status poll interval, s")
+    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.engine == "embedded" and not args.model:
+        ap.error("--engine embedded needs --model")
+    if not shutil.which("redis-server"):
+        print("bench_swarm: redis-server is not installed", file=sys.stderr)
+        return 1
+    label = "sim" if args.engine == "sim" else "embedded"
+    series = [int(w) for w in args.workers.split(",")]
+    base = None
+    ok = True
+    if not args.json:
+        extra = ("%d us/token" % args.token_us) if args.engine == "sim" else \
+            os.path.basename(args.model)
+        print("swarm %s engine (%s): %d sub-tasks x %d max tokens, %d slot(s)/worker" %
+              (label.upper() if label == "sim" else label, extra, args.tasks, args.max_tokens,
+               args.slots))
+        print("%-8s %9s %10s %8s %16s" % ("workers", "wall s", "tasks/s", "ratio",
+                                          "overhead ms/task"))
+    for w in series:
+        try:
+            r = run_one(args, w)
+        except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+            print("bench_swarm: %s engine, %d worker(s): %s" % (label, w, e), file=sys.stderr)
+            ok = False
+            continue
+        rate = args.tasks / r["wall_s"]
+        if base is None:
+            base = rate
+        ratio = rate / base
+        # only meaningful when the sub-tasks themselves cost nothing
+        ovh = r["wall_s"] * 1000.0 / args.tasks if (args.engine == "sim" and args.token_us == 0) \
+            else None
+        if args.json:
+            print(json.dumps({"bench": "swarm", "engine": label, "workers": w, "slots": args.slots,
+                              "tasks": args.tasks, "max_tokens": args.max_tokens,
+                              "token_us": args.token_us if label == "sim" else None,
+                              "model": None if label == "sim" else os.path.basename(args.model),
+                              "wall_s": round(r["wall_s"], 4), "tasks_per_s": round(rate, 3),
+                              "ratio_vs_first": round(ratio, 3),
+                              "overhead_ms_per_task": None if ovh is None else round(ovh, 3),
+                              "tokens": r["tokens"], "workers_used": r["workers_used"]}))
+        else:
+            print("%-8d %9.2f %10.1f %7.2fx %16s" % (w, r["wall_s"], rate, ratio,
+                                                    "%.2f" % ovh if ovh is not None else "-"))
+        sys.stdout.flush()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
