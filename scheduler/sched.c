@@ -771,8 +771,10 @@ int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, siz
     op->s = s;
     op->cb = (void *)cb;
     op->ud = ud;
-    if (redisAsyncCommand(s->ac, pending_cmd_reply, op, "SMEMBERS %smerging", s->prefix) !=
-        REDIS_OK) {
+    char key[sizeof s->prefix + 16];
+    snprintf(key, sizeof key, "%smerging", s->prefix);
+    /* %s is one argument even if the prefix has spaces */
+    if (redisAsyncCommand(s->ac, pending_cmd_reply, op, "SMEMBERS %s", key) != REDIS_OK) {
         free(op);
         snprintf(err, errlen, "redis connection is closing");
         return -1;
