@@ -456,6 +456,176 @@ RT_AVX2 void rt_dequant_mxfp4_avx2(const void *src, float *dst, int64_t n)
     }
 }
 
+/* ---- Q4_1, Q5_1 (x = d*q + m), Q2_K, Q3_K ---- */
+
+RT_AVX2 static inline __m256i q5_1_codes(const uint8_t *b)
+{
+    uint32_t qh;
+    memcpy(&qh, b + 4, 4);
+    return _mm256_or_si256(nibbles32(b + 8), bits_to_0x10(qh));
+}
+
+RT_AVX2 float rt_dot_q4_1_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 20, x += 32) {
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b)),
+                              dot32_i8(nibbles32(b + 4), x, _mm256_setzero_ps()), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b + 2)), sum32(x), acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_dot_q5_1_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 24, x += 32) {
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b)),
+                              dot32_i8(q5_1_codes(b), x, _mm256_setzero_ps()), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b + 2)), sum32(x), acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 void rt_dequant_q4_1_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b += 20, dst += 32) /* d*q - (-m) == d*q + m exactly */
+        put32_i8(nibbles32(b + 4), _mm256_set1_ps(h2f(b)), _mm256_set1_ps(-h2f(b + 2)), dst);
+}
+
+RT_AVX2 void rt_dequant_q5_1_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b += 24, dst += 32)
+        put32_i8(q5_1_codes(b), _mm256_set1_ps(h2f(b)), _mm256_set1_ps(-h2f(b + 2)), dst);
+}
+
+/* Q2_K/Q3_K: half h, shift j: 32 codes from bits 2j..2j+1 of qs[32h + l],
+ * elements 128h + 32j + l, sub-blocks (of 16) 8h + 2j and 8h + 2j + 1. */
+RT_AVX2 static inline __m256i q2_codes(__m256i qs, int j)
+{
+    return _mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), _mm256_set1_epi8(3));
+}
+
+/* Q3_K: the 2 low bits, plus 4 where the hmask bit (4h + j) is set, minus 4 */
+RT_AVX2 static inline __m256i q3_codes(__m256i qs, __m256i hm, int h, int j)
+{
+    __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), _mm256_set1_epi8(1));
+    __m256i u = _mm256_or_si256(q2_codes(qs, j), _mm256_slli_epi16(hb, 2));
+    return _mm256_sub_epi8(u, _mm256_set1_epi8(4));
+}
+
+static void q3_scales_avx(const uint8_t *p, int *sc)
+{
+    for (int s = 0; s < 16; s++) {
+        int lo = s < 8 ? (p[s] & 0xF) : (p[s - 8] >> 4);
+        int hi = (p[8 + s % 4] >> (2 * (s / 4))) & 3;
+        sc[s] = (lo | (hi << 4)) - 32;
+    }
+}
+
+RT_AVX2 static inline __m256 sum16(const float *x)
+{
+    return _mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));
+}
+
+RT_AVX2 float rt_dot_q2_K_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 84, x += RT_QK_K) {
+        float d = h2f(b + 80), dmin = h2f(b + 82);
+        for (int h = 0; h < 2; h++) {
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = q2_codes(qs, j);
+                int s = 8 * h + 2 * j;
+                const float *xs = x + 128 * h + 32 * j;
+                __m256 a0 = dot16_i8(_mm256_castsi256_si128(q), xs, _mm256_setzero_ps());
+                __m256 a1 = dot16_i8(_mm256_extracti128_si256(q, 1), xs + 16, _mm256_setzero_ps());
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)(b[s] & 0xF)), a0, acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)(b[s + 1] & 0xF)), a1, acc);
+                acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)(b[s] >> 4)), sum16(xs), acc);
+                acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * (float)(b[s + 1] >> 4)),
+                                       sum16(xs + 16), acc);
+            }
+        }
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 void rt_dequant_q2_K_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 84, dst += RT_QK_K) {
+        float d = h2f(b + 80), dmin = h2f(b + 82);
+        for (int h = 0; h < 2; h++) {
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = q2_codes(qs, j);
+                int s = 8 * h + 2 * j;
+                float *ys = dst + 128 * h + 32 * j;
+                put16_i8(_mm256_castsi256_si128(q), _mm256_set1_ps(d * (float)(b[s] & 0xF)),
+                         _mm256_set1_ps(dmin * (float)(b[s] >> 4)), ys);
+                put16_i8(_mm256_extracti128_si256(q, 1),
+                         _mm256_set1_ps(d * (float)(b[s + 1] & 0xF)),
+                         _mm256_set1_ps(dmin * (float)(b[s + 1] >> 4)), ys + 16);
+            }
+        }
+    }
+}
+
+RT_AVX2 float rt_dot_q3_K_avx2(const void *w, const float *x, int64_t n)
+{
+    const uint8_t *b = w;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 110, x += RT_QK_K) {
+        int sc[16];
+        q3_scales_avx(b + 96, sc);
+        float d = h2f(b + 108);
+        __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+        for (int h = 0; h < 2; h++) {
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = q3_codes(qs, hm, h, j);
+                int s = 8 * h + 2 * j;
+                const float *xs = x + 128 * h + 32 * j;
+                __m256 a0 = dot16_i8(_mm256_castsi256_si128(q), xs, _mm256_setzero_ps());
+                __m256 a1 = dot16_i8(_mm256_extracti128_si256(q, 1), xs + 16, _mm256_setzero_ps());
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[s]), a0, acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)sc[s + 1]), a1, acc);
+            }
+        }
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 void rt_dequant_q3_K_avx2(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    const __m256 z = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 110, dst += RT_QK_K) {
+        int sc[16];
+        q3_scales_avx(b + 96, sc);
+        float d = h2f(b + 108);
+        __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+        for (int h = 0; h < 2; h++) {
+            __m256i qs = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
+            for (int j = 0; j < 4; j++) {
+                __m256i q = q3_codes(qs, hm, h, j);
+                int s = 8 * h + 2 * j;
+                float *ys = dst + 128 * h + 32 * j;
+                put16_i8(_mm256_castsi256_si128(q), _mm256_set1_ps(d * (float)sc[s]), z, ys);
+                put16_i8(_mm256_extracti128_si256(q, 1), _mm256_set1_ps(d * (float)sc[s + 1]), z,
+                         ys + 16);
+            }
+        }
+    }
+}
+
 /* ---- integer dots against quantized activations (see q_vecdot.c) ---- */
 
 /* 32 signed int8 pairs -> 8 int32 partial sums of w*x. The sign trick makes
