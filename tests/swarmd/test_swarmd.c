@@ -256,6 +256,17 @@ static void pump_for(fake_worker *w, int ms)
     } while (now_ms() < end);
 }
 
+static void pump_two(fake_worker *a, fake_worker *b, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    do {
+        zmq_pollitem_t it[2] = {{a->sock, 0, ZMQ_POLLIN, 0}, {b->sock, 0, ZMQ_POLLIN, 0}};
+        zmq_poll(it, 2, 5);
+        fw_pump(a);
+        fw_pump(b);
+    } while (now_ms() < end);
+}
+
 static void *dealer(env_t *e, const char *ep)
 {
     void *s = zmq_socket(e->zctx, ZMQ_DEALER);
@@ -617,6 +628,55 @@ int main(int argc, char **argv)
     check_result(res2, items2, 8);
     free(res2);
     CHECK(w.reregisters >= 1);
+
+    /* Two workers share a job fairly; then one goes silent holding tasks: it is
+     * declared dead after 3 heartbeats and its tasks finish on the other. */
+    {
+        fake_worker w2 = {.name = "w-two", .slots = 2, .delay_ms = 150};
+        w2.sock = dealer(&e, e.worker_ep);
+        fw_register(&w2);
+        pump_two(&w, &w2, 300);
+        CHECK(w2.registered);
+        w.delay_ms = 150;
+        int a1 = w.assigns;
+        static const char *const items5[] = {"f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"};
+        char job5[128];
+        CHECK(submit(&e,
+                     "{\"goal\":\"g\",\"instructions\":\"{item}\","
+                     "\"fanout\":{\"items\":[\"f1\",\"f2\",\"f3\",\"f4\",\"f5\",\"f6\","
+                     "\"f7\",\"f8\"]}}",
+                     job5, sizeof job5, &w) == 0);
+        uint64_t until = now_ms() + 3000;
+        while ((w2.n_run < 2 || w2.results_sent < 2) && now_ms() < until)
+            pump_two(&w, &w2, 10);
+        CHECK(w2.results_sent >= 2 && w2.n_run == 2);
+        CHECK(w.assigns - a1 >= 2); /* both workers got work */
+        /* w2 goes silent (no heartbeats, no results) with 2 tasks */
+        char *res5 = wait_job(&e, job5, &w, 15000);
+        check_result(res5, items5, 8);
+        if (res5) {
+            cJSON *r = cJSON_Parse(res5);
+            int retried = 0;
+            cJSON *x;
+            cJSON_ArrayForEach(x, cJSON_GetObjectItem(r, "results"))
+            {
+                if (cJSON_GetObjectItem(x, "attempt")->valueint == 2) {
+                    retried++;
+                    CHECK(!strcmp(cJSON_GetObjectItem(x, "worker")->valuestring, "w-test"));
+                }
+            }
+            CHECK(retried == 2);
+            cJSON_Delete(r);
+        }
+        free(res5);
+        Swarm__Envelope *ws = status_call(&e, NULL, false, &w);
+        if (ws && ws->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS) {
+            CHECK(ws->status->n_workers == 1);
+            CHECK(counter(ws->status, "workers.lost") == 1);
+        }
+        wire_free(ws);
+        zmq_close(w2.sock);
+    }
 
     /* Cancel a running job: the worker is told to stop, the job ends cancelled. */
     w.delay_ms = 60000;
