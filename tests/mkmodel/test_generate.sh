@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # test_generate.sh - models from `swarm-infer mkmodel` run through the engine.
 #
-# usage: test_generate.sh SWARM_INFER ARCH
-# For every type at the tiny preset: mkmodel writes the file, then
+# usage: test_generate.sh SWARM_INFER ARCH [MODELS_DIR]
+# For every type at the tiny preset: mkmodel writes the file (or it is
+# taken from MODELS_DIR, written there by make_models.sh), then
 # `swarm-infer generate --prompt hello -n 8 --greedy --ids` must exit 0 and
 # print exactly 8 ids, each inside the vocabulary, and a second run must print
-# the same ids for Q8_0 (greedy is deterministic). For qwen3moe also: a write that runs
-# out of space (RLIMIT_FSIZE) fails with a clear message and leaves no file.
+# the same ids for Q8_0 (greedy is deterministic).
+# With ARCH "out-of-space": a write that runs out of space (RLIMIT_FSIZE)
+# must fail with a clear message and leave no file.
 set -u
 BIN=$1
 ARCH=$2
+MODELS=${3:-}
 TMP=$(mktemp -d /tmp/swarm-mkmodel-gen-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 fail=0
 VOCAB=1024
 
 VARIANTS="F32 F16 BF16 Q8_0 Q4_0 Q4_K_M Q6_K MXFP4"
+[ "$ARCH" = out-of-space ] && VARIANTS=""
 # deepseek2 also in its V3-routing form (sigmoid + exp_probs_b + groups)
 [ "$ARCH" = deepseek2 ] && VARIANTS="$VARIANTS Q8_0:v3 Q4_K_M:v3"
 for VAR in $VARIANTS; do
@@ -23,7 +27,9 @@ for VAR in $VARIANTS; do
     ROUTING=v2
     [ "$VAR" != "$TYPE" ] && ROUTING=${VAR#*:}
     M="$TMP/$ARCH-$TYPE-$ROUTING.gguf"
-    if ! "$BIN" mkmodel --arch "$ARCH" --preset tiny --type "$TYPE" --routing "$ROUTING" --out "$M" 2>"$TMP/mk.err"; then
+    if [ -n "$MODELS" ]; then
+        M="$MODELS/$ARCH-$TYPE-$ROUTING.gguf"
+    elif ! "$BIN" mkmodel --arch "$ARCH" --preset tiny --type "$TYPE" --routing "$ROUTING" --out "$M" 2>"$TMP/mk.err"; then
         echo "FAIL $ARCH $VAR: mkmodel failed: $(cat "$TMP/mk.err")"
         fail=1
         continue
@@ -57,10 +63,10 @@ for VAR in $VARIANTS; do
         fi
     fi
     echo "ok $ARCH $VAR: $(echo $ids)"
-    rm -f "$M"
+    [ -z "$MODELS" ] && rm -f "$M"
 done
 
-if [ "$ARCH" = qwen3moe ]; then
+if [ "$ARCH" = out-of-space ]; then
     # Out of space: RLIMIT_FSIZE makes write() fail with EFBIG once the file
     # reaches 1 MiB (the model is ~4 MiB); SIGXFSZ is ignored so the error
     # reaches mkmodel instead of killing it.

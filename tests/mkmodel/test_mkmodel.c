@@ -380,8 +380,12 @@ static bool same_file(const char *a, const char *b)
 
 int main(int argc, char **argv)
 {
-    /* one architecture per run (ctest runs them in parallel), or "misc" */
+    /* test_mkmodel [ARCH|misc [MODELS_DIR]]: one architecture per run (ctest
+     * runs them in parallel), or "misc". With MODELS_DIR, check the files
+     * make_models.sh wrote there with `swarm-infer mkmodel` (shared with the
+     * generate test) instead of writing them in-process. */
     const char *only = argc > 1 ? argv[1] : NULL;
+    const char *models = argc > 2 ? argv[2] : NULL;
     char dir[] = "/tmp/swarm-mkmodel-XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -395,8 +399,18 @@ int main(int argc, char **argv)
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++)
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             if (only && strcmp(only, archs[a]) != 0) continue;
-            snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, archs[a], types[t]);
             snprintf(ctx, sizeof ctx, "mkmodel %s %s", archs[a], types[t]);
+            if (models) {
+                snprintf(path, sizeof path, "%s/%s-%s-v2.gguf", models, archs[a], types[t]);
+                check_model(path, archs[a], false, types[t]);
+                if (strcmp(archs[a], "deepseek2") == 0 &&
+                    (strcmp(types[t], "Q8_0") == 0 || strcmp(types[t], "Q4_K_M") == 0)) {
+                    snprintf(path, sizeof path, "%s/%s-%s-v3.gguf", models, archs[a], types[t]);
+                    check_model(path, archs[a], true, types[t]);
+                }
+                continue;
+            }
+            snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, archs[a], types[t]);
             int rc = run_mkmodel(archs[a], "tiny", types[t], path, NULL, NULL);
             CHECK(rc == 0);
             if (rc == 0) check_model(path, archs[a], false, types[t]);
