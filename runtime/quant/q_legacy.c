@@ -35,6 +35,15 @@ static float signed_absmax(const float *x, int n)
     return max;
 }
 
+/* (int)v clamped to [0, hi]; NaN gives 0. Converting an out-of-range or NaN
+ * float to int is undefined in C, and inf/NaN weights must not be. */
+static int code_of(float v, int hi)
+{
+    if (!(v >= 0.0f)) return 0;
+    if (v >= (float)hi) return hi;
+    return (int)v;
+}
+
 static void min_max(const float *x, int n, float *mn, float *mx)
 {
     *mn = x[0], *mx = x[0];
@@ -73,9 +82,7 @@ void rt_quantize_q4_0(const float *src, void *dst, int64_t n)
         float id = d != 0 ? 1.0f / d : 0.0f;
         rt_wr16(b, dh);
         for (int j = 0; j < 16; j++) {
-            int q0 = (int)(x[j] * id + 8.5f), q1 = (int)(x[j + 16] * id + 8.5f);
-            q0 = q0 > 15 ? 15 : q0 < 0 ? 0 : q0;
-            q1 = q1 > 15 ? 15 : q1 < 0 ? 0 : q1;
+            int q0 = code_of(x[j] * id + 8.5f, 15), q1 = code_of(x[j + 16] * id + 8.5f, 15);
             b[2 + j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -122,9 +129,8 @@ void rt_quantize_q4_1(const float *src, void *dst, int64_t n)
         rt_wr16(b, rt_f32_to_fp16(d));
         rt_wr16(b + 2, rt_f32_to_fp16(mn));
         for (int j = 0; j < 16; j++) {
-            int q0 = (int)((x[j] - mn) * id + 0.5f), q1 = (int)((x[j + 16] - mn) * id + 0.5f);
-            q0 = q0 > 15 ? 15 : q0 < 0 ? 0 : q0;
-            q1 = q1 > 15 ? 15 : q1 < 0 ? 0 : q1;
+            int q0 = code_of((x[j] - mn) * id + 0.5f, 15);
+            int q1 = code_of((x[j + 16] - mn) * id + 0.5f, 15);
             b[4 + j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -172,9 +178,7 @@ void rt_quantize_q5_0(const float *src, void *dst, int64_t n)
         rt_wr16(b, rt_f32_to_fp16(d));
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
-            int q0 = (int)(x[j] * id + 16.5f), q1 = (int)(x[j + 16] * id + 16.5f);
-            q0 = q0 > 31 ? 31 : q0 < 0 ? 0 : q0;
-            q1 = q1 > 31 ? 31 : q1 < 0 ? 0 : q1;
+            int q0 = code_of(x[j] * id + 16.5f, 31), q1 = code_of(x[j + 16] * id + 16.5f, 31);
             b[6 + j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
             qh |= (uint32_t)(q0 >> 4) << j;
             qh |= (uint32_t)(q1 >> 4) << (j + 16);
@@ -228,9 +232,8 @@ void rt_quantize_q5_1(const float *src, void *dst, int64_t n)
         rt_wr16(b + 2, rt_f32_to_fp16(mn));
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
-            int q0 = (int)((x[j] - mn) * id + 0.5f), q1 = (int)((x[j + 16] - mn) * id + 0.5f);
-            q0 = q0 > 31 ? 31 : q0 < 0 ? 0 : q0;
-            q1 = q1 > 31 ? 31 : q1 < 0 ? 0 : q1;
+            int q0 = code_of((x[j] - mn) * id + 0.5f, 31);
+            int q1 = code_of((x[j + 16] - mn) * id + 0.5f, 31);
             b[8 + j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
             qh |= (uint32_t)(q0 >> 4) << j;
             qh |= (uint32_t)(q1 >> 4) << (j + 16);

@@ -53,6 +53,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (row) {
                 tr->dequant(t->data, row, t->ne[0]);
                 acc += bits_of(tr->dot_f32(t->data, row, t->ne[0]));
+                /* the integer path, against the row itself as activation */
+                const rt_vec_dot_traits *vd = rt_type_vec_dot(t->type);
+                size_t qb = vd ? rt_type_row_size(vd->act_type, t->ne[0]) : 0;
+                void *xq = qb ? malloc(qb) : NULL;
+                if (xq) {
+                    rt_type_get(vd->act_type)->quantize(row, xq, t->ne[0]);
+                    acc += bits_of(vd->vec_dot(t->data, xq, t->ne[0]));
+                    free(xq);
+                }
                 free(row);
             }
         }

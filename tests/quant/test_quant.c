@@ -444,6 +444,39 @@ static void test_fast_vs_scalar(void)
     free(x), free(v), free(y), free(q);
 }
 
+/* Non-finite and extreme inputs: every quantizer copes without undefined
+ * behaviour (UBSan would flag a NaN-to-int conversion), and blocks are
+ * independent: a poisoned first block leaves later blocks' bytes unchanged. */
+static void test_special_inputs(void)
+{
+    const int64_t n = 256 * 3;
+    float *x = malloc(n * sizeof *x), *bad = malloc(n * sizeof *bad), *y = malloc(n * sizeof *y);
+    uint8_t *qa = malloc((size_t)n * 4), *qb = malloc((size_t)n * 4);
+    fill_data(x, n);
+    static const float specials[] = {NAN, INFINITY, -INFINITY, 3e38f, -3e38f, 1e-42f, -0.0f};
+    for (int variant = 0; variant < 3; variant++) {
+        memcpy(bad, x, n * sizeof *x);
+        for (int i = 0; i < 256; i++) {
+            if (variant == 0) bad[i] = specials[i % 7];                     /* everything */
+            if (variant == 1 && i % 9 == 0) bad[i] = specials[(i / 9) % 7]; /* sprinkled */
+            if (variant == 2) bad[i] = i % 2 ? 3e38f : -3e38f;              /* huge, finite */
+        }
+        for (uint32_t t = 0; t < RT_TYPE_COUNT; t++) {
+            const rt_type_traits *tr = rt_type_get(t);
+            if (!tr) continue;
+            tr->quantize(x, qa, n);
+            tr->quantize(bad, qb, n);
+            tr->dequant(qb, y, n); /* must not crash either */
+            size_t first = rt_type_row_size(t, 256), all = rt_type_row_size(t, n);
+            if (memcmp(qa + first, qb + first, all - first) != 0) {
+                fprintf(stderr, "%s: special values in block 0 changed later blocks\n", tr->name);
+                failures++;
+            }
+        }
+    }
+    free(x), free(bad), free(y), free(qa), free(qb);
+}
+
 /* Quantized-activation dots: exactly the dot of the dequantized weights with
  * the dequantized activations (integer sums are exact; only the float
  * scaling rounds), for the scalar and the fast kernels; and close to the
@@ -626,6 +659,7 @@ int main(int argc, char **argv)
     test_types();
     test_fast_vs_scalar();
     test_vec_dot();
+    test_special_inputs();
     const char *dir = argc > 1 ? argv[1] : getenv("SWARM_FIXTURES");
     const char *ci = getenv("CI");
     int g = dir ? test_golden(dir) : -1;
