@@ -100,7 +100,7 @@ struct rt_model {
 
 /* Tokens evaluated together per forward call (prompt processing): weights
  * are read (and dequantized) once per batch instead of once per token. */
-#define RT_BATCH 32
+#define RT_BATCH 64
 
 /* Per-session scratch for one batch of up to RT_BATCH tokens (row-major
  * [token][...] buffers sized from the model). */

@@ -47,6 +47,24 @@ typedef struct {
     rt_dot_rows_fn dot_rows;
 } matmul_job;
 
+/* Up to how many activation rows the fused dequantize+dot kernel is cheaper
+ * than dequantizing the weight row once (measured break-even: the K-quants
+ * and bf16 have costly dequantization, f16/q8_0 cheap). */
+static int64_t fused_max_rows(uint32_t type)
+{
+    switch (type) {
+    case RT_TYPE_F16:
+        return 2;
+    case RT_TYPE_Q8_0:
+    case RT_TYPE_Q6_K:
+        return 4;
+    case RT_TYPE_BF16:
+        return 16;
+    default:
+        return 8;
+    }
+}
+
 static void matmul_rows(void *ctx, int64_t begin, int64_t end)
 {
     const matmul_job *j = ctx;
@@ -54,6 +72,15 @@ static void matmul_rows(void *ctx, int64_t begin, int64_t end)
     if (j->nb == 1) {
         for (int64_t r = begin; r < end; r++)
             j->y[r] = tr->dot_f32(j->base + (size_t)r * j->w->row_bytes, j->x, j->n);
+        return;
+    }
+    /* A few tokens: the fused kernel per token beats dequantizing the row. */
+    if (j->w->type != RT_TYPE_F32 && j->nb < fused_max_rows(j->w->type)) {
+        for (int64_t r = begin; r < end; r++) {
+            const uint8_t *src = j->base + (size_t)r * j->w->row_bytes;
+            for (int64_t b = 0; b < j->nb; b++)
+                j->y[b * j->ldy + r] = tr->dot_f32(src, j->x + b * j->ldx, j->n);
+        }
         return;
     }
     /* Several tokens: dequantize each row once, then plain float dots. */
