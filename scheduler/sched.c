@@ -454,7 +454,7 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     bad = bad || op_str(op, "temperature") || op_str(op, num) || op_str(op, "seed") ||
           op_u64(op, job->seed);
     for (size_t i = 0; !bad && i < job->n_tasks; i++) {
-        char tid[16];
+        char tid[24]; /* room for any size_t: Release -Wformat-truncation */
         sched_task_id(i, tid, sizeof tid);
         const sched_task_spec *t = &job->tasks[i];
         bad = op_str(op, tid) || op_str(op, t->instructions) || op_str(op, t->item) ||
