@@ -163,14 +163,19 @@ static void name_show(const char *s, uint64_t n, char *out, size_t cap)
     out[o < cap ? o : cap - 1] = '\0';
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
+/* FNV-1a from a per-table starting value (the table's address, which ASLR
+ * varies), so a file cannot be crafted to make every name collide and turn
+ * loading into O(n^2). */
+static uint64_t hash_bytes(const void *tab, const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = 1469598103934665603ull ^ ((uint64_t)(uintptr_t)tab * 0x9E3779B97F4A7C15ull);
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)s[i];
         h *= 1099511628211ull;
     }
-    return h ^ (h >> 29);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
 }
 
 static size_t hash_cap_for(size_t n)
@@ -187,7 +192,7 @@ static int64_t hash_insert(uint32_t *tab, size_t cap, const char *name, size_t l
                            const char *(*name_of)(const gguf_file *, uint32_t), const gguf_file *f)
 {
     size_t m = cap - 1;
-    for (size_t h = (size_t)hash_bytes(name, len) & m;; h = (h + 1) & m) {
+    for (size_t h = (size_t)hash_bytes(tab, name, len) & m;; h = (h + 1) & m) {
         if (tab[h] == 0) {
             tab[h] = idx + 1;
             return -1;
@@ -202,7 +207,7 @@ static int64_t hash_lookup(const uint32_t *tab, size_t cap, const char *name,
 {
     if (!tab) return -1;
     size_t len = strlen(name), m = cap - 1;
-    for (size_t h = (size_t)hash_bytes(name, len) & m;; h = (h + 1) & m) {
+    for (size_t h = (size_t)hash_bytes(tab, name, len) & m;; h = (h + 1) & m) {
         if (tab[h] == 0) return -1;
         const char *other = name_of(f, tab[h] - 1);
         if (strcmp(other, name) == 0) return (int64_t)(tab[h] - 1);
