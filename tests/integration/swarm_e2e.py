@@ -11,7 +11,7 @@ sub-task, each exactly once, in task order. Every scenario ends by checking
 that no process it started is left behind.
 
 usage: swarm_e2e.py BINDIR SRCDIR SCENARIO
-scenarios: submit-100, run-demo, kill-worker, bad-job, sim-scale
+scenarios: submit-100, run-demo, kill-worker, bad-job, sim-scale, swarmd-restart
 """
 import json
 import os
@@ -325,6 +325,52 @@ def sc_bad_job(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_swarmd_restart(sw, bindir, srcdir):
+    """kill -9 swarmd mid-job and start it again: the workers register again
+    (swarmd answers their heartbeats with "unknown worker") and the job
+    completes with every result exactly once."""
+    model = make_model(bindir, sw.tmp)
+    sw.up("--workers", "3", "--slots", "2", "--model", model)
+    items = ["phoenix-%03d" % i for i in range(60)]
+    jid = sw.cli("submit", write_job(sw.tmp, "restart", items, max_tokens=48)).stdout.strip()
+    deadline = time.time() + 120 * SLOW
+    while True:
+        st = sw.status(jid)
+        check(st["state"] == "running", "job ended before swarmd could be killed")
+        if st["done"] >= 3:
+            st_kill = st
+            break
+        check(time.time() < deadline, "job made no progress")
+        time.sleep(0.05)
+    pidfile = os.path.join(sw.state, "swarmd.pid")
+    old = int(open(pidfile).read().split()[0])
+    argv = open("/proc/%d/cmdline" % old, "rb").read().split(b"\0")[:-1]
+    os.kill(old, signal.SIGKILL)
+    while alive(old):
+        time.sleep(0.02)
+    time.sleep(0.5)
+    log = open(os.path.join(sw.state, "logs", "swarmd.log"), "ab")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         start_new_session=True)
+    with open(pidfile, "w") as f:
+        f.write("%d\n" % p.pid)
+    sw.pids.add(p.pid)
+    st = sw.wait_terminal(jid, 300)
+    check_result(st["result"], items)
+    workers = json.loads(sw.cli("workers", "--json").stdout)
+    check(len(workers) == 3, "after the restart %d of 3 workers registered again" % len(workers))
+    again = 0
+    for n in range(1, 4):
+        text = open(os.path.join(sw.state, "logs", "worker-%d.log" % n), errors="replace").read()
+        again += text.count("registered with swarmd")
+    retried = [r for r in st["result"]["results"] if r.get("attempt", 1) > 1]
+    print("swarmd-restart: killed swarmd at done=%d; %d registrations; %d task(s) retried" %
+          (st_kill["done"], again, len(retried)))
+    check(again >= 6, "workers did not register again after the restart")
+    sw.down_and_check()
+    p.wait(timeout=10)
+
+
 def sc_sim_scale(sw, bindir, srcdir):
     # SIMULATED engine: exercises swarmd/Redis/workers at 1000 sub-tasks, no model.
     sw.up("--workers", "4", "--slots", "8", "--engine", "sim")
@@ -346,6 +392,7 @@ SCENARIOS = {
     "kill-worker": sc_kill_worker,
     "bad-job": sc_bad_job,
     "sim-scale": sc_sim_scale,
+    "swarmd-restart": sc_swarmd_restart,
 }
 
 
