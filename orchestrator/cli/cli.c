@@ -334,6 +334,13 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
     return 0;
 }
 
+static int cli_worker_cmp(const void *a, const void *b)
+{
+    const Swarm__WorkerStatus *x = *(Swarm__WorkerStatus *const *)a;
+    const Swarm__WorkerStatus *y = *(Swarm__WorkerStatus *const *)b;
+    return strverscmp(x->worker_id, y->worker_id); /* w-2 before w-10 */
+}
+
 static int cmd_workers(const cli_env *e, const cli_opts *o)
 {
     cli_client c;
@@ -349,6 +356,8 @@ static int cmd_workers(const cli_env *e, const cli_opts *o)
         return 1;
     }
     const Swarm__Status *st = reply->status;
+    if (st->n_workers > 1)
+        qsort(st->workers, st->n_workers, sizeof(st->workers[0]), cli_worker_cmp);
     if (o->json) {
         cJSON *ws = cJSON_CreateArray();
         for (size_t i = 0; i < st->n_workers; i++)
