@@ -227,6 +227,9 @@ def sc_submit_100(sw, bindir, srcdir):
     sw.up("--workers", "4", "--slots", "2", "--model", model)
     w = json.loads(sw.cli("workers", "--json").stdout)
     check(len(w) == 4, "want 4 workers registered, got %d" % len(w))
+    again = sw.cli("up", "--workers", "1", "--model", model, check_rc=False)
+    check(again.returncode != 0 and "already running" in again.stderr,
+          "a second swarm up in the same state dir was not refused: %r" % again.stderr)
     items = ["item-%03d" % i for i in range(100)]
     job = write_job(sw.tmp, "hundred", items)
     p = sw.cli("submit", job)
@@ -244,6 +247,10 @@ def sc_submit_100(sw, bindir, srcdir):
     workers = {r["worker"] for r in st["result"]["results"]}
     check(len(workers) >= 2, "all 100 tasks ran on one worker: %s" % workers)
     sw.down_and_check()
+    check(os.path.exists(os.path.join(sw.state, "dump.rdb")), "redis did not save on swarm down")
+    p = sw.cli("status", check_rc=False)
+    check(p.returncode != 0 and "no swarm is running" in p.stderr,
+          "status without a swarm: rc %d, %r" % (p.returncode, p.stderr))
 
 
 def sc_run_demo(sw, bindir, srcdir):
