@@ -541,21 +541,27 @@ void rt_dequant_q8_K(const void *src, float *dst, int64_t n)
     }
 }
 
+/* As llama.cpp quantizes activations for its K-quant dot products: the
+ * signed value of largest magnitude maps to -127 (so d may be negative). */
 void rt_quantize_q8_K(const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += 292) {
         const float *x = src + RT_QK_K * i;
-        float amax = 0;
+        float amax = 0, max = 0;
         for (int k = 0; k < RT_QK_K; k++)
-            amax = fmaxf(amax, fabsf(x[k]));
-        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0;
+            if (fabsf(x[k]) > amax) amax = fabsf(x[k]), max = x[k];
+        if (amax == 0 || !isfinite(amax)) {
+            memset(b, 0, 292);
+            continue;
+        }
+        float iscale = -127.0f / max, d = 1.0f / iscale;
         memcpy(b, &d, 4);
         int8_t *q = (int8_t *)(b + 4);
         for (int s = 0; s < 16; s++) {
             int16_t bs = 0;
             for (int k = 0; k < 16; k++) {
-                int v = clampi(rt_nearest_int(x[16 * s + k] * id), -127, 127);
+                int v = clampi(rt_nearest_int(iscale * x[16 * s + k]), -127, 127);
                 q[16 * s + k] = (int8_t)v;
                 bs = (int16_t)(bs + v);
             }

@@ -255,6 +255,9 @@ float rt_dot_q5_1(const void *w, const float *x, int64_t n)
 
 /* ---- Q8_0: 34 bytes, Q8_1: 36 bytes ---- */
 
+/* Reference rounding, as llama-quantize does it (a test checks our bytes
+ * against a llama.cpp Q8_0 file): d = amax / 127, codes round(x * (1/d))
+ * with halves away from zero. */
 static void quant8(const float *x, uint8_t *dh, int8_t *qs, int *qsum)
 {
     float amax = 0;
@@ -264,8 +267,9 @@ static void quant8(const float *x, uint8_t *dh, int8_t *qs, int *qsum)
     rt_wr16(dh, rt_f32_to_fp16(d));
     int s = 0;
     for (int j = 0; j < QK; j++) {
-        int q = rt_nearest_int(x[j] * id);
-        q = q > 127 ? 127 : q < -127 ? -127 : q;
+        float v = x[j] * id;
+        /* NaN, or inf times a zero id: no code is right; 0 is harmless */
+        int q = v >= 127.0f ? 127 : v <= -127.0f ? -127 : (v == v ? (int)roundf(v) : 0);
         qs[j] = (int8_t)q;
         s += q;
     }

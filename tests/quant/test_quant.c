@@ -12,7 +12,8 @@
  *   Q4_K_M and BF16 fixture files, dequantized here, matches the F32
  *   fixture's tensor within that format's bound - which only holds if our
  *   bit layouts match llama-quantize's - and our own quantizer, run on the
- *   F32 tensor, is no worse than llama-quantize was. */
+ *   F32 tensor, is no worse than llama-quantize was (for Q8_0/Q5_0 it must
+ *   produce the very same bytes). */
 #include "gguf.h"
 #include "quant.h"
 
@@ -590,6 +591,19 @@ static int golden_pair(const char *f32_path, const char *q_path)
                 bad++;
             } else {
                 bad += check_bound(fb, x, y, n, what, &rms_all);
+                /* the legacy types have one reference rounding: our bytes must
+                 * be llama-quantize's, block for block */
+                if (tq->type == RT_TYPE_Q8_0 || tq->type == RT_TYPE_Q5_0 ||
+                    tq->type == RT_TYPE_Q4_0) {
+                    uint8_t *mine = malloc(tq->nbytes);
+                    tr->quantize(x, mine, n);
+                    if (memcmp(mine, tq->data, tq->nbytes) != 0) {
+                        fprintf(stderr, "%s: our %s bytes differ from llama-quantize's\n", what,
+                                tr->name);
+                        bad++;
+                    }
+                    free(mine);
+                }
                 /* our quantizer on the same F32 data is not worse than theirs
                  * (on the first rows only, to keep the test fast under ASan) */
                 int64_t m = n < 65536 ? n : 65536 - 65536 % tr->blck_size;
