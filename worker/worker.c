@@ -466,7 +466,7 @@ static void worker_tick(worker *w)
     uint64_t silence = t - w->last_rx_ms;
     if (!w->registered) {
         if (t - w->last_register_ms >= 2 * w->hb_ms) worker_send_register(w);
-        if (silence >= 10 * w->hb_ms && silence >= 10000) {
+        if (silence >= 10 * w->hb_ms) {
             char err[256];
             worker_log(w, "no answer from swarmd for %llu ms: reconnecting",
                        (unsigned long long)silence);
@@ -481,7 +481,7 @@ static void worker_tick(worker *w)
         return;
     }
     worker_send_heartbeat(w);
-    if (silence >= 5 * w->hb_ms && silence >= 5000 && !w->probed) {
+    if (silence >= 5 * w->hb_ms && !w->probed) {
         /* swarmd is quiet to idle workers; a Register is always answered */
         w->probed = 1;
         w->registered = 0;
