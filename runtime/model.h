@@ -154,6 +154,10 @@ float rt_dot(const float *a, const float *b, int64_t n);
 typedef void (*rt_dot_rows_fn)(const float *w, const float *x, int64_t ldx, int64_t nb, int64_t n,
                                float *out, int64_t ldo);
 rt_dot_rows_fn rt_dot_rows_select(void);
+/* Two adjacent weight rows at once: out[b * ldo + 0/1] (NULL if unavailable). */
+typedef void (*rt_dot_rows2_fn)(const float *w0, const float *w1, const float *x, int64_t ldx,
+                                int64_t nb, int64_t n, float *out, int64_t ldo);
+rt_dot_rows2_fn rt_dot_rows2_select(void);
 void rt_rope_apply(float *v, int32_t n_heads, int32_t head_dim, int32_t n_rot, rt_rope_kind kind,
                    const float *cs);
 void rt_rope_cache(const rt_hparams *hp, int32_t pos, float *cs);

@@ -45,6 +45,7 @@ typedef struct {
     const float *x;
     int64_t ldx, nb, n;
     rt_dot_rows_fn dot_rows;
+    rt_dot_rows2_fn dot_rows2;
 } matmul_job;
 
 /* Up to how many activation rows the fused dequantize+dot kernel is cheaper
@@ -83,11 +84,14 @@ static void matmul_rows(void *ctx, int64_t begin, int64_t end)
         }
         return;
     }
-    /* Several tokens: dequantize each row once, then plain float dots. */
-    float *row = NULL;
-    if (j->w->type != RT_TYPE_F32) {
-        row = malloc(sizeof(float) * (size_t)j->n);
-        if (!row) { /* fall back to the fused kernel */
+    /* Several tokens: dequantize a panel of rows once, then float dots over
+     * blocks of tokens so the panel stays in L2 and the token block in L1. */
+    enum { PANEL = 32, TOKENS = 8 };
+    const bool deq = j->w->type != RT_TYPE_F32;
+    float *buf = NULL;
+    if (deq) {
+        buf = malloc(sizeof(float) * PANEL * (size_t)j->n);
+        if (!buf) { /* fall back to the fused kernel */
             for (int64_t r = begin; r < end; r++)
                 for (int64_t b = 0; b < j->nb; b++)
                     j->y[b * j->ldy + r] =
@@ -95,16 +99,31 @@ static void matmul_rows(void *ctx, int64_t begin, int64_t end)
             return;
         }
     }
-    for (int64_t r = begin; r < end; r++) {
-        const uint8_t *src = j->base + (size_t)r * j->w->row_bytes;
-        const float *wr = (const float *)src;
-        if (row) {
-            tr->dequant(src, row, j->n);
-            wr = row;
+    const float *wr[PANEL];
+    for (int64_t r0 = begin; r0 < end; r0 += PANEL) {
+        const int64_t rp = end - r0 < PANEL ? end - r0 : PANEL;
+        for (int64_t i = 0; i < rp; i++) {
+            const uint8_t *src = j->base + (size_t)(r0 + i) * j->w->row_bytes;
+            if (deq) {
+                tr->dequant(src, buf + i * j->n, j->n);
+                wr[i] = buf + i * j->n;
+            } else {
+                wr[i] = (const float *)src;
+            }
         }
-        j->dot_rows(wr, j->x, j->ldx, j->nb, j->n, j->y + r, j->ldy);
+        for (int64_t b0 = 0; b0 < j->nb; b0 += TOKENS) {
+            const int64_t tb = j->nb - b0 < TOKENS ? j->nb - b0 : TOKENS;
+            const float *xb = j->x + b0 * j->ldx;
+            float *yb = j->y + b0 * j->ldy + r0;
+            int64_t i = 0;
+            if (j->dot_rows2)
+                for (; i + 2 <= rp; i += 2)
+                    j->dot_rows2(wr[i], wr[i + 1], xb, j->ldx, tb, j->n, yb + i, j->ldy);
+            for (; i < rp; i++)
+                j->dot_rows(wr[i], xb, j->ldx, tb, j->n, yb + i, j->ldy);
+        }
     }
-    free(row);
+    free(buf);
 }
 
 void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t expert,
@@ -122,6 +141,7 @@ void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t
         .nb = nb,
         .n = w->ne[0],
         .dot_rows = nb > 1 ? rt_dot_rows_select() : NULL,
+        .dot_rows2 = nb > 1 ? rt_dot_rows2_select() : NULL,
     };
     /* Small products are not worth waking threads for. */
     if (!pool || rows * w->ne[0] * nb < 65536)
