@@ -48,7 +48,7 @@ echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), nproc $(nproc)"
 echo "memory: $(free -g | awk '/^Mem:/{print $2 " GiB"}')"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "git: $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "git: $(git -C "$src" describe --always --dirty 2>/dev/null || echo "?") (dirty = uncommitted changes in the tree at run time)"
 
 echo
 echo "== kernels: dot_f32 matvec, run-time fast path vs scalar reference"
@@ -81,32 +81,35 @@ fi
 
 echo
 echo "== tokenizer: tests/tokenizer bench_tokenizer"
-vocab="${SWARM_FIXTURES:-$src/../shared/fixtures}/tokenizer/llama.cpp-vocab/ggml-vocab-gpt-2.gguf"
-if [ -x "$bin/bench_tokenizer" ] && [ -f "$vocab" ]; then
+vocabs="${SWARM_FIXTURES:-$src/../shared/fixtures}/tokenizer/llama.cpp-vocab"
+if [ -x "$bin/bench_tokenizer" ] && [ -d "$vocabs" ]; then
     text="$models/tok-text.txt"
-    # a mixed English/code corpus from the repository's own sources and docs
+    # a mixed English/C corpus: the repository's own docs and engine sources
     cat "$src"/README.md "$src"/docs/*.md "$src"/runtime/*.c >"$text"
-    "$bin/bench_tokenizer" "$vocab" "$text" $([ $quick = 1 ] && echo 1 || echo 5) ||
-        fail bench_tokenizer
+    for v in gpt-2 llama-spm deepseek-llm; do
+        "$bin/bench_tokenizer" "$vocabs/ggml-vocab-$v.gguf" "$text" \
+            $([ $quick = 1 ] && echo 1 || echo 5) || fail "bench_tokenizer $v"
+    done
 else
-    echo "(skipped: no bench_tokenizer binary or no fixture vocab $vocab)"
+    echo "(skipped: no bench_tokenizer binary or no fixture vocabularies in $vocabs)"
 fi
 
 echo
 echo "== swarm end to end"
 if [ $quick = 1 ]; then
     python3 "$here/bench_swarm.py" "$bin" --engine sim --tasks 200 --workers 1,2 || fail "swarm sim"
-    python3 "$here/bench_swarm.py" "$bin" --engine sim --tasks 200 --workers 1 --token-us 0 ||
+    python3 "$here/bench_swarm.py" "$bin" --engine sim --tasks 200 --workers 1 --token-us 0 \
+        --poll 0.02 ||
         fail "swarm sim overhead"
     python3 "$here/bench_swarm.py" "$bin" --engine embedded --model "$tiny" --tasks 20 \
         --workers 1 --max-tokens 16 || fail "swarm embedded"
 else
-    python3 "$here/bench_swarm.py" "$bin" --engine sim --tasks 1000 --workers 1,2,4 ||
-        fail "swarm sim"
     python3 "$here/bench_swarm.py" "$bin" --engine sim --tasks 1000 --workers 1,2,4 \
-        --token-us 0 || fail "swarm sim overhead"
+        --rounds 3 || fail "swarm sim"
+    python3 "$here/bench_swarm.py" "$bin" --engine sim --tasks 1000 --workers 1,2,4 \
+        --token-us 0 --poll 0.02 --rounds 3 || fail "swarm sim overhead"
     python3 "$here/bench_swarm.py" "$bin" --engine embedded --model "$tiny" --tasks 100 \
-        --workers 1,2 --max-tokens 16 || fail "swarm embedded"
+        --workers 1,2 --max-tokens 16 --rounds 3 || fail "swarm embedded"
 fi
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
