@@ -96,6 +96,48 @@ static int cand_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Moves the candidates with logit >= thr to the front; returns their count. */
+static int32_t cand_partition(cand *c, int32_t n, float thr)
+{
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (c[i].logit >= thr) {
+            cand t = c[k];
+            c[k++] = c[i];
+            c[i] = t;
+        }
+    }
+    return k;
+}
+
+/* Quickselect: afterwards c[0..k) are the k best candidates (cand_cmp order),
+ * in no particular order. */
+static void cand_select(cand *c, int32_t n, int32_t k)
+{
+    int32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        cand pivot = c[lo + (hi - lo) / 2];
+        int32_t i = lo, j = hi;
+        while (i <= j) {
+            while (cand_cmp(&c[i], &pivot) < 0)
+                i++;
+            while (cand_cmp(&c[j], &pivot) > 0)
+                j--;
+            if (i <= j) {
+                cand t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
+}
+
 static void apply_penalties(rt_sampler *s, float *logits, int32_t n_vocab, const int32_t *history,
                             size_t n_history)
 {
@@ -147,45 +189,56 @@ int32_t rt_sampler_sample(rt_sampler *s, float *logits, int32_t n_vocab, const i
     }
     cand *c = s->c;
     int32_t n = 0;
-    for (int32_t i = 0; i < n_vocab; i++)
-        if (!isnan(logits[i]) && logits[i] != -INFINITY) c[n++] = (cand){i, logits[i]};
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n_vocab; i++) {
+        if (!isnan(logits[i]) && logits[i] != -INFINITY) {
+            c[n++] = (cand){i, logits[i]};
+            mx = fmaxf(mx, logits[i]);
+        }
+    }
     if (n == 0) return 0;
-    qsort(c, (size_t)n, sizeof *c, cand_cmp);
-    if (p->top_k > 0 && p->top_k < n) n = p->top_k;
-    /* probabilities at temperature 1 for top-p / min-p, as the filters are defined */
-    if ((p->top_p < 1.0f && p->top_p > 0.0f) || p->min_p > 0.0f) {
+    /* Filters work on the temperature-1 distribution; only top-p needs an
+     * order, and only over the head that can reach the requested mass. */
+    if (p->top_k > 0 && p->top_k < n) {
+        cand_select(c, n, p->top_k);
+        n = p->top_k;
+    }
+    if (p->top_p < 1.0f && p->top_p > 0.0f) {
         double sum = 0.0;
         for (int32_t i = 0; i < n; i++)
-            sum += exp((double)(c[i].logit - c[0].logit));
-        if (p->top_p < 1.0f && p->top_p > 0.0f) {
-            double cum = 0.0;
-            int32_t keep = n;
-            for (int32_t i = 0; i < n; i++) {
-                cum += exp((double)(c[i].logit - c[0].logit)) / sum;
-                if (cum >= p->top_p) {
-                    keep = i + 1;
-                    break;
-                }
+            sum += exp((double)(c[i].logit - mx));
+        /* the head: tokens within e^-30 of the best; sort it alone when it
+         * already holds top_p of the mass, else sort everything */
+        int32_t h = cand_partition(c, n, mx - 30.0f);
+        double head = 0.0;
+        for (int32_t i = 0; i < h; i++)
+            head += exp((double)(c[i].logit - mx));
+        int32_t m = head / sum >= p->top_p ? h : n;
+        qsort(c, (size_t)m, sizeof *c, cand_cmp);
+        double cum = 0.0;
+        int32_t keep = m;
+        for (int32_t i = 0; i < m; i++) {
+            cum += exp((double)(c[i].logit - mx)) / sum;
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
             }
-            n = keep;
         }
-        if (p->min_p > 0.0f) {
-            /* keep tokens with prob >= min_p * p(max) */
-            const float thr = c[0].logit + logf(p->min_p);
-            int32_t keep = 1;
-            while (keep < n && c[keep].logit >= thr)
-                keep++;
-            n = keep;
-        }
+        n = keep;
+    }
+    if (p->min_p > 0.0f) {
+        /* keep tokens with prob >= min_p * p(max) */
+        n = cand_partition(c, n, mx + logf(p->min_p));
+        if (n == 0) n = 1;
     }
     /* weights at the sampling temperature, recomputed on the fly to avoid a buffer */
     double sum = 0.0;
     for (int32_t i = 0; i < n; i++)
-        sum += exp((double)(c[i].logit - c[0].logit) / p->temperature);
+        sum += exp((double)(c[i].logit - mx) / p->temperature);
     double r = rng_uniform(s->rng) * sum;
     double acc = 0.0;
     for (int32_t i = 0; i < n; i++) {
-        acc += exp((double)(c[i].logit - c[0].logit) / p->temperature);
+        acc += exp((double)(c[i].logit - mx) / p->temperature);
         if (r < acc) return c[i].id;
     }
     return c[n - 1].id;

@@ -147,6 +147,62 @@ int main(void)
     CHECK(draw(s, hist2, 2) == 0, "penalty applied outside repeat_last_n");
     rt_sampler_free(s);
 
+    /* a large vocabulary: drawn ids stay inside the exact top-k / top-p sets */
+    {
+        enum { BIG = 3000 };
+        static float big[BIG], work[BIG];
+        static int32_t order[BIG];
+        uint32_t x = 99;
+        for (int i = 0; i < BIG; i++) {
+            x = x * 1664525u + 1013904223u;
+            big[i] = (float)(x >> 8) / (float)(1u << 24) * 12.0f - 6.0f;
+            order[i] = i;
+        }
+        /* reference order by insertion sort (descending logit, then id) */
+        for (int i = 1; i < BIG; i++) {
+            int32_t v = order[i];
+            int j = i - 1;
+            while (j >= 0 && big[order[j]] < big[v]) {
+                order[j + 1] = order[j];
+                j--;
+            }
+            order[j + 1] = v;
+        }
+        static int rank[BIG];
+        for (int i = 0; i < BIG; i++)
+            rank[order[i]] = i;
+        double zb = 0, cum = 0;
+        for (int i = 0; i < BIG; i++)
+            zb += exp(big[i]);
+        int n_p = 0;
+        while (cum < 0.5 * zb)
+            cum += exp(big[order[n_p++]]);
+        p = rt_sampler_default_params();
+        p.temperature = 50.0f; /* nearly uniform over what survives */
+        p.top_k = 40;
+        p.seed = 17;
+        s = rt_sampler_new(&p);
+        int max_rank = 0;
+        for (int i = 0; i < 3000; i++) {
+            memcpy(work, big, sizeof big);
+            int r = rank[rt_sampler_sample(s, work, BIG, NULL, 0)];
+            max_rank = r > max_rank ? r : max_rank;
+        }
+        CHECK(max_rank == 39, "top-k 40 over %d tokens: worst rank drawn %d", BIG, max_rank);
+        rt_sampler_free(s);
+        p.top_k = 0;
+        p.top_p = 0.5f;
+        s = rt_sampler_new(&p);
+        max_rank = 0;
+        for (int i = 0; i < 3000; i++) {
+            memcpy(work, big, sizeof big);
+            int r = rank[rt_sampler_sample(s, work, BIG, NULL, 0)];
+            max_rank = r > max_rank ? r : max_rank;
+        }
+        CHECK(max_rank == n_p - 1, "top-p 0.5: worst rank drawn %d, set size %d", max_rank, n_p);
+        rt_sampler_free(s);
+    }
+
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
