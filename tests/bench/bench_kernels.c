@@ -9,10 +9,16 @@
  * results are also compared, so a fast path that computes garbage quickly
  * shows up as a large relative difference rather than as a speedup.
  *
+ * Types with an integer path (rt_type_vec_dot: activations quantized once
+ * per matvec to Q8_0/Q8_K, then integer dots) get a third timing, the
+ * quantization of x included, compared with the fast dot_f32; its results
+ * differ from the float ones by the activations' 8-bit rounding, so it is
+ * checked with a looser bound (2e-2 of the largest output).
+ *
  * usage: bench_kernels [--rows R] [--cols C] [--rounds N] [--min-ms MS] [--json]
  *                      [--types f32,bf16,...]
  * Exit 0 when every benchmarked type ran and its fast and scalar results
- * agree within 1e-3 relative; 1 otherwise; 2 on bad usage. */
+ * agree within 1e-3 relative (integer path: 2e-2); 1 otherwise; 2 on bad usage. */
 #include "quant.h"
 
 #include <math.h>
@@ -90,6 +96,46 @@ static double bench_matvec(const rt_type_traits *tr, const unsigned char *w, siz
     return bench_now_s() - t0;
 }
 
+/* The integer path: quantize x once, then one integer dot per row. */
+static double bench_matvec_int(const rt_vec_dot_traits *vt, const rt_type_traits *act,
+                               const unsigned char *w, size_t row_bytes, const float *x, void *xq,
+                               float *y, long rows, long cols)
+{
+    double t0 = bench_now_s();
+    act->quantize(x, xq, cols);
+    for (long r = 0; r < rows; r++)
+        y[r] = vt->vec_dot(w + (size_t)r * row_bytes, xq, cols);
+    return bench_now_s() - t0;
+}
+
+static double bench_round_int(const rt_vec_dot_traits *vt, const rt_type_traits *act,
+                              const unsigned char *w, size_t row_bytes, const float *x, void *xq,
+                              float *y, long rows, long cols, long min_ms)
+{
+    double best = 1e30, spent = 0.0;
+    int reps = 0;
+    while (reps < 2 || spent * 1000.0 < (double)min_ms) {
+        double t = bench_matvec_int(vt, act, w, row_bytes, x, xq, y, rows, cols);
+        if (t < best) best = t;
+        spent += t;
+        reps++;
+    }
+    return best;
+}
+
+/* Largest |a - b| relative to the largest |b|, so rows that cancel to ~0 do
+ * not blow it up; NaN anywhere counts as a mismatch. */
+static double bench_max_rel(const float *a, const float *b, long n)
+{
+    double ymax = 0.0, dmax = 0.0;
+    for (long r = 0; r < n; r++) {
+        if (fabs((double)b[r]) > ymax) ymax = fabs((double)b[r]);
+        double d = fabs((double)a[r] - (double)b[r]);
+        if (d > dmax || d != d) dmax = d;
+    }
+    return ymax > 0.0 ? dmax / ymax : dmax;
+}
+
 /* Best time of one matvec over a round of at least min_ms. */
 static double bench_round(const rt_type_traits *tr, const unsigned char *w, size_t row_bytes,
                           const float *x, float *y, long rows, long cols, long min_ms)
@@ -107,6 +153,8 @@ static double bench_round(const rt_type_traits *tr, const unsigned char *w, size
 
 typedef struct {
     double t_fast, t_scalar, max_rel;
+    bool has_int;
+    double t_int, max_rel_int; /* integer path, when has_int */
     size_t bytes;
 } bench_result;
 
@@ -135,7 +183,13 @@ static int bench_one(const bench_opts *o, const bench_type *bt, bench_result *re
     float *x = malloc(sizeof(float) * (size_t)o->cols);
     float *y_fast = malloc(sizeof(float) * (size_t)o->rows);
     float *y_ref = malloc(sizeof(float) * (size_t)o->rows);
-    if (!w || !src || !x || !y_fast || !y_ref) {
+    float *y_int = malloc(sizeof(float) * (size_t)o->rows);
+    const rt_vec_dot_traits *vt = rt_type_vec_dot(bt->type);
+    const rt_type_traits *act = vt ? rt_type_get(vt->act_type) : NULL;
+    size_t xq_bytes = act ? rt_type_row_size(vt->act_type, o->cols) : 0;
+    res->has_int = act && act->quantize && xq_bytes > 0;
+    void *xq = res->has_int ? malloc(xq_bytes) : NULL;
+    if (!w || !src || !x || !y_fast || !y_ref || !y_int || (res->has_int && !xq)) {
         snprintf(err, errlen, "%s: out of memory for a %ld x %ld matrix", bt->name, o->rows,
                  o->cols);
         goto done;
@@ -149,21 +203,20 @@ static int bench_one(const bench_opts *o, const bench_type *bt, bench_result *re
     for (long c = 0; c < o->cols; c++)
         x[c] = bench_rng_weight(&s) * 20.0f;
 
-    res->t_fast = res->t_scalar = 1e30;
+    res->t_fast = res->t_scalar = res->t_int = 1e30;
     for (long k = 0; k < o->rounds; k++) {
         double tf = bench_round(fast, w, row_bytes, x, y_fast, o->rows, o->cols, o->min_ms);
         double ts = bench_round(ref, w, row_bytes, x, y_ref, o->rows, o->cols, o->min_ms);
         if (tf < res->t_fast) res->t_fast = tf;
         if (ts < res->t_scalar) res->t_scalar = ts;
+        if (res->has_int) {
+            double ti =
+                bench_round_int(vt, act, w, row_bytes, x, xq, y_int, o->rows, o->cols, o->min_ms);
+            if (ti < res->t_int) res->t_int = ti;
+        }
     }
-    /* relative to the largest output, so rows that cancel to ~0 do not blow it up */
-    double ymax = 0.0, dmax = 0.0;
-    for (long r = 0; r < o->rows; r++) {
-        if (fabs((double)y_ref[r]) > ymax) ymax = fabs((double)y_ref[r]);
-        double d = fabs((double)y_fast[r] - (double)y_ref[r]);
-        if (d > dmax || d != d) dmax = d;
-    }
-    res->max_rel = ymax > 0.0 ? dmax / ymax : dmax;
+    res->max_rel = bench_max_rel(y_fast, y_ref, o->rows);
+    res->max_rel_int = res->has_int ? bench_max_rel(y_int, y_ref, o->rows) : 0.0;
     res->bytes = row_bytes * (size_t)o->rows;
     rc = 0;
 done:
@@ -172,6 +225,8 @@ done:
     free(x);
     free(y_fast);
     free(y_ref);
+    free(y_int);
+    free(xq);
     return rc;
 }
 
@@ -218,9 +273,9 @@ int main(int argc, char **argv)
     int failed = 0, ran = 0;
     if (!o.json)
         printf("matvec %ld x %ld, 1 thread, best of %ld alternating rounds\n"
-               "%-6s %10s %10s %10s %10s %8s %10s\n",
+               "%-6s %8s %10s %10s %9s %8s %9s | %9s %8s %8s %9s\n",
                o.rows, o.cols, o.rounds, "type", "MB", "fast GB/s", "ref GB/s", "fast ms",
-               "speedup", "max rel");
+               "fast/ref", "max rel", "int GB/s", "int ms", "int/fast", "max rel");
     for (size_t i = 0; i < N_BENCH_TYPES; i++) {
         const bench_type *bt = &bench_types[i];
         if (!bench_type_wanted(&o, bt->name)) continue;
@@ -232,21 +287,33 @@ int main(int argc, char **argv)
             continue;
         }
         ran++;
-        bool agree = r.max_rel <= 1e-3;
+        bool agree = r.max_rel <= 1e-3 && (!r.has_int || r.max_rel_int <= 2e-2);
         if (!agree) failed++;
         double gbf = (double)r.bytes / r.t_fast / 1e9, gbs = (double)r.bytes / r.t_scalar / 1e9;
-        if (o.json)
+        double gbi = r.has_int ? (double)r.bytes / r.t_int / 1e9 : 0.0;
+        if (o.json) {
             printf("{\"bench\":\"kernel\",\"type\":\"%s\",\"rows\":%ld,\"cols\":%ld,"
                    "\"weight_bytes\":%zu,\"fast_s\":%.6g,\"scalar_s\":%.6g,\"fast_gb_s\":%.4g,"
                    "\"scalar_gb_s\":%.4g,\"fast_gflop_s\":%.4g,\"speedup\":%.4g,"
-                   "\"max_rel_diff\":%.3g,\"agree\":%s}\n",
+                   "\"max_rel_diff\":%.3g,\"agree\":%s",
                    bt->name, o.rows, o.cols, r.bytes, r.t_fast, r.t_scalar, gbf, gbs,
                    2.0 * (double)o.rows * (double)o.cols / r.t_fast / 1e9, r.t_scalar / r.t_fast,
                    r.max_rel, agree ? "true" : "false");
-        else
-            printf("%-6s %10.2f %10.2f %10.2f %10.3f %7.2fx %10.2g%s\n", bt->name,
-                   (double)r.bytes / 1e6, gbf, gbs, r.t_fast * 1e3, r.t_scalar / r.t_fast,
-                   r.max_rel, agree ? "" : "  MISMATCH");
+            if (r.has_int)
+                printf(",\"int_s\":%.6g,\"int_gb_s\":%.4g,\"int_vs_fast\":%.4g,"
+                       "\"int_max_rel_diff\":%.3g",
+                       r.t_int, gbi, r.t_fast / r.t_int, r.max_rel_int);
+            printf("}\n");
+        } else {
+            printf("%-6s %8.2f %10.2f %10.2f %9.3f %7.2fx %9.2g |", bt->name, (double)r.bytes / 1e6,
+                   gbf, gbs, r.t_fast * 1e3, r.t_scalar / r.t_fast, r.max_rel);
+            if (r.has_int)
+                printf(" %9.2f %8.3f %7.2fx %9.2g", gbi, r.t_int * 1e3, r.t_fast / r.t_int,
+                       r.max_rel_int);
+            else
+                printf(" %9s %8s %8s %9s", "-", "-", "-", "-");
+            printf("%s\n", agree ? "" : "  MISMATCH");
+        }
         fflush(stdout);
     }
     if (ran == 0 && failed == 0) {
