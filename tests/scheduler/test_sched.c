@@ -23,6 +23,7 @@ static int failures;
 
 typedef struct tctx {
     uv_loop_t *loop;
+    const char *redis_sock; /* for direct checks with a plain connection */
     sched_t *s;
     int up_events, down_events;
     bool up;
@@ -213,12 +214,25 @@ static int complete(tctx *t, const char *job, const char *task, unsigned attempt
     return t->outcome;
 }
 
+/* Run the merger and wait until nothing is left waiting in test:merging. */
 static void merge_all(tctx *t)
 {
     char e[256];
     CHECK(sched_merge_pending(t->s, merged_cb, t, e, sizeof e) == 0);
-    for (int i = 0; i < 50; i++)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(2);
+    redisContext *c = redisConnectUnix(t->redis_sock);
+    uint64_t end = sched_now_ms() + 5000;
+    long long left = 1;
+    while (left > 0 && sched_now_ms() < end) {
+        for (int i = 0; i < 5; i++)
+            uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+        redisReply *r = c && !c->err ? redisCommand(c, "SCARD test:merging") : NULL;
+        left = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    /* the finish callbacks follow their replies */
+    for (int i = 0; i < 20; i++)
+        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
 }
 
 static void status(tctx *t, const char *job)
@@ -400,7 +414,7 @@ static void test_deadline_and_noscript(tctx *t, redis_fixture *fx)
  * to merge: one completion wins, the result is stored exactly once. */
 static void test_two_connections(tctx *t, redis_fixture *fx)
 {
-    tctx u = {.loop = t->loop};
+    tctx u = {.loop = t->loop, .redis_sock = fx->sock};
     char err[256];
     sched_config cfg = {
         .loop = t->loop, .redis = fx->addr, .prefix = "test:", .on_state = on_state, .ud = &u};
@@ -469,7 +483,7 @@ int main(void)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    tctx t = {.loop = &loop};
+    tctx t = {.loop = &loop, .redis_sock = fx.sock};
     char err[256];
     sched_config cfg = {
         .loop = &loop, .redis = fx.addr, .prefix = "test:", .on_state = on_state, .ud = &t};
