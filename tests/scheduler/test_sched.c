@@ -214,11 +214,9 @@ static int complete(tctx *t, const char *job, const char *task, unsigned attempt
     return t->outcome;
 }
 
-/* Run the merger and wait until nothing is left waiting in test:merging. */
-static void merge_all(tctx *t)
+/* Wait until nothing is left waiting in test:merging. */
+static void merge_wait(tctx *t)
 {
-    char e[256];
-    CHECK(sched_merge_pending(t->s, merged_cb, t, e, sizeof e) == 0);
     redisContext *c = redisConnectUnix(t->redis_sock);
     uint64_t end = sched_now_ms() + 5000;
     long long left = 1;
@@ -233,6 +231,14 @@ static void merge_all(tctx *t)
     /* the finish callbacks follow their replies */
     for (int i = 0; i < 20; i++)
         uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+}
+
+/* Run the merger and wait for it. */
+static void merge_all(tctx *t)
+{
+    char e[256];
+    CHECK(sched_merge_pending(t->s, merged_cb, t, e, sizeof e) == 0);
+    merge_wait(t);
 }
 
 static void status(tctx *t, const char *job)
@@ -442,8 +448,7 @@ static void test_two_connections(tctx *t, redis_fixture *fx)
     CHECK(t->merge != u.merge); /* exactly one of them made the job ready to merge */
     CHECK(sched_merge_pending(t->s, merged_cb, t, err, sizeof err) == 0);
     CHECK(sched_merge_pending(u.s, merged_cb, &u, err, sizeof err) == 0);
-    for (int i = 0; i < 100; i++)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(2);
+    merge_wait(t);
     CHECK((t->merged_calls - merged_t) + u.merged_calls == 1);
     status(t, "j-g");
     cJSON *res = cJSON_Parse(t->result);
