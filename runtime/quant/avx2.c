@@ -676,33 +676,26 @@ RT_AVX2 float rt_vec_dot_q5_0_avx2(const void *w, const void *xq, int64_t n)
     return hsum(acc);
 }
 
-RT_AVX2 static inline int hsum_i32(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-RT_AVX2 static inline int bsum8(const uint8_t *a, int k)
-{
-    int16_t v0, v1;
-    memcpy(&v0, a + 260 + 2 * k, 2);
-    memcpy(&v1, a + 262 + 2 * k, 2);
-    return v0 + v1;
-}
-
-/* Codes are unsigned here (0..31), so maddubs takes them directly. */
+/* Codes are unsigned here (0..31), so maddubs takes them directly. The
+ * mins only need the activation's block sums, accumulated on the side. */
 RT_AVX2 static inline float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, int64_t n, int five)
 {
     const size_t bs = five ? 176 : 144;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
+    float mins = 0;
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, a += 292) {
         const uint8_t *qs = b + (five ? 48 : 16);
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
-        __m256i sq = _mm256_setzero_si256();
+        int sc[8], mn[8];
+        for (int j = 0; j < 8; j++)
+            k_scale_min(b + 4, j, &sc[j], &mn[j]);
+        int16_t bsums[16];
+        memcpy(bsums, a + 260, 32);
         int sm = 0;
+        for (int j = 0; j < 8; j++)
+            sm += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+        __m256i sq = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             __m256i lo = _mm256_and_si256(v, m4);
@@ -713,24 +706,20 @@ RT_AVX2 static inline float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, in
                 lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
                 hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
             }
-            int s0, m0, s1, m1;
-            k_scale_min(b + 4, 2 * c, &s0, &m0);
-            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
             __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + 4 + 64 * c));
             __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + 4 + 64 * c + 32));
-            __m256i p0 =
-                _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_set1_epi16((short)s0));
-            __m256i p1 =
-                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), _mm256_set1_epi16((short)s1));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0),
+                                           _mm256_set1_epi16((short)sc[2 * c]));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1),
+                                           _mm256_set1_epi16((short)sc[2 * c + 1]));
             sq = _mm256_add_epi32(sq, _mm256_add_epi32(p0, p1));
-            sm += m0 * bsum8(a, 4 * c) + m1 * bsum8(a, 4 * c + 2);
         }
         float dx;
         memcpy(&dx, a, 4);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b) * dx), _mm256_cvtepi32_ps(sq), acc);
-        acc = _mm256_sub_ps(acc, _mm256_setr_ps(h2f(b + 2) * dx * (float)sm, 0, 0, 0, 0, 0, 0, 0));
+        mins += h2f(b + 2) * dx * (float)sm;
     }
-    return hsum(acc);
+    return hsum(acc) - mins;
 }
 
 RT_AVX2 float rt_vec_dot_q4_K_avx2(const void *w, const void *xq, int64_t n)
@@ -750,6 +739,7 @@ RT_AVX2 float rt_vec_dot_q6_K_avx2(const void *w, const void *xq, int64_t n)
     const uint8_t *b = w, *a = xq;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
+    float offs = 0;
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += 210, a += 292) {
         const int8_t *sc = (const int8_t *)(b + 192);
         __m256i st = _mm256_setzero_si256();
@@ -777,11 +767,11 @@ RT_AVX2 float rt_vec_dot_q6_K_avx2(const void *w, const void *xq, int64_t n)
         }
         float dx;
         memcpy(&dx, a, 4);
-        int total = hsum_i32(st) - 32 * sx;
-        acc = _mm256_add_ps(acc,
-                            _mm256_setr_ps(h2f(b + 208) * dx * (float)total, 0, 0, 0, 0, 0, 0, 0));
+        /* keep the int lanes; the -32 offset goes to the side sum */
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b + 208) * dx), _mm256_cvtepi32_ps(st), acc);
+        offs += h2f(b + 208) * dx * (float)(32 * sx);
     }
-    return hsum(acc);
+    return hsum(acc) - offs;
 }
 
 int rt_cpu_has_avx2(void)
