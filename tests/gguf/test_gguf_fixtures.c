@@ -117,6 +117,7 @@ static void check_file(const char *path)
 
 static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
+    (void)st, (void)ftw;
     size_t n = strlen(path);
     if (flag == FTW_F && n > 5 && strcmp(path + n - 5, ".gguf") == 0) check_file(path);
     return 0;
