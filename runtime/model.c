@@ -252,9 +252,12 @@ static int load_hparams(loader *L)
         return load_fail(L, "expert_used_count %d exceeds expert_count %d", hp->n_expert_used,
                          hp->n_expert);
     if (hp->n_group > 1 && (hp->n_expert % hp->n_group != 0 || hp->n_group_used <= 0 ||
-                            hp->n_group_used > hp->n_group))
-        return load_fail(L, "expert groups %d/%d do not divide %d experts", hp->n_group_used,
-                         hp->n_group, hp->n_expert);
+                            hp->n_group_used > hp->n_group || hp->n_group > 256))
+        return load_fail(
+            L,
+            "expert_group_count %d / expert_group_used_count %d invalid for %d experts "
+            "(groups must divide the experts, at most 256)",
+            hp->n_group, hp->n_group_used, hp->n_expert);
     /* Routing conventions per family (what the reference implementation does). */
     hp->gating = RT_GATE_SOFTMAX;
     hp->expert_norm = m->kind == RT_ARCH_LLAMA || m->kind == RT_ARCH_QWEN3MOE;
