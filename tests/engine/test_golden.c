@@ -203,7 +203,7 @@ static void check_sessions(rt_model *m, const int32_t *ids, size_t n, const floa
 
 static void check_arch(const char *dir, const char *arch)
 {
-    char path[1024];
+    char path[1400]; /* dir (1023) + arch (255) + file: Release -Wformat-truncation */
     snprintf(path, sizeof path, "%s/%s/golden.json", dir, arch);
     char *js = slurp(path, NULL);
     if (!js) return;
