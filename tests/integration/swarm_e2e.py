@@ -330,6 +330,21 @@ def sc_bad_job(sw, bindir, srcdir):
     st = sw.wait_terminal(jid, 120)
     check_result(st["result"], items)
     sw.down_and_check()
+    # a model that does not load: swarm up fails naming it and leaves nothing running
+    garbage = os.path.join(sw.tmp, "garbage.gguf")
+    with open(garbage, "wb") as f:
+        f.write(b"this is not a GGUF file" * 100)
+    sw2 = Swarm(bindir, sw.tmp)
+    sw2.state = os.path.join(sw.tmp, "s2")
+    try:
+        p = sw2.cli("up", "--workers", "1", "--model", garbage, check_rc=False)
+        sw2.record_pids()
+        check(p.returncode != 0, "swarm up with a garbage model succeeded")
+        check("garbage.gguf" in p.stderr, "error does not name the model: %r" % p.stderr)
+        left = sw2.leftovers()
+        check(not left, "processes left after a failed up: %s" % describe(left))
+    finally:
+        sw2.force_cleanup()
 
 
 def sc_swarmd_restart(sw, bindir, srcdir):
