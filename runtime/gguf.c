@@ -279,6 +279,16 @@ static int read_name(parser *ps, const char *what, size_t idx, char **out)
         return perr(ps, "%s #%zu: name \"%s\" is not valid UTF-8 (bad byte 0x%02x at %lld)", what,
                     idx, show, (unsigned char)s.ptr[bad], (long long)bad);
     }
+    /* names end up in messages and logs: no terminal control characters */
+    for (uint64_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            char show[96];
+            name_show(s.ptr, s.len, show, sizeof show);
+            return perr(ps, "%s #%zu: name \"%s\" contains control character 0x%02x", what, idx,
+                        show, ch);
+        }
+    }
     char *copy = malloc((size_t)s.len + 1);
     if (!copy) return perr(ps, "%s #%zu: out of memory", what, idx);
     memcpy(copy, s.ptr, (size_t)s.len);

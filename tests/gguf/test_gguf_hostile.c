@@ -267,6 +267,14 @@ static expect make_case(int i, gb_buf *b)
         BASE();
         gb_set_u64(b, L.t[1], 1ull << 50);
         break;
+        CASE(55, "control-char-key", {"key #1", "control character 0x1b"})
+        o.key[1] = "general.\x1b[31malignment";
+        BASE();
+        break;
+        CASE(56, "newline-tensor-name", {"tensor #0", "control character 0x0a"})
+        o.tname[0] = "w\n1";
+        BASE();
+        break;
     default:
         break;
     }
