@@ -72,6 +72,15 @@ int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logit
 int rt_sessions_decode(rt_session *const *ss, const int32_t *tokens, size_t n,
                        float *const *logits, char *err, size_t errlen);
 
+/* Prefix reuse (the KV of a shared system prompt / job context is computed
+ * once per session): rt_session_truncate drops positions >= n;
+ * rt_session_reuse_prefix keeps the longest prefix of the cached tokens that
+ * equals ids[0..n) - at most n - 1, so at least one token remains to be
+ * evaluated - drops the rest, and returns its length k. Evaluate (or
+ * rt_generate) ids + k next. */
+void rt_session_truncate(rt_session *s, int32_t n);
+size_t rt_session_reuse_prefix(rt_session *s, const int32_t *ids, size_t n);
+
 /* The model a session runs, and the logits after its last evaluated token
  * (NULL before the first eval or after a reset). */
 const rt_model *rt_session_model(const rt_session *s);

@@ -14,6 +14,7 @@ struct rt_session {
     int32_t n_ctx, pos;
     float *last; /* logits after the last evaluated token */
     bool have_last;
+    int32_t *hist; /* the token at each cached position (for prefix reuse) */
 };
 
 int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err, size_t errlen)
@@ -37,13 +38,16 @@ int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err
     }
     if (rt_scratch_init(m, &s->s, n_ctx) != 0) goto oom;
     s->last = calloc((size_t)m->hp.n_vocab, sizeof(float));
-    if (!s->last) goto oom;
+    s->hist = calloc((size_t)n_ctx, sizeof(int32_t));
+    if (!s->last || !s->hist) goto oom;
     *out = s;
     return 0;
 oom:
     if (s) {
         rt_kv_free(&s->kv);
         rt_scratch_free(&s->s);
+        free(s->last);
+        free(s->hist);
         free(s);
     }
     snprintf(err, errlen, "out of memory creating a session");
@@ -56,6 +60,7 @@ void rt_session_free(rt_session *s)
     rt_kv_free(&s->kv);
     rt_scratch_free(&s->s);
     free(s->last);
+    free(s->hist);
     free(s);
 }
 
@@ -112,6 +117,7 @@ int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logit
             snprintf(err, errlen, "forward pass failed at position %d", s->pos);
             return -1;
         }
+        memcpy(s->hist + s->pos, tokens + i, sizeof(int32_t) * (size_t)nb);
         s->pos += nb;
     }
     s->have_last = true;
@@ -168,11 +174,32 @@ int rt_sessions_decode(rt_session *const *ss, const int32_t *tokens, size_t n, f
             rt_session *s = ss[i + (size_t)b];
             memcpy(s->last, out + (size_t)b * (size_t)nv, sizeof(float) * (size_t)nv);
             s->have_last = true;
-            s->pos++;
+            s->hist[s->pos++] = tokens[i + (size_t)b];
             if (logits && logits[i + (size_t)b])
                 memcpy(logits[i + (size_t)b], s->last, sizeof(float) * (size_t)nv);
         }
     }
     free(out);
     return 0;
+}
+
+void rt_session_truncate(rt_session *s, int32_t n)
+{
+    if (n < 0) n = 0;
+    if (n < s->pos) {
+        /* later rows are simply overwritten; the last logits no longer apply */
+        s->pos = n;
+        s->have_last = false;
+    }
+}
+
+size_t rt_session_reuse_prefix(rt_session *s, const int32_t *ids, size_t n)
+{
+    size_t k = 0;
+    while (k < n && k < (size_t)s->pos && s->hist[k] == ids[k])
+        k++;
+    /* keep one token to evaluate so the caller gets fresh logits */
+    if (k == n && k > 0) k--;
+    rt_session_truncate(s, (int32_t)k);
+    return k;
 }

@@ -181,6 +181,43 @@ static void check_sessions(rt_model *m, const int32_t *ids, size_t n, const floa
         md = fmaxf(md, fabsf(a[i] - ref[i]));
     CHECK(md <= 1e-3f, "chunked eval after reset differs from golden by %g", md);
     CHECK(memcmp(last, a + (n - 1) * nv, sizeof(float) * nv) == 0, "logits_last != last row");
+    /* prefix reuse: the same prompt keeps all but its last token */
+    CHECK(rt_session_reuse_prefix(s, ids, n) == n - 1, "same prompt not reused");
+    CHECK(rt_session_eval(s, ids + n - 1, 1, NULL, last, err, sizeof err) == 0, "%s", err);
+    md = 0.0f;
+    for (size_t v = 0; v < nv; v++)
+        md = fmaxf(md, fabsf(last[v] - ref[(n - 1) * nv + v]));
+    CHECK(md <= 1e-3f, "reused prefix: last row differs by %g", md);
+    /* a shorter prompt that is a prefix */
+    CHECK(rt_session_reuse_prefix(s, ids, h) == h - 1, "prefix prompt not reused");
+    CHECK(rt_session_eval(s, ids + h - 1, 1, NULL, last, err, sizeof err) == 0, "%s", err);
+    md = 0.0f;
+    for (size_t v = 0; v < nv; v++)
+        md = fmaxf(md, fabsf(last[v] - ref[(h - 1) * nv + v]));
+    CHECK(md <= 1e-3f, "reused shorter prefix: row differs by %g", md);
+    /* a diverging prompt equals evaluating it from scratch */
+    {
+        int32_t *alt = malloc(sizeof(int32_t) * n);
+        memcpy(alt, ids, sizeof(int32_t) * n);
+        alt[h] = (alt[h] + 1) % (int32_t)nv;
+        CHECK(rt_session_eval(s, ids + h, n - h, NULL, NULL, err, sizeof err) == 0, "%s", err);
+        size_t k = rt_session_reuse_prefix(s, alt, n);
+        CHECK(k == h, "diverging prompt reused %zu, expected %zu", k, h);
+        CHECK(rt_session_eval(s, alt + k, n - k, NULL, last, err, sizeof err) == 0, "%s", err);
+        rt_session *f = NULL;
+        float *fl = malloc(sizeof(float) * nv);
+        CHECK(rt_session_new(m, (int32_t)n, &f, err, sizeof err) == 0, "%s", err);
+        if (f && fl) {
+            CHECK(rt_session_eval(f, alt, n, NULL, fl, err, sizeof err) == 0, "%s", err);
+            md = 0.0f;
+            for (size_t v = 0; v < nv; v++)
+                md = fmaxf(md, fabsf(last[v] - fl[v]));
+            CHECK(md <= 1e-4f, "diverged reuse differs from a fresh session by %g", md);
+        }
+        rt_session_free(f);
+        free(fl);
+        free(alt);
+    }
     /* bad ids are rejected and nothing is appended */
     int32_t pos = rt_session_pos(s);
     int32_t bad[2] = {0, (int32_t)nv};
