@@ -66,7 +66,8 @@ tiny="$models/tiny-q8_0.gguf"
 if [ $quick = 1 ]; then
     python3 "$here/bench_engine.py" "$bin" "$tiny" -p 128 -n 32 --rounds 1 || fail bench_engine
 else
-    python3 "$here/bench_engine.py" "$bin" "$tiny" -p 512 -n 128 --rounds 3 || fail bench_engine
+    # the tiny model takes a fraction of a second per run: many rounds make best-of robust
+    python3 "$here/bench_engine.py" "$bin" "$tiny" -p 512 -n 128 --rounds 10 || fail bench_engine
     if [ "$mid" != none ]; then
         [ -n "$mid" ] || mid="$models/olmoe-1b-7b-q4_0.gguf"
         if [ ! -f "$mid" ]; then
@@ -86,9 +87,12 @@ if [ -x "$bin/bench_tokenizer" ] && [ -d "$vocabs" ]; then
     text="$models/tok-text.txt"
     # a mixed English/C corpus: the repository's own docs and engine sources
     cat "$src"/README.md "$src"/docs/*.md "$src"/runtime/*.c >"$text"
+    printf '%-14s %8s %10s %8s %12s\n' vocab MB tokens "MB/s" "tokens/s"
     for v in gpt-2 llama-spm deepseek-llm; do
         "$bin/bench_tokenizer" "$vocabs/ggml-vocab-$v.gguf" "$text" \
-            $([ $quick = 1 ] && echo 1 || echo 5) || fail "bench_tokenizer $v"
+            $([ $quick = 1 ] && echo 1 || echo 5) >"$models/tok-$v.json" || fail "bench_tokenizer $v"
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%-14s %8.2f %10d %8.2f %12.0f" % (sys.argv[2], r["bytes"]/1e6, r["tokens"], r["mb_s"], r["tok_s"]))' \
+            "$models/tok-$v.json" "$v" || fail "bench_tokenizer $v output"
     done
 else
     echo "(skipped: no bench_tokenizer binary or no fixture vocabularies in $vocabs)"
