@@ -270,7 +270,15 @@ int main(int argc, char **argv)
         else if (bench_parse_long(v, dst == &o.min_ms ? 0 : 1, dst) != 0)
             return bench_usage("option values must be positive integers");
     }
-    int failed = 0, ran = 0;
+    size_t n_wanted = 0;
+    for (size_t i = 0; i < N_BENCH_TYPES; i++)
+        n_wanted += bench_type_wanted(&o, bench_types[i].name);
+    if (n_wanted == 0) {
+        fprintf(stderr, "bench_kernels: --types selected nothing (F32 F16 BF16 Q8_0 Q4_0 Q4_K "
+                        "Q5_K Q6_K MXFP4)\n");
+        return 2;
+    }
+    int failed = 0;
     if (!o.json)
         printf("matvec %ld x %ld, 1 thread, best of %ld alternating rounds\n"
                "%-6s %8s %10s %10s %9s %8s %9s | %9s %8s %8s %9s\n",
@@ -286,7 +294,6 @@ int main(int argc, char **argv)
             failed++;
             continue;
         }
-        ran++;
         bool agree = r.max_rel <= 1e-3 && (!r.has_int || r.max_rel_int <= 2e-2);
         if (!agree) failed++;
         double gbf = (double)r.bytes / r.t_fast / 1e9, gbs = (double)r.bytes / r.t_scalar / 1e9;
@@ -315,11 +322,6 @@ int main(int argc, char **argv)
             printf("%s\n", agree ? "" : "  MISMATCH");
         }
         fflush(stdout);
-    }
-    if (ran == 0 && failed == 0) {
-        fprintf(stderr, "bench_kernels: --types selected nothing (F32 F16 BF16 Q8_0 Q4_0 Q4_K "
-                        "Q5_K Q6_K MXFP4)\n");
-        return 2;
     }
     return failed ? 1 : 0;
 }
