@@ -99,7 +99,8 @@ static void check_family(const char *arch, const char *preset, const char *routi
             fprintf(stderr, "[%s] round trip of \"%s\" gave \"%s\"\n", ctx, t, out);
             failures++;
         }
-        if (i == 1) CHECK(n * 2 < strlen(t)); /* English compresses: the merges are real */
+        /* English compresses: the merges are real (not at the smallest sizes) */
+        if (i == 1 && n_vocab >= 1024) CHECK(n * 2 < strlen(t));
         free(ids);
     }
     /* BOS as the family says */
@@ -150,6 +151,9 @@ int main(void)
     /* big vocabularies are padded with generated merges; they must still work */
     check_family("qwen3moe", "tiny", NULL, "20000", dir, "<|im_end|>", false);
     check_family("llama", "tiny", NULL, "8000", dir, "</s>", true);
+    /* the smallest vocabularies mkmodel accepts still work */
+    check_family("qwen3moe", "tiny", NULL, "325", dir, "<|im_end|>", false);
+    check_family("llama", "tiny", NULL, "387", dir, "</s>", true);
     rmdir(dir);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
