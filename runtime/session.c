@@ -153,7 +153,7 @@ int rt_sessions_decode(rt_session *const *ss, const int32_t *tokens, size_t n, f
             return -1;
         }
     }
-    float *out = malloc(sizeof(float) * (size_t)nv * RT_BATCH);
+    float *out = malloc(sizeof(float) * (size_t)nv * (n < RT_BATCH ? n : RT_BATCH));
     if (!out) {
         snprintf(err, errlen, "out of memory");
         return -1;
