@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - runs every swarm benchmark and prints one table per area:
-# kernels (fast vs scalar dot_f32), engine (swarm-infer bench, 1t/2t, batch),
+# kernels (fast vs scalar dot_f32), thread pool (cost of one parallel-for),
+# engine (swarm-infer bench, 1t/2t, batch),
 # tokenizer (tests/tokenizer bench_tokenizer), swarm end to end (SIM engine
 # and the real engine on the tiny model). Ratios are always against a
 # baseline measured in the same run; see docs/PERFORMANCE.md for how to read
@@ -35,7 +36,8 @@ bin="$build/bin"
 status=0
 fail() { echo "run.sh: FAILED: $*" >&2; status=1; }
 
-if [ ! -x "$bin/bench_kernels" ] || [ ! -x "$bin/swarm-infer" ] || [ ! -x "$bin/swarm" ]; then
+if [ ! -x "$bin/bench_kernels" ] || [ ! -x "$bin/bench_pool" ] || [ ! -x "$bin/swarm-infer" ] ||
+    [ ! -x "$bin/swarm" ]; then
     echo "== building Release into $build"
     # SWARM_WERROR=OFF: a Release-only -Wformat-truncation warning elsewhere must not stop a benchmark
     cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSWARM_WERROR=OFF >/dev/null &&
@@ -57,6 +59,10 @@ if [ $quick = 1 ]; then
 else
     "$bin/bench_kernels" --rows 2048 --cols 2048 --rounds 5 --min-ms 100 || fail bench_kernels
 fi
+
+echo
+echo "== thread pool: one rt_pool_for, 2 threads vs 1"
+"$bin/bench_pool" --threads 2 --rounds $([ $quick = 1 ] && echo 1 || echo 5) || fail bench_pool
 
 echo
 echo "== engine: swarm-infer bench (best of alternating rounds)"
