@@ -6,6 +6,9 @@
  * of the architecture, a generated tokenizer of the family's kind, and
  * seeded random weights scaled so activations stay sane (std 1/sqrt(fan_in),
  * norms 1, router and output head wider for clear top-k / greedy margins).
+ * The output-head rows of special tokens other than EOS are zero, so a random
+ * model does not emit chat-structure tokens (<|im_start|>, <s>, <|channel|>)
+ * that would garble transcripts, while EOS can still end a generation.
  *
  * Nothing large is ever held in memory: the header is written first with
  * precomputed offsets, then each tensor is generated, quantized and written a
@@ -761,6 +764,12 @@ static void gen_chunk(gen_slot *g)
         rng_seed(&rng, g->seed, t->name, g->chunk);
         for (size_t i = 0; i < n; i++)
             g->fbuf[i] = std * rng_normalish(&rng);
+    }
+    if (t->kind == K_OUTPUT) { /* special tokens other than EOS: logit 0, never the top pick */
+        const mk_vocab_family fam = vocab_family(g->h);
+        for (uint64_t r = 0; r < g->k; r++)
+            if (mk_vocab_is_muted(fam, g->h->n_vocab, (int32_t)(g->first_row + r)))
+                memset(g->fbuf + r * (uint64_t)t->ne[0], 0, (size_t)t->ne[0] * sizeof(float));
     }
     g->out = g->fbuf;
     if (t->type != RT_TYPE_F32) {

@@ -874,6 +874,16 @@ out:
     return rc;
 }
 
+bool mk_vocab_is_muted(mk_vocab_family fam, int32_t n_vocab, int32_t id)
+{
+    if ((unsigned)fam > MK_VOCAB_SPM) return false;
+    const family_desc *fd = &families[fam];
+    /* the layouts built below: SPM specials first, BPE specials last */
+    int32_t first = fam == MK_VOCAB_SPM ? 0 : n_vocab - fd->n_specials;
+    if (id < first || id >= first + fd->n_specials) return false;
+    return id - first != fd->eos;
+}
+
 int mk_vocab_add(gguf_writer *w, mk_vocab_family fam, int32_t n_vocab, char *err, size_t errlen)
 {
     if ((unsigned)fam > MK_VOCAB_SPM) return vfail(err, errlen, "vocabulary: unknown family");

@@ -9,6 +9,7 @@
 #ifndef SWARM_MKMODEL_VOCAB_H
 #define SWARM_MKMODEL_VOCAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,12 @@ typedef enum {
 
 /* Smallest n_vocab the family accepts (bytes + specials + a few merges). */
 int32_t mk_vocab_min_size(mk_vocab_family fam);
+
+/* Whether token id is a special token other than EOS (control and
+ * user-defined tokens: <|im_start|>, <s>, <think>, ...). mkmodel gives these
+ * zero output-head rows so a random model does not emit chat-structure
+ * tokens, while EOS stays reachable and generation can end. */
+bool mk_vocab_is_muted(mk_vocab_family fam, int32_t n_vocab, int32_t id);
 
 /* Build and add the tokenizer.* keys to w. Deterministic for given args. */
 int mk_vocab_add(gguf_writer *w, mk_vocab_family fam, int32_t n_vocab, char *err, size_t errlen);

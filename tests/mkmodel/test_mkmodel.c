@@ -355,6 +355,31 @@ static void check_model(const char *path, const char *arch, bool v3, const char 
         }
     }
     explist_free(&want);
+
+    /* special tokens other than EOS have zero output rows; EOS and normal
+     * tokens do not (the model can end a generation, never emits <|im_start|>) */
+    const gguf_tensor *out = gguf_tensor_find(f, "output.weight");
+    snprintf(ctx, sizeof ctx, "%s %s%s: special output rows", arch, type, v3 ? " v3" : "");
+    if (out && tt && tt->n == V && rt_type_get(out->type)) {
+        float *w = malloc((size_t)(E * V) * sizeof *w);
+        rt_type_get(out->type)->dequant(out->data, w, (int64_t)E * V);
+        int muted = 0;
+        for (int64_t id = 0; id < V; id++) {
+            int64_t ty = gguf_arr_i64(tt, (uint64_t)id);
+            bool zero = true;
+            for (int64_t j = 0; j < E; j++)
+                if (w[id * E + j] != 0.0f) zero = false;
+            bool special = ty == 2 || ty == 3 || ty == 4; /* unknown, control, user-defined */
+            if (special && id != (int64_t)eos) {
+                CHECK(zero);
+                muted++;
+            } else {
+                CHECK(!zero);
+            }
+        }
+        CHECK(muted >= 1);
+        free(w);
+    }
     gguf_close(f);
 }
 
