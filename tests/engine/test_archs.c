@@ -5,6 +5,7 @@
  * multi-session decode; prompts run past gpt-oss's sliding window and across
  * batch boundaries. Also: loading a truncated copy fails with a message. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,44 @@ static int failures;
     } while (0)
 
 #define NTOK 150 /* > the tiny gpt-oss window (128) and > 2 batches of 64 */
+
+typedef struct {
+    rt_model *m;
+    const int32_t *toks;
+    float *out;
+    int rc;
+} eval_job;
+
+static void *eval_thread(void *arg)
+{
+    eval_job *j = arg;
+    char err[256];
+    rt_session *s = NULL;
+    j->rc = rt_session_new(j->m, NTOK, &s, err, sizeof err);
+    if (j->rc == 0) j->rc = rt_session_eval(s, j->toks, NTOK, j->out, NULL, err, sizeof err);
+    rt_session_free(s);
+    return NULL;
+}
+
+/* Sessions of one model used from several threads at once (a worker's agent
+ * slots) give the same logits as alone. */
+static void check_concurrent(rt_model *m, const int32_t *toks, const float *ref, size_t nv)
+{
+    enum { NT = 3 };
+    eval_job jobs[NT];
+    pthread_t th[NT];
+    for (int i = 0; i < NT; i++) {
+        jobs[i] = (eval_job){m, toks, malloc(sizeof(float) * nv * NTOK), -1};
+        CHECK(pthread_create(&th[i], NULL, eval_thread, &jobs[i]) == 0, "pthread_create");
+    }
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].rc == 0, "concurrent eval %d failed", i);
+        CHECK(jobs[i].rc != 0 || memcmp(jobs[i].out, ref, sizeof(float) * nv * NTOK) == 0,
+              "concurrent eval %d differs from the same eval alone", i);
+        free(jobs[i].out);
+    }
+}
 
 static void check_model(const char *path)
 {
@@ -57,6 +96,7 @@ static void check_model(const char *path)
         }
         CHECK(md <= 1e-4f * mag, "%s: batched vs token-by-token logits differ by %g (scale %g)",
               path, md, mag);
+        check_concurrent(m, toks, a, nv);
         rt_session_reset(s);
         CHECK(rt_session_eval(s, toks, 10, NULL, NULL, err, sizeof err) == 0, "%s", err);
         CHECK(rt_session_eval(s2, toks, 3, NULL, NULL, err, sizeof err) == 0, "%s", err);
