@@ -6,9 +6,11 @@
  * of the architecture, a generated tokenizer of the family's kind, and
  * seeded random weights scaled so activations stay sane (std 1/sqrt(fan_in),
  * norms 1, router and output head wider for clear top-k / greedy margins).
- * The output-head rows of special tokens other than EOS are zero, so a random
- * model does not emit chat-structure tokens (<|im_start|>, <s>, <|channel|>)
- * that would garble transcripts, while EOS can still end a generation.
+ * The output-head rows of special tokens other than EOS, and of byte tokens
+ * for non-printable or non-ASCII bytes, are zero: a random model then writes
+ * printable text, without chat-structure tokens (<|im_start|>, <s>,
+ * <|channel|>) or broken UTF-8 that would garble transcripts, and EOS can
+ * still end a generation.
  *
  * Nothing large is ever held in memory: the header is written first with
  * precomputed offsets, then each tensor is generated, quantized and written a
@@ -765,7 +767,7 @@ static void gen_chunk(gen_slot *g)
         for (size_t i = 0; i < n; i++)
             g->fbuf[i] = std * rng_normalish(&rng);
     }
-    if (t->kind == K_OUTPUT) { /* special tokens other than EOS: logit 0, never the top pick */
+    if (t->kind == K_OUTPUT) { /* muted tokens: logit 0, never the top pick */
         const mk_vocab_family fam = vocab_family(g->h);
         for (uint64_t r = 0; r < g->k; r++)
             if (mk_vocab_is_muted(fam, g->h->n_vocab, (int32_t)(g->first_row + r)))

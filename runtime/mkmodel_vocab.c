@@ -878,6 +878,10 @@ bool mk_vocab_is_muted(mk_vocab_family fam, int32_t n_vocab, int32_t id)
 {
     if ((unsigned)fam > MK_VOCAB_SPM) return false;
     const family_desc *fd = &families[fam];
+    /* byte tokens: bytes 0..255 at ids 0..255 (BPE) or 3..258 (SPM) */
+    int32_t byte = fam == MK_VOCAB_SPM ? id - 3 : id;
+    if (byte >= 0 && byte < 256)
+        return !(byte == '\t' || byte == '\n' || (byte >= 32 && byte < 127));
     /* the layouts built below: SPM specials first, BPE specials last */
     int32_t first = fam == MK_VOCAB_SPM ? 0 : n_vocab - fd->n_specials;
     if (id < first || id >= first + fd->n_specials) return false;

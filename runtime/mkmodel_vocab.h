@@ -28,9 +28,11 @@ typedef enum {
 int32_t mk_vocab_min_size(mk_vocab_family fam);
 
 /* Whether token id is a special token other than EOS (control and
- * user-defined tokens: <|im_start|>, <s>, <think>, ...). mkmodel gives these
- * zero output-head rows so a random model does not emit chat-structure
- * tokens, while EOS stays reachable and generation can end. */
+ * user-defined tokens: <|im_start|>, <s>, <think>, ...) or a byte token for
+ * a byte that is not printable ASCII, tab or newline. mkmodel gives these
+ * zero output-head rows so a random model writes printable ASCII text (no
+ * chat-structure tokens, no broken UTF-8), while EOS stays reachable and
+ * generation can end. */
 bool mk_vocab_is_muted(mk_vocab_family fam, int32_t n_vocab, int32_t id);
 
 /* Build and add the tokenizer.* keys to w. Deterministic for given args. */

@@ -356,8 +356,9 @@ static void check_model(const char *path, const char *arch, bool v3, const char 
     }
     explist_free(&want);
 
-    /* special tokens other than EOS have zero output rows; EOS and normal
-     * tokens do not (the model can end a generation, never emits <|im_start|>) */
+    /* special tokens other than EOS, and bytes other than printable ASCII,
+     * tab and newline, have zero output rows; EOS and all other tokens do not
+     * (the model can end a generation, never emits <|im_start|> or \xff) */
     const gguf_tensor *out = gguf_tensor_find(f, "output.weight");
     snprintf(ctx, sizeof ctx, "%s %s%s: special output rows", arch, type, v3 ? " v3" : "");
     if (out && tt && tt->n == V && rt_type_get(out->type)) {
@@ -370,7 +371,16 @@ static void check_model(const char *path, const char *arch, bool v3, const char 
             for (int64_t j = 0; j < E; j++)
                 if (w[id * E + j] != 0.0f) zero = false;
             bool special = ty == 2 || ty == 3 || ty == 4; /* unknown, control, user-defined */
-            if (special && id != (int64_t)eos) {
+            /* byte tokens: GPT-2 mapped bytes at ids 0..255, or SPM "<0xNN>" */
+            int byte = -1;
+            if (!spm && id < 256) byte = (int)id;
+            if (spm && ty == 6 && toks && toks->strs && toks->strs[id].len == 6) {
+                char hex[3] = {toks->strs[id].ptr[3], toks->strs[id].ptr[4], 0};
+                byte = (int)strtol(hex, NULL, 16);
+            }
+            bool bad_byte =
+                byte >= 0 && !(byte == '\t' || byte == '\n' || (byte >= 32 && byte < 127));
+            if ((special && id != (int64_t)eos) || bad_byte) {
                 CHECK(zero);
                 muted++;
             } else {
