@@ -56,7 +56,9 @@ static void cli_usage(FILE *f)
            "State dir: --state DIR, else $SWARM_STATE, else $HOME/.swarm.\n"
            "Without --model the swarm uses STATE/models/default.gguf, a tiny random-weight\n"
            "model made on first use: its text is noise. Pass --model for a real GGUF.\n"
-           "--engine sim (up/run) runs a SIMULATED engine for scale tests, not a model.\n");
+           "--engine sim (up/run) runs a SIMULATED engine for scale tests, not a model.\n"
+           "--threads T (up/run): engine threads per worker (default cores / (N*K)).\n"
+           "SWARM_ENDPOINT=ENDPOINT talks to a swarmd that `swarm up` did not start.\n");
 }
 
 static int cli_parse(int argc, char **argv, cli_opts *o)
