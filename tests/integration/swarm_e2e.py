@@ -405,6 +405,21 @@ def sc_sim_scale(sw, bindir, srcdir):
     for r in st["result"]["results"]:
         check(r["output"].startswith("[sim]"), "sim output not labelled: %r" % r["output"])
     print("sim-scale: 1000 sub-tasks in %.1f s" % (time.time() - t0))
+    # cancel: a long job stops, is reported cancelled, and frees every slot
+    items = ["long%02d" % i for i in range(40)]
+    jid = sw.cli("submit", write_job(sw.tmp, "long", items, max_tokens=100000)).stdout.strip()
+    deadline = time.time() + 60 * SLOW
+    while sw.status(jid)["running"] == 0:
+        check(time.time() < deadline, "long job never started")
+        time.sleep(0.05)
+    sw.cli("cancel", jid)
+    st = sw.wait_terminal(jid, 60)
+    check(st["state"] == "cancelled", "cancelled job reads %s" % st["state"])
+    check_result(st["result"], items, expect_state="cancelled")
+    deadline = time.time() + 30 * SLOW
+    while any(w["busy"] for w in json.loads(sw.cli("workers", "--json").stdout)):
+        check(time.time() < deadline, "slots still busy 30 s after cancel")
+        time.sleep(0.1)
     sw.down_and_check()
 
 
