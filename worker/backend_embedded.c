@@ -3,6 +3,9 @@
  * The model is loaded once per worker and shared read-only by every slot;
  * each slot owns an rt_session (its KV cache) and makes a fresh sampler per
  * task so a task's output depends only on its prompt, seed and temperature.
+ * A slot keeps its KV between tasks: the next task reuses the longest common
+ * prompt prefix (the job's system prompt and instruction head) instead of
+ * evaluating it again.
  * An item too long for the context is shortened (and marked as such) rather
  * than failing the task: a summary of a truncated file is still useful. */
 #include <stdio.h>
@@ -198,7 +201,10 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
     }
     free(input);
 
-    rt_session_reset(s->sess);
+    /* sub-tasks of a job share the system prompt and the instructions'
+     * head: keep the KV of the longest common prefix with the slot's last
+     * task and evaluate only the rest */
+    size_t keep = rt_session_reuse_prefix(s->sess, ids, n_ids);
     rt_sampler_params sp = rt_sampler_default_params();
     sp.temperature = t->temperature;
     sp.seed = t->seed;
@@ -211,7 +217,9 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
     emb_gen g = {.progress = progress, .ud = ud};
     rt_generate_params gp = {
         .n_predict = max_new, .stop_at_eog = true, .on_token = emb_on_token, .ud = &g};
-    int rc = rt_generate(s->sess, smp, ids, n_ids, &gp, NULL, NULL, NULL, err, errlen);
+    int rc =
+        rt_generate(s->sess, smp, ids + keep, n_ids - keep, &gp, NULL, NULL, NULL, err, errlen);
+    if (rc != 0) rt_session_reset(s->sess); /* never reuse a half-written context */
     rt_sampler_free(smp);
     free(ids);
     if (rc != 0 && !g.stopped) {
