@@ -329,6 +329,18 @@ def sc_bad_job(sw, bindir, srcdir):
     jid = sw.cli("submit", write_job(sw.tmp, "good", items)).stdout.strip()
     st = sw.wait_terminal(jid, 120)
     check_result(st["result"], items)
+    # a job whose sub-tasks all fail: state failed, swarm run exits 1, every task listed
+    items = ["too-long-%d" % i for i in range(3)]
+    job = write_job(sw.tmp, "failing", items, max_tokens=1000000,
+                    extra={"budget": {"max_tokens": 1000000, "max_attempts": 1}})
+    p = sw.cli("run", "--job", job, "--json", check_rc=False)
+    check(p.returncode == 1, "swarm run of a failing job exited %d" % p.returncode)
+    res = json.loads(p.stdout)
+    check_result(res, items, expect_state="failed")
+    ft = res.get("failed_tasks", [])
+    check(sorted(t["task_id"] for t in ft) == ["t0000", "t0001", "t0002"],
+          "failed_tasks: %s" % ft)
+    check(all("max_tokens" in t["error"] for t in ft), "errors do not name max_tokens: %s" % ft)
     sw.down_and_check()
     # a model that does not load: swarm up fails naming it and leaves nothing running
     garbage = os.path.join(sw.tmp, "garbage.gguf")
