@@ -246,6 +246,28 @@ def sc_submit_100(sw, bindir, srcdir):
     check(len(mine) == 1 and mine[0]["state"] == "done", "status --json: %s" % allst)
     workers = {r["worker"] for r in st["result"]["results"]}
     check(len(workers) >= 2, "all 100 tasks ran on one worker: %s" % workers)
+    # glob fan-out over the sample workspace: one sub-task per file
+    ws = os.path.join(srcdir, "examples", "workspace")
+    files = sorted(os.path.relpath(os.path.join(d, f), ws)
+                   for d, _, fs in os.walk(ws) for f in fs)
+    jid = sw.cli("submit", os.path.join(srcdir, "examples", "survey.json")).stdout.strip()
+    st = sw.wait_terminal(jid, 120)
+    check_result(st["result"], files)
+    # files far larger than the model's context are shortened, not failed
+    big = os.path.join(sw.tmp, "big")
+    os.makedirs(big)
+    with open(os.path.join(big, "a.txt"), "w") as f:
+        f.write(" ".join("lease token worker merge queue".split() * 3000))
+    with open(os.path.join(big, "b.txt"), "w") as f:
+        f.write("h\u00e9llo w\u00f6rld \u2713 \u65e5\u672c\u8a9e " * 800)
+    job = os.path.join(sw.tmp, "bigjob.json")
+    with open(job, "w") as f:
+        json.dump({"name": "big", "goal": "Summarise.", "instructions": "Summarise:\n{item}",
+                   "fanout": {"glob": "*.txt", "workspace": "big"}, "merge": "json",
+                   "budget": {"max_tokens": 16, "max_attempts": 1}}, f)
+    jid = sw.cli("submit", job).stdout.strip()
+    st = sw.wait_terminal(jid, 120)
+    check_result(st["result"], ["a.txt", "b.txt"])
     sw.down_and_check()
     check(os.path.exists(os.path.join(sw.state, "dump.rdb")), "redis did not save on swarm down")
     p = sw.cli("status", check_rc=False)
