@@ -431,9 +431,11 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
     snprintf(w->hostname, sizeof w->hostname, "%s", r->hostname);
     snprintf(w->model, sizeof w->model, "%s", r->model);
     w->slots = r->slots;
-    w->credit = r->slots; /* Register announces all slots free */
+    /* No credit until the worker announces it (Credit or Heartbeat): a worker
+     * re-registering after a coordinator restart may still be busy. What we
+     * assigned to this identity stays tracked; heartbeats prune it. */
+    w->credit = 0;
     w->since_credit = 0;
-    w->n_inflight = 0;
     w->last_seen_ms = now;
     swarmd_log(d, "worker %s registered: host %s, pid %u, %u slot(s), model %s", w->name,
                w->hostname, r->pid, w->slots, w->model);

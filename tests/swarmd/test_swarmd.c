@@ -175,6 +175,7 @@ static void fw_pump(fake_worker *w)
         case SWARM__ENVELOPE__PAYLOAD_REGISTER:
             w->registered = true;
             CHECK(env->register_->heartbeat_ms == 200);
+            fw_heartbeat(w); /* announces our free slots: the credit */
             break;
         case SWARM__ENVELOPE__PAYLOAD_ERROR:
             if (env->error->code == WIRE_E_UNKNOWN_WORKER) {
