@@ -297,8 +297,9 @@ def sc_run_demo(sw, bindir, srcdir):
 def sc_kill_worker(sw, bindir, srcdir):
     model = make_model(bindir, sw.tmp)
     sw.up("--workers", "4", "--slots", "2", "--model", model)
-    items = ["victim-%03d" % i for i in range(100)]
-    job = write_job(sw.tmp, "killjob", items, max_tokens=48)
+    # long enough that a fast machine cannot finish before the kill lands
+    items = ["victim-%03d" % i for i in range(120)]
+    job = write_job(sw.tmp, "killjob", items, max_tokens=96)
     jid = sw.cli("submit", job).stdout.strip()
     victim = None
     deadline = time.time() + 120 * SLOW
@@ -388,7 +389,7 @@ def sc_swarmd_restart(sw, bindir, srcdir):
     model = make_model(bindir, sw.tmp)
     sw.up("--workers", "3", "--slots", "2", "--model", model)
     items = ["phoenix-%03d" % i for i in range(60)]
-    jid = sw.cli("submit", write_job(sw.tmp, "restart", items, max_tokens=48)).stdout.strip()
+    jid = sw.cli("submit", write_job(sw.tmp, "restart", items, max_tokens=96)).stdout.strip()
     deadline = time.time() + 120 * SLOW
     while True:
         st = sw.status(jid)
