@@ -502,7 +502,9 @@ int main(int argc, char **argv)
         .name = "w-test", .slots = 2, .delay_ms = 200, .send_duplicate = true, .send_stale = true};
     w.sock = dealer(&e, e.worker_ep);
     fw_register(&w);
-    pump_for(&w, 300);
+    /* swarmd may still be starting (slow under sanitizers and load) */
+    for (uint64_t until = now_ms() + 10000; !w.registered && now_ms() < until;)
+        pump_for(&w, 20);
     CHECK(w.registered);
 
     /* A job with a bad field is refused, naming the field. */
