@@ -408,7 +408,7 @@ static Swarm__Envelope *status_call(env_t *e, const char *job, bool with_result,
     env.status = &st;
     send_env(s, &env);
     int bad;
-    Swarm__Envelope *r = await_reply(s, w, 1500, &bad);
+    Swarm__Envelope *r = await_reply(s, w, 3000, &bad);
     zmq_close(s);
     if (r && r->correlation_id != 42) CHECK(r->correlation_id == 42);
     return r;
@@ -638,7 +638,8 @@ int main(int argc, char **argv)
         fake_worker w2 = {.name = "w-two", .slots = 2, .delay_ms = 150};
         w2.sock = dealer(&e, e.worker_ep);
         fw_register(&w2);
-        pump_two(&w, &w2, 300);
+        for (uint64_t until = now_ms() + 5000; !w2.registered && now_ms() < until;)
+            pump_two(&w, &w2, 20);
         CHECK(w2.registered);
         w.delay_ms = 150;
         int a1 = w.assigns;
@@ -748,7 +749,7 @@ int main(int argc, char **argv)
     w.delay_ms = 10;
     char job3[128] = "";
     int rc3 = -1;
-    end = now_ms() + 8000;
+    end = now_ms() + 15000;
     while (rc3 != 0 && now_ms() < end) {
         rc3 = submit(&e,
                      "{\"goal\":\"g\",\"instructions\":\"{item}\","
