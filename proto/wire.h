@@ -19,14 +19,15 @@
 #define WIRE_MAX_IDENTITY 255
 
 enum {
-    WIRE_E_PARSE = 1,    /* body is not an Envelope */
-    WIRE_E_VERSION = 2,  /* version != WIRE_VERSION */
-    WIRE_E_EMPTY = 3,    /* no payload */
-    WIRE_E_FRAMES = 4,   /* wrong number of frames */
-    WIRE_E_UNEXPECTED = 5, /* payload not valid on this endpoint */
+    WIRE_E_PARSE = 1,       /* body is not an Envelope */
+    WIRE_E_VERSION = 2,     /* version != WIRE_VERSION */
+    WIRE_E_EMPTY = 3,       /* no payload */
+    WIRE_E_FRAMES = 4,      /* wrong number of frames */
+    WIRE_E_UNEXPECTED = 5,  /* payload not valid on this endpoint */
     WIRE_E_BAD_REQUEST = 6, /* payload fields invalid (bad job JSON, unknown job, ...) */
-    WIRE_E_INTERNAL = 7, /* the coordinator could not complete the request (e.g. Redis down) */
-    WIRE_E_UNKNOWN_WORKER = 8, /* sender is not registered (e.g. swarmd restarted): send Register again */
+    WIRE_E_INTERNAL = 7,    /* the coordinator could not complete the request (e.g. Redis down) */
+    WIRE_E_UNKNOWN_WORKER =
+        8, /* sender is not registered (e.g. swarmd restarted): send Register again */
 };
 
 /* Apply the standard options. router: also ROUTER_MANDATORY. */

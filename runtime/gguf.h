@@ -36,17 +36,17 @@ typedef struct {
 } gguf_str;
 
 typedef struct {
-    char *key;         /* NUL-terminated copy (owned by the gguf_file) */
-    gguf_vtype type;   /* value type; GGUF_T_ARRAY for arrays */
+    char *key;           /* NUL-terminated copy (owned by the gguf_file) */
+    gguf_vtype type;     /* value type; GGUF_T_ARRAY for arrays */
     gguf_vtype arr_type; /* element type when type == GGUF_T_ARRAY */
-    uint64_t n;        /* element count for arrays, else 1 */
-    const void *data;  /* scalar value or first array element, in the mapping
-                          (may be unaligned: read with memcpy) */
-    gguf_str *strs;    /* for string values / string arrays: n entries (owned) */
+    uint64_t n;          /* element count for arrays, else 1 */
+    const void *data;    /* scalar value or first array element, in the mapping
+                            (may be unaligned: read with memcpy) */
+    gguf_str *strs;      /* for string values / string arrays: n entries (owned) */
 } gguf_kv;
 
 typedef struct {
-    char *name;                /* NUL-terminated copy (owned) */
+    char *name; /* NUL-terminated copy (owned) */
     uint32_t n_dims;
     int64_t ne[GGUF_MAX_DIMS]; /* ne[0] = row length (contiguous); unused dims = 1 */
     uint32_t type;             /* ggml type id, see quant.h (RT_TYPE_*) */

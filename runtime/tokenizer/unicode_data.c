@@ -2,6 +2,7 @@
  * Do not edit by hand. */
 #include "tok_unicode.h"
 
+/* clang-format off */
 const tok_urange tok_flag_ranges[] = {
     {0x0, 128},
     {0x20, 8},
