@@ -2,16 +2,26 @@
  * parallel-for (matvec rows, attention heads, experts).
  *
  * One job at a time: the caller publishes (fn, ctx, n), every thread -
- * the caller included - claims chunks from an atomic counter, and the caller
- * returns when all chunks are done. A model owns one pool; sessions of the
- * same model must not run their forward passes concurrently on it, so the
- * pool serialises callers with its own lock. */
+ * the caller included - claims chunks from an atomic counter tagged with the
+ * job's generation, and the caller returns as soon as every chunk is
+ * finished (it does not wait for sleeping workers to wake and check in). A model owns one pool;
+ * sessions of the same model must not run their forward passes concurrently on it, so the pool
+ * serialises callers with its own lock. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "model.h"
+
+/* One published job. Workers copy it under the mutex, so a worker that wakes
+ * late reads one whole job, never a mix of two. */
+typedef struct {
+    rt_pool_fn fn;
+    void *ctx;
+    int64_t n, chunk, n_chunks;
+    uint32_t gen;
+} pool_job;
 
 struct rt_pool {
     int n_threads; /* including the caller */
@@ -20,23 +30,44 @@ struct rt_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv_start, cv_done;
     uint64_t generation;
-    int n_active; /* workers still on the current job */
     bool stop;
-    /* current job */
-    rt_pool_fn fn;
-    void *ctx;
-    int64_t n, chunk;
-    atomic_int_fast64_t next;
+    pool_job job; /* the current job, under mu */
+    /* (generation << 32) | next chunk index. Claiming a chunk is a CAS that
+     * also checks the generation, so a late worker still holding an older
+     * job can never take (and lose) a chunk of the next one. */
+    _Atomic uint64_t claim;
+    /* chunks of the current job finished; the caller returns when it reaches
+     * n_chunks, whether or not the workers ever woke up */
+    atomic_int_fast64_t done;
 };
 
-static void pool_work(rt_pool *p)
+/* Runs chunks of job *j until none is left; returns how many it ran. */
+static int64_t pool_work(rt_pool *p, const pool_job *j)
 {
+    int64_t ran = 0;
+    uint64_t cur = atomic_load_explicit(&p->claim, memory_order_relaxed);
     for (;;) {
-        int64_t b = atomic_fetch_add(&p->next, p->chunk);
-        if (b >= p->n) break;
-        int64_t e = b + p->chunk < p->n ? b + p->chunk : p->n;
-        p->fn(p->ctx, b, e);
+        if ((uint32_t)(cur >> 32) != j->gen) break;
+        const int64_t c = (int64_t)(cur & 0xffffffffu);
+        if (c >= j->n_chunks) break;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &cur, cur + 1, memory_order_acquire,
+                                                   memory_order_relaxed))
+            continue;
+        const int64_t b = c * j->chunk;
+        const int64_t e = b + j->chunk < j->n ? b + j->chunk : j->n;
+        j->fn(j->ctx, b, e);
+        ran++;
+        /* release: the chunk's writes are visible to whoever sees the count */
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == j->n_chunks) {
+            /* last chunk: wake the caller if it went to sleep. Taking mu
+             * orders this against the caller's check-then-wait. */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+        cur = atomic_load_explicit(&p->claim, memory_order_relaxed);
     }
+    return ran;
 }
 
 static void *pool_main(void *arg)
@@ -49,10 +80,10 @@ static void *pool_main(void *arg)
             pthread_cond_wait(&p->cv_start, &p->mu);
         if (p->stop) break;
         seen = p->generation;
+        const pool_job j = p->job;
         pthread_mutex_unlock(&p->mu);
-        pool_work(p);
+        pool_work(p, &j);
         pthread_mutex_lock(&p->mu);
-        if (--p->n_active == 0) pthread_cond_signal(&p->cv_done);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -72,7 +103,8 @@ int rt_pool_new(int n_threads, rt_pool **out)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_start, NULL);
     pthread_cond_init(&p->cv_done, NULL);
-    atomic_init(&p->next, 0);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
     if (n_threads > 1) {
         p->threads = calloc((size_t)n_threads - 1, sizeof *p->threads);
         if (!p->threads) {
@@ -123,20 +155,34 @@ void rt_pool_for(rt_pool *p, int64_t n, int64_t min_chunk, rt_pool_fn fn, void *
     pthread_mutex_lock(&p->run_lock);
     int64_t chunk = n / ((int64_t)p->n_threads * 4);
     if (chunk < min_chunk) chunk = min_chunk;
+    if ((n + chunk - 1) / chunk > (int64_t)0x7fffffff) chunk = n / 0x7fffffff + 1;
     pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->chunk = chunk;
-    atomic_store(&p->next, 0);
-    p->n_active = p->n_threads - 1;
     p->generation++;
+    pool_job j = {.fn = fn,
+                  .ctx = ctx,
+                  .n = n,
+                  .chunk = chunk,
+                  .n_chunks = (n + chunk - 1) / chunk,
+                  .gen = (uint32_t)p->generation};
+    p->job = j;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->claim, (uint64_t)j.gen << 32);
     pthread_cond_broadcast(&p->cv_start);
     pthread_mutex_unlock(&p->mu);
-    pool_work(p);
+    pool_work(p, &j);
+    /* Wait for the chunks to be finished, not for the workers to check in:
+     * when the caller ran them all, this returns at once. A short spin
+     * covers a worker finishing its last chunk; then sleep. */
+    for (int spin = 0; spin < 2000; spin++) {
+        if (atomic_load_explicit(&p->done, memory_order_acquire) == j.n_chunks) goto out;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
     pthread_mutex_lock(&p->mu);
-    while (p->n_active > 0)
+    while (atomic_load_explicit(&p->done, memory_order_acquire) != j.n_chunks)
         pthread_cond_wait(&p->cv_done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+out:
     pthread_mutex_unlock(&p->run_lock);
 }
