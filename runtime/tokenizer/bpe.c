@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tok_heap.h"
 #include "tok_internal.h"
 #include "tok_unicode.h"
 
@@ -16,63 +17,10 @@ typedef struct {
 } sym;
 
 typedef struct {
-    int32_t rank;
-    int32_t left, right;
-    uint32_t size;
-} cand;
-
-typedef struct {
-    cand *v;
-    size_t n, cap;
-} heap;
-
-static bool cand_before(const cand *x, const cand *y)
-{
-    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-static int heap_push(heap *h, cand c)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        cand *nv = realloc(h->v, nc * sizeof(*nv));
-        if (!nv) return -1;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(&c, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = c;
-    return 0;
-}
-
-static cand heap_pop(heap *h)
-{
-    cand top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const cand *best = &last;
-        if (l < h->n && cand_before(&h->v[l], best)) m = l, best = &h->v[l];
-        if (r < h->n && cand_before(&h->v[r], best)) m = r;
-        if (m == i) break;
-        h->v[i] = h->v[m];
-        i = m;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-typedef struct {
     const rt_vocab *v;
     const char *w;
     sym *s;
-    heap h;
+    tok_heap h;
 } bpe_ctx;
 
 static int try_pair(bpe_ctx *c, int32_t l, int32_t r)
@@ -81,7 +29,7 @@ static int try_pair(bpe_ctx *c, int32_t l, int32_t r)
     const sym *a = &c->s[l], *b = &c->s[r];
     int32_t rank = tok_merge_rank(c->v, c->w + a->off, a->n, c->w + b->off, b->n);
     if (rank < 0) return 0;
-    return heap_push(&c->h, (cand){rank, l, r, a->n + b->n});
+    return tok_heap_push(&c->h, (tok_cand){rank, l, r, a->n + b->n});
 }
 
 static int emit_text(const rt_vocab *v, const char *t, size_t n, tok_ids *out)
@@ -112,7 +60,7 @@ static int bpe_word(bpe_ctx *c, const char *w, size_t wn, tok_ids *out)
     for (int32_t i = 1; i < ns; i++)
         if (try_pair(c, i - 1, i)) return -1;
     while (c->h.n) {
-        cand b = heap_pop(&c->h);
+        tok_cand b = tok_heap_pop(&c->h);
         sym *l = &c->s[b.left], *r = &c->s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
@@ -160,7 +108,7 @@ int tok_bpe_fragment(const rt_vocab *v, const char *text, size_t len, tok_ids *o
 done:
     free(w);
     free(s);
-    free(c.h.v);
+    tok_heap_free(&c.h);
     free(wl);
     free(cps);
     if (rc == 0) return 0;

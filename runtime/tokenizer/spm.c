@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tok_heap.h"
 #include "tok_internal.h"
 #include "tok_unicode.h"
 
@@ -16,66 +17,14 @@ typedef struct {
     uint32_t off, n;
 } sym;
 
-typedef struct {
-    float score;
-    int32_t left, right;
-    uint32_t size;
-} cand;
-
-static bool cand_before(const cand *x, const cand *y)
-{
-    return x->score > y->score || (x->score == y->score && x->left < y->left);
-}
-
-typedef struct {
-    cand *v;
-    size_t n, cap;
-} heap;
-
-static int heap_push(heap *h, cand c)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        cand *nv = realloc(h->v, nc * sizeof(*nv));
-        if (!nv) return -1;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(&c, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = c;
-    return 0;
-}
-
-static cand heap_pop(heap *h)
-{
-    cand top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const cand *best = &last;
-        if (l < h->n && cand_before(&h->v[l], best)) m = l, best = &h->v[l];
-        if (r < h->n && cand_before(&h->v[r], best)) m = r;
-        if (m == i) break;
-        h->v[i] = h->v[m];
-        i = m;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static int try_pair(const rt_vocab *v, const char *t, const sym *s, heap *h, int32_t l, int32_t r)
+static int try_pair(const rt_vocab *v, const char *t, const sym *s, tok_heap *h, int32_t l,
+                    int32_t r)
 {
     if (l < 0 || r < 0) return 0;
     uint32_t n = s[l].n + s[r].n;
     int32_t id = tok_lookup(v, t + s[l].off, n);
     if (id < 0) return 0;
-    return heap_push(h, (cand){v->score[id], l, r, n});
+    return tok_heap_push(h, (tok_cand){-(double)v->score[id], l, r, n});
 }
 
 static int32_t byte_token(const rt_vocab *v, unsigned char b)
@@ -97,7 +46,7 @@ int tok_spm_fragment(const rt_vocab *v, const char *text, size_t len, tok_ids *o
     size_t tn = len + 2 * sp;
     char *t = malloc(tn + 1);
     sym *s = malloc((tn + 1) * sizeof(*s));
-    heap h = {0};
+    tok_heap h = {0};
     int rc = -1;
     if (!t || !s) goto oom;
     for (size_t i = 0, k = 0; i < len; i++) {
@@ -118,7 +67,7 @@ int tok_spm_fragment(const rt_vocab *v, const char *text, size_t len, tok_ids *o
     for (int32_t i = 1; i < ns; i++)
         if (try_pair(v, t, s, &h, i - 1, i)) goto oom;
     while (h.n) {
-        cand b = heap_pop(&h);
+        tok_cand b = tok_heap_pop(&h);
         sym *l = &s[b.left], *r = &s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
@@ -155,6 +104,6 @@ oom:
 done:
     free(t);
     free(s);
-    free(h.v);
+    tok_heap_free(&h);
     return rc;
 }
