@@ -224,7 +224,7 @@ static const char *t_name_of(const gguf_file *f, uint32_t i)
     return f->tensors[i].name;
 }
 
-static size_t vtype_size(uint32_t t)
+size_t gguf_vtype_size(uint32_t t)
 {
     switch (t) {
     case GGUF_T_UINT8:
@@ -308,7 +308,7 @@ static int read_value(parser *ps, gguf_kv *kv)
         if (!cur_u32(c, &et) || !cur_u64(c, &n))
             return perr(ps, "key %s: file truncated in the array header", kv->key);
         if (et == GGUF_T_ARRAY) return perr(ps, "key %s: nested arrays are not supported", kv->key);
-        if (et != GGUF_T_STRING && vtype_size(et) == 0)
+        if (et != GGUF_T_STRING && gguf_vtype_size(et) == 0)
             return perr(ps, "key %s: unknown array element type %u", kv->key, et);
         kv->arr_type = (gguf_vtype)et;
         kv->n = n;
@@ -332,7 +332,7 @@ static int read_value(parser *ps, gguf_kv *kv)
             }
             return 0;
         }
-        size_t es = vtype_size(et);
+        size_t es = gguf_vtype_size(et);
         if (n > cur_left(c) / es)
             return perr(ps,
                         "key %s: %s array count %llu (%llu bytes) does not fit in the %zu bytes "
@@ -365,7 +365,7 @@ static int read_value(parser *ps, gguf_kv *kv)
         }
         return 0;
     }
-    size_t sz = vtype_size(t);
+    size_t sz = gguf_vtype_size(t);
     if (sz == 0) return perr(ps, "key %s: unknown value type %u", kv->key, t);
     if (cur_left(c) < sz)
         return perr(ps, "key %s: file truncated in the %s value", kv->key, gguf_vtype_name(t));
@@ -402,7 +402,7 @@ static int parse_kvs(parser *ps, uint64_t n_kv)
         uint32_t t;
         if (!cur_u32(&ps->c, &t))
             return perr(ps, "key %s: file truncated in the value type", kv->key);
-        if (t != GGUF_T_STRING && t != GGUF_T_ARRAY && vtype_size(t) == 0)
+        if (t != GGUF_T_STRING && t != GGUF_T_ARRAY && gguf_vtype_size(t) == 0)
             return perr(ps, "key %s: unknown value type %u", kv->key, t);
         kv->type = (gguf_vtype)t;
         kv->arr_type = (gguf_vtype)t;

@@ -96,6 +96,8 @@ size_t gguf_file_size(const gguf_file *f);
 const void *gguf_file_base(const gguf_file *f);
 /* "uint32", "string", ... for messages. */
 const char *gguf_vtype_name(uint32_t t);
+/* Bytes of one scalar value of type t; 0 for strings, arrays and unknown types. */
+size_t gguf_vtype_size(uint32_t t);
 
 /* Compare a length-delimited string with a C string. */
 bool gguf_str_eq(gguf_str s, const char *c);

@@ -125,29 +125,6 @@ static int kv_put_str(gguf_writer *w, const char *s, size_t n)
     return kv_put_bytes(w, s, n);
 }
 
-static size_t vtype_size(gguf_vtype t)
-{
-    switch (t) {
-    case GGUF_T_UINT8:
-    case GGUF_T_INT8:
-    case GGUF_T_BOOL:
-        return 1;
-    case GGUF_T_UINT16:
-    case GGUF_T_INT16:
-        return 2;
-    case GGUF_T_UINT32:
-    case GGUF_T_INT32:
-    case GGUF_T_FLOAT32:
-        return 4;
-    case GGUF_T_UINT64:
-    case GGUF_T_INT64:
-    case GGUF_T_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
 /* Checks the key and writes it with the value type; the caller writes the value. */
 static int kv_begin(gguf_writer *w, const char *key, gguf_vtype type, char *err, size_t errlen)
 {
@@ -178,7 +155,7 @@ static int kv_scalar(gguf_writer *w, const char *key, gguf_vtype t, uint64_t bit
 {
     size_t mark = w->kv_len;
     if (kv_begin(w, key, t, err, errlen)) return -1;
-    if (kv_put_int(w, bits, vtype_size(t))) {
+    if (kv_put_int(w, bits, gguf_vtype_size(t))) {
         w->kv_len = mark;
         free(w->keys[--w->n_kv]);
         return gw_fail(err, errlen, "gguf writer: out of memory adding key %s", key);
@@ -251,7 +228,7 @@ int gguf_writer_add_str(gguf_writer *w, const char *key, const char *v, char *er
 int gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, const void *data,
                         uint64_t n, char *err, size_t errlen)
 {
-    size_t es = vtype_size(elem_type);
+    size_t es = gguf_vtype_size(elem_type);
     if (!es)
         return gw_fail(err, errlen, "gguf writer: key %s: array element type %d not allowed here",
                        key, (int)elem_type);

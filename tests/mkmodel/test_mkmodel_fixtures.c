@@ -30,36 +30,13 @@ static char ctx[256];
         }                                                                                          \
     } while (0)
 
-static size_t vtype_size(gguf_vtype t)
-{
-    switch (t) {
-    case GGUF_T_UINT8:
-    case GGUF_T_INT8:
-    case GGUF_T_BOOL:
-        return 1;
-    case GGUF_T_UINT16:
-    case GGUF_T_INT16:
-        return 2;
-    case GGUF_T_UINT32:
-    case GGUF_T_INT32:
-    case GGUF_T_FLOAT32:
-        return 4;
-    case GGUF_T_UINT64:
-    case GGUF_T_INT64:
-    case GGUF_T_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
 static bool same_value(const gguf_kv *a, const gguf_kv *b)
 {
     if (a->type != b->type) return false;
     if (a->type == GGUF_T_STRING)
         return a->strs[0].len == b->strs[0].len &&
                memcmp(a->strs[0].ptr, b->strs[0].ptr, a->strs[0].len) == 0;
-    size_t n = vtype_size(a->type);
+    size_t n = gguf_vtype_size(a->type);
     return n && memcmp(a->data, b->data, n) == 0;
 }
 
