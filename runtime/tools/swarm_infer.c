@@ -40,7 +40,7 @@ typedef struct {
     const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema;
     const char *stops[17];
     int n_stops;
-    bool no_bos, greedy, ids, json, ignore_eos, chat;
+    bool no_bos, greedy, ids, json, ignore_eos, chat, help;
     long n_predict, n_prompt, n_threads, n_ctx, batch;
     long seed, top_k, repeat_last_n;
     double temp, top_p, min_p, repeat_penalty, presence, frequency;
@@ -105,6 +105,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         STR("--json-schema", json_schema);
         FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
         FLAG("--json", json) FLAG("--ignore-eos", ignore_eos) FLAG("--chat", chat);
+        FLAG("--help", help) FLAG("-h", help);
         NUM("--seed", seed, parse_long) NUM("-t", n_threads, parse_long);
         NUM("--threads", n_threads, parse_long) NUM("--ctx", n_ctx, parse_long);
         NUM("--batch", batch, parse_long) NUM("--top-k", top_k, parse_long);
@@ -490,6 +491,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "mkmodel") == 0) return rt_mkmodel_main(argc - 1, argv + 1);
     opts o;
     if (parse_opts(argc, argv, &o) != 0) return usage(NULL);
+    if (o.help) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(&o);
     if (strcmp(cmd, "logits") == 0) return cmd_logits(&o);
     if (strcmp(cmd, "generate") == 0) return cmd_generate(&o);
