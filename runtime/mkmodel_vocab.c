@@ -592,6 +592,24 @@ typedef struct {
     size_t n;
 } toklist;
 
+/* Room for n tokens; 0, or -1 when out of memory (toklist_free still safe). */
+static int toklist_alloc(toklist *tl, int64_t n)
+{
+    tl->text = malloc((size_t)n * sizeof *tl->text);
+    tl->len = malloc((size_t)n * sizeof *tl->len);
+    tl->type = malloc((size_t)n * sizeof *tl->type);
+    tl->score = malloc((size_t)n * sizeof *tl->score);
+    return tl->text && tl->len && tl->type && tl->score ? 0 : -1;
+}
+
+static void toklist_free(toklist *tl)
+{
+    free(tl->text);
+    free(tl->len);
+    free(tl->type);
+    free(tl->score);
+}
+
 static void tok_push(toklist *tl, const char *s, size_t n, int32_t type, float score)
 {
     tl->text[tl->n] = s;
@@ -677,12 +695,9 @@ static int build_bpe(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
         }
     }
     /* tokens: bytes, merge results in merge order, specials */
-    tl.text = malloc((size_t)n_vocab * sizeof *tl.text);
-    tl.len = malloc((size_t)n_vocab * sizeof *tl.len);
-    tl.type = malloc((size_t)n_vocab * sizeof *tl.type);
-    tl.score = malloc((size_t)n_vocab * sizeof *tl.score);
+    int tl_rc = toklist_alloc(&tl, n_vocab);
     merge_txt = calloc(tr.n_merges + 1, sizeof *merge_txt);
-    if (!tl.text || !tl.len || !tl.type || !tl.score || !merge_txt) goto oom;
+    if (tl_rc || !merge_txt) goto oom;
     for (int b = 0; b < 256; b++)
         tok_push(&tl, tr.tab.str[b], tr.tab.len[b], TT_NORMAL, 0.0f);
     for (size_t m = 0; m < tr.n_merges; m++) {
@@ -722,10 +737,7 @@ out:
     for (size_t m = 0; m < n_merge_txt; m++)
         free(merge_txt[m]);
     free(merge_txt);
-    free(tl.text);
-    free(tl.len);
-    free(tl.type);
-    free(tl.score);
+    toklist_free(&tl);
     st_free(&chunks);
     trainer_free(&tr);
     return rc;
@@ -823,12 +835,9 @@ static int build_spm(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
             goto out;
         }
     }
-    tl.text = malloc((size_t)n_vocab * sizeof *tl.text);
-    tl.len = malloc((size_t)n_vocab * sizeof *tl.len);
-    tl.type = malloc((size_t)n_vocab * sizeof *tl.type);
-    tl.score = malloc((size_t)n_vocab * sizeof *tl.score);
+    int tl_rc = toklist_alloc(&tl, n_vocab);
     bytes = malloc(256 * sizeof *bytes);
-    if (!tl.text || !tl.len || !tl.type || !tl.score || !bytes) goto oom;
+    if (tl_rc || !bytes) goto oom;
     for (int s = 0; s < fd->n_specials; s++)
         tok_push(&tl, fd->specials[s].text, strlen(fd->specials[s].text), fd->specials[s].type,
                  0.0f);
@@ -865,10 +874,7 @@ oom:
     vfail(err, errlen, "vocabulary: out of memory");
 out:
     free(bytes);
-    free(tl.text);
-    free(tl.len);
-    free(tl.type);
-    free(tl.score);
+    toklist_free(&tl);
     st_free(&chunks);
     trainer_free(&tr);
     return rc;
