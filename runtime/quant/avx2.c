@@ -199,26 +199,36 @@ static void k_scale_min(const uint8_t *q, int j, int *sc, int *m)
     }
 }
 
+/* The 64 codes of chunk c (0..3) of a Q4_K/Q5_K block: lo = its first 32 (low
+ * nibbles), hi = its last 32 (high nibbles), plus the 5th bit from qh for Q5_K.
+ * Shared by the float dot, the dequantizer and the integer vec_dot. */
+RT_AVX2 static inline void q45_codes(const uint8_t *qs, __m256i qh, int c, int five, __m256i *lo,
+                                     __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    *lo = _mm256_and_si256(v, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    if (five) {
+        __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
+        __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(h0, 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(h1, 4));
+    }
+}
+
 /* Q4_K and Q5_K share everything but where the codes' 5th bit comes from. */
 RT_AVX2 static inline float dot_q45_K(const uint8_t *b, const float *x, int64_t n, int five)
 {
     const size_t bs = five ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, x += RT_QK_K) {
         float d = h2f(b), dmin = h2f(b + 2);
         const uint8_t *qs = b + (five ? 48 : 16);
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-            __m256i lo = _mm256_and_si256(v, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if (five) {
-                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
-                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
-            }
+            __m256i lo, hi;
+            q45_codes(qs, qh, c, five, &lo, &hi);
             int s0, m0, s1, m1;
             k_scale_min(b + 4, 2 * c, &s0, &m0);
             k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
@@ -376,21 +386,13 @@ RT_AVX2 void rt_dequant_q5_0_avx2(const void *src, float *dst, int64_t n)
 RT_AVX2 static inline void deq_q45_K(const uint8_t *b, float *y, int64_t n, int five)
 {
     const size_t bs = five ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, y += RT_QK_K) {
         float d = h2f(b), dmin = h2f(b + 2);
         const uint8_t *qs = b + (five ? 48 : 16);
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-            __m256i lo = _mm256_and_si256(v, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if (five) {
-                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
-                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
-            }
+            __m256i lo, hi;
+            q45_codes(qs, qh, c, five, &lo, &hi);
             int s0, m0, s1, m1;
             k_scale_min(b + 4, 2 * c, &s0, &m0);
             k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
@@ -681,7 +683,6 @@ RT_AVX2 float rt_vec_dot_q5_0_avx2(const void *w, const void *xq, int64_t n)
 RT_AVX2 static inline float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, int64_t n, int five)
 {
     const size_t bs = five ? 176 : 144;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     float mins = 0;
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += bs, a += 292) {
@@ -697,15 +698,8 @@ RT_AVX2 static inline float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, in
             sm += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
         __m256i sq = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-            __m256i lo = _mm256_and_si256(v, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if (five) {
-                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
-                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(h0, 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(h1, 4));
-            }
+            __m256i lo, hi;
+            q45_codes(qs, qh, c, five, &lo, &hi);
             __m256i x0 = _mm256_loadu_si256((const __m256i *)(a + 4 + 64 * c));
             __m256i x1 = _mm256_loadu_si256((const __m256i *)(a + 4 + 64 * c + 32));
             __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0),
