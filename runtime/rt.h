@@ -123,4 +123,55 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
                 const rt_generate_params *gp, int32_t **out, size_t *n_out, char **text, char *err,
                 size_t errlen);
 
+/* Grammar-constrained decoding (runtime/grammar/, see docs/RUNTIME.md).
+ * An rt_grammar is compiled once from GBNF (llama.cpp's syntax) or a JSON
+ * Schema and is immutable: share it across threads and samplers. An
+ * rt_grammar_state is one parse in progress over bytes (UTF-8 may be split
+ * anywhere); it is not thread-safe. */
+typedef struct rt_grammar rt_grammar; /* compiled, immutable, shareable across threads */
+typedef struct rt_grammar_state rt_grammar_state; /* one parse in progress over bytes */
+
+/* Compile GBNF text; root names the start rule (NULL = "root"). Errors name
+ * line:column, undefined rules and left-recursive rules. */
+int rt_grammar_from_gbnf(const char *gbnf, size_t len, const char *root, rt_grammar **out,
+                         char *err, size_t errlen);
+/* JSON Schema -> GBNF text (*gbnf malloc'ed; runtime/grammar/json_schema.c). */
+int rt_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, char *err, size_t errlen);
+/* rt_json_schema_to_gbnf then rt_grammar_from_gbnf. */
+int rt_grammar_from_json_schema(const char *schema, size_t len, rt_grammar **out, char *err,
+                                size_t errlen);
+void rt_grammar_free(rt_grammar *g);
+
+rt_grammar_state *rt_grammar_state_new(const rt_grammar *g); /* NULL on out of memory */
+void rt_grammar_state_free(rt_grammar_state *st);
+/* Feed n bytes: 0 ok; negative when rejected, the state then unchanged. */
+int rt_grammar_state_accept(rt_grammar_state *st, const char *bytes, size_t n);
+bool rt_grammar_state_can_end(
+    const rt_grammar_state *st);                        /* the text so far is a complete sentence */
+bool rt_grammar_state_done(const rt_grammar_state *st); /* nothing more may follow */
+/* Shortest bytes that bring the state to an end (*bytes malloc'ed, NUL-
+ * terminated; "" when it can already end). Returns the byte count or < 0. */
+int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes);
+
+/* Constrain a sampler: at every rt_sampler_sample only tokens whose bytes
+ * keep the output inside g survive (end-of-generation tokens only where g may
+ * end; other special/control tokens never, unless opts allow those whose
+ * literal text g accepts, e.g. "<tool_call>"), and the chosen token advances
+ * the sampler's grammar state. g must outlive the sampler's use of it; g =
+ * NULL removes the grammar. rt_generate restarts the state at each call. */
+typedef struct {
+    bool allow_special_text; /* control tokens may match their literal text */
+} rt_grammar_opts;
+int rt_sampler_set_grammar(rt_sampler *s, const rt_model *m, const rt_grammar *g, char *err,
+                           size_t errlen);
+int rt_sampler_set_grammar_opts(rt_sampler *s, const rt_model *m, const rt_grammar *g,
+                                const rt_grammar_opts *opts, char *err, size_t errlen);
+/* Restart the sampler's grammar at its root (no-op without a grammar). */
+void rt_sampler_reset_grammar(rt_sampler *s);
+/* The sampler's grammar state (NULL without a grammar): read-only use. */
+const rt_grammar_state *rt_sampler_grammar_state(const rt_sampler *s);
+/* Allowed-token mask for the sampler's current grammar state: mask[i] = 1 if
+ * token i may come next (n_vocab bytes). Returns 0, or < 0 without a grammar. */
+int rt_sampler_grammar_mask(rt_sampler *s, uint8_t *mask, int32_t n_vocab);
+
 #endif
