@@ -40,14 +40,68 @@ int rt_token_piece(const rt_model *m, int32_t id, char *buf, size_t cap);
 
 /* Chat formatting, chosen from the model's metadata (template family),
  * overridable by name: "chatml", "llama3", "deepseek", "deepseek3", "mistral",
- * "harmony". Output is malloc'ed text ready to tokenize with parse_special. */
+ * "mistral-v3", "harmony". Output is malloc'ed text ready to tokenize with
+ * parse_special. */
+
+/* A tool call: made by an assistant message, or parsed from model output. */
 typedef struct {
-    const char *role; /* "system", "user", "assistant" */
+    const char *id;        /* call id; NULL where the family has none (Mistral: 9 alphanumerics) */
+    const char *name;      /* the tool's name */
+    const char *arguments; /* a JSON object, as text */
+} rt_tool_call;
+
+/* A tool the model may call (OpenAI's {"type":"function","function":{...}}). */
+typedef struct {
+    const char *name;
+    const char *description; /* may be NULL */
+    const char *parameters;  /* JSON Schema of the arguments object, as text; NULL = none */
+} rt_tool_def;
+
+typedef struct {
+    const char *role; /* "system", "user", "assistant", "tool" (a tool's result) */
     const char *content;
+    /* Tool calling (appended: {role, content} initializers stay valid). */
+    const rt_tool_call *tool_calls; /* assistant: the calls it made (content may be NULL) */
+    size_t n_tool_calls;
+    const char *tool_call_id; /* tool: the id of the call this result answers */
+    const char *name;         /* tool: the tool's name (else the answered call's name) */
 } rt_chat_msg;
 int rt_chat_format(const rt_model *m, const char *template_name /* NULL = auto */,
                    const rt_chat_msg *msgs, size_t n_msgs, bool add_generation_prompt, char **out,
                    char *err, size_t errlen);
+/* rt_chat_format with tool definitions, rendered in the family's native
+ * tool-calling format (runtime/chat_tools.c; docs/RUNTIME.md lists each
+ * family's source template). n_tools = 0 renders exactly as rt_chat_format. */
+int rt_chat_format_tools(const rt_model *m, const char *template_name /* NULL = auto */,
+                         const rt_chat_msg *msgs, size_t n_msgs, const rt_tool_def *tools,
+                         size_t n_tools, bool add_generation_prompt, char **out, char *err,
+                         size_t errlen);
+/* The family rt_chat_format would use (template_name if given), or NULL. */
+const char *rt_chat_family(const rt_model *m, const char *template_name);
+
+/* Splits generated text into tool calls (*calls malloc'ed, free with
+ * rt_tool_calls_free; NULL when none) and the remaining plain answer
+ * (*content malloc'ed, never NULL on success). Fails with a message on an
+ * unknown family or a call that is not well formed (bad JSON, no name). */
+int rt_chat_parse_tool_calls(const char *family, const char *text, size_t len, rt_tool_call **calls,
+                             size_t *n_calls, char **content, char *err, size_t errlen);
+void rt_tool_calls_free(rt_tool_call *calls, size_t n);
+
+/* What the model may emit when tools are offered (OpenAI's tool_choice). */
+typedef enum {
+    RT_TOOL_CHOICE_AUTO,     /* a final answer, or calls (text first where the family allows) */
+    RT_TOOL_CHOICE_REQUIRED, /* one or more calls */
+    RT_TOOL_CHOICE_NONE,     /* a final answer only */
+    RT_TOOL_CHOICE_NAMED,    /* calls to the one named tool */
+} rt_tool_choice;
+/* A GBNF grammar (*gbnf malloc'ed) for the model's reply in the family's
+ * syntax: calls name a listed tool and carry arguments valid for its schema
+ * (rt_json_schema_to_gbnf). Markers such as <tool_call> are special tokens in
+ * real vocabularies: sample under it with rt_grammar_opts.allow_special_text.
+ * named is the tool for RT_TOOL_CHOICE_NAMED (ignored otherwise). */
+int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_tools,
+                         rt_tool_choice choice, const char *named, char **gbnf, char *err,
+                         size_t errlen);
 
 /* A sequence with a KV cache for n_ctx positions (0 = min(n_ctx_train, 4096)). */
 int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err, size_t errlen);
