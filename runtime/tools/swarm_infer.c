@@ -1,7 +1,7 @@
 /* swarm_infer.c - `swarm-infer`: the engine on its own, for conformance
  * checks, benchmarks and quick experiments. Sub-commands follow the stable
  * command-line contracts in DESIGN.md: tokenize, logits, generate, bench,
- * mkmodel. Usage errors exit 2, model/runtime errors exit 1. */
+ * mkmodel, serve (serve.c). Usage errors exit 2, model/runtime errors exit 1. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "gguf.h"
 #include "mkmodel.h"
 #include "rt.h"
+#include "serve.h"
 #include "vocab.h"
 
 #define EXIT_USAGE 2
@@ -27,7 +28,9 @@ static const char *usage_text =
     "           (--tokens generates exactly N tokens, as reference runs do; --prompt stops\n"
     "            at end-of-generation tokens unless --ignore-eos)\n"
     "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--batch B] [--json]\n"
-    "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n";
+    "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n"
+    "  serve    --model M.gguf [--host 127.0.0.1] [--port 8080] [--slots N] [--max-queue N]\n"
+    "           [--api-key K] (OpenAI-compatible HTTP; see swarm-infer serve --help)\n";
 
 static int usage(const char *msg)
 {
@@ -489,6 +492,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "mkmodel") == 0) return rt_mkmodel_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return serve_main(argc - 1, argv + 1);
     opts o;
     if (parse_opts(argc, argv, &o) != 0) return usage(NULL);
     if (o.help) {
