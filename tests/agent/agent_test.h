@@ -1,0 +1,87 @@
+/* agent_test.h - tiny check macros and workspace fixtures for tests/agent. */
+#ifndef SWARM_AGENT_TEST_H
+#define SWARM_AGENT_TEST_H
+
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int g_fail;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            g_fail++;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        const char *h_ = (hay);                                                                    \
+        if (!h_ || !strstr(h_, (needle))) {                                                        \
+            fprintf(stderr, "%s:%d: expected \"%s\" in: %s\n", __FILE__, __LINE__, (needle),       \
+                    h_ ? h_ : "(null)");                                                           \
+            g_fail++;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* A temporary directory holding ws/ (the workspace) and outside/. */
+typedef struct {
+    char base[256], ws[300], outside[300];
+} test_dirs;
+
+static void test_dirs_make(test_dirs *d)
+{
+    snprintf(d->base, sizeof d->base, "/tmp/swarm-agent-XXXXXX");
+    if (!mkdtemp(d->base)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    chmod(d->base, 0755);
+    snprintf(d->ws, sizeof d->ws, "%s/ws", d->base);
+    snprintf(d->outside, sizeof d->outside, "%s/outside", d->base);
+    mkdir(d->ws, 0755);
+    mkdir(d->outside, 0755);
+}
+
+static void test_dirs_remove(test_dirs *d)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->base);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", d->base);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Whole file as a malloc'ed string, NULL when unreadable. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = 0;
+    fclose(f);
+    return buf;
+}
+
+#endif
