@@ -45,6 +45,7 @@ typedef struct serve_job serve_job;
 struct serve_job {
     serve_server *srv;
     serve_request req;
+    rt_grammar *grammar; /* the reply's grammar, NULL for free text */
     int32_t *ids;
     size_t n_ids;
     char id[48];
@@ -77,6 +78,11 @@ typedef struct {
     rt_session *s;
     pthread_t th;
     bool started;
+    /* under srv->mu: */
+    bool idle;       /* waiting for work */
+    serve_job *next; /* handed to this slot directly at admission */
+    int32_t *hist;   /* the tokens its session holds (prompt + reply) */
+    size_t n_hist, cap_hist;
 } serve_slot;
 
 struct serve_server {
@@ -86,8 +92,8 @@ struct serve_server {
     int n_slots, max_queue;
     long started_at;
     atomic_bool stop;
-    pthread_mutex_t mu; /* queue, counters, next_id */
-    pthread_cond_t cv;
+    pthread_mutex_t mu; /* queue, counters, next_id, slot hand-over */
+    pthread_cond_t cv;  /* work for the slots, or stop */
     serve_job *head, *tail;
     int n_waiting, n_active;
     uint64_t next_id;
@@ -108,6 +114,7 @@ static void job_unref(serve_job *j)
     pthread_mutex_unlock(&j->mu);
     if (left > 0) return;
     serve_request_free(&j->req);
+    rt_grammar_free(j->grammar);
     free(j->ids);
     free(j->out);
     free(j->gen);
@@ -159,7 +166,7 @@ static serve_result job_result(const serve_job *j)
  * stream carries everything at the end instead of token by token. */
 static bool job_streams_tokens(const serve_job *j)
 {
-    return j->req.stream && !(j->req.tools && strcmp(j->req.tool_choice, "none") != 0);
+    return j->req.stream && !serve_request_wants_tools(&j->req);
 }
 
 /* Streams the part of pend that forms whole characters (job->mu held). */
@@ -236,6 +243,41 @@ static void job_fail(serve_job *j, int status, const char *msg)
     }
 }
 
+/* Replaces the generated text by its plain part and the parsed calls. Text
+ * that does not parse (cut short by max_tokens) stays the content. */
+static void job_split_tool_calls(serve_job *j, const rt_model *m)
+{
+    char *content = NULL, perr[256];
+    cJSON *calls = NULL;
+    if (serve_tool_calls_parse(m, j->gen ? j->gen : "", j->gen_len, j->id, &calls, &content, perr,
+                               sizeof perr) != 0)
+        return;
+    free(j->gen);
+    j->gen = content;
+    j->gen_len = strlen(content);
+    j->tool_calls = calls;
+    if (calls) j->finish = "tool_calls";
+}
+
+/* Records what the slot's session now holds, for routing the next request
+ * with the same prefix to it. */
+static void slot_remember(serve_slot *sl, const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    pthread_mutex_lock(&sl->srv->mu);
+    sl->n_hist = 0;
+    if (na + nb > sl->cap_hist) {
+        int32_t *p = realloc(sl->hist, (na + nb) * sizeof *p);
+        if (!p) goto out;
+        sl->hist = p;
+        sl->cap_hist = na + nb;
+    }
+    if (na) memcpy(sl->hist, a, na * sizeof *a);
+    if (nb) memcpy(sl->hist + na, b, nb * sizeof *b);
+    sl->n_hist = na + nb;
+out:
+    pthread_mutex_unlock(&sl->srv->mu);
+}
+
 /* Runs one request on a slot's session. */
 static void slot_run(serve_slot *sl, serve_job *j)
 {
@@ -256,12 +298,17 @@ static void slot_run(serve_slot *sl, serve_job *j)
     int32_t *out = NULL;
     size_t n_out = 0;
     int rc = -1;
+    /* tool-call markers are special tokens in real vocabularies */
+    rt_grammar_opts go = {.allow_special_text = serve_request_wants_tools(&j->req)};
     if (!smp) {
         snprintf(err, sizeof err, "out of memory");
+    } else if (j->grammar &&
+               rt_sampler_set_grammar_opts(smp, m, j->grammar, &go, err, sizeof err) != 0) {
+        /* err says why */
     } else {
         rt_generate_params gp = {
             .n_predict = j->req.max_tokens,
-            .stop_at_eog = true,
+            .stop_at_eog = !j->req.ignore_eos,
             .stops = j->req.stops[0] ? (const char *const *)j->req.stops : NULL,
             .on_token = job_on_token,
             .ud = j,
@@ -280,6 +327,7 @@ static void slot_run(serve_slot *sl, serve_job *j)
     } else {
         j->n_gen = (int32_t)n_out;
         j->finish = job_finish_reason(j, m, out, n_out);
+        if (serve_request_wants_tools(&j->req)) job_split_tool_calls(j, m);
         if (job_streams_tokens(j)) {
             job_stream_text(j, true);
         } else if (j->req.stream) {
@@ -305,6 +353,7 @@ static void slot_run(serve_slot *sl, serve_job *j)
     j->done = true;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
+    slot_remember(sl, rc == 0 ? j->ids : NULL, rc == 0 ? j->n_ids : 0, out, n_out);
     free(out);
 }
 
@@ -314,18 +363,28 @@ static void *slot_main(void *arg)
     serve_server *srv = sl->srv;
     for (;;) {
         pthread_mutex_lock(&srv->mu);
-        while (!srv->head && !atomic_load(&srv->stop))
+        serve_job *j = NULL;
+        for (;;) {
+            if (sl->next) { /* handed over at admission (counted active there) */
+                j = sl->next;
+                sl->next = NULL;
+                break;
+            }
+            if (srv->head) { /* requests that waited: first come, first served */
+                j = srv->head;
+                srv->head = j->next;
+                if (!srv->head) srv->tail = NULL;
+                srv->n_waiting--;
+                srv->n_active++;
+                break;
+            }
+            if (atomic_load(&srv->stop)) break;
+            sl->idle = true;
             pthread_cond_wait(&srv->cv, &srv->mu);
-        serve_job *j = srv->head;
-        if (!j) { /* stopping and nothing left */
-            pthread_mutex_unlock(&srv->mu);
-            return NULL;
         }
-        srv->head = j->next;
-        if (!srv->head) srv->tail = NULL;
-        srv->n_waiting--;
-        srv->n_active++;
+        sl->idle = false;
         pthread_mutex_unlock(&srv->mu);
+        if (!j) return NULL;
 
         slot_run(sl, j);
         pthread_mutex_lock(&j->mu);
@@ -497,6 +556,27 @@ static enum MHD_Result handle_health(serve_server *srv, struct MHD_Connection *c
     return reply_json(c, MHD_HTTP_OK, json_print(root));
 }
 
+/* The idle slot whose session shares the longest prefix with the request
+ * (srv->mu held), so a repeated system prompt is not evaluated again; NULL
+ * when every slot is busy. */
+static serve_slot *slot_pick(serve_server *srv, const serve_job *j)
+{
+    serve_slot *best = NULL;
+    size_t best_k = 0;
+    for (int i = 0; i < srv->n_slots; i++) {
+        serve_slot *sl = &srv->slots[i];
+        if (!sl->idle) continue;
+        size_t k = 0;
+        while (k < sl->n_hist && k < j->n_ids && sl->hist[k] == j->ids[k])
+            k++;
+        if (!best || k > best_k) {
+            best = sl;
+            best_k = k;
+        }
+    }
+    return best;
+}
+
 /* Tokenizes and admits a parsed request; on success *out holds a job with
  * two references (queue + caller). Returns 0 or an HTTP status. */
 static unsigned job_admit(serve_server *srv, serve_request *req, int fd, serve_job **out, char *err,
@@ -538,6 +618,10 @@ static unsigned job_admit(serve_server *srv, serve_request *req, int fd, serve_j
         goto fail;
     }
     *param = NULL;
+    if (serve_request_grammar(srv->m, &j->req, &j->grammar, param, err, errlen) != 0) {
+        status = MHD_HTTP_BAD_REQUEST;
+        goto fail;
+    }
     /* the reply gets what the context has left unless the client asks for less */
     int32_t room = n_ctx - (int32_t)j->n_ids;
     if (j->req.max_tokens < 0 || j->req.max_tokens > room) j->req.max_tokens = room;
@@ -563,13 +647,20 @@ static unsigned job_admit(serve_server *srv, serve_request *req, int fd, serve_j
         if (!j->req.has_seed)
             j->req.sp.seed = ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
                              (seq * 0x9E3779B97F4A7C15ull);
-        if (srv->tail)
-            srv->tail->next = j;
-        else
-            srv->head = j;
-        srv->tail = j;
-        srv->n_waiting++;
-        pthread_cond_signal(&srv->cv);
+        serve_slot *sl = slot_pick(srv, j);
+        if (sl) {
+            sl->next = j;
+            sl->idle = false;
+            srv->n_active++;
+        } else {
+            if (srv->tail)
+                srv->tail->next = j;
+            else
+                srv->head = j;
+            srv->tail = j;
+            srv->n_waiting++;
+        }
+        pthread_cond_broadcast(&srv->cv);
     }
     pthread_mutex_unlock(&srv->mu);
     if (status) goto fail;
@@ -815,8 +906,10 @@ static int serve_opts_parse(int argc, char **argv, serve_opts *o)
 
 static void server_free(serve_server *srv)
 {
-    for (int i = 0; srv->slots && i < srv->n_slots; i++)
+    for (int i = 0; srv->slots && i < srv->n_slots; i++) {
         rt_session_free(srv->slots[i].s);
+        free(srv->slots[i].hist);
+    }
     free(srv->slots);
     rt_model_free(srv->m);
     pthread_mutex_destroy(&srv->mu);

@@ -33,6 +33,10 @@ typedef struct {
     bool json_object;
     cJSON *tools;      /* the request's tools array (owned), NULL without tools */
     char *tool_choice; /* "auto", "none", "required" or a function name */
+    rt_tool_def *defs; /* tools as the engine takes them (names point into tools) */
+    char **def_params; /* each tool's parameters schema as text (owned) */
+    size_t n_defs;
+    bool ignore_eos; /* llama.cpp's extension: generate past end-of-generation tokens */
 } serve_request;
 
 /* Parses and validates a request body. On a client error returns -1 with a
@@ -42,6 +46,21 @@ typedef struct {
 int serve_request_parse(const rt_model *m, serve_kind kind, const char *body, size_t len,
                         serve_request *out, const char **param, char *err, size_t errlen);
 void serve_request_free(serve_request *r);
+
+/* True when the reply may be tool calls (tools given, tool_choice not "none"). */
+bool serve_request_wants_tools(const serve_request *r);
+
+/* The grammar the reply must follow (JSON schema, JSON object or the model
+ * family's tool-call syntax), or *g = NULL when the output is free. A schema
+ * the compiler refuses is a client error naming the field in *param. */
+int serve_request_grammar(const rt_model *m, const serve_request *r, rt_grammar **g,
+                          const char **param, char *err, size_t errlen);
+
+/* Splits generated text into OpenAI tool_calls (*calls, NULL when none) and
+ * the remaining content (*content, malloc'ed). Calls without an id get
+ * "call_<id_seed>_<index>". */
+int serve_tool_calls_parse(const rt_model *m, const char *text, size_t len, const char *id_seed,
+                           cJSON **calls, char **content, char *err, size_t errlen);
 
 /* OpenAI-style error body: {"error":{"message","type","param","code"}}; malloc'ed. */
 char *serve_error_json(const char *message, const char *type, const char *param);

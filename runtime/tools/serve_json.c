@@ -132,7 +132,9 @@ static int parse_common(const cJSON *root, serve_request *r, const char **param,
     } else if (stop && !cJSON_IsNull(stop)) {
         return bad(param, "stop", err, errlen, "'stop' must be a string or an array of strings");
     }
-    if (get_bool(root, "stream", &r->stream, param, err, errlen) != 0) return -1;
+    if (get_bool(root, "stream", &r->stream, param, err, errlen) != 0 ||
+        get_bool(root, "ignore_eos", &r->ignore_eos, param, err, errlen) != 0)
+        return -1;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so))
@@ -212,7 +214,26 @@ static int parse_tools(const cJSON *root, serve_request *r, const char **param, 
         }
         if (i > 0) {
             r->tools = cJSON_Duplicate(tools, 1);
-            if (!r->tools) return bad(param, NULL, err, errlen, "out of memory");
+            r->defs = calloc((size_t)i, sizeof *r->defs);
+            r->def_params = calloc((size_t)i, sizeof *r->def_params);
+            if (!r->tools || !r->defs || !r->def_params)
+                return bad(param, NULL, err, errlen, "out of memory");
+            cJSON_ArrayForEach(t, r->tools)
+            {
+                const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+                const cJSON *desc = cJSON_GetObjectItemCaseSensitive(fn, "description");
+                const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+                rt_tool_def *d = &r->defs[r->n_defs];
+                d->name = cJSON_GetObjectItemCaseSensitive(fn, "name")->valuestring;
+                d->description = cJSON_IsString(desc) ? desc->valuestring : NULL;
+                if (cJSON_IsObject(params)) {
+                    r->def_params[r->n_defs] = cJSON_PrintUnformatted(params);
+                    if (!r->def_params[r->n_defs])
+                        return bad(param, NULL, err, errlen, "out of memory");
+                    d->parameters = r->def_params[r->n_defs];
+                }
+                r->n_defs++;
+            }
         }
     }
     const char *c = NULL;
@@ -286,15 +307,54 @@ static int parse_response_format(const cJSON *root, serve_request *r, const char
 typedef struct {
     rt_chat_msg *msgs;
     char **owned;
+    rt_tool_call **calls; /* each assistant message's tool calls */
     size_t n;
 } chat_msgs;
 
 static void chat_msgs_free(chat_msgs *c)
 {
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         free(c->owned[i]);
+        free(c->calls[i]);
+    }
     free(c->owned);
+    free(c->calls);
     free(c->msgs);
+}
+
+/* An assistant message's tool_calls: [{id, type: "function", function:
+ * {name, arguments}}]; the strings stay in the request's JSON tree. */
+static int message_calls(const cJSON *tc, size_t i, chat_msgs *c, const char **param, char *err,
+                         size_t errlen)
+{
+    if (!tc || cJSON_IsNull(tc)) return 0;
+    if (!cJSON_IsArray(tc))
+        return bad(param, "messages", err, errlen, "'messages[%zu].tool_calls' must be an array",
+                   i);
+    int n = cJSON_GetArraySize(tc), k = 0;
+    if (n == 0) return 0;
+    c->calls[i] = calloc((size_t)n, sizeof **c->calls);
+    if (!c->calls[i]) return bad(param, NULL, err, errlen, "out of memory");
+    const cJSON *call;
+    cJSON_ArrayForEach(call, tc)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        if (!cJSON_IsString(name) || !cJSON_IsString(args))
+            return bad(param, "messages", err, errlen,
+                       "'messages[%zu].tool_calls[%d].function' must have string 'name' and "
+                       "'arguments'",
+                       i, k);
+        c->calls[i][k].id = cJSON_IsString(id) ? id->valuestring : NULL;
+        c->calls[i][k].name = name->valuestring;
+        c->calls[i][k].arguments = args->valuestring;
+        k++;
+    }
+    c->msgs[i].tool_calls = c->calls[i];
+    c->msgs[i].n_tool_calls = (size_t)k;
+    return 0;
 }
 
 static int parse_messages(const cJSON *root, chat_msgs *c, const char **param, char *err,
@@ -308,7 +368,8 @@ static int parse_messages(const cJSON *root, chat_msgs *c, const char **param, c
     if (n == 0) return bad(param, "messages", err, errlen, "'messages' must not be empty");
     c->msgs = calloc((size_t)n, sizeof *c->msgs);
     c->owned = calloc((size_t)n, sizeof *c->owned);
-    if (!c->msgs || !c->owned) return bad(param, NULL, err, errlen, "out of memory");
+    c->calls = calloc((size_t)n, sizeof *c->calls);
+    if (!c->msgs || !c->owned || !c->calls) return bad(param, NULL, err, errlen, "out of memory");
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
     {
@@ -338,6 +399,19 @@ static int parse_messages(const cJSON *root, chat_msgs *c, const char **param, c
         c->msgs[i].role = r;
         c->msgs[i].content = text;
         c->n++;
+        if (strcmp(r, "assistant") == 0 &&
+            message_calls(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"), i, c, param, err,
+                          errlen) != 0)
+            return -1;
+        if (strcmp(r, "tool") == 0) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
+            if (id && !cJSON_IsString(id))
+                return bad(param, "messages", err, errlen,
+                           "'messages[%zu].tool_call_id' must be a string", i);
+            c->msgs[i].tool_call_id = cJSON_IsString(id) ? id->valuestring : NULL;
+            c->msgs[i].name = cJSON_IsString(name) ? name->valuestring : NULL;
+        }
     }
     return 0;
 }
@@ -357,7 +431,8 @@ static int parse_chat(const rt_model *m, const cJSON *root, serve_request *r, co
         goto done;
     }
     char cerr[256];
-    if (rt_chat_format(m, NULL, c.msgs, c.n, true, &r->prompt, cerr, sizeof cerr) != 0) {
+    if (rt_chat_format_tools(m, NULL, c.msgs, c.n, r->defs, r->n_defs, true, &r->prompt, cerr,
+                             sizeof cerr) != 0) {
         bad(param, "messages", err, errlen, "'messages' cannot be rendered: %s", cerr);
         goto done;
     }
@@ -422,7 +497,82 @@ void serve_request_free(serve_request *r)
     free(r->json_schema);
     cJSON_Delete(r->tools);
     free(r->tool_choice);
+    for (size_t i = 0; i < r->n_defs; i++)
+        free(r->def_params[i]);
+    free(r->def_params);
+    free(r->defs);
     memset(r, 0, sizeof *r);
+}
+
+bool serve_request_wants_tools(const serve_request *r)
+{
+    return r->tools && r->tool_choice && strcmp(r->tool_choice, "none") != 0;
+}
+
+int serve_request_grammar(const rt_model *m, const serve_request *r, rt_grammar **g,
+                          const char **param, char *err, size_t errlen)
+{
+    *g = NULL;
+    *param = NULL;
+    char gerr[384];
+    if (serve_request_wants_tools(r)) {
+        const char *family = rt_chat_family(m, NULL);
+        rt_tool_choice choice = strcmp(r->tool_choice, "auto") == 0       ? RT_TOOL_CHOICE_AUTO
+                                : strcmp(r->tool_choice, "required") == 0 ? RT_TOOL_CHOICE_REQUIRED
+                                                                          : RT_TOOL_CHOICE_NAMED;
+        char *gbnf = NULL;
+        int rc = family ? rt_chat_tool_grammar(family, r->defs, r->n_defs, choice, r->tool_choice,
+                                               &gbnf, gerr, sizeof gerr)
+                        : -1;
+        if (!family) snprintf(gerr, sizeof gerr, "the model's chat family is unknown");
+        if (rc == 0) rc = rt_grammar_from_gbnf(gbnf, strlen(gbnf), NULL, g, gerr, sizeof gerr);
+        free(gbnf);
+        if (rc != 0) return bad(param, "tools", err, errlen, "'tools' cannot be used: %s", gerr);
+        return 0;
+    }
+    /* json_object is the schema that admits any object */
+    const char *schema = r->json_schema   ? r->json_schema
+                         : r->json_object ? "{\"type\":\"object\"}"
+                                          : NULL;
+    if (!schema) return 0;
+    if (rt_grammar_from_json_schema(schema, strlen(schema), g, gerr, sizeof gerr) != 0)
+        return bad(param, "response_format", err, errlen,
+                   "'response_format' schema is not supported: %s", gerr);
+    return 0;
+}
+
+int serve_tool_calls_parse(const rt_model *m, const char *text, size_t len, const char *id_seed,
+                           cJSON **calls, char **content, char *err, size_t errlen)
+{
+    *calls = NULL;
+    *content = NULL;
+    const char *family = rt_chat_family(m, NULL);
+    if (!family) {
+        snprintf(err, errlen, "the model's chat family is unknown");
+        return -1;
+    }
+    rt_tool_call *tc = NULL;
+    size_t n = 0;
+    if (rt_chat_parse_tool_calls(family, text, len, &tc, &n, content, err, errlen) != 0) return -1;
+    if (n > 0) {
+        *calls = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++) {
+            cJSON *c = cJSON_CreateObject();
+            char id[96];
+            if (tc[i].id && tc[i].id[0])
+                snprintf(id, sizeof id, "%s", tc[i].id);
+            else
+                snprintf(id, sizeof id, "call_%s_%zu", id_seed, i);
+            cJSON_AddStringToObject(c, "id", id);
+            cJSON_AddStringToObject(c, "type", "function");
+            cJSON *fn = cJSON_AddObjectToObject(c, "function");
+            cJSON_AddStringToObject(fn, "name", tc[i].name);
+            cJSON_AddStringToObject(fn, "arguments", tc[i].arguments ? tc[i].arguments : "{}");
+            cJSON_AddItemToArray(*calls, c);
+        }
+    }
+    rt_tool_calls_free(tc, n);
+    return 0;
 }
 
 char *serve_error_json(const char *message, const char *type, const char *param)
