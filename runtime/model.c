@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -498,6 +499,7 @@ void rt_model_free(rt_model *m)
 {
     if (!m) return;
     rt_pool_free(m->pool);
+    rt_grammar_trie_free(atomic_load(&m->grammar_trie));
     rt_vocab_free(m->vocab);
     free(m->layers);
     free(m->name);

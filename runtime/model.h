@@ -96,7 +96,11 @@ struct rt_model {
     rt_weight tok_embd, output_norm, output;
     rt_layer *layers;
     rt_pool *pool;
+    /* grammar masking: the token trie, built on first use (grammar/mask.c) */
+    _Atomic(void *) grammar_trie;
 };
+
+void rt_grammar_trie_free(void *trie);
 
 /* Tokens evaluated together per forward call (prompt processing): weights
  * are read (and dequantized) once per batch instead of once per token. */

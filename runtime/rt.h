@@ -155,7 +155,8 @@ typedef struct {
 rt_sampler_params rt_sampler_default_params(void); /* greedy */
 rt_sampler *rt_sampler_new(const rt_sampler_params *p);
 void rt_sampler_free(rt_sampler *s);
-/* Picks a token from logits (modified in place); history = previous tokens. */
+/* Picks a token from logits (modified in place); history = previous tokens.
+ * Returns the id, -1 on error, or -2 when a grammar leaves no token. */
 int32_t rt_sampler_sample(rt_sampler *s, float *logits, int32_t n_vocab, const int32_t *history,
                           size_t n_history);
 
@@ -215,6 +216,7 @@ int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes);
  * NULL removes the grammar. rt_generate restarts the state at each call. */
 typedef struct {
     bool allow_special_text; /* control tokens may match their literal text */
+    bool full_mask;          /* always mask the whole vocabulary (no top-candidate fast path) */
 } rt_grammar_opts;
 int rt_sampler_set_grammar(rt_sampler *s, const rt_model *m, const rt_grammar *g, char *err,
                            size_t errlen);

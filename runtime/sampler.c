@@ -2,11 +2,22 @@
  * over the last repeat_last_n tokens), then top-k, top-p, min-p, temperature
  * and a draw from a seeded xoshiro256** generator; temperature <= 0 is greedy
  * (argmax after penalties). Each sampler owns its RNG, so equal seeds give
- * equal streams regardless of other sessions. */
+ * equal streams regardless of other sessions.
+ *
+ * Under a grammar (rt_sampler_set_grammar) disallowed tokens get logit -INF
+ * before anything else looks at them. The fast path first picks from the
+ * unmasked logits and keeps that token when the grammar allows it (one short
+ * walk over its bytes); only otherwise is the full mask computed (trie walk,
+ * cached per grammar state) and the pick redone. For greedy decoding this is
+ * exact; for sampling it is rejection sampling, exact for plain temperature
+ * and, as in other engines, an approximation when top-k/top-p/min-p would
+ * have cut differently after masking (opts.full_mask turns it off). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar/grammar.h"
 #include "rt.h"
 
 typedef struct {
@@ -20,6 +31,8 @@ struct rt_sampler {
     cand *c;
     int32_t *counts;
     int32_t cap;
+    gmasker *gm; /* grammar constraint, or NULL */
+    bool full_mask;
 };
 
 static uint64_t splitmix64(uint64_t *x)
@@ -84,6 +97,7 @@ rt_sampler *rt_sampler_new(const rt_sampler_params *p)
 void rt_sampler_free(rt_sampler *s)
 {
     if (!s) return;
+    gmasker_free(s->gm);
     free(s->c);
     free(s->counts);
     free(s);
@@ -162,6 +176,8 @@ static void apply_penalties(rt_sampler *s, float *logits, int32_t n_vocab, const
     }
 }
 
+static int32_t pick(rt_sampler *s, const float *logits, int32_t n_vocab);
+
 int32_t rt_sampler_sample(rt_sampler *s, float *logits, int32_t n_vocab, const int32_t *history,
                           size_t n_history)
 {
@@ -180,6 +196,44 @@ int32_t rt_sampler_sample(rt_sampler *s, float *logits, int32_t n_vocab, const i
         s->cap = n_vocab;
     }
     apply_penalties(s, logits, n_vocab, history, n_history);
+    if (!s->gm) return pick(s, logits, n_vocab);
+    if (!s->full_mask) {
+        int32_t id = pick(s, logits, n_vocab);
+        if (id >= 0 && logits[id] != -INFINITY && gmasker_allows(s->gm, id))
+            return gmasker_accept(s->gm, id) == 0 ? id : -1;
+    }
+    const uint64_t *mask = gmasker_mask(s->gm);
+    if (!mask) return -1;
+    int32_t n_mask = rt_grammar_mask_vocab(s->gm);
+    int32_t allowed = 0;
+    for (int32_t w = 0; w * 64 < n_vocab; w++) {
+        uint64_t bits = w * 64 < n_mask ? mask[w] : 0;
+        if (bits == ~0ull && (w + 1) * 64 <= n_mask && (w + 1) * 64 <= n_vocab) {
+            allowed += 64;
+            continue;
+        }
+        for (int32_t i = w * 64; i < n_vocab && i < (w + 1) * 64; i++) {
+            if (i < n_mask && ((bits >> (i & 63)) & 1) && logits[i] != -INFINITY)
+                allowed++;
+            else
+                logits[i] = -INFINITY;
+        }
+    }
+    if (allowed == 0) return RT_SAMPLER_NO_TOKEN;
+    int32_t id = pick(s, logits, n_vocab);
+    if (id < 0 || logits[id] == -INFINITY) {
+        /* every allowed logit was NaN or filtered: fall back to the first allowed */
+        id = -1;
+        for (int32_t i = 0; i < n_vocab && id < 0; i++)
+            if (i < n_mask && ((mask[i >> 6] >> (i & 63)) & 1)) id = i;
+        if (id < 0) return RT_SAMPLER_NO_TOKEN;
+    }
+    return gmasker_accept(s->gm, id) == 0 ? id : -1;
+}
+
+/* The unconstrained pick over (penalised) logits. */
+static int32_t pick(rt_sampler *s, const float *logits, int32_t n_vocab)
+{
     const rt_sampler_params *p = &s->p;
     if (p->temperature <= 0.0f || p->top_k == 1) {
         int32_t best = 0;
@@ -242,4 +296,54 @@ int32_t rt_sampler_sample(rt_sampler *s, float *logits, int32_t n_vocab, const i
         if (r < acc) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+int rt_sampler_set_grammar_opts(rt_sampler *s, const rt_model *m, const rt_grammar *g,
+                                const rt_grammar_opts *opts, char *err, size_t errlen)
+{
+    if (!s) {
+        snprintf(err, errlen, "no sampler");
+        return -1;
+    }
+    gmasker_free(s->gm);
+    s->gm = NULL;
+    s->full_mask = opts && opts->full_mask;
+    if (!g) return 0;
+    if (!m) {
+        snprintf(err, errlen, "a grammar needs the model (its vocabulary)");
+        return -1;
+    }
+    return gmasker_new(m, g, opts, &s->gm, err, errlen);
+}
+
+int rt_sampler_set_grammar(rt_sampler *s, const rt_model *m, const rt_grammar *g, char *err,
+                           size_t errlen)
+{
+    return rt_sampler_set_grammar_opts(s, m, g, NULL, err, errlen);
+}
+
+void rt_sampler_reset_grammar(rt_sampler *s)
+{
+    if (s && s->gm) gmasker_reset(s->gm);
+}
+
+const rt_grammar_state *rt_sampler_grammar_state(const rt_sampler *s)
+{
+    return s && s->gm ? gmasker_state(s->gm) : NULL;
+}
+
+gmasker *rt_sampler_masker(rt_sampler *s)
+{
+    return s ? s->gm : NULL;
+}
+
+int rt_sampler_grammar_mask(rt_sampler *s, uint8_t *mask, int32_t n_vocab)
+{
+    if (!s || !s->gm || !mask) return -1;
+    const uint64_t *bits = gmasker_mask(s->gm);
+    if (!bits) return -1;
+    int32_t n_mask = rt_grammar_mask_vocab(s->gm);
+    for (int32_t i = 0; i < n_vocab; i++)
+        mask[i] = i < n_mask && ((bits[i >> 6] >> (i & 63)) & 1);
+    return 0;
 }

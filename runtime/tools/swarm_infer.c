@@ -24,6 +24,9 @@ static const char *usage_text =
     "           [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "           [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
     "           [--ids] [--ignore-eos] [--stop S]... [--ctx N] [-t THREADS] [--chat]\n"
+    "           [--grammar F.gbnf | --json-schema F.json]\n"
+    "           (under a grammar the output always parses: it stops where the grammar\n"
+    "            may end, and a completion is appended when -n runs out)\n"
     "           (--chat wraps --prompt as one user message in the model's chat format)\n"
     "           (--tokens generates exactly N tokens, as reference runs do; --prompt stops\n"
     "            at end-of-generation tokens unless --ignore-eos)\n"
@@ -40,7 +43,7 @@ static int usage(const char *msg)
 }
 
 typedef struct {
-    const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema;
+    const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema, *grammar;
     const char *stops[17];
     int n_stops;
     bool no_bos, greedy, ids, json, ignore_eos, chat, help;
@@ -105,7 +108,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     }
         STR("--model", model) STR("-m", model) STR("--text", text) STR("--text-file", text_file);
         STR("--tokens", tokens) STR("--prompt", prompt) STR("--out", out);
-        STR("--json-schema", json_schema);
+        STR("--json-schema", json_schema) STR("--grammar", grammar);
         FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
         FLAG("--json", json) FLAG("--ignore-eos", ignore_eos) FLAG("--chat", chat);
         FLAG("--help", help) FLAG("-h", help);
@@ -322,10 +325,8 @@ static int cmd_generate(const opts *o)
 {
     if (!o->model || (!o->tokens == !o->prompt))
         return usage("generate needs --model and exactly one of --tokens / --prompt");
-    if (o->json_schema) {
-        fprintf(stderr, "swarm-infer: --json-schema (constrained decoding) is not supported yet\n");
-        return EXIT_USAGE;
-    }
+    if (o->json_schema && o->grammar)
+        return usage("give at most one of --json-schema / --grammar");
     int32_t *prompt = NULL;
     size_t n_prompt = 0;
     if (o->tokens && (parse_ids(o->tokens, &prompt, &n_prompt) != 0 || n_prompt == 0))
@@ -336,8 +337,28 @@ static int cmd_generate(const opts *o)
     int32_t *gen = NULL;
     size_t n_gen = 0;
     char *text = NULL;
+    rt_grammar *gram = NULL;
     char err[512];
     int rc = 1;
+    if (o->json_schema || o->grammar) {
+        /* compile before loading the model: a bad grammar is a usage error */
+        const char *gpath = o->grammar ? o->grammar : o->json_schema;
+        size_t glen = 0;
+        char *gtext = read_file(gpath, &glen);
+        if (!gtext) {
+            fprintf(stderr, "swarm-infer: cannot read %s: %s\n", gpath, strerror(errno));
+            free(prompt);
+            return 1;
+        }
+        int grc = o->grammar ? rt_grammar_from_gbnf(gtext, glen, NULL, &gram, err, sizeof err)
+                             : rt_grammar_from_json_schema(gtext, glen, &gram, err, sizeof err);
+        free(gtext);
+        if (grc != 0) {
+            fprintf(stderr, "swarm-infer: %s: %s\n", gpath, err);
+            free(prompt);
+            return 1;
+        }
+    }
     if (load_model(o, &m) != 0) goto done;
     if (o->prompt) {
         char *chat = NULL;
@@ -356,7 +377,8 @@ static int cmd_generate(const opts *o)
         snprintf(err, sizeof err, "the prompt tokenized to nothing");
         goto fail;
     }
-    long n_ctx = o->n_ctx > 0 ? o->n_ctx : (long)n_prompt + o->n_predict;
+    /* under a grammar, room for the completion appended when -n runs out */
+    long n_ctx = o->n_ctx > 0 ? o->n_ctx : (long)n_prompt + o->n_predict + (gram ? 256 : 0);
     if (rt_session_new(m, (int32_t)n_ctx, &s, err, sizeof err) != 0) goto fail;
     rt_sampler_params sp = rt_sampler_default_params();
     sp.temperature = o->greedy ? 0.0f : (float)o->temp;
@@ -373,6 +395,7 @@ static int cmd_generate(const opts *o)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
+    if (gram && rt_sampler_set_grammar(smp, m, gram, err, sizeof err) != 0) goto fail;
     const char *stops[17] = {0};
     for (int i = 0; i < o->n_stops; i++)
         stops[i] = o->stops[i];
@@ -398,6 +421,7 @@ done:
     free(gen);
     free(prompt);
     rt_sampler_free(smp);
+    rt_grammar_free(gram);
     rt_session_free(s);
     rt_model_free(m);
     return rc;
