@@ -94,8 +94,8 @@ static int emb_prompt(const rt_model *m, const wb_task *t, const char *input, in
     }
     rt_chat_msg msgs[2];
     size_t n = 0;
-    if (t->goal && *t->goal) msgs[n++] = (rt_chat_msg){"system", t->goal};
-    msgs[n++] = (rt_chat_msg){"user", user};
+    if (t->goal && *t->goal) msgs[n++] = (rt_chat_msg){.role = "system", .content = t->goal};
+    msgs[n++] = (rt_chat_msg){.role = "user", .content = user};
     char *text = NULL;
     int rc = rt_chat_format(m, NULL, msgs, n, true, &text, err, errlen);
     free(user);

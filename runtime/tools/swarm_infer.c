@@ -364,7 +364,7 @@ static int cmd_generate(const opts *o)
         char *chat = NULL;
         const char *ptext = o->prompt;
         if (o->chat) {
-            rt_chat_msg msg = {"user", o->prompt};
+            rt_chat_msg msg = {.role = "user", .content = o->prompt};
             if (rt_chat_format(m, NULL, &msg, 1, true, &chat, err, sizeof err) != 0) goto fail;
             ptext = chat;
         }
