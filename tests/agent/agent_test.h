@@ -37,7 +37,7 @@ typedef struct {
     char base[256], ws[300], outside[300];
 } test_dirs;
 
-static void test_dirs_make(test_dirs *d)
+static inline void test_dirs_make(test_dirs *d)
 {
     snprintf(d->base, sizeof d->base, "/tmp/swarm-agent-XXXXXX");
     if (!mkdtemp(d->base)) {
@@ -51,14 +51,14 @@ static void test_dirs_make(test_dirs *d)
     mkdir(d->outside, 0755);
 }
 
-static void test_dirs_remove(test_dirs *d)
+static inline void test_dirs_remove(test_dirs *d)
 {
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->base);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", d->base);
 }
 
-static void write_text(const char *path, const char *text)
+static inline void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -70,7 +70,7 @@ static void write_text(const char *path, const char *text)
 }
 
 /* Whole file as a malloc'ed string, NULL when unreadable. */
-static char *read_text(const char *path)
+static inline char *read_text(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) return NULL;
