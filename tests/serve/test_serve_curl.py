@@ -11,6 +11,7 @@ usage: test_serve_curl.py SWARM_INFER FIXTURES_DIR"""
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -354,6 +355,8 @@ finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+    if not failures:
+        shutil.rmtree(TMP, ignore_errors=True)
 if failures:
     print(f"{len(failures)} check(s) failed")
     sys.exit(1)
