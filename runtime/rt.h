@@ -70,7 +70,7 @@ int rt_chat_format(const rt_model *m, const char *template_name /* NULL = auto *
                    const rt_chat_msg *msgs, size_t n_msgs, bool add_generation_prompt, char **out,
                    char *err, size_t errlen);
 /* rt_chat_format with tool definitions, rendered in the family's native
- * tool-calling format (runtime/chat_tools.c; docs/RUNTIME.md lists each
+ * tool-calling format (runtime/chat.c; docs/RUNTIME.md lists each
  * family's source template). n_tools = 0 renders exactly as rt_chat_format. */
 int rt_chat_format_tools(const rt_model *m, const char *template_name /* NULL = auto */,
                          const rt_chat_msg *msgs, size_t n_msgs, const rt_tool_def *tools,

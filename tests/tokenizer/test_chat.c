@@ -28,10 +28,10 @@ static int fails;
     } while (0)
 
 static const rt_chat_msg k_conv[] = {
-    {"system", "Be brief."},
-    {"user", "Hi!"},
-    {"assistant", "Hello."},
-    {"user", "2+2?"},
+    {.role = "system", .content = "Be brief."},
+    {.role = "user", .content = "Hi!"},
+    {.role = "assistant", .content = "Hello."},
+    {.role = "user", .content = "2+2?"},
 };
 
 static void expect(const char *family, const rt_chat_msg *m, size_t n, bool gen, const char *want)
@@ -44,13 +44,7 @@ static void expect(const char *family, const rt_chat_msg *m, size_t n, bool gen,
     free(out);
 }
 
-#define DS_EOS                                                                                     \
-    "<\xef\xbd\x9c"                                                                                \
-    "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
-#define DS_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>"
-#define DS_ASSISTANT                                                                               \
-    "<\xef\xbd\x9c"                                                                                \
-    "Assistant\xef\xbd\x9c>"
+/* DS_EOS, DS_USER, DS_ASSISTANT: the DeepSeek markers, from chat.h */
 
 static void test_render(void)
 {
@@ -66,13 +60,15 @@ static void test_render(void)
            "<|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\n");
     /* Llama 3 trims message content */
-    const rt_chat_msg padded[] = {{"user", "  spaced \n"}};
+    const rt_chat_msg padded[] = {{.role = "user", .content = "  spaced \n"}};
     expect("llama3", padded, 1, false,
            "<|start_header_id|>user<|end_header_id|>\n\nspaced<|eot_id|>");
     expect("deepseek", k_conv, 4, true,
            "Be brief.\n\nUser: Hi!\n\nAssistant: Hello." DS_EOS "User: 2+2?\n\nAssistant:");
+    /* DeepSeek-V3 (V3-0324 template) joins system prompts to the first turn
+     * with no separator, unlike V2 */
     expect("deepseek3", k_conv, 4, true,
-           "Be brief.\n\n" DS_USER "Hi!" DS_ASSISTANT "Hello." DS_EOS DS_USER "2+2?" DS_ASSISTANT);
+           "Be brief." DS_USER "Hi!" DS_ASSISTANT "Hello." DS_EOS DS_USER "2+2?" DS_ASSISTANT);
     expect("mistral", k_conv, 4, true,
            "[INST] Be brief.\n\nHi! [/INST]Hello.</s>[INST] 2+2? [/INST]");
     expect("harmony", k_conv, 4, true,
@@ -94,7 +90,7 @@ static void test_errors(void)
     CHECK(out == NULL, "out not cleared on error");
     CHECK(strstr(err, "vicuna") && strstr(err, "chatml") && strstr(err, "harmony"),
           "unknown-family error does not name the family and the known ones: %s", err);
-    const rt_chat_msg badrole[] = {{"robot", "beep"}};
+    const rt_chat_msg badrole[] = {{.role = "robot", .content = "beep"}};
     const char *const *fam = rt_chat_families();
     int nfam = 0;
     for (; *fam; fam++, nfam++) {
@@ -103,14 +99,16 @@ static void test_errors(void)
                   strstr(err, "robot"),
               "%s: bad role not rejected clearly (%s)", *fam, err);
     }
-    CHECK(nfam == 6, "expected 6 families, got %d", nfam);
-    const rt_chat_msg two_users[] = {{"user", "a"}, {"user", "b"}};
+    CHECK(nfam == 7, "expected 7 families, got %d", nfam);
+    const rt_chat_msg two_users[] = {{.role = "user", .content = "a"},
+                                     {.role = "user", .content = "b"}};
     CHECK(rt_chat_apply("mistral", two_users, 2, true, &out, err, sizeof(err)) < 0,
           "mistral accepted non-alternating roles");
-    const rt_chat_msg late_sys[] = {{"user", "a"}, {"system", "b"}};
+    const rt_chat_msg late_sys[] = {{.role = "user", .content = "a"},
+                                    {.role = "system", .content = "b"}};
     CHECK(rt_chat_apply("mistral", late_sys, 2, true, &out, err, sizeof(err)) < 0,
           "mistral accepted a late system message");
-    const rt_chat_msg nocontent[] = {{"user", NULL}};
+    const rt_chat_msg nocontent[] = {{.role = "user", .content = NULL}};
     CHECK(rt_chat_apply("chatml", nocontent, 1, true, &out, err, sizeof(err)) < 0,
           "NULL content accepted");
 }
@@ -170,6 +168,9 @@ static void test_detect_written(void)
         {"deepseek2", "{{ 'User: ' + message['content'] + '\n\n' }}{{ 'Assistant:' }}", "deepseek"},
         {"deepseek2", "{{'" DS_USER "' + message['content']}}{{'" DS_ASSISTANT "'}}", "deepseek3"},
         {"gpt-oss", "<|start|>{{ role }}<|channel|>final<|message|>", "harmony"},
+        {"llama",
+         "{{- \"[AVAILABLE_TOOLS] [\" }}{{- \"[INST] \" + message[\"content\"] + \"[/INST]\" }}",
+         "mistral-v3"},
         /* no template: architecture decides */
         {"qwen3moe", NULL, "chatml"},
         {"olmoe", NULL, "chatml"},
@@ -193,6 +194,11 @@ static void test_detect_written(void)
     const char *ds3[] = {"a", DS_USER, DS_ASSISTANT};
     if (!write_gguf(path, "llama", NULL, l3, 3)) {
         CHECK(!strcmp(detect_file(path), "llama3"), "llama arch with llama3 tokens");
+        unlink(path);
+    }
+    const char *mv3[] = {"a", "[INST]", "[TOOL_CALLS]"};
+    if (!write_gguf(path, "llama", NULL, mv3, 3)) {
+        CHECK(!strcmp(detect_file(path), "mistral-v3"), "llama arch with [TOOL_CALLS] token");
         unlink(path);
     }
     if (!write_gguf(path, "deepseek2", NULL, ds3, 3)) {
