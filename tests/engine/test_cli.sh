@@ -29,8 +29,8 @@ check "bad token list" 2 "$BIN" logits --model "$M" --tokens 1,x --out "$T/l.f32
 check "missing model file" 1 "$BIN" logits --model "$T/nope.gguf" --tokens 1 --out "$T/l.f32"
 grep -q "nope.gguf" "$T/err" || { echo "FAIL: error does not name the file"; fail=1; }
 check "out-of-range token" 1 "$BIN" logits --model "$M" --tokens 1,99999 --out "$T/l.f32"
-check "json schema not supported" 2 "$BIN" generate --model "$M" --tokens 1,2 --json-schema x.json
-grep -q "not supported" "$T/err" || { echo "FAIL: --json-schema message"; fail=1; }
+check "json schema file missing" 1 "$BIN" generate --model "$M" --tokens 1,2 --json-schema "$T/x.json"
+grep -q "x.json" "$T/err" || { echo "FAIL: --json-schema error does not name the file"; fail=1; }
 check "not a gguf" 1 "$BIN" logits --model "$0" --tokens 1 --out "$T/l.f32"
 
 check "logits" 0 "$BIN" logits --model "$M" --tokens 5,6,7 --out "$T/l.f32"
