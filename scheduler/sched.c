@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 
 enum {
     S_SUBMIT,
@@ -46,7 +45,11 @@ struct sched {
     char *unix_path, *host;
     int port;
     uv_timer_t timer;
+    uv_timer_t watch; /* stall watchdog, see sched_watch_cb */
+    int open_handles;
     uint64_t backoff_ms;
+    size_t n_wait;          /* script calls sent, reply not yet seen */
+    uint64_t last_reply_ms; /* when Redis last answered one */
     char sha[S_COUNT][48];
     void (*on_state)(void *ud, bool up, const char *msg);
     void *ud;
@@ -185,10 +188,11 @@ static int op_dispatch(sched_op *op)
     }
     op->lens[0] = strlen(op->argv[0]);
     op->lens[1] = strlen(op->argv[1]);
-    return redisAsyncCommandArgv(s->ac, op_reply, op, op->argc, (const char **)op->argv,
-                                 op->lens) == REDIS_OK
-               ? 0
-               : -1;
+    if (redisAsyncCommandArgv(s->ac, op_reply, op, op->argc, (const char **)op->argv, op->lens) !=
+        REDIS_OK)
+        return -1;
+    if (s->n_wait++ == 0) s->last_reply_ms = sched_now_ms();
+    return 0;
 }
 
 /* Sends op or frees it and explains why not. */
@@ -220,6 +224,8 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
     sched_op *op = priv;
     sched_t *s = op->s;
     redisReply *r = reply;
+    if (s->n_wait) s->n_wait--;
+    s->last_reply_ms = sched_now_ms();
     if (!r) {
         /* The connection is going away: no new calls until reconnected. */
         s->up = false;
@@ -239,6 +245,97 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
     op_free(op);
 }
 
+/* ---- the hiredis <-> libuv glue ----
+ *
+ * Not hiredis' own adapters/libuv.h: on a poll error (libuv reports EPOLLERR,
+ * e.g. a unix socket reset by SHUTDOWN NOSAVE while commands were in flight)
+ * that adapter returns without telling hiredis, libuv has already stopped the
+ * handle, and the context stays "connected" for good: every later command is
+ * queued on a dead socket and swarmd hangs. Here an error is handed to hiredis
+ * as readable and writable, so its read()/write() sees the failure and runs
+ * the disconnect path (callbacks with NULL replies, then reconnect). */
+typedef struct sched_uv_io {
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up */
+    uv_poll_t poll;
+    int events;
+} sched_uv_io;
+
+static void sched_uv_poll_cb(uv_poll_t *h, int status, int events)
+{
+    sched_uv_io *io = h->data;
+    if (status < 0) events = UV_READABLE | UV_WRITABLE;
+    if (io->ac && (events & UV_READABLE)) redisAsyncHandleRead(io->ac);
+    if (io->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(io->ac);
+}
+
+static void sched_uv_update(sched_uv_io *io)
+{
+    if (io->events)
+        uv_poll_start(&io->poll, io->events, sched_uv_poll_cb);
+    else
+        uv_poll_stop(&io->poll);
+}
+
+static void sched_uv_add_read(void *p)
+{
+    sched_uv_io *io = p;
+    io->events |= UV_READABLE;
+    sched_uv_update(io);
+}
+
+static void sched_uv_del_read(void *p)
+{
+    sched_uv_io *io = p;
+    io->events &= ~UV_READABLE;
+    sched_uv_update(io);
+}
+
+static void sched_uv_add_write(void *p)
+{
+    sched_uv_io *io = p;
+    io->events |= UV_WRITABLE;
+    sched_uv_update(io);
+}
+
+static void sched_uv_del_write(void *p)
+{
+    sched_uv_io *io = p;
+    io->events &= ~UV_WRITABLE;
+    sched_uv_update(io);
+}
+
+static void sched_uv_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void sched_uv_cleanup(void *p)
+{
+    sched_uv_io *io = p;
+    io->ac = NULL; /* hiredis frees the context after this returns */
+    uv_close((uv_handle_t *)&io->poll, sched_uv_closed);
+}
+
+static int sched_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    if (ac->ev.data) return -1;
+    sched_uv_io *io = calloc(1, sizeof *io);
+    if (!io) return -1;
+    if (uv_poll_init(loop, &io->poll, ac->c.fd) != 0) {
+        free(io);
+        return -1;
+    }
+    io->ac = ac;
+    io->poll.data = io;
+    ac->ev.addRead = sched_uv_add_read;
+    ac->ev.delRead = sched_uv_del_read;
+    ac->ev.addWrite = sched_uv_add_write;
+    ac->ev.delWrite = sched_uv_del_write;
+    ac->ev.cleanup = sched_uv_cleanup;
+    ac->ev.data = io;
+    return 0;
+}
+
 /* ---- connection ---- */
 
 static void sched_connect(sched_t *s);
@@ -247,6 +344,34 @@ static void sched_timer_cb(uv_timer_t *t)
 {
     sched_t *s = t->data;
     if (!s->closing && !s->ac) sched_connect(s);
+}
+
+/* Belt and braces behind sched_uv_poll_cb: a connection that still looks
+ * up but has not answered any of its outstanding calls for SCHED_STALL_MS
+ * (a half-open TCP peer, a frozen server) is dropped and reconnected, so the
+ * callers get their errors instead of waiting forever. Longer than any one
+ * script runs (each is bounded by its batch size). */
+#define SCHED_STALL_MS 30000
+
+static void sched_retry_later(sched_t *s);
+
+static void sched_watch_cb(uv_timer_t *t)
+{
+    sched_t *s = t->data;
+    if (s->closing || !s->ac || !s->n_wait) return;
+    uint64_t now = sched_now_ms();
+    if (now < s->last_reply_ms + SCHED_STALL_MS) return;
+    char msg[200];
+    snprintf(msg, sizeof msg, "redis: %zu call(s) unanswered for %llu ms; reconnecting", s->n_wait,
+             (unsigned long long)(now - s->last_reply_ms));
+    sched_report(s, false, msg);
+    redisAsyncContext *ac = s->ac;
+    s->up = false;
+    s->ac = NULL;
+    ac->data = NULL;    /* its disconnect callback must not touch s: we retry here */
+    redisAsyncFree(ac); /* runs every pending callback with a NULL reply */
+    s->n_wait = 0;
+    sched_retry_later(s);
 }
 
 static void sched_retry_later(sched_t *s)
@@ -327,7 +452,7 @@ static void sched_connect(sched_t *s)
         return;
     }
     ac->data = s;
-    if (redisLibuvAttach(ac, s->loop) != REDIS_OK) {
+    if (sched_uv_attach(ac, s->loop) != 0) {
         redisAsyncFree(ac);
         sched_report(s, false, "redis: cannot attach to the event loop");
         sched_retry_later(s);
@@ -377,7 +502,10 @@ int sched_open(sched_t **out, const sched_config *cfg, char *err, size_t errlen)
         s->port = (int)port;
     }
     uv_timer_init(s->loop, &s->timer);
-    s->timer.data = s;
+    uv_timer_init(s->loop, &s->watch);
+    s->timer.data = s->watch.data = s;
+    s->open_handles = 2;
+    uv_timer_start(&s->watch, sched_watch_cb, 1000, 1000);
     sched_connect(s);
     *out = s;
     return 0;
@@ -386,6 +514,7 @@ int sched_open(sched_t **out, const sched_config *cfg, char *err, size_t errlen)
 static void sched_free_cb(uv_handle_t *h)
 {
     sched_t *s = h->data;
+    if (--s->open_handles > 0) return;
     free(s->unix_path);
     free(s->host);
     for (size_t i = 0; i < s->n_merging; i++)
@@ -405,7 +534,9 @@ void sched_close(sched_t *s)
         s->ac = NULL;
     }
     uv_timer_stop(&s->timer);
+    uv_timer_stop(&s->watch);
     uv_close((uv_handle_t *)&s->timer, sched_free_cb);
+    uv_close((uv_handle_t *)&s->watch, sched_free_cb);
 }
 
 bool sched_is_up(const sched_t *s)

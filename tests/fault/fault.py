@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""fault.py - chaos scenarios against a whole local swarm (ctest label `fault`).
+
+Everything is real: `swarm up` starts a private redis-server, swarmd and
+swarm-workers on the SIMULATED engine (fake tokens: the faults are in the
+orchestration, not the model). Each scenario injects its fault while a job
+runs and then asserts the invariant: the job ends, every sub-task is in the
+result exactly once (done, or failed with its reason), and no process the
+scenario started is left behind. The harness (Swarm, check_result, ...) is
+the integration tests' one.
+
+usage: fault.py BINDIR SRCDIR SCENARIO
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from swarm_e2e import SLOW, Fail, Swarm, alive, check, check_result, describe, write_job  # noqa: E402
+
+
+def redis_argv(sw):
+    """The pid and the command line `swarm up` started redis-server with
+    (redis rewrites its /proc cmdline, so it is rebuilt here)."""
+    pid = int(open(os.path.join(sw.state, "redis.pid")).read().split()[0])
+    return pid, [shutil.which("redis-server"), "--port", "0", "--unixsocket",
+                 os.path.join(sw.state, "redis.sock"), "--unixsocketperm", "700", "--dir",
+                 sw.state, "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize",
+                 "no", "--logfile", ""]
+
+
+def redis_cli(sw, *args):
+    return subprocess.run(["redis-cli", "-s", os.path.join(sw.state, "redis.sock")] + list(args),
+                          capture_output=True, text=True, timeout=10 * SLOW)
+
+
+def redis_restart(sw, mode):
+    """Stop the swarm's redis-server (SHUTDOWN NOSAVE, SHUTDOWN SAVE or kill -9),
+    check that clients get a clear error while it is down, start it again."""
+    pid, argv = redis_argv(sw)
+    if mode == "kill":
+        os.kill(pid, signal.SIGKILL)
+    else:
+        redis_cli(sw, "SHUTDOWN", mode)
+    deadline = time.time() + 10 * SLOW
+    while alive(pid):
+        check(time.time() < deadline, "redis-server %d did not stop (%s)" % (pid, mode))
+        time.sleep(0.01)
+    # While Redis is down swarmd answers at once with an error that says so.
+    t0 = time.time()
+    p = sw.cli("status", check_rc=False, timeout=30)
+    took = time.time() - t0
+    check(p.returncode != 0 and "redis" in p.stderr.lower(),
+          "status while redis is down: rc %d, %r" % (p.returncode, p.stderr))
+    check(took < 5 * SLOW, "status while redis is down took %.1f s" % took)
+    log = open(os.path.join(sw.state, "logs", "redis.log"), "ab")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                         cwd=sw.state, start_new_session=True)
+    with open(os.path.join(sw.state, "redis.pid"), "w") as f:
+        f.write("%d\n" % p.pid)
+    sw.pids.add(p.pid)
+    sw.children.append(p)
+    deadline = time.time() + 20 * SLOW
+    while redis_cli(sw, "PING").stdout.strip() != "PONG":
+        check(time.time() < deadline, "restarted redis-server never answered PING")
+        time.sleep(0.05)
+
+
+def wait_status_ok(sw, job, timeout):
+    """swarmd answers again (it reconnected to Redis)."""
+    deadline = time.time() + timeout * SLOW
+    while True:
+        p = sw.cli("status", job, "--json", check_rc=False)
+        if p.returncode == 0:
+            return json.loads(p.stdout)
+        check(time.time() < deadline, "swarmd did not recover after a redis restart: %s" % p.stderr)
+        time.sleep(0.1)
+
+
+def sc_redis_restart(sw, bindir, srcdir):
+    """Bug 1: swarmd hung for good after some Redis restarts (the hiredis libuv
+    adapter dropped poll errors). Each mode, several times, mid-job."""
+    rounds = int(os.environ.get("SWARM_FAULT_ROUNDS", "3"))
+    os.environ["SWARM_SIM_TOKEN_US"] = "20000"
+    sw.up("--workers", "2", "--slots", "8", "--engine", "sim")
+    items = ["r%04d" % i for i in range(1500)]
+    job = write_job(sw.tmp, "redisrestart", items, max_tokens=8,
+                    extra={"budget": {"max_tokens": 8, "max_attempts": 10,
+                                      "max_subtasks": 2000}})
+    jid = sw.cli("submit", job).stdout.strip()
+    check(jid.startswith("j-"), "submit printed %r" % jid)
+    for r in range(rounds):
+        for mode in ("NOSAVE", "SAVE", "kill"):
+            st = wait_status_ok(sw, jid, 30)
+            if st["state"] != "running":
+                break
+            time.sleep(0.3)
+            redis_restart(sw, mode)
+    st = wait_status_ok(sw, jid, 30)
+    print("redis-restart: %d restarts; job %s at done=%d" % (3 * rounds, st["state"], st["done"]))
+    st = sw.wait_terminal(jid, 240)
+    check_result(st["result"], items)
+    sw.down_and_check()
+
+
+SCENARIOS = {
+    "redis-restart": sc_redis_restart,
+}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    bindir, srcdir, name = sys.argv[1:4]
+    if not shutil.which("redis-server") or not shutil.which("redis-cli"):
+        print("redis-server / redis-cli are not installed", file=sys.stderr)
+        return 77 if os.environ.get("CI") != "true" else 1
+    tmp = tempfile.mkdtemp(prefix="swf-", dir="/tmp")
+    sw = Swarm(bindir, tmp)
+    sw.children = []
+    ok = False
+    try:
+        SCENARIOS[name](sw, bindir, srcdir)
+        ok = True
+    except Fail as e:
+        print("FAIL %s: %s" % (name, e), file=sys.stderr)
+    except subprocess.TimeoutExpired as e:
+        print("FAIL %s: timed out: %s" % (name, e), file=sys.stderr)
+    finally:
+        if not ok:
+            logs = os.path.join(sw.state, "logs")
+            if os.path.isdir(logs):
+                for f in sorted(os.listdir(logs)):
+                    try:
+                        text = open(os.path.join(logs, f), errors="replace").read()
+                    except OSError:
+                        continue
+                    print("---- %s (last 1500 bytes)\n%s" % (f, text[-1500:]), file=sys.stderr)
+        sw.force_cleanup()
+        for p in sw.children:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    if ok:
+        print("PASS %s" % name)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
