@@ -524,31 +524,54 @@ typedef struct {
     const char *last;    /* after the last call */
     const char *pre;     /* each call: before the name */
     const char *mid;     /* after the name, before the arguments */
+    const char *opt;     /* GBNF of what may follow the arguments (NULL: nothing) */
     const char *post;    /* after the arguments */
     bool multi;          /* several calls in one reply */
     bool text_first;     /* free text may precede the calls */
 } call_syntax;
 
-static const call_syntax k_chatml = {
-    "<tool_call>",     "",   "\n", "", "<tool_call>\n{\"name\": \"", "\", \"arguments\": ",
-    "}\n</tool_call>", true, true};
-static const call_syntax k_llama3 = {
-    "{", "", "", "", "{\"name\": \"", "\", \"parameters\": ", "}", false, false};
-static const call_syntax k_deepseek3 = {
-    DS_CALLS_BEGIN, DS_CALLS_BEGIN,      "\n", DS_CALLS_END, DS_CALL_BEGIN "function" DS_SEP,
-    "\n```json\n",  "\n```" DS_CALL_END, true, true};
-static const call_syntax k_mistral = {
-    "[TOOL_CALLS]", "[TOOL_CALLS] [", ", ", "]", "{\"name\": \"", "\", \"arguments\": ", "}", true,
-    false};
-static const call_syntax k_harmony = {"<|",
-                                      "",
-                                      "",
-                                      "",
-                                      "<|channel|>commentary to=functions.",
-                                      " <|constrain|>json<|message|>",
-                                      "<|call|>",
-                                      false,
-                                      false};
+static const call_syntax k_chatml = {.marker = "<tool_call>",
+                                     .first = "",
+                                     .between = "\n",
+                                     .last = "",
+                                     .pre = "<tool_call>\n{\"name\": \"",
+                                     .mid = "\", \"arguments\": ",
+                                     .post = "}\n</tool_call>",
+                                     .multi = true,
+                                     .text_first = true};
+static const call_syntax k_llama3 = {.marker = "{",
+                                     .first = "",
+                                     .between = "",
+                                     .last = "",
+                                     .pre = "{\"name\": \"",
+                                     .mid = "\", \"parameters\": ",
+                                     .post = "}"};
+static const call_syntax k_deepseek3 = {.marker = DS_CALLS_BEGIN,
+                                        .first = DS_CALLS_BEGIN,
+                                        .between = "\n",
+                                        .last = DS_CALLS_END,
+                                        .pre = DS_CALL_BEGIN "function" DS_SEP,
+                                        .mid = "\n```json\n",
+                                        .post = "\n```" DS_CALL_END,
+                                        .multi = true,
+                                        .text_first = true};
+/* the optional id is the one the template writes into history */
+static const call_syntax k_mistral = {.marker = "[TOOL_CALLS]",
+                                      .first = "[TOOL_CALLS] [",
+                                      .between = ", ",
+                                      .last = "]",
+                                      .pre = "{\"name\": \"",
+                                      .mid = "\", \"arguments\": ",
+                                      .opt = "(\", \\\"id\\\": \\\"\" [a-zA-Z0-9]{9} \"\\\"\")?",
+                                      .post = "}",
+                                      .multi = true};
+static const call_syntax k_harmony = {.marker = "<|",
+                                      .first = "",
+                                      .between = "",
+                                      .last = "",
+                                      .pre = "<|channel|>commentary to=functions.",
+                                      .mid = " <|constrain|>json<|message|>",
+                                      .post = "<|call|>"};
 
 /* The name as it appears in the call: raw for every family here, which
  * writes it between quotes without escaping (templates paste it as is). */
@@ -658,6 +681,10 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
             cj_put(&b, " ");
             g_lit(&b, cs->mid);
             cj_put(&b, ref);
+            if (cs->opt) {
+                cj_put(&b, cs->opt);
+                cj_put(&b, " ");
+            }
             g_lit(&b, cs->post);
         }
         cj_put(&b, "\n");

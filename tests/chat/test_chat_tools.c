@@ -484,6 +484,142 @@ static void test_harmony(void)
     round_trip("harmony", k_two, 1);
 }
 
+/* ---- tool-call grammars ---- */
+
+/* The reply a model would emit for these calls: the rendered assistant turn
+ * after the generation prompt, without the end-of-turn marker (an
+ * end-of-generation token, which the grammar does not spell). */
+static char *reply_for(const char *family, const rt_tool_call *calls, size_t n)
+{
+    const rt_chat_msg q[] = {
+        {.role = "user", .content = "Weather in Paris and the time?"},
+        {.role = "assistant", .content = NULL, .tool_calls = calls, .n_tool_calls = n},
+    };
+    char *p1 = NULL, *p2 = NULL, err[512] = "";
+    if (rt_chat_apply_tools(family, q, 1, k_tools, 2, true, &p1, err, sizeof(err)) ||
+        rt_chat_apply_tools(family, q, 2, k_tools, 2, false, &p2, err, sizeof(err))) {
+        CHECK(0, "%s: render for grammar: %s", family, err);
+        free(p1);
+        free(p2);
+        return NULL;
+    }
+    char *r = strdup(p2 + strlen(p1));
+    static const char *const ends[] = {"<|im_end|>\n", "<|eot_id|>", DS_EOS, "</s>"};
+    for (size_t i = 0; r && i < sizeof(ends) / sizeof(ends[0]); i++) {
+        size_t l = strlen(r), e = strlen(ends[i]);
+        if (l >= e && !strcmp(r + l - e, ends[i])) r[l - e] = 0;
+    }
+    free(p1);
+    free(p2);
+    return r;
+}
+
+/* Does g accept all of text as a complete reply? */
+static bool accepts(const rt_grammar *g, const char *text)
+{
+    rt_grammar_state *st = rt_grammar_state_new(g);
+    if (!st) return false;
+    bool ok = rt_grammar_state_accept(st, text, strlen(text)) == 0 && rt_grammar_state_can_end(st);
+    rt_grammar_state_free(st);
+    return ok;
+}
+
+static rt_grammar *tool_grammar(const char *family, rt_tool_choice choice, const char *named)
+{
+    char *gbnf = NULL, err[512] = "";
+    if (rt_chat_tool_grammar(family, k_tools, 2, choice, named, &gbnf, err, sizeof(err))) {
+        CHECK(0, "%s: rt_chat_tool_grammar(choice %d): %s", family, (int)choice, err);
+        return NULL;
+    }
+    rt_grammar *g = NULL;
+    if (rt_grammar_from_gbnf(gbnf, strlen(gbnf), NULL, &g, err, sizeof(err)))
+        CHECK(0, "%s: tool grammar does not compile: %s\n%s", family, err, gbnf);
+    free(gbnf);
+    return g;
+}
+
+/* Replaces the first occurrence of from with to (malloc'ed). */
+static char *replace(const char *s, const char *from, const char *to)
+{
+    const char *hit = strstr(s, from);
+    if (!hit) return strdup(s);
+    size_t a = (size_t)(hit - s), fl = strlen(from), tl = strlen(to), sl = strlen(s);
+    char *r = malloc(sl - fl + tl + 1);
+    if (!r) return NULL;
+    memcpy(r, s, a);
+    memcpy(r + a, to, tl);
+    memcpy(r + a + tl, hit + fl, sl - a - fl + 1);
+    return r;
+}
+
+static void test_grammar(const char *family)
+{
+    bool harmony = !strcmp(family, "harmony");
+    bool multi =
+        !strcmp(family, "chatml") || !strcmp(family, "deepseek3") || !strcmp(family, "mistral-v3");
+    const char *answer =
+        harmony ? "<|channel|>final<|message|>It is 18C in Paris." : "It is 18C in Paris.";
+    char *call = reply_for(family, k_two, 1);
+    char *both = multi ? reply_for(family, k_two, 2) : NULL;
+    char *time_call = reply_for(family, k_two + 1, 1);
+    if (!call || !time_call || (multi && !both)) goto out;
+    char *unknown = replace(call, "get_weather", "get_wether");
+    char *badtype = replace(call, "\"Paris\"", "5");
+    char *noreq = replace(call, "\"location\": \"Paris\", ", "");
+    char *badenum = replace(call, "\"celsius\"", "\"kelvin\"");
+
+    rt_grammar *g = tool_grammar(family, RT_TOOL_CHOICE_AUTO, NULL);
+    if (g) {
+        CHECK(accepts(g, call), "%s auto: rendered call rejected: [%s]", family, call);
+        CHECK(!both || accepts(g, both), "%s auto: two calls rejected: [%s]", family, both);
+        CHECK(accepts(g, time_call), "%s auto: get_time call rejected: [%s]", family, time_call);
+        CHECK(accepts(g, answer), "%s auto: final answer rejected", family);
+        CHECK(!accepts(g, unknown), "%s auto: call to an unknown tool accepted: [%s]", family,
+              unknown);
+        CHECK(!accepts(g, badtype), "%s auto: location 5 (schema says string) accepted: [%s]",
+              family, badtype);
+        CHECK(!accepts(g, noreq), "%s auto: call without required location accepted: [%s]", family,
+              noreq);
+        CHECK(!accepts(g, badenum), "%s auto: unit outside its enum accepted: [%s]", family,
+              badenum);
+        if (!strcmp(family, "chatml") || !strcmp(family, "deepseek3")) {
+            char *pre = malloc(strlen(call) + 32);
+            if (pre) {
+                sprintf(pre, "Let me check.\n%s", call);
+                CHECK(accepts(g, pre), "%s auto: text before the call rejected", family);
+                free(pre);
+            }
+        }
+        rt_grammar_free(g);
+    }
+    g = tool_grammar(family, RT_TOOL_CHOICE_REQUIRED, NULL);
+    if (g) {
+        CHECK(accepts(g, call), "%s required: call rejected", family);
+        CHECK(!accepts(g, answer), "%s required: a plain answer accepted", family);
+        rt_grammar_free(g);
+    }
+    g = tool_grammar(family, RT_TOOL_CHOICE_NONE, NULL);
+    if (g) {
+        CHECK(accepts(g, answer), "%s none: answer rejected", family);
+        CHECK(!accepts(g, call), "%s none: a call accepted", family);
+        rt_grammar_free(g);
+    }
+    g = tool_grammar(family, RT_TOOL_CHOICE_NAMED, "get_time");
+    if (g) {
+        CHECK(accepts(g, time_call), "%s named get_time: its call rejected", family);
+        CHECK(!accepts(g, call), "%s named get_time: a get_weather call accepted", family);
+        rt_grammar_free(g);
+    }
+    free(unknown);
+    free(badtype);
+    free(noreq);
+    free(badenum);
+out:
+    free(call);
+    free(both);
+    free(time_call);
+}
+
 static void test_errors(void)
 {
     rt_tool_call *calls;
@@ -543,9 +679,14 @@ int main(int argc, char **argv)
         test_harmony();
     else if (!strcmp(what, "errors"))
         test_errors();
-    else {
-        fprintf(stderr,
-                "usage: test_chat_tools chatml|llama3|deepseek3|mistral-v3|harmony|errors\n");
+    else if (!strcmp(what, "grammar")) {
+        const char *fams[] = {"chatml", "llama3", "deepseek3", "mistral-v3", "harmony"};
+        for (size_t i = 0; i < 5; i++)
+            test_grammar(fams[i]);
+    } else {
+        fprintf(
+            stderr,
+            "usage: test_chat_tools chatml|llama3|deepseek3|mistral-v3|harmony|errors|grammar\n");
         return 2;
     }
     printf("%s: %s (%d failures)\n", what, fails ? "FAILED" : "tool-call checks passed", fails);
