@@ -3,6 +3,8 @@
  * Usage: test_agent_tools <case>; each case is its own ctest (agent.<case>). */
 #include "agent_test.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 typedef struct {
@@ -224,7 +226,7 @@ static void case_files(void)
     free(obs);
     /* Byte cap: a long file is cut at whole lines and says so. */
     {
-        char *big = malloc(210000), *q = big;
+        char *big = malloc(10000 * 21 + 64), *q = big;
         for (int i = 0; i < 10000; i++)
             q += sprintf(q, "line %05d of filler\n", i);
         path_in(&f, "big.txt", p, sizeof p);
@@ -527,10 +529,61 @@ static void case_journal_audit(void)
     fx_close(&f);
 }
 
+/* A concurrent process swaps a workspace directory for a symlink to the
+ * outside over and over while reads go through it: resolution is atomic
+ * (openat2) or symlink-free (walk), so no read ever returns outside data. */
+static void case_race(void)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        fixture f;
+        fx_open(&f);
+        if (mode == 1) agent_ws_use_openat2(f.ws, 0);
+        char p[700], real[600], link[600];
+        snprintf(p, sizeof p, "%s/f", f.d.outside);
+        write_text(p, "SECRET\n");
+        path_in(&f, "real", real, sizeof real);
+        path_in(&f, "d", link, sizeof link);
+        mkdir(real, 0755);
+        snprintf(p, sizeof p, "%s/f", real);
+        write_text(p, "inside\n");
+        char tmp[620];
+        snprintf(tmp, sizeof tmp, "%s.tmp", link);
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* d is a symlink atomically retargeted between the real directory
+             * (inside) and ../outside, the race a check-then-open would lose. */
+            for (;;) {
+                if (symlink("real", tmp) != 0 || rename(tmp, link) != 0) _exit(1);
+                if (symlink("../outside", tmp) != 0 || rename(tmp, link) != 0) _exit(1);
+            }
+        }
+        int inside = 0, leaked = 0;
+        for (int i = 0; i < 3000; i++) {
+            char *obs;
+            int rc = call(&f, "read_file", "{\"path\":\"d/f\"}", 1, &obs);
+            if (obs && strstr(obs, "SECRET")) leaked++;
+            if (rc == 0 && obs && strstr(obs, "inside")) inside++;
+            free(obs);
+        }
+        int st = 0;
+        CHECK(waitpid(pid, &st, WNOHANG) == 0); /* the swapper kept running */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fprintf(stderr, "mode %d: %d of 3000 reads saw the real directory, %d leaked\n", mode,
+                inside, leaked);
+        CHECK(leaked == 0);
+        /* openat2 follows the inside target when it wins the race; the walk
+         * refuses every symlink. */
+        CHECK(mode == 0 ? inside > 0 : inside == 0);
+        fx_close(&f);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s digest|confinement|files|registry|journal_audit\n", argv[0]);
+        fprintf(stderr, "usage: %s digest|confinement|race|files|registry|journal_audit\n",
+                argv[0]);
         return 2;
     }
     const char *c = argv[1];
@@ -542,6 +595,8 @@ int main(int argc, char **argv)
         case_files();
     else if (strcmp(c, "registry") == 0)
         case_registry();
+    else if (strcmp(c, "race") == 0)
+        case_race();
     else if (strcmp(c, "journal_audit") == 0)
         case_journal_audit();
     else {

@@ -162,7 +162,7 @@ static void canon_add(agent_sbuf *b, const cJSON *v)
         }
         for (const cJSON *c = v->child; c; c = c->next)
             kids[i++] = c;
-        qsort(kids, n, sizeof *kids, cmp_keys);
+        if (n) qsort(kids, n, sizeof *kids, cmp_keys);
         agent_sbuf_add(b, "{", 1);
         for (i = 0; i < n; i++) {
             cJSON *key = cJSON_CreateString(kids[i]->string);
