@@ -1,15 +1,3229 @@
-/* json_schema.c - JSON Schema -> GBNF (placeholder so the runtime links; the
- * JSON Schema compiler replaces this file). rt_grammar_from_json_schema
- * lives in gbnf.c and calls this. */
+/* json_schema.c - JSON Schema (draft 2020-12 subset) compiled to GBNF.
+ *
+ * The grammar accepts JSON texts whose values are valid under the schema.
+ * Exactness comes first: every keyword is either compiled exactly or the
+ * schema is refused with the JSON pointer of the keyword; nothing is
+ * silently dropped (annotations - title, description, default, examples,
+ * $comment, $schema, root $id, deprecated, readOnly, writeOnly, content* -
+ * carry no assertion and are skipped).
+ *
+ * Model: a schema is compiled as a conjunction (a list of subschemas that
+ * must all hold: the schema itself, its allOf members, the targets of $ref
+ * with siblings). anyOf/oneOf distribute over the conjunction, one branch
+ * each; oneOf only when its branches are provably disjoint (different types,
+ * disjoint const/enum sets, or a required discriminator property with
+ * disjoint const/enum values), else it is refused. A conjunction with no
+ * combinators left compiles per JSON type: null, boolean, numbers, strings,
+ * arrays, objects; each conjunction becomes one rule, memoized by its
+ * members, so recursive $ref becomes a recursive rule.
+ *
+ * Text produced (and so the only text the grammar accepts):
+ * - whitespace: none before the value; after every token at most one space,
+ *   or a newline followed by up to 20 spaces/tabs ("ws"), so a model can
+ *   pretty-print shallow JSON but cannot loop on whitespace.
+ * - objects: named properties in the schema's order (`properties` order,
+ *   then required names not listed there), required ones present, optional
+ *   ones may be left out; additional properties (when allowed - the default
+ *   in JSON Schema is allowed) may appear anywhere between them.
+ * - strings: any JSON escapes in free strings (\u escapes never encode a
+ *   lone surrogate, so minLength/maxLength count code points exactly);
+ *   property names, const/enum strings and pattern-constrained strings are
+ *   written canonically: raw UTF-8 except ", \ and control characters.
+ * - numbers: any JSON number; integers (type integer, or bounded by
+ *   minimum/maximum) are written without fraction or exponent.
+ * - const/enum: the value's compact canonical text (integral numbers as
+ *   integers, others in the shortest round-trip form).
+ *
+ * pattern: an ECMA-262 subset over code points - literals, escapes
+ * (\d \w \s \D \W \S \t \n \r \f \v \0 \xHH \uHHHH, escaped punctuation),
+ * classes [...] / [^...] with ranges, `.`, groups (...) (?:...), `|`,
+ * quantifiers * + ? {m} {m,} {m,n} (lazy forms too), anchors ^ $ at the
+ * ends of top-level alternatives; unanchored patterns match anywhere.
+ * Backreferences, lookaround, \b and unicode property escapes are refused.
+ * format is an annotation in draft 2020-12 and asserts nothing here either
+ * (the JSON Schema Test Suite checks exactly that).
+ * minimum/maximum/exclusive*: integers only (|bound| < 2^62).
+ *
+ * Limits (each an error naming the pointer): 256 levels of schema nesting,
+ * repetition counts up to 10000, 4 MiB of grammar, 8 MiB of schema. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "rt.h"
 
+#define JSC_MAX_SCHEMA (8u << 20)
+#define JSC_MAX_OUT (4u << 20)
+#define JSC_MAX_DEPTH 256
+#define JSC_MAX_REPEAT 10000
+#define JSC_MAX_CONJ 256
+#define JSC_MAX_RULES 200000
+#define JSC_MAX_NAME 40
+#define JSC_BOUND_MAX 4611686018427387904.0 /* 2^62 */
+
+/* JSON types as bits; numbers split into integral and non-integral values. */
+enum {
+    T_NULL = 1,
+    T_BOOL = 2,
+    T_OBJ = 4,
+    T_ARR = 8,
+    T_STR = 16,
+    T_INT = 32,
+    T_FRAC = 64,
+    T_NUM = T_INT | T_FRAC,
+    T_ALL = 127
+};
+
+/* Combinators of one conjunction member already expanded. */
+enum { D_ALLOF = 1, D_ANYOF = 2, D_ONEOF = 4, D_REF = 8 };
+
+/* Helper rules, emitted after the schema rules when used. */
+enum {
+    H_WS,
+    H_VALUE,
+    H_OBJECT,
+    H_ARRAY,
+    H_STRING,
+    H_CHAR,
+    H_HEX,
+    H_NUMBER,
+    H_INTEGER,
+    H_KCHAR,
+    H_COUNT
+};
+
+static const char *const helper_name[H_COUNT] = {
+    "ws",        "json-value", "json-object", "json-array",   "json-string",
+    "json-char", "json-hex",   "json-number", "json-integer", "json-kchar",
+};
+
+/* ---- growable string ---- */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} jbuf;
+
+static void jb_putn(jbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        while (nc < b->n + n + 1)
+            nc *= 2;
+        char *p = realloc(b->s, nc);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->s = p;
+        b->cap = nc;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+}
+
+static void jb_put(jbuf *b, const char *s)
+{
+    jb_putn(b, s, strlen(s));
+}
+
+static void jb_printf(jbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    if ((size_t)k < sizeof tmp) {
+        jb_putn(b, tmp, (size_t)k);
+        return;
+    }
+    char *big = malloc((size_t)k + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)k + 1, fmt, ap);
+    va_end(ap);
+    jb_putn(b, big, (size_t)k);
+    free(big);
+}
+
+static const char *jb_str(const jbuf *b)
+{
+    return b->s ? b->s : "";
+}
+
+/* ---- string -> int map (open addressing), for memo keys and rule names ---- */
+
+typedef struct {
+    char **keys;
+    int *vals;
+    size_t cap, n;
+} jmap;
+
+static uint64_t jmap_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int *jmap_get(const jmap *m, const char *k)
+{
+    if (!m->cap) return NULL;
+    for (size_t i = jmap_hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->keys[i]) return NULL;
+        if (!strcmp(m->keys[i], k)) return &m->vals[i];
+    }
+}
+
+static int jmap_put(jmap *m, const char *k, int v)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 256;
+        char **nk = calloc(nc, sizeof *nk);
+        int *nv = calloc(nc, sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i]) continue;
+            size_t j = jmap_hash(m->keys[i]) & (nc - 1);
+            while (nk[j])
+                j = (j + 1) & (nc - 1);
+            nk[j] = m->keys[i];
+            nv[j] = m->vals[i];
+        }
+        free(m->keys);
+        free(m->vals);
+        m->keys = nk;
+        m->vals = nv;
+        m->cap = nc;
+    }
+    size_t i = jmap_hash(k) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], k)) {
+            m->vals[i] = v;
+            return 0;
+        }
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = strdup(k);
+    if (!m->keys[i]) return -1;
+    m->vals[i] = v;
+    m->n++;
+    return 0;
+}
+
+static void jmap_free(jmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+}
+
+/* ---- compiler state ---- */
+
+typedef struct {
+    const cJSON *s;
+    const char *ptr; /* JSON pointer of s, owned by the context */
+    unsigned done;   /* D_* */
+} jel;
+
+typedef struct {
+    jel *v;
+    size_t n, cap;
+} jconj;
+
+typedef struct {
+    char *name;
+    char *body; /* NULL while being compiled */
+    bool referenced_early;
+} jrule;
+
+#define MEMO_BUSY (-2)
+#define MEMO_NEVER (-1)
+#define MEMO_ANY (-3) /* json-value */
+
+typedef struct {
+    const cJSON *doc;
+    jrule *rules;
+    size_t n_rules, cap_rules;
+    jmap names; /* rule name -> rule index (-1: helper) */
+    jmap bases; /* name stem -> next suffix to try */
+    jmap memo;  /* conjunction key -> rule index or MEMO_NEVER */
+    char **strs;
+    size_t n_strs, cap_strs;
+    bool helper[H_COUNT];
+    size_t out_bytes;
+    int depth;
+    char *err;
+    size_t errlen;
+    bool failed;
+} jctx;
+
+static int jfail(jctx *x, const char *fmt, ...)
+{
+    if (!x->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->err, x->errlen, fmt, ap);
+        va_end(ap);
+        x->failed = true;
+    }
+    return -1;
+}
+
+static int joom(jctx *x)
+{
+    return jfail(x, "json schema: out of memory");
+}
+
+static const char *jstr_keep(jctx *x, char *s)
+{
+    if (!s) return NULL;
+    if (x->n_strs == x->cap_strs) {
+        size_t nc = x->cap_strs ? x->cap_strs * 2 : 64;
+        char **p = realloc(x->strs, nc * sizeof *p);
+        if (!p) {
+            free(s);
+            return NULL;
+        }
+        x->strs = p;
+        x->cap_strs = nc;
+    }
+    x->strs[x->n_strs++] = s;
+    return s;
+}
+
+/* ptr + "/" + escaped token (~ -> ~0, / -> ~1). */
+static const char *jptr(jctx *x, const char *ptr, const char *tok)
+{
+    jbuf b = {0};
+    jb_put(&b, ptr);
+    jb_put(&b, "/");
+    for (const char *p = tok; *p; p++) {
+        if (*p == '~')
+            jb_put(&b, "~0");
+        else if (*p == '/')
+            jb_put(&b, "~1");
+        else
+            jb_putn(&b, p, 1);
+    }
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    if (!b.s) b.s = strdup("");
+    return jstr_keep(x, b.s);
+}
+
+static const char *jptr_idx(jctx *x, const char *ptr, const char *kw, int i)
+{
+    char tok[32];
+    snprintf(tok, sizeof tok, "%d", i);
+    const char *p = jptr(x, ptr, kw);
+    return p ? jptr(x, p, tok) : NULL;
+}
+
+static void jhelper(jctx *x, int h)
+{
+    if (x->helper[h]) return;
+    x->helper[h] = true;
+    switch (h) {
+    case H_VALUE:
+        jhelper(x, H_OBJECT);
+        jhelper(x, H_ARRAY);
+        jhelper(x, H_STRING);
+        jhelper(x, H_NUMBER);
+        break;
+    case H_OBJECT:
+    case H_ARRAY:
+        jhelper(x, H_WS);
+        jhelper(x, H_STRING);
+        jhelper(x, H_VALUE);
+        break;
+    case H_STRING:
+        jhelper(x, H_CHAR);
+        break;
+    case H_CHAR:
+        jhelper(x, H_HEX);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- UTF-8 and GBNF text ---- */
+
+static int utf8_next(const char *s, size_t n, size_t *i, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned c = u[*i];
+    size_t k;
+    uint32_t v;
+    if (c < 0x80) {
+        *cp = c;
+        (*i)++;
+        return 0;
+    } else if ((c & 0xE0) == 0xC0) {
+        k = 1;
+        v = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        k = 2;
+        v = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        k = 3;
+        v = c & 0x07;
+    } else {
+        return -1;
+    }
+    for (size_t j = 1; j <= k; j++) {
+        if (*i + j >= n || (u[*i + j] & 0xC0) != 0x80) return -1;
+        v = (v << 6) | (u[*i + j] & 0x3F);
+    }
+    static const uint32_t minv[4] = {0, 0x80, 0x800, 0x10000};
+    if (v < minv[k] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return -1;
+    *i += k + 1;
+    *cp = v;
+    return 0;
+}
+
+/* One code point as GBNF source (inside a literal or a class). */
+static void gb_cp(jbuf *b, uint32_t c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        jb_printf(b, "%c", (char)c);
+    else if (c < 0x80)
+        jb_printf(b, "\\x%02X", (unsigned)c);
+    else if (c <= 0xFFFF)
+        jb_printf(b, "\\u%04X", (unsigned)c);
+    else
+        jb_printf(b, "\\U%08X", (unsigned)c);
+}
+
+/* A GBNF string literal for UTF-8 bytes (n > 0, valid UTF-8). */
+static int gb_lit(jbuf *b, const char *s, size_t n)
+{
+    jb_put(b, "\"");
+    for (size_t i = 0; i < n;) {
+        uint32_t c;
+        if (utf8_next(s, n, &i, &c)) return -1;
+        if (c == ' ')
+            jb_put(b, " ");
+        else
+            gb_cp(b, c);
+    }
+    jb_put(b, "\"");
+    return 0;
+}
+
+/* ---- code point sets ---- */
+
+typedef struct {
+    uint32_t *v; /* pairs lo, hi */
+    size_t n, cap;
+    bool oom;
+} jset;
+
+static void set_add(jset *s, uint32_t lo, uint32_t hi)
+{
+    if (s->oom || lo > hi) return;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        uint32_t *p = realloc(s->v, nc * 2 * sizeof *p);
+        if (!p) {
+            s->oom = true;
+            return;
+        }
+        s->v = p;
+        s->cap = nc;
+    }
+    s->v[2 * s->n] = lo;
+    s->v[2 * s->n + 1] = hi;
+    s->n++;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void set_norm(jset *s)
+{
+    if (s->n < 2) return;
+    qsort(s->v, s->n, 2 * sizeof *s->v, pair_cmp);
+    size_t k = 0;
+    for (size_t i = 1; i < s->n; i++) {
+        if (s->v[2 * i] <= s->v[2 * k + 1] + 1 && s->v[2 * k + 1] != UINT32_MAX) {
+            if (s->v[2 * i + 1] > s->v[2 * k + 1]) s->v[2 * k + 1] = s->v[2 * i + 1];
+        } else {
+            k++;
+            s->v[2 * k] = s->v[2 * i];
+            s->v[2 * k + 1] = s->v[2 * i + 1];
+        }
+    }
+    s->n = k + 1;
+}
+
+/* Complement within [0, 0x10FFFF] (s normalized). */
+static jset set_not(const jset *s)
+{
+    jset r = {0};
+    uint32_t next = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->v[2 * i] > next) set_add(&r, next, s->v[2 * i] - 1);
+        next = s->v[2 * i + 1] + 1;
+    }
+    if (next <= 0x10FFFF) set_add(&r, next, 0x10FFFF);
+    if (s->oom) r.oom = true;
+    return r;
+}
+
+static bool set_has(const jset *s, uint32_t c)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (c >= s->v[2 * i] && c <= s->v[2 * i + 1]) return true;
+    return false;
+}
+
+static void gb_class(jbuf *b, const jset *s, bool neg)
+{
+    jb_put(b, neg ? "[^" : "[");
+    for (size_t i = 0; i < s->n; i++) {
+        gb_cp(b, s->v[2 * i]);
+        if (s->v[2 * i + 1] != s->v[2 * i]) {
+            jb_put(b, "-");
+            gb_cp(b, s->v[2 * i + 1]);
+        }
+    }
+    jb_put(b, "]");
+}
+
+/* Alternatives joined by |; an empty alternative makes the rest optional.
+ * Returns false when there is no alternative at all (the empty language). */
+typedef struct {
+    jbuf b;
+    int n;
+    bool eps;
+} jalt;
+
+static void alt_add(jalt *a, const char *expr)
+{
+    if (!*expr) {
+        a->eps = true;
+        return;
+    }
+    if (a->n++) jb_put(&a->b, " | ");
+    jb_put(&a->b, expr);
+}
+
+/* Writes the alternation as one grouped expression into out. */
+static bool alt_emit(jalt *a, jbuf *out)
+{
+    bool any = a->n || a->eps;
+    if (a->n == 1 && !a->eps)
+        jb_put(out, jb_str(&a->b));
+    else if (a->n) {
+        jb_put(out, "(");
+        jb_put(out, jb_str(&a->b));
+        jb_put(out, a->eps ? ")?" : ")");
+    }
+    if (a->b.oom) out->oom = true;
+    free(a->b.s);
+    a->b = (jbuf){0};
+    return any;
+}
+
+/* The characters of set s as they may appear inside a JSON string, written
+ * canonically: raw UTF-8 except " \ and control characters, which take their
+ * short escapes or \u00XX (either case); '/' also as \/. Returns false for
+ * the empty set. */
+static bool gb_jchars(jbuf *out, const jset *s)
+{
+    /* raw = s minus controls, '"', '\\' and surrogates */
+    jset raw = {0};
+    static const uint32_t cut[][2] = {{0, 0x1F}, {'"', '"'}, {'\\', '\\'}, {0xD800, 0xDFFF}};
+    for (size_t i = 0; i < s->n; i++) {
+        uint32_t lo = s->v[2 * i], hi = s->v[2 * i + 1];
+        for (size_t k = 0; k < 4 && lo <= hi; k++) {
+            if (cut[k][1] < lo || cut[k][0] > hi) continue;
+            if (cut[k][0] > lo) set_add(&raw, lo, cut[k][0] - 1);
+            lo = cut[k][1] + 1;
+        }
+        if (lo <= hi) set_add(&raw, lo, hi);
+    }
+    set_norm(&raw);
+    jalt al = {0};
+    if (raw.n) {
+        jbuf c = {0};
+        jset inv = set_not(&raw);
+        if (inv.n < raw.n)
+            gb_class(&c, &inv, true);
+        else
+            gb_class(&c, &raw, false);
+        free(inv.v);
+        alt_add(&al, jb_str(&c));
+        free(c.s);
+    }
+    if (set_has(s, '"')) alt_add(&al, "\"\\\\\\\"\"");
+    if (set_has(s, '\\')) alt_add(&al, "\"\\\\\\\\\"");
+    if (set_has(s, '/')) alt_add(&al, "\"\\\\/\"");
+    static const char shorts[][2] = {{8, 'b'}, {9, 't'}, {10, 'n'}, {12, 'f'}, {13, 'r'}};
+    for (size_t k = 0; k < sizeof shorts / sizeof shorts[0]; k++)
+        if (set_has(s, (uint32_t)shorts[k][0])) {
+            char t[16];
+            snprintf(t, sizeof t, "\"\\\\%c\"", shorts[k][1]);
+            alt_add(&al, t);
+        }
+    for (int hi = 0; hi < 2; hi++) {
+        jset low = {0};
+        for (uint32_t c = 0; c < 16; c++) {
+            if (!set_has(s, (uint32_t)hi * 16 + c)) continue;
+            if (c < 10) {
+                set_add(&low, '0' + c, '0' + c);
+            } else {
+                set_add(&low, 'a' + c - 10, 'a' + c - 10);
+                set_add(&low, 'A' + c - 10, 'A' + c - 10);
+            }
+        }
+        if (low.n) {
+            set_norm(&low);
+            jbuf t = {0};
+            jb_printf(&t, "\"\\\\u00%d\" ", hi);
+            gb_class(&t, &low, false);
+            alt_add(&al, jb_str(&t));
+            free(t.s);
+        }
+        free(low.v);
+    }
+    free(raw.v);
+    return alt_emit(&al, out);
+}
+
+/* ---- JSON values: types, equality, canonical text ---- */
+
+static unsigned jv_type(const cJSON *v)
+{
+    if (cJSON_IsNull(v)) return T_NULL;
+    if (cJSON_IsBool(v)) return T_BOOL;
+    if (cJSON_IsNumber(v)) return floor(v->valuedouble) == v->valuedouble ? T_INT : T_FRAC;
+    if (cJSON_IsString(v)) return T_STR;
+    if (cJSON_IsArray(v)) return T_ARR;
+    return T_OBJ;
+}
+
+static bool jv_equal(const cJSON *a, const cJSON *b)
+{
+    unsigned ta = jv_type(a), tb = jv_type(b);
+    if ((ta & T_NUM) && (tb & T_NUM)) return a->valuedouble == b->valuedouble;
+    if (ta != tb) return false;
+    switch (ta) {
+    case T_NULL:
+        return true;
+    case T_BOOL:
+        return cJSON_IsTrue(a) == cJSON_IsTrue(b);
+    case T_STR:
+        return !strcmp(a->valuestring, b->valuestring);
+    case T_ARR: {
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!jv_equal(x, y)) return false;
+        return !x && !y;
+    }
+    default: {
+        if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b)) return false;
+        for (const cJSON *x = a->child; x; x = x->next) {
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+            if (!y || !jv_equal(x, y)) return false;
+        }
+        return true;
+    }
+    }
+}
+
+/* Canonical number text: integral values as integers, others in the
+ * shortest form that reads back to the same double. */
+static void jv_num(jbuf *b, double d)
+{
+    char t[400];
+    if (d == 0) {
+        jb_put(b, "0");
+        return;
+    }
+    if (floor(d) == d) {
+        snprintf(t, sizeof t, "%.0f", d);
+        jb_put(b, t);
+        return;
+    }
+    for (int p = 15; p <= 17; p++) {
+        snprintf(t, sizeof t, "%.*g", p, d);
+        if (strtod(t, NULL) == d) break;
+    }
+    jb_put(b, t);
+}
+
+static void jv_str(jbuf *b, const char *s)
+{
+    jb_put(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            jb_put(b, "\\\"");
+            break;
+        case '\\':
+            jb_put(b, "\\\\");
+            break;
+        case '\b':
+            jb_put(b, "\\b");
+            break;
+        case '\f':
+            jb_put(b, "\\f");
+            break;
+        case '\n':
+            jb_put(b, "\\n");
+            break;
+        case '\r':
+            jb_put(b, "\\r");
+            break;
+        case '\t':
+            jb_put(b, "\\t");
+            break;
+        default:
+            if (*p < 0x20)
+                jb_printf(b, "\\u%04x", *p);
+            else
+                jb_putn(b, (const char *)p, 1);
+        }
+    }
+    jb_put(b, "\"");
+}
+
+static void jv_canon(jbuf *b, const cJSON *v)
+{
+    switch (jv_type(v)) {
+    case T_NULL:
+        jb_put(b, "null");
+        break;
+    case T_BOOL:
+        jb_put(b, cJSON_IsTrue(v) ? "true" : "false");
+        break;
+    case T_INT:
+    case T_FRAC:
+        jv_num(b, v->valuedouble);
+        break;
+    case T_STR:
+        jv_str(b, v->valuestring);
+        break;
+    case T_ARR:
+        jb_put(b, "[");
+        for (const cJSON *c = v->child; c; c = c->next) {
+            jv_canon(b, c);
+            if (c->next) jb_put(b, ",");
+        }
+        jb_put(b, "]");
+        break;
+    default:
+        jb_put(b, "{");
+        for (const cJSON *c = v->child; c; c = c->next) {
+            jv_str(b, c->string);
+            jb_put(b, ":");
+            jv_canon(b, c);
+            if (c->next) jb_put(b, ",");
+        }
+        jb_put(b, "}");
+    }
+}
+
+static bool jv_finite(const cJSON *v)
+{
+    if (cJSON_IsNumber(v)) return isfinite(v->valuedouble);
+    for (const cJSON *c = v->child; c; c = c->next)
+        if (!jv_finite(c)) return false;
+    return true;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Canonical text with object members sorted: equal keys <=> equal JSON. */
+static void jv_sorted(jbuf *b, const cJSON *v)
+{
+    if (jv_type(v) == T_ARR) {
+        jb_put(b, "[");
+        for (const cJSON *c = v->child; c; c = c->next) {
+            jv_sorted(b, c);
+            if (c->next) jb_put(b, ",");
+        }
+        jb_put(b, "]");
+        return;
+    }
+    if (jv_type(v) != T_OBJ) {
+        jv_canon(b, v);
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v), k = 0;
+    const cJSON **m = malloc((n + 1) * sizeof *m);
+    if (!m) {
+        b->oom = true;
+        return;
+    }
+    for (const cJSON *c = v->child; c; c = c->next)
+        m[k++] = c;
+    qsort(m, n, sizeof *m, member_cmp);
+    jb_put(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        jv_str(b, m[i]->string);
+        jb_put(b, ":");
+        jv_sorted(b, m[i]);
+        if (i + 1 < n) jb_put(b, ",");
+    }
+    jb_put(b, "}");
+    free(m);
+}
+
+static char *jv_key(const cJSON *v)
+{
+    jbuf b = {0};
+    jv_sorted(&b, v);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s ? b.s : strdup("");
+}
+
+static size_t utf8_count(const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xC0) != 0x80) n++;
+    return n;
+}
+
+/* ---- keywords ---- */
+
+enum { K_ANNOT, K_SUPP, K_REFUSE };
+
+typedef struct {
+    const char *kw;
+    int cls;
+    unsigned types; /* K_SUPP: the instance types the keyword constrains */
+} jkw;
+
+static const jkw keywords[] = {
+    {"title", K_ANNOT, 0},
+    {"description", K_ANNOT, 0},
+    {"default", K_ANNOT, 0},
+    {"examples", K_ANNOT, 0},
+    {"$comment", K_ANNOT, 0},
+    {"$schema", K_ANNOT, 0},
+    {"$id", K_ANNOT, 0},
+    {"deprecated", K_ANNOT, 0},
+    {"readOnly", K_ANNOT, 0},
+    {"writeOnly", K_ANNOT, 0},
+    {"contentMediaType", K_ANNOT, 0},
+    {"contentEncoding", K_ANNOT, 0},
+    {"contentSchema", K_ANNOT, 0},
+    {"$defs", K_ANNOT, 0},
+    {"definitions", K_ANNOT, 0},
+    {"type", K_SUPP, T_ALL},
+    {"enum", K_SUPP, T_ALL},
+    {"const", K_SUPP, T_ALL},
+    {"allOf", K_SUPP, T_ALL},
+    {"anyOf", K_SUPP, T_ALL},
+    {"oneOf", K_SUPP, T_ALL},
+    {"$ref", K_SUPP, T_ALL},
+    {"properties", K_SUPP, T_OBJ},
+    {"required", K_SUPP, T_OBJ},
+    {"additionalProperties", K_SUPP, T_OBJ},
+    {"patternProperties", K_SUPP, T_OBJ},
+    {"items", K_SUPP, T_ARR},
+    {"prefixItems", K_SUPP, T_ARR},
+    {"minItems", K_SUPP, T_ARR},
+    {"maxItems", K_SUPP, T_ARR},
+    {"uniqueItems", K_SUPP, T_ARR},
+    {"minLength", K_SUPP, T_STR},
+    {"maxLength", K_SUPP, T_STR},
+    {"pattern", K_SUPP, T_STR},
+    {"format", K_SUPP, T_STR},
+    {"minimum", K_SUPP, T_NUM},
+    {"maximum", K_SUPP, T_NUM},
+    {"exclusiveMinimum", K_SUPP, T_NUM},
+    {"exclusiveMaximum", K_SUPP, T_NUM},
+    {"multipleOf", K_SUPP, T_NUM},
+};
+
+static const jkw *kw_find(const char *k)
+{
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+        if (!strcmp(keywords[i].kw, k)) return &keywords[i];
+    return NULL;
+}
+
+static int kw_fail(jctx *x, const char *ptr, const char *kw, const char *why)
+{
+    jbuf p = {0};
+    jb_put(&p, ptr);
+    jb_put(&p, "/");
+    for (const char *c = kw; *c; c++)
+        jb_put(&p, *c == '~' ? "~0" : *c == '/' ? "~1" : (char[]){*c, 0});
+    int rc = jfail(x, "%s: %s", jb_str(&p), why);
+    free(p.s);
+    return rc;
+}
+
+static int kw_unsupported(jctx *x, const char *ptr, const char *kw)
+{
+    char why[160];
+    snprintf(why, sizeof why, "keyword \"%.100s\" is not supported", kw);
+    return kw_fail(x, ptr, kw, why);
+}
+
+/* Type names -> T_* bits. */
+static int parse_type(jctx *x, const jel *e, const cJSON *t, unsigned *out)
+{
+    static const struct {
+        const char *n;
+        unsigned t;
+    } names[] = {{"null", T_NULL},  {"boolean", T_BOOL}, {"object", T_OBJ}, {"array", T_ARR},
+                 {"string", T_STR}, {"number", T_NUM},   {"integer", T_INT}};
+    unsigned m = 0;
+    const cJSON *one = t;
+    if (cJSON_IsArray(t)) one = t->child;
+    for (; one; one = cJSON_IsArray(t) ? one->next : NULL) {
+        size_t k = 0;
+        if (!cJSON_IsString(one))
+            return kw_fail(x, e->ptr, "type", "must be a string or an array of strings");
+        for (; k < sizeof names / sizeof names[0]; k++)
+            if (!strcmp(names[k].n, one->valuestring)) break;
+        if (k == sizeof names / sizeof names[0]) {
+            char why[160];
+            snprintf(why, sizeof why, "unknown type \"%.60s\"", one->valuestring);
+            return kw_fail(x, e->ptr, "type", why);
+        }
+        m |= names[k].t;
+    }
+    *out = m;
+    return 0;
+}
+
+/* ---- $ref ---- */
+
+static int ref_resolve(jctx *x, const jel *e, jel *out)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(e->s, "$ref");
+    if (!cJSON_IsString(r)) return kw_fail(x, e->ptr, "$ref", "must be a string");
+    const char *s = r->valuestring;
+    if (s[0] != '#' || (s[1] && s[1] != '/'))
+        return kw_fail(x, e->ptr, "$ref",
+                       "only local references (\"#\" or \"#/json/pointer\") are supported");
+    const cJSON *cur = x->doc;
+    const char *ptr = "";
+    for (const char *p = s + 1; *p == '/';) {
+        const char *q = strchr(p + 1, '/');
+        size_t n = q ? (size_t)(q - p - 1) : strlen(p + 1);
+        char *tok = malloc(n + 1);
+        if (!tok) return joom(x);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            char c = p[1 + i];
+            int hv = -1;
+            if (c == '%' && i + 2 < n) {
+                char h[3] = {p[2 + i], p[3 + i], 0}, *hend;
+                long v = strtol(h, &hend, 16);
+                if (!*hend && v > 0) hv = (int)v;
+            }
+            if (c == '%') {
+                if (hv < 0) {
+                    free(tok);
+                    return kw_fail(x, e->ptr, "$ref", "bad percent-encoding in the reference");
+                }
+                tok[k++] = (char)hv;
+                i += 2;
+            } else if (c == '~' && i + 1 < n && (p[2 + i] == '0' || p[2 + i] == '1')) {
+                tok[k++] = p[2 + i] == '0' ? '~' : '/';
+                i++;
+            } else {
+                tok[k++] = c;
+            }
+        }
+        tok[k] = 0;
+        const cJSON *next = NULL;
+        if (cJSON_IsObject(cur)) {
+            if (cur != x->doc && cJSON_GetObjectItemCaseSensitive(cur, "$id")) {
+                free(tok);
+                return kw_fail(x, e->ptr, "$ref",
+                               "references into a subschema with its own $id are not supported");
+            }
+            next = cJSON_GetObjectItemCaseSensitive(cur, tok);
+        } else if (cJSON_IsArray(cur)) {
+            char *end;
+            long idx = strtol(tok, &end, 10);
+            if (*tok && !*end && idx >= 0 && (tok[0] != '0' || !tok[1]))
+                next = cJSON_GetArrayItem(cur, (int)idx);
+        }
+        if (!next) {
+            free(tok);
+            char why[300];
+            snprintf(why, sizeof why, "\"%.200s\" does not resolve in this document", s);
+            return kw_fail(x, e->ptr, "$ref", why);
+        }
+        ptr = jptr(x, ptr, tok);
+        free(tok);
+        if (!ptr) return joom(x);
+        cur = next;
+        p += 1 + n;
+    }
+    out->s = cur;
+    out->ptr = ptr;
+    out->done = 0;
+    return 0;
+}
+
+/* Is e's only assertion a $ref (annotations and $defs aside)? */
+static bool is_pure_ref(const jel *e)
+{
+    if (!cJSON_IsObject(e->s) || (e->done & D_REF)) return false;
+    bool ref = false;
+    for (const cJSON *k = e->s->child; k; k = k->next) {
+        const jkw *w = kw_find(k->string);
+        if (!strcmp(k->string, "$ref"))
+            ref = true;
+        else if (!w || w->cls != K_ANNOT)
+            return false;
+    }
+    return ref;
+}
+
+/* ---- conjunctions ---- */
+
+static int conj_push(jconj *c, jel e)
+{
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 8;
+        jel *p = realloc(c->v, nc * sizeof *p);
+        if (!p) return -1;
+        c->v = p;
+        c->cap = nc;
+    }
+    c->v[c->n++] = e;
+    return 0;
+}
+
+static int conj_copy(const jconj *src, jconj *dst)
+{
+    *dst = (jconj){0};
+    for (size_t i = 0; i < src->n; i++)
+        if (conj_push(dst, src->v[i])) return -1;
+    return 0;
+}
+
+/* Adds e unless a member with the same pointer is there already. A member
+ * that comes back after one of its combinators was expanded is a $ref cycle
+ * through allOf/anyOf/oneOf, which has no finite expansion. */
+static int conj_add(jctx *x, jconj *c, jel e)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->v[i].ptr, e.ptr)) continue;
+        if (c->v[i].done && c->v[i].done != e.done)
+            return jfail(x,
+                         "%s: schema refers back to itself through $ref/allOf/anyOf/oneOf; "
+                         "such a cycle cannot be expanded",
+                         *e.ptr ? e.ptr : "(root)");
+        return 0;
+    }
+    if (c->n >= JSC_MAX_CONJ)
+        return jfail(x, "%s: more than %d subschemas apply at once (allOf/$ref)",
+                     *e.ptr ? e.ptr : "(root)", JSC_MAX_CONJ);
+    return conj_push(c, e) ? joom(x) : 0;
+}
+
+/* Keyword check of one member: 0 ok, -1 refused. */
+static int el_check(jctx *x, const jel *e)
+{
+    for (const cJSON *k = e->s->child; k; k = k->next) {
+        const jkw *w = kw_find(k->string);
+        if (!w || w->cls == K_REFUSE) return kw_unsupported(x, e->ptr, k->string);
+        if (!strcmp(k->string, "$id") && *e->ptr)
+            return kw_fail(x, e->ptr, "$id", "$id is only supported at the document root");
+    }
+    return 0;
+}
+
+/* Expands allOf and $ref (with siblings) in place; drops `true`.
+ * Returns 0, 1 when a member is `false` (nothing matches), -1 on error. */
+static int conj_flatten(jctx *x, jconj *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        jel *e = &c->v[i];
+        if (cJSON_IsBool(e->s)) {
+            if (cJSON_IsFalse(e->s)) return 1;
+            continue;
+        }
+        if (!cJSON_IsObject(e->s))
+            return jfail(x, "%s: a schema must be an object or a boolean",
+                         *e->ptr ? e->ptr : "(root)");
+        if (el_check(x, e)) return -1;
+        const cJSON *all = cJSON_GetObjectItemCaseSensitive(e->s, "allOf");
+        if (all && !(e->done & D_ALLOF)) {
+            if (!cJSON_IsArray(all) || !all->child)
+                return kw_fail(x, e->ptr, "allOf", "must be a non-empty array of schemas");
+            e->done |= D_ALLOF;
+            const char *base = e->ptr;
+            int k = 0;
+            for (const cJSON *s = all->child; s; s = s->next, k++) {
+                const char *p = jptr_idx(x, base, "allOf", k);
+                if (!p) return joom(x);
+                if (conj_add(x, c, (jel){s, p, 0})) return -1;
+                e = &c->v[i];
+            }
+        }
+        if (cJSON_GetObjectItemCaseSensitive(e->s, "$ref") && !(e->done & D_REF)) {
+            jel t;
+            if (ref_resolve(x, e, &t)) return -1;
+            e->done |= D_REF;
+            if (conj_add(x, c, t)) return -1;
+        }
+    }
+    /* drop the `true` members */
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (!cJSON_IsBool(c->v[i].s)) c->v[k++] = c->v[i];
+    c->n = k;
+    return 0;
+}
+
+static int jel_cmp(const void *a, const void *b)
+{
+    const jel *x = a, *y = b;
+    int r = strcmp(x->ptr, y->ptr);
+    return r ? r : (int)x->done - (int)y->done;
+}
+
+static char *conj_key(const jconj *c)
+{
+    jconj s;
+    if (conj_copy(c, &s)) return NULL;
+    if (s.n) qsort(s.v, s.n, sizeof *s.v, jel_cmp);
+    jbuf b = {0};
+    for (size_t i = 0; i < s.n; i++)
+        jb_printf(&b, "%s\x01%u\x02", s.v[i].ptr, s.v[i].done);
+    free(s.v);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s ? b.s : strdup("");
+}
+
+/* ---- rules ---- */
+
+/* A fresh rule named after a JSON pointer (suffixed until unique). */
+static int rule_new(jctx *x, const char *hint, const char *suffix)
+{
+    if (x->n_rules >= JSC_MAX_RULES)
+        return jfail(x, "json schema: more than %d grammar rules", JSC_MAX_RULES);
+    char base[JSC_MAX_NAME + 1];
+    size_t n = 0;
+    bool dash = true;
+    for (const char *p = hint; *p && n < JSC_MAX_NAME; p++) {
+        if (!strncmp(p, "/properties/", 12)) {
+            p += 11;
+            if (!dash) base[n++] = '-';
+            dash = true;
+            continue;
+        }
+        char c = *p;
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            base[n++] = c;
+            dash = false;
+        } else if (!dash) {
+            base[n++] = '-';
+            dash = true;
+        }
+    }
+    while (n && base[n - 1] == '-')
+        n--;
+    base[n] = 0;
+    if (!n) snprintf(base, sizeof base, "value");
+    char stem[JSC_MAX_NAME + 48], name[JSC_MAX_NAME + 64];
+    snprintf(stem, sizeof stem, "%s%s", base, suffix ? suffix : "");
+    snprintf(name, sizeof name, "%s", stem);
+    int *next = jmap_get(&x->bases, stem);
+    for (int k = next ? *next : 2; jmap_get(&x->names, name); k++) {
+        snprintf(name, sizeof name, "%s-%d", stem, k);
+        if (jmap_put(&x->bases, stem, k + 1)) return joom(x);
+    }
+    if (x->n_rules == x->cap_rules) {
+        size_t nc = x->cap_rules ? x->cap_rules * 2 : 64;
+        jrule *p = realloc(x->rules, nc * sizeof *p);
+        if (!p) return joom(x);
+        x->rules = p;
+        x->cap_rules = nc;
+    }
+    jrule *r = &x->rules[x->n_rules];
+    *r = (jrule){0};
+    r->name = strdup(name);
+    if (!r->name || jmap_put(&x->names, name, (int)x->n_rules)) {
+        free(r->name);
+        return joom(x);
+    }
+    return (int)x->n_rules++;
+}
+
+static int rule_set(jctx *x, int r, const jbuf *body)
+{
+    if (body->oom) return joom(x);
+    x->out_bytes += body->n + strlen(x->rules[r].name) + 6;
+    if (x->out_bytes > JSC_MAX_OUT)
+        return jfail(x, "json schema: the grammar would exceed %u bytes", JSC_MAX_OUT);
+    x->rules[r].body = strdup(jb_str(body));
+    return x->rules[r].body ? 0 : joom(x);
+}
+
+static int conj_rule(jctx *x, const jconj *c, const char **name);
+
+/* Rule for a list of member schemas found under `kw` of the conjunction's
+ * members (built by the caller); NULL name = nothing matches. */
+static int sub_rule(jctx *x, jconj *sub, const char **name)
+{
+    int rc = conj_rule(x, sub, name);
+    free(sub->v);
+    *sub = (jconj){0};
+    return rc;
+}
+
+/* ---- per-type compilation of a conjunction without combinators ---- */
+
+static const cJSON *el_kw(const jel *e, const char *kw)
+{
+    return cJSON_GetObjectItemCaseSensitive(e->s, kw);
+}
+
+static int get_count(jctx *x, const jel *e, const char *kw, long *out)
+{
+    const cJSON *v = el_kw(e, kw);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || floor(v->valuedouble) != v->valuedouble)
+        return kw_fail(x, e->ptr, kw, "must be a non-negative integer");
+    *out = v->valuedouble > 1e15 ? (long)1e15 : (long)v->valuedouble;
+    return 1;
+}
+
+/* Bounds for integers: lo/hi as int64, has_* false = unbounded. */
+typedef struct {
+    bool has_lo, has_hi;
+    int64_t lo, hi;
+    const char *kw; /* a bound keyword seen, for messages */
+    const jel *kw_el;
+} jbounds;
+
+static int bounds_collect(jctx *x, const jconj *c, jbounds *b)
+{
+    *b = (jbounds){0};
+    static const char *const kws[4] = {"minimum", "exclusiveMinimum", "maximum",
+                                       "exclusiveMaximum"};
+    for (size_t i = 0; i < c->n; i++) {
+        for (int k = 0; k < 4; k++) {
+            const cJSON *v = el_kw(&c->v[i], kws[k]);
+            if (!v) continue;
+            if (!cJSON_IsNumber(v)) return kw_fail(x, c->v[i].ptr, kws[k], "must be a number");
+            double d = v->valuedouble;
+            if (!(fabs(d) < JSC_BOUND_MAX))
+                return kw_fail(x, c->v[i].ptr, kws[k], "bounds beyond +-2^62 are not supported");
+            b->kw = kws[k];
+            b->kw_el = &c->v[i];
+            int64_t iv;
+            if (k < 2) { /* lower */
+                iv = k == 0 ? (int64_t)ceil(d) : (int64_t)floor(d) + 1;
+                if (!b->has_lo || iv > b->lo) b->lo = iv;
+                b->has_lo = true;
+            } else {
+                iv = k == 2 ? (int64_t)floor(d) : (int64_t)ceil(d) - 1;
+                if (!b->has_hi || iv < b->hi) b->hi = iv;
+                b->has_hi = true;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Decimal digit strings of equal length n, a <= b: every string between. */
+static void dig_range(jbuf *o, const char *a, const char *b, size_t n);
+
+static bool all_is(const char *s, size_t n, char c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != c) return false;
+    return true;
+}
+
+static void dig_any(jbuf *o, size_t n)
+{
+    if (n == 1)
+        jb_put(o, "[0-9]");
+    else if (n > 1)
+        jb_printf(o, "[0-9]{%zu}", n);
+}
+
+/* strings of length n that are >= a (ge) or <= a (!ge) */
+static void dig_bound(jbuf *o, const char *a, size_t n, bool ge)
+{
+    if (!n) return;
+    if (all_is(a, n, ge ? '0' : '9')) {
+        dig_any(o, n);
+        return;
+    }
+    jalt al = {0};
+    jbuf t = {0};
+    jb_printf(&t, "\"%c\"", a[0]);
+    if (n > 1) {
+        jb_put(&t, " ");
+        dig_bound(&t, a + 1, n - 1, ge);
+    }
+    alt_add(&al, jb_str(&t));
+    t.n = 0;
+    if (ge ? a[0] < '9' : a[0] > '0') {
+        if (ge)
+            jb_printf(&t, "[%c-9]", a[0] + 1);
+        else
+            jb_printf(&t, "[0-%c]", a[0] - 1);
+        if (n > 1) {
+            jb_put(&t, " ");
+            dig_any(&t, n - 1);
+        }
+        alt_add(&al, jb_str(&t));
+    }
+    free(t.s);
+    alt_emit(&al, o);
+}
+
+static void dig_range(jbuf *o, const char *a, const char *b, size_t n)
+{
+    if (!n) return;
+    if (a[0] == b[0]) {
+        jb_printf(o, "\"%c\"", a[0]);
+        if (n > 1) {
+            jb_put(o, " ");
+            dig_range(o, a + 1, b + 1, n - 1);
+        }
+        return;
+    }
+    jalt al = {0};
+    jbuf t = {0};
+    char lo = a[0], hi = b[0];
+    bool lo_full = all_is(a + 1, n - 1, '0'), hi_full = all_is(b + 1, n - 1, '9');
+    if (!lo_full) {
+        jb_printf(&t, "\"%c\" ", a[0]);
+        dig_bound(&t, a + 1, n - 1, true);
+        alt_add(&al, jb_str(&t));
+        t.n = 0;
+        lo++;
+    }
+    if (!hi_full) hi--;
+    if (lo <= hi) {
+        if (lo == hi)
+            jb_printf(&t, "\"%c\"", lo);
+        else
+            jb_printf(&t, "[%c-%c]", lo, hi);
+        if (n > 1) {
+            jb_put(&t, " ");
+            dig_any(&t, n - 1);
+        }
+        alt_add(&al, jb_str(&t));
+        t.n = 0;
+    }
+    if (!hi_full) {
+        jb_printf(&t, "\"%c\" ", b[0]);
+        dig_bound(&t, b + 1, n - 1, false);
+        alt_add(&al, jb_str(&t));
+    }
+    free(t.s);
+    alt_emit(&al, o);
+}
+
+/* Non-negative integers in [a, b] (b < 0: unbounded), canonical digits. */
+static void uint_range(jbuf *o, uint64_t a, int64_t b)
+{
+    char sa[32], sb[32], t[32];
+    snprintf(sa, sizeof sa, "%llu", (unsigned long long)a);
+    size_t la = strlen(sa), lb = 0;
+    if (b >= 0) {
+        snprintf(sb, sizeof sb, "%lld", (long long)b);
+        lb = strlen(sb);
+    }
+    jalt al = {0};
+    jbuf e = {0};
+    if (b >= 0 && la == lb) {
+        dig_range(&e, sa, sb, la);
+        alt_add(&al, jb_str(&e));
+    } else {
+        memset(t, '9', la);
+        t[la] = 0;
+        dig_range(&e, sa, t, la);
+        alt_add(&al, jb_str(&e));
+        e.n = 0;
+        if (b < 0) {
+            jb_printf(&e, "[1-9] [0-9]{%zu,}", la);
+            alt_add(&al, jb_str(&e));
+        } else {
+            if (lb > la + 1) {
+                if (lb == la + 2)
+                    jb_printf(&e, "[1-9] [0-9]{%zu}", la);
+                else
+                    jb_printf(&e, "[1-9] [0-9]{%zu,%zu}", la, lb - 2);
+                alt_add(&al, jb_str(&e));
+                e.n = 0;
+            }
+            t[0] = '1';
+            memset(t + 1, '0', lb - 1);
+            t[lb] = 0;
+            dig_range(&e, t, sb, lb);
+            alt_add(&al, jb_str(&e));
+        }
+    }
+    free(e.s);
+    alt_emit(&al, o);
+}
+
+/* Integers within bounds; false when the range is empty. */
+static bool int_range(jbuf *o, const jbounds *b)
+{
+    if (b->has_lo && b->has_hi && b->lo > b->hi) return false;
+    jalt al = {0};
+    jbuf e = {0};
+    /* negative part: magnitudes [max(1, -hi), -lo] */
+    if (!b->has_lo || b->lo < 0) {
+        uint64_t mlo = (b->has_hi && b->hi < 0) ? (uint64_t)(-b->hi) : 1;
+        int64_t mhi = b->has_lo ? -b->lo : -1;
+        jb_put(&e, "\"-\" ");
+        uint_range(&e, mlo, mhi);
+        alt_add(&al, jb_str(&e));
+        e.n = 0;
+    }
+    if (!b->has_hi || b->hi >= 0) {
+        uint64_t lo = (b->has_lo && b->lo > 0) ? (uint64_t)b->lo : 0;
+        uint_range(&e, lo, b->has_hi ? b->hi : -1);
+        alt_add(&al, jb_str(&e));
+    }
+    free(e.s);
+    return alt_emit(&al, o);
+}
+
+/* ---- patterns (ECMA-262 subset) ---- */
+
+typedef struct {
+    uint32_t *c;
+    size_t n, i;
+    jctx *x;
+    const jel *e;
+} jre;
+
+static int re_err(jre *r, const char *what)
+{
+    char why[200];
+    snprintf(why, sizeof why, "pattern: %s at character %zu", what, r->i);
+    return kw_fail(r->x, r->e->ptr, "pattern", why);
+}
+
+static void set_class_esc(jset *s, uint32_t k)
+{
+    switch (k) {
+    case 'd':
+        set_add(s, '0', '9');
+        break;
+    case 'w':
+        set_add(s, '0', '9');
+        set_add(s, 'A', 'Z');
+        set_add(s, 'a', 'z');
+        set_add(s, '_', '_');
+        break;
+    default: /* s: ECMA WhiteSpace and LineTerminator */
+        set_add(s, 9, 13);
+        set_add(s, 32, 32);
+        set_add(s, 0xA0, 0xA0);
+        set_add(s, 0x1680, 0x1680);
+        set_add(s, 0x2000, 0x200A);
+        set_add(s, 0x2028, 0x2029);
+        set_add(s, 0x202F, 0x202F);
+        set_add(s, 0x205F, 0x205F);
+        set_add(s, 0x3000, 0x3000);
+        set_add(s, 0xFEFF, 0xFEFF);
+    }
+    set_norm(s);
+}
+
+static int re_hex(jre *r, int digits, uint32_t *v)
+{
+    *v = 0;
+    for (int k = 0; k < digits; k++) {
+        if (r->i >= r->n) return re_err(r, "truncated hex escape");
+        uint32_t c = r->c[r->i++], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return re_err(r, "bad hex escape");
+        *v = *v * 16 + d;
+    }
+    return 0;
+}
+
+/* After a backslash: a set (class escapes) or one code point. in_class:
+ * \b is backspace there. Returns 0 with *cp set, 1 with *s filled, -1. */
+static int re_escape(jre *r, bool in_class, uint32_t *cp, jset *s)
+{
+    if (r->i >= r->n) return re_err(r, "trailing backslash");
+    uint32_t k = r->c[r->i++];
+    switch (k) {
+    case 'd':
+    case 'w':
+    case 's':
+        set_class_esc(s, k);
+        return 1;
+    case 'D':
+    case 'W':
+    case 'S': {
+        jset t = {0};
+        set_class_esc(&t, k - 'A' + 'a');
+        *s = set_not(&t);
+        free(t.v);
+        return 1;
+    }
+    case 't':
+        *cp = 9;
+        return 0;
+    case 'n':
+        *cp = 10;
+        return 0;
+    case 'v':
+        *cp = 11;
+        return 0;
+    case 'f':
+        *cp = 12;
+        return 0;
+    case 'r':
+        *cp = 13;
+        return 0;
+    case '0':
+        if (r->i < r->n && r->c[r->i] >= '0' && r->c[r->i] <= '9')
+            return re_err(r, "octal escapes are not supported");
+        *cp = 0;
+        return 0;
+    case 'x':
+        return re_hex(r, 2, cp);
+    case 'u': {
+        if (r->i < r->n && r->c[r->i] == '{') return re_err(r, "\\u{...} is not supported");
+        if (re_hex(r, 4, cp)) return -1;
+        if (*cp >= 0xD800 && *cp <= 0xDBFF && r->i + 6 <= r->n && r->c[r->i] == '\\' &&
+            r->c[r->i + 1] == 'u') {
+            size_t save = r->i;
+            uint32_t lo;
+            r->i += 2;
+            if (!re_hex(r, 4, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+                *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+                return 0;
+            }
+            r->x->failed = false;
+            r->i = save;
+        }
+        if (*cp >= 0xD800 && *cp <= 0xDFFF) return re_err(r, "lone surrogate escape");
+        return 0;
+    }
+    case 'b':
+        if (in_class) {
+            *cp = 8;
+            return 0;
+        }
+        return re_err(r, "word boundaries (\\b) are not supported");
+    default:
+        if ((k >= 'a' && k <= 'z') || (k >= 'A' && k <= 'Z') || (k >= '1' && k <= '9'))
+            return re_err(r,
+                          "this escape (backreference, \\B, \\c, \\p, \\k ...) is not supported");
+        *cp = k;
+        return 0;
+    }
+}
+
+static int re_class(jre *r, jset *out)
+{
+    bool neg = false;
+    if (r->i < r->n && r->c[r->i] == '^') {
+        neg = true;
+        r->i++;
+    }
+    jset s = {0};
+    while (true) {
+        if (r->i >= r->n) {
+            free(s.v);
+            return re_err(r, "unterminated character class");
+        }
+        uint32_t c = r->c[r->i++];
+        if (c == ']') break;
+        uint32_t lo = c;
+        if (c == '\\') {
+            jset es = {0};
+            int k = re_escape(r, true, &lo, &es);
+            if (k < 0) {
+                free(s.v);
+                return -1;
+            }
+            if (k == 1) {
+                for (size_t j = 0; j < es.n; j++)
+                    set_add(&s, es.v[2 * j], es.v[2 * j + 1]);
+                free(es.v);
+                continue;
+            }
+        }
+        if (r->i + 1 < r->n && r->c[r->i] == '-' && r->c[r->i + 1] != ']') {
+            r->i++;
+            uint32_t hi = r->c[r->i++];
+            if (hi == '\\') {
+                jset es = {0};
+                int k = re_escape(r, true, &hi, &es);
+                free(es.v);
+                if (k != 0) {
+                    free(s.v);
+                    return k < 0 ? -1 : re_err(r, "class escape as a range end");
+                }
+            }
+            if (hi < lo) {
+                free(s.v);
+                return re_err(r, "range out of order in character class");
+            }
+            set_add(&s, lo, hi);
+        } else {
+            set_add(&s, lo, lo);
+        }
+    }
+    set_norm(&s);
+    if (neg) {
+        *out = set_not(&s);
+        free(s.v);
+    } else {
+        *out = s;
+    }
+    return 0;
+}
+
+static int re_alt(jre *r, jbuf *out, bool top, bool *never);
+
+/* Parses {m}, {m,}, {m,n} at r->i (after '{'); 1 if it is not a quantifier. */
+static int re_braces(jre *r, long *m, long *n)
+{
+    size_t i = r->i;
+    long a = 0, b = -1;
+    bool digits = false;
+    while (i < r->n && r->c[i] >= '0' && r->c[i] <= '9') {
+        if (a < 1000000) a = a * 10 + (long)(r->c[i] - '0');
+        i++;
+        digits = true;
+    }
+    if (!digits) return 1;
+    if (i < r->n && r->c[i] == '}') {
+        b = a;
+    } else if (i < r->n && r->c[i] == ',') {
+        i++;
+        if (i < r->n && r->c[i] >= '0' && r->c[i] <= '9') {
+            b = 0;
+            while (i < r->n && r->c[i] >= '0' && r->c[i] <= '9') {
+                if (b < 1000000) b = b * 10 + (long)(r->c[i] - '0');
+                i++;
+            }
+        }
+        if (i >= r->n || r->c[i] != '}') return 1;
+    } else {
+        return 1;
+    }
+    r->i = i + 1;
+    *m = a;
+    *n = b;
+    return 0;
+}
+
+/* One atom with its quantifier, appended to seq; *never when it matches
+ * nothing (and is not optional). */
+static int re_atom(jre *r, jbuf *seq, bool *never)
+{
+    jbuf a = {0};
+    bool a_never = false;
+    uint32_t c = r->c[r->i];
+    jset s = {0};
+    bool is_set = false;
+    if (c == '(') {
+        r->i++;
+        if (r->i < r->n && r->c[r->i] == '?') {
+            if (r->i + 1 < r->n && r->c[r->i + 1] == ':')
+                r->i += 2;
+            else
+                return re_err(r, "lookaround and named groups are not supported");
+        }
+        jbuf g = {0};
+        if (re_alt(r, &g, false, &a_never)) {
+            free(g.s);
+            return -1;
+        }
+        if (r->i >= r->n || r->c[r->i] != ')') {
+            free(g.s);
+            return re_err(r, "missing )");
+        }
+        r->i++;
+        if (g.n) {
+            jb_put(&a, "(");
+            jb_put(&a, g.s);
+            jb_put(&a, ")");
+        }
+        free(g.s);
+    } else if (c == '[') {
+        r->i++;
+        if (re_class(r, &s)) return -1;
+        is_set = true;
+    } else if (c == '.') {
+        r->i++;
+        set_add(&s, 0, 9);
+        set_add(&s, 11, 12);
+        set_add(&s, 14, 0x2027);
+        set_add(&s, 0x202A, 0x10FFFF);
+        is_set = true;
+    } else if (c == '\\') {
+        r->i++;
+        uint32_t cp;
+        int k = re_escape(r, false, &cp, &s);
+        if (k < 0) return -1;
+        if (k == 0) set_add(&s, cp, cp);
+        is_set = true;
+    } else if (c == '*' || c == '+' || c == '?') {
+        return re_err(r, "nothing to repeat");
+    } else if (c == '^' || c == '$') {
+        return re_err(r, "anchors are only supported at the start/end of the pattern");
+    } else {
+        long m, n;
+        if (c == '{' && (r->i++, re_braces(r, &m, &n) == 0)) return re_err(r, "nothing to repeat");
+        if (c != '{') r->i++;
+        set_add(&s, c, c);
+        is_set = true;
+    }
+    if (is_set) {
+        set_norm(&s);
+        if (s.oom) {
+            free(s.v);
+            return joom(r->x);
+        }
+        if (!gb_jchars(&a, &s)) a_never = true;
+        free(s.v);
+    }
+    /* quantifier */
+    long m = 1, n = 1;
+    if (r->i < r->n) {
+        uint32_t q = r->c[r->i];
+        if (q == '*' || q == '+' || q == '?') {
+            m = q == '+' ? 1 : 0;
+            n = q == '?' ? 1 : -1;
+            r->i++;
+        } else if (q == '{') {
+            size_t save = r->i;
+            r->i++;
+            if (re_braces(r, &m, &n)) {
+                r->i = save;
+                m = n = 1;
+            } else if (m > JSC_MAX_REPEAT || n > JSC_MAX_REPEAT) {
+                free(a.s);
+                return re_err(r, "repetition count above 10000");
+            } else if (n >= 0 && n < m) {
+                free(a.s);
+                return re_err(r, "numbers out of order in {} quantifier");
+            }
+        }
+        if (r->i < r->n && r->c[r->i] == '?' && !(m == 1 && n == 1)) r->i++; /* lazy */
+        if (r->i < r->n && (r->c[r->i] == '*' || r->c[r->i] == '+' || r->c[r->i] == '?')) {
+            free(a.s);
+            return re_err(r, "nothing to repeat");
+        }
+    }
+    if (a_never) {
+        free(a.s);
+        if (m > 0) *never = true;
+        return 0;
+    }
+    if (!a.n || n == 0) { /* matches only the empty string */
+        free(a.s);
+        return 0;
+    }
+    if (seq->n) jb_put(seq, " ");
+    bool grouped = a.s[0] == '(' || a.s[0] == '[' || (a.s[0] == '"' && !strchr(a.s + 1, ' '));
+    if (!(m == 1 && n == 1) && !grouped) {
+        jb_put(seq, "(");
+        jb_put(seq, a.s);
+        jb_put(seq, ")");
+    } else {
+        jb_put(seq, a.s);
+    }
+    if (m == 0 && n == 1)
+        jb_put(seq, "?");
+    else if (m == 0 && n < 0)
+        jb_put(seq, "*");
+    else if (m == 1 && n < 0)
+        jb_put(seq, "+");
+    else if (n < 0)
+        jb_printf(seq, "{%ld,}", m);
+    else if (m == n && m != 1)
+        jb_printf(seq, "{%ld}", m);
+    else if (m != n)
+        jb_printf(seq, "{%ld,%ld}", m, n);
+    free(a.s);
+    return a.oom ? joom(r->x) : 0;
+}
+
+static int re_alt(jre *r, jbuf *out, bool top, bool *never)
+{
+    jalt al = {0};
+    bool any = false;
+    while (true) {
+        jbuf seq = {0};
+        bool sn = false, anc_s = false, anc_e = false;
+        if (top && r->i < r->n && r->c[r->i] == '^') {
+            anc_s = true;
+            r->i++;
+        }
+        while (r->i < r->n && r->c[r->i] != '|' && r->c[r->i] != ')') {
+            if (top && r->c[r->i] == '$' && (r->i + 1 == r->n || r->c[r->i + 1] == '|')) {
+                anc_e = true;
+                r->i++;
+                break;
+            }
+            if (re_atom(r, &seq, &sn)) {
+                free(seq.s);
+                free(al.b.s);
+                return -1;
+            }
+        }
+        if (!sn) {
+            jbuf full = {0};
+            if (top && !anc_s) {
+                jhelper(r->x, H_KCHAR);
+                jb_put(&full, "json-kchar*");
+            }
+            if (seq.n) {
+                if (full.n) jb_put(&full, " ");
+                jb_put(&full, seq.s);
+            }
+            if (top && !anc_e) {
+                jhelper(r->x, H_KCHAR);
+                if (full.n) jb_put(&full, " ");
+                jb_put(&full, "json-kchar*");
+            }
+            alt_add(&al, jb_str(&full));
+            free(full.s);
+            any = true;
+        }
+        free(seq.s);
+        if (r->i < r->n && r->c[r->i] == '|') {
+            r->i++;
+            continue;
+        }
+        break;
+    }
+    if (top && r->i < r->n) {
+        free(al.b.s);
+        return re_err(r, "unmatched )");
+    }
+    *never = !any;
+    alt_emit(&al, out);
+    return 0;
+}
+
+/* GBNF for the inside of a string matching the pattern; *never when no
+ * string matches. */
+static int pattern_expr(jctx *x, const jel *e, const char *pat, jbuf *out, bool *never)
+{
+    size_t n = strlen(pat), k = 0;
+    uint32_t *cps = malloc((n + 1) * sizeof *cps);
+    if (!cps) return joom(x);
+    for (size_t i = 0; i < n;) {
+        if (utf8_next(pat, n, &i, &cps[k])) {
+            free(cps);
+            return kw_fail(x, e->ptr, "pattern", "invalid UTF-8");
+        }
+        k++;
+    }
+    jre r = {cps, k, 0, x, e};
+    int rc = re_alt(&r, out, true, never);
+    free(cps);
+    return rc;
+}
+
+/* ---- strings ---- */
+
+static int comp_string(jctx *x, const jconj *c, jbuf *out, bool *never)
+{
+    long minl = 0, maxl = -1;
+    const jel *pat_el = NULL, *len_el = NULL;
+    const char *pat = NULL, *len_kw = NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        const jel *e = &c->v[i];
+        long v = 0;
+        int k;
+        if ((k = get_count(x, e, "minLength", &v)) < 0) return -1;
+        if (k && v > minl) minl = v;
+        if (k) len_el = e, len_kw = "minLength";
+        if ((k = get_count(x, e, "maxLength", &v)) < 0) return -1;
+        if (k && (maxl < 0 || v < maxl)) maxl = v;
+        if (k) len_el = e, len_kw = "maxLength";
+        const cJSON *p = el_kw(e, "pattern");
+        if (p) {
+            if (!cJSON_IsString(p)) return kw_fail(x, e->ptr, "pattern", "must be a string");
+            if (pat && strcmp(pat, p->valuestring))
+                return kw_fail(x, e->ptr, "pattern",
+                               "several different patterns on one string are not supported");
+            pat = p->valuestring;
+            pat_el = e;
+        }
+        /* format is an annotation in draft 2020-12 (no assertion unless
+         * the format-assertion vocabulary is in use): any string passes */
+        const cJSON *f = el_kw(e, "format");
+        if (f && !cJSON_IsString(f)) return kw_fail(x, e->ptr, "format", "must be a string");
+    }
+    bool has_len = minl > 0 || maxl >= 0;
+    if (pat && has_len)
+        return kw_fail(x, pat_el->ptr, "pattern",
+                       "pattern together with minLength/maxLength is not supported");
+    if (pat) {
+        jbuf p = {0};
+        if (pattern_expr(x, pat_el, pat, &p, never)) {
+            free(p.s);
+            return -1;
+        }
+        if (!*never) {
+            jb_put(out, "\"\\\"\"");
+            if (p.n) {
+                jb_put(out, " ");
+                jb_put(out, p.s);
+            }
+            jb_put(out, " \"\\\"\"");
+        }
+        free(p.s);
+        return 0;
+    }
+    if (maxl >= 0 && minl > maxl) {
+        *never = true;
+        return 0;
+    }
+    if (minl > JSC_MAX_REPEAT || maxl > JSC_MAX_REPEAT)
+        return kw_fail(x, len_el->ptr, len_kw, "lengths above 10000 are not supported");
+    jb_put(out, "\"\\\"\" ");
+    if (maxl != 0) {
+        jhelper(x, H_CHAR);
+        jb_put(out, "json-char");
+        if (maxl < 0 && minl == 0)
+            jb_put(out, "*");
+        else if (maxl < 0 && minl == 1)
+            jb_put(out, "+");
+        else if (maxl < 0)
+            jb_printf(out, "{%ld,}", minl);
+        else if (minl == maxl && minl != 1)
+            jb_printf(out, "{%ld}", minl);
+        else if (minl != maxl)
+            jb_printf(out, "{%ld,%ld}", minl, maxl);
+        jb_put(out, " ");
+    }
+    jb_put(out, "\"\\\"\"");
+    return 0;
+}
+
+/* ---- arrays ---- */
+
+static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
+{
+    long minn = 0, maxn = -1;
+    size_t npre = 0;
+    bool unique = false;
+    const jel *cnt_el = c->v;
+    const char *cnt_kw = "maxItems";
+    for (size_t i = 0; i < c->n; i++) {
+        const jel *e = &c->v[i];
+        long v = 0;
+        int k;
+        if ((k = get_count(x, e, "minItems", &v)) < 0) return -1;
+        if (k && v > minn) minn = v, cnt_el = e, cnt_kw = "minItems";
+        if ((k = get_count(x, e, "maxItems", &v)) < 0) return -1;
+        if (k && (maxn < 0 || v < maxn)) maxn = v, cnt_el = e, cnt_kw = "maxItems";
+        const cJSON *u = el_kw(e, "uniqueItems");
+        if (u) {
+            if (!cJSON_IsBool(u)) return kw_fail(x, e->ptr, "uniqueItems", "must be a boolean");
+            if (cJSON_IsTrue(u)) unique = true, cnt_el = e;
+        }
+        const cJSON *it = el_kw(e, "items");
+        if (it && !cJSON_IsObject(it) && !cJSON_IsBool(it))
+            return kw_fail(x, e->ptr, "items",
+                           "must be a schema (the array form is prefixItems in 2020-12)");
+        const cJSON *pre = el_kw(e, "prefixItems");
+        if (pre) {
+            if (!cJSON_IsArray(pre) || !pre->child)
+                return kw_fail(x, e->ptr, "prefixItems", "must be a non-empty array of schemas");
+            size_t np = (size_t)cJSON_GetArraySize(pre);
+            if (np > npre) npre = np;
+        }
+    }
+    if (npre > JSC_MAX_REPEAT) return jfail(x, "%s: more than 10000 prefixItems", c->v[0].ptr);
+    /* per-position rules */
+    const char **pos = calloc(npre + 1, sizeof *pos);
+    if (!pos) return joom(x);
+    long limit = -1; /* first position that can hold no value */
+    for (size_t p = 0; p <= npre; p++) {
+        jconj sub = {0};
+        for (size_t i = 0; i < c->n; i++) {
+            const jel *e = &c->v[i];
+            const cJSON *pre = el_kw(e, "prefixItems");
+            const cJSON *it = el_kw(e, "items");
+            jel se = {0};
+            if (p < npre && pre && (int)p < cJSON_GetArraySize(pre)) {
+                se.s = cJSON_GetArrayItem(pre, (int)p);
+                se.ptr = jptr_idx(x, e->ptr, "prefixItems", (int)p);
+            } else if (it) {
+                se.s = it;
+                se.ptr = jptr(x, e->ptr, "items");
+            } else {
+                continue;
+            }
+            if (!se.ptr || conj_push(&sub, se)) {
+                free(sub.v);
+                free(pos);
+                return joom(x);
+            }
+        }
+        if (sub_rule(x, &sub, &pos[p])) {
+            free(pos);
+            return -1;
+        }
+        if (!pos[p] && limit < 0) limit = (long)p;
+    }
+    /* pos[npre] is the rule for every later position */
+    long maxeff = maxn;
+    if (limit >= 0 && (maxeff < 0 || limit < maxeff)) maxeff = limit;
+    if (maxeff >= 0 && minn > maxeff) {
+        free(pos);
+        *never = true;
+        return 0;
+    }
+    if (unique && (maxeff < 0 || maxeff > 1)) {
+        free(pos);
+        return kw_fail(x, cnt_el->ptr, "uniqueItems",
+                       "uniqueItems: true is not supported (unless at most one item)");
+    }
+    if (minn > JSC_MAX_REPEAT || maxeff > JSC_MAX_REPEAT) {
+        free(pos);
+        return kw_fail(x, cnt_el->ptr, cnt_kw, "item counts above 10000 are not supported");
+    }
+    jhelper(x, H_WS);
+    /* tail: positions >= npre */
+    jbuf cur = {0};
+    const char *t = pos[npre];
+    if (maxeff < 0 || maxeff > (long)npre) {
+        long a, b;
+        if (npre == 0) {
+            jb_printf(&cur, "%s ws", t);
+            a = minn > 1 ? minn - 1 : 0;
+            b = maxeff < 0 ? -1 : maxeff - 1;
+        } else {
+            a = minn > (long)npre ? minn - (long)npre : 0;
+            b = maxeff < 0 ? -1 : maxeff - (long)npre;
+        }
+        if (b != 0) {
+            if (cur.n) jb_put(&cur, " ");
+            jb_printf(&cur, "(\",\" ws %s ws)", t);
+            if (a == 0 && b < 0)
+                jb_put(&cur, "*");
+            else if (a == 1 && b < 0)
+                jb_put(&cur, "+");
+            else if (b < 0)
+                jb_printf(&cur, "{%ld,}", a);
+            else if (a == 0 && b == 1)
+                jb_put(&cur, "?");
+            else if (a == b)
+                jb_printf(&cur, "{%ld}", a);
+            else
+                jb_printf(&cur, "{%ld,%ld}", a, b);
+        }
+        if (npre == 0 && minn == 0) {
+            jbuf w = {0};
+            jb_printf(&w, "(%s)?", jb_str(&cur));
+            free(cur.s);
+            cur = w;
+        }
+    }
+    size_t k = npre;
+    if (maxeff >= 0 && (size_t)maxeff < k) k = (size_t)maxeff;
+    for (size_t i = k; i-- > 0;) {
+        jbuf it = {0};
+        jb_printf(&it, "%s%s ws", i ? "\",\" ws " : "", pos[i]);
+        if (cur.n) {
+            jb_put(&it, " ");
+            jb_put(&it, cur.s);
+        }
+        free(cur.s);
+        cur = (jbuf){0};
+        if ((long)i >= minn)
+            jb_printf(&cur, "(%s)?", jb_str(&it));
+        else
+            jb_put(&cur, jb_str(&it));
+        free(it.s);
+    }
+    free(pos);
+    jb_put(out, "\"[\" ws ");
+    if (cur.n) {
+        jb_put(out, cur.s);
+        jb_put(out, " ");
+    }
+    jb_put(out, "\"]\"");
+    bool oom = cur.oom;
+    free(cur.s);
+    return oom ? joom(x) : 0;
+}
+
+/* ---- objects ---- */
+
+/* A trie of the named keys (code points), for "any key but these". */
+typedef struct {
+    uint32_t cp;
+    int first, next; /* child list */
+    bool term;
+} jtnode;
+
+typedef struct {
+    jtnode *v;
+    size_t n, cap;
+} jtrie;
+
+static int trie_node(jtrie *t, uint32_t cp)
+{
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 64;
+        jtnode *p = realloc(t->v, nc * sizeof *p);
+        if (!p) return -1;
+        t->v = p;
+        t->cap = nc;
+    }
+    t->v[t->n] = (jtnode){cp, -1, -1, false};
+    return (int)t->n++;
+}
+
+static int trie_add(jtrie *t, const char *s)
+{
+    int at = 0;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        if (utf8_next(s, n, &i, &cp)) return -2;
+        int prev = -1, k = t->v[at].first;
+        while (k >= 0 && t->v[k].cp < cp) {
+            prev = k;
+            k = t->v[k].next;
+        }
+        if (k < 0 || t->v[k].cp != cp) {
+            int nk = trie_node(t, cp);
+            if (nk < 0) return -1;
+            t->v[nk].next = k;
+            if (prev < 0)
+                t->v[at].first = nk;
+            else
+                t->v[prev].next = nk;
+            k = nk;
+        }
+        at = k;
+    }
+    t->v[at].term = true;
+    return 0;
+}
+
+/* Rules for trie node `at`: the non-empty continuations that do not end on a
+ * named key. Returns the rule name index. */
+static int trie_rule(jctx *x, const jtrie *t, int at, const char *base)
+{
+    int r = rule_new(x, base, "-key");
+    if (r < 0) return -1;
+    jalt al = {0};
+    jset kids = {0};
+    for (int k = t->v[at].first; k >= 0; k = t->v[k].next) {
+        set_add(&kids, t->v[k].cp, t->v[k].cp);
+        jset one = {0};
+        set_add(&one, t->v[k].cp, t->v[k].cp);
+        jbuf e = {0};
+        gb_jchars(&e, &one);
+        free(one.v);
+        if (t->v[k].first < 0) {
+            jb_put(&e, " json-kchar+");
+        } else {
+            int cr = trie_rule(x, t, k, base);
+            if (cr < 0) {
+                free(e.s);
+                free(kids.v);
+                free(al.b.s);
+                return -1;
+            }
+            jb_printf(&e, " %s%s", x->rules[cr].name, t->v[k].term ? "" : "?");
+        }
+        alt_add(&al, jb_str(&e));
+        free(e.s);
+    }
+    set_norm(&kids);
+    jset other = set_not(&kids);
+    jbuf e = {0};
+    if (gb_jchars(&e, &other)) {
+        jb_put(&e, " json-kchar*");
+        alt_add(&al, jb_str(&e));
+    }
+    free(e.s);
+    free(other.v);
+    free(kids.v);
+    jhelper(x, H_KCHAR);
+    jbuf body = {0};
+    alt_emit(&al, &body);
+    int rc = rule_set(x, r, &body);
+    free(body.s);
+    return rc ? -1 : r;
+}
+
+typedef struct {
+    const char *name;
+    bool req;
+    const char *rule; /* NULL: no value allowed */
+} jprop;
+
+static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, bool *never)
+{
+    jprop *pr = NULL;
+    size_t np = 0, capp = 0;
+    int rc = -1;
+    jtrie trie = {0};
+    int *srule = NULL;
+#define ADD_PROP(nm)                                                                               \
+    do {                                                                                           \
+        size_t q_ = 0;                                                                             \
+        while (q_ < np && strcmp(pr[q_].name, (nm)))                                               \
+            q_++;                                                                                  \
+        if (q_ == np) {                                                                            \
+            if (np == capp) {                                                                      \
+                capp = capp ? capp * 2 : 8;                                                        \
+                jprop *p_ = realloc(pr, capp * sizeof *p_);                                        \
+                if (!p_) goto oom;                                                                 \
+                pr = p_;                                                                           \
+            }                                                                                      \
+            pr[np++] = (jprop){(nm), false, NULL};                                                 \
+        }                                                                                          \
+    } while (0)
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *p = el_kw(&c->v[i], "properties");
+        if (!p) continue;
+        if (!cJSON_IsObject(p)) {
+            kw_fail(x, c->v[i].ptr, "properties", "must be an object");
+            goto done;
+        }
+        for (const cJSON *k = p->child; k; k = k->next)
+            ADD_PROP(k->string);
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *rq = el_kw(&c->v[i], "required");
+        if (!rq) continue;
+        if (!cJSON_IsArray(rq)) {
+            kw_fail(x, c->v[i].ptr, "required", "must be an array of strings");
+            goto done;
+        }
+        for (const cJSON *k = rq->child; k; k = k->next) {
+            if (!cJSON_IsString(k)) {
+                kw_fail(x, c->v[i].ptr, "required", "must be an array of strings");
+                goto done;
+            }
+            ADD_PROP(k->valuestring);
+            for (size_t q = 0; q < np; q++)
+                if (!strcmp(pr[q].name, k->valuestring)) pr[q].req = true;
+        }
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *pp = el_kw(&c->v[i], "patternProperties");
+        if (pp && (!cJSON_IsObject(pp) || pp->child)) {
+            kw_unsupported(x, c->v[i].ptr, "patternProperties");
+            goto done;
+        }
+        const cJSON *ap = el_kw(&c->v[i], "additionalProperties");
+        if (ap && !cJSON_IsObject(ap) && !cJSON_IsBool(ap)) {
+            kw_fail(x, c->v[i].ptr, "additionalProperties", "must be a schema");
+            goto done;
+        }
+    }
+    /* value rules */
+    for (size_t q = 0; q < np; q++) {
+        jconj sub = {0};
+        for (size_t i = 0; i < c->n; i++) {
+            const jel *e = &c->v[i];
+            const cJSON *p = el_kw(e, "properties");
+            const cJSON *s = p ? cJSON_GetObjectItemCaseSensitive(p, pr[q].name) : NULL;
+            jel se = {0};
+            if (s) {
+                se.s = s;
+                const char *pp = jptr(x, e->ptr, "properties");
+                se.ptr = pp ? jptr(x, pp, pr[q].name) : NULL;
+            } else if ((s = el_kw(e, "additionalProperties"))) {
+                se.s = s;
+                se.ptr = jptr(x, e->ptr, "additionalProperties");
+            } else {
+                continue;
+            }
+            if (!se.ptr || conj_push(&sub, se)) {
+                free(sub.v);
+                goto oom;
+            }
+        }
+        if (sub_rule(x, &sub, &pr[q].rule)) goto done;
+        if (!pr[q].rule && pr[q].req) {
+            *never = true;
+            rc = 0;
+            goto done;
+        }
+    }
+    const char *arule = NULL;
+    {
+        jconj sub = {0};
+        for (size_t i = 0; i < c->n; i++) {
+            const cJSON *s = el_kw(&c->v[i], "additionalProperties");
+            if (!s) continue;
+            jel se = {s, jptr(x, c->v[i].ptr, "additionalProperties"), 0};
+            if (!se.ptr || conj_push(&sub, se)) {
+                free(sub.v);
+                goto oom;
+            }
+        }
+        if (sub_rule(x, &sub, &arule)) goto done;
+    }
+    jhelper(x, H_WS);
+    /* additional key: any key but the named ones */
+    jbuf akv = {0};
+    if (arule) {
+        if (trie_node(&trie, 0) < 0) goto oom;
+        for (size_t q = 0; q < np; q++) {
+            int k = trie_add(&trie, pr[q].name);
+            if (k == -2) {
+                jfail(x, "%s: property name is not valid UTF-8", c->v[0].ptr);
+                goto done;
+            }
+            if (k < 0) goto oom;
+        }
+        jhelper(x, H_KCHAR);
+        jb_put(&akv, "\"\\\"\" ");
+        if (trie.v[0].first < 0 && !trie.v[0].term) {
+            jb_put(&akv, "json-kchar*");
+        } else {
+            int kr = trie_rule(x, &trie, 0, hint);
+            if (kr < 0) goto done;
+            jb_printf(&akv, "%s%s", x->rules[kr].name, trie.v[0].term ? "" : "?");
+        }
+        jb_printf(&akv, " \"\\\"\" ws \":\" ws %s ws", arule);
+    }
+    /* Named properties p0..p(n-1) in order; S+(i,e) / T+(i,e) are the
+     * non-empty member lists from property i on, e = a member was already
+     * written (so a comma comes first); S may start with an additional
+     * member, T starts with a named one (or skips optional ones). Every
+     * member list has one parse, so the matcher never forks on it. */
+    bool *nullable = calloc(np + 1, sizeof *nullable);
+    bool *tne = calloc(2 * (np + 1), sizeof *tne); /* T+(i,e) non-empty */
+    bool *sne = calloc(2 * (np + 1), sizeof *sne); /* S+(i,e) non-empty */
+    srule = malloc(4 * (np + 1) * sizeof *srule);
+    bool *reach = calloc(4 * (np + 1), sizeof *reach);
+    if (!nullable || !tne || !sne || !srule || !reach) {
+        free(nullable);
+        free(tne);
+        free(sne);
+        free(reach);
+        free(akv.s);
+        goto oom;
+    }
+    bool add = arule != NULL;
+    nullable[np] = true;
+    for (size_t i = np; i-- > 0;)
+        nullable[i] = nullable[i + 1] && !pr[i].req;
+        /* S(i,1) as a sequence element: empty allowed, or S+(i,1) exists */
+#define SEQ_OK(i) (nullable[i] || sne[2 * (i) + 1])
+    for (size_t i = np + 1; i-- > 0;) {
+        for (int e = 0; e < 2; e++)
+            tne[2 * i + e] =
+                i < np && ((pr[i].rule && SEQ_OK(i + 1)) || (!pr[i].req && tne[2 * (i + 1) + e]));
+        sne[2 * i + 1] = tne[2 * i + 1] || (add && nullable[i]);
+        sne[2 * i] = tne[2 * i] || (add && SEQ_OK(i));
+    }
+    if (!nullable[0] && !sne[0]) {
+        free(nullable);
+        free(tne);
+        free(sne);
+        free(reach);
+        free(akv.s);
+        *never = true;
+        rc = 0;
+        goto done;
+    }
+    /* reachability: index 4*i + 2*kind + e, kind 0 = S+, 1 = T+; without
+     * additional properties S+ is T+ */
+#define IDX(i, kind, e) (4 * (i) + 2 * (kind) + (e))
+#define MARK_S(i, e) (reach[IDX(i, add ? 0 : 1, e)] = true)
+    if (sne[0]) MARK_S(0, 0);
+    for (size_t i = 0; i <= np; i++) {
+        for (int e = 0; e < 2 && add; e++) {
+            if (!reach[IDX(i, 0, e)]) continue;
+            if (sne[2 * i + 1]) reach[IDX(i, 0, 1)] = true;
+            if (tne[2 * i + e]) reach[IDX(i, 1, e)] = true;
+        }
+        for (int e = 0; e < 2; e++) {
+            if (!reach[IDX(i, 1, e)] || i == np) continue;
+            if (pr[i].rule && sne[2 * (i + 1) + 1]) MARK_S(i + 1, 1);
+            if (!pr[i].req && tne[2 * (i + 1) + e]) reach[IDX(i + 1, 1, e)] = true;
+        }
+    }
+    for (size_t q = 0; q < 4 * (np + 1); q++)
+        srule[q] = -1;
+    bool ok = true;
+    for (size_t i = 0; i <= np && ok; i++)
+        for (int kind = 0; kind < 2 && ok; kind++)
+            for (int e = 0; e < 2 && ok; e++) {
+                if (!reach[IDX(i, kind, e)]) continue;
+                char suf[48];
+                snprintf(suf, sizeof suf, "-%s%zu%s", kind ? "t" : "s", i, e ? "m" : "");
+                int r = rule_new(x, hint, suf);
+                if (r < 0) ok = false;
+                srule[IDX(i, kind, e)] = r;
+            }
+    if (!ok) {
+        free(nullable);
+        free(tne);
+        free(sne);
+        free(reach);
+        free(akv.s);
+        goto done;
+    }
+#define SNAME(i, e) x->rules[srule[IDX(i, add ? 0 : 1, e)]].name
+    for (size_t i = 0; i <= np && ok; i++)
+        for (int kind = 0; kind < 2 && ok; kind++)
+            for (int e = 0; e < 2 && ok; e++) {
+                int r = srule[IDX(i, kind, e)];
+                if (r < 0) continue;
+                jalt al = {0};
+                jbuf t = {0};
+                const char *K = e ? "\",\" ws " : "";
+                if (kind == 0) {
+                    if (SEQ_OK(i)) {
+                        jb_printf(&t, "%s%s", K, jb_str(&akv));
+                        if (sne[2 * i + 1])
+                            jb_printf(&t, " %s%s", SNAME(i, 1), nullable[i] ? "?" : "");
+                        alt_add(&al, jb_str(&t));
+                        t.n = 0;
+                    }
+                    if (tne[2 * i + e]) alt_add(&al, x->rules[srule[IDX(i, 1, e)]].name);
+                } else {
+                    if (pr[i].rule && SEQ_OK(i + 1)) {
+                        jbuf key = {0};
+                        jv_str(&key, pr[i].name);
+                        jb_put(&t, K);
+                        if (gb_lit(&t, key.s, key.n)) ok = false;
+                        free(key.s);
+                        jb_printf(&t, " ws \":\" ws %s ws", pr[i].rule);
+                        if (sne[2 * (i + 1) + 1])
+                            jb_printf(&t, " %s%s", SNAME(i + 1, 1), nullable[i + 1] ? "?" : "");
+                        alt_add(&al, jb_str(&t));
+                        t.n = 0;
+                    }
+                    if (!pr[i].req && tne[2 * (i + 1) + e])
+                        alt_add(&al, x->rules[srule[IDX(i + 1, 1, e)]].name);
+                }
+                free(t.s);
+                jbuf body = {0};
+                alt_emit(&al, &body);
+                if (rule_set(x, r, &body)) ok = false;
+                free(body.s);
+            }
+    if (ok) {
+        jb_put(out, "\"{\" ws ");
+        if (sne[0]) jb_printf(out, "%s%s ", SNAME(0, 0), nullable[0] ? "?" : "");
+        jb_put(out, "\"}\"");
+    }
+#undef SNAME
+#undef MARK_S
+#undef IDX
+#undef SEQ_OK
+    free(nullable);
+    free(tne);
+    free(sne);
+    free(reach);
+    free(akv.s);
+    rc = ok ? 0 : -1;
+    goto done;
+oom:
+    rc = joom(x);
+done:
+    free(pr);
+    free(trie.v);
+    free(srule);
+    return rc;
+#undef ADD_PROP
+}
+
+/* ---- enum / const ---- */
+
+static bool enum_in(const cJSON *v, const cJSON *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (jv_equal(v, set[i])) return true;
+    return false;
+}
+
+/* Does value v pass keyword kw of e? 1 yes, 0 no, -1 refused. */
+static int enum_check(jctx *x, const jel *e, const cJSON *k, const cJSON *v)
+{
+    const char *kw = k->string;
+    const jkw *w = kw_find(kw);
+    unsigned vt = jv_type(v);
+    if (!w || w->cls != K_SUPP || !(w->types & vt) || w->types == T_ALL) return 1;
+    if (!strcmp(kw, "format")) return 1;
+    if (!strcmp(kw, "minLength") || !strcmp(kw, "maxLength")) {
+        long lim = 0;
+        if (get_count(x, e, kw, &lim) < 0) return -1;
+        long n = (long)utf8_count(v->valuestring);
+        return kw[1] == 'i' ? n >= lim : n <= lim;
+    }
+    if (!strcmp(kw, "minItems") || !strcmp(kw, "maxItems")) {
+        long lim = 0;
+        if (get_count(x, e, kw, &lim) < 0) return -1;
+        long n = cJSON_GetArraySize(v);
+        return kw[1] == 'i' ? n >= lim : n <= lim;
+    }
+    if (!strcmp(kw, "minimum") || !strcmp(kw, "maximum") || !strcmp(kw, "exclusiveMinimum") ||
+        !strcmp(kw, "exclusiveMaximum")) {
+        if (!cJSON_IsNumber(k)) return kw_fail(x, e->ptr, kw, "must be a number");
+        double d = v->valuedouble, b = k->valuedouble;
+        if (kw[0] == 'm') return kw[1] == 'i' ? d >= b : d <= b;
+        return kw[9] == 'M' && kw[10] == 'i' ? d > b : d < b;
+    }
+    if (!strcmp(kw, "multipleOf")) {
+        if (!cJSON_IsNumber(k) || k->valuedouble <= 0)
+            return kw_fail(x, e->ptr, kw, "must be a number above 0");
+        double q = v->valuedouble / k->valuedouble;
+        if (!isfinite(q) || floor(q) != q)
+            return kw_fail(x, e->ptr, kw, "multipleOf together with enum/const is not supported");
+        return 1;
+    }
+    if (!strcmp(kw, "required")) {
+        if (!cJSON_IsArray(k)) return kw_fail(x, e->ptr, kw, "must be an array of strings");
+        for (const cJSON *r = k->child; r; r = r->next) {
+            if (!cJSON_IsString(r)) return kw_fail(x, e->ptr, kw, "must be an array of strings");
+            if (!cJSON_GetObjectItemCaseSensitive(v, r->valuestring)) return 0;
+        }
+        return 1;
+    }
+    if (!strcmp(kw, "uniqueItems")) {
+        if (!cJSON_IsTrue(k)) return 1;
+        for (const cJSON *a = v->child; a; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (jv_equal(a, b)) return 0;
+        return 1;
+    }
+    char why[160];
+    snprintf(why, sizeof why, "\"%s\" together with enum/const is not supported", kw);
+    return kw_fail(x, e->ptr, kw, why);
+}
+
+/* ---- one conjunction without anyOf/oneOf ---- */
+
+static int conj_types(jctx *x, const jconj *c, unsigned *types)
+{
+    unsigned t = T_ALL;
+    for (size_t i = 0; i < c->n; i++) {
+        const jel *e = &c->v[i];
+        const cJSON *ty = el_kw(e, "type");
+        if (ty) {
+            unsigned m = 0;
+            if (parse_type(x, e, ty, &m)) return -1;
+            t &= m;
+        }
+        const cJSON *mo = el_kw(e, "multipleOf");
+        if (mo) {
+            if (!cJSON_IsNumber(mo) || !(mo->valuedouble > 0))
+                return kw_fail(x, e->ptr, "multipleOf", "must be a number above 0");
+            if (mo->valuedouble == 1) t &= ~(unsigned)T_FRAC;
+        }
+    }
+    *types = t;
+    return 0;
+}
+
+static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool *never)
+{
+    unsigned t;
+    if (conj_types(x, c, &t)) return -1;
+    /* enum / const: the intersection of the listed values, compared by
+     * their canonical text with object members sorted (JSON equality) */
+    const cJSON **vals = NULL;
+    size_t nv = 0;
+    bool has_enum = false;
+    jmap seen = {0};
+    for (size_t i = 0; i < c->n; i++) {
+        const jel *e = &c->v[i];
+        const cJSON *en = el_kw(e, "enum"), *co = el_kw(e, "const");
+        for (int which = 0; which < 2; which++) {
+            const cJSON *src = which ? co : en;
+            if (!src) continue;
+            if (!which && !cJSON_IsArray(src)) {
+                free(vals);
+                jmap_free(&seen);
+                return kw_fail(x, e->ptr, "enum", "must be an array");
+            }
+            size_t cnt = which ? 1 : (size_t)cJSON_GetArraySize(src);
+            const cJSON *one = which ? src : src->child;
+            jmap cur = {0};
+            const cJSON **nvv = malloc((cnt + 1) * sizeof *nvv);
+            size_t k = 0;
+            bool oom = !nvv;
+            for (size_t j = 0; j < cnt && !oom; j++, one = one->next) {
+                if (!jv_finite(one)) {
+                    free(nvv);
+                    free(vals);
+                    jmap_free(&cur);
+                    jmap_free(&seen);
+                    return kw_fail(x, e->ptr, which ? "const" : "enum", "number out of range");
+                }
+                char *key = jv_key(one);
+                if (!key) {
+                    oom = true;
+                    break;
+                }
+                if (!jmap_get(&cur, key) && (!has_enum || jmap_get(&seen, key))) {
+                    if (jmap_put(&cur, key, 1))
+                        oom = true;
+                    else
+                        nvv[k++] = one;
+                }
+                free(key);
+            }
+            if (oom) {
+                free(nvv);
+                free(vals);
+                jmap_free(&cur);
+                jmap_free(&seen);
+                return joom(x);
+            }
+            free(vals);
+            vals = nvv;
+            nv = k;
+            jmap_free(&seen);
+            seen = cur;
+            has_enum = true;
+        }
+    }
+    jmap_free(&seen);
+    if (has_enum) {
+        jalt al = {0};
+        int rc = 0;
+        for (size_t j = 0; j < nv && !rc; j++) {
+            const cJSON *v = vals[j];
+            if (!(jv_type(v) & t)) continue;
+            int keep = 1;
+            for (size_t i = 0; i < c->n && keep == 1; i++)
+                for (const cJSON *k = c->v[i].s->child; k && keep == 1; k = k->next)
+                    keep = enum_check(x, &c->v[i], k, v);
+            if (keep < 0) {
+                rc = -1;
+                break;
+            }
+            if (!keep) continue;
+            jbuf lit = {0}, g = {0};
+            jv_canon(&lit, v);
+            if (lit.oom || gb_lit(&g, lit.s, lit.n))
+                rc = lit.oom ? joom(x)
+                             : jfail(x, "%s: enum/const string is not valid UTF-8",
+                                     *c->v[0].ptr ? c->v[0].ptr : "(root)");
+            alt_add(&al, jb_str(&g));
+            free(lit.s);
+            free(g.s);
+        }
+        free(vals);
+        if (rc) {
+            free(al.b.s);
+            return -1;
+        }
+        if (!alt_emit(&al, out)) *never = true;
+        return 0;
+    }
+    /* nothing constrains the value: any JSON */
+    bool constrained = t != T_ALL;
+    for (size_t i = 0; i < c->n && !constrained; i++)
+        for (const cJSON *k = c->v[i].s->child; k && !constrained; k = k->next) {
+            const jkw *w = kw_find(k->string);
+            if (w && w->cls == K_SUPP && strcmp(k->string, "type") && strcmp(k->string, "allOf") &&
+                strcmp(k->string, "$ref") && strcmp(k->string, "anyOf") &&
+                strcmp(k->string, "oneOf"))
+                constrained = true;
+        }
+    if (!constrained) {
+        jhelper(x, H_VALUE);
+        jb_put(out, "json-value");
+        return 0;
+    }
+    jalt al = {0};
+    if (t & T_NULL) alt_add(&al, "\"null\"");
+    if (t & T_BOOL) alt_add(&al, "\"true\" | \"false\"");
+    if (t & T_NUM) {
+        jbounds b;
+        if (bounds_collect(x, c, &b)) goto fail;
+        for (size_t i = 0; i < c->n; i++) {
+            const cJSON *mo = el_kw(&c->v[i], "multipleOf");
+            if (mo && mo->valuedouble != 1) {
+                kw_fail(x, c->v[i].ptr, "multipleOf", "multipleOf other than 1 is not supported");
+                goto fail;
+            }
+        }
+        if ((b.has_lo || b.has_hi) && (t & T_FRAC)) {
+            kw_fail(x, b.kw_el->ptr, b.kw,
+                    "bounds are only supported on integers (add \"type\": \"integer\")");
+            goto fail;
+        }
+        if (b.has_lo || b.has_hi) {
+            jbuf e = {0};
+            if (int_range(&e, &b)) alt_add(&al, jb_str(&e));
+            free(e.s);
+        } else if (t & T_FRAC) {
+            jhelper(x, H_NUMBER);
+            alt_add(&al, "json-number");
+        } else {
+            jhelper(x, H_INTEGER);
+            alt_add(&al, "json-integer");
+        }
+    }
+    if (t & T_STR) {
+        jbuf e = {0};
+        bool nv2 = false;
+        if (comp_string(x, c, &e, &nv2)) {
+            free(e.s);
+            goto fail;
+        }
+        if (!nv2) alt_add(&al, jb_str(&e));
+        free(e.s);
+    }
+    if (t & T_ARR) {
+        jbuf e = {0};
+        bool nv2 = false;
+        if (comp_array(x, c, &e, &nv2)) {
+            free(e.s);
+            goto fail;
+        }
+        if (!nv2) alt_add(&al, jb_str(&e));
+        free(e.s);
+    }
+    if (t & T_OBJ) {
+        jbuf e = {0};
+        bool nv2 = false;
+        if (comp_object(x, c, hint, &e, &nv2)) {
+            free(e.s);
+            goto fail;
+        }
+        if (!nv2) alt_add(&al, jb_str(&e));
+        free(e.s);
+    }
+    if (!al.n) *never = true;
+    /* a top-level alternation: no grouping needed in a rule body */
+    jb_put(out, jb_str(&al.b));
+    free(al.b.s);
+    return 0;
+fail:
+    free(al.b.s);
+    return -1;
+}
+
+/* ---- oneOf disjointness ---- */
+
+typedef struct {
+    unsigned types;
+    bool fin;
+    const cJSON **vals;
+    size_t nv;
+} jsum;
+
+/* Types and finite value set of a flattened conjunction (combinators below
+ * it are ignored: the summary over-approximates, which keeps the proof of
+ * disjointness sound). */
+static int conj_summary(jctx *x, const jconj *c, jsum *s)
+{
+    *s = (jsum){0};
+    if (conj_types(x, c, &s->types)) return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *en = el_kw(&c->v[i], "enum"), *co = el_kw(&c->v[i], "const");
+        if (!en && !co) continue;
+        const cJSON *arr[1] = {co};
+        const cJSON *list = en && cJSON_IsArray(en) ? en->child : NULL;
+        size_t cnt = co ? 1 : (size_t)cJSON_GetArraySize(en);
+        if (en && !cJSON_IsArray(en)) continue;
+        const cJSON **nvv = malloc((cnt + 1) * sizeof *nvv);
+        if (!nvv) return joom(x);
+        size_t k = 0;
+        for (size_t j = 0; j < cnt; j++) {
+            const cJSON *v = co ? arr[0] : list;
+            if (!co) list = list->next;
+            if (!(jv_type(v) & s->types)) continue;
+            if (s->fin && !enum_in(v, s->vals, s->nv)) continue;
+            nvv[k++] = v;
+        }
+        free(s->vals);
+        s->vals = nvv;
+        s->nv = k;
+        s->fin = true;
+    }
+    return 0;
+}
+
+/* Finite value set of property `name` in c (direct const/enum), if any. */
+static bool prop_finite(const jconj *c, const char *name, const cJSON **one_of, size_t cap,
+                        size_t *n)
+{
+    bool fin = false;
+    *n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *p = el_kw(&c->v[i], "properties");
+        const cJSON *s = p ? cJSON_GetObjectItemCaseSensitive(p, name) : NULL;
+        if (!s || !cJSON_IsObject(s)) continue;
+        const cJSON *co = cJSON_GetObjectItemCaseSensitive(s, "const");
+        const cJSON *en = cJSON_GetObjectItemCaseSensitive(s, "enum");
+        const cJSON *tmp[64];
+        size_t k = 0;
+        if (co)
+            tmp[k++] = co;
+        else if (en && cJSON_IsArray(en) && cJSON_GetArraySize(en) <= 64)
+            for (const cJSON *v = en->child; v; v = v->next)
+                tmp[k++] = v;
+        else
+            continue;
+        if (!fin) {
+            *n = 0;
+            for (size_t j = 0; j < k && *n < cap; j++)
+                one_of[(*n)++] = tmp[j];
+            fin = true;
+        } else {
+            size_t m = 0;
+            for (size_t j = 0; j < *n; j++)
+                if (enum_in(one_of[j], tmp, k)) one_of[m++] = one_of[j];
+            *n = m;
+        }
+    }
+    return fin;
+}
+
+static bool conj_required(const jconj *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *r = el_kw(&c->v[i], "required");
+        for (const cJSON *k = cJSON_IsArray(r) ? r->child : NULL; k; k = k->next)
+            if (cJSON_IsString(k) && !strcmp(k->valuestring, name)) return true;
+    }
+    return false;
+}
+
+static bool sum_disjoint(const jsum *a, const jsum *b)
+{
+    if (!(a->types & b->types)) return true;
+    for (int side = 0; side < 2; side++) {
+        const jsum *p = side ? b : a, *q = side ? a : b;
+        if (!p->fin) continue;
+        bool all_out = true;
+        for (size_t i = 0; i < p->nv && all_out; i++)
+            if ((jv_type(p->vals[i]) & q->types) &&
+                (!q->fin || enum_in(p->vals[i], q->vals, q->nv)))
+                all_out = false;
+        if (all_out) return true;
+    }
+    return false;
+}
+
+/* Is there a property required by both with disjoint const/enum values
+ * (and can only objects satisfy both)? */
+static bool discriminated(const jconj *a, const jsum *sa, const jconj *b, const jsum *sb)
+{
+    if ((sa->types & sb->types) & ~(unsigned)T_OBJ) return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const cJSON *r = el_kw(&a->v[i], "required");
+        for (const cJSON *k = cJSON_IsArray(r) ? r->child : NULL; k; k = k->next) {
+            if (!cJSON_IsString(k) || !conj_required(b, k->valuestring)) continue;
+            const cJSON *va[64], *vb[64];
+            size_t na, nb;
+            if (!prop_finite(a, k->valuestring, va, 64, &na) ||
+                !prop_finite(b, k->valuestring, vb, 64, &nb))
+                continue;
+            bool overlap = false;
+            for (size_t j = 0; j < na && !overlap; j++)
+                overlap = enum_in(va[j], vb, nb);
+            if (!overlap) return true;
+        }
+    }
+    return false;
+}
+
+/* ---- the conjunction compiler ---- */
+
+static int conj_rule_inner(jctx *x, jconj *c, const char *key, const char **name)
+{
+    *name = NULL;
+    /* a member whose only assertion is $ref: follow the chain */
+    if (c->n == 1 && is_pure_ref(&c->v[0])) {
+        jel t = c->v[0];
+        for (int hops = 0; is_pure_ref(&t); hops++) {
+            if (el_check(x, &t)) return -1;
+            if (hops > 64)
+                return jfail(x, "%s/$ref: a chain of $ref that never reaches a schema",
+                             c->v[0].ptr);
+            jel u;
+            if (ref_resolve(x, &t, &u)) return -1;
+            t = u;
+        }
+        jconj sub = {0};
+        if (conj_push(&sub, t)) return joom(x);
+        int rc = conj_rule(x, &sub, name);
+        free(sub.v);
+        if (rc) return rc;
+        /* this conjunction is an alias of its target's rule */
+        int *idx = *name ? jmap_get(&x->names, *name) : NULL;
+        int v = !*name ? MEMO_NEVER : (idx && *idx >= 0) ? *idx : MEMO_ANY;
+        return jmap_put(&x->memo, key, v) ? joom(x) : 0;
+    }
+    int fl = conj_flatten(x, c);
+    if (fl < 0) return -1;
+    if (fl == 1 || c->n == 0) {
+        if (fl == 1) {
+            *name = NULL;
+        } else {
+            jhelper(x, H_VALUE);
+            *name = "json-value";
+        }
+        return 0;
+    }
+    const char *hint = c->v[0].ptr;
+    int r = rule_new(x, hint, NULL);
+    if (r < 0) return -1;
+    if (jmap_put(&x->memo, key, r)) return joom(x);
+    /* first member with an anyOf/oneOf left: one branch each */
+    size_t gi = c->n;
+    const char *gkw = NULL;
+    for (size_t i = 0; i < c->n && !gkw; i++) {
+        if (el_kw(&c->v[i], "anyOf") && !(c->v[i].done & D_ANYOF))
+            gi = i, gkw = "anyOf";
+        else if (el_kw(&c->v[i], "oneOf") && !(c->v[i].done & D_ONEOF))
+            gi = i, gkw = "oneOf";
+    }
+    jbuf body = {0};
+    bool never = false;
+    int rc = 0;
+    if (gkw) {
+        const jel *g = &c->v[gi];
+        const cJSON *arr = el_kw(g, gkw);
+        if (!cJSON_IsArray(arr) || !arr->child)
+            return kw_fail(x, g->ptr, gkw, "must be a non-empty array of schemas");
+        bool one = gkw[0] == 'o';
+        size_t nb = (size_t)cJSON_GetArraySize(arr);
+        jconj *br = calloc(nb, sizeof *br);
+        jsum *sums = calloc(nb, sizeof *sums);
+        const char **names = calloc(nb, sizeof *names);
+        bool *live = calloc(nb, sizeof *live);
+        if (!br || !sums || !names || !live) {
+            free(br);
+            free(sums);
+            free(names);
+            free(live);
+            return joom(x);
+        }
+        jalt al = {0};
+        size_t k = 0;
+        const char *gptr = g->ptr;
+        for (const cJSON *s = arr->child; s && !rc; s = s->next, k++) {
+            if (conj_copy(c, &br[k])) {
+                rc = joom(x);
+                break;
+            }
+            br[k].v[gi].done |= one ? D_ONEOF : D_ANYOF;
+            const char *p = jptr_idx(x, gptr, gkw, (int)k);
+            if (!p || conj_push(&br[k], (jel){s, p, 0})) {
+                rc = joom(x);
+                break;
+            }
+            if (conj_rule(x, &br[k], &names[k])) {
+                rc = -1;
+                break;
+            }
+            live[k] = names[k] != NULL;
+        }
+        if (!rc && one) {
+            /* exactly one branch: refuse unless the live ones are disjoint */
+            for (size_t i = 0; i < nb && !rc; i++) {
+                if (!live[i]) continue;
+                jconj f;
+                if (conj_copy(&br[i], &f)) {
+                    rc = joom(x);
+                    break;
+                }
+                int q = conj_flatten(x, &f);
+                if (q < 0 || conj_summary(x, &f, &sums[i])) rc = -1;
+                free(br[i].v);
+                br[i] = f;
+            }
+            for (size_t i = 0; i < nb && !rc; i++)
+                for (size_t j = i + 1; j < nb && !rc; j++) {
+                    if (!live[i] || !live[j]) continue;
+                    if (sum_disjoint(&sums[i], &sums[j]) ||
+                        discriminated(&br[i], &sums[i], &br[j], &sums[j]))
+                        continue;
+                    char why[200];
+                    snprintf(why, sizeof why,
+                             "branches %zu and %zu may both match; oneOf is only supported when "
+                             "its branches differ by type, const/enum or a required const "
+                             "discriminator property",
+                             i, j);
+                    rc = kw_fail(x, gptr, "oneOf", why);
+                }
+        }
+        for (size_t i = 0; i < nb && !rc; i++)
+            if (live[i]) alt_add(&al, names[i]);
+        for (size_t i = 0; i < nb; i++) {
+            free(br[i].v);
+            free(sums[i].vals);
+        }
+        free(br);
+        free(sums);
+        free(names);
+        free(live);
+        if (rc) {
+            free(al.b.s);
+            return -1;
+        }
+        never = !al.n;
+        jb_put(&body, jb_str(&al.b));
+        free(al.b.s);
+    } else {
+        rc = comp_leaf(x, c, hint, &body, &never);
+        if (rc) {
+            free(body.s);
+            return -1;
+        }
+    }
+    if (never) {
+        free(body.s);
+        if (x->rules[r].referenced_early)
+            return jfail(x, "%s: schema matches nothing but is reached through a recursive $ref",
+                         *hint ? hint : "(root)");
+        /* keep the name reserved; the rule is not emitted */
+        if (jmap_put(&x->memo, key, MEMO_NEVER)) return joom(x);
+        *name = NULL;
+        return 0;
+    }
+    rc = rule_set(x, r, &body);
+    free(body.s);
+    if (rc) return -1;
+    *name = x->rules[r].name;
+    return 0;
+}
+
+static int conj_rule(jctx *x, const jconj *cin, const char **name)
+{
+    *name = NULL;
+    if (x->failed) return -1;
+    if (cin->n == 0) {
+        jhelper(x, H_VALUE);
+        *name = "json-value";
+        return 0;
+    }
+    char *key = conj_key(cin);
+    if (!key) return joom(x);
+    int *m = jmap_get(&x->memo, key);
+    if (m) {
+        free(key);
+        if (*m == MEMO_NEVER) return 0;
+        if (*m == MEMO_ANY) {
+            *name = "json-value";
+            return 0;
+        }
+        if (*m >= 0) {
+            if (!x->rules[*m].body) x->rules[*m].referenced_early = true;
+            *name = x->rules[*m].name;
+            return 0;
+        }
+        return jfail(x, "json schema: internal memo state");
+    }
+    if (++x->depth > JSC_MAX_DEPTH) {
+        free(key);
+        return jfail(x, "%s: schema nested deeper than %d levels", cin->v[0].ptr, JSC_MAX_DEPTH);
+    }
+    jconj c;
+    if (conj_copy(cin, &c)) {
+        free(key);
+        return joom(x);
+    }
+    int rc = conj_rule_inner(x, &c, key, name);
+    free(c.v);
+    free(key);
+    x->depth--;
+    return rc;
+}
+
+/* ---- helpers and entry point ---- */
+
+static const char *const helper_body[H_COUNT] = {
+    /* ws */ "( \" \" | \"\\n\" [ \\t]{0,20} )?",
+    /* json-value */
+    "json-object | json-array | json-string | json-number | \"true\" | \"false\" | \"null\"",
+    /* json-object */
+    "\"{\" ws ( json-string ws \":\" ws json-value ws ( \",\" ws json-string ws \":\" ws "
+    "json-value ws )* )? \"}\"",
+    /* json-array */ "\"[\" ws ( json-value ws ( \",\" ws json-value ws )* )? \"]\"",
+    /* json-string */ "\"\\\"\" json-char* \"\\\"\"",
+    /* json-char: no lone surrogates, raw or escaped */
+    "[^\"\\\\\\x00-\\x1F\\uD800-\\uDFFF] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" ( [0-9a-cA-CefEF] "
+    "json-hex{3} | [dD] [0-7] json-hex{2} | [dD] [89abAB] json-hex{2} \"\\\\u\" [dD] [c-fC-F] "
+    "json-hex{2} ) )",
+    /* json-hex */ "[0-9a-fA-F]",
+    /* json-number */
+    "\"-\"? ( \"0\" | [1-9] [0-9]* ) ( \".\" [0-9]+ )? ( [eE] [-+]? [0-9]+ )?",
+    /* json-integer */ "\"-\"? ( \"0\" | [1-9] [0-9]* )",
+    /* json-kchar: any character, canonically escaped */
+    "[^\"\\\\\\x00-\\x1F\\uD800-\\uDFFF] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u00\" [01] "
+    "[0-9a-fA-F] )",
+};
+
+static void jctx_free(jctx *x)
+{
+    for (size_t i = 0; i < x->n_rules; i++) {
+        free(x->rules[i].name);
+        free(x->rules[i].body);
+    }
+    free(x->rules);
+    jmap_free(&x->names);
+    jmap_free(&x->bases);
+    jmap_free(&x->memo);
+    for (size_t i = 0; i < x->n_strs; i++)
+        free(x->strs[i]);
+    free(x->strs);
+}
+
+/* Refuse strings holding U+0000: the JSON library ends strings there. */
+static bool has_nul_escape(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 5 < len; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == '\\') {
+            i++;
+            continue;
+        }
+        if (s[i + 1] == 'u' && s[i + 2] == '0' && s[i + 3] == '0' && s[i + 4] == '0' &&
+            s[i + 5] == '0')
+            return true;
+    }
+    return false;
+}
+
 int rt_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, char *err, size_t errlen)
 {
-    (void)schema;
-    (void)len;
     if (gbnf) *gbnf = NULL;
-    snprintf(err, errlen, "JSON Schema compilation is not implemented yet");
-    return -1;
+    if (!schema || !gbnf) {
+        snprintf(err, errlen, "json schema: no schema given");
+        return -1;
+    }
+    if (len > JSC_MAX_SCHEMA) {
+        snprintf(err, errlen, "json schema: %zu bytes is above the %u-byte limit", len,
+                 JSC_MAX_SCHEMA);
+        return -1;
+    }
+    if (memchr(schema, 0, len)) {
+        snprintf(err, errlen, "json schema: NUL byte in the schema text");
+        return -1;
+    }
+    if (has_nul_escape(schema, len)) {
+        snprintf(err, errlen, "json schema: strings containing \\u0000 are not supported");
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(schema, len, &end, 0);
+    size_t off = end ? (size_t)(end - schema) : 0;
+    if (doc) {
+        while (off < len && (schema[off] == ' ' || schema[off] == '\t' || schema[off] == '\n' ||
+                             schema[off] == '\r'))
+            off++;
+    }
+    if (!doc || off < len) {
+        int line = 1, col = 1;
+        for (size_t i = 0; i < off && i < len; i++) {
+            if (schema[i] == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        snprintf(err, errlen, "json schema: %s at byte %zu (line %d, column %d)",
+                 doc ? "unexpected text after the JSON value" : "malformed JSON", off, line, col);
+        cJSON_Delete(doc);
+        return -1;
+    }
+    jctx x = {0};
+    x.doc = doc;
+    x.err = err;
+    x.errlen = errlen;
+    int rc = 0;
+    for (int h = 0; h < H_COUNT && !rc; h++)
+        if (jmap_put(&x.names, helper_name[h], -1)) rc = joom(&x);
+    if (!rc && jmap_put(&x.names, "root", -1)) rc = joom(&x);
+    const char *top = NULL;
+    if (!rc) {
+        jconj c = {0};
+        if (conj_push(&c, (jel){doc, "", 0})) rc = joom(&x);
+        if (!rc) rc = conj_rule(&x, &c, &top);
+        free(c.v);
+    }
+    if (!rc && !top) rc = jfail(&x, "json schema: the schema matches no value at all");
+    jbuf out = {0};
+    if (!rc) {
+        jhelper(&x, H_WS);
+        jb_printf(&out, "root ::= %s ws\n", top);
+        for (size_t i = 0; i < x.n_rules; i++)
+            if (x.rules[i].body) jb_printf(&out, "%s ::= %s\n", x.rules[i].name, x.rules[i].body);
+        for (int h = 0; h < H_COUNT; h++)
+            if (x.helper[h]) {
+                jb_put(&out, helper_name[h]);
+                jb_put(&out, " ::= ");
+                jb_put(&out, helper_body[h]);
+                jb_put(&out, "\n");
+            }
+        if (out.oom)
+            rc = joom(&x);
+        else if (out.n > JSC_MAX_OUT)
+            rc = jfail(&x, "json schema: the grammar would exceed %u bytes", JSC_MAX_OUT);
+    }
+    jctx_free(&x);
+    cJSON_Delete(doc);
+    if (rc) {
+        free(out.s);
+        return -1;
+    }
+    *gbnf = out.s;
+    return 0;
 }
