@@ -244,6 +244,19 @@ static void case_files(void)
         agent_result_free(&res);
         f.env.observation_cap = 0;
     }
+    CHECK(call(&f, "write_file", "{\"path\":\"src\",\"content\":\"x\"}", 2, &obs) < 0);
+    CHECK_CONTAINS(obs, "'src': is a directory");
+    free(obs);
+    CHECK(call(&f, "write_file", "{\"path\":\"/tmp/x\",\"content\":\"x\"}", 2, &obs) < 0);
+    CHECK_CONTAINS(obs, "'/tmp/x': absolute paths are refused");
+    free(obs);
+    CHECK(call(&f, "write_file", "{\"path\":\"empty.txt\",\"content\":\"\"}", 2, &obs) == 0);
+    free(obs);
+    CHECK(call(&f, "read_file", "{\"path\":\"empty.txt\"}", 2, &obs) == 0);
+    CHECK_CONTAINS(obs, "[empty.txt is empty]");
+    free(obs);
+    path_in(&f, "empty.txt", p, sizeof p);
+    unlink(p);
     /* Binary files are not dumped. */
     path_in(&f, "blob.bin", p, sizeof p);
     {

@@ -185,11 +185,13 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Between fork and exec only async-signal-safe calls: no stdio, no strerror. */
 static void child_fail(int fd, const char *what)
 {
-    char msg[256];
-    int n = snprintf(msg, sizeof msg, "sandbox: %s: %s\n", what, strerror(errno));
-    if (n > 0 && write(fd, msg, (size_t)n) < 0) _exit(127);
+    static const char pre[] = "sandbox: cannot start the command: ";
+    size_t n = strlen(what);
+    if (write(fd, pre, sizeof pre - 1) < 0 || write(fd, what, n) < 0 || write(fd, "\n", 1) < 0)
+        _exit(127);
     _exit(127);
 }
 

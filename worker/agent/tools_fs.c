@@ -74,7 +74,9 @@ static int tool_read_file(const agent_tool *t, agent_env *env, const cJSON *args
     int capped = b.truncated;
     b.truncated = 0;
     b.limit = (size_t)-1;
-    if (offset > total && total > 0)
+    if (total == 0)
+        agent_sbuf_printf(&b, "[%s is empty]\n", path);
+    else if (offset > total)
         agent_sbuf_printf(&b, "[offset %ld is past the end: '%s' has %ld lines]\n", offset, path,
                           total);
     else if (last < total)
