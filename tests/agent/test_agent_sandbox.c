@@ -284,11 +284,32 @@ static void case_run_tool(void)
     agent_ws_free(ws);
 }
 
+/* CPU seconds and file size: a spinning loop dies of SIGXCPU long before the
+ * wall clock, a large write stops at the size limit. Inside bwrap a signal
+ * death reads as exit 128+N. */
+static void case_limits(void)
+{
+    cfg.cpu_s = 1;
+    cfg.fsize_bytes = 1 << 20;
+    agent_run_result r;
+    CHECK(run("perl -e '1 while 1'", 40, &r) == 0);
+    CHECK(!r.timed_out);
+    CHECK(r.exit_code == 128 + SIGXCPU || r.exit_code == 128 + SIGKILL);
+    agent_run_result_free(&r);
+    CHECK(run("head -c 3000000 /dev/zero > big.bin; echo status=$?", 20, &r) == 0);
+    CHECK_CONTAINS(r.output, "status=153"); /* 128 + SIGXFSZ */
+    agent_run_result_free(&r);
+    char p[400];
+    snprintf(p, sizeof p, "%s/big.bin", d.ws);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size == 1 << 20);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr,
-                "usage: %s network|seccomp|writes|forkbomb|memhog|timeout|output_cap|"
+                "usage: %s network|seccomp|writes|forkbomb|memhog|limits|timeout|output_cap|"
                 "run_tool\n",
                 argv[0]);
         return 2;
@@ -318,6 +339,8 @@ int main(int argc, char **argv)
         case_timeout();
     else if (strcmp(c, "output_cap") == 0)
         case_output_cap();
+    else if (strcmp(c, "limits") == 0)
+        case_limits();
     else if (strcmp(c, "run_tool") == 0)
         case_run_tool();
     else {
