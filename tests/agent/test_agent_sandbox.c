@@ -145,9 +145,35 @@ static void case_writes(void)
     CHECK(access("/tmp/swarm-agent-private", F_OK) != 0); /* /tmp was private */
 }
 
+/* Tasks (threads count for RLIMIT_NPROC) the given uid already runs. */
+static int count_user_tasks(uid_t uid)
+{
+    DIR *dir = opendir("/proc");
+    int n = 0;
+    struct dirent *de;
+    while (dir && (de = readdir(dir)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
+        char path[300];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%s/task", de->d_name);
+        if (stat(path, &st) != 0 || st.st_uid != uid) continue;
+        DIR *t = opendir(path);
+        struct dirent *te;
+        while (t && (te = readdir(t)) != NULL)
+            n += te->d_name[0] != '.';
+        if (t) closedir(t);
+    }
+    if (dir) closedir(dir);
+    return n;
+}
+
 static void case_forkbomb(void)
 {
-    cfg.nproc = 32;
+    /* The limit counts every process of the user: leave room for those that
+     * already exist (a CI user's other jobs), then 32 for the bomb. */
+    int existing = count_user_tasks(cfg.run_uid >= 0 ? (uid_t)cfg.run_uid : geteuid());
+    cfg.nproc = (uint64_t)existing + 32;
+    fprintf(stderr, "uid already runs %d tasks; RLIMIT_NPROC %d\n", existing, existing + 32);
     /* Counting bomb: forks sleepers until the kernel refuses. */
     const char *count = "perl -e 'for $i (1..100000) { $p = fork; if (!defined $p) { print "
                         "\"fork failed after $i: $!\\n\"; exit 0 } if ($p == 0) { sleep 60; exit "
@@ -160,7 +186,7 @@ static void case_forkbomb(void)
     int after = 0;
     const char *at = strstr(r.output, "after ");
     if (at) after = atoi(at + 6);
-    CHECK(after > 1 && after <= 33);
+    CHECK(after > 1 && after <= 40);
     /* The sleepers died with the sandbox instead of sleeping on. */
     CHECK(r.duration_ms < 15000);
     agent_run_result_free(&r);
