@@ -17,6 +17,8 @@
 
 #include <zmq.h>
 
+#include "swarm_version.h"
+
 #define SWARMD_X_NAME(id, name) name,
 const char *const swarmd_counter_names[SWARMD_C_COUNT] = {SWARMD_COUNTERS(SWARMD_X_NAME)};
 #undef SWARMD_X_NAME
@@ -182,7 +184,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: swarmd --redis unix:PATH|HOST:PORT --client ENDPOINT --workers ENDPOINT\n"
                "              [--log FILE] [--heartbeat-ms 1000] [--lease-ms 5000] "
-               "[--prefix swarm:]\n");
+               "[--prefix swarm:]\n"
+               "       swarmd --version | --help\n");
 }
 
 static int parse_ms(const char *flag, const char *v, uint64_t *out)
@@ -209,6 +212,10 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            exit(0);
+        }
+        if (!strcmp(a, "--version")) {
+            swarm_version_print(stdout, "swarmd");
             exit(0);
         }
         if (!v) {

@@ -43,10 +43,24 @@ static int emb_open(const char *model_path, int threads, void **impl, char **mod
         free(b);
         return -1;
     }
+    /* the context each slot's session gets: announced in the model name at
+     * Register ("name (arch, ctx N)") so `swarm submit` can refuse a
+     * budget.max_tokens that cannot fit before any sub-task runs */
+    rt_session *probe = NULL;
+    int32_t n_ctx = 0;
+    if (rt_session_new(b->model, 0, &probe, rerr, sizeof(rerr)) == 0) {
+        n_ctx = rt_session_n_ctx(probe);
+        rt_session_free(probe);
+    }
     const char *name = rt_model_name(b->model);
-    size_t n = strlen(name) + strlen(rt_model_arch(b->model)) + 4;
+    size_t n = strlen(name) + strlen(rt_model_arch(b->model)) + 32;
     *model_name = malloc(n);
-    if (*model_name) snprintf(*model_name, n, "%s (%s)", name, rt_model_arch(b->model));
+    if (*model_name) {
+        if (n_ctx > 0)
+            snprintf(*model_name, n, "%s (%s, ctx %d)", name, rt_model_arch(b->model), (int)n_ctx);
+        else
+            snprintf(*model_name, n, "%s (%s)", name, rt_model_arch(b->model));
+    }
     *impl = b;
     return 0;
 }

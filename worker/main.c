@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "swarm_version.h"
 #include "worker.h"
 
 static volatile sig_atomic_t g_stop;
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: swarm-worker --connect ENDPOINT --model M.gguf [--slots K] [--id NAME]\n"
                "                    [--threads T] [--engine embedded|sim] [--heartbeat-ms MS]\n"
+               "                    [--version]\n"
                "  --engine sim is a SIMULATED engine (fake tokens) for scale tests only.\n");
 }
 
@@ -29,6 +31,10 @@ int main(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            swarm_version_print(stdout, "swarm-worker");
             return 0;
         }
         if (!v) {

@@ -1,8 +1,10 @@
-/* cli.c - the `swarm` commands: up, down, submit, status, run, cancel, workers.
+/* cli.c - the `swarm` commands: up, down, submit, status, run, wait, cancel, workers.
  *
  * Output rules: results and --json documents go to stdout; progress and
  * diagnostics go to stderr, so `swarm run --json > out.json` is clean.
- * Progress is a redrawn bar on a TTY and plain, change-only lines otherwise. */
+ * Progress is a redrawn bar on a TTY and plain, change-only lines otherwise.
+ * Options, --help texts and exit statuses live in cli_args.c, the views of
+ * jobs and workers in cli_view.c; docs/CLI.md is the reference. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <libgen.h>
@@ -15,10 +17,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_args.h"
+#include "cli_view.h"
 #include "client.h"
+#include "swarm_version.h"
 
 #define CLI_TIMEOUT_MS 10000
 #define CLI_MAX_JOB_BYTES (4 * 1024 * 1024)
+/* how a worker's output starts when its input was cut (worker/backend_embedded.c) */
+#define CLI_TRUNCATED_MARK "[input truncated"
 
 static volatile sig_atomic_t g_interrupted;
 
@@ -26,81 +33,6 @@ static void cli_on_signal(int sig)
 {
     (void)sig;
     g_interrupted = 1;
-}
-
-typedef struct {
-    const char *state;
-    const char *job;
-    const char *model;
-    const char *engine;
-    int workers;
-    int slots;
-    int threads;
-    int json;
-    const char *arg; /* positional */
-} cli_opts;
-
-static void cli_usage(FILE *f)
-{
-    fprintf(
-        f, "usage: swarm COMMAND [options]\n"
-           "  up [--workers N] [--slots K] [--model M.gguf] [--state DIR]\n"
-           "                            start redis, swarmd and N workers in DIR\n"
-           "  down [--state DIR]        stop everything `up` started\n"
-           "  submit JOB.json           submit a job; prints its id\n"
-           "  status [JOB] [--json]     progress of one or all jobs (JOB --json: with its result)\n"
-           "  run --job JOB.json [--workers N] [--model M.gguf] [--json] [--state DIR]\n"
-           "                            up if needed, submit, follow, print the merged result\n"
-           "  cancel JOB                cancel a job\n"
-           "  workers [--json]          list registered workers\n"
-           "State dir: --state DIR, else $SWARM_STATE, else $HOME/.swarm.\n"
-           "Without --model the swarm uses STATE/models/default.gguf, a tiny random-weight\n"
-           "model made on first use: its text is noise. Pass --model for a real GGUF.\n"
-           "--engine sim (up/run) runs a SIMULATED engine for scale tests, not a model.\n"
-           "--threads T (up/run): engine threads per worker (default cores / (N*K)).\n"
-           "SWARM_ENDPOINT=ENDPOINT talks to a swarmd that `swarm up` did not start.\n");
-}
-
-static int cli_parse(int argc, char **argv, cli_opts *o)
-{
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int needs = 1;
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            needs = 0;
-        } else if (a[0] == '-' && a[1] == '-' && !v) {
-            fprintf(stderr, "swarm: %s needs a value\n", a);
-            return -1;
-        } else if (strcmp(a, "--state") == 0)
-            o->state = v;
-        else if (strcmp(a, "--job") == 0)
-            o->job = v;
-        else if (strcmp(a, "--model") == 0)
-            o->model = v;
-        else if (strcmp(a, "--engine") == 0)
-            o->engine = v;
-        else if (strcmp(a, "--workers") == 0)
-            o->workers = atoi(v);
-        else if (strcmp(a, "--slots") == 0)
-            o->slots = atoi(v);
-        else if (strcmp(a, "--threads") == 0)
-            o->threads = atoi(v);
-        else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "swarm: unknown option %s\n", a);
-            return -1;
-        } else {
-            if (o->arg) {
-                fprintf(stderr, "swarm: unexpected argument %s\n", a);
-                return -1;
-            }
-            o->arg = a;
-            needs = 0;
-        }
-        i += needs;
-    }
-    return 0;
 }
 
 static int cli_connect(const cli_env *e, cli_client *c, const char *cmd)
@@ -117,74 +49,6 @@ static int cli_connect(const cli_env *e, cli_client *c, const char *cmd)
         return -1;
     }
     return 0;
-}
-
-/* ---- job JSON helpers ---- */
-
-static cJSON *cli_job_json(const Swarm__JobStatus *j)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "job_id", j->job_id);
-    cJSON_AddStringToObject(o, "name", j->name);
-    cJSON_AddStringToObject(o, "state", j->state);
-    cJSON_AddNumberToObject(o, "total", j->total);
-    cJSON_AddNumberToObject(o, "done", j->done);
-    cJSON_AddNumberToObject(o, "failed", j->failed);
-    cJSON_AddNumberToObject(o, "running", j->running);
-    cJSON_AddNumberToObject(o, "pending", j->pending);
-    cJSON_AddNumberToObject(o, "cancelled", j->cancelled);
-    cJSON_AddNumberToObject(o, "created_ms", (double)j->created_ms);
-    cJSON_AddNumberToObject(o, "finished_ms", (double)j->finished_ms);
-    return o;
-}
-
-static cJSON *cli_worker_json(const Swarm__WorkerStatus *w)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "worker_id", w->worker_id);
-    cJSON_AddStringToObject(o, "hostname", w->hostname);
-    cJSON_AddNumberToObject(o, "slots", w->slots);
-    cJSON_AddNumberToObject(o, "busy", w->busy);
-    cJSON_AddNumberToObject(o, "last_seen_ms", (double)w->last_seen_ms);
-    cJSON_AddStringToObject(o, "model", w->model);
-    return o;
-}
-
-static void cli_print_json(cJSON *o)
-{
-    char *s = cJSON_Print(o);
-    if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        free(s);
-    }
-    cJSON_Delete(o);
-}
-
-static int cli_terminal(const char *state)
-{
-    return strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
-           strcmp(state, "cancelled") == 0;
-}
-
-/* One line of progress; bar only when tty. */
-static void cli_progress_line(FILE *f, const Swarm__JobStatus *j, int tty)
-{
-    if (tty) {
-        const int width = 30;
-        unsigned total = j->total ? j->total : 1;
-        int fill = (int)((j->done + j->failed + j->cancelled) * (unsigned)width / total);
-        char bar[64];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[width] = 0;
-        fprintf(f, "%s %-16.16s [%s] %u/%u done  %u failed  %u running  %s", j->job_id, j->name,
-                bar, j->done, j->total, j->failed, j->running, j->state);
-    } else {
-        fprintf(f, "%s %s state=%s done=%u/%u failed=%u running=%u pending=%u cancelled=%u",
-                j->job_id, j->name, j->state, j->done, j->total, j->failed, j->running, j->pending,
-                j->cancelled);
-    }
 }
 
 /* ---- commands ---- */
@@ -212,8 +76,87 @@ static int cmd_down(const cli_env *e, int quiet)
         fprintf(stderr, "swarm down: %s\n", err);
         return 1;
     }
-    if (!quiet) fprintf(stderr, "swarm down: stopped %d process(es) in %s\n", stopped, e->state);
+    if (quiet) return 0;
+    /* `down` only knows the pid files of its state dir: a swarmd reached
+     * through SWARM_ENDPOINT (another host, a systemd unit) is not its to stop */
+    const char *ep = getenv("SWARM_ENDPOINT");
+    if (ep && *ep) {
+        fprintf(stderr,
+                "swarm down: SWARM_ENDPOINT=%s is not stopped: `swarm down` stops only the "
+                "processes `swarm up` started in a state directory, and cannot reach a swarmd "
+                "or workers it did not start (stop those where they were started: their "
+                "systemd unit, Slurm job or Kubernetes deployment, or kill swarmd there).\n",
+                ep);
+        if (stopped == 0) {
+            fprintf(stderr, "swarm down: nothing was running in %s either; nothing stopped\n",
+                    e->state);
+            return 1;
+        }
+    }
+    if (stopped == 0)
+        fprintf(stderr, "swarm down: no swarm was running in %s; nothing to stop\n", e->state);
+    else
+        fprintf(stderr,
+                "swarm down: stopped %d local process(es) (workers, swarmd, redis-server) in %s\n",
+                stopped, e->state);
     return 0;
+}
+
+/* budget.max_tokens of a job file (the planner's default when absent), or 0
+ * when the file does not say (not JSON: swarmd's planner will explain). */
+static uint32_t cli_job_max_tokens(const char *json)
+{
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return 0;
+    uint32_t v = 64; /* planner.c's default */
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "budget");
+    const cJSON *m = cJSON_IsObject(b) ? cJSON_GetObjectItemCaseSensitive(b, "max_tokens") : NULL;
+    if (m)
+        v = cJSON_IsNumber(m) && m->valuedouble >= 0 && m->valuedouble < 4e9
+                ? (uint32_t)m->valuedouble
+                : 0;
+    cJSON_Delete(root);
+    return v;
+}
+
+/* Refuse a job whose budget.max_tokens cannot fit the context of the
+ * workers' model. Only the workers know their context (they announce it in
+ * their model at Register, "name (arch, ctx N)"); swarmd's planner never
+ * sees a model, so the check is here, before the job exists, instead of
+ * every attempt of every sub-task failing later. Workers that announce no
+ * context (the sim engine) are not checked; neither is a swarm with no
+ * worker registered yet. */
+static int cli_check_context(cli_client *c, const char *file, const char *json)
+{
+    uint32_t want = cli_job_max_tokens(json);
+    if (!want) return 0;
+    Swarm__Envelope *reply = NULL;
+    char err[1024];
+    uint32_t code;
+    if (cli_client_status(c, NULL, false, false, CLI_TIMEOUT_MS, &reply, &code, err, sizeof(err)) !=
+        0)
+        return 0; /* the submit that follows reports an unreachable swarmd */
+    const Swarm__Status *st = reply->status;
+    const Swarm__WorkerStatus *tight = NULL;
+    uint32_t n_ctx = 0;
+    for (size_t i = 0; i < st->n_workers; i++) {
+        uint32_t ctx = cli_view_worker_ctx(st->workers[i]);
+        if (ctx && (!n_ctx || ctx < n_ctx)) {
+            n_ctx = ctx;
+            tight = st->workers[i];
+        }
+    }
+    int rc = 0;
+    if (tight && want >= n_ctx) {
+        fprintf(stderr,
+                "swarm submit: %s: budget.max_tokens %u does not fit the model context of %u "
+                "tokens (worker %s runs %s); the prompt needs room too: use a budget.max_tokens "
+                "well below %u\n",
+                file, want, n_ctx, tight->worker_id, tight->model, n_ctx);
+        rc = -1;
+    }
+    wire_free(reply);
+    return rc;
 }
 
 /* Submit a job file; returns 0 and fills job_id/total. */
@@ -234,6 +177,10 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
         return -1;
     }
     buf[n] = 0;
+    if (cli_check_context(c, file, buf) != 0) {
+        free(buf);
+        return -1;
+    }
     char abs[PATH_MAX], dir[PATH_MAX];
     if (!realpath(file, abs)) {
         fprintf(stderr, "swarm submit: %s: %s\n", file, strerror(errno));
@@ -303,6 +250,7 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
         return 1;
     }
     const Swarm__Status *st = reply->status;
+    uint64_t now = cli_view_wall_ms();
     if (o->json) {
         if (o->arg) {
             if (st->n_jobs < 1) {
@@ -310,25 +258,25 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
                 wire_free(reply);
                 return 1;
             }
-            cJSON *jo = cli_job_json(st->jobs[0]);
+            cJSON *jo = cli_view_job_json(st->jobs[0], now);
             cJSON *res = st->jobs[0]->result_json[0] ? cJSON_Parse(st->jobs[0]->result_json) : NULL;
             if (res) cJSON_AddItemToObject(jo, "result", res);
-            cli_print_json(jo);
+            cli_view_print_json(jo);
         } else {
             cJSON *root = cJSON_CreateObject();
             cJSON *jobs = cJSON_AddArrayToObject(root, "jobs");
             for (size_t i = 0; i < st->n_jobs; i++)
-                cJSON_AddItemToArray(jobs, cli_job_json(st->jobs[i]));
+                cJSON_AddItemToArray(jobs, cli_view_job_json(st->jobs[i], now));
             cJSON *ws = cJSON_AddArrayToObject(root, "workers");
             for (size_t i = 0; i < st->n_workers; i++)
-                cJSON_AddItemToArray(ws, cli_worker_json(st->workers[i]));
-            cli_print_json(root);
+                cJSON_AddItemToArray(ws, cli_view_worker_json(st->workers[i]));
+            cli_view_print_json(root);
         }
     } else {
         int tty = isatty(1);
         if (!o->arg) printf("%zu worker(s); %zu job(s)\n", st->n_workers, st->n_jobs);
         for (size_t i = 0; i < st->n_jobs; i++) {
-            cli_progress_line(stdout, st->jobs[i], tty);
+            cli_view_progress(stdout, st->jobs[i], tty, now);
             fputc('\n', stdout);
         }
     }
@@ -363,8 +311,8 @@ static int cmd_workers(const cli_env *e, const cli_opts *o)
     if (o->json) {
         cJSON *ws = cJSON_CreateArray();
         for (size_t i = 0; i < st->n_workers; i++)
-            cJSON_AddItemToArray(ws, cli_worker_json(st->workers[i]));
-        cli_print_json(ws);
+            cJSON_AddItemToArray(ws, cli_view_worker_json(st->workers[i]));
+        cli_view_print_json(ws);
     } else {
         printf("%-20s %-16s %5s %5s  %s\n", "WORKER", "HOST", "SLOTS", "BUSY", "MODEL");
         for (size_t i = 0; i < st->n_workers; i++) {
@@ -377,7 +325,10 @@ static int cmd_workers(const cli_env *e, const cli_opts *o)
     return 0;
 }
 
-static int cli_cancel_job(cli_client *c, const char *job, char *err, size_t errlen)
+/* Cancel job; the job's state after the call goes to state (when not NULL):
+ * "cancelled" when it ran, else the terminal state it was already in. */
+static int cli_cancel_job(cli_client *c, const char *job, char *state, size_t cap, char *err,
+                          size_t errlen)
 {
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Cancel can = SWARM__CANCEL__INIT;
@@ -387,27 +338,71 @@ static int cli_cancel_job(cli_client *c, const char *job, char *err, size_t errl
     Swarm__Envelope *reply = NULL;
     uint32_t code;
     int rc = cli_client_call(c, &env, CLI_TIMEOUT_MS, &reply, &code, err, errlen);
+    if (state && cap) {
+        state[0] = 0;
+        if (rc == 0 && reply->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS &&
+            reply->status->n_jobs > 0)
+            snprintf(state, cap, "%s", reply->status->jobs[0]->state);
+    }
     if (reply) wire_free(reply);
     return rc;
 }
 
+/* Honest cancel: a job that had already ended is reported as such (exit 1),
+ * never as "cancelled". The state is read first (cancelling an ended job
+ * changes nothing in the scheduler, so the reply alone cannot tell an old
+ * cancel from this one), then the cancel reply confirms what happened. */
 static int cmd_cancel(const cli_env *e, const cli_opts *o)
 {
-    if (!o->arg) {
-        fprintf(stderr, "swarm cancel: which job? usage: swarm cancel JOB\n");
-        return 2;
-    }
     cli_client c;
-    if (cli_connect(e, &c, "cancel") != 0) return 1;
-    char err[1024];
-    int rc = cli_cancel_job(&c, o->arg, err, sizeof(err));
+    if (cli_connect(e, &c, "cancel") != 0) return CLI_EXIT_ERROR;
+    char err[1024], before[32] = "", after[32] = "";
+    Swarm__Envelope *reply = NULL;
+    uint32_t code = 0;
+    int rc = cli_client_status(&c, o->arg, false, false, CLI_TIMEOUT_MS, &reply, &code, err,
+                               sizeof(err));
+    if (rc == 0) {
+        if (reply->status->n_jobs > 0) {
+            const Swarm__JobStatus *j = reply->status->jobs[0];
+            snprintf(before, sizeof(before), "%s", j->state);
+            if (strcmp(j->state, "running") != 0) {
+                if (cli_view_terminal(j->state))
+                    fprintf(stderr,
+                            "swarm cancel: job %s had already ended %s (%u done, %u failed, "
+                            "%u cancelled of %u); nothing to cancel\n",
+                            o->arg, j->state, j->done, j->failed, j->cancelled, j->total);
+                else
+                    fprintf(stderr,
+                            "swarm cancel: job %s is %s: all its sub-tasks have ended and its "
+                            "result is being merged; nothing to cancel\n",
+                            o->arg, j->state);
+                wire_free(reply);
+                cli_client_close(&c);
+                return CLI_EXIT_ERROR;
+            }
+        }
+        wire_free(reply);
+    } else {
+        /* swarmd answers an unknown job with an Error naming it */
+        fprintf(stderr, "swarm cancel: %s\n", err);
+        cli_client_close(&c);
+        return CLI_EXIT_ERROR;
+    }
+    rc = cli_cancel_job(&c, o->arg, after, sizeof(after), err, sizeof(err));
     cli_client_close(&c);
     if (rc != 0) {
         fprintf(stderr, "swarm cancel: %s\n", err);
-        return 1;
+        return CLI_EXIT_ERROR;
+    }
+    if (strcmp(after, "cancelled") != 0) {
+        /* it ended between the two calls */
+        fprintf(stderr,
+                "swarm cancel: job %s ended %s before the cancel arrived; nothing to cancel\n",
+                o->arg, after[0] ? after : "(state unknown)");
+        return CLI_EXIT_ERROR;
     }
     printf("cancelled %s\n", o->arg);
-    return 0;
+    return CLI_EXIT_OK;
 }
 
 /* Print the merged result: the whole result JSON, or the merged text. */
@@ -447,6 +442,21 @@ static int cli_print_result(const char *result_json, int as_json)
                 cJSON_IsString(id) ? id->valuestring : "?",
                 cJSON_IsString(er) ? er->valuestring : "?");
     }
+    /* the worker marks an input it had to cut to fit the context at the head
+     * of the output (docs/JOBS.md); say so, the text alone is easy to miss */
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(r, "results");
+    cJSON_ArrayForEach(t, res)
+    {
+        const cJSON *out = cJSON_GetObjectItemCaseSensitive(t, "output");
+        if (!cJSON_IsString(out) ||
+            strncmp(out->valuestring, CLI_TRUNCATED_MARK, strlen(CLI_TRUNCATED_MARK)) != 0)
+            continue;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "task_id");
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(t, "item");
+        fprintf(stderr, "swarm run: task %s (%.60s): input truncated to fit the model context\n",
+                cJSON_IsString(id) ? id->valuestring : "?",
+                cJSON_IsString(item) ? item->valuestring : "?");
+    }
     cJSON_Delete(r);
     return 0;
 }
@@ -471,7 +481,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         if (g_interrupted && !cancelled) {
             char err[512];
             fprintf(stderr, "%sswarm run: interrupted; cancelling %s\n", tty ? "\n" : "", job);
-            if (cli_cancel_job(c, job, err, sizeof(err)) != 0)
+            if (cli_cancel_job(c, job, NULL, 0, err, sizeof(err)) != 0)
                 fprintf(stderr, "swarm run: cancel: %s\n", err);
             cancelled = 1;
         }
@@ -497,23 +507,26 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
             return -1;
         }
         const Swarm__JobStatus *j = reply->status->jobs[0];
-        char line[512];
+        char line[512], counts[160];
         FILE *mem = fmemopen(line, sizeof(line), "w");
         if (mem) {
-            cli_progress_line(mem, j, tty);
+            cli_view_progress(mem, j, tty, cli_view_wall_ms());
             fclose(mem);
         }
+        /* plain lines are printed when the counts change, not the clock */
+        snprintf(counts, sizeof(counts), "%s %u %u %u %u %u", j->state, j->done, j->failed,
+                 j->running, j->pending, j->cancelled);
         /* the merged result lands just after the state turns terminal */
-        if (cli_terminal(j->state) && !terminal_since) terminal_since = cli_now_ms();
-        int term =
-            cli_terminal(j->state) && (j->result_json[0] || cli_now_ms() - terminal_since > 10000);
+        if (cli_view_terminal(j->state) && !terminal_since) terminal_since = cli_now_ms();
+        int term = cli_view_terminal(j->state) &&
+                   (j->result_json[0] || cli_now_ms() - terminal_since > 10000);
         if (tty) {
             fprintf(stderr, "\r%s\033[K", line);
             if (term) fputc('\n', stderr);
-        } else if (strcmp(line, last) != 0 && (term || cli_now_ms() - last_print >= 1000)) {
+        } else if (strcmp(counts, last) != 0 && (term || cli_now_ms() - last_print >= 1000)) {
             fprintf(stderr, "%s\n", line);
             last_print = cli_now_ms();
-            snprintf(last, sizeof(last), "%s", line);
+            snprintf(last, sizeof(last), "%s", counts);
         }
         if (term) {
             *final = reply;
@@ -577,25 +590,134 @@ down:
     return status;
 }
 
+/* Block until the job ends; the exit status says how it ended. Ctrl-C stops
+ * waiting, not the job (that is `swarm cancel`). swarmd may restart while
+ * we wait (it resumes every job), so transport errors are retried for a
+ * while; an Error reply (unknown job) is final. */
+static int cmd_wait(const cli_env *e, const cli_opts *o)
+{
+    cli_client c;
+    if (cli_connect(e, &c, "wait") != 0) return CLI_EXIT_ERROR;
+    uint64_t start = cli_now_ms(), last_ok = start;
+    char last_state[32] = "unknown";
+    int status = CLI_EXIT_ERROR;
+    for (;;) {
+        if (g_interrupted) {
+            fprintf(stderr, "swarm wait: interrupted; job %s is still %s (not cancelled)\n", o->arg,
+                    last_state);
+            status = CLI_EXIT_INTERRUPTED;
+            break;
+        }
+        if (o->timeout_s && cli_now_ms() - start >= (uint64_t)o->timeout_s * 1000u) {
+            fprintf(stderr, "swarm wait: job %s is still %s after %d s (--timeout)\n", o->arg,
+                    last_state, o->timeout_s);
+            status = CLI_EXIT_TIMEOUT;
+            break;
+        }
+        Swarm__Envelope *reply = NULL;
+        char err[1024];
+        uint32_t code = 0;
+        int rc = cli_client_status(&c, o->arg, false, false, 5000, &reply, &code, err, sizeof(err));
+        if (rc == -2) {
+            fprintf(stderr, "swarm wait: %s\n", err);
+            break;
+        }
+        if (rc == 0 && reply->status->n_jobs < 1) {
+            fprintf(stderr, "swarm wait: swarmd does not know job %s\n", o->arg);
+            wire_free(reply);
+            break;
+        }
+        if (rc != 0) {
+            if (cli_now_ms() - last_ok > 120000) {
+                fprintf(stderr, "swarm wait: lost swarmd: %s\n", err);
+                break;
+            }
+        } else {
+            last_ok = cli_now_ms();
+            const Swarm__JobStatus *j = reply->status->jobs[0];
+            snprintf(last_state, sizeof(last_state), "%s", j->state);
+            if (cli_view_terminal(j->state)) {
+                char line[512];
+                FILE *mem = fmemopen(line, sizeof(line), "w");
+                if (mem) {
+                    cli_view_progress(mem, j, 0, cli_view_wall_ms());
+                    fclose(mem);
+                    fprintf(stderr, "swarm wait: %s\n", line);
+                }
+                if (o->json) cli_view_print_json(cli_view_job_json(j, cli_view_wall_ms()));
+                status = strcmp(j->state, "done") == 0     ? CLI_EXIT_OK
+                         : strcmp(j->state, "failed") == 0 ? CLI_EXIT_FAILED
+                                                           : CLI_EXIT_CANCELLED;
+                wire_free(reply);
+                break;
+            }
+            wire_free(reply);
+        }
+        struct timespec ts = {0, 250 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    cli_client_close(&c);
+    return status;
+}
+
+typedef int (*cli_cmd_fn)(const cli_env *e, const cli_opts *o);
+
+static int cmd_down_verbose(const cli_env *e, const cli_opts *o)
+{
+    (void)o;
+    return cmd_down(e, 0);
+}
+
+static const struct {
+    const char *name;
+    cli_cmd_fn fn;
+} cli_dispatch[] = {
+    {"up", cmd_up},   {"down", cmd_down_verbose}, {"submit", cmd_submit}, {"status", cmd_status},
+    {"run", cmd_run}, {"wait", cmd_wait},         {"cancel", cmd_cancel}, {"workers", cmd_workers},
+};
+
 int cli_main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        cli_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        cli_usage_print(stderr);
+        return CLI_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    cli_opts o;
-    memset(&o, 0, sizeof(o));
-    if (cli_parse(argc - 2, argv + 2, &o) != 0) {
-        cli_usage(stderr);
-        return 2;
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        /* `swarm help CMD` is `swarm CMD --help` */
+        const cli_command *hc = argc > 2 ? cli_command_find(argv[2]) : NULL;
+        if (argc > 2 && !hc) {
+            fprintf(stderr, "swarm help: unknown command \"%s\"\n", argv[2]);
+            cli_usage_print(stderr);
+            return CLI_EXIT_USAGE;
+        }
+        if (hc)
+            cli_command_help(stdout, hc);
+        else
+            cli_usage_print(stdout);
+        return CLI_EXIT_OK;
     }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        swarm_version_print(stdout, "swarm");
+        return CLI_EXIT_OK;
+    }
+    const cli_command *c = cli_command_find(cmd);
+    cli_cmd_fn fn = NULL;
+    for (size_t i = 0; c && i < sizeof(cli_dispatch) / sizeof(cli_dispatch[0]); i++)
+        if (strcmp(cli_dispatch[i].name, cmd) == 0) fn = cli_dispatch[i].fn;
+    if (!fn) {
+        fprintf(stderr, "swarm: unknown command \"%s\"\n", cmd);
+        cli_usage_print(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    cli_opts o;
+    int pr = cli_args_parse(c, argc - 2, argv + 2, &o);
+    if (pr != 0) return pr > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     cli_env e;
     char err[1024];
     if (cli_env_init(&e, o.state, err, sizeof(err)) != 0) {
         fprintf(stderr, "swarm: %s\n", err);
-        return 1;
+        return CLI_EXIT_ERROR;
     }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
@@ -603,14 +725,5 @@ int cli_main(int argc, char **argv)
     sa.sa_handler = cli_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (strcmp(cmd, "up") == 0) return cmd_up(&e, &o);
-    if (strcmp(cmd, "down") == 0) return cmd_down(&e, 0);
-    if (strcmp(cmd, "submit") == 0) return cmd_submit(&e, &o);
-    if (strcmp(cmd, "status") == 0) return cmd_status(&e, &o);
-    if (strcmp(cmd, "run") == 0) return cmd_run(&e, &o);
-    if (strcmp(cmd, "cancel") == 0) return cmd_cancel(&e, &o);
-    if (strcmp(cmd, "workers") == 0) return cmd_workers(&e, &o);
-    fprintf(stderr, "swarm: unknown command \"%s\"\n", cmd);
-    cli_usage(stderr);
-    return 2;
+    return fn(&e, &o);
 }

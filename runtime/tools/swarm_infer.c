@@ -12,6 +12,7 @@
 #include "mkmodel.h"
 #include "rt.h"
 #include "serve.h"
+#include "swarm_version.h"
 #include "vocab.h"
 
 #define EXIT_USAGE 2
@@ -33,7 +34,8 @@ static const char *usage_text =
     "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--batch B] [--json]\n"
     "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n"
     "  serve    --model M.gguf [--host 127.0.0.1] [--port 8080] [--slots N] [--max-queue N]\n"
-    "           [--api-key K] (OpenAI-compatible HTTP; see swarm-infer serve --help)\n";
+    "           [--api-key K] (OpenAI-compatible HTTP; see swarm-infer serve --help)\n"
+    "  --version print the version (and git describe of the build) and exit\n";
 
 static int usage(const char *msg)
 {
@@ -513,6 +515,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        swarm_version_print(stdout, "swarm-infer");
         return 0;
     }
     if (strcmp(cmd, "mkmodel") == 0) return rt_mkmodel_main(argc - 1, argv + 1);

@@ -1,0 +1,241 @@
+/* cli_args.c - the `swarm` command table, --help texts and strict option parsing.
+ *
+ * The help texts here are the user's first documentation; docs/CLI.md is the
+ * full reference and says the same things. Parsing is strict on purpose: an
+ * option the command does not take, a missing value or a number that is not
+ * a whole number in range is a usage error naming it, so a typo never turns
+ * into a silently different swarm. */
+#include "cli_args.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLI_MAX_WORKERS 256 /* launcher.c's limit */
+#define CLI_MAX_SLOTS 1024  /* swarm-worker's limit */
+#define CLI_MAX_THREADS 1024
+#define CLI_MAX_TIMEOUT_S (30 * 24 * 3600)
+
+static const char cli_state_help[] =
+    "  --state DIR      the swarm's state directory (default $SWARM_STATE, else $HOME/.swarm)\n";
+
+static const cli_command cli_commands[] = {
+    {"up", "[--workers N] [--slots K] [--threads T] [--model M.gguf] [--engine E] [--state DIR]",
+     "start redis, swarmd and N workers in the state directory",
+     "Starts a private redis-server (unix socket, AOF on), swarmd and N swarm-workers,\n"
+     "and returns once every worker has registered.\n"
+     "  --workers N      worker processes, 1..256 (default 4)\n"
+     "  --slots K        agent slots per worker, 1..1024 (default 2)\n"
+     "  --threads T      engine threads per worker, 0..1024 (default 0: cores / (N*K))\n"
+     "  --model M.gguf   the model every worker loads (default STATE/models/default.gguf,\n"
+     "                   a tiny random-weight model made on first use: its text is noise)\n"
+     "  --engine E       embedded (default) or sim (a SIMULATED engine for scale tests)\n",
+     CLI_O_STATE | CLI_O_WORKERS | CLI_O_SLOTS | CLI_O_THREADS | CLI_O_MODEL | CLI_O_ENGINE,
+     CLI_POS_NONE, NULL},
+    {"down", "[--state DIR]", "stop everything `swarm up` started",
+     "Stops the workers, swarmd and redis-server that `swarm up` started in the state\n"
+     "directory (redis saves its data first). It cannot stop a swarm it did not start:\n"
+     "with SWARM_ENDPOINT set it says so and exits 1 when nothing local was running.\n",
+     CLI_O_STATE, CLI_POS_NONE, NULL},
+    {"submit", "JOB.json [--state DIR]", "submit a job; prints its id",
+     "Sends the job file to swarmd (relative paths in it resolve against its folder)\n"
+     "and prints the new job's id on stdout. The job is checked first: a budget.max_tokens\n"
+     "that does not fit the context of the workers' model is refused here.\n",
+     CLI_O_STATE | CLI_O_JOB, CLI_POS_OPTIONAL, "JOB.json"},
+    {"status", "[JOB] [--json] [--state DIR]", "progress of one or all jobs",
+     "One line per job: a bar (# done, x failed, - cancelled), counts, the rate of\n"
+     "finished sub-tasks per second, the elapsed time and, while running, an ETA.\n"
+     "  --json           a JSON document instead (docs/CLI.md); for one JOB it holds\n"
+     "                   the merged result once the job has ended\n",
+     CLI_O_STATE | CLI_O_JSON, CLI_POS_OPTIONAL, "JOB"},
+    {"run",
+     "--job JOB.json [--workers N] [--slots K] [--threads T] [--model M.gguf] [--engine E] "
+     "[--json] [--state DIR]",
+     "up if needed, submit, follow, print the merged result",
+     "Starts a swarm when none runs in the state directory (and stops it afterwards),\n"
+     "submits the job, shows its progress on stderr and prints the merged result on\n"
+     "stdout. Exit 0 when every sub-task succeeded, 1 otherwise, 130 on Ctrl-C (which\n"
+     "cancels the job).\n"
+     "  --job JOB.json   the job file (or give it as the argument)\n"
+     "  --json           print the whole result JSON (docs/JOBS.md) instead of the text\n"
+     "  --workers, --slots, --threads, --model, --engine: as for `swarm up`\n",
+     CLI_O_STATE | CLI_O_JOB | CLI_O_WORKERS | CLI_O_SLOTS | CLI_O_THREADS | CLI_O_MODEL |
+         CLI_O_ENGINE | CLI_O_JSON,
+     CLI_POS_OPTIONAL, "JOB.json"},
+    {"wait", "JOB [--timeout S] [--json] [--state DIR]", "block until a job ends",
+     "Waits until JOB is done, failed or cancelled. Exit 0 done, 3 failed, 4 cancelled,\n"
+     "5 when --timeout passed first, 1 when the job is unknown or swarmd unreachable.\n"
+     "  --timeout S      give up after S seconds (1..2592000)\n"
+     "  --json           print the job's final status as JSON (as `swarm status JOB --json`)\n",
+     CLI_O_STATE | CLI_O_TIMEOUT | CLI_O_JSON, CLI_POS_REQUIRED, "JOB"},
+    {"cancel", "JOB [--state DIR]", "cancel a running job",
+     "Cancels every unfinished sub-task of JOB. Exit 0 when this call cancelled it;\n"
+     "1 when the job is unknown or had already ended (done, failed or cancelled):\n"
+     "then nothing is changed and the message says what state it is in.\n",
+     CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
+    {"workers", "[--json] [--state DIR]", "list registered workers",
+     "One line per worker: id, host, slots, busy slots, model (with its context size).\n"
+     "  --json           a JSON array instead (docs/CLI.md)\n",
+     CLI_O_STATE | CLI_O_JSON, CLI_POS_NONE, NULL},
+};
+
+#define CLI_N_COMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+const cli_command *cli_command_find(const char *name)
+{
+    for (size_t i = 0; i < CLI_N_COMMANDS; i++)
+        if (strcmp(cli_commands[i].name, name) == 0) return &cli_commands[i];
+    return NULL;
+}
+
+void cli_usage_print(FILE *f)
+{
+    fprintf(f, "usage: swarm COMMAND [options]     (swarm COMMAND --help for its options)\n");
+    for (size_t i = 0; i < CLI_N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fprintf(f,
+            "  --version print the version and exit\n"
+            "State dir: --state DIR, else $SWARM_STATE, else $HOME/.swarm.\n"
+            "SWARM_ENDPOINT=ENDPOINT talks to a swarmd that `swarm up` did not start.\n"
+            "Exit status: 0 ok, 1 error, 2 bad command line (swarm wait: 3 failed, 4 cancelled,\n"
+            "5 timeout). Reference: docs/CLI.md.\n");
+}
+
+void cli_command_help(FILE *f, const cli_command *c)
+{
+    fprintf(f, "usage: swarm %s %s\n%s.\n\n%s", c->name, c->synopsis, c->summary, c->details);
+    if (c->options & CLI_O_STATE) fputs(cli_state_help, f);
+    fprintf(f, "  --help           this text\n");
+}
+
+int cli_args_int(const char *flag, const char *value, long min, long max, int *out, char *err,
+                 size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    /* strtol takes leading blanks and a sign; a count must be plain digits */
+    if (!value[0] || value[0] == ' ' || value[0] == '+' || *end || errno == ERANGE || v < min ||
+        v > max) {
+        snprintf(err, errlen, "%s \"%s\": expected a whole number from %ld to %ld", flag, value,
+                 min, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    unsigned bit;
+    long min, max; /* numbers only (max > 0) */
+} cli_option;
+
+static const cli_option cli_options[] = {
+    {"--state", CLI_O_STATE, 0, 0},
+    {"--job", CLI_O_JOB, 0, 0},
+    {"--model", CLI_O_MODEL, 0, 0},
+    {"--engine", CLI_O_ENGINE, 0, 0},
+    {"--workers", CLI_O_WORKERS, 1, CLI_MAX_WORKERS},
+    {"--slots", CLI_O_SLOTS, 1, CLI_MAX_SLOTS},
+    {"--threads", CLI_O_THREADS, 0, CLI_MAX_THREADS},
+    {"--timeout", CLI_O_TIMEOUT, 1, CLI_MAX_TIMEOUT_S},
+    {"--json", CLI_O_JSON, 0, 0},
+};
+
+static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char *err,
+                          size_t errlen)
+{
+    switch (op->bit) {
+    case CLI_O_STATE:
+        o->state = v;
+        return 0;
+    case CLI_O_JOB:
+        o->job = v;
+        return 0;
+    case CLI_O_MODEL:
+        o->model = v;
+        return 0;
+    case CLI_O_ENGINE:
+        o->engine = v;
+        return 0;
+    case CLI_O_WORKERS:
+        return cli_args_int(op->name, v, op->min, op->max, &o->workers, err, errlen);
+    case CLI_O_SLOTS:
+        return cli_args_int(op->name, v, op->min, op->max, &o->slots, err, errlen);
+    case CLI_O_THREADS:
+        return cli_args_int(op->name, v, op->min, op->max, &o->threads, err, errlen);
+    case CLI_O_TIMEOUT:
+        return cli_args_int(op->name, v, op->min, op->max, &o->timeout_s, err, errlen);
+    default:
+        return 0;
+    }
+}
+
+int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
+{
+    char err[512];
+    memset(o, 0, sizeof(*o));
+    /* --help wins wherever it stands (unless it is another option's value),
+     * so `swarm up --workers abc --help` still shows the help */
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            cli_command_help(stdout, c);
+            return 1;
+        }
+        for (size_t k = 0; k < sizeof(cli_options) / sizeof(cli_options[0]); k++)
+            if (strcmp(argv[i], cli_options[k].name) == 0 && cli_options[k].bit != CLI_O_JSON) {
+                i++; /* skip its value */
+                break;
+            }
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const cli_option *op = NULL;
+        for (size_t k = 0; k < sizeof(cli_options) / sizeof(cli_options[0]) && !op; k++)
+            if (strcmp(a, cli_options[k].name) == 0) op = &cli_options[k];
+        if (op) {
+            if (!(c->options & op->bit)) {
+                fprintf(stderr,
+                        "swarm %s: %s is not an option of `swarm %s` (see swarm %s --help)\n",
+                        c->name, a, c->name, c->name);
+                return -1;
+            }
+            if (op->bit == CLI_O_JSON) {
+                o->json = 1;
+                continue;
+            }
+            if (i + 1 >= argc) {
+                fprintf(stderr, "swarm %s: %s needs a value (see swarm %s --help)\n", c->name, a,
+                        c->name);
+                return -1;
+            }
+            if (cli_option_set(op, argv[++i], o, err, sizeof(err)) != 0) {
+                fprintf(stderr, "swarm %s: %s\n", c->name, err);
+                return -1;
+            }
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "swarm %s: unknown option %s (see swarm %s --help)\n", c->name, a,
+                    c->name);
+            return -1;
+        }
+        if (c->positional == CLI_POS_NONE) {
+            fprintf(stderr, "swarm %s: unexpected argument \"%s\" (see swarm %s --help)\n", c->name,
+                    a, c->name);
+            return -1;
+        }
+        if (o->arg) {
+            fprintf(stderr, "swarm %s: one %s only; unexpected \"%s\"\n", c->name, c->pos_name, a);
+            return -1;
+        }
+        o->arg = a;
+    }
+    if (c->positional == CLI_POS_REQUIRED && !o->arg) {
+        fprintf(stderr, "swarm %s: which %s? usage: swarm %s %s\n", c->name, c->pos_name, c->name,
+                c->synopsis);
+        return -1;
+    }
+    return 0;
+}
