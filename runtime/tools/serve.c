@@ -96,6 +96,7 @@ struct serve_server {
     pthread_cond_t cv;  /* work for the slots, or stop */
     serve_job *head, *tail;
     int n_waiting, n_active;
+    int n_requests; /* generation requests whose answer is not fully sent */
     uint64_t next_id;
     serve_slot *slots;
 };
@@ -248,8 +249,9 @@ static void job_split_tool_calls(serve_job *j, const rt_model *m)
 {
     char *content = NULL, perr[256];
     cJSON *calls = NULL;
-    if (serve_tool_calls_parse(m, j->gen ? j->gen : "", j->gen_len, j->id, &calls, &content, perr,
-                               sizeof perr) != 0)
+    const char *seed = strchr(j->id, '-'); /* the response id's unique part */
+    if (serve_tool_calls_parse(m, j->gen ? j->gen : "", j->gen_len, seed ? seed + 1 : j->id, &calls,
+                               &content, perr, sizeof perr) != 0)
         return;
     free(j->gen);
     j->gen = content;
@@ -349,8 +351,6 @@ static void slot_run(serve_slot *sl, serve_job *j)
             job_emit(j, done);
         }
     }
-    j->done = true;
-    pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     slot_remember(sl, rc == 0 ? j->ids : NULL, rc == 0 ? j->n_ids : 0, out, n_out);
     free(out);
@@ -386,17 +386,18 @@ static void *slot_main(void *arg)
         if (!j) return NULL;
 
         slot_run(sl, j);
-        pthread_mutex_lock(&j->mu);
-        if (!j->done) { /* skipped (cancelled while queued) */
-            j->done = true;
-            pthread_cond_broadcast(&j->cv);
-        }
-        pthread_mutex_unlock(&j->mu);
-        job_unref(j);
-
+        /* The slot is free (and routable by its prefix) before the client
+         * hears that its request is done, so a client's next request finds it
+         * idle. With requests waiting it stays busy and takes the oldest. */
         pthread_mutex_lock(&srv->mu);
         srv->n_active--;
+        if (!srv->head) sl->idle = true;
         pthread_mutex_unlock(&srv->mu);
+        pthread_mutex_lock(&j->mu);
+        j->done = true;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        job_unref(j);
     }
 }
 
@@ -789,6 +790,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         cc = calloc(1, sizeof *cc);
         if (!cc) return MHD_NO;
         *con_cls = cc;
+        pthread_mutex_lock(&srv->mu);
+        srv->n_requests++;
+        pthread_mutex_unlock(&srv->mu);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -826,14 +830,17 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
 static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
+    serve_server *srv = cls;
     conn_ctx *cc = *con_cls;
     if (!cc) return;
     free(cc->body);
     free(cc);
     *con_cls = NULL;
+    pthread_mutex_lock(&srv->mu);
+    srv->n_requests--;
+    pthread_mutex_unlock(&srv->mu);
 }
 
 /* ---- command line and lifecycle ---- */
@@ -1021,7 +1028,7 @@ int serve_main(int argc, char **argv)
     if (v6) flags |= MHD_USE_IPv6;
     d = MHD_start_daemon(flags, (uint16_t)o.port, NULL, NULL, handle_request, &srv,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                         MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+                         MHD_OPTION_NOTIFY_COMPLETED, request_done, &srv,
                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned)300, MHD_OPTION_END);
     if (!d) {
@@ -1043,6 +1050,16 @@ fail:
     fprintf(stderr, "swarm-infer serve: %s\n", err);
 done:
     server_drain(&srv);
+    /* let answers already decided reach their clients (a stream's last
+     * frames and [DONE]) before the connections are closed */
+    for (int i = 0; d && i < 500; i++) {
+        pthread_mutex_lock(&srv.mu);
+        int left = srv.n_requests;
+        pthread_mutex_unlock(&srv.mu);
+        if (left <= 0) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     if (d) MHD_stop_daemon(d);
     server_free(&srv);
     return rc;

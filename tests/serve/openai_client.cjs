@@ -257,7 +257,9 @@ async function constrained() {
             response_format:
                 {type: 'json_schema', json_schema: {name: 'person', schema: person, strict: true}},
         });
-        check(r.choices[0].finish_reason === 'stop',
+        // a random-weight model may run out of max_tokens inside a string;
+        // the engine then closes the value, so the content parses either way
+        check(['stop', 'length'].includes(r.choices[0].finish_reason),
               `json_schema finish (seed ${seed}): ${r.choices[0].finish_reason}`);
         parsesAndValidates(r.choices[0].message.content, person, `json_schema (seed ${seed})`);
     }

@@ -340,7 +340,8 @@ def main():
     except subprocess.TimeoutExpired:
         rc = None
     check(rc == 0, f"server exit after SIGTERM: {rc}")
-    s4.wait(timeout=20 * SLOW)
+    check(s4.wait(timeout=20 * SLOW) == 0, "curl saw the stream cut off by SIGTERM "
+          f"(exit {s4.returncode}), not a complete response")
     tail = open(out4, "rb").read()[-200:]
     check(tail.endswith(b"data: [DONE]\n\n"), f"stream cut by SIGTERM ends {tail[-60:]!r}")
 

@@ -2,7 +2,8 @@
 # test_serve_openai.sh SWARM_INFER FIXTURES NPM_DIR MODE - starts
 # `swarm-infer serve` on a free port (with an API key) and runs
 # openai_client.cjs MODE (basic | constrained) against it with the official
-# openai package installed by npm_install.sh.
+# openai package installed by npm_install.sh. --ctx 4096: tool definitions
+# rendered with the tiny fixture vocabulary run past its 512-token n_ctx_train.
 BIN="$1"
 FIX="$2"
 NPM="$3"
@@ -20,7 +21,7 @@ command -v node >/dev/null || skip "node not installed"
 SLOW=${SWARM_TEST_SLOW:-1}
 T=$(mktemp -d)
 KEY=sk-openai-test
-"$BIN" serve --model "$M" --port 0 --slots 2 --api-key "$KEY" >"$T/out" 2>"$T/err" &
+"$BIN" serve --model "$M" --port 0 --slots 2 --ctx 4096 --api-key "$KEY" >"$T/out" 2>"$T/err" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$T"' EXIT
 i=0
