@@ -3,7 +3,7 @@
 # needs, and a function that installs the missing ones without prompting.
 SWARM_PACKAGES=(build-essential cmake pkg-config libzmq3-dev libprotobuf-c-dev
     protobuf-c-compiler libcjson-dev libhiredis-dev libuv1-dev libpcre2-dev
-    redis-server python3 python3-numpy
+    redis-server python3 python3-numpy python3-jsonschema
     libmicrohttpd-dev libcurl4-openssl-dev libseccomp-dev bubblewrap git)
 
 swarm_install_packages() {

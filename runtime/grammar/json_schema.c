@@ -1629,7 +1629,7 @@ static int re_class(jre *r, jset *out)
     return 0;
 }
 
-static int re_alt(jre *r, jbuf *out, bool top, bool *never);
+static int re_alt(jre *r, jbuf *out, bool top, bool *never, bool *nullable);
 
 /* Parses {m}, {m,}, {m,n} at r->i (after '{'); 1 if it is not a quantifier. */
 static int re_braces(jre *r, long *m, long *n)
@@ -1666,10 +1666,10 @@ static int re_braces(jre *r, long *m, long *n)
 
 /* One atom with its quantifier, appended to seq; *never when it matches
  * nothing (and is not optional). */
-static int re_atom(jre *r, jbuf *seq, bool *never)
+static int re_atom(jre *r, jbuf *seq, bool *never, bool *nullable)
 {
     jbuf a = {0};
-    bool a_never = false;
+    bool a_never = false, a_null = false;
     uint32_t c = r->c[r->i];
     jset s = {0};
     bool is_set = false;
@@ -1682,7 +1682,7 @@ static int re_atom(jre *r, jbuf *seq, bool *never)
                 return re_err(r, "lookaround and named groups are not supported");
         }
         jbuf g = {0};
-        if (re_alt(r, &g, false, &a_never)) {
+        if (re_alt(r, &g, false, &a_never, &a_null)) {
             free(g.s);
             return -1;
         }
@@ -1763,6 +1763,11 @@ static int re_atom(jre *r, jbuf *seq, bool *never)
             return re_err(r, "nothing to repeat");
         }
     }
+    *nullable = a_null || m == 0 || !a.n;
+    if (a_null && a.n && n < 0) {
+        free(a.s);
+        return re_err(r, "a repeated group that can match the empty string is not supported");
+    }
     if (a_never) {
         free(a.s);
         if (m > 0) *never = true;
@@ -1797,13 +1802,13 @@ static int re_atom(jre *r, jbuf *seq, bool *never)
     return a.oom ? joom(r->x) : 0;
 }
 
-static int re_alt(jre *r, jbuf *out, bool top, bool *never)
+static int re_alt(jre *r, jbuf *out, bool top, bool *never, bool *nullable)
 {
     jalt al = {0};
-    bool any = false;
+    bool any = false, any_null = false;
     while (true) {
         jbuf seq = {0};
-        bool sn = false, anc_s = false, anc_e = false;
+        bool sn = false, anc_s = false, anc_e = false, seq_null = true;
         if (top && r->i < r->n && r->c[r->i] == '^') {
             anc_s = true;
             r->i++;
@@ -1814,12 +1819,15 @@ static int re_alt(jre *r, jbuf *out, bool top, bool *never)
                 r->i++;
                 break;
             }
-            if (re_atom(r, &seq, &sn)) {
+            bool an = false;
+            if (re_atom(r, &seq, &sn, &an)) {
                 free(seq.s);
                 free(al.b.s);
                 return -1;
             }
+            seq_null = seq_null && an;
         }
+        if (!sn && seq_null) any_null = true;
         if (!sn) {
             jbuf full = {0};
             if (top && !anc_s) {
@@ -1851,6 +1859,7 @@ static int re_alt(jre *r, jbuf *out, bool top, bool *never)
         return re_err(r, "unmatched )");
     }
     *never = !any;
+    *nullable = any_null;
     alt_emit(&al, out);
     return 0;
 }
@@ -1870,7 +1879,8 @@ static int pattern_expr(jctx *x, const jel *e, const char *pat, jbuf *out, bool 
         k++;
     }
     jre r = {cps, k, 0, x, e};
-    int rc = re_alt(&r, out, true, never);
+    bool nullable;
+    int rc = re_alt(&r, out, true, never, &nullable);
     free(cps);
     return rc;
 }
@@ -3072,7 +3082,8 @@ static int conj_rule(jctx *x, const jconj *cin, const char **name)
     }
     if (++x->depth > JSC_MAX_DEPTH) {
         free(key);
-        return jfail(x, "%s: schema nested deeper than %d levels", cin->v[0].ptr, JSC_MAX_DEPTH);
+        return jfail(x, "json schema: nested deeper than %d levels (at %.200s...)", JSC_MAX_DEPTH,
+                     cin->v[0].ptr);
     }
     jconj c;
     if (conj_copy(cin, &c)) {
