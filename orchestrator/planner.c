@@ -2,7 +2,8 @@
  *
  * Strict by design: an unknown key is an error naming it, and every error
  * names the field (budget.max_attempts, fanout.lines, ...) so a user can fix
- * the job file without reading code. Fan-out sources:
+ * the job file without reading code. Instructions that never mention {item}
+ * are refused when there is more than one item (they would all be alike). Fan-out sources:
  *   items - a JSON array of strings;
  *   lines - each non-empty line of a text file;
  *   glob  - files matching a pattern ("**" spans directories) under a
@@ -517,6 +518,16 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
     }
     if (s->n_tasks == 0) {
         snprintf(err, errlen, "fanout: no items to fan out");
+        goto fail;
+    }
+    /* {item} is the only way an item reaches its sub-task's prompt: without
+     * it every sub-task would run the very same prompt */
+    if (s->n_tasks > 1 && !strstr(instructions, "{item}")) {
+        snprintf(err, errlen,
+                 "instructions: never mention {item}, so all %zu sub-tasks would get the same "
+                 "prompt; write {item} where each item (line, file) goes, e.g. \"Summarise: "
+                 "{item}\"",
+                 s->n_tasks);
         goto fail;
     }
     s->name = pj_strdup(j, name);

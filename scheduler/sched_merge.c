@@ -1,9 +1,12 @@
 /* sched_merge.c - the merger: one result JSON per job (format in docs/JOBS.md).
  *
  * Deterministic reducers over the collected tasks, in task order:
- *   concat - outputs of done tasks joined with "\n";
- *   json   - an array of each done task's output parsed as JSON, or kept as a
- *            string when it does not parse.
+ *   concat - one labelled section per task, "## <item>\n<output>", joined
+ *            with a blank line, so each output can be matched to its item
+ *            (a failed or cancelled task's section says so instead);
+ *   json   - an array of {task_id, item, status, output} per task: output
+ *            parsed as JSON, or kept as a string when it does not parse, or
+ *            null (with error) when the task did not succeed.
  * Every task appears exactly once in "results"; failed ones also in
  * "failed_tasks". The JSON is built here and stored by finish.lua, which only
  * accepts it while the job is still "merging", so it is stored once. */
@@ -49,6 +52,15 @@ static void sb_add(strbuf *b, const char *s, size_t n)
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
+}
+
+/* "## <item>\n" with the item on one line (items may hold newlines). */
+static void sb_label(strbuf *b, const char *item)
+{
+    sb_add(b, "## ", 3);
+    for (const char *p = item; *p; p++)
+        sb_add(b, (*p == '\n' || *p == '\r') ? " " : p, 1);
+    sb_add(b, "\n", 1);
 }
 
 int sched_merge_build(const redisReply *c, const char *job_id, char **json, const char **state,
@@ -102,6 +114,18 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
         cJSON_AddNumberToObject(r, "attempt", (double)attempt);
         cJSON_AddStringToObject(r, "worker", worker);
         cJSON_AddNumberToObject(r, "tokens", (double)tokens);
+        cJSON *mj = NULL;
+        if (as_json) {
+            if (!(mj = cJSON_CreateObject())) goto oom;
+            cJSON_AddItemToArray(merged_json, mj);
+            cJSON_AddStringToObject(mj, "task_id", tid);
+            cJSON_AddStringToObject(mj, "item", item);
+            cJSON_AddStringToObject(mj, "status", st);
+        } else {
+            if (!first) sb_add(&cat, "\n\n", 2);
+            first = false;
+            sb_label(&cat, item);
+        }
         if (ok) {
             done++;
             if (as_json) {
@@ -109,11 +133,9 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
                 cJSON *v = cJSON_ParseWithLength(output, olen);
                 if (!v) v = cJSON_CreateString(output);
                 if (!v) goto oom;
-                cJSON_AddItemToArray(merged_json, v);
+                cJSON_AddItemToObject(mj, "output", v);
             } else {
-                if (!first) sb_add(&cat, "\n", 1);
                 sb_add(&cat, output, strlen(output));
-                first = false;
             }
         } else {
             const char *why = error[0] ? error : st;
@@ -131,6 +153,18 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
                 cJSON_AddNumberToObject(f, "attempts", (double)attempt);
             }
             cJSON_AddStringToObject(r, "error", why);
+            if (as_json) {
+                cJSON_AddNullToObject(mj, "output");
+                cJSON_AddStringToObject(mj, "error", why);
+            } else {
+                sb_add(&cat, "[", 1);
+                sb_add(&cat, st, strlen(st));
+                if (strcmp(st, "cancelled") != 0) {
+                    sb_add(&cat, ": ", 2);
+                    sb_add(&cat, why, strlen(why));
+                }
+                sb_add(&cat, "]", 1);
+            }
         }
     }
     if (cat.oom) goto oom;

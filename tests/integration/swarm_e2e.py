@@ -216,8 +216,11 @@ def check_result(res, items, expect_state="done"):
               "counts done=%r failed=%r" % (res.get("done"), res.get("failed")))
         if res.get("merge") == "concat":
             check(isinstance(res.get("merged"), str), "concat merge is not a string")
-            check(res["merged"] == "\n".join(r["output"] for r in results),
-                  "merged text is not the outputs joined in task order")
+            # one section per task, labelled with its item (sched_merge.c)
+            want = "\n\n".join("## %s\n%s" % (r["item"].replace("\n", " ").replace("\r", " "),
+                                                r["output"]) for r in results)
+            check(res["merged"] == want,
+                  "merged text is not the labelled outputs in task order")
 
 
 # ---- scenarios ----

@@ -304,7 +304,9 @@ static void test_fence_and_merge(tctx *t)
             CHECK(strcmp(cJSON_GetObjectItem(x, "output")->valuestring, wout) == 0);
             CHECK(cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")));
         }
-        CHECK(strcmp(cJSON_GetObjectItem(res, "merged")->valuestring, "out0\nout1\nout2") == 0);
+        /* concat: one section per task, labelled with its item */
+        CHECK(strcmp(cJSON_GetObjectItem(res, "merged")->valuestring,
+                     "## item0\nout0\n\n## item1\nout1\n\n## item2\nout2") == 0);
         CHECK(cJSON_GetObjectItem(res, "done")->valueint == 3);
         cJSON_Delete(res);
     }
@@ -349,8 +351,14 @@ static void test_retry_expire(tctx *t)
     CHECK(res != NULL);
     if (res) {
         cJSON *m = cJSON_GetObjectItem(res, "merged");
-        CHECK(cJSON_IsArray(m) && cJSON_GetArraySize(m) == 1);
-        CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(m, 0), "k")->valueint == 1);
+        /* json: every task as {task_id, item, status, output}; output null when it failed */
+        CHECK(cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2);
+        cJSON *m0 = cJSON_GetArrayItem(m, 0), *m1 = cJSON_GetArrayItem(m, 1);
+        CHECK(m0 && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(m0, "status")), "failed"));
+        CHECK(m0 && cJSON_IsNull(cJSON_GetObjectItem(m0, "output")));
+        CHECK(m1 && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(m1, "item")), "item1"));
+        CHECK(m1 && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(m1, "task_id")), "t0001"));
+        CHECK(m1 && cJSON_GetObjectItem(cJSON_GetObjectItem(m1, "output"), "k")->valueint == 1);
         cJSON *f = cJSON_GetObjectItem(res, "failed_tasks");
         CHECK(cJSON_GetArraySize(f) == 1);
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(f, 0), "attempts")->valueint == 2);
@@ -453,7 +461,9 @@ static void test_two_connections(tctx *t, redis_fixture *fx)
     status(t, "j-g");
     cJSON *res = cJSON_Parse(t->result);
     CHECK(res && cJSON_GetArraySize(cJSON_GetObjectItem(res, "results")) == 2);
-    if (res) CHECK(!strcmp(cJSON_GetObjectItem(res, "merged")->valuestring, "first\nsecond"));
+    if (res)
+        CHECK(!strcmp(cJSON_GetObjectItem(res, "merged")->valuestring,
+                      "## item0\nfirst\n\n## item1\nsecond"));
     cJSON_Delete(res);
     sched_close(u.s);
     for (int i = 0; i < 10; i++)
