@@ -14,6 +14,7 @@
  *  harmony    openai/gpt-oss-20b chat_template.jinja (system, developer,
  *             tool results) and OpenAI's harmony guide (the call form
  *             "<|channel|>commentary to=functions.X <|constrain|>json") */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +621,107 @@ out:
     free(time_call);
 }
 
+/* ---- generation under the tool grammar ---- */
+
+/* A random-weight fixture model samples under the tool grammar (special
+ * tokens may spell markers): whatever it emits must parse back into calls to
+ * listed tools with schema-shaped arguments (choice required), or into calls
+ * or an answer (auto). Families are paired with models for their syntax
+ * only; the weights know none of them. */
+static void generate_one(rt_model *m, const char *model, const char *family, rt_tool_choice choice,
+                         uint64_t seed)
+{
+    char err[512] = "";
+    rt_session *s = NULL;
+    rt_sampler *smp = NULL;
+    rt_grammar *g = NULL;
+    char *prompt = NULL, *text = NULL, *gbnf = NULL, *content = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0, n_calls = 0;
+    rt_tool_call *calls = NULL;
+    /* one tool keeps the prompt inside the fixtures' 512-token context */
+    const rt_tool_def *tool = &k_tools[0];
+    const rt_chat_msg q[] = {{.role = "user", .content = "Weather in Paris?"}};
+    int rc = rt_chat_format_tools(m, family, q, 1, tool, 1, true, &prompt, err, sizeof(err));
+    if (!rc)
+        rc = rt_tokenize(m, prompt, strlen(prompt), true, true, &ids, &n_ids, err, sizeof(err));
+    if (!rc) rc = rt_chat_tool_grammar(family, tool, 1, choice, NULL, &gbnf, err, sizeof(err));
+    if (!rc) rc = rt_grammar_from_gbnf(gbnf, strlen(gbnf), NULL, &g, err, sizeof(err));
+    if (!rc)
+        rc = rt_session_new(m, 1024, &s, err,
+                            sizeof(err)); /* past n_ctx_train: weights are random anyway */
+    rt_sampler_params sp = rt_sampler_default_params();
+    sp.temperature = 1.0f;
+    sp.seed = seed;
+    if (!rc) rc = (smp = rt_sampler_new(&sp)) ? 0 : -1;
+    rt_grammar_opts go = {.allow_special_text = true};
+    if (!rc) rc = rt_sampler_set_grammar_opts(smp, m, g, &go, err, sizeof(err));
+    int32_t room = s ? rt_session_n_ctx(s) - (int32_t)n_ids : 0;
+    rt_generate_params gp = {.n_predict = room < 64 ? room : 64, .stop_at_eog = true};
+    if (!rc) rc = rt_generate(s, smp, ids, n_ids, &gp, NULL, NULL, &text, err, sizeof(err));
+    CHECK(rc == 0, "%s/%s seed %llu (%zu prompt tokens): %s", model, family,
+          (unsigned long long)seed, n_ids, err);
+    if (rc == 0) {
+        rc = rt_chat_parse_tool_calls(family, text, strlen(text), &calls, &n_calls, &content, err,
+                                      sizeof(err));
+        CHECK(rc == 0, "%s/%s seed %llu: generated text does not parse: %s\n[%s]", model, family,
+              (unsigned long long)seed, err, text);
+        if (rc == 0 && choice == RT_TOOL_CHOICE_REQUIRED)
+            CHECK(n_calls >= 1 && content[0] == 0,
+                  "%s/%s seed %llu: required choice gave %zu calls, content [%s]", model, family,
+                  (unsigned long long)seed, n_calls, content);
+        for (size_t i = 0; rc == 0 && i < n_calls; i++) {
+            CHECK(!strcmp(calls[i].name, "get_weather"), "%s/%s: call to %s", model, family,
+                  calls[i].name);
+            cj_value *a = NULL;
+            char jerr[160];
+            const cj_value *loc = NULL;
+            if (!cj_parse(calls[i].arguments, strlen(calls[i].arguments), &a, NULL, jerr,
+                          sizeof(jerr)))
+                loc = cj_get(a, "location");
+            CHECK(loc && loc->t == CJ_STR, "%s/%s: arguments %s do not fit the schema", model,
+                  family, calls[i].arguments);
+            cj_free(a);
+        }
+    }
+    rt_tool_calls_free(calls, n_calls);
+    free(content);
+    free(text);
+    free(gbnf);
+    free(prompt);
+    free(ids);
+    rt_sampler_free(smp);
+    rt_grammar_free(g);
+    rt_session_free(s);
+}
+
+static void test_generate(const char *fix)
+{
+    static const struct {
+        const char *model, *families[3];
+    } models[] = {{"qwen3moe", {"chatml", "harmony", "llama3"}},
+                  {"mixtral", {"mistral-v3", NULL, NULL}},
+                  {"deepseek2", {"deepseek3", NULL, NULL}}};
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+        char path[1024], err[512] = "";
+        snprintf(path, sizeof(path), "%s/models/%s/%s-q8_0.gguf", fix, models[i].model,
+                 models[i].model);
+        rt_model *m = NULL;
+        rt_load_params lp = {.n_threads = 1};
+        if (rt_model_load(path, &lp, &m, err, sizeof(err))) {
+            CHECK(0, "%s: %s", path, err);
+            continue;
+        }
+        for (size_t f = 0; f < 3 && models[i].families[f]; f++) {
+            generate_one(m, models[i].model, models[i].families[f], RT_TOOL_CHOICE_REQUIRED, 1);
+            /* auto where a call may follow text: the free-text rule at work */
+            if (!strcmp(models[i].families[f], "chatml"))
+                generate_one(m, models[i].model, models[i].families[f], RT_TOOL_CHOICE_AUTO, 2);
+        }
+        rt_model_free(m);
+    }
+}
+
 static void test_errors(void)
 {
     rt_tool_call *calls;
@@ -679,7 +781,19 @@ int main(int argc, char **argv)
         test_harmony();
     else if (!strcmp(what, "errors"))
         test_errors();
-    else if (!strcmp(what, "grammar")) {
+    else if (!strcmp(what, "generate")) {
+        const char *fix = argc > 2 ? argv[2] : getenv("SWARM_FIXTURES");
+        char probe[1024];
+        snprintf(probe, sizeof(probe), "%s/models/qwen3moe/qwen3moe-q8_0.gguf", fix ? fix : "");
+        FILE *f = fopen(probe, "rb");
+        if (!f) {
+            /* the fixtures are required: missing ones fail the test, CI or not */
+            fprintf(stderr, "fixtures missing (%s): set SWARM_FIXTURES\n", probe);
+            return 1;
+        }
+        fclose(f);
+        test_generate(fix);
+    } else if (!strcmp(what, "grammar")) {
         const char *fams[] = {"chatml", "llama3", "deepseek3", "mistral-v3", "harmony"};
         for (size_t i = 0; i < 5; i++)
             test_grammar(fams[i]);
