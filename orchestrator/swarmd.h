@@ -46,6 +46,8 @@
     X(RESULTS_STALE, "results.stale")                                                              \
     X(RESULTS_DUPLICATE, "results.duplicate")                                                      \
     X(RESULTS_UNKNOWN, "results.unknown")                                                          \
+    X(RESULTS_REJECTED, "results.rejected")                                                        \
+    X(PROGRESS_REJECTED, "progress.rejected")                                                      \
     X(WORKERS_LOST, "workers.lost")                                                                \
     X(LEASES_EXPIRED, "leases.expired")                                                            \
     X(REDIS_ERRORS, "redis.errors")
@@ -57,6 +59,7 @@ enum { SWARMD_COUNTERS(SWARMD_X_ENUM) SWARMD_C_COUNT };
 typedef struct swarmd_ref {
     char job[64], task[32];
     uint32_t attempt;
+    uint64_t token;
     uint64_t since_ms;
 } swarmd_ref;
 
@@ -64,6 +67,7 @@ typedef struct swarmd_worker {
     uint8_t id[WIRE_MAX_IDENTITY];
     size_t id_len;
     char name[128], hostname[128], model[256];
+    uint64_t incarnation; /* from Register: a new one means the process restarted */
     uint32_t slots;
     uint32_t credit;       /* last announced free slots */
     uint32_t since_credit; /* tasks assigned since that announcement */

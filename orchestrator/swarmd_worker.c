@@ -44,12 +44,13 @@ void swarmd_workers_free(swarmd *d)
 }
 
 static int inflight_add(swarmd_worker *w, const char *job, const char *task, uint32_t attempt,
-                        uint64_t now)
+                        uint64_t token, uint64_t now)
 {
     for (size_t i = 0; i < w->n_inflight; i++) {
         swarmd_ref *f = &w->inflight[i];
         if (!strcmp(f->job, job) && !strcmp(f->task, task)) {
             f->attempt = attempt;
+            f->token = token;
             return 0;
         }
     }
@@ -64,6 +65,7 @@ static int inflight_add(swarmd_worker *w, const char *job, const char *task, uin
     snprintf(f->job, sizeof f->job, "%s", job);
     snprintf(f->task, sizeof f->task, "%s", task);
     f->attempt = attempt;
+    f->token = token;
     f->since_ms = now;
     return 0;
 }
@@ -167,6 +169,7 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             a.job_id = (char *)l[i].job_id;
             a.task_id = (char *)l[i].task_id;
             a.attempt = l[i].attempt;
+            a.lease_token = l[i].token;
             a.goal = (char *)l[i].goal;
             a.instructions = (char *)l[i].instructions;
             a.input = (char *)l[i].input;
@@ -180,7 +183,7 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             if (sent == 0) {
                 d->counters[SWARMD_C_ASSIGNS_SENT]++;
                 w->since_credit++;
-                if (inflight_add(w, l[i].job_id, l[i].task_id, l[i].attempt, now) != 0)
+                if (inflight_add(w, l[i].job_id, l[i].task_id, l[i].attempt, l[i].token, now) != 0)
                     swarmd_log(d, "out of memory tracking %s/%s", l[i].job_id, l[i].task_id);
             }
         }
@@ -220,7 +223,7 @@ void swarmd_dispatch(swarmd *d)
         return;
     }
     if (d->n_workers == 0) return;
-    const char **slots = calloc(SWARMD_LEASE_BATCH, sizeof *slots);
+    sched_slot *slots = calloc(SWARMD_LEASE_BATCH, sizeof *slots);
     uint32_t *avail = calloc(d->n_workers, sizeof *avail);
     if (!slots || !avail) {
         free(slots);
@@ -237,7 +240,11 @@ void swarmd_dispatch(swarmd *d)
     for (uint32_t round = 0; round < most && n < SWARMD_LEASE_BATCH; round++) {
         for (size_t k = 0; k < d->n_workers && n < SWARMD_LEASE_BATCH; k++) {
             size_t i = (d->rr + k) % d->n_workers;
-            if (avail[i] > round) slots[n++] = d->workers[i]->name;
+            if (avail[i] > round) {
+                slots[n].worker = d->workers[i]->name;
+                slots[n].incarnation = d->workers[i]->incarnation;
+                n++;
+            }
         }
     }
     d->rr++;
@@ -344,8 +351,9 @@ static void result_done(void *ud, int rc, const char *err, int outcome, bool mer
     }
     static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
                                   SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
-                                  SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED};
-    if (outcome >= 0 && outcome <= SCHED_FAILED) d->counters[counter[outcome]]++;
+                                  SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED,
+                                  SWARMD_C_RESULTS_REJECTED};
+    if (outcome >= 0 && outcome <= SCHED_FORGED) d->counters[counter[outcome]]++;
     if (outcome != SCHED_OK)
         swarmd_log(d, "result %s/%s#%u from %s: %s", c->job, c->task, c->attempt, c->worker,
                    sched_outcome_name(outcome));
@@ -358,7 +366,11 @@ static void progress_done(void *ud, int rc, const char *err, int outcome, bool m
 {
     result_ctx *c = ud;
     swarmd *d = c->d;
-    if (rc == 0 && outcome == SCHED_STALE && !d->stopping) {
+    if (rc == 0 && outcome == SCHED_FORGED) {
+        d->counters[SWARMD_C_PROGRESS_REJECTED]++;
+        swarmd_log(d, "progress %s/%s#%u from %s rejected: not the lease holder or wrong token",
+                   c->job, c->task, c->attempt, c->worker);
+    } else if (rc == 0 && outcome == SCHED_STALE && !d->stopping) {
         /* The worker lost this attempt: tell it to stop wasting the slot. */
         swarmd_worker *w = swarmd_worker_by_name(d, c->worker);
         if (w) {
@@ -469,7 +481,8 @@ static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat
     /* Tasks it runs that we did not know about (we restarted): track them. */
     for (size_t i = 0; i < h->n_running; i++) {
         const Swarm__TaskRef *t = h->running[i];
-        if (ref_ok(t->job_id, t->task_id)) inflight_add(w, t->job_id, t->task_id, t->attempt, now);
+        if (ref_ok(t->job_id, t->task_id))
+            inflight_add(w, t->job_id, t->task_id, t->attempt, t->lease_token, now);
     }
     /* Assigned long ago and not reported: the worker does not have it. */
     for (size_t i = 0; i < w->n_inflight;) {
@@ -494,10 +507,11 @@ static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat
             refs[n].job_id = t->job_id;
             refs[n].task_id = t->task_id;
             refs[n].attempt = t->attempt;
+            refs[n].token = t->lease_token;
             n++;
         }
-        if (n && sched_tasks_heartbeat(d->sched, refs, n, d->cfg.lease_ms, heartbeat_done, d, err,
-                                       sizeof err) != 0)
+        if (n && sched_tasks_heartbeat(d->sched, w->name, refs, n, d->cfg.lease_ms, heartbeat_done,
+                                       d, err, sizeof err) != 0)
             d->counters[SWARMD_C_REDIS_ERRORS]++;
         free(refs);
     }
@@ -520,12 +534,14 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
     result_ctx *c = calloc(1, sizeof *c);
     if (!c) return;
     c->d = d;
-    snprintf(c->worker, sizeof c->worker, "%s",
-             w ? w->name : (env->sender[0] ? env->sender : "unregistered"));
+    /* The sender: its registered name, else (swarmd restarted and it has not
+     * registered again yet) the name it claims. Either way complete.lua only
+     * accepts the lease holder echoing the lease's random token. */
+    snprintf(c->worker, sizeof c->worker, "%s", w ? w->name : env->sender);
     snprintf(c->job, sizeof c->job, "%s", r->job_id);
     snprintf(c->task, sizeof c->task, "%s", r->task_id);
     c->attempt = r->attempt;
-    sched_result sr = {.ref = {r->job_id, r->task_id, r->attempt},
+    sched_result sr = {.ref = {r->job_id, r->task_id, r->attempt, r->lease_token},
                        .worker = c->worker,
                        .ok = r->ok,
                        .output = r->output,
@@ -559,12 +575,12 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
     snprintf(c->job, sizeof c->job, "%s", p->job_id);
     snprintf(c->task, sizeof c->task, "%s", p->task_id);
     c->attempt = p->attempt;
-    sched_taskref ref = {p->job_id, p->task_id, p->attempt};
+    sched_taskref ref = {p->job_id, p->task_id, p->attempt, p->lease_token};
     char tail[128];
     snprintf(tail, sizeof tail, "%s", p->text_tail);
     char err[256];
-    if (sched_task_progress(d->sched, &ref, p->tokens, tail, d->cfg.lease_ms, progress_done, c, err,
-                            sizeof err) != 0) {
+    if (sched_task_progress(d->sched, &ref, w->name, p->tokens, tail, d->cfg.lease_ms,
+                            progress_done, c, err, sizeof err) != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         free(c);
     }

@@ -95,8 +95,9 @@ long long sched_reply_ll(const redisReply *r)
 
 const char *sched_outcome_name(int outcome)
 {
-    static const char *const names[] = {"ok", "stale", "duplicate", "unknown", "retry", "failed"};
-    return outcome >= 0 && outcome <= SCHED_FAILED ? names[outcome] : "?";
+    static const char *const names[] = {"ok",    "stale",  "duplicate", "unknown",
+                                        "retry", "failed", "forged"};
+    return outcome >= 0 && outcome <= SCHED_FORGED ? names[outcome] : "?";
 }
 
 static void sched_report(sched_t *s, bool up, const char *msg)
@@ -615,7 +616,7 @@ static void op_lease_reply(sched_op *op, redisReply *r, const char *err)
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 11) continue;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 12) continue;
         sched_lease *x = &l[n++];
         x->job_id = sched_reply_str(e->element[0]);
         x->task_id = sched_reply_str(e->element[1]);
@@ -628,18 +629,36 @@ static void op_lease_reply(sched_op *op, redisReply *r, const char *err)
         x->temperature = strtod(sched_reply_str(e->element[8]), NULL);
         x->seed = strtoull(sched_reply_str(e->element[9]), NULL, 10);
         x->lease_until = (uint64_t)sched_reply_ll(e->element[10]);
+        x->token = strtoull(sched_reply_str(e->element[11]), NULL, 10);
     }
     cb(op->ud, 0, NULL, l, n);
     free(l);
 }
 
-int sched_task_lease(sched_t *s, uint64_t lease_ms, const char *const *workers, size_t n,
+uint64_t sched_token_new(void)
+{
+    uint64_t t = 0;
+    while (t == 0) {
+        if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t) {
+            /* getrandom on Linux >= 3.17 does not fail for 8 bytes once the pool
+             * is up; fall back to a mix that is still unpredictable off-host */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            t = ((uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec) * 0x9E3779B97F4A7C15u ^
+                (uint64_t)getpid();
+        }
+    }
+    return t;
+}
+
+int sched_task_lease(sched_t *s, uint64_t lease_ms, const sched_slot *slots, size_t n,
                      sched_lease_fn cb, void *ud, char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_LEASE, op_lease_reply, (void *)cb, ud);
     int bad = !op || op_u64(op, lease_ms);
     for (size_t i = 0; !bad && i < n; i++)
-        bad = op_str(op, workers[i]);
+        bad = op_str(op, slots[i].worker) || op_u64(op, sched_token_new()) ||
+              op_u64(op, slots[i].incarnation);
     if (bad && op) {
         op_free(op);
         op = NULL;
@@ -656,6 +675,7 @@ static int outcome_parse(const char *s)
     if (!strcmp(s, "duplicate")) return SCHED_DUPLICATE;
     if (!strcmp(s, "retry")) return SCHED_RETRY;
     if (!strcmp(s, "failed")) return SCHED_FAILED;
+    if (!strcmp(s, "forged")) return SCHED_FORGED;
     return SCHED_UNKNOWN;
 }
 
@@ -678,11 +698,19 @@ static int op_ref(sched_op *op, const sched_taskref *t)
     return op_str(op, t->job_id) || op_str(op, t->task_id) || op_u64(op, t->attempt);
 }
 
-int sched_task_progress(sched_t *s, const sched_taskref *t, uint32_t tokens, const char *tail,
-                        uint64_t lease_ms, sched_outcome_fn cb, void *ud, char *err, size_t errlen)
+/* A fenced ref: job, task, attempt, token. */
+static int op_fref(sched_op *op, const sched_taskref *t)
+{
+    return op_ref(op, t) || op_u64(op, t->token);
+}
+
+int sched_task_progress(sched_t *s, const sched_taskref *t, const char *worker, uint32_t tokens,
+                        const char *tail, uint64_t lease_ms, sched_outcome_fn cb, void *ud,
+                        char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_PROGRESS, op_outcome_reply, (void *)cb, ud);
-    if (op && (op_ref(op, t) || op_u64(op, tokens) || op_u64(op, lease_ms) || op_str(op, tail))) {
+    if (op && (op_fref(op, t) || op_str(op, worker) || op_u64(op, tokens) || op_u64(op, lease_ms) ||
+               op_str(op, tail))) {
         op_free(op);
         op = NULL;
     }
@@ -693,7 +721,7 @@ int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, 
                         size_t errlen)
 {
     sched_op *op = op_new(s, S_COMPLETE, op_outcome_reply, (void *)cb, ud);
-    if (op && (op_ref(op, &r->ref) || op_str(op, r->worker) || op_str(op, r->ok ? "1" : "0") ||
+    if (op && (op_fref(op, &r->ref) || op_str(op, r->worker) || op_str(op, r->ok ? "1" : "0") ||
                op_str(op, r->output) || op_str(op, r->error) || op_u64(op, r->tokens) ||
                op_u64(op, r->elapsed_ms))) {
         op_free(op);
@@ -707,13 +735,13 @@ static void op_count_reply(sched_op *op, redisReply *r, const char *err)
     ((sched_count_fn)op->cb)(op->ud, err ? -1 : 0, err, err ? 0 : sched_reply_ll(r));
 }
 
-int sched_tasks_heartbeat(sched_t *s, const sched_taskref *refs, size_t n, uint64_t lease_ms,
-                          sched_count_fn cb, void *ud, char *err, size_t errlen)
+int sched_tasks_heartbeat(sched_t *s, const char *worker, const sched_taskref *refs, size_t n,
+                          uint64_t lease_ms, sched_count_fn cb, void *ud, char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_HEARTBEAT, op_count_reply, (void *)cb, ud);
-    int bad = !op || op_u64(op, lease_ms);
+    int bad = !op || op_u64(op, lease_ms) || op_str(op, worker);
     for (size_t i = 0; !bad && i < n; i++)
-        bad = op_ref(op, &refs[i]);
+        bad = op_fref(op, &refs[i]);
     if (bad && op) {
         op_free(op);
         op = NULL;

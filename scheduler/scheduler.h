@@ -3,7 +3,8 @@
  * Redis is the source of truth; this module only issues Lua scripts through
  * async hiredis on the caller's libuv loop. Every state change is one script
  * (EVALSHA, reloaded on NOSCRIPT) fenced by the task's attempt number, so a
- * late or duplicate result can never be merged twice.
+ * late or duplicate result can never be merged twice, and by a per-lease
+ * random token plus the holder's name, so a forged one is never merged.
  *
  * Keys (P = prefix, default "swarm:"), one per line:
  *  - P jobs: zset, job id -> created ms (the jobs index).
@@ -11,7 +12,8 @@
  *    created_ms finished_ms result cancel_requested.
  *  - P job:<id>:tasks: list, task ids in fan-out order.
  *  - P job:<id>:task:<tid>: hash, state attempt instructions input item worker
- *    lease_until output error tokens.
+ *    lease_until output error tokens token (the lease's random fencing token,
+ *    a decimal string) inc (the holder's incarnation).
  *  - P job:<id>:events: stream (capped ~10000) of every transition.
  *  - P ready: zset, "<job>/<tid>" -> ready-at ms (backoff delays a retry).
  *  - P leased: zset, "<job>/<tid>" -> lease_until ms.
@@ -79,6 +81,7 @@ void sched_task_id(size_t i, char *buf, size_t len);
 typedef struct sched_lease {
     const char *job_id, *task_id, *worker;
     uint32_t attempt;
+    uint64_t token; /* the lease's fencing token, to send in Assign */
     const char *goal, *instructions, *input;
     uint32_t max_tokens;
     double temperature;
@@ -86,14 +89,24 @@ typedef struct sched_lease {
     uint64_t lease_until;
 } sched_lease;
 typedef void (*sched_lease_fn)(void *ud, int rc, const char *err, const sched_lease *l, size_t n);
-/* Leases up to n ready tasks, the i-th to workers[i] (give each worker as
- * many entries as free slots, interleaved for fairness). */
-int sched_task_lease(sched_t *s, uint64_t lease_ms, const char *const *workers, size_t n,
+/* One free slot to fill: the worker's name and incarnation. */
+typedef struct sched_slot {
+    const char *worker;
+    uint64_t incarnation;
+} sched_slot;
+/* Leases up to n ready tasks, the i-th to slots[i] (give each worker as
+ * many entries as free slots, interleaved for fairness). Each lease gets a
+ * fresh random token (getrandom), which the holder must echo. */
+int sched_task_lease(sched_t *s, uint64_t lease_ms, const sched_slot *slots, size_t n,
                      sched_lease_fn cb, void *ud, char *err, size_t errlen);
+/* A random non-zero 64-bit fencing token. */
+uint64_t sched_token_new(void);
 
+/* A task attempt as a worker names it: attempt and token are the fence. */
 typedef struct sched_taskref {
     const char *job_id, *task_id;
     uint32_t attempt;
+    uint64_t token;
 } sched_taskref;
 
 /* Outcome of a fenced call. */
@@ -104,17 +117,20 @@ enum {
     SCHED_UNKNOWN = 3,   /* no such job/task */
     SCHED_RETRY = 4,     /* failed result: requeued with backoff */
     SCHED_FAILED = 5,    /* failed result: attempts exhausted */
+    SCHED_FORGED = 6,    /* current attempt, but wrong token or not sent by the holder */
 };
 const char *sched_outcome_name(int outcome);
 
 typedef void (*sched_outcome_fn)(void *ud, int rc, const char *err, int outcome, bool merge);
-/* leased -> running (first call), lease extended, token count stored. */
-int sched_task_progress(sched_t *s, const sched_taskref *t, uint32_t tokens, const char *tail,
-                        uint64_t lease_ms, sched_outcome_fn cb, void *ud, char *err, size_t errlen);
+/* leased -> running (first call), lease extended, token count stored.
+ * worker = the sender, which must hold the lease. */
+int sched_task_progress(sched_t *s, const sched_taskref *t, const char *worker, uint32_t tokens,
+                        const char *tail, uint64_t lease_ms, sched_outcome_fn cb, void *ud,
+                        char *err, size_t errlen);
 
 typedef struct sched_result {
     sched_taskref ref;
-    const char *worker;
+    const char *worker; /* the sender; must be the lease holder */
     bool ok;
     const char *output, *error;
     uint32_t tokens;
@@ -125,9 +141,10 @@ int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, 
                         size_t errlen);
 
 typedef void (*sched_count_fn)(void *ud, int rc, const char *err, long long n);
-/* Extend the leases of tasks a live worker still runs (n = how many matched). */
-int sched_tasks_heartbeat(sched_t *s, const sched_taskref *refs, size_t n, uint64_t lease_ms,
-                          sched_count_fn cb, void *ud, char *err, size_t errlen);
+/* Extend the leases of tasks a live worker still runs (n = how many matched:
+ * attempt, token and holder). */
+int sched_tasks_heartbeat(sched_t *s, const char *worker, const sched_taskref *refs, size_t n,
+                          uint64_t lease_ms, sched_count_fn cb, void *ud, char *err, size_t errlen);
 /* Attempts lost with their worker: back to ready with backoff, or failed. */
 int sched_tasks_fail(sched_t *s, const sched_taskref *refs, size_t n, const char *reason,
                      sched_count_fn cb, void *ud, char *err, size_t errlen);

@@ -10,8 +10,10 @@
  * intervals the worker probes with a Register (always answered); if that
  * also goes unanswered it drops the socket and reconnects. An Error telling
  * it that it is unknown makes it register again at once. Results produced
- * meanwhile are still sent: swarmd accepts any result whose fencing token
- * (attempt) matches. */
+ * meanwhile are still sent: swarmd accepts a result whose fencing token
+ * (attempt plus the Assign's random lease_token) matches and whose sender
+ * holds the lease. Each process start registers a new random incarnation,
+ * so swarmd releases a crashed predecessor's leases at once. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -48,6 +50,7 @@ typedef struct {
     int cancelled;
     char *job_id, *task_id;
     uint32_t attempt;
+    uint64_t token; /* the lease's fencing token, echoed in everything about it */
 } worker_slot;
 
 struct worker {
@@ -68,6 +71,7 @@ struct worker {
     int probed;
     uint32_t last_credit;
     uint64_t corr;
+    uint64_t incarnation; /* random per process: swarmd tells a restart from a reconnect */
 };
 
 static uint64_t now_ms(void)
@@ -134,6 +138,7 @@ static void worker_send_register(worker *w)
     reg.mem_bytes = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
     reg.version = WORKER_VERSION;
     reg.heartbeat_ms = w->hb_ms;
+    reg.incarnation = w->incarnation;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
     env.register_ = &reg;
     worker_send(w, &env);
@@ -168,6 +173,7 @@ static void worker_send_heartbeat(worker *w)
         refs[n].job_id = s->job_id;
         refs[n].task_id = s->task_id;
         refs[n].attempt = s->attempt;
+        refs[n].lease_token = s->token;
         ptrs[n] = &refs[n];
         n++;
     }
@@ -229,6 +235,7 @@ static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len
     p.job_id = r->a->job_id;
     p.task_id = r->a->task_id;
     p.attempt = r->a->attempt;
+    p.lease_token = r->a->lease_token;
     p.tokens = tokens;
     p.text_tail = tail ? tail : "";
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
@@ -257,6 +264,7 @@ static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
     res.job_id = a->job_id;
     res.task_id = a->task_id;
     res.attempt = a->attempt;
+    res.lease_token = a->lease_token;
     res.ok = rc == 0;
     res.output = output ? output : "";
     if (rc == 1) snprintf(err, sizeof(err), "cancelled");
@@ -315,6 +323,7 @@ static void worker_reject_assign(worker *w, const Swarm__Assign *a, const char *
     res.job_id = a->job_id;
     res.task_id = a->task_id;
     res.attempt = a->attempt;
+    res.lease_token = a->lease_token;
     res.ok = 0;
     res.output = "";
     res.error = (char *)why;
@@ -351,6 +360,7 @@ static void worker_on_assign(worker *w, Swarm__Envelope *env)
     s->job_id = strdup(a->job_id);
     s->task_id = strdup(a->task_id);
     s->attempt = a->attempt;
+    s->token = a->lease_token;
     atomic_store(&s->cancel, 0);
     pthread_mutex_lock(&s->mu);
     s->pending = env;
@@ -499,6 +509,9 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
     else
         snprintf(w->id, sizeof(w->id), "w-%s-%d", w->host, (int)getpid());
     w->n_slots = cfg->slots > 0 ? cfg->slots : 1;
+    while (!w->incarnation)
+        if (getentropy(&w->incarnation, sizeof w->incarnation) != 0)
+            w->incarnation = (uint64_t)getpid() << 32 ^ now_ms();
     if (!cfg->connect || !*cfg->connect) {
         snprintf(err, errlen, "--connect: swarmd's worker endpoint is required");
         return -1;

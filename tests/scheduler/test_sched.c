@@ -36,6 +36,11 @@ typedef struct tctx {
     char lease_task[16][16];
     unsigned lease_attempt[16];
     char lease_input[16][64];
+    /* every lease seen: job/task -> its token and holder, as a worker would keep */
+    char held[64][48];
+    uint64_t held_token[64];
+    char held_worker[64][8];
+    size_t n_held;
     int merged_calls;
     char merged_state[32];
     char merged_job[64];
@@ -87,6 +92,17 @@ static void lease_cb(void *ud, int rc, const char *err, const sched_lease *l, si
         snprintf(t->lease_task[i], sizeof t->lease_task[i], "%s", l[i].task_id);
         snprintf(t->lease_input[i], sizeof t->lease_input[i], "%s", l[i].input);
         t->lease_attempt[i] = l[i].attempt;
+        char key[48];
+        snprintf(key, sizeof key, "%s/%s", l[i].job_id, l[i].task_id);
+        size_t k = 0;
+        while (k < t->n_held && strcmp(t->held[k], key) != 0)
+            k++;
+        if (k == t->n_held && t->n_held < 64) t->n_held++;
+        if (k < 64) {
+            snprintf(t->held[k], sizeof t->held[k], "%s", key);
+            snprintf(t->held_worker[k], sizeof t->held_worker[k], "%s", l[i].worker);
+            t->held_token[k] = l[i].token;
+        }
     }
     t->calls++;
 }
@@ -194,17 +210,36 @@ static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_
 
 static void lease(tctx *t, size_t n, uint64_t lease_ms)
 {
-    const char *w[8] = {"w1", "w2", "w1", "w2", "w1", "w2", "w1", "w2"};
+    sched_slot w[8];
+    for (int i = 0; i < 8; i++)
+        w[i] = (sched_slot){i % 2 ? "w2" : "w1", 7};
     SYNC(t, sched_task_lease(t->s, lease_ms, w, n, lease_cb, t, e_, sizeof e_));
     if (t->rc != 0) fprintf(stderr, "lease: %s\n", t->err);
     CHECK(t->rc == 0);
 }
 
+/* The token and holder of job/task's latest lease (0 / "w1" if never leased). */
+static uint64_t held(tctx *t, const char *job, const char *task, const char **worker)
+{
+    char key[48];
+    snprintf(key, sizeof key, "%s/%s", job, task);
+    for (size_t k = 0; k < t->n_held; k++) {
+        if (strcmp(t->held[k], key) == 0) {
+            if (worker) *worker = t->held_worker[k];
+            return t->held_token[k];
+        }
+    }
+    if (worker) *worker = "w1";
+    return 0;
+}
+
 static int complete(tctx *t, const char *job, const char *task, unsigned attempt, bool ok,
                     const char *out)
 {
-    sched_result r = {.ref = {job, task, attempt},
-                      .worker = "w1",
+    const char *w = NULL;
+    uint64_t tok = held(t, job, task, &w);
+    sched_result r = {.ref = {job, task, attempt, tok},
+                      .worker = w,
                       .ok = ok,
                       .output = out,
                       .error = ok ? "" : "boom",
@@ -271,8 +306,10 @@ static void test_fence_and_merge(tctx *t)
 
     /* Two completions of the last task pipelined: one wins, the merge runs once. */
     char e[256];
-    sched_result r = {.ref = {"j-a", "t0002", 1},
-                      .worker = "w2",
+    const char *w2 = NULL;
+    uint64_t tok2 = held(t, "j-a", "t0002", &w2);
+    sched_result r = {.ref = {"j-a", "t0002", 1, tok2},
+                      .worker = w2,
                       .ok = true,
                       .output = "out2",
                       .error = "",
@@ -337,9 +374,18 @@ static void test_retry_expire(tctx *t)
     CHECK(complete(t, "j-b", "t0000", 2, true, "late") == SCHED_STALE);
     CHECK(complete(t, "j-b", "t0000", 1, true, "older") == SCHED_STALE);
     /* heartbeat extends only matching attempts */
-    sched_taskref refs[2] = {{"j-b", "t0001", 1}, {"j-b", "t0001", 7}};
-    SYNC(t, sched_tasks_heartbeat(t->s, refs, 2, 30000, count_cb, t, e_, sizeof e_));
+    const char *hw = NULL;
+    uint64_t htok = held(t, "j-b", "t0001", &hw);
+    sched_taskref refs[2] = {{"j-b", "t0001", 1, htok}, {"j-b", "t0001", 7, htok}};
+    SYNC(t, sched_tasks_heartbeat(t->s, hw, refs, 2, 30000, count_cb, t, e_, sizeof e_));
     CHECK(t->count == 1);
+    /* a wrong token, or another worker naming the right one, extends nothing */
+    refs[0].token = htok ^ 1;
+    SYNC(t, sched_tasks_heartbeat(t->s, hw, refs, 1, 30000, count_cb, t, e_, sizeof e_));
+    CHECK(t->count == 0);
+    refs[0].token = htok;
+    SYNC(t, sched_tasks_heartbeat(t->s, "intruder", refs, 1, 30000, count_cb, t, e_, sizeof e_));
+    CHECK(t->count == 0);
     CHECK(complete(t, "j-b", "t0001", 1, true, "{\"k\": 1}") == SCHED_OK);
     CHECK(t->merge);
     merge_all(t);
@@ -372,7 +418,7 @@ static void test_worker_lost_and_cancel(tctx *t)
     submit(t, "j-c", 3, "concat", 3);
     lease(t, 2, 30000);
     CHECK(t->n_leases == 2);
-    sched_taskref lost[1] = {{"j-c", "t0000", 1}};
+    sched_taskref lost[1] = {{"j-c", "t0000", 1, 0}};
     SYNC(t, sched_tasks_fail(t->s, lost, 1, "worker w1 lost", count_cb, t, e_, sizeof e_));
     CHECK(t->count == 1);
     status(t, "j-c");
@@ -440,8 +486,10 @@ static void test_two_connections(tctx *t, redis_fixture *fx)
     lease(t, 2, 30000);
     CHECK(t->n_leases == 2);
     CHECK(complete(t, "j-g", "t0000", 1, true, "first") == SCHED_OK);
-    sched_result r = {.ref = {"j-g", "t0001", 1},
-                      .worker = "w2",
+    const char *gw = NULL;
+    uint64_t gtok = held(t, "j-g", "t0001", &gw);
+    sched_result r = {.ref = {"j-g", "t0001", 1, gtok},
+                      .worker = gw,
                       .ok = true,
                       .output = "second",
                       .error = "",
@@ -470,6 +518,48 @@ static void test_two_connections(tctx *t, redis_fixture *fx)
         uv_run(t->loop, UV_RUN_NOWAIT);
 }
 
+/* Bug 5: a result or progress for the running attempt is merged only from
+ * the lease holder echoing the lease's random token. */
+static void test_forged(tctx *t)
+{
+    submit(t, "j-x", 2, "concat", 3);
+    lease(t, 2, 30000);
+    CHECK(t->n_leases == 2);
+    const char *w = NULL;
+    uint64_t tok = held(t, "j-x", "t0000", &w);
+    CHECK(tok != 0 && tok != held(t, "j-x", "t0001", NULL));
+    sched_result r = {.ref = {"j-x", "t0000", 1, 0},
+                      .worker = "peer",
+                      .ok = true,
+                      .output = "FORGED",
+                      .error = "",
+                      .tokens = 1};
+    /* no token, a guessed one, the right one from another sender */
+    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    r.ref.token = tok + 1;
+    r.worker = w;
+    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    r.ref.token = tok;
+    r.worker = strcmp(w, "w1") ? "w1" : "w2";
+    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    sched_taskref ref = {"j-x", "t0000", 1, tok ^ 0x100};
+    SYNC(t, sched_task_progress(t->s, &ref, w, 5, "x", 30000, outcome_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    ref.token = tok;
+    SYNC(t, sched_task_progress(t->s, &ref, w, 5, "x", 30000, outcome_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->outcome == SCHED_OK);
+    /* the holder's own result still goes in; the forged output never did */
+    CHECK(complete(t, "j-x", "t0000", 1, true, "real") == SCHED_OK);
+    CHECK(complete(t, "j-x", "t0001", 1, true, "real1") == SCHED_OK);
+    merge_all(t);
+    status(t, "j-x");
+    CHECK(strcmp(t->status.state, "done") == 0);
+    CHECK(strstr(t->result, "FORGED") == NULL && strstr(t->result, "real") != NULL);
+}
+
 static void test_redis_down(tctx *t, redis_fixture *fx)
 {
     redis_fixture_stop(fx);
@@ -477,7 +567,7 @@ static void test_redis_down(tctx *t, redis_fixture *fx)
         uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(5);
     CHECK(!sched_is_up(t->s));
     char e[256];
-    const char *w[1] = {"w1"};
+    sched_slot w[1] = {{"w1", 1}};
     CHECK(sched_task_lease(t->s, 1000, w, 1, lease_cb, t, e, sizeof e) == -1);
     CHECK(strstr(e, "not connected") != NULL);
     CHECK(redis_fixture_start(fx) == 0);
@@ -513,6 +603,7 @@ int main(void)
     test_worker_lost_and_cancel(&t);
     test_deadline_and_noscript(&t, &fx);
     test_two_connections(&t, &fx);
+    test_forged(&t);
     test_redis_down(&t, &fx);
     sched_close(t.s);
     uv_run(&loop, UV_RUN_DEFAULT);

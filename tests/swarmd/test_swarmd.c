@@ -75,6 +75,7 @@ static int swarmd_stop(env_t *e, int sig)
 typedef struct fw_task {
     char job[64], task[32], input[128];
     uint32_t attempt;
+    uint64_t token; /* the Assign's lease_token, echoed like a real worker */
     uint64_t due;
 } fw_task;
 
@@ -126,6 +127,7 @@ static void fw_heartbeat(fake_worker *w)
         refs[i].job_id = w->run[i].job;
         refs[i].task_id = w->run[i].task;
         refs[i].attempt = w->run[i].attempt;
+        refs[i].lease_token = w->run[i].token;
         rp[i] = &refs[i];
     }
     h.running = rp;
@@ -148,6 +150,7 @@ static void fw_result(fake_worker *w, const fw_task *t, uint32_t attempt)
     r.job_id = (char *)t->job;
     r.task_id = (char *)t->task;
     r.attempt = attempt;
+    r.lease_token = t->token;
     r.ok = true;
     r.output = out;
     r.tokens = 3;
@@ -194,6 +197,8 @@ static void fw_pump(fake_worker *w)
                 snprintf(t->task, sizeof t->task, "%s", a->task_id);
                 snprintf(t->input, sizeof t->input, "%s", a->input);
                 t->attempt = a->attempt;
+                t->token = a->lease_token;
+                CHECK(t->token != 0);
                 t->due = now_ms() + w->delay_ms;
                 Swarm__Envelope pe;
                 Swarm__Progress p;
@@ -202,6 +207,7 @@ static void fw_pump(fake_worker *w)
                 p.job_id = t->job;
                 p.task_id = t->task;
                 p.attempt = t->attempt;
+                p.lease_token = t->token;
                 p.tokens = 1;
                 p.text_tail = "e";
                 pe.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
@@ -523,6 +529,36 @@ int main(int argc, char **argv)
                  "\"zeta\"]},\"merge\":\"concat\",\"budget\":{\"max_tokens\":8}}",
                  job1, sizeof job1, &w) == 0);
 
+    /* Bug 5: while t0000 runs, a peer that never registered sends its Result
+     * (attempt 1, the only guess that could ever work, and a guessed token),
+     * once under its own name and once claiming the holder's: both are
+     * rejected and counted, and "FORGED" is never merged. */
+    for (uint64_t until = now_ms() + 5000; w.n_run == 0 && now_ms() < until;)
+        pump_for(&w, 5);
+    CHECK(w.n_run >= 1);
+    for (int k = 0; k < 2; k++) {
+        void *peer = dealer(&e, e.worker_ep);
+        Swarm__Envelope fe;
+        Swarm__Result fr;
+        wire_envelope_init(&fe, k ? "w-test" : "forger", 9);
+        swarm__result__init(&fr);
+        fr.job_id = job1;
+        fr.task_id = "t0000";
+        fr.attempt = 1;
+        fr.lease_token = 1u + (uint64_t)k;
+        fr.ok = true;
+        fr.output = "FORGED";
+        fe.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+        fe.result = &fr;
+        send_env(peer, &fe);
+        int bad = 0;
+        Swarm__Envelope *rep = await_reply(peer, &w, 3000, &bad);
+        CHECK(rep && rep->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR &&
+              rep->error->code == WIRE_E_UNKNOWN_WORKER);
+        wire_free(rep);
+        zmq_close(peer);
+    }
+
     /* Bad input on both endpoints while the job runs. */
     Swarm__Envelope reg_env, sub_env;
     Swarm__Register reg;
@@ -576,7 +612,8 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "%s.unexpected", eps[k]);
             CHECK(counter(s, name) == 1);
         }
-        CHECK(counter(s, "worker.unknown_sender") == 1);
+        CHECK(counter(s, "worker.unknown_sender") == 3);
+        CHECK(counter(s, "results.rejected") == 2);
         CHECK(counter(s, "results.accepted") == 6);
         CHECK(counter(s, "results.duplicate") == 1);
         CHECK(counter(s, "results.stale") == 1);
