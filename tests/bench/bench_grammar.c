@@ -10,8 +10,10 @@
  *   full      - the whole vocabulary masked at every step (opts.full_mask)
  *   fast      - top-candidate fast path, with "model-like" logits in which a
  *               token the grammar allows leads (as a trained model's would)
- *   fast-rand - fast path on random logits (the leader is almost never
- *               allowed: every step falls back to the full mask)
+ *   fast-rand - fast path on random logits (the leader is often not
+ *               allowed, and then the step falls back to the full mask)
+ *   mask-only - the full mode's mask computation alone (trie walk or cache
+ *               hit), without applying it or picking
  * The grammar is the JSON Schema compiled by rt_grammar_from_json_schema when
  * that compiler is available, else the same structure written as GBNF.
  *
@@ -161,7 +163,8 @@ static int run(const rt_model *m, const rt_grammar *g, int mode, int n_tok, uint
     char err[256];
     rt_grammar_opts full = {.full_mask = true}, fast = {.full_mask = false};
     if (mode != 0)
-        rt_sampler_set_grammar_opts(smp, m, g, mode == 1 ? &full : &fast, err, sizeof err);
+        rt_sampler_set_grammar_opts(smp, m, g, mode == 1 || mode == 4 ? &full : &fast, err,
+                                    sizeof err);
     rt_sampler_set_grammar_opts(oracle, m, g, &full, err, sizeof err);
     uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
     sbuf text = {0};
@@ -183,9 +186,16 @@ static int run(const rt_model *m, const rt_grammar *g, int mode, int n_tok, uint
             if (want < 0) break;
             logits[want] += 20.0f;
         }
-        double t0 = now_us();
-        int32_t id = rt_sampler_sample(smp, logits, nv, NULL, 0);
-        double t1 = now_us();
+        double t0 = now_us(), t1;
+        int32_t id;
+        if (mode == 4) { /* the mask alone (walk or cache hit); the pick is untimed */
+            gmasker_mask(rt_sampler_masker(smp));
+            t1 = now_us();
+            id = rt_sampler_sample(smp, logits, nv, NULL, 0);
+        } else {
+            id = rt_sampler_sample(smp, logits, nv, NULL, 0);
+            t1 = now_us();
+        }
         rs->t[rs->n++] = t1 - t0;
         rs->ms_total += (t1 - t0) * 1e-3;
         rs->tokens++;
@@ -319,10 +329,10 @@ int main(int argc, char **argv)
         rt_sampler_free(w);
     }
     printf("token trie build (once per model): %.1f ms\n", (now_us() - t0) * 1e-3);
-    static const char *names[] = {"plain", "full", "fast", "fast-rand"};
+    static const char *names[] = {"plain", "full", "fast", "fast-rand", "mask-only"};
     int runs = smoke ? 1 : 3;
     int failures = 0;
-    for (int mode = 0; mode < 4; mode++) {
+    for (int mode = 0; mode < 5; mode++) {
         run_stats rs = {0};
         rs.t = malloc(sizeof(double) * (size_t)(n_tok * runs + 1));
         for (int r = 0; r < runs; r++) {
