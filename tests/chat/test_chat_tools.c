@@ -722,6 +722,38 @@ static void test_generate(const char *fix)
     }
 }
 
+/* Every prefix of a reply and byte-flipped copies of it: the parser either
+ * parses or fails with a message, never crashes (ASan/UBSan builds check the
+ * memory side). */
+static void junk(const char *family, const char *reply)
+{
+    size_t len = strlen(reply);
+    char *buf = malloc(len + 1);
+    if (!buf) return;
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t round = 0; round < len + 200; round++) {
+        size_t n = round <= len ? round : len;
+        memcpy(buf, reply, len + 1);
+        if (round > len)
+            for (int k = 0; k < 3; k++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf[x % len] = (char)(x >> 32);
+            }
+        rt_tool_call *calls = NULL;
+        size_t nc = 0;
+        char *content = NULL, err[256] = "";
+        int rc = rt_chat_parse_tool_calls(family, buf, n, &calls, &nc, &content, err, sizeof(err));
+        CHECK(rc == 0 ? content != NULL : (err[0] != 0 && !calls && !content),
+              "%s: junk input %zu: rc %d without %s", family, round, rc,
+              rc ? "a message" : "content");
+        rt_tool_calls_free(calls, nc);
+        free(content);
+    }
+    free(buf);
+}
+
 static void test_errors(void)
 {
     rt_tool_call *calls;
@@ -761,6 +793,13 @@ static void test_errors(void)
                                sizeof(err)) < 0 &&
               strstr(err, "nope"),
           "tool grammar naming an unknown tool (%s)", err);
+    const char *fams[] = {"chatml", "llama3", "deepseek3", "mistral-v3", "harmony"};
+    for (size_t i = 0; i < 5; i++) {
+        char *r = reply_for(fams[i], k_two,
+                            !strcmp(fams[i], "llama3") || !strcmp(fams[i], "harmony") ? 1 : 2);
+        if (r) junk(fams[i], r);
+        free(r);
+    }
     CHECK(rt_chat_tool_grammar("chatml", NULL, 0, RT_TOOL_CHOICE_REQUIRED, NULL, &out, err,
                                sizeof(err)) < 0,
           "required tool call without tools");
