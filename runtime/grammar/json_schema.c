@@ -60,7 +60,9 @@
 #define JSC_MAX_SCHEMA (8u << 20)
 #define JSC_MAX_OUT (4u << 20)
 #define JSC_MAX_DEPTH 256
-#define JSC_MAX_REPEAT 10000
+#define JSC_MAX_REPEAT 10000   /* one {m,n} in GBNF */
+#define JSC_MAX_COUNT 10000000 /* counts beyond JSC_MAX_REPEAT are split in blocks */
+#define JSC_BLOCK 1000
 #define JSC_MAX_CONJ 256
 #define JSC_MAX_RULES 200000
 #define JSC_MAX_NAME 40
@@ -1885,6 +1887,72 @@ static int pattern_expr(jctx *x, const jel *e, const char *pat, jbuf *out, bool 
     return rc;
 }
 
+/* atom{m,n} (n < 0: unbounded), atom already grouped. A count c above
+ * JSC_REP_DIRECT is split exactly into blocks of B ~ sqrt(c) (the grammar
+ * loader expands a count into that many elements, so this keeps a
+ * maxLength of 20000 at a few hundred): {m} = (atom{B}){m/B} atom{m%B}, and
+ * the lengths 0..N = a*B + b are either a <= N/B, b <= N%B, or
+ * a < N/B, N%B < b < B. */
+#define JSC_REP_DIRECT 64
+
+static long rep_block(long c)
+{
+    long b = 8;
+    while (b * b < c)
+        b++;
+    return b;
+}
+
+static void rep_emit(jbuf *o, const char *atom, long m, long n)
+{
+    if ((n >= 0 && n <= JSC_REP_DIRECT) || (n < 0 && m <= JSC_REP_DIRECT)) {
+        if (n < 0 && m == 0)
+            jb_printf(o, "%s*", atom);
+        else if (n < 0 && m == 1)
+            jb_printf(o, "%s+", atom);
+        else if (n < 0)
+            jb_printf(o, "%s{%ld,}", atom, m);
+        else if (m == 0 && n == 1)
+            jb_printf(o, "%s?", atom);
+        else if (m == n && m == 1)
+            jb_put(o, atom);
+        else if (m == n)
+            jb_printf(o, "%s{%ld}", atom, m);
+        else
+            jb_printf(o, "%s{%ld,%ld}", atom, m, n);
+        return;
+    }
+    const char *sep = "";
+    if (m > JSC_REP_DIRECT) {
+        long b = rep_block(m);
+        jb_printf(o, "(%s{%ld}){%ld}", atom, b, m / b);
+        if (m % b) jb_printf(o, " %s{%ld}", atom, m % b);
+        sep = " ";
+    } else if (m > 0) {
+        jb_printf(o, "%s{%ld}", atom, m);
+        sep = " ";
+    }
+    if (n < 0) {
+        jb_printf(o, "%s%s*", sep, atom);
+        return;
+    }
+    long N = n - m;
+    if (N == 0) return;
+    if (N <= JSC_REP_DIRECT) {
+        jb_printf(o, "%s%s{0,%ld}", sep, atom, N);
+        return;
+    }
+    long b = rep_block(N), q = N / b, r = N % b;
+    jb_printf(o, "%s((%s{%ld}){0,%ld}", sep, atom, b, q);
+    if (r) jb_printf(o, " %s{0,%ld}", atom, r);
+    if (r < b - 1) {
+        jb_put(o, " | ");
+        if (q > 1) jb_printf(o, "(%s{%ld}){0,%ld} ", atom, b, q - 1);
+        jb_printf(o, "%s{%ld,%ld}", atom, r + 1, b - 1);
+    }
+    jb_put(o, ")");
+}
+
 /* ---- strings ---- */
 
 static int comp_string(jctx *x, const jconj *c, jbuf *out, bool *never)
@@ -1941,22 +2009,12 @@ static int comp_string(jctx *x, const jconj *c, jbuf *out, bool *never)
         *never = true;
         return 0;
     }
-    if (minl > JSC_MAX_REPEAT || maxl > JSC_MAX_REPEAT)
-        return kw_fail(x, len_el->ptr, len_kw, "lengths above 10000 are not supported");
+    if (minl > JSC_MAX_COUNT || maxl > JSC_MAX_COUNT)
+        return kw_fail(x, len_el->ptr, len_kw, "lengths above 10000000 are not supported");
     jb_put(out, "\"\\\"\" ");
     if (maxl != 0) {
         jhelper(x, H_CHAR);
-        jb_put(out, "json-char");
-        if (maxl < 0 && minl == 0)
-            jb_put(out, "*");
-        else if (maxl < 0 && minl == 1)
-            jb_put(out, "+");
-        else if (maxl < 0)
-            jb_printf(out, "{%ld,}", minl);
-        else if (minl == maxl && minl != 1)
-            jb_printf(out, "{%ld}", minl);
-        else if (minl != maxl)
-            jb_printf(out, "{%ld,%ld}", minl, maxl);
+        rep_emit(out, "json-char", minl, maxl);
         jb_put(out, " ");
     }
     jb_put(out, "\"\\\"\"");
@@ -2043,9 +2101,9 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
         return kw_fail(x, cnt_el->ptr, "uniqueItems",
                        "uniqueItems: true is not supported (unless at most one item)");
     }
-    if (minn > JSC_MAX_REPEAT || maxeff > JSC_MAX_REPEAT) {
+    if (minn > JSC_MAX_COUNT || maxeff > JSC_MAX_COUNT) {
         free(pos);
-        return kw_fail(x, cnt_el->ptr, cnt_kw, "item counts above 10000 are not supported");
+        return kw_fail(x, cnt_el->ptr, cnt_kw, "item counts above 10000000 are not supported");
     }
     jhelper(x, H_WS);
     /* tail: positions >= npre */
@@ -2063,19 +2121,10 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
         }
         if (b != 0) {
             if (cur.n) jb_put(&cur, " ");
-            jb_printf(&cur, "(\",\" ws %s ws)", t);
-            if (a == 0 && b < 0)
-                jb_put(&cur, "*");
-            else if (a == 1 && b < 0)
-                jb_put(&cur, "+");
-            else if (b < 0)
-                jb_printf(&cur, "{%ld,}", a);
-            else if (a == 0 && b == 1)
-                jb_put(&cur, "?");
-            else if (a == b)
-                jb_printf(&cur, "{%ld}", a);
-            else
-                jb_printf(&cur, "{%ld,%ld}", a, b);
+            jbuf item = {0};
+            jb_printf(&item, "(\",\" ws %s ws)", t);
+            rep_emit(&cur, jb_str(&item), a, b);
+            free(item.s);
         }
         if (npre == 0 && minn == 0) {
             jbuf w = {0};

@@ -471,6 +471,49 @@ static void test_additional_keys(void)
     rt_grammar_free(g);
 }
 
+/* Counts above one GBNF repetition (10000) are split into blocks: exact. */
+static void test_large_counts(void)
+{
+    static const struct {
+        long min, max;
+        long lens[8];
+        int n;
+    } cases[] = {
+        {0, 25000, {0, 1, 999, 1000, 1001, 24999, 25000, 25001}, 8},
+        {12001, 23456, {12000, 12001, 20000, 22999, 23000, 23456, 23457, 23999}, 8},
+        {10500, -1, {10499, 10500, 31000, 0, 0, 0, 0, 0}, 3},
+        {0, 100, {0, 63, 64, 65, 81, 99, 100, 101}, 8},
+        {70, 70, {69, 70, 71, 0, 0, 0, 0, 0}, 3},
+        {65, 200, {64, 65, 66, 129, 130, 199, 200, 201}, 8},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char schema[128], err[512];
+        if (cases[c].max >= 0)
+            snprintf(schema, sizeof schema,
+                     "{\"type\":\"string\",\"minLength\":%ld,\"maxLength\":%ld}", cases[c].min,
+                     cases[c].max);
+        else
+            snprintf(schema, sizeof schema, "{\"type\":\"string\",\"minLength\":%ld}",
+                     cases[c].min);
+        rt_grammar *g = compile(schema, err, sizeof err);
+        CHECK(g, "%s: %s", schema, err);
+        if (!g) continue;
+        for (int i = 0; i < cases[c].n; i++) {
+            long len = cases[c].lens[i];
+            char *t = malloc((size_t)len + 3);
+            t[0] = '"';
+            memset(t + 1, 'x', (size_t)len);
+            t[len + 1] = '"';
+            t[len + 2] = 0;
+            bool want = len >= cases[c].min && (cases[c].max < 0 || len <= cases[c].max);
+            CHECK(accepts(g, t) == want, "%s: length %ld %s", schema, len,
+                  want ? "rejected" : "accepted");
+            free(t);
+        }
+        rt_grammar_free(g);
+    }
+}
+
 static void test_deterministic(void)
 {
     const char *s =
@@ -497,6 +540,7 @@ int main(void)
     test_integer_bounds();
     test_patterns_vs_pcre2();
     test_additional_keys();
+    test_large_counts();
     test_deterministic();
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
