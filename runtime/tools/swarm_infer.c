@@ -327,8 +327,7 @@ static int cmd_generate(const opts *o)
 {
     if (!o->model || (!o->tokens == !o->prompt))
         return usage("generate needs --model and exactly one of --tokens / --prompt");
-    if (o->json_schema && o->grammar)
-        return usage("give at most one of --json-schema / --grammar");
+    if (o->json_schema && o->grammar) return usage("give at most one of --json-schema / --grammar");
     int32_t *prompt = NULL;
     size_t n_prompt = 0;
     if (o->tokens && (parse_ids(o->tokens, &prompt, &n_prompt) != 0 || n_prompt == 0))
