@@ -8,6 +8,7 @@
  * stopped on an end-of-generation token; harmony's recipient before or after
  * the channel). Arguments come back re-serialised as one-line JSON. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,22 @@ static int parse_mistral_v3(parser *P)
     cj_free(v);
     size_t s = find(P, e, "</s>");
     add_content(P, e, s == (size_t)-1 ? P->len : s);
+    /* The template refuses history whose calls lack a 9-alphanumeric id, and
+     * models rarely emit one: give such calls one derived from the reply
+     * (FNV-1a of the text and the call's index), so it is stable. */
+    for (size_t i = 0; rc == 0 && i < P->n; i++) {
+        if (P->calls[i].id) continue;
+        uint64_t h = 1469598103934665603ull;
+        for (size_t b = 0; b < P->len; b++)
+            h = (h ^ (unsigned char)P->t[b]) * 1099511628211ull;
+        h = (h ^ i) * 1099511628211ull;
+        static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        char id[10];
+        for (int d = 0; d < 9; d++, h /= 62)
+            id[d] = al[h % 62];
+        id[9] = 0;
+        if (!(P->calls[i].id = strdup(id))) rc = fail(P->err, P->el, "out of memory");
+    }
     return rc;
 }
 

@@ -385,6 +385,34 @@ static void test_mistral_v3(void)
     } else {
         CHECK(0, "mistral-v3 id parse: %s", err);
     }
+    /* calls without an id get a stable 9-alphanumeric one, which renders */
+    const char *noid = "[TOOL_CALLS] [{\"name\": \"get_time\", \"arguments\": {}}]";
+    if (rt_chat_parse_tool_calls("mistral-v3", noid, strlen(noid), &calls, &n, &c, err,
+                                 sizeof(err)) == 0) {
+        const rt_chat_msg back[] = {
+            {.role = "user", .content = "t?"},
+            {.role = "assistant", .tool_calls = calls, .n_tool_calls = n},
+            {.role = "tool", .content = "noon", .tool_call_id = n ? calls[0].id : NULL}};
+        char *again = NULL;
+        rt_tool_call *c2 = NULL;
+        size_t nc2 = 0;
+        char *cc = NULL;
+        CHECK(n == 1 && calls[0].id && strlen(calls[0].id) == 9, "mistral-v3: no id given");
+        CHECK(rt_chat_parse_tool_calls("mistral-v3", noid, strlen(noid), &c2, &nc2, &cc, err,
+                                       sizeof(err)) == 0 &&
+                  nc2 == 1 && n == 1 && !strcmp(c2[0].id, calls[0].id),
+              "mistral-v3: the given id is not stable");
+        CHECK(rt_chat_apply_tools("mistral-v3", back, 3, k_tools, 1, true, &again, err,
+                                  sizeof(err)) == 0,
+              "mistral-v3: a parsed call does not render back: %s", err);
+        free(again);
+        rt_tool_calls_free(c2, nc2);
+        free(cc);
+        rt_tool_calls_free(calls, n);
+        free(c);
+    } else {
+        CHECK(0, "mistral-v3 no-id parse: %s", err);
+    }
     round_trip("mistral-v3", k_two, 2);
 }
 
