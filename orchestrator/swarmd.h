@@ -18,8 +18,9 @@
 #include "wire.h"
 
 #define SWARMD_TICK_MS 250
-#define SWARMD_LEASE_BATCH 256 /* most tasks leased in one script call */
-#define SWARMD_DRAIN_BATCH 512 /* messages handled before yielding to the loop */
+#define SWARMD_LEASE_BATCH 256        /* most tasks leased in one script call */
+#define SWARMD_DRAIN_BATCH 512        /* messages handled before yielding to the loop */
+#define SWARMD_RESULT_PAGE (1u << 20) /* most result bytes in one Status reply */
 
 /* Counters reported in every Status reply (and logged at exit). */
 #define SWARMD_COUNTERS(X)                                                                         \

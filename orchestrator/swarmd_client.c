@@ -17,6 +17,8 @@ typedef struct client_req {
     uint64_t corr;
     char job_id[64];
     bool with_result, with_tasks;
+    uint64_t result_offset;
+    uint32_t result_limit;
 } client_req;
 
 static client_req *req_new(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr)
@@ -80,6 +82,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
         j->created_ms = s->created_ms;
         j->finished_ms = s->finished_ms;
         j->result_json = (char *)s->result_json;
+        j->result_size = s->result_size;
         j->tasks = &tp[k];
         for (size_t t = 0; t < s->n_tasks; t++, k++) {
             Swarm__TaskStatus *x = &ts[k];
@@ -157,8 +160,8 @@ static void status_of_job(client_req *r)
 {
     char err[256];
     const char *ids[1] = {r->job_id};
-    if (sched_status(r->d->sched, ids, 1, r->with_tasks, r->with_result, status_done, r, err,
-                     sizeof err) != 0) {
+    if (sched_status(r->d->sched, ids, 1, r->with_tasks, r->with_result, 0, SWARMD_RESULT_PAGE,
+                     status_done, r, err, sizeof err) != 0) {
         reply_error(r, WIRE_E_INTERNAL, err);
         free(r);
     }
@@ -261,8 +264,14 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         }
         r->with_result = s->with_result;
         r->with_tasks = s->with_tasks;
+        /* a page, never the whole result: replies stay far below WIRE_MAX_MSG */
+        uint32_t limit = s->result_limit;
+        if (limit == 0 || limit > SWARMD_RESULT_PAGE) limit = SWARMD_RESULT_PAGE;
+        /* many jobs at once: no results (each would be a page) */
+        bool with_result = s->with_result && s->n_job_ids == 1;
         if (sched_status(d->sched, (const char *const *)s->job_ids, s->n_job_ids, s->with_tasks,
-                         s->with_result, status_done, r, err, sizeof err) != 0) {
+                         with_result, s->result_offset, limit, status_done, r, err,
+                         sizeof err) != 0) {
             reply_error(r, WIRE_E_INTERNAL, err);
             free(r);
         }

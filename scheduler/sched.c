@@ -964,7 +964,7 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
         j->job_id = sched_reply_str(e->element[0]);
         j->found = sched_reply_ll(e->element[1]) == 1;
         j->name = j->state = j->result_json = "";
-        if (!j->found || e->elements < 13) continue;
+        if (!j->found || e->elements < 14) continue;
         j->name = sched_reply_str(e->element[2]);
         j->state = sched_reply_str(e->element[3]);
         if (strcmp(j->state, "merging") == 0) j->state = "running";
@@ -977,7 +977,9 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
         j->created_ms = (uint64_t)sched_reply_ll(e->element[10]);
         j->finished_ms = (uint64_t)sched_reply_ll(e->element[11]);
         j->result_json = sched_reply_str(e->element[12]);
-        size_t nt = e->elements - 13;
+        j->result_len = e->element[12]->type == REDIS_REPLY_STRING ? e->element[12]->len : 0;
+        j->result_size = (uint64_t)sched_reply_ll(e->element[13]);
+        size_t nt = e->elements - 14;
         if (!nt) continue;
         j->tasks = calloc(nt, sizeof *j->tasks);
         if (!j->tasks) {
@@ -985,7 +987,7 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
             break;
         }
         for (size_t k = 0; k < nt; k++) {
-            redisReply *t = e->element[13 + k];
+            redisReply *t = e->element[14 + k];
             if (t->type != REDIS_REPLY_ARRAY || t->elements < 6) continue;
             sched_task_status *ts = &j->tasks[j->n_tasks++];
             ts->task_id = sched_reply_str(t->element[0]);
@@ -1006,10 +1008,12 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
 }
 
 int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tasks,
-                 bool with_result, sched_status_fn cb, void *ud, char *err, size_t errlen)
+                 bool with_result, uint64_t result_offset, uint32_t result_limit,
+                 sched_status_fn cb, void *ud, char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_STATUS, op_status_reply, (void *)cb, ud);
-    int bad = !op || op_str(op, with_tasks ? "1" : "0") || op_str(op, with_result ? "1" : "0");
+    int bad = !op || op_str(op, with_tasks ? "1" : "0") || op_str(op, with_result ? "1" : "0") ||
+              op_u64(op, result_offset) || op_u64(op, result_limit);
     for (size_t i = 0; !bad && i < n; i++)
         bad = op_str(op, job_ids[i]);
     if (bad && op) {

@@ -185,13 +185,18 @@ typedef struct sched_job_status {
     bool found;
     uint32_t total, done, failed, cancelled, running, pending;
     uint64_t created_ms, finished_ms;
-    const char *result_json; /* "" unless asked and terminal */
+    const char *result_json; /* a page of it: "" unless asked and terminal */
+    size_t result_len;       /* bytes in this page */
+    uint64_t result_size;    /* the whole merged result's bytes (0 until merged) */
     size_t n_tasks;
     sched_task_status *tasks;
 } sched_job_status;
 typedef void (*sched_status_fn)(void *ud, int rc, const char *err, const sched_job_status *jobs,
                                 size_t n);
+/* with_result: result_json holds bytes [result_offset, result_offset + result_limit)
+ * of the merged result (read it whole in pages); with_tasks: the first 1000 tasks. */
 int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tasks,
-                 bool with_result, sched_status_fn cb, void *ud, char *err, size_t errlen);
+                 bool with_result, uint64_t result_offset, uint32_t result_limit,
+                 sched_status_fn cb, void *ud, char *err, size_t errlen);
 
 #endif

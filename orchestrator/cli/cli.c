@@ -240,10 +240,19 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
     Swarm__Envelope *reply = NULL;
     char err[1024];
     uint32_t code;
-    /* one job as JSON also carries its merged result once it is terminal */
-    bool with_result = o->arg && o->json;
-    int rc = cli_client_status(&c, o->arg, with_result, false, CLI_TIMEOUT_MS, &reply, &code, err,
+    int rc = cli_client_status(&c, o->arg, false, false, CLI_TIMEOUT_MS, &reply, &code, err,
                                sizeof(err));
+    /* one job as JSON also carries its merged result once it is terminal,
+     * read in pages (a Status reply never carries a whole result) */
+    char *result = NULL;
+    size_t result_len = 0;
+    if (rc == 0 && o->arg && o->json && reply->status->n_jobs == 1 &&
+        reply->status->jobs[0]->result_size) {
+        rc = cli_client_result(&c, o->arg, CLI_TIMEOUT_MS, &result, &result_len, NULL, 0, &code,
+                               err, sizeof(err));
+        if (rc == 1) rc = 0;
+        if (rc != 0) wire_free(reply);
+    }
     cli_client_close(&c);
     if (rc != 0) {
         fprintf(stderr, "swarm status: %s\n", err);
@@ -259,7 +268,7 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
                 return 1;
             }
             cJSON *jo = cli_view_job_json(st->jobs[0], now);
-            cJSON *res = st->jobs[0]->result_json[0] ? cJSON_Parse(st->jobs[0]->result_json) : NULL;
+            cJSON *res = result ? cJSON_Parse(result) : NULL;
             if (res) cJSON_AddItemToObject(jo, "result", res);
             cli_view_print_json(jo);
         } else {
@@ -281,6 +290,7 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
         }
     }
     wire_free(reply);
+    free(result);
     return 0;
 }
 
@@ -406,16 +416,16 @@ static int cmd_cancel(const cli_env *e, const cli_opts *o)
 }
 
 /* Print the merged result: the whole result JSON, or the merged text. */
-static int cli_print_result(const char *result_json, int as_json)
+static int cli_print_result(FILE *to, const char *result_json, int as_json)
 {
     if (!result_json[0]) {
         fprintf(stderr, "swarm run: swarmd returned no merged result\n");
         return -1;
     }
     if (as_json) {
-        fputs(result_json, stdout);
+        fputs(result_json, to);
         size_t n = strlen(result_json);
-        if (!n || result_json[n - 1] != '\n') fputc('\n', stdout);
+        if (!n || result_json[n - 1] != '\n') fputc('\n', to);
         return 0;
     }
     cJSON *r = cJSON_Parse(result_json);
@@ -425,11 +435,11 @@ static int cli_print_result(const char *result_json, int as_json)
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "merged");
     if (cJSON_IsString(m)) {
-        fputs(m->valuestring, stdout);
-        fputc('\n', stdout);
+        fputs(m->valuestring, to);
+        fputc('\n', to);
     } else if (m) {
         char *s = cJSON_Print(m);
-        if (s) printf("%s\n", s);
+        if (s) fprintf(to, "%s\n", s);
         free(s);
     }
     const cJSON *ft = cJSON_GetObjectItemCaseSensitive(r, "failed_tasks");
@@ -488,7 +498,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         Swarm__Envelope *reply = NULL;
         char err[1024];
         uint32_t code = 0;
-        int rc = cli_client_status(c, job, true, false, 5000, &reply, &code, err, sizeof(err));
+        int rc = cli_client_status(c, job, false, false, 5000, &reply, &code, err, sizeof(err));
         if (rc == -2) {
             fprintf(stderr, "swarm run: %s\n", err);
             return -1;
@@ -519,7 +529,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         /* the merged result lands just after the state turns terminal */
         if (cli_view_terminal(j->state) && !terminal_since) terminal_since = cli_now_ms();
         int term = cli_view_terminal(j->state) &&
-                   (j->result_json[0] || cli_now_ms() - terminal_since > 10000);
+                   (j->result_size || cli_now_ms() - terminal_since > 10000);
         if (tty) {
             fprintf(stderr, "\r%s\033[K", line);
             if (term) fputc('\n', stderr);
@@ -574,7 +584,15 @@ static int cmd_run(const cli_env *e, const cli_opts *o)
     Swarm__Envelope *final = NULL;
     if (cli_follow(&c, id, &final) == 0) {
         const Swarm__JobStatus *j = final->status->jobs[0];
-        cli_print_result(j->result_json, o->json);
+        char *result = NULL, err[1024] = "";
+        size_t result_len = 0;
+        uint32_t code = 0;
+        /* the result in pages: no single reply has to hold it */
+        if (cli_client_result(&c, id, CLI_TIMEOUT_MS, &result, &result_len, NULL, 0, &code, err,
+                              sizeof(err)) < 0)
+            fprintf(stderr, "swarm run: reading the result: %s\n", err);
+        cli_print_result(stdout, result ? result : "", o->json);
+        free(result);
         fflush(stdout);
         if (strcmp(j->state, "done") == 0)
             status = 0;
@@ -660,6 +678,41 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
     return status;
 }
 
+/* The merged result of an ended job, read in pages; to stdout or --out. */
+static int cmd_result(const cli_env *e, const cli_opts *o)
+{
+    cli_client c;
+    if (cli_connect(e, &c, "result") != 0) return CLI_EXIT_ERROR;
+    char *result = NULL, err[1024] = "", state[32] = "";
+    size_t len = 0;
+    uint32_t code = 0;
+    int rc = cli_client_result(&c, o->arg, CLI_TIMEOUT_MS, &result, &len, state, sizeof(state),
+                               &code, err, sizeof(err));
+    cli_client_close(&c);
+    if (rc == 1) {
+        fprintf(stderr, "swarm result: job %s is %s: no merged result yet (swarm wait %s)\n",
+                o->arg, state, o->arg);
+        return CLI_EXIT_ERROR;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "swarm result: %s\n", err);
+        return CLI_EXIT_ERROR;
+    }
+    FILE *f = stdout;
+    if (o->out && !(f = fopen(o->out, "w"))) {
+        fprintf(stderr, "swarm result: --out %s: %s\n", o->out, strerror(errno));
+        free(result);
+        return CLI_EXIT_ERROR;
+    }
+    int prc = cli_print_result(f, result, o->json);
+    if (o->out && (ferror(f) | fclose(f)) && prc == 0) {
+        fprintf(stderr, "swarm result: --out %s: write failed\n", o->out);
+        prc = -1;
+    }
+    free(result);
+    return prc == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+}
+
 typedef int (*cli_cmd_fn)(const cli_env *e, const cli_opts *o);
 
 static int cmd_down_verbose(const cli_env *e, const cli_opts *o)
@@ -672,8 +725,9 @@ static const struct {
     const char *name;
     cli_cmd_fn fn;
 } cli_dispatch[] = {
-    {"up", cmd_up},   {"down", cmd_down_verbose}, {"submit", cmd_submit}, {"status", cmd_status},
-    {"run", cmd_run}, {"wait", cmd_wait},         {"cancel", cmd_cancel}, {"workers", cmd_workers},
+    {"up", cmd_up},         {"down", cmd_down_verbose}, {"submit", cmd_submit},
+    {"status", cmd_status}, {"run", cmd_run},           {"wait", cmd_wait},
+    {"cancel", cmd_cancel}, {"workers", cmd_workers},   {"result", cmd_result},
 };
 
 int cli_main(int argc, char **argv)

@@ -73,6 +73,12 @@ static const cli_command cli_commands[] = {
      "1 when the job is unknown or had already ended (done, failed or cancelled):\n"
      "then nothing is changed and the message says what state it is in.\n",
      CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
+    {"result", "JOB [--json] [--out FILE] [--state DIR]", "the merged result of an ended job",
+     "Prints the merged text of JOB (or with --json the whole result JSON, docs/JOBS.md),\n"
+     "read from swarmd in pages, so any size works. Exit 1 while the job still runs.\n"
+     "  --json           the whole result JSON\n"
+     "  --out FILE       write it to FILE instead of stdout\n",
+     CLI_O_STATE | CLI_O_JSON | CLI_O_OUT, CLI_POS_REQUIRED, "JOB"},
     {"workers", "[--json] [--state DIR]", "list registered workers",
      "One line per worker: id, host, slots, busy slots, model (with its context size).\n"
      "  --json           a JSON array instead (docs/CLI.md)\n",
@@ -141,6 +147,7 @@ static const cli_option cli_options[] = {
     {"--threads", CLI_O_THREADS, 0, CLI_MAX_THREADS},
     {"--timeout", CLI_O_TIMEOUT, 1, CLI_MAX_TIMEOUT_S},
     {"--json", CLI_O_JSON, 0, 0},
+    {"--out", CLI_O_OUT, 0, 0},
 };
 
 static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char *err,
@@ -167,6 +174,9 @@ static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char
         return cli_args_int(op->name, v, op->min, op->max, &o->threads, err, errlen);
     case CLI_O_TIMEOUT:
         return cli_args_int(op->name, v, op->min, op->max, &o->timeout_s, err, errlen);
+    case CLI_O_OUT:
+        o->out = v;
+        return 0;
     default:
         return 0;
     }

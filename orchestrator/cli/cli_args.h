@@ -32,6 +32,7 @@ enum {
     CLI_O_THREADS = 1u << 6,
     CLI_O_JSON = 1u << 7,
     CLI_O_TIMEOUT = 1u << 8,
+    CLI_O_OUT = 1u << 9,
 };
 
 typedef struct {
@@ -44,6 +45,7 @@ typedef struct {
     int threads;
     int timeout_s; /* 0 = none */
     int json;
+    const char *out; /* --out FILE */
     const char *arg; /* the positional argument (a job id or a job file) */
 } cli_opts;
 

@@ -125,12 +125,81 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
     return -1;
 }
 
+static int cli_client_status_at(cli_client *c, const char *job_id, bool with_result,
+                                bool with_tasks, uint64_t offset, int timeout_ms,
+                                Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen);
+
 int cli_client_status(cli_client *c, const char *job_id, bool with_result, bool with_tasks,
                       int timeout_ms, Swarm__Envelope **reply, uint32_t *code, char *err,
                       size_t errlen)
 {
+    return cli_client_status_at(c, job_id, with_result, with_tasks, 0, timeout_ms, reply, code, err,
+                                errlen);
+}
+
+int cli_client_result(cli_client *c, const char *job_id, int timeout_ms, char **out, size_t *len,
+                      char *state, size_t state_len, uint32_t *code, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    char *buf = NULL;
+    size_t have = 0;
+    uint64_t size = 0;
+    do {
+        Swarm__Envelope *reply = NULL;
+        int rc = cli_client_status_at(c, job_id, true, false, have, timeout_ms, &reply, code, err,
+                                      errlen);
+        if (rc != 0) {
+            free(buf);
+            return rc;
+        }
+        if (reply->status->n_jobs < 1) {
+            snprintf(err, errlen, "swarmd does not know job %s", job_id);
+            wire_free(reply);
+            free(buf);
+            return -1;
+        }
+        const Swarm__JobStatus *j = reply->status->jobs[0];
+        if (state) snprintf(state, state_len, "%s", j->state);
+        if (!j->result_size) {
+            wire_free(reply);
+            free(buf);
+            return 1;
+        }
+        size_t n = strlen(j->result_json);
+        if (!buf) {
+            size = j->result_size;
+            buf = malloc(size + 1);
+            if (!buf) {
+                snprintf(err, errlen, "out of memory for a %llu-byte result",
+                         (unsigned long long)size);
+                wire_free(reply);
+                return -1;
+            }
+        }
+        if (j->result_size != size || n == 0 || have + n > size) {
+            snprintf(err, errlen, "job %s: result changed while it was read", job_id);
+            wire_free(reply);
+            free(buf);
+            return -1;
+        }
+        memcpy(buf + have, j->result_json, n);
+        have += n;
+        wire_free(reply);
+    } while (have < size);
+    buf[have] = 0;
+    *out = buf;
+    *len = have;
+    return 0;
+}
+
+static int cli_client_status_at(cli_client *c, const char *job_id, bool with_result,
+                                bool with_tasks, uint64_t offset, int timeout_ms,
+                                Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen)
+{
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Status st = SWARM__STATUS__INIT;
+    st.result_offset = offset;
     char *ids[1] = {(char *)job_id};
     if (job_id) {
         st.n_job_ids = 1;

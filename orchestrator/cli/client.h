@@ -37,6 +37,13 @@ int cli_client_status(cli_client *c, const char *job_id, bool with_result, bool 
                       int timeout_ms, Swarm__Envelope **reply, uint32_t *code, char *err,
                       size_t errlen);
 
+/* The whole merged result of job_id, read in pages (Status with_result and an
+ * offset) so no reply is ever larger than a page. Returns 0 with *out
+ * (malloc'd, NUL-terminated, *len bytes), 1 when the job has no result yet
+ * (*state says its state), -1/-2 as cli_client_call. */
+int cli_client_result(cli_client *c, const char *job_id, int timeout_ms, char **out, size_t *len,
+                      char *state, size_t state_len, uint32_t *code, char *err, size_t errlen);
+
 /* ---- launcher (launcher.c) ---- */
 
 typedef struct {

@@ -1,9 +1,12 @@
 -- finish.lua - store the merged result once: only a job still in merging takes it.
 -- ARGV[3] job, [4] final state, [5] result JSON. Returns 1 if stored, 0 if it already was.
+-- The result is its own string key (P job:<id>:result) so Status can read it in
+-- pages with GETRANGE instead of carrying it whole.
 local j = ARGV[3]
 redis.call('SREM', P .. 'merging', j)
 redis.call('ZREM', P .. 'deadlines', j)
 if redis.call('HGET', jkey(j), 'state') ~= 'merging' then return 0 end
-redis.call('HSET', jkey(j), 'state', ARGV[4], 'result', ARGV[5], 'finished_ms', NOW)
+redis.call('SET', jkey(j) .. ':result', ARGV[5])
+redis.call('HSET', jkey(j), 'state', ARGV[4], 'finished_ms', NOW)
 event(j, 'job_' .. ARGV[4])
 return 1

@@ -1,15 +1,17 @@
 -- status.lua - job summaries for Status. ARGV[3] with_tasks (1/0), [4] with_result (1/0),
--- [5..] job ids (none = the newest 1000 jobs). Per job: {id, found, name, state, total, done,
--- failed, cancelled, running, pending, created_ms, finished_ms, result, {task, state, attempt,
--- worker, tokens, error}...}.
+-- [5] result offset, [6] result page bytes, [7..] job ids (none = the newest 1000 jobs).
+-- Per job: {id, found, name, state, total, done, failed, cancelled, running, pending,
+-- created_ms, finished_ms, result page, result size, {task, state, attempt, worker, tokens,
+-- error}...}. Bounded: a result page at most, the first 1000 tasks at most.
 local ids = {}
-for i = 5, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 7, #ARGV do ids[#ids + 1] = ARGV[i] end
+local roff, rlen = tonumber(ARGV[5]), tonumber(ARGV[6])
 if #ids == 0 then ids = redis.call('ZRANGE', P .. 'jobs', -1000, -1) end
 local out = {}
 for _, j in ipairs(ids) do
   local h = redis.call('HMGET', jkey(j), 'name', 'state', 'total', 'n_done', 'n_failed',
                        'n_cancelled', 'n_leased', 'n_running', 'n_ready', 'created_ms',
-                       'finished_ms', 'result')
+                       'finished_ms')
   if not h[2] then
     out[#out + 1] = {j, 0}
   else
@@ -20,10 +22,14 @@ for _, j in ipairs(ids) do
     end
     local e = {j, 1, h[1] or '', state, h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '0',
                tostring(tonumber(h[7] or 0) + tonumber(h[8] or 0)), h[9] or '0',
-               h[10] or '0', h[11] or '0', ''}
-    if ARGV[4] == '1' and h[12] then e[13] = h[12] end
+               h[10] or '0', h[11] or '0', '', 0}
+    local rk = jkey(j) .. ':result'
+    e[14] = redis.call('STRLEN', rk)
+    if ARGV[4] == '1' and e[14] > roff and rlen > 0 then
+      e[13] = redis.call('GETRANGE', rk, roff, roff + rlen - 1)
+    end
     if ARGV[3] == '1' then
-      for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
+      for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, 999)) do
         local th = redis.call('HMGET', tkey(j, t), 'state', 'attempt', 'worker', 'tokens', 'error')
         e[#e + 1] = {t, th[1] or '', th[2] or '0', th[3] or '', th[4] or '0', th[5] or ''}
       end

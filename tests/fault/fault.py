@@ -108,8 +108,47 @@ def sc_redis_restart(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_big_result(sw, bindir, srcdir):
+    """Bug 2: a result over 8 MiB (the message limit) could not be read:
+    status --json and run failed with "Status reply could not be sent". Now
+    it is read in pages by `swarm result`, `swarm status JOB --json` and
+    `swarm run`, and no reply carries it whole."""
+    os.environ["SWARM_SIM_TOKEN_US"] = "0"
+    sw.up("--workers", "2", "--slots", "4", "--engine", "sim")
+    n = 1400
+    items = ["b%05d" % i for i in range(n)]
+    job = write_job(sw.tmp, "bigresult", items, max_tokens=1200,
+                    extra={"budget": {"max_tokens": 1200, "max_attempts": 3,
+                                      "max_subtasks": 2000}})
+    jid = sw.cli("submit", job).stdout.strip()
+    # a running job has no result yet: a clear error, not a hang
+    p = sw.cli("result", jid, check_rc=False)
+    check(p.returncode == 1 and "no merged result yet" in p.stderr,
+          "result of a running job: rc %d %r" % (p.returncode, p.stderr))
+    st = sw.wait_terminal(jid, 240)
+    check_result(st["result"], items)
+    out = os.path.join(sw.tmp, "result.json")
+    sw.cli("result", jid, "--json", "--out", out)
+    size = os.path.getsize(out)
+    check(size > 9 * 1024 * 1024, "result is only %d bytes; make the job bigger" % size)
+    res = json.load(open(out))
+    check_result(res, items)
+    check(res == st["result"], "swarm result and swarm status --json disagree")
+    text = sw.cli("result", jid).stdout
+    check(text.rstrip("\n") == res["merged"], "swarm result (text) is not the merged text")
+    # swarm run gets it in pages too, exit 0 for a done job
+    p = subprocess.run([os.path.join(bindir, "swarm"), "run", "--job", job, "--json", "--state",
+                        sw.state], capture_output=True, text=True, timeout=300 * SLOW)
+    check(p.returncode == 0, "swarm run of a big job exited %d: %s" % (p.returncode,
+                                                                    p.stderr[-2000:]))
+    check_result(json.loads(p.stdout), items)
+    print("big-result: %d tasks, %.1f MiB result" % (n, size / 1048576.0))
+    sw.down_and_check()
+
+
 SCENARIOS = {
     "redis-restart": sc_redis_restart,
+    "big-result": sc_big_result,
 }
 
 

@@ -279,7 +279,7 @@ static void merge_all(tctx *t)
 static void status(tctx *t, const char *job)
 {
     const char *ids[1] = {job};
-    SYNC(t, sched_status(t->s, ids, 1, true, true, status_cb, t, e_, sizeof e_));
+    SYNC(t, sched_status(t->s, ids, 1, true, true, 0, 1u << 20, status_cb, t, e_, sizeof e_));
     CHECK(t->rc == 0);
 }
 
