@@ -100,7 +100,7 @@ async function basic() {
 }
 
 // A validator for the schema subset used below (type, properties, required,
-// enum, items, minimum/maximum, additionalProperties false).
+// enum, items, minimum/maximum, minLength/maxLength, additionalProperties false).
 function validate(v, s, path) {
     const t = s.type;
     const type = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
@@ -111,6 +111,8 @@ function validate(v, s, path) {
     }
     if (s.enum && !s.enum.includes(v)) return `${path}: ${JSON.stringify(v)} not in enum`;
     if (s.minimum !== undefined && v < s.minimum) return `${path}: below minimum`;
+    if (s.minLength !== undefined && [...v].length < s.minLength) return `${path}: too short`;
+    if (s.maxLength !== undefined && [...v].length > s.maxLength) return `${path}: too long`;
     if (s.maximum !== undefined && v > s.maximum) return `${path}: above maximum`;
     if (t === 'object') {
         for (const k of s.required || [])
@@ -149,7 +151,7 @@ async function constrained() {
     const weather = {
         type: 'object',
         properties: {
-            city: {type: 'string'},
+            city: {type: 'string', maxLength: 24},
             unit: {type: 'string', enum: ['celsius', 'fahrenheit']},
             days: {type: 'integer', minimum: 1, maximum: 7},
         },
@@ -158,7 +160,7 @@ async function constrained() {
     };
     const search = {
         type: 'object',
-        properties: {query: {type: 'string'}, limit: {type: 'integer'}},
+        properties: {query: {type: 'string', maxLength: 24}, limit: {type: 'integer'}},
         required: ['query'],
         additionalProperties: false,
     };
@@ -240,7 +242,7 @@ async function constrained() {
     const person = {
         type: 'object',
         properties: {
-            name: {type: 'string'},
+            name: {type: 'string', minLength: 1, maxLength: 16},
             age: {type: 'integer', minimum: 0, maximum: 150},
             tags: {type: 'array', items: {type: 'string', enum: ['a', 'b', 'c']}},
             admin: {type: 'boolean'},

@@ -6,7 +6,7 @@
 # rendered with the tiny fixture vocabulary run past its 512-token n_ctx_train.
 BIN="$1"
 FIX="$2"
-NPM="$3"
+NPM=$(cd "$3" 2>/dev/null && pwd) || NPM="$3" # absolute: require() takes it as a path
 MODE="$4"
 HERE=$(cd "$(dirname "$0")" && pwd)
 M="$FIX/models/qwen3moe/qwen3moe-q8_0.gguf"
