@@ -54,12 +54,24 @@ static void sb_add(strbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-/* "## <item>\n" with the item on one line (items may hold newlines). */
+#define MERGE_LABEL_MAX 120 /* bytes of an item shown in its concat label */
+
+/* "## <item>\n" with the item on one line (items may hold newlines) and
+ * cut, on a UTF-8 boundary, to MERGE_LABEL_MAX bytes plus "...": a whole
+ * line or file is an input, not a label (results[] keeps the full item). */
 static void sb_label(strbuf *b, const char *item)
 {
+    size_t n = strlen(item);
+    bool cut = n > MERGE_LABEL_MAX;
+    if (cut) {
+        n = MERGE_LABEL_MAX;
+        while (n > 0 && ((unsigned char)item[n] & 0xC0) == 0x80)
+            n--;
+    }
     sb_add(b, "## ", 3);
-    for (const char *p = item; *p; p++)
-        sb_add(b, (*p == '\n' || *p == '\r') ? " " : p, 1);
+    for (size_t i = 0; i < n; i++)
+        sb_add(b, (item[i] == '\n' || item[i] == '\r') ? " " : &item[i], 1);
+    if (cut) sb_add(b, "...", 3);
     sb_add(b, "\n", 1);
 }
 

@@ -7,7 +7,9 @@
  * prompt prefix (the job's system prompt and instruction head) instead of
  * evaluating it again.
  * An item too long for the context is shortened (and marked as such) rather
- * than failing the task: a summary of a truncated file is still useful. */
+ * than failing the task: a summary of a truncated file is still useful. The
+ * output then starts with a "[input truncated ...]" line, so the cut is
+ * flagged in the job's result (docs/JOBS.md) and not only in the prompt. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +179,7 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    size_t full_len = strlen(input), kept_len = full_len;
     /* Shorten an oversized item a few times, proportionally to the overflow. */
     for (int tries = 0;; tries++) {
         if (emb_prompt(m, t, input, &ids, &n_ids, err, errlen) != 0) {
@@ -212,6 +215,7 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
         memcpy(ni + keep, mark, sizeof(mark));
         free(input);
         input = ni;
+        kept_len = keep;
     }
     free(input);
 
@@ -240,8 +244,22 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
         free(g.buf);
         return -1;
     }
-    *output = wb_utf8_sanitize(g.buf ? g.buf : "", g.len);
+    char *text = wb_utf8_sanitize(g.buf ? g.buf : "", g.len);
     free(g.buf);
+    *output = text;
+    if (text && kept_len < full_len) {
+        char head[160];
+        int hn = snprintf(head, sizeof(head),
+                          "[input truncated to fit the model context: kept %zu of %zu bytes]\n",
+                          kept_len, full_len);
+        size_t tn = strlen(text);
+        *output = malloc((size_t)hn + tn + 1);
+        if (*output) {
+            memcpy(*output, head, (size_t)hn);
+            memcpy(*output + hn, text, tn + 1);
+        }
+        free(text);
+    }
     *tokens = g.tokens;
     if (!*output) {
         snprintf(err, errlen, "out of memory");

@@ -217,8 +217,15 @@ def check_result(res, items, expect_state="done"):
         if res.get("merge") == "concat":
             check(isinstance(res.get("merged"), str), "concat merge is not a string")
             # one section per task, labelled with its item (sched_merge.c)
-            want = "\n\n".join("## %s\n%s" % (r["item"].replace("\n", " ").replace("\r", " "),
-                                                r["output"]) for r in results)
+            def label(item):
+                b = item.encode()
+                if len(b) > 120:
+                    n = 120
+                    while n > 0 and (b[n] & 0xC0) == 0x80:
+                        n -= 1
+                    b = b[:n] + b"..."
+                return b.decode().replace("\n", " ").replace("\r", " ")
+            want = "\n\n".join("## %s\n%s" % (label(r["item"]), r["output"]) for r in results)
             check(res["merged"] == want,
                   "merged text is not the labelled outputs in task order")
 
