@@ -943,7 +943,7 @@ static void server_drain(serve_server *srv)
         job_unref(j);
         j = next;
     }
-    for (int i = 0; i < srv->n_slots; i++)
+    for (int i = 0; srv->slots && i < srv->n_slots; i++)
         if (srv->slots[i].started) pthread_join(srv->slots[i].th, NULL);
 }
 

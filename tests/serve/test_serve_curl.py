@@ -114,7 +114,22 @@ def expect_error(status, data, want_status, want_param, what):
     return e
 
 
+def cli_checks():
+    """The command line: --help, usage errors (exit 2), a missing model (exit 1)."""
+    r = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
+    check(r.returncode == 0 and "--max-queue" in r.stdout, f"serve --help: {r.returncode}")
+    for args in (["--bogus"], [], ["--model", MODEL, "--slots", "0"], ["--model", MODEL, "--port",
+                                                                       "70000"]):
+        r = subprocess.run([BIN, "serve", *args], capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2, f"serve {args}: exit {r.returncode}, expected 2")
+    r = subprocess.run([BIN, "serve", "--model", os.path.join(TMP, "nope.gguf"), "--port", "0"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "nope.gguf" in r.stderr, f"missing model: {r.returncode} "
+          f"{r.stderr!r}")
+
+
 def main():
+    cli_checks()
     # --- server B: two slots, an API key
     srv, port = start_server("--slots", "2", "--max-queue", "8", "--api-key", KEY)
 
