@@ -29,10 +29,10 @@
  *   lone surrogate, so minLength/maxLength count code points exactly);
  *   property names, const/enum strings and pattern-constrained strings are
  *   written canonically: raw UTF-8 except ", \ and control characters.
- * - numbers: any JSON number; integers (type integer, or bounded by
- *   minimum/maximum) are written without fraction or exponent.
+ * - numbers: any JSON number; integers (type integer) are written without
+ *   fraction or exponent, numbers with bounds without exponent.
  * - const/enum: the value's compact canonical text (integral numbers as
- *   integers, others in the shortest round-trip form).
+ *   integers, others as the shortest round-trip decimal, no exponent).
  *
  * pattern: an ECMA-262 subset over code points - literals, escapes
  * (\d \w \s \D \W \S \t \n \r \f \v \0 \xHH \uHHHH, escaped punctuation),
@@ -42,10 +42,10 @@
  * Backreferences, lookaround, \b and unicode property escapes are refused.
  * format is an annotation in draft 2020-12 and asserts nothing here either
  * (the JSON Schema Test Suite checks exactly that).
- * minimum/maximum/exclusive*: integers only (|bound| < 2^62).
+ * minimum/maximum/exclusive*: integers and numbers (|bound| < 2^62).
  *
  * Limits (each an error naming the pointer): 256 levels of schema nesting,
- * repetition counts up to 10000, 4 MiB of grammar, 8 MiB of schema. */
+ * lengths and item counts up to 10^7, 4 MiB of grammar, 8 MiB of schema. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -660,6 +660,48 @@ static bool jv_equal(const cJSON *a, const cJSON *b)
     }
 }
 
+/* The shortest decimal that reads back as d, in plain notation (no
+ * exponent): "0.000001", "123.25". cap >= 400 holds every double. */
+static void dbl_plain(double d, char *out, size_t cap)
+{
+    char e[64];
+    int p = 1;
+    for (; p <= 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p - 1, d);
+        if (strtod(e, NULL) == d) break;
+    }
+    /* e = [-]D[.DDD]e[+-]XX */
+    char digits[32];
+    size_t nd = 0;
+    const char *q = e;
+    bool neg = *q == '-';
+    if (neg) q++;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9' && nd < sizeof digits) digits[nd++] = *q;
+    int x = *q ? atoi(q + 1) : 0;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    size_t k = 0;
+    if (neg) out[k++] = '-';
+    if (x < 0) {
+        out[k++] = '0';
+        out[k++] = '.';
+        for (int z = 0; z < -x - 1 && k + 2 < cap; z++)
+            out[k++] = '0';
+        for (size_t i = 0; i < nd && k + 1 < cap; i++)
+            out[k++] = digits[i];
+    } else {
+        for (int i = 0; i <= x && k + 2 < cap; i++)
+            out[k++] = (size_t)i < nd ? digits[i] : '0';
+        if ((size_t)x + 1 < nd) {
+            out[k++] = '.';
+            for (size_t i = (size_t)x + 1; i < nd && k + 1 < cap; i++)
+                out[k++] = digits[i];
+        }
+    }
+    out[k] = 0;
+}
+
 /* Canonical number text: integral values as integers, others in the
  * shortest form that reads back to the same double. */
 static void jv_num(jbuf *b, double d)
@@ -674,10 +716,7 @@ static void jv_num(jbuf *b, double d)
         jb_put(b, t);
         return;
     }
-    for (int p = 15; p <= 17; p++) {
-        snprintf(t, sizeof t, "%.*g", p, d);
-        if (strtod(t, NULL) == d) break;
-    }
+    dbl_plain(d, t, sizeof t);
     jb_put(b, t);
 }
 
@@ -1059,6 +1098,28 @@ static int conj_add(jctx *x, jconj *c, jel e)
     return conj_push(c, e) ? joom(x) : 0;
 }
 
+/* The standard meta-schemas whose keywords mean what this compiler assumes
+ * (a custom meta-schema may drop the validation vocabulary). */
+static bool dialect_known(const cJSON *v)
+{
+    static const char *const known[] = {"json-schema.org/draft/2020-12/schema",
+                                        "json-schema.org/draft/2019-09/schema",
+                                        "json-schema.org/draft-07/schema"};
+    if (!cJSON_IsString(v)) return false;
+    const char *s = v->valuestring;
+    if (!strncmp(s, "https://", 8))
+        s += 8;
+    else if (!strncmp(s, "http://", 7))
+        s += 7;
+    else
+        return false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t n = strlen(known[i]);
+        if (!strncmp(s, known[i], n) && (!s[n] || !strcmp(s + n, "#"))) return true;
+    }
+    return false;
+}
+
 /* Keyword check of one member: 0 ok, -1 refused. */
 static int el_check(jctx *x, const jel *e)
 {
@@ -1067,6 +1128,10 @@ static int el_check(jctx *x, const jel *e)
         if (!w || w->cls == K_REFUSE) return kw_unsupported(x, e->ptr, k->string);
         if (!strcmp(k->string, "$id") && *e->ptr)
             return kw_fail(x, e->ptr, "$id", "$id is only supported at the document root");
+        if (!strcmp(k->string, "$schema") && !dialect_known(k))
+            return kw_fail(x, e->ptr, "$schema",
+                           "unknown dialect (its vocabularies may change what keywords mean); "
+                           "draft 2020-12, 2019-09 and 07 are understood");
     }
     return 0;
 }
@@ -1426,6 +1491,183 @@ static bool int_range(jbuf *o, const jbounds *b)
     if (!b->has_hi || b->hi >= 0) {
         uint64_t lo = (b->has_lo && b->lo > 0) ? (uint64_t)b->lo : 0;
         uint_range(&e, lo, b->has_hi ? b->hi : -1);
+        alt_add(&al, jb_str(&e));
+    }
+    free(e.s);
+    return alt_emit(&al, o);
+}
+
+/* Number bounds: [lo, hi] as doubles (has_* false = unbounded), inclusive;
+ * exclusive bounds become the next double inward. A decimal x written out
+ * in full rounds to a double >= lo whenever x >= the shortest decimal of lo
+ * (rounding is monotonic), so comparing digits against that decimal is
+ * sound, and the shortest spelling of every in-range double passes. */
+typedef struct {
+    bool has_lo, has_hi;
+    double lo, hi;
+} jdbounds;
+
+static int dbounds_collect(jctx *x, const jconj *c, jdbounds *b)
+{
+    *b = (jdbounds){0};
+    static const char *const kws[4] = {"minimum", "exclusiveMinimum", "maximum",
+                                       "exclusiveMaximum"};
+    for (size_t i = 0; i < c->n; i++)
+        for (int k = 0; k < 4; k++) {
+            const cJSON *v = el_kw(&c->v[i], kws[k]);
+            if (!v) continue;
+            if (!cJSON_IsNumber(v)) return kw_fail(x, c->v[i].ptr, kws[k], "must be a number");
+            double d = v->valuedouble;
+            if (!(fabs(d) < JSC_BOUND_MAX))
+                return kw_fail(x, c->v[i].ptr, kws[k], "bounds beyond +-2^62 are not supported");
+            if (k == 1) d = nextafter(d, INFINITY);
+            if (k == 3) d = nextafter(d, -INFINITY);
+            if (k < 2 && (!b->has_lo || d > b->lo)) b->lo = d, b->has_lo = true;
+            if (k >= 2 && (!b->has_hi || d < b->hi)) b->hi = d, b->has_hi = true;
+        }
+    return 0;
+}
+
+/* |d| split into integer part and fraction digits (no trailing zeros). */
+static void dec_split(double d, uint64_t *ip, char *frac, size_t cap)
+{
+    char t[400];
+    dbl_plain(fabs(d), t, sizeof t);
+    *ip = strtoull(t, NULL, 10);
+    const char *dot = strchr(t, '.');
+    snprintf(frac, cap, "%s", dot ? dot + 1 : "");
+}
+
+/* Fraction digits F from position i on with a <= 0.F <= b where the bounds
+ * still bind (tlo/thi): alternatives starting with a digit go to al,
+ * al->eps is set when F may end here. */
+static void frac_alts(jalt *al, const char *a, const char *b, size_t i, bool tlo, bool thi)
+{
+    size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+    if (tlo && i >= la) tlo = false;
+    if (!tlo) al->eps = true;
+    if (!tlo && !thi) {
+        alt_add(al, "[0-9]+");
+        return;
+    }
+    if (thi && i >= lb) { /* only zeros may follow */
+        alt_add(al, "\"0\"+");
+        return;
+    }
+    char lo = tlo ? a[i] : '0', hi = thi ? b[i] : '9';
+    jbuf t = {0};
+    if (lo == hi) {
+        jalt sub = {0};
+        frac_alts(&sub, a, b, i + 1, tlo, thi);
+        jb_printf(&t, "\"%c\"", lo);
+        if (sub.n) {
+            jb_put(&t, " ");
+            alt_emit(&sub, &t);
+        }
+        free(sub.b.s);
+        alt_add(al, jb_str(&t));
+        free(t.s);
+        return;
+    }
+    char mlo = lo, mhi = hi;
+    if (tlo) {
+        jalt sub = {0};
+        frac_alts(&sub, a, b, i + 1, true, false);
+        jb_printf(&t, "\"%c\"", lo);
+        if (sub.n) {
+            jb_put(&t, " ");
+            alt_emit(&sub, &t);
+        }
+        free(sub.b.s);
+        alt_add(al, jb_str(&t));
+        t.n = 0;
+        mlo++;
+    }
+    if (thi) mhi--;
+    if (mlo <= mhi) {
+        if (mlo == mhi)
+            jb_printf(&t, "\"%c\" [0-9]*", mlo);
+        else
+            jb_printf(&t, "[%c-%c] [0-9]*", mlo, mhi);
+        alt_add(al, jb_str(&t));
+        t.n = 0;
+    }
+    if (thi) {
+        jalt sub = {0};
+        frac_alts(&sub, a, b, i + 1, false, true);
+        jb_printf(&t, "\"%c\"", hi);
+        if (sub.n) {
+            jb_put(&t, " ");
+            alt_emit(&sub, &t);
+        }
+        free(sub.b.s);
+        alt_add(al, jb_str(&t));
+    }
+    free(t.s);
+}
+
+/* "." and fraction digits within the bounds (either may be NULL), or no
+ * fraction at all where the lower bound allows. */
+static void frac_expr(jbuf *o, const char *a, const char *b)
+{
+    jalt al = {0};
+    frac_alts(&al, a, b, 0, a != NULL, b != NULL);
+    bool eps = al.eps;
+    al.eps = false;
+    jbuf body = {0};
+    alt_emit(&al, &body);
+    if (body.n) jb_printf(o, eps ? " (\".\" %s)?" : " \".\" %s", body.s);
+    free(body.s);
+}
+
+/* Magnitudes m in [lo, hi] (hi < 0: unbounded), plain decimal notation. */
+static void mag_range(jbuf *o, double lo, double hi)
+{
+    uint64_t li, hi_i = 0;
+    char lf[400], hf[400];
+    dec_split(lo, &li, lf, sizeof lf);
+    if (hi >= 0) dec_split(hi, &hi_i, hf, sizeof hf);
+    jalt al = {0};
+    jbuf t = {0};
+    if (hi >= 0 && li == hi_i) {
+        jb_printf(&t, "\"%llu\"", (unsigned long long)li);
+        frac_expr(&t, lf, hf);
+        alt_add(&al, jb_str(&t));
+    } else {
+        jb_printf(&t, "\"%llu\"", (unsigned long long)li);
+        frac_expr(&t, lf, NULL);
+        alt_add(&al, jb_str(&t));
+        t.n = 0;
+        if (hi < 0 || hi_i - li >= 2) {
+            uint_range(&t, li + 1, hi < 0 ? -1 : (int64_t)(hi_i - 1));
+            jb_put(&t, " (\".\" [0-9]+)?");
+            alt_add(&al, jb_str(&t));
+            t.n = 0;
+        }
+        if (hi >= 0) {
+            jb_printf(&t, "\"%llu\"", (unsigned long long)hi_i);
+            frac_expr(&t, NULL, hf);
+            alt_add(&al, jb_str(&t));
+        }
+    }
+    free(t.s);
+    alt_emit(&al, o);
+}
+
+/* Numbers within the bounds, written without exponent; false if none. */
+static bool num_range(jbuf *o, const jdbounds *b)
+{
+    if (b->has_lo && b->has_hi && b->lo > b->hi) return false;
+    jalt al = {0};
+    jbuf e = {0};
+    if (!b->has_hi || b->hi >= 0) {
+        mag_range(&e, b->has_lo && b->lo > 0 ? b->lo : 0, b->has_hi ? b->hi : -1);
+        alt_add(&al, jb_str(&e));
+        e.n = 0;
+    }
+    if (!b->has_lo || b->lo < 0) {
+        jb_put(&e, "\"-\" ");
+        mag_range(&e, b->has_hi && b->hi < 0 ? -b->hi : 0, b->has_lo ? -b->lo : -1);
         alt_add(&al, jb_str(&e));
     }
     free(e.s);
@@ -2759,11 +3001,12 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
             }
         }
         if ((b.has_lo || b.has_hi) && (t & T_FRAC)) {
-            kw_fail(x, b.kw_el->ptr, b.kw,
-                    "bounds are only supported on integers (add \"type\": \"integer\")");
-            goto fail;
-        }
-        if (b.has_lo || b.has_hi) {
+            jdbounds db;
+            if (dbounds_collect(x, c, &db)) goto fail;
+            jbuf e = {0};
+            if (num_range(&e, &db)) alt_add(&al, jb_str(&e));
+            free(e.s);
+        } else if (b.has_lo || b.has_hi) {
             jbuf e = {0};
             if (int_range(&e, &b)) alt_add(&al, jb_str(&e));
             free(e.s);

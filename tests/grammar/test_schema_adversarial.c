@@ -286,7 +286,8 @@ static void test_refusals(void)
     expect_refused("{\"prefixItems\":[{},{\"contains\":{}}]}", "/prefixItems/1/contains:");
     expect_refused("{\"properties\":{\"a/b\":{\"unknownKeyword\":1}}}",
                    "/properties/a~1b/unknownKeyword: keyword \"unknownKeyword\"");
-    expect_refused("{\"type\":\"number\",\"minimum\":1.5}", "/minimum: bounds are only supported");
+    expect_refused("{\"type\":\"number\",\"minimum\":1e300}", "/minimum: bounds beyond");
+    expect_refused("{\"$schema\":\"https://example.com/custom\"}", "/$schema: unknown dialect");
     expect_refused("{\"type\":\"array\",\"uniqueItems\":true}", "/uniqueItems:");
     expect_refused("{\"oneOf\":[{\"type\":\"string\"},{\"maxLength\":3}]}", "/oneOf: branches 0");
     expect_refused("{\"type\":\"strin\"}", "/type: unknown type \"strin\"");
@@ -371,6 +372,84 @@ static void test_integer_bounds(void)
         rt_grammar_free(g);
     }
     printf("integer bounds: %d values checked against arithmetic\n", checked);
+}
+
+/* Number bounds vs strtod: every accepted text is in range, the shortest
+ * spelling of every in-range value k/100 is accepted. */
+static void test_number_bounds(void)
+{
+    static const char *const schemas[] = {
+        "{\"type\":\"number\",\"minimum\":1.5}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":1.5,\"maximum\":2.25}",
+        "{\"type\":\"number\",\"minimum\":-2.75,\"exclusiveMaximum\":-0.5}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":-1,\"exclusiveMaximum\":1}",
+        "{\"type\":\"number\",\"minimum\":0,\"maximum\":0.3}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":0.1,\"exclusiveMaximum\":0.2}",
+        "{\"type\":\"number\",\"maximum\":-1.01}",
+        "{\"minimum\":-3.5,\"maximum\":3}",
+    };
+    static const double bounds[][4] = {
+        /* lo, lo exclusive, hi, hi exclusive (nan = none) */
+        {1.5, 0, NAN, 0}, {1.5, 1, 2.25, 0}, {-2.75, 0, -0.5, 1}, {-1, 1, 1, 1},
+        {0, 0, 0.3, 0},   {0.1, 1, 0.2, 1},  {NAN, 0, -1.01, 0},  {-3.5, 0, 3, 0},
+    };
+    int checked = 0;
+    for (size_t c = 0; c < sizeof schemas / sizeof schemas[0]; c++) {
+        char err[512];
+        rt_grammar *g = compile(schemas[c], err, sizeof err);
+        CHECK(g, "%s: %s", schemas[c], err);
+        if (!g) continue;
+        const double *b = bounds[c];
+        for (int k = -400; k <= 400; k++) {
+            double v = k / 100.0;
+            bool in = (isnan(b[0]) || (b[1] ? v > b[0] : v >= b[0])) &&
+                      (isnan(b[2]) || (b[3] ? v < b[2] : v <= b[2]));
+            char canon[32], t[48];
+            snprintf(canon, sizeof canon, "%.2f", v);
+            size_t n = strlen(canon);
+            while (canon[n - 1] == '0')
+                canon[--n] = 0;
+            if (canon[n - 1] == '.') canon[--n] = 0;
+            if (!strcmp(canon, "-0")) strcpy(canon, "0");
+            CHECK(accepts(g, canon) == in, "%s: %s %s", schemas[c], canon,
+                  in ? "rejected" : "accepted");
+            /* other spellings: accepted only when in range */
+            const char *forms[] = {"%s0", "%s00001", "%se0", "0%s"};
+            for (int f = 0; f < 4; f++) {
+                if (f < 2 && !strchr(canon, '.')) continue;
+                snprintf(t, sizeof t, forms[f], canon);
+                double tv = strtod(t, NULL);
+                bool t_in = (isnan(b[0]) || (b[1] ? tv > b[0] : tv >= b[0])) &&
+                            (isnan(b[2]) || (b[3] ? tv < b[2] : tv <= b[2]));
+                if (accepts(g, t))
+                    CHECK(t_in && f < 3, "%s: %s accepted (out of range or not JSON)", schemas[c],
+                          t);
+            }
+            checked++;
+        }
+        CHECK(!accepts(g, "1e0") || !strstr(schemas[c], "number"), "%s: exponent", schemas[c]);
+        rt_grammar_free(g);
+    }
+    printf("number bounds: %d values checked against arithmetic\n", checked);
+}
+
+/* const/enum numbers: one canonical spelling, equal values merged. */
+static void test_const_numbers(void)
+{
+    char err[512];
+    rt_grammar *g = compile("{\"enum\":[1e-7,1.0,1,2.5,-0.0,123456789012,0.1]}", err, sizeof err);
+    CHECK(g, "numeric enum: %s", err);
+    if (!g) return;
+    static const struct {
+        const char *t;
+        bool ok;
+    } t[] = {{"0.0000001", true},    {"1", true},    {"2.5", true},   {"0", true},
+             {"123456789012", true}, {"0.1", true},  {"1e-7", false}, {"3", false},
+             {"0.2", false},         {"2.50", false}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        CHECK(accepts(g, t[i].t) == t[i].ok, "numeric enum: %s should be %s", t[i].t,
+              t[i].ok ? "accepted" : "rejected");
+    rt_grammar_free(g);
 }
 
 /* Patterns vs PCRE2 over every string of length <= 4 over a small alphabet
@@ -538,6 +617,8 @@ int main(void)
     test_refusals();
     test_malformed();
     test_integer_bounds();
+    test_number_bounds();
+    test_const_numbers();
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();

@@ -8,7 +8,8 @@
  * fixes one member order (the schema's), so an instance counts as accepted
  * when some order of its members is accepted, and an invalid instance must
  * be rejected in every order. Numbers are written canonically (integral
- * values as integers, others in the shortest round-trip form). Cases the
+ * values as integers, others as the shortest round-trip decimal without
+ * exponent). Cases the
  * compiler refuses are counted as unsupported, with the refusal reasons.
  * Exits 1 on any mismatch within the supported cases.
  *
@@ -83,13 +84,36 @@ static void put_num(sbuf *b, double d)
     }
     if (floor(d) == d) {
         snprintf(t, sizeof t, "%.0f", d);
+        sb_put(b, t);
+        return;
+    }
+    /* shortest round-trip digits, written without exponent */
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(t, sizeof t, "%.*e", prec - 1, d);
+        if (strtod(t, NULL) == d) break;
+    }
+    snprintf(t, sizeof t, "%.*e", prec - 1, d);
+    char dig[32];
+    int nd = 0, ex = atoi(strchr(t, 'e') + 1);
+    for (const char *p = t; *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9') dig[nd++] = *p;
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    if (d < 0) sb_put(b, "-");
+    if (ex < 0) {
+        sb_put(b, "0.");
+        for (int z = 0; z < -ex - 1; z++)
+            sb_put(b, "0");
+        sb_putn(b, dig, (size_t)nd);
     } else {
-        for (int p = 15; p <= 17; p++) {
-            snprintf(t, sizeof t, "%.*g", p, d);
-            if (strtod(t, NULL) == d) break;
+        for (int i = 0; i <= ex; i++)
+            sb_putn(b, i < nd ? &dig[i] : "0", 1);
+        if (ex + 1 < nd) {
+            sb_put(b, ".");
+            sb_putn(b, dig + ex + 1, (size_t)(nd - ex - 1));
         }
     }
-    sb_put(b, t);
 }
 
 static void put_str(sbuf *b, const char *s)
