@@ -387,7 +387,7 @@ static int run_mask(const char *dir)
                 char text[4096];
                 size_t tl = 0;
                 uint64_t x = 0x1234567ull + (uint64_t)seed * 977 + gi;
-                for (int step = 0; step < 25; step++) {
+                for (int step = 0; step < 20; step++) {
                     const rt_grammar_state *cur = rt_sampler_grammar_state(smp);
                     if (rt_grammar_state_done(cur)) break;
                     CHECK(rt_sampler_grammar_mask(smp, mask, nv) == 0, "mask");
