@@ -175,7 +175,7 @@ async function constrained() {
 
     for (const seed of [1, 2, 3]) {
         const r = await client.chat.completions.create(
-            {model, messages, tools, tool_choice: 'required', seed, max_tokens: 200});
+            {model, messages, tools, tool_choice: 'required', seed, max_tokens: 120});
         const c = r.choices[0];
         const calls = c.message.tool_calls || [];
         check(c.finish_reason === 'tool_calls' && calls.length >= 1,
@@ -189,7 +189,7 @@ async function constrained() {
                                    `arguments of ${call.function.name} (seed ${seed})`);
         }
         // the conversation continues with the tool's result
-        if (calls.length) {
+        if (calls.length && seed === 1) {
             const follow = await client.chat.completions.create({
                 model,
                 tools,
@@ -211,7 +211,7 @@ async function constrained() {
         tools,
         tool_choice: {type: 'function', function: {name: 'web_search'}},
         seed: 5,
-        max_tokens: 200,
+        max_tokens: 120,
     });
     const ncalls = named.choices[0].message.tool_calls || [];
     check(ncalls.length >= 1 && ncalls.every((x) => x.function.name === 'web_search'),
@@ -220,7 +220,7 @@ async function constrained() {
 
     // streamed tool calls assemble into the same shape
     const stream = await client.chat.completions.create(
-        {model, messages, tools, tool_choice: 'required', seed: 9, max_tokens: 200, stream: true});
+        {model, messages, tools, tool_choice: 'required', seed: 9, max_tokens: 120, stream: true});
     const acc = {};
     let finish = null;
     for await (const chunk of stream) {
@@ -254,7 +254,7 @@ async function constrained() {
         const r = await client.chat.completions.create({
             model,
             seed,
-            max_tokens: 300,
+            max_tokens: 160,
             messages: [{role: 'user', content: 'Describe a person as JSON.'}],
             response_format:
                 {type: 'json_schema', json_schema: {name: 'person', schema: person, strict: true}},
@@ -268,7 +268,7 @@ async function constrained() {
     const jo = await client.chat.completions.create({
         model,
         seed: 4,
-        max_tokens: 300,
+        max_tokens: 160,
         messages: [{role: 'user', content: 'JSON please.'}],
         response_format: {type: 'json_object'},
     });
