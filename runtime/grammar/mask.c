@@ -29,8 +29,10 @@ struct gtrie {
     int32_t *end;    /* preorder index after node i's subtree */
     int32_t *tok0;   /* tokens ending at node i: toks[tok0[i] .. tok0[i + 1]) */
     int32_t *toks;
-    uint8_t *kind;  /* per token id: TK_* */
-    uint32_t *poff; /* per token id: its bytes in pdata[poff[id] .. poff[id + 1]) */
+    uint64_t *sub;   /* [2 * i]: ASCII bytes on the edges of node i's subtree, itself included */
+    uint8_t *sub_hi; /* the subtree has a byte >= 0x80 */
+    uint8_t *kind;   /* per token id: TK_* */
+    uint32_t *poff;  /* per token id: its bytes in pdata[poff[id] .. poff[id + 1]) */
     char *pdata;
     int32_t *eog;
     int32_t n_eog;
@@ -44,6 +46,8 @@ void gtrie_free(gtrie *t)
     free(t->end);
     free(t->tok0);
     free(t->toks);
+    free(t->sub);
+    free(t->sub_hi);
     free(t->kind);
     free(t->poff);
     free(t->pdata);
@@ -199,6 +203,34 @@ static gtrie *gtrie_build(const rt_model *m)
         t->end[path[--sp]] = t->n_nodes;
     t->tok0[t->n_nodes] = n_toks;
     free(path);
+    /* subtree byte sets: parents from a forward pass, then OR children upward */
+    t->sub = calloc(2 * (size_t)t->n_nodes, sizeof *t->sub);
+    t->sub_hi = calloc((size_t)t->n_nodes, 1);
+    int32_t *parent = malloc(sizeof *parent * (size_t)t->n_nodes);
+    int32_t *open = malloc(sizeof *open * ((size_t)t->max_depth + 1));
+    if (!t->sub || !t->sub_hi || !parent || !open) {
+        free(parent);
+        free(open);
+        goto fail;
+    }
+    open[0] = 0;
+    for (int32_t i = 1; i < t->n_nodes; i++) {
+        open[t->depth[i]] = i;
+        parent[i] = open[t->depth[i] - 1];
+    }
+    for (int32_t i = t->n_nodes - 1; i >= 1; i--) {
+        uint8_t b = t->byte[i];
+        if (b < 0x80)
+            t->sub[2 * i + (b >> 6)] |= 1ull << (b & 63);
+        else
+            t->sub_hi[i] = 1;
+        int32_t p = parent[i];
+        t->sub[2 * p] |= t->sub[2 * i];
+        t->sub[2 * p + 1] |= t->sub[2 * i + 1];
+        t->sub_hi[p] |= t->sub_hi[i];
+    }
+    free(parent);
+    free(open);
     free(order);
     free(tmp);
     return t;
@@ -255,6 +287,7 @@ struct gmasker {
     int32_t *lv_off, *lv_n;
     uint32_t *lv_cp;
     uint8_t *lv_rem;
+    uint8_t *lv_root; /* level's stacks equal the walk's starting set (no partial) */
     gset sbuf, out;
     gmask_stats stats;
 };
@@ -284,6 +317,7 @@ void gmasker_free(gmasker *k)
     free(k->lv_n);
     free(k->lv_cp);
     free(k->lv_rem);
+    free(k->lv_root);
     gset_free(&k->sbuf);
     gset_free(&k->out);
     free(k);
@@ -319,7 +353,9 @@ int gmasker_new(const rt_model *m, const rt_grammar *g, const rt_grammar_opts *o
     k->lv_n = malloc(sizeof *k->lv_n * (size_t)L);
     k->lv_cp = malloc(sizeof *k->lv_cp * (size_t)L);
     k->lv_rem = malloc((size_t)L);
-    if (!k->st || !k->cur || !k->cache || !k->lv_off || !k->lv_n || !k->lv_cp || !k->lv_rem)
+    k->lv_root = malloc((size_t)L);
+    if (!k->st || !k->cur || !k->cache || !k->lv_off || !k->lv_n || !k->lv_cp || !k->lv_rem ||
+        !k->lv_root)
         goto oom;
     /* the root state shares the arena of st: keep its ids, restart by copying */
     k->init = calloc(1, sizeof *k->init);
@@ -408,10 +444,36 @@ static int walk(gmasker *k, uint64_t *mask)
     k->lv_cp[0] = st->cp;
     k->lv_rem[0] = st->rem;
     bool special_ok = k->opts.allow_special_text;
+    /* ASCII bytes that lead from the starting set back to itself (inside a
+     * string: almost all of them). A subtree whose every edge is such a byte,
+     * entered from that set, is accepted whole without walking it. */
+    uint64_t loop[2] = {0, 0};
+    if (st->rem == 0) {
+        for (uint32_t b = 0; b < 128; b++) {
+            uint32_t cp = 0;
+            uint8_t rem = 0;
+            if (gstate_step(g, st->a, &st->set, &cp, &rem, (uint8_t)b, &k->out) == 0 &&
+                k->out.n == st->set.n &&
+                memcmp(k->out.v, st->set.v, sizeof(int32_t) * (size_t)st->set.n) == 0)
+                loop[b >> 6] |= 1ull << (b & 63);
+        }
+    }
+    k->lv_root[0] = (loop[0] | loop[1]) != 0;
     int32_t i = 1;
     while (i < t->n_nodes) {
         int32_t d = t->depth[i];
         int32_t pd = d - 1;
+        if (k->lv_root[pd] && !t->sub_hi[i] && !(t->sub[2 * i] & ~loop[0]) &&
+            !(t->sub[2 * i + 1] & ~loop[1])) {
+            for (int32_t j = t->tok0[i]; j < t->tok0[t->end[i]]; j++) {
+                int32_t id = t->toks[j];
+                if (t->kind[id] == TK_SPECIAL && !special_ok) continue;
+                mask[id >> 6] |= 1ull << (id & 63);
+            }
+            k->stats.trie_nodes++;
+            i = t->end[i];
+            continue;
+        }
         /* the parent level's set as a gset view (sbuf may move on push: rebuild per step) */
         gset par = {sb->v + k->lv_off[pd], k->lv_n[pd], k->lv_n[pd]};
         uint32_t cp = k->lv_cp[pd];
@@ -425,7 +487,10 @@ static int walk(gmasker *k, uint64_t *mask)
         if (r == 1) { /* partial code point: same stacks */
             k->lv_off[d] = k->lv_off[pd];
             k->lv_n[d] = k->lv_n[pd];
+            k->lv_root[d] = 0;
         } else {
+            k->lv_root[d] = k->lv_root[0] && k->out.n == st->set.n &&
+                            memcmp(k->out.v, st->set.v, sizeof(int32_t) * (size_t)st->set.n) == 0;
             int32_t off = k->lv_off[pd] + k->lv_n[pd];
             sb->n = off;
             for (int32_t j = 0; j < k->out.n; j++)
