@@ -415,33 +415,10 @@ static int cmd_cancel(const cli_env *e, const cli_opts *o)
     return CLI_EXIT_OK;
 }
 
-/* Print the merged result: the whole result JSON, or the merged text. */
-static int cli_print_result(FILE *to, const char *result_json, int as_json)
+/* Failed sub-tasks and inputs the worker cut to fit the context, on stderr:
+ * easy to miss in the merged text, and --json readers want them too. */
+static void cli_result_notes(const cJSON *r)
 {
-    if (!result_json[0]) {
-        fprintf(stderr, "swarm run: swarmd returned no merged result\n");
-        return -1;
-    }
-    if (as_json) {
-        fputs(result_json, to);
-        size_t n = strlen(result_json);
-        if (!n || result_json[n - 1] != '\n') fputc('\n', to);
-        return 0;
-    }
-    cJSON *r = cJSON_Parse(result_json);
-    if (!r) {
-        fprintf(stderr, "swarm run: swarmd's result is not JSON\n");
-        return -1;
-    }
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "merged");
-    if (cJSON_IsString(m)) {
-        fputs(m->valuestring, to);
-        fputc('\n', to);
-    } else if (m) {
-        char *s = cJSON_Print(m);
-        if (s) fprintf(to, "%s\n", s);
-        free(s);
-    }
     const cJSON *ft = cJSON_GetObjectItemCaseSensitive(r, "failed_tasks");
     const cJSON *t;
     cJSON_ArrayForEach(t, ft)
@@ -452,8 +429,7 @@ static int cli_print_result(FILE *to, const char *result_json, int as_json)
                 cJSON_IsString(id) ? id->valuestring : "?",
                 cJSON_IsString(er) ? er->valuestring : "?");
     }
-    /* the worker marks an input it had to cut to fit the context at the head
-     * of the output (docs/JOBS.md); say so, the text alone is easy to miss */
+    /* the worker marks a cut input at the head of the output (docs/JOBS.md) */
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(r, "results");
     cJSON_ArrayForEach(t, res)
     {
@@ -467,6 +443,38 @@ static int cli_print_result(FILE *to, const char *result_json, int as_json)
                 cJSON_IsString(id) ? id->valuestring : "?",
                 cJSON_IsString(item) ? item->valuestring : "?");
     }
+}
+
+/* Print the merged result: the whole result JSON, or the merged text. */
+static int cli_print_result(FILE *to, const char *result_json, int as_json)
+{
+    if (!result_json[0]) {
+        fprintf(stderr, "swarm run: swarmd returned no merged result\n");
+        return -1;
+    }
+    cJSON *r = cJSON_Parse(result_json);
+    if (as_json) {
+        fputs(result_json, to);
+        size_t n = strlen(result_json);
+        if (!n || result_json[n - 1] != '\n') fputc('\n', to);
+        if (r) cli_result_notes(r);
+        cJSON_Delete(r);
+        return 0;
+    }
+    if (!r) {
+        fprintf(stderr, "swarm run: swarmd's result is not JSON\n");
+        return -1;
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "merged");
+    if (cJSON_IsString(m)) {
+        fputs(m->valuestring, to);
+        fputc('\n', to);
+    } else if (m) {
+        char *s = cJSON_Print(m);
+        if (s) fprintf(to, "%s\n", s);
+        free(s);
+    }
+    cli_result_notes(r);
     cJSON_Delete(r);
     return 0;
 }

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""cli_test.py - the `swarm` CLI as a person meets it (issue 11).
+
+Real binaries, real processes: scenarios that need a swarm start one with
+`swarm up` (private redis-server, swarmd, a swarm-worker on the embedded
+engine with the tiny default model made by `swarm-infer mkmodel`) in a temp
+state dir, and always stop it. Every check names the complaint it guards:
+each would fail on the CLI before issue 11 (--help said "--help needs a
+value", --workers abc started 4 workers, cancel of a failed job said
+"cancelled" and exited 0, the bar was full for an all-failed job, ...).
+
+usage: cli_test.py BINDIR SCENARIO
+scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results
+"""
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
+COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "workers"]
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+class Cli:
+    def __init__(self, bindir, tmp):
+        self.bindir = bindir
+        self.tmp = tmp
+        self.state = os.path.join(tmp, "s")
+        self.started = False
+
+    def run(self, *args, env=None, timeout=120, state=True):
+        cmd = [os.path.join(self.bindir, "swarm")] + list(args)
+        if state:
+            cmd += ["--state", self.state]
+        e = dict(os.environ)
+        e.pop("SWARM_ENDPOINT", None)
+        if env:
+            e.update(env)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * SLOW,
+                              env=e, cwd=self.tmp)
+
+    def ok(self, *args, **kw):
+        p = self.run(*args, **kw)
+        check(p.returncode == 0, "swarm %s exited %d\nstdout: %s\nstderr: %s" %
+              (" ".join(args), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        return p
+
+    def up(self):
+        self.ok("up", "--workers", "1", "--slots", "2", timeout=300)
+        self.started = True
+
+    def down(self):
+        if self.started:
+            self.run("down", timeout=120)
+            self.started = False
+
+    def job(self, name, spec):
+        path = os.path.join(self.tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        return path
+
+    def submit(self, spec_path):
+        p = self.ok("submit", spec_path)
+        job = p.stdout.strip()
+        check(re.match(r"^j-[0-9]+-[0-9a-f]+$", job), "submit printed %r, not a job id" % job)
+        return job
+
+    def status_json(self, job):
+        return json.loads(self.ok("status", job, "--json").stdout)
+
+    def status_tty(self, job):
+        """`swarm status JOB` with stdout on a terminal (the bar is drawn only there)."""
+        master, slave = pty.openpty()
+        cmd = [os.path.join(self.bindir, "swarm"), "status", job, "--state", self.state]
+        p = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        p.wait(timeout=30 * SLOW)
+        check(p.returncode == 0, "status on a tty exited %d: %s" % (p.returncode, p.stderr.read()))
+        p.stderr.close()
+        return out.decode(errors="replace")
+
+
+def job_spec(name, instructions, items, **extra):
+    spec = {"name": name, "goal": "You are one agent of a test swarm.",
+            "instructions": instructions, "fanout": {"items": items}}
+    spec.update(extra)
+    return spec
+
+
+# ---- scenarios without a running swarm ----
+
+def sc_help_version(c):
+    for cmd in COMMANDS:
+        for flag in ("--help", "-h"):
+            p = c.run(cmd, flag, state=False)
+            check(p.returncode == 0, "swarm %s %s exited %d: %s" %
+                  (cmd, flag, p.returncode, p.stderr))
+            check(p.stdout.startswith("usage: swarm %s" % cmd),
+                  "swarm %s %s printed no usage on stdout: %r" % (cmd, flag, p.stdout[:200]))
+        # --help wins over a bad or missing value elsewhere on the line
+        p = c.run(cmd, "--state", c.state, "--help", state=False)
+        check(p.returncode == 0 and "usage: swarm %s" % cmd in p.stdout,
+              "swarm %s --state DIR --help: exit %d" % (cmd, p.returncode))
+        p = c.run("help", cmd, state=False)
+        check(p.returncode == 0 and p.stdout.startswith("usage: swarm %s" % cmd),
+              "swarm help %s: exit %d %r" % (cmd, p.returncode, p.stdout[:100]))
+    p = c.run("--help", state=False)
+    check(p.returncode == 0 and all(("  %s " % cmd) in p.stdout for cmd in COMMANDS),
+          "swarm --help does not list every command: %r" % p.stdout)
+    # every option a command's usage shows is accepted by its --help text and parser
+    p = c.run("up", "--help", state=False)
+    for flag in ("--workers", "--slots", "--threads", "--model", "--engine", "--state"):
+        check(flag in p.stdout, "swarm up --help does not describe %s" % flag)
+    for binary in ("swarm", "swarmd", "swarm-worker", "swarm-infer"):
+        p = subprocess.run([os.path.join(c.bindir, binary), "--version"], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 0, "%s --version exited %d: %s" % (binary, p.returncode, p.stderr))
+        check(re.match(r"^%s \d+\.\d+\.\d+( \(git [^)]+\))?\n$" % re.escape(binary), p.stdout),
+              "%s --version printed %r" % (binary, p.stdout))
+    # the build records git describe when it was built from a checkout
+    src = os.environ.get("SWARM_SRC_DIR", "")
+    if src and os.path.isdir(os.path.join(src, ".git")) and shutil.which("git"):
+        p = subprocess.run([os.path.join(c.bindir, "swarm"), "--version"], capture_output=True,
+                           text=True)
+        check("(git " in p.stdout, "built from a git checkout but --version has no git "
+              "describe: %r" % p.stdout)
+
+
+def sc_numbers(c):
+    bad = [("up", "--workers", "abc"), ("up", "--workers", "-1"),
+           ("up", "--workers", "99999999999"), ("up", "--workers", "0"),
+           ("up", "--workers", "4x"), ("up", "--workers", ""), ("up", "--slots", "two"),
+           ("up", "--threads", "-3"), ("run", "--workers", "abc"),
+           ("wait", "--timeout", "soon")]
+    for cmd, flag, value in bad:
+        args = [cmd, flag, value] if cmd != "wait" else [cmd, "j-1", flag, value]
+        p = c.run(*args)
+        check(p.returncode == 2, "swarm %s: exit %d, want 2 (usage)" % (" ".join(args),
+                                                                       p.returncode))
+        check(flag in p.stderr and ('"%s"' % value) in p.stderr,
+              "swarm %s: the error does not name %s and %r: %r" %
+              (" ".join(args), flag, value, p.stderr))
+        check("whole number" in p.stderr, "swarm %s: error %r" % (" ".join(args), p.stderr))
+    # nothing was started: no state dir, no pid files
+    check(not os.path.exists(c.state) or
+          not any(f.endswith(".pid") for f in os.listdir(c.state)),
+          "a rejected command line left processes in %s" % c.state)
+    # an option the command does not take, a missing value, a stray argument
+    for args, what in ((["status", "--workers", "3"], "--workers is not an option"),
+                       (["up", "--state", c.state, "--workers"], "--workers needs a value"),
+                       (["down", "extra"], "unexpected argument"),
+                       (["cancel"], "which JOB")):
+        p = c.run(*args, state="--state" not in args)
+        check(p.returncode == 2 and what in p.stderr,
+              "swarm %s: exit %d %r, want 2 and %r" % (" ".join(args), p.returncode, p.stderr, what))
+
+
+def sc_down_endpoint(c):
+    p = c.run("down", env={"SWARM_ENDPOINT": "tcp://127.0.0.1:1"})
+    check(p.returncode == 1, "down with SWARM_ENDPOINT and nothing local: exit %d, want 1" %
+          p.returncode)
+    check("stopped 0 process" not in p.stderr, "down still says %r" % p.stderr)
+    check("SWARM_ENDPOINT=tcp://127.0.0.1:1" in p.stderr and "cannot" in p.stderr,
+          "down does not say it cannot stop the endpoint's swarm: %r" % p.stderr)
+    p = c.run("down")
+    check(p.returncode == 0 and "nothing to stop" in p.stderr and
+          "stopped 0 process" not in p.stderr, "down of nothing: %d %r" % (p.returncode, p.stderr))
+    # a local swarm under SWARM_ENDPOINT: the local one stops, the endpoint is named as not
+    c.up()
+    p = c.run("down", env={"SWARM_ENDPOINT": "tcp://127.0.0.1:1"})
+    c.started = False
+    check(p.returncode == 0, "down of a local swarm with SWARM_ENDPOINT set: exit %d %s" %
+          (p.returncode, p.stderr))
+    check("stopped 3 local process" in p.stderr and "is not stopped" in p.stderr,
+          "down does not tell what it stopped and what not: %r" % p.stderr)
+    check(not any(f.endswith(".pid") for f in os.listdir(c.state)), "pid files left behind")
+
+
+# ---- scenarios with a swarm ----
+
+def sc_validation(c):
+    c.up()
+    # instructions that never mention {item}, more than one item: refused
+    p = c.run("submit", c.job("noitem", job_spec("noitem", "Say hello.", ["a", "b", "c"])))
+    check(p.returncode == 1, "job without {item}: submit exit %d, want 1" % p.returncode)
+    check("instructions" in p.stderr and "{item}" in p.stderr and "3 sub-tasks" in p.stderr,
+          "job without {item}: %r" % p.stderr)
+    # one item needs no {item}
+    c.submit(c.job("one", job_spec("one", "Say hello.", ["a"], budget={"max_tokens": 2})))
+    # the worker announces its context; max_tokens beyond it is refused before any task runs
+    ws = json.loads(c.ok("workers", "--json").stdout)
+    check(len(ws) == 1 and ws[0].get("n_ctx") == 4096,
+          "worker does not announce its context: %r" % ws)
+    before = json.loads(c.ok("status", "--json").stdout)["jobs"]
+    p = c.run("submit", c.job("big", job_spec("big", "Say {item}", ["a", "b"],
+                                              budget={"max_tokens": 100000})))
+    check(p.returncode == 1, "max_tokens 100000: submit exit %d, want 1" % p.returncode)
+    check("budget.max_tokens 100000" in p.stderr and "context of 4096" in p.stderr,
+          "max_tokens refusal does not explain: %r" % p.stderr)
+    after = json.loads(c.ok("status", "--json").stdout)["jobs"]
+    check(len(after) == len(before), "the refused job was stored anyway")
+    p = c.run("run", "--job", c.job("big2", job_spec("big2", "Say {item}", ["a"],
+                                                     budget={"max_tokens": 4096})))
+    check(p.returncode == 1 and "does not fit the model context" in p.stderr,
+          "swarm run with max_tokens 4096: exit %d %r" % (p.returncode, p.stderr))
+
+
+def sc_lifecycle(c):
+    c.up()
+    # every sub-task fails: instructions alone overflow the context, one attempt each
+    fail = c.submit(c.job("allfail", job_spec("allfail", "word " * 6000 + "{item}",
+                                              ["a", "b", "c"],
+                                              budget={"max_tokens": 8, "max_attempts": 1})))
+    p = c.run("wait", fail, "--timeout", "120", timeout=180)
+    check(p.returncode == 3, "wait on an all-failed job: exit %d, want 3 (%s)" %
+          (p.returncode, p.stderr))
+    bar = c.status_tty(fail)
+    m = re.search(r"\[([#x.\-]{30})\] (\d+)/(\d+) done\s+(\d+) failed", bar)
+    check(m, "no bar in the tty status: %r" % bar)
+    check("#" not in m.group(1) and m.group(1).count("x") == 30,
+          "bar of an all-failed job shows success: %r" % m.group(1))
+    check(m.group(2) == "0" and m.group(4) == "3", "counts %r" % m.group(0))
+    check(re.search(r"\d+\.\d/s\s+\d+s", bar), "tty status has no rate and elapsed: %r" % bar)
+    plain = c.ok("status", fail).stdout
+    check("failed=3" in plain and "done=0/3" in plain and "rate=" in plain and
+          "elapsed=" in plain and "eta=-" in plain, "plain status: %r" % plain)
+    st = c.status_json(fail)
+    check(st["state"] == "failed" and st["failed"] == 3 and st["done"] == 0, "status %r" % st)
+    check(isinstance(st.get("elapsed_ms"), (int, float)) and st["rate_per_s"] > 0 and
+          st["eta_ms"] is None, "status --json timing: %r" % st)
+    # cancel of an ended job is not a success
+    p = c.run("cancel", fail)
+    check(p.returncode == 1, "cancel of a failed job: exit %d, want 1" % p.returncode)
+    check("already ended failed" in p.stderr and "nothing to cancel" in p.stderr and
+          "cancelled " + fail not in p.stdout, "cancel of a failed job said %r / %r" %
+          (p.stdout, p.stderr))
+    p = c.run("cancel", "j-20000101000000-beef")
+    check(p.returncode == 1 and "unknown job j-20000101000000-beef" in p.stderr,
+          "cancel of an unknown job: %d %r" % (p.returncode, p.stderr))
+    p = c.run("wait", "j-20000101000000-beef")
+    check(p.returncode == 1 and "unknown job" in p.stderr,
+          "wait on an unknown job: %d %r" % (p.returncode, p.stderr))
+
+    # a running job: ETA while it runs, wait --timeout, cancel, wait -> cancelled
+    items = ["topic %d" % i for i in range(60)]
+    run = c.submit(c.job("long", job_spec("long", "Write about {item}", items,
+                                          budget={"max_tokens": 300})))
+    deadline = time.time() + 120 * SLOW
+    st = None
+    while time.time() < deadline:
+        st = c.status_json(run)
+        if st["done"] >= 1 or st["state"] != "running":
+            break
+        time.sleep(0.05)
+    check(st["state"] == "running" and st["done"] >= 1,
+          "job ended before it could be watched: %r" % st)
+    check(isinstance(st["eta_ms"], (int, float)) and st["eta_ms"] > 0 and st["rate_per_s"] > 0,
+          "a running job with finished sub-tasks has no ETA: %r" % st)
+    plain = c.ok("status", run).stdout
+    check(re.search(r"eta=\d+", plain), "plain status of a running job has no ETA: %r" % plain)
+    p = c.run("wait", run, "--timeout", "1")
+    check(p.returncode == 5 and "--timeout" in p.stderr,
+          "wait --timeout 1 on a long job: exit %d %r" % (p.returncode, p.stderr))
+    p = c.run("cancel", run)
+    check(p.returncode == 0 and p.stdout.strip() == "cancelled " + run,
+          "cancel of a running job: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    p = c.run("wait", run, "--json", timeout=120)
+    check(p.returncode == 4, "wait on a cancelled job: exit %d, want 4" % p.returncode)
+    check(json.loads(p.stdout)["state"] == "cancelled", "wait --json: %r" % p.stdout)
+    p = c.run("cancel", run)
+    check(p.returncode == 1 and "already ended cancelled" in p.stderr,
+          "second cancel: %d %r" % (p.returncode, p.stderr))
+    # a job that succeeds: wait exits 0
+    ok = c.submit(c.job("ok", job_spec("ok", "Say {item}", ["x", "y"],
+                                       budget={"max_tokens": 2})))
+    p = c.run("wait", ok, timeout=120)
+    check(p.returncode == 0, "wait on a done job: exit %d %r" % (p.returncode, p.stderr))
+
+
+def sc_results(c):
+    c.up()
+    # concat: each output under a label naming its item; the cut input is flagged
+    long_item = "long " * 5000
+    p = c.run("run", "--job", c.job("cat", job_spec("cat", "Summarise: {item}",
+                                                     ["short one", long_item],
+                                                     budget={"max_tokens": 8})), "--json",
+              timeout=180)
+    check(p.returncode == 0, "run concat: exit %d %s" % (p.returncode, p.stderr))
+    res = json.loads(p.stdout)
+    r = res["results"]
+    check(len(r) == 2 and all(x["ok"] for x in r), "results %r" % r)
+    want = "## short one\n%s\n\n## %s...\n%s" % (r[0]["output"], long_item[:120], r[1]["output"])
+    check(res["merged"] == want, "concat is not labelled per item:\n%r\nwant\n%r" %
+          (res["merged"][:300], want[:300]))
+    check(re.match(r"^\[input truncated to fit the model context: kept \d+ of 25000 bytes\]\n",
+                   r[1]["output"]), "cut input not flagged: %r" % r[1]["output"][:200])
+    check(not r[0]["output"].startswith("[input truncated"), "short input flagged as cut")
+    check("t0001" in p.stderr and "input truncated" in p.stderr,
+          "swarm run does not warn about the cut input: %r" % p.stderr)
+    # the text form prints the labelled merge
+    p = c.run("run", "--job", os.path.join(c.tmp, "cat.json"), timeout=180)
+    check(p.returncode == 0 and p.stdout.startswith("## short one\n"),
+          "text run output: %r" % p.stdout[:200])
+    # json: every entry carries task_id, item, status and output
+    p = c.run("run", "--job", c.job("js", job_spec("js", "Say {item}", ["p", "q"], merge="json",
+                                                    budget={"max_tokens": 4})), "--json",
+              timeout=180)
+    check(p.returncode == 0, "run json: exit %d %s" % (p.returncode, p.stderr))
+    res = json.loads(p.stdout)
+    m = res["merged"]
+    check(isinstance(m, list) and len(m) == 2, "json merged %r" % m)
+    for i, (e, item) in enumerate(zip(m, ["p", "q"])):
+        check(e.get("task_id") == "t%04d" % i and e.get("item") == item and
+              e.get("status") == "done" and "output" in e, "json merged entry %r" % e)
+        out = res["results"][i]["output"]
+        try:
+            want = json.loads(out)  # an output that is JSON is merged as JSON
+        except ValueError:
+            want = out
+        check(e["output"] == want, "entry output differs from the task's: %r vs %r" %
+              (e["output"], out))
+
+
+SCENARIOS = {"help-version": sc_help_version, "numbers": sc_numbers,
+             "down-endpoint": sc_down_endpoint, "validation": sc_validation,
+             "lifecycle": sc_lifecycle, "results": sc_results}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in SCENARIOS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    bindir, name = os.path.abspath(sys.argv[1]), sys.argv[2]
+    if name not in ("help-version", "numbers") and not shutil.which("redis-server"):
+        print("cli_test: redis-server is not installed", file=sys.stderr)
+        return 1
+    tmp = tempfile.mkdtemp(prefix="swcli-", dir="/tmp")
+    c = Cli(bindir, tmp)
+    rc = 0
+    try:
+        SCENARIOS[name](c)
+        print("cli_test %s: ok" % name)
+    except Fail as e:
+        print("cli_test %s: FAIL: %s" % (name, e), file=sys.stderr)
+        rc = 1
+        log = os.path.join(c.state, "logs")
+        if os.path.isdir(log):
+            for f in sorted(os.listdir(log)):
+                with open(os.path.join(log, f), errors="replace") as fh:
+                    print("--- %s (tail)\n%s" % (f, fh.read()[-1500:]), file=sys.stderr)
+    finally:
+        c.down()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
