@@ -358,6 +358,43 @@ static int run_fixtures(const char *dir)
     return 0;
 }
 
+/* Control tokens: masked by default even where the grammar accepts their
+ * text; allowed there (and only there) with allow_special_text. */
+static void check_special_opt_in(rt_model *m)
+{
+    char err[512], piece[256], src[512];
+    int32_t nv = rt_model_n_vocab(m), id = -1;
+    int n = 0;
+    for (int32_t i = 0; i < nv && id < 0; i++) {
+        if (!rt_vocab_is_control(m->vocab, i) || rt_model_is_eog(m, i)) continue;
+        n = rt_token_piece(m, i, piece, sizeof piece);
+        if (n > 2 && n < 100 && !memchr(piece, '"', (size_t)n) && !memchr(piece, '\\', (size_t)n))
+            id = i;
+    }
+    CHECK(id >= 0, "%s: no control token to test with", rt_model_name(m));
+    if (id < 0) return;
+    snprintf(src, sizeof src, "root ::= \"%.*s\" [a-z]*\n", n, piece);
+    printf("%s: opt-in check with control token %d '%.*s'\n", rt_model_name(m), id, n, piece);
+    rt_grammar *g = compile(src);
+    if (!g) return;
+    uint8_t *mask = malloc((size_t)nv);
+    for (int opt = 0; opt < 2; opt++) {
+        rt_grammar_opts go = {.allow_special_text = opt == 1};
+        rt_sampler *smp = rt_sampler_new(NULL);
+        CHECK(rt_sampler_set_grammar_opts(smp, m, g, &go, err, sizeof err) == 0, "%s", err);
+        CHECK(rt_sampler_grammar_mask(smp, mask, nv) == 0, "mask");
+        CHECK(mask[id] == opt, "%s: control token %d '%.*s' allowed=%d with opt-in=%d",
+              rt_model_name(m), id, n, piece, mask[id], opt);
+        int32_t others = 0;
+        for (int32_t i = 0; i < nv; i++)
+            if (i != id && rt_vocab_is_control(m->vocab, i)) others += mask[i];
+        CHECK(others == 0, "other control tokens allowed (%d)", others);
+        rt_sampler_free(smp);
+    }
+    free(mask);
+    rt_grammar_free(g);
+}
+
 static int run_mask(const char *dir)
 {
     char path[1024], err[512];
@@ -370,6 +407,7 @@ static int run_mask(const char *dir)
             CHECK(0, "%s", err);
             continue;
         }
+        check_special_opt_in(m);
         int32_t nv = rt_model_n_vocab(m);
         uint8_t *mask = malloc((size_t)nv);
         float *logits = malloc(sizeof(float) * (size_t)nv);
