@@ -292,6 +292,103 @@ static int get_uint(const cJSON *obj, const char *key, const char *field, uint64
     return 0;
 }
 
+/* The job's "agent" object (docs/AGENTS.md): checked here so a typo fails the
+ * submit, then stored normalized (workspace made absolute) for the workers. */
+static int plan_agent(const cJSON *a, const char *base_dir, planner_job *j, char *err,
+                      size_t errlen)
+{
+    static const char *const keys[] = {
+        "tools",         "workspace", "max_steps",  "max_tokens", "wall_time_s",       "sandbox",
+        "run_timeout_s", "mcp",       "first_step", "system",     "observation_bytes", NULL};
+    static const char *const mcp_keys[] = {"name", "command", "timeout_s", NULL};
+    if (!cJSON_IsObject(a)) {
+        snprintf(err, errlen, "agent: expected an object");
+        return -1;
+    }
+    if (check_keys(a, "agent", keys, err, errlen)) return -1;
+    uint64_t v;
+    if (get_uint(a, "max_steps", "agent.max_steps", 1, 1000, &v, err, errlen) ||
+        get_uint(a, "max_tokens", "agent.max_tokens", 1, 100000000, &v, err, errlen) ||
+        get_uint(a, "wall_time_s", "agent.wall_time_s", 1, 30u * 24 * 3600, &v, err, errlen) ||
+        get_uint(a, "run_timeout_s", "agent.run_timeout_s", 1, 24 * 3600, &v, err, errlen) ||
+        get_uint(a, "observation_bytes", "agent.observation_bytes", 256, 1 << 20, &v, err, errlen))
+        return -1;
+    const char *ws = NULL, *sandbox = "bwrap", *first = "tool", *system = "";
+    if (get_string(a, "workspace", "agent.workspace", true, &ws, err, errlen) ||
+        get_string(a, "sandbox", "agent.sandbox", false, &sandbox, err, errlen) ||
+        get_string(a, "first_step", "agent.first_step", false, &first, err, errlen) ||
+        get_string(a, "system", "agent.system", false, &system, err, errlen))
+        return -1;
+    if (strcmp(sandbox, "bwrap") != 0 && strcmp(sandbox, "unsandboxed") != 0) {
+        snprintf(err, errlen,
+                 "agent.sandbox: \"%s\" is not a mode (use \"bwrap\" or \"unsandboxed\")", sandbox);
+        return -1;
+    }
+    if (strcmp(first, "tool") != 0 && strcmp(first, "auto") != 0) {
+        snprintf(err, errlen, "agent.first_step: use \"tool\" or \"auto\"");
+        return -1;
+    }
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(a, "tools");
+    if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) == 0) {
+        snprintf(err, errlen, "agent.tools: expected a non-empty array of tool names");
+        return -1;
+    }
+    int i = 0;
+    for (const cJSON *t = tools->child; t; t = t->next, i++)
+        if (!cJSON_IsString(t) || !t->valuestring[0]) {
+            snprintf(err, errlen, "agent.tools[%d]: expected a tool name", i);
+            return -1;
+        }
+    const cJSON *mcp = cJSON_GetObjectItemCaseSensitive(a, "mcp");
+    if (mcp) {
+        if (!cJSON_IsArray(mcp)) {
+            snprintf(err, errlen, "agent.mcp: expected an array of servers");
+            return -1;
+        }
+        i = 0;
+        for (const cJSON *m = mcp->child; m; m = m->next, i++) {
+            char where[32];
+            snprintf(where, sizeof where, "agent.mcp[%d]", i);
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
+            const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(m, "command");
+            if (!cJSON_IsObject(m) || check_keys(m, where, mcp_keys, err, errlen)) {
+                if (!cJSON_IsObject(m)) snprintf(err, errlen, "%s: expected an object", where);
+                return -1;
+            }
+            if (!cJSON_IsString(name) || !name->valuestring[0] ||
+                strspn(name->valuestring, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+                    strlen(name->valuestring)) {
+                snprintf(err, errlen, "%s.name: expected a short name of a-z, 0-9 and -", where);
+                return -1;
+            }
+            if (!cJSON_IsArray(cmd) || cJSON_GetArraySize(cmd) == 0 ||
+                !cJSON_IsString(cmd->child)) {
+                snprintf(err, errlen, "%s.command: expected [program, args...]", where);
+                return -1;
+            }
+        }
+    }
+    char *joined = path_join(base_dir ? base_dir : "", ws);
+    char real[PATH_MAX];
+    struct stat st;
+    if (!joined || !realpath(joined, real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "agent.workspace: %s is not a directory", joined ? joined : ws);
+        free(joined);
+        return -1;
+    }
+    free(joined);
+    cJSON *norm = cJSON_Duplicate(a, 1);
+    if (!norm) return -1;
+    cJSON_ReplaceItemInObjectCaseSensitive(norm, "workspace", cJSON_CreateString(real));
+    j->spec.agent_json = pj_keep(j, cJSON_PrintUnformatted(norm));
+    cJSON_Delete(norm);
+    if (!j->spec.agent_json) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int plan_fanout(const planner *self, const char *json, const char *base_dir,
                        planner_job **out, char *err, size_t errlen)
 {
@@ -316,8 +413,8 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
     const char *name = "job", *goal = NULL, *instructions = NULL, *merge = "concat";
     uint64_t max_tokens = 64, max_attempts = 3, max_subtasks = 1000, wall = 3600, seed = 0;
     double temperature = 0.0;
-    static const char *const top[] = {"name",  "goal",   "instructions", "fanout",
-                                      "merge", "budget", "sampling",     NULL};
+    static const char *const top[] = {"name",   "goal",     "instructions", "fanout", "merge",
+                                      "budget", "sampling", "agent",        NULL};
     static const char *const fan_keys[] = {"items", "lines", "glob", "workspace", NULL};
     static const char *const budget_keys[] = {"max_tokens", "max_attempts", "max_subtasks",
                                               "wall_time_s", NULL};
@@ -380,6 +477,9 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
             temperature = t->valuedouble;
         }
     }
+
+    const cJSON *agent = cJSON_GetObjectItemCaseSensitive(root, "agent");
+    if (agent && plan_agent(agent, base_dir, j, err, errlen)) goto fail;
 
     const cJSON *fan = cJSON_GetObjectItemCaseSensitive(root, "fanout");
     if (!fan) {

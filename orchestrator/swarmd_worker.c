@@ -177,6 +177,8 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             a.temperature = (float)l[i].temperature;
             a.seed = l[i].seed;
             a.lease_ms = d->cfg.lease_ms;
+            a.agent_json = (char *)(l[i].agent_json ? l[i].agent_json : "");
+            a.checkpoint = (char *)(l[i].checkpoint ? l[i].checkpoint : "");
             env.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN;
             env.assign = &a;
             sent = swarmd_send(d, d->worker, w->id, w->id_len, &env);
@@ -409,6 +411,17 @@ static bool ref_ok(const char *job, const char *task)
     return job[0] && task[0] && strlen(job) < 64 && strlen(task) < 32 && !strchr(job, '/');
 }
 
+static void released_cb(void *ud, int rc, const char *err, long long n)
+{
+    swarmd *d = ud;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "release of a restarted worker's leases failed (%s); they will expire", err);
+    } else if (n > 0) {
+        swarmd_log(d, "%lld lease(s) of a restarted worker released", n);
+    }
+}
+
 static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const Swarm__Envelope *env)
 {
     const Swarm__Register *r = env->register_;
@@ -419,6 +432,13 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
         return;
     }
     swarmd_worker *w = worker_by_id(d, id, id_len);
+    if (w && w->incarnation != r->incarnation) {
+        /* The same identity from a new process (a restart under the same id):
+         * what the old one ran is lost now, not when its leases expire. */
+        d->counters[SWARMD_C_WORKERS_RESTARTED]++;
+        worker_remove(d, w, "restarted (new incarnation)");
+        w = NULL;
+    }
     swarmd_worker *same = swarmd_worker_by_name(d, r->worker_id);
     if (same && same != w) {
         /* A restarted worker under the same name: its old attempts are lost. */
@@ -443,6 +463,16 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
     snprintf(w->hostname, sizeof w->hostname, "%s", r->hostname);
     snprintf(w->model, sizeof w->model, "%s", r->model);
     w->slots = r->slots;
+    bool new_incarnation = w->incarnation != r->incarnation;
+    w->incarnation = r->incarnation;
+    if (new_incarnation && d->sched && sched_is_up(d->sched)) {
+        /* Leases of an earlier incarnation this coordinator never saw (it
+         * restarted too): release them in Redis. */
+        char err[256];
+        if (sched_worker_release(d->sched, w->name, w->incarnation, released_cb, d, err,
+                                 sizeof err) != 0)
+            d->counters[SWARMD_C_REDIS_ERRORS]++;
+    }
     /* No credit until the worker announces it (Credit or Heartbeat): a worker
      * re-registering after a coordinator restart may still be busy. What we
      * assigned to this identity stays tracked; heartbeats prune it. */
@@ -557,6 +587,18 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
     }
 }
 
+static void checkpoint_done(void *ud, int rc, const char *err, int outcome, bool merge)
+{
+    swarmd *d = ud;
+    (void)merge;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "agent checkpoint not stored: %s", err ? err : "?");
+    } else if (outcome == SCHED_FORGED) {
+        d->counters[SWARMD_C_PROGRESS_REJECTED]++;
+    }
+}
+
 static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
                             const Swarm__Envelope *env)
 {
@@ -583,6 +625,19 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
                             progress_done, c, err, sizeof err) != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         free(c);
+    }
+    /* an agent step (transcript line + checkpoint) or a paused backend */
+    if ((p->step_json && *p->step_json) || (p->paused && *p->paused)) {
+        sched_step st = {.step = p->step,
+                         .tool_calls = p->tool_calls,
+                         .record = p->step_json,
+                         .checkpoint = p->checkpoint,
+                         .paused = p->paused};
+        if (p->paused && *p->paused)
+            swarmd_log(d, "task %s/%s paused: %s", p->job_id, p->task_id, p->paused);
+        if (sched_task_checkpoint(d->sched, &ref, w->name, &st, checkpoint_done, d, err,
+                                  sizeof err) != 0)
+            d->counters[SWARMD_C_REDIS_ERRORS]++;
     }
 }
 

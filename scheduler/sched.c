@@ -31,6 +31,8 @@ enum {
     S_FINISH,
     S_STATUS,
     S_DEADLINE,
+    S_CHECKPOINT,
+    S_RELEASE,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -575,7 +577,8 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     sched_op *op = op_new(s, S_SUBMIT, op_done_reply, (void *)cb, ud);
     char num[64];
     int bad = !op;
-    bad = bad || op_str(op, job_id) || op_str(op, "9"); /* field pairs below */
+    bool agent = job->agent_json && *job->agent_json;
+    bad = bad || op_str(op, job_id) || op_str(op, agent ? "10" : "9"); /* field pairs below */
     bad = bad || op_str(op, "name") || op_str(op, job->name) || op_str(op, "goal") ||
           op_str(op, job->goal) || op_str(op, "merge") || op_str(op, job->merge);
     bad = bad || op_str(op, "max_tokens") || op_u64(op, job->max_tokens) ||
@@ -585,6 +588,7 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     snprintf(num, sizeof num, "%.9g", job->temperature);
     bad = bad || op_str(op, "temperature") || op_str(op, num) || op_str(op, "seed") ||
           op_u64(op, job->seed);
+    if (agent) bad = bad || op_str(op, "agent") || op_str(op, job->agent_json);
     for (size_t i = 0; !bad && i < job->n_tasks; i++) {
         char tid[24]; /* room for any size_t: Release -Wformat-truncation */
         sched_task_id(i, tid, sizeof tid);
@@ -630,6 +634,8 @@ static void op_lease_reply(sched_op *op, redisReply *r, const char *err)
         x->seed = strtoull(sched_reply_str(e->element[9]), NULL, 10);
         x->lease_until = (uint64_t)sched_reply_ll(e->element[10]);
         x->token = strtoull(sched_reply_str(e->element[11]), NULL, 10);
+        x->agent_json = e->elements >= 14 ? sched_reply_str(e->element[12]) : "";
+        x->checkpoint = e->elements >= 14 ? sched_reply_str(e->element[13]) : "";
     }
     cb(op->ud, 0, NULL, l, n);
     free(l);
@@ -717,6 +723,21 @@ int sched_task_progress(sched_t *s, const sched_taskref *t, const char *worker, 
     return op_send(op, err, errlen);
 }
 
+int sched_task_checkpoint(sched_t *s, const sched_taskref *t, const char *worker,
+                          const sched_step *st, sched_outcome_fn cb, void *ud, char *err,
+                          size_t errlen)
+{
+    sched_op *op = op_new(s, S_CHECKPOINT, op_outcome_reply, (void *)cb, ud);
+    if (op && (op_fref(op, t) || op_str(op, worker) || op_u64(op, st->step) ||
+               op_u64(op, st->tool_calls) || op_str(op, st->record ? st->record : "") ||
+               op_str(op, st->checkpoint ? st->checkpoint : "") ||
+               op_str(op, st->paused ? st->paused : ""))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
 int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, void *ud, char *err,
                         size_t errlen)
 {
@@ -768,6 +789,17 @@ int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, cha
 {
     sched_op *op = op_new(s, S_EXPIRE, op_count_reply, (void *)cb, ud);
     if (op && op_u64(op, max)) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, sched_count_fn cb,
+                         void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_RELEASE, op_count_reply, (void *)cb, ud);
+    if (op && (op_str(op, worker) || op_u64(op, incarnation))) {
         op_free(op);
         op = NULL;
     }

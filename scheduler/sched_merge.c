@@ -126,6 +126,11 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
         cJSON_AddNumberToObject(r, "attempt", (double)attempt);
         cJSON_AddStringToObject(r, "worker", worker);
         cJSON_AddNumberToObject(r, "tokens", (double)tokens);
+        if (t->elements >= 10 && sched_reply_str(t->element[8])[0]) {
+            /* an agent sub-task (collect.lua: steps, tool_calls) */
+            cJSON_AddNumberToObject(r, "steps", (double)sched_reply_ll(t->element[8]));
+            cJSON_AddNumberToObject(r, "tool_calls", (double)sched_reply_ll(t->element[9]));
+        }
         cJSON *mj = NULL;
         if (as_json) {
             if (!(mj = cJSON_CreateObject())) goto oom;

@@ -19,6 +19,10 @@
  *  - P leased: zset, "<job>/<tid>" -> lease_until ms.
  *  - P merging: set, jobs whose tasks are all terminal, waiting for the merger.
  *  - P deadlines: zset, running job id -> created + budget.wall_time_s (ms).
+ *  - Agent jobs: the job hash's agent (the spec JSON); the task hash's ckpt
+ *    (last checkpoint), steps, tool_calls, paused (the backend's pause
+ *    reason, '' while it answers); P job:<id>:task:<tid>:transcript: list,
+ *    one JSON line per agent step.
  *
  * Calling convention: an operation returns 0 when it was sent (its callback
  * then runs exactly once, later, from the loop) or -1 with err filled when it
@@ -66,6 +70,7 @@ typedef struct sched_job_spec {
     uint64_t seed;
     size_t n_tasks;
     sched_task_spec *tasks; /* ids are t0000, t0001, ... in this order */
+    const char *agent_json; /* NULL/"": plain generations; else the agent spec (docs/AGENTS.md) */
 } sched_job_spec;
 
 typedef void (*sched_done_fn)(void *ud, int rc, const char *err);
@@ -87,6 +92,8 @@ typedef struct sched_lease {
     double temperature;
     uint64_t seed;
     uint64_t lease_until;
+    const char *agent_json; /* "" unless an agent job */
+    const char *checkpoint; /* the task's last agent checkpoint, "" for a fresh start */
 } sched_lease;
 typedef void (*sched_lease_fn)(void *ud, int rc, const char *err, const sched_lease *l, size_t n);
 /* One free slot to fill: the worker's name and incarnation. */
@@ -128,6 +135,18 @@ int sched_task_progress(sched_t *s, const sched_taskref *t, const char *worker, 
                         const char *tail, uint64_t lease_ms, sched_outcome_fn cb, void *ud,
                         char *err, size_t errlen);
 
+/* An agent step (or pause) as a worker reports it. */
+typedef struct sched_step {
+    uint32_t step, tool_calls;
+    const char *record;     /* the step's transcript line; "" for a pause-only report */
+    const char *checkpoint; /* "" keeps the last one */
+    const char *paused;     /* the backend's pause reason; "" = running */
+} sched_step;
+/* Stores the step's transcript line and checkpoint (fenced like progress). */
+int sched_task_checkpoint(sched_t *s, const sched_taskref *t, const char *worker,
+                          const sched_step *st, sched_outcome_fn cb, void *ud, char *err,
+                          size_t errlen);
+
 typedef struct sched_result {
     sched_taskref ref;
     const char *worker; /* the sender; must be the lease holder */
@@ -151,6 +170,11 @@ int sched_tasks_fail(sched_t *s, const sched_taskref *refs, size_t n, const char
 /* Expire up to max leases whose lease_until has passed. */
 int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, char *err,
                         size_t errlen);
+
+/* A worker registered as a new process: the leases held under its name by
+ * another incarnation go back to ready (or fail) now. n = how many. */
+int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, sched_count_fn cb,
+                         void *ud, char *err, size_t errlen);
 
 /* ---- cancel ---- */
 typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *prev_state,

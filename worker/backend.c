@@ -19,14 +19,26 @@ struct wb_slot {
 int wb_backend_open(const char *kind, const char *model_path, int threads, wb_backend **out,
                     char *err, size_t errlen)
 {
+    wb_backend_opts none = {0};
+    return wb_backend_open_opts(kind, model_path, threads, &none, out, err, errlen);
+}
+
+int wb_backend_open_opts(const char *kind, const char *model_path, int threads,
+                         const wb_backend_opts *opts, wb_backend **out, char *err, size_t errlen)
+{
     const wb_ops *ops = NULL;
     *out = NULL;
     if (!kind || strcmp(kind, "embedded") == 0)
         ops = &wb_embedded_ops;
     else if (strcmp(kind, "sim") == 0)
         ops = &wb_sim_ops;
+    else if (strcmp(kind, "http") == 0)
+        ops = &wb_http_ops;
+    else if (strcmp(kind, "replay") == 0)
+        ops = &wb_replay_ops;
     else {
-        snprintf(err, errlen, "--engine: unknown engine \"%s\" (use embedded or sim)", kind);
+        snprintf(err, errlen, "--engine: unknown engine \"%s\" (use embedded, http, sim or replay)",
+                 kind);
         return -1;
     }
     wb_backend *b = calloc(1, sizeof(*b));
@@ -35,7 +47,10 @@ int wb_backend_open(const char *kind, const char *model_path, int threads, wb_ba
         return -1;
     }
     b->ops = ops;
-    if (ops->open(model_path, threads, &b->impl, &b->model_name, err, errlen) != 0) {
+    int orc = ops->open_opts
+                  ? ops->open_opts(model_path, threads, opts, &b->impl, &b->model_name, err, errlen)
+                  : ops->open(model_path, threads, &b->impl, &b->model_name, err, errlen);
+    if (orc != 0) {
         free(b);
         return -1;
     }
@@ -91,4 +106,28 @@ int wb_slot_run(wb_slot *s, const wb_task *t, wb_progress_fn progress, void *ud,
     *output = NULL;
     *tokens = 0;
     return s->b->ops->run(s->impl, t, progress, ud, output, tokens, err, errlen);
+}
+
+int wb_backend_has_chat(const wb_backend *b)
+{
+    return b->ops->chat != NULL;
+}
+
+int wb_slot_chat(wb_slot *s, const agent_model_req *req, float temperature, uint64_t seed,
+                 agent_reply *out, uint64_t *retry_after_ms, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    *retry_after_ms = 0;
+    if (!s->b->ops->chat) {
+        snprintf(err, errlen,
+                 "the %s engine cannot run agent sub-tasks (use embedded, http or replay)",
+                 s->b->ops->kind);
+        return -1;
+    }
+    return s->b->ops->chat(s->impl, req, temperature, seed, out, retry_after_ms, err, errlen);
+}
+
+size_t wb_slot_ctx_chars(const wb_slot *s)
+{
+    return s->b->ops->ctx_chars ? s->b->ops->ctx_chars(s->impl) : 0;
 }

@@ -21,9 +21,17 @@ typedef struct {
     rt_model *model;
 } emb_backend;
 
+/* Tool grammars compiled for the last tool set, one per tool choice: an
+ * agent offers the same tools every step, so each is compiled once. */
+typedef struct {
+    char *key; /* the tools' names and schemas */
+    rt_grammar *g;
+} emb_grammar;
+
 typedef struct {
     emb_backend *b;
     rt_session *sess;
+    emb_grammar gram[RT_TOOL_CHOICE_NAMED + 1];
 } emb_slot;
 
 static int emb_open(const char *model_path, int threads, void **impl, char **model_name, char *err,
@@ -95,6 +103,10 @@ static void emb_slot_free(void *slot)
 {
     emb_slot *s = slot;
     if (!s) return;
+    for (size_t i = 0; i < sizeof s->gram / sizeof s->gram[0]; i++) {
+        free(s->gram[i].key);
+        rt_grammar_free(s->gram[i].g);
+    }
     rt_session_free(s->sess);
     free(s);
 }
@@ -268,6 +280,143 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
     return g.stopped ? 1 : 0;
 }
 
+/* ---- agent steps ---- */
+
+static char *emb_tools_key(const rt_tool_def *tools, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(tools[i].name) + (tools[i].parameters ? strlen(tools[i].parameters) : 0) + 2;
+    char *k = malloc(len), *p = k;
+    if (!k) return NULL;
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s\n%s\n", tools[i].name, tools[i].parameters ? tools[i].parameters : "");
+    *p = 0;
+    return k;
+}
+
+static const rt_grammar *emb_tool_grammar(emb_slot *s, const char *family,
+                                          const agent_model_req *req, char *err, size_t errlen)
+{
+    emb_grammar *eg = &s->gram[req->choice];
+    char *key = emb_tools_key(req->tools, req->n_tools);
+    if (!key) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (eg->g && eg->key && strcmp(eg->key, key) == 0) {
+        free(key);
+        return eg->g;
+    }
+    char *gbnf = NULL;
+    rt_grammar *g = NULL;
+    if (rt_chat_tool_grammar(family, req->tools, req->n_tools, req->choice, NULL, &gbnf, err,
+                             errlen) != 0 ||
+        rt_grammar_from_gbnf(gbnf, strlen(gbnf), NULL, &g, err, errlen) != 0) {
+        free(gbnf);
+        free(key);
+        return NULL;
+    }
+    free(gbnf);
+    free(eg->key);
+    rt_grammar_free(eg->g);
+    eg->key = key;
+    eg->g = g;
+    return g;
+}
+
+/* The conversation rendered by the model's own template with the tools,
+ * the reply sampled under the family's tool grammar (so it always parses)
+ * and split back into calls and text. */
+static int emb_chat(void *slot, const agent_model_req *req, float temperature, uint64_t seed,
+                    agent_reply *out, uint64_t *retry_after_ms, char *err, size_t errlen)
+{
+    emb_slot *s = slot;
+    const rt_model *m = s->b->model;
+    (void)retry_after_ms;
+    const char *family = rt_chat_family(m, NULL);
+    if (!family) {
+        snprintf(err, errlen, "model %s has no chat template family for tool calls",
+                 rt_model_name(m));
+        return -1;
+    }
+    const rt_grammar *g = NULL;
+    if (req->n_tools > 0 && !(g = emb_tool_grammar(s, family, req, err, errlen))) return -1;
+    char *text = NULL;
+    if (rt_chat_format_tools(m, NULL, req->msgs, req->n_msgs, req->tools, req->n_tools, true, &text,
+                             err, errlen) != 0)
+        return -1;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    int rc = rt_tokenize(m, text, strlen(text), true, true, &ids, &n_ids, err, errlen);
+    free(text);
+    if (rc != 0) return -1;
+    int32_t bos = rt_model_bos(m);
+    if (n_ids >= 2 && bos >= 0 && ids[0] == bos && ids[1] == bos) {
+        memmove(ids, ids + 1, (n_ids - 1) * sizeof(int32_t));
+        n_ids--;
+    }
+    int32_t n_ctx = rt_session_n_ctx(s->sess);
+    int32_t max_new = req->max_tokens > 0 ? (int32_t)req->max_tokens : 1;
+    if ((int64_t)n_ids + max_new > n_ctx) {
+        free(ids);
+        snprintf(err, errlen,
+                 "step %u: the conversation is %zu tokens; with %d to generate it does not fit the "
+                 "context of %d",
+                 req->step, n_ids, (int)max_new, (int)n_ctx);
+        return AGENT_MODEL_CTX_FULL;
+    }
+    size_t keep = rt_session_reuse_prefix(s->sess, ids, n_ids);
+    rt_sampler_params sp = rt_sampler_default_params();
+    sp.temperature = temperature;
+    sp.seed = seed + req->step; /* a fresh stream per step, reproducible per seed */
+    rt_sampler *smp = rt_sampler_new(&sp);
+    if (!smp) {
+        free(ids);
+        snprintf(err, errlen, "out of memory (sampler)");
+        return -1;
+    }
+    rt_grammar_opts go = {.allow_special_text = true};
+    if (g && rt_sampler_set_grammar_opts(smp, m, g, &go, err, errlen) != 0) {
+        rt_sampler_free(smp);
+        free(ids);
+        return -1;
+    }
+    size_t n_out = 0;
+    char *gen = NULL;
+    rt_generate_params gp = {.n_predict = max_new, .stop_at_eog = true};
+    rc = rt_generate(s->sess, smp, ids + keep, n_ids - keep, &gp, NULL, &n_out, &gen, err, errlen);
+    rt_sampler_free(smp);
+    free(ids);
+    if (rc != 0) {
+        rt_session_reset(s->sess);
+        free(gen);
+        return -1;
+    }
+    out->tokens = (uint32_t)n_out;
+    if (req->n_tools == 0) {
+        out->content = wb_utf8_sanitize(gen ? gen : "", gen ? strlen(gen) : 0);
+        free(gen);
+        if (!out->content) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    rc = rt_chat_parse_tool_calls(family, gen ? gen : "", gen ? strlen(gen) : 0, &out->calls,
+                                  &out->n_calls, &out->content, err, errlen);
+    free(gen);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The loop compacts well before the context is full: tool definitions and
+ * the template's markup take their share, and tokens average a few bytes. */
+static size_t emb_ctx_chars(void *slot)
+{
+    emb_slot *s = slot;
+    return (size_t)rt_session_n_ctx(s->sess) * 2;
+}
+
 const wb_ops wb_embedded_ops = {
     .kind = "embedded",
     .open = emb_open,
@@ -275,4 +424,6 @@ const wb_ops wb_embedded_ops = {
     .slot_new = emb_slot_new,
     .slot_free = emb_slot_free,
     .run = emb_run,
+    .chat = emb_chat,
+    .ctx_chars = emb_ctx_chars,
 };

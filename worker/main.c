@@ -18,14 +18,24 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: swarm-worker --connect ENDPOINT --model M.gguf [--slots K] [--id NAME]\n"
-               "                    [--threads T] [--engine embedded|sim] [--heartbeat-ms MS]\n"
-               "                    [--version]\n"
-               "  --engine sim is a SIMULATED engine (fake tokens) for scale tests only.\n");
+               "                    [--threads T] [--engine embedded|http|sim|replay]\n"
+               "                    [--http-url URL] [--http-model NAME] [--replay FILE]\n"
+               "                    [--heartbeat-ms MS] [--version]\n"
+               "  --engine sim is a SIMULATED engine (fake tokens) for scale tests only.\n"
+               "  --engine replay REPLAYS a recorded agent trajectory (no model runs).\n"
+               "  --engine http asks an OpenAI-compatible server at --http-url; the API key,\n"
+               "    if any, is read from $SWARM_HTTP_API_KEY (never from the command line).\n"
+               "  Defaults for --http-url, --http-model and --replay come from\n"
+               "  $SWARM_HTTP_URL, $SWARM_HTTP_MODEL and $SWARM_REPLAY.\n");
 }
 
 int main(int argc, char **argv)
 {
     worker_config cfg = {.engine = "embedded", .slots = 1, .heartbeat_ms = 1000, .stop = &g_stop};
+    cfg.http_url = getenv("SWARM_HTTP_URL");
+    cfg.http_model = getenv("SWARM_HTTP_MODEL");
+    cfg.api_key = getenv("SWARM_HTTP_API_KEY");
+    cfg.replay = getenv("SWARM_REPLAY");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -54,6 +64,12 @@ int main(int argc, char **argv)
             cfg.slots = atoi(v);
         else if (strcmp(a, "--threads") == 0)
             cfg.threads = atoi(v);
+        else if (strcmp(a, "--http-url") == 0)
+            cfg.http_url = v;
+        else if (strcmp(a, "--http-model") == 0)
+            cfg.http_model = v;
+        else if (strcmp(a, "--replay") == 0)
+            cfg.replay = v;
         else if (strcmp(a, "--heartbeat-ms") == 0)
             cfg.heartbeat_ms = atoi(v);
         else {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "agent_task.h"
 #include "backend.h"
 #include "wire.h"
 #include "worker.h"
@@ -245,8 +246,14 @@ static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len
     return 0;
 }
 
+static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *a);
+
 static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
 {
+    if (a->agent_json && *a->agent_json) {
+        slot_execute_agent(s, push, a);
+        return;
+    }
     wb_task t = {.goal = a->goal,
                  .instructions = a->instructions,
                  .input = a->input,
@@ -277,6 +284,37 @@ static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
     while (send_env(push, &env) != 0 && errno == EAGAIN)
         usleep(1000);
     free(output);
+}
+
+/* An agent sub-task: the loop streams a Progress per step (agent_task.c). */
+static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *a)
+{
+    worker_agent_ctx c = {
+        .slot = s->ws, .worker_id = s->w->id, .push = push, .assign = a, .cancel = &s->cancel};
+    worker_agent_out o;
+    char err[1024] = "";
+    uint64_t t0 = now_ms();
+    int rc = worker_agent_execute(&c, &o, err, sizeof(err));
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Result res = SWARM__RESULT__INIT;
+    wire_envelope_init(&env, s->w->id, 0);
+    res.job_id = a->job_id;
+    res.task_id = a->task_id;
+    res.attempt = a->attempt;
+    res.lease_token = a->lease_token;
+    res.ok = rc == 0;
+    res.output = o.output ? o.output : "";
+    if (rc == 1) snprintf(err, sizeof(err), "cancelled");
+    res.error = rc == 0 ? "" : err;
+    res.tokens = o.tokens;
+    res.steps = o.steps;
+    res.tool_calls = o.tool_calls;
+    res.elapsed_ms = now_ms() - t0;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+    env.result = &res;
+    while (send_env(push, &env) != 0 && errno == EAGAIN)
+        usleep(1000);
+    free(o.output);
 }
 
 static void *slot_main(void *arg)
@@ -516,7 +554,12 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
         snprintf(err, errlen, "--connect: swarmd's worker endpoint is required");
         return -1;
     }
-    if (wb_backend_open(cfg->engine, cfg->model, cfg->threads, &w->backend, err, errlen) != 0)
+    wb_backend_opts bo = {.http_url = cfg->http_url,
+                          .http_model = cfg->http_model,
+                          .api_key = cfg->api_key,
+                          .replay = cfg->replay};
+    if (wb_backend_open_opts(cfg->engine, cfg->model, cfg->threads, &bo, &w->backend, err,
+                             errlen) != 0)
         return -1;
     if (strcmp(wb_backend_kind(w->backend), "sim") == 0)
         worker_log(w, "engine: SIMULATED (fake tokens, for scale tests only; no model runs)");

@@ -14,12 +14,15 @@
 typedef struct {
     const char *connect;               /* swarmd worker endpoint */
     const char *model;                 /* GGUF path (embedded engine) */
-    const char *engine;                /* "embedded" (default) or "sim" */
+    const char *engine;                /* "embedded" (default), "http", "sim" or "replay" */
     const char *id;                    /* worker id; NULL = w-<host>-<pid> */
     int slots;                         /* agent slots (>= 1) */
     int threads;                       /* engine threads, 0 = runtime default */
     int heartbeat_ms;                  /* until swarmd says otherwise */
     const volatile sig_atomic_t *stop; /* set by a signal handler to leave cleanly */
+    /* engine http: an OpenAI-compatible server; engine replay: a trajectory */
+    const char *http_url, *http_model, *api_key;
+    const char *replay;
 } worker_config;
 
 /* Runs until *cfg->stop is set. Returns 0 on a clean stop, -1 with err set

@@ -531,8 +531,12 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
     }
     const char *engine = o->engine && *o->engine ? o->engine : "embedded";
     bool sim = strcmp(engine, "sim") == 0;
-    if (!sim && strcmp(engine, "embedded") != 0) {
-        snprintf(err, errlen, "--engine: unknown engine \"%s\" (use embedded or sim)", engine);
+    /* http and replay take their settings from the environment the workers
+     * inherit ($SWARM_HTTP_URL, $SWARM_REPLAY: see swarm-worker --help) */
+    if (!sim && strcmp(engine, "embedded") != 0 && strcmp(engine, "http") != 0 &&
+        strcmp(engine, "replay") != 0) {
+        snprintf(err, errlen, "--engine: unknown engine \"%s\" (use embedded, http, sim or replay)",
+                 engine);
         return -1;
     }
     int lock = l_lock(e, err, errlen);
@@ -658,7 +662,10 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
     if (l_wait_swarmd(e, spid, nw, wpids, 60000, err, errlen) != 0) goto fail;
     if (!o->quiet)
         fprintf(stderr, "swarm up: redis, swarmd and %d worker(s) x %d slot(s) running in %s%s\n",
-                nw, slots, e->state, sim ? " (SIMULATED engine)" : "");
+                nw, slots, e->state,
+                sim                             ? " (SIMULATED engine)"
+                : strcmp(engine, "replay") == 0 ? " (REPLAY engine: recorded trajectories)"
+                                                : "");
     rc = 0;
     goto out;
 fail:

@@ -2,7 +2,8 @@
 -- ARGV[3] lease ms, then per slot to fill: worker id, fencing token (random,
 -- decimal string: kept as a string, 64 bits do not fit a Lua number), incarnation.
 -- Returns per task {job, task, attempt, worker, goal, instructions, input,
--- max_tokens, temperature, seed, lease_until, token}.
+-- max_tokens, temperature, seed, lease_until, token, agent, checkpoint} (agent: the job's
+-- agent spec JSON or ''; checkpoint: the task's last agent checkpoint or '').
 local lease_ms = tonumber(ARGV[3])
 local want = (#ARGV - 3) / 3
 local out = {}
@@ -24,10 +25,12 @@ while k <= want do
         redis.call('ZADD', P .. 'leased', lu, m)
         move(j, 'ready', 'leased')
         event(j, 'task_leased', t, attempt, {'worker', w})
-        local jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed')
-        local th = redis.call('HMGET', tk, 'instructions', 'input')
+        local jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed',
+                              'agent')
+        local th = redis.call('HMGET', tk, 'instructions', 'input', 'ckpt')
         out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[1] or '', th[2] or '',
-                         jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok}
+                         jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
+                         th[3] or ''}
         k = k + 1
       end
     end

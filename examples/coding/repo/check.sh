@@ -1,0 +1,9 @@
+#!/bin/sh
+# check.sh [NAME] - build the library and run its tests (all, or NAME's).
+# Builds into a file of its own so agents checking at once do not collide.
+out=".check-$$"
+cc -std=c11 -Wall -o "$out" src/*.c tests/run_tests.c || exit 2
+./"$out" "$@"
+rc=$?
+rm -f "$out"
+exit $rc

@@ -1,0 +1,7 @@
+/* abs.c - absolute value. */
+#include "lib.h"
+
+int lib_abs(int a)
+{
+    return a;
+}

@@ -1,0 +1,30 @@
+-- checkpoint.lua - an agent sub-task finished a step (or paused): keep its
+-- transcript line and checkpoint, fenced like progress.lua.
+-- ARGV[3] job, [4] task, [5] attempt, [6] token, [7] worker (sender), [8] step,
+-- [9] tool_calls, [10] step record (JSON, '' when none), [11] checkpoint ('' keeps
+-- the last), [12] paused reason ('' = running). Returns ok | stale | unknown | forged.
+-- The transcript is a list P job:<id>:task:<tid>:transcript (one JSON line per
+-- step, capped at 10000); a retried attempt resumes after the checkpoint's
+-- step, so each step is pushed once.
+local j, t, attempt = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local tk = tkey(j, t)
+local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
+if not h[1] then return 'unknown' end
+if tonumber(h[2]) ~= attempt or (h[1] ~= 'leased' and h[1] ~= 'running') then return 'stale' end
+if h[3] ~= ARGV[6] or h[4] ~= ARGV[7] then return 'forged' end
+if ARGV[10] ~= '' then
+  redis.call('RPUSH', tk .. ':transcript', ARGV[10])
+  redis.call('LTRIM', tk .. ':transcript', -10000, -1)
+  redis.call('HSET', tk, 'steps', ARGV[8], 'tool_calls', ARGV[9])
+  event(j, 'task_step', t, attempt, {'step', ARGV[8]})
+end
+if ARGV[11] ~= '' then redis.call('HSET', tk, 'ckpt', ARGV[11]) end
+if ARGV[12] ~= '' then
+  if redis.call('HGET', tk, 'paused') ~= ARGV[12] then
+    event(j, 'task_paused', t, attempt, {'reason', ARGV[12]})
+  end
+  redis.call('HSET', tk, 'paused', ARGV[12])
+else
+  redis.call('HSET', tk, 'paused', '')
+end
+return 'ok'

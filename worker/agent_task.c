@@ -1,0 +1,286 @@
+/* agent_task.c - one agent sub-task on a worker slot (see agent_task.h).
+ *
+ * The agent spec (docs/AGENTS.md) arrives as JSON in Assign.agent_json, and
+ * a retried sub-task's last checkpoint in Assign.checkpoint. Everything an
+ * agent needs lives for the sub-task only: the workspace handle, the
+ * registry (built-ins filtered by the job's allowed list, plus the tools of
+ * its MCP servers), the journal (restored from the checkpoint, so resumed
+ * side effects are not repeated) and the notes. */
+#include "agent_task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "agent.h"
+#include "loop.h"
+#include "wire.h"
+
+#define AGENT_MAX_MCP 8
+#define AGENT_MAX_TOOLS 64
+
+static const char AGENT_PREAMBLE[] =
+    "You are an agent working inside a job's workspace. Paths are relative to the workspace "
+    "root. Use the tools to investigate and act; each tool result comes back to you. When the "
+    "task is done, reply with your final answer and no tool call.";
+
+typedef struct {
+    const worker_agent_ctx *c;
+    uint32_t tool_calls;
+    int paused;
+} agent_run_state;
+
+static int agent_send(void *push, const Swarm__Envelope *env)
+{
+    size_t n = swarm__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) return -1;
+    swarm__envelope__pack(env, buf);
+    /* blocking: a step record must not be dropped (the main thread drains it) */
+    int rc = zmq_send(push, buf, n, 0);
+    free(buf);
+    return rc < 0 ? -1 : 0;
+}
+
+static void agent_progress(const worker_agent_ctx *c, uint32_t step, const char *tool,
+                           uint64_t tokens, uint32_t tool_calls, const char *record,
+                           const char *ckpt, const char *paused)
+{
+    const Swarm__Assign *a = c->assign;
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Progress p = SWARM__PROGRESS__INIT;
+    wire_envelope_init(&env, c->worker_id, 0);
+    p.job_id = a->job_id;
+    p.task_id = a->task_id;
+    p.attempt = a->attempt;
+    p.lease_token = a->lease_token;
+    p.tokens = (uint32_t)tokens;
+    p.text_tail = "";
+    p.step = step;
+    p.tool = (char *)(tool ? tool : "");
+    p.step_json = (char *)(record ? record : "");
+    p.checkpoint = (char *)(ckpt ? ckpt : "");
+    p.paused = (char *)(paused ? paused : "");
+    p.tool_calls = tool_calls;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+    env.progress = &p;
+    agent_send(c->push, &env);
+}
+
+static int hook_step(void *ud, uint32_t step, const char *tool, uint64_t tokens, const char *record,
+                     const char *checkpoint)
+{
+    agent_run_state *st = ud;
+    cJSON *r = cJSON_Parse(record);
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(r, "tool_calls");
+    st->tool_calls += cJSON_IsArray(calls) ? (uint32_t)cJSON_GetArraySize(calls) : 0;
+    cJSON_Delete(r);
+    st->paused = 0;
+    agent_progress(st->c, step, tool, tokens, st->tool_calls, record, checkpoint, "");
+    return atomic_load(st->c->cancel) != 0;
+}
+
+static int hook_pause(void *ud, const char *reason, uint64_t retry_ms)
+{
+    agent_run_state *st = ud;
+    char why[600];
+    snprintf(why, sizeof why, "%s; retrying in %llu ms", reason, (unsigned long long)retry_ms);
+    st->paused = 1;
+    agent_progress(st->c, 0, "", 0, st->tool_calls, "", "", why);
+    return atomic_load(st->c->cancel) != 0;
+}
+
+static int hook_cancelled(void *ud)
+{
+    agent_run_state *st = ud;
+    return atomic_load(st->c->cancel) != 0;
+}
+
+typedef struct {
+    wb_slot *slot;
+    float temperature;
+    uint64_t seed;
+} agent_model_ctx;
+
+static int model_complete(void *ctx, const agent_model_req *req, agent_reply *out,
+                          uint64_t *retry_after_ms, char *err, size_t errlen)
+{
+    agent_model_ctx *m = ctx;
+    return wb_slot_chat(m->slot, req, m->temperature, m->seed, out, retry_after_ms, err, errlen);
+}
+
+static double spec_num(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static const char *spec_str(const cJSON *o, const char *k, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+/* Starts the spec's MCP servers and adds their tools ("<name>__<tool>"). */
+static int agent_mcp_setup(const cJSON *spec, agent_registry *reg, agent_mcp **mcps, size_t *n_mcp,
+                           char *err, size_t errlen)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(spec, "mcp");
+    const cJSON *srv;
+    cJSON_ArrayForEach(srv, list)
+    {
+        if (*n_mcp >= AGENT_MAX_MCP) {
+            snprintf(err, errlen, "agent.mcp: at most %d servers", AGENT_MAX_MCP);
+            return -1;
+        }
+        const char *name = spec_str(srv, "name", NULL);
+        const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(srv, "command");
+        int argc = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : 0;
+        if (!name || argc < 1 || argc > 63) {
+            snprintf(err, errlen, "agent.mcp: each server needs a name and a command array");
+            return -1;
+        }
+        char *argv[64];
+        for (int i = 0; i < argc; i++) {
+            const cJSON *a = cJSON_GetArrayItem(cmd, i);
+            argv[i] = cJSON_IsString(a) ? a->valuestring : (char *)"";
+        }
+        argv[argc] = NULL;
+        char merr[512];
+        if (agent_mcp_start(name, argv, spec_num(srv, "timeout_s", 30), NULL, &mcps[*n_mcp], merr,
+                            sizeof merr) != 0) {
+            snprintf(err, errlen, "agent.mcp %s: %s", name, merr);
+            return -1;
+        }
+        (*n_mcp)++;
+        if (agent_mcp_register(mcps[*n_mcp - 1], reg, merr, sizeof merr) != 0) {
+            snprintf(err, errlen, "agent.mcp %s: %s", name, merr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const Swarm__Assign *a = c->assign;
+    cJSON *spec = cJSON_Parse(a->agent_json);
+    agent_ws *ws = NULL;
+    agent_registry *reg = NULL;
+    agent_journal *journal = NULL;
+    agent_notes notes = {0};
+    agent_mcp *mcps[AGENT_MAX_MCP] = {0};
+    size_t n_mcp = 0;
+    char *user = NULL, *system = NULL;
+    int rc = -1;
+    if (!cJSON_IsObject(spec)) {
+        snprintf(err, errlen, "agent: the Assign's agent spec is not a JSON object");
+        goto out;
+    }
+    const char *root = spec_str(spec, "workspace", NULL);
+    if (!root) {
+        snprintf(err, errlen, "agent.workspace: missing");
+        goto out;
+    }
+    char werr[512];
+    if (agent_ws_open(root, &ws, werr, sizeof werr) != 0) {
+        snprintf(err, errlen, "agent.workspace: %s", werr);
+        goto out;
+    }
+    if (agent_registry_new(&reg) != 0 || agent_journal_new(&journal) != 0 ||
+        agent_notes_mem_new(&notes) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (agent_registry_add_builtins(reg, err, errlen) != 0) goto out;
+    if (agent_mcp_setup(spec, reg, mcps, &n_mcp, err, errlen) != 0) goto out;
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(spec, "tools");
+    if (cJSON_IsArray(tools)) {
+        const char *allowed[AGENT_MAX_TOOLS];
+        size_t n = 0;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, tools)
+        {
+            if (cJSON_IsString(t) && n < AGENT_MAX_TOOLS) allowed[n++] = t->valuestring;
+        }
+        char ferr[512];
+        if (agent_registry_filter(reg, allowed, n, ferr, sizeof ferr) != 0) {
+            snprintf(err, errlen, "agent.tools: %s", ferr);
+            goto out;
+        }
+    }
+    agent_sandbox_cfg sb;
+    agent_sandbox_cfg_default(&sb);
+    const char *mode = spec_str(spec, "sandbox", "bwrap");
+    if (strcmp(mode, "unsandboxed") == 0) sb.allow_unsandboxed = sb.force_unsandboxed = 1;
+    sb.timeout_s = spec_num(spec, "run_timeout_s", 60);
+    agent_env env = {.ws = ws,
+                     .sandbox = &sb,
+                     .notes = &notes,
+                     .journal = journal,
+                     .job_id = a->job_id,
+                     .task_id = a->task_id,
+                     .agent_id = a->task_id,
+                     .observation_cap = 64 * 1024};
+    user = wb_prompt_expand(a->instructions, a->input);
+    const char *extra = spec_str(spec, "system", "");
+    size_t sn = strlen(a->goal ? a->goal : "") + strlen(extra) + sizeof AGENT_PREAMBLE + 8;
+    system = malloc(sn);
+    if (!user || !system) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    snprintf(system, sn, "%s%s%s%s%s", a->goal ? a->goal : "", a->goal && *a->goal ? "\n\n" : "",
+             AGENT_PREAMBLE, *extra ? "\n\n" : "", extra);
+    agent_model_ctx mctx = {.slot = c->slot, .temperature = a->temperature, .seed = a->seed};
+    agent_run_state st = {.c = c};
+    if (a->checkpoint && *a->checkpoint) {
+        cJSON *ck = cJSON_Parse(a->checkpoint);
+        st.tool_calls = (uint32_t)spec_num(ck, "tool_calls", 0);
+        cJSON_Delete(ck);
+    }
+    agent_loop_cfg cfg = {
+        .system_prompt = system,
+        .task = user,
+        .task_id = a->task_id,
+        .registry = reg,
+        .env = &env,
+        .model = {.ctx = &mctx,
+                  .complete = model_complete,
+                  .ctx_chars = wb_slot_ctx_chars(c->slot)},
+        .budget = {.max_steps = (uint32_t)spec_num(spec, "max_steps", 8),
+                   .max_tokens = (uint64_t)spec_num(spec, "max_tokens", 0),
+                   .step_tokens = a->max_tokens,
+                   .wall_ms = (uint64_t)(spec_num(spec, "wall_time_s", 0) * 1000),
+                   .observation_bytes = (size_t)spec_num(spec, "observation_bytes", 4096),
+                   .first_step_tool = strcmp(spec_str(spec, "first_step", "tool"), "tool") == 0},
+        .hooks = {.ud = &st,
+                  .on_step = hook_step,
+                  .on_pause = hook_pause,
+                  .cancelled = hook_cancelled},
+        .checkpoint = a->checkpoint,
+    };
+    agent_loop_result res;
+    rc = agent_loop_run(&cfg, &res, err, errlen);
+    out->output = res.answer;
+    res.answer = NULL;
+    out->steps = res.steps;
+    out->tool_calls = res.tool_calls;
+    out->tokens = (uint32_t)res.tokens;
+    agent_loop_result_free(&res);
+out:
+    free(user);
+    free(system);
+    agent_registry_free(reg);
+    for (size_t i = 0; i < n_mcp; i++)
+        agent_mcp_free(mcps[i]);
+    agent_journal_free(journal);
+    if (notes.ctx) agent_notes_mem_free(&notes);
+    agent_ws_free(ws);
+    cJSON_Delete(spec);
+    return rc;
+}
