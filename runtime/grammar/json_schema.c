@@ -911,6 +911,7 @@ static const jkw keywords[] = {
     {"exclusiveMinimum", K_SUPP, T_NUM},
     {"exclusiveMaximum", K_SUPP, T_NUM},
     {"multipleOf", K_SUPP, T_NUM},
+    {"not", K_SUPP, T_ALL},
 };
 
 static const jkw *kw_find(const char *k)
@@ -2870,6 +2871,30 @@ static int conj_types(jctx *x, const jconj *c, unsigned *types)
                 return kw_fail(x, e->ptr, "multipleOf", "must be a number above 0");
             if (mo->valuedouble == 1) t &= ~(unsigned)T_FRAC;
         }
+        /* not: exact only around a boolean schema or a bare type */
+        const cJSON *no = el_kw(e, "not");
+        if (no) {
+            unsigned m = T_ALL;
+            if (cJSON_IsBool(no)) {
+                m = cJSON_IsTrue(no) ? T_ALL : 0;
+            } else if (cJSON_IsObject(no)) {
+                for (const cJSON *k = no->child; k; k = k->next) {
+                    const jkw *w = kw_find(k->string);
+                    if (!strcmp(k->string, "type")) {
+                        const jel ne = {no, jptr(x, e->ptr, "not"), 0};
+                        if (!ne.ptr) return joom(x);
+                        if (parse_type(x, &ne, k, &m)) return -1;
+                    } else if (!w || w->cls != K_ANNOT || !strcmp(k->string, "$id")) {
+                        return kw_fail(x, e->ptr, "not",
+                                       "not is only supported around a boolean schema or a "
+                                       "schema holding just \"type\"");
+                    }
+                }
+            } else {
+                return kw_fail(x, e->ptr, "not", "must be a schema");
+            }
+            t &= ~m;
+        }
     }
     *types = t;
     return 0;
@@ -3000,6 +3025,10 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
                 goto fail;
             }
         }
+        if ((b.has_lo || b.has_hi) && !(t & T_INT)) {
+            kw_fail(x, b.kw_el->ptr, b.kw, "bounds on non-integral numbers only are not supported");
+            goto fail;
+        }
         if ((b.has_lo || b.has_hi) && (t & T_FRAC)) {
             jdbounds db;
             if (dbounds_collect(x, c, &db)) goto fail;
@@ -3010,6 +3039,10 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
             jbuf e = {0};
             if (int_range(&e, &b)) alt_add(&al, jb_str(&e));
             free(e.s);
+        } else if ((t & T_FRAC) && !(t & T_INT)) {
+            /* non-integral numbers only (not: integer): a fraction with a
+             * non-zero digit, no exponent */
+            alt_add(&al, "\"-\"? ( \"0\" | [1-9] [0-9]* ) \".\" [0-9]* [1-9] [0-9]*");
         } else if (t & T_FRAC) {
             jhelper(x, H_NUMBER);
             alt_add(&al, "json-number");

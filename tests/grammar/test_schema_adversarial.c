@@ -280,8 +280,11 @@ static void test_recursion(void)
 
 static void test_refusals(void)
 {
-    expect_refused("{\"properties\":{\"a\":{\"not\":{}}}}",
-                   "/properties/a/not: keyword \"not\" is not supported");
+    expect_refused("{\"properties\":{\"a\":{\"not\":{\"minimum\":1}}}}",
+                   "/properties/a/not: not is only supported around");
+    expect_refused(
+        "{\"properties\":{\"a\":{\"dependentRequired\":{}}}}",
+        "/properties/a/dependentRequired: keyword \"dependentRequired\" is not supported");
     expect_refused("{\"items\":{\"if\":{},\"then\":{}}}", "/items/if: keyword \"if\"");
     expect_refused("{\"prefixItems\":[{},{\"contains\":{}}]}", "/prefixItems/1/contains:");
     expect_refused("{\"properties\":{\"a/b\":{\"unknownKeyword\":1}}}",
@@ -452,6 +455,27 @@ static void test_const_numbers(void)
     rt_grammar_free(g);
 }
 
+/* not around a type or a boolean schema. */
+static void test_not(void)
+{
+    char err[512];
+    rt_grammar *g = compile("{\"not\":{\"type\":[\"integer\",\"object\"]}}", err, sizeof err);
+    CHECK(g, "not type: %s", err);
+    if (g) {
+        CHECK(accepts(g, "1.5") && accepts(g, "-0.25") && accepts(g, "\"x\"") && accepts(g, "[1]"),
+              "non-integers rejected");
+        CHECK(!accepts(g, "1") && !accepts(g, "1.0") && !accepts(g, "-3") && !accepts(g, "{}"),
+              "integer or object accepted");
+        rt_grammar_free(g);
+    }
+    g = compile("{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}", err, sizeof err);
+    CHECK(g, "forbidden property: %s", err);
+    if (g) {
+        CHECK(!accepts(g, "{\"a\":1}") && accepts(g, "{\"b\":1}"), "forbidden property");
+        rt_grammar_free(g);
+    }
+}
+
 /* Patterns vs PCRE2 over every string of length <= 4 over a small alphabet
  * (the patterns use only syntax where ECMA-262 and PCRE2 agree). */
 static void test_patterns_vs_pcre2(void)
@@ -619,6 +643,7 @@ int main(void)
     test_integer_bounds();
     test_number_bounds();
     test_const_numbers();
+    test_not();
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();
