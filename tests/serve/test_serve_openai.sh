@@ -1,13 +1,16 @@
 #!/bin/sh
-# test_serve_openai.sh SWARM_INFER FIXTURES NPM_DIR MODE - starts
+# test_serve_openai.sh SWARM_INFER FIXTURES NPM_DIR MODE [ARCH] - starts
 # `swarm-infer serve` on a free port (with an API key) and runs
 # openai_client.cjs MODE (basic | constrained) against it with the official
-# openai package installed by npm_install.sh. --ctx 4096: tool definitions
+# openai package installed by npm_install.sh. The model is the qwen3moe
+# fixture (chatml/Hermes tool calls), or with ARCH a tiny `mkmodel` file of
+# that architecture (gpt-oss: harmony tool calls). --ctx 4096: tool definitions
 # rendered with the tiny fixture vocabulary run past its 512-token n_ctx_train.
 BIN="$1"
 FIX="$2"
 NPM=$(cd "$3" 2>/dev/null && pwd) || NPM="$3" # absolute: require() takes it as a path
 MODE="$4"
+ARCH="$5"
 HERE=$(cd "$(dirname "$0")" && pwd)
 M="$FIX/models/qwen3moe/qwen3moe-q8_0.gguf"
 skip() {
@@ -21,6 +24,11 @@ command -v node >/dev/null || skip "node not installed"
 SLOW=${SWARM_TEST_SLOW:-1}
 T=$(mktemp -d)
 KEY=sk-openai-test
+if [ -n "$ARCH" ]; then
+    M="$T/$ARCH.gguf"
+    "$BIN" mkmodel --arch "$ARCH" --preset tiny --type Q8_0 --out "$M" >"$T/mk" 2>&1 ||
+        { cat "$T/mk"; rm -rf "$T"; exit 1; }
+fi
 "$BIN" serve --model "$M" --port 0 --slots 2 --ctx 4096 --api-key "$KEY" >"$T/out" 2>"$T/err" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$T"' EXIT
