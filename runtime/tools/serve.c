@@ -2,9 +2,10 @@
  * engine. libmicrohttpd parses HTTP (a thread per connection, so a handler
  * may block while its request waits for a slot); N slot threads each own one
  * rt_session that is reused across requests, keeping the longest shared
- * prefix of its KV cache (a repeated system prompt is evaluated once).
- * Requests wait in one FIFO queue; beyond --max-queue waiting requests the
- * server answers 429. The model is loaded once and shared read-only. */
+ * prefix of its KV cache (a repeated system prompt is evaluated once). A
+ * request goes to the idle slot sharing the longest prefix with it, or waits
+ * in one FIFO queue; beyond --max-queue waiting requests the server answers
+ * 429. The model is loaded once and shared read-only. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
