@@ -50,6 +50,7 @@
     X(RESULTS_REJECTED, "results.rejected")                                                        \
     X(PROGRESS_REJECTED, "progress.rejected")                                                      \
     X(WORKERS_LOST, "workers.lost")                                                                \
+    X(WORKERS_RESTARTED, "workers.restarted")                                                      \
     X(LEASES_EXPIRED, "leases.expired")                                                            \
     X(REDIS_ERRORS, "redis.errors")
 

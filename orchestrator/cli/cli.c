@@ -233,6 +233,24 @@ static int cmd_submit(const cli_env *e, const cli_opts *o)
     return 0;
 }
 
+/* Crash loops the worker supervisor reported (STATE/crashloop, launcher.c):
+ * each line to f, or into arr when arr is given. */
+static void cli_crashloops(const cli_env *e, FILE *f, cJSON *arr)
+{
+    char path[1100], line[512];
+    snprintf(path, sizeof(path), "%s/crashloop", e->state);
+    FILE *in = fopen(path, "r");
+    if (!in) return;
+    while (fgets(line, sizeof(line), in)) {
+        line[strcspn(line, "\n")] = 0;
+        if (arr)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(line));
+        else if (f)
+            fprintf(f, "supervisor: %s\n", line);
+    }
+    fclose(in);
+}
+
 static int cmd_status(const cli_env *e, const cli_opts *o)
 {
     cli_client c;
@@ -279,11 +297,15 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
             cJSON *ws = cJSON_AddArrayToObject(root, "workers");
             for (size_t i = 0; i < st->n_workers; i++)
                 cJSON_AddItemToArray(ws, cli_view_worker_json(st->workers[i]));
+            cli_crashloops(e, NULL, cJSON_AddArrayToObject(root, "crash_loops"));
             cli_view_print_json(root);
         }
     } else {
         int tty = isatty(1);
-        if (!o->arg) printf("%zu worker(s); %zu job(s)\n", st->n_workers, st->n_jobs);
+        if (!o->arg) {
+            printf("%zu worker(s); %zu job(s)\n", st->n_workers, st->n_jobs);
+            cli_crashloops(e, stdout, NULL);
+        }
         for (size_t i = 0; i < st->n_jobs; i++) {
             cli_view_progress(stdout, st->jobs[i], tty, now);
             fputc('\n', stdout);

@@ -7,12 +7,21 @@
  * is alive, not a zombie, and its /proc comm matches what we started (pids
  * get reused). Children are started in their own session so a Ctrl-C meant
  * for the CLI does not reach them; `swarm down` stops them explicitly.
- * STATE/swarm.lock (flock) serialises concurrent up/down. */
+ * STATE/swarm.lock (flock) serialises concurrent up/down.
+ *
+ * Supervision: `swarm up` leaves a supervisor behind (a fork of itself,
+ * supervisor.pid, logs/supervisor.log) that keeps the N workers alive: a
+ * worker that exits is started again under the same id (a new incarnation,
+ * so swarmd releases its predecessor's leases at once) after a backoff of
+ * 0.5 s doubling to 30 s while it keeps dying young. Five restarts within a
+ * minute is a crash loop, written to STATE/crashloop for `swarm status`. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +217,180 @@ static int l_procs_list(const cli_env *e, l_proc *out, int cap)
     return n;
 }
 
+/* ---- worker supervision ---- */
+
+static pid_t l_spawn(char *const argv[], const char *log, char *err, size_t errlen);
+static int l_wait_gone(l_proc *p, int n, int ms);
+
+#define SUP_BACKOFF_MIN_MS 500    /* $SWARM_RESTART_BACKOFF_MS overrides (tests) */
+#define SUP_BACKOFF_MAX_FACTOR 60 /* the backoff tops out at 60 x the first: 30 s */
+#define SUP_STABLE_MS 30000       /* alive this long: the backoff resets */
+#define SUP_LOOP_WINDOW_MS 60000
+#define SUP_LOOP_RESTARTS 5
+
+typedef struct {
+    uint64_t next_start;                  /* 0 = running (or not yet seen dead) */
+    uint64_t started;                     /* when the current process started */
+    uint64_t backoff;                     /* next wait after a young death */
+    uint64_t restarts[SUP_LOOP_RESTARTS]; /* times of the last restarts (ring) */
+    unsigned n_restarts;
+} sup_worker;
+
+static volatile sig_atomic_t sup_stop;
+
+static void sup_on_term(int sig)
+{
+    (void)sig;
+    sup_stop = 1;
+}
+
+static void sup_log(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sup_log(FILE *log, const char *fmt, ...)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[32];
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(log, "%s swarm supervisor: ", ts);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(log, fmt, ap);
+    va_end(ap);
+    fputc('\n', log);
+    fflush(log);
+}
+
+/* Rewrite STATE/crashloop: one line per worker in a crash loop (none: removed). */
+static void sup_report(const cli_env *e, sup_worker *sw, int nw, uint64_t now)
+{
+    char path[1100], tmp[1100];
+    snprintf(path, sizeof(path), "%s/crashloop", e->state);
+    snprintf(tmp, sizeof(tmp), "%s/crashloop.tmp", e->state);
+    FILE *f = NULL;
+    for (int i = 0; i < nw; i++) {
+        unsigned n = 0;
+        for (unsigned k = 0; k < SUP_LOOP_RESTARTS && k < sw[i].n_restarts; k++)
+            if (now - sw[i].restarts[k] <= SUP_LOOP_WINDOW_MS) n++;
+        if (n < SUP_LOOP_RESTARTS) continue;
+        if (!f && !(f = fopen(tmp, "w"))) return;
+        fprintf(f,
+                "worker w-%d is crash-looping: %u restarts within %d s, next try in %llu ms "
+                "(see logs/worker-%d.log)\n",
+                i + 1, n, SUP_LOOP_WINDOW_MS / 1000, (unsigned long long)sw[i].backoff, i + 1);
+    }
+    if (f) {
+        fclose(f);
+        rename(tmp, path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* The supervisor's loop (in the forked child): argv is a worker's command
+ * line whose id_at-th word is rewritten per worker. Never returns. */
+static void sup_run(const cli_env *e, int nw, char **argv, int id_at)
+{
+    signal(SIGTERM, sup_on_term);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/logs/supervisor.log", e->state);
+    FILE *log = fopen(path, "a");
+    if (!log) _exit(1);
+    sup_worker *sw = calloc((size_t)nw, sizeof(*sw));
+    if (!sw) _exit(1);
+    uint64_t now = l_now_ms(), bmin = SUP_BACKOFF_MIN_MS;
+    const char *env = getenv("SWARM_RESTART_BACKOFF_MS");
+    if (env && atol(env) > 0) bmin = (uint64_t)atol(env);
+    uint64_t bmax = bmin * SUP_BACKOFF_MAX_FACTOR;
+    for (int i = 0; i < nw; i++) {
+        sw[i].started = now;
+        sw[i].backoff = bmin;
+    }
+    sup_log(log, "watching workers w-1..w-%d", nw);
+    while (!sup_stop) {
+        now = l_now_ms();
+        for (int i = 0; i < nw && !sup_stop; i++) {
+            char pidf[1100], id[32], wlog[1100], err[256];
+            snprintf(pidf, sizeof(pidf), "%s/worker-%d.pid", e->state, i + 1);
+            snprintf(id, sizeof(id), "w-%d", i + 1);
+            sup_worker *w = &sw[i];
+            pid_t pid = l_pid_read(pidf);
+            if (pid > 0 && l_pid_alive(pid, "swarm-worker")) {
+                if (now - w->started >= SUP_STABLE_MS) w->backoff = bmin;
+                continue;
+            }
+            if (!w->next_start) {
+                /* just found dead: wait the backoff, longer each time it dies young */
+                uint64_t lived = now - w->started;
+                sup_log(log, "worker %s (pid %ld) exited after %llu ms", id, (long)pid,
+                        (unsigned long long)lived);
+                if (lived >= SUP_STABLE_MS) w->backoff = bmin;
+                w->next_start = now + w->backoff;
+                w->backoff = w->backoff * 2 > bmax ? bmax : w->backoff * 2;
+                continue;
+            }
+            if (now < w->next_start) continue;
+            snprintf(wlog, sizeof(wlog), "%s/logs/worker-%d.log", e->state, i + 1);
+            argv[id_at] = id;
+            pid_t np = l_spawn(argv, wlog, err, sizeof(err));
+            if (np < 0) {
+                sup_log(log, "cannot restart %s: %s", id, err);
+                w->next_start = now + w->backoff;
+                continue;
+            }
+            l_pid_write(pidf, np);
+            w->started = now;
+            w->next_start = 0;
+            w->restarts[w->n_restarts++ % SUP_LOOP_RESTARTS] = now;
+            sup_log(log, "worker %s restarted (pid %ld, restart %u)", id, (long)np, w->n_restarts);
+        }
+        sup_report(e, sw, nw, now);
+        l_sleep_ms(100);
+    }
+    sup_log(log, "stopping; the workers stay for swarm down");
+    fclose(log);
+    free(sw);
+    _exit(0);
+}
+
+/* Fork the supervisor: its own session, no inherited stdio or lock. */
+static pid_t sup_start(const cli_env *e, int nw, char **argv, int id_at, int lock_fd)
+{
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    setsid();
+    if (lock_fd >= 0) close(lock_fd);
+    int nul = open("/dev/null", O_RDWR);
+    if (nul >= 0) {
+        dup2(nul, 0);
+        dup2(nul, 1);
+        dup2(nul, 2);
+        if (nul > 2) close(nul);
+    }
+    sup_run(e, nw, argv, id_at);
+    return 0;
+}
+
+/* Stop the supervisor first: a worker `down` stops must not be restarted. */
+static void sup_stop_running(const cli_env *e)
+{
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/supervisor.pid", e->state);
+    l_proc p = {.pid = l_pid_read(path)};
+    snprintf(p.file, sizeof(p.file), "%s", path);
+    snprintf(p.comm, sizeof(p.comm), "swarm");
+    if (p.pid > 0 && l_pid_alive(p.pid, p.comm)) {
+        kill(p.pid, SIGTERM);
+        if (l_wait_gone(&p, 1, 5000) > 0) {
+            kill(p.pid, SIGKILL);
+            l_wait_gone(&p, 1, 2000);
+        }
+    }
+    unlink(path);
+}
+
 int cli_swarm_running(const cli_env *e)
 {
     char path[1100];
@@ -350,6 +533,7 @@ int cli_down(const cli_env *e, bool quiet, int *stopped, char *err, size_t errle
     if (stat(e->state, &st) != 0) return 0; /* nothing was ever started here */
     int lock = l_lock(e, err, errlen);
     if (lock < 0) return -1;
+    sup_stop_running(e);
     l_proc procs[CLI_MAX_WORKERS + 4];
     int n = l_procs_list(e, procs, CLI_MAX_WORKERS + 4);
     for (int i = 0; i < n; i++)
@@ -632,11 +816,11 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
     char slots_s[16], threads_s[16];
     snprintf(slots_s, sizeof(slots_s), "%d", slots);
     snprintf(threads_s, sizeof(threads_s), "%d", threads);
+    char *wargv[16];
     for (int i = 0; i < nw; i++) {
         char id[32];
         snprintf(id, sizeof(id), "w-%d", i + 1);
         snprintf(log, sizeof(log), "%s/worker-%d.log", logs, i + 1);
-        char *wargv[16];
         int k = 0;
         wargv[k++] = worker;
         wargv[k++] = "--connect";
@@ -660,6 +844,14 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
         l_pid_write(path, wpids[i]);
     }
     if (l_wait_swarmd(e, spid, nw, wpids, 60000, err, errlen) != 0) goto fail;
+    /* wargv[4] is the --id value, set per worker by the supervisor */
+    pid_t sup = sup_start(e, nw, wargv, 4, lock);
+    if (sup < 0) {
+        snprintf(err, errlen, "cannot start the worker supervisor: %s", strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/supervisor.pid", e->state);
+    l_pid_write(path, sup);
     if (!o->quiet)
         fprintf(stderr, "swarm up: redis, swarmd and %d worker(s) x %d slot(s) running in %s%s\n",
                 nw, slots, e->state,

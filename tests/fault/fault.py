@@ -146,7 +146,69 @@ def sc_big_result(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def wait_worker_back(sw, n, old_pid, timeout):
+    """The supervisor started worker n again: a new live pid in its pid file."""
+    deadline = time.time() + timeout * SLOW
+    while True:
+        try:
+            pid = sw.worker_pid(n)
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if pid and pid != old_pid and alive(pid):
+            sw.pids.add(pid)
+            return pid
+        check(time.time() < deadline, "worker w-%d was not restarted within %d s" %
+              (n, timeout * SLOW))
+        time.sleep(0.05)
+
+
+def sc_worker_kills(sw, bindir, srcdir):
+    """Bug 4: killed workers were never replaced, and a worker restarted under
+    the same id was not seen as new (its tasks waited out the lease). Now
+    `swarm up` supervises its workers, a restart is a new incarnation whose
+    predecessor's leases are released at once, and a crash loop is reported."""
+    import random
+    rnd = random.Random(int(os.environ.get("SWARM_FAULT_SEED", "10")))
+    kills = int(os.environ.get("SWARM_FAULT_KILLS", "20"))
+    os.environ["SWARM_SIM_TOKEN_US"] = "5000"
+    os.environ["SWARM_RESTART_BACKOFF_MS"] = "50"  # backoff 50 ms doubling to 3 s
+    sw.up("--workers", "3", "--slots", "4", "--engine", "sim")
+    items = ["k%04d" % i for i in range(600)]
+    job = write_job(sw.tmp, "kills", items, max_tokens=40,
+                    extra={"budget": {"max_tokens": 40, "max_attempts": 30}})
+    jid = sw.cli("submit", job).stdout.strip()
+    for k in range(kills):
+        n = rnd.randint(1, 3)
+        pid = sw.worker_pid(n)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            wait_worker_back(sw, n, pid, 40)
+        time.sleep(rnd.uniform(0.05, 0.4))
+    st = sw.wait_terminal(jid, 240)
+    check_result(st["result"], items)
+    log = open(os.path.join(sw.state, "logs", "swarmd.log"), errors="replace").read()
+    check("restarted (new incarnation)" in log,
+          "swarmd never saw a restarted worker as a new incarnation")
+    retried = [r for r in st["result"]["results"] if r.get("attempt", 1) > 1]
+    print("worker-kills: %d kill -9s; %d task(s) retried" % (kills, len(retried)))
+    # a worker that dies at once, again and again, is reported as crash-looping
+    for _ in range(6):
+        pid = sw.worker_pid(2)
+        os.kill(pid, signal.SIGKILL)
+        wait_worker_back(sw, 2, pid, 40)
+    p = sw.cli("status")
+    check("w-2 is crash-looping" in p.stdout, "no crash loop in swarm status: %r" % p.stdout)
+    allst = json.loads(sw.cli("status", "--json").stdout)
+    check(any("w-2" in c for c in allst.get("crash_loops", [])),
+          "no crash loop in status --json: %s" % allst.get("crash_loops"))
+    sw.record_pids()
+    sup = int(open(os.path.join(sw.state, "supervisor.pid")).read().split()[0])
+    sw.pids.add(sup)
+    sw.down_and_check()
+
+
 SCENARIOS = {
+    "worker-kills": sc_worker_kills,
     "redis-restart": sc_redis_restart,
     "big-result": sc_big_result,
 }
