@@ -564,7 +564,8 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
     if (strcmp(wb_backend_kind(w->backend), "sim") == 0)
         worker_log(w, "engine: SIMULATED (fake tokens, for scale tests only; no model runs)");
     else
-        worker_log(w, "engine: embedded, model %s", wb_backend_model_name(w->backend));
+        worker_log(w, "engine: %s, model %s", wb_backend_kind(w->backend),
+                   wb_backend_model_name(w->backend));
     w->ctx = zmq_ctx_new();
     snprintf(w->inproc, sizeof(w->inproc), "inproc://swarm-worker-%p", (void *)w);
     w->pull = zmq_socket(w->ctx, ZMQ_PULL);
