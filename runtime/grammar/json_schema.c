@@ -1542,7 +1542,34 @@ static void dec_split(double d, uint64_t *ip, char *frac, size_t cap)
 /* Fraction digits F from position i on with a <= 0.F <= b where the bounds
  * still bind (tlo/thi): alternatives starting with a digit go to al,
  * al->eps is set when F may end here. */
-static void frac_alts(jalt *al, const char *a, const char *b, size_t i, bool tlo, bool thi)
+static void frac_alts(jctx *x, jalt *al, const char *a, const char *b, size_t i, bool tlo,
+                      bool thi);
+
+/* t += digit c followed by the continuation from position i; every 24
+ * digits the continuation becomes a rule of its own, so a bound like the
+ * smallest double (324 fraction digits) does not nest groups 324 deep. */
+static void frac_digit(jctx *x, jbuf *t, char c, const char *a, const char *b, size_t i, bool tlo,
+                       bool thi)
+{
+    jalt sub = {0};
+    frac_alts(x, &sub, a, b, i, tlo, thi);
+    jb_printf(t, "\"%c\"", c);
+    if (sub.n) {
+        jb_put(t, " ");
+        if (i % 24 == 0) {
+            int r = rule_new(x, "num-frac", NULL);
+            jbuf body = {0};
+            alt_emit(&sub, &body);
+            if (r >= 0 && !rule_set(x, r, &body)) jb_put(t, x->rules[r].name);
+            free(body.s);
+        } else {
+            alt_emit(&sub, t);
+        }
+    }
+    free(sub.b.s);
+}
+
+static void frac_alts(jctx *x, jalt *al, const char *a, const char *b, size_t i, bool tlo, bool thi)
 {
     size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
     if (tlo && i >= la) tlo = false;
@@ -1558,28 +1585,14 @@ static void frac_alts(jalt *al, const char *a, const char *b, size_t i, bool tlo
     char lo = tlo ? a[i] : '0', hi = thi ? b[i] : '9';
     jbuf t = {0};
     if (lo == hi) {
-        jalt sub = {0};
-        frac_alts(&sub, a, b, i + 1, tlo, thi);
-        jb_printf(&t, "\"%c\"", lo);
-        if (sub.n) {
-            jb_put(&t, " ");
-            alt_emit(&sub, &t);
-        }
-        free(sub.b.s);
+        frac_digit(x, &t, lo, a, b, i + 1, tlo, thi);
         alt_add(al, jb_str(&t));
         free(t.s);
         return;
     }
     char mlo = lo, mhi = hi;
     if (tlo) {
-        jalt sub = {0};
-        frac_alts(&sub, a, b, i + 1, true, false);
-        jb_printf(&t, "\"%c\"", lo);
-        if (sub.n) {
-            jb_put(&t, " ");
-            alt_emit(&sub, &t);
-        }
-        free(sub.b.s);
+        frac_digit(x, &t, lo, a, b, i + 1, true, false);
         alt_add(al, jb_str(&t));
         t.n = 0;
         mlo++;
@@ -1594,14 +1607,7 @@ static void frac_alts(jalt *al, const char *a, const char *b, size_t i, bool tlo
         t.n = 0;
     }
     if (thi) {
-        jalt sub = {0};
-        frac_alts(&sub, a, b, i + 1, false, true);
-        jb_printf(&t, "\"%c\"", hi);
-        if (sub.n) {
-            jb_put(&t, " ");
-            alt_emit(&sub, &t);
-        }
-        free(sub.b.s);
+        frac_digit(x, &t, hi, a, b, i + 1, false, true);
         alt_add(al, jb_str(&t));
     }
     free(t.s);
@@ -1609,10 +1615,10 @@ static void frac_alts(jalt *al, const char *a, const char *b, size_t i, bool tlo
 
 /* "." and fraction digits within the bounds (either may be NULL), or no
  * fraction at all where the lower bound allows. */
-static void frac_expr(jbuf *o, const char *a, const char *b)
+static void frac_expr(jctx *x, jbuf *o, const char *a, const char *b)
 {
     jalt al = {0};
-    frac_alts(&al, a, b, 0, a != NULL, b != NULL);
+    frac_alts(x, &al, a, b, 0, a != NULL, b != NULL);
     bool eps = al.eps;
     al.eps = false;
     jbuf body = {0};
@@ -1622,7 +1628,7 @@ static void frac_expr(jbuf *o, const char *a, const char *b)
 }
 
 /* Magnitudes m in [lo, hi] (hi < 0: unbounded), plain decimal notation. */
-static void mag_range(jbuf *o, double lo, double hi)
+static void mag_range(jctx *x, jbuf *o, double lo, double hi)
 {
     uint64_t li, hi_i = 0;
     char lf[400], hf[400];
@@ -1632,11 +1638,11 @@ static void mag_range(jbuf *o, double lo, double hi)
     jbuf t = {0};
     if (hi >= 0 && li == hi_i) {
         jb_printf(&t, "\"%llu\"", (unsigned long long)li);
-        frac_expr(&t, lf, hf);
+        frac_expr(x, &t, lf, hf);
         alt_add(&al, jb_str(&t));
     } else {
         jb_printf(&t, "\"%llu\"", (unsigned long long)li);
-        frac_expr(&t, lf, NULL);
+        frac_expr(x, &t, lf, NULL);
         alt_add(&al, jb_str(&t));
         t.n = 0;
         if (hi < 0 || hi_i - li >= 2) {
@@ -1647,7 +1653,7 @@ static void mag_range(jbuf *o, double lo, double hi)
         }
         if (hi >= 0) {
             jb_printf(&t, "\"%llu\"", (unsigned long long)hi_i);
-            frac_expr(&t, NULL, hf);
+            frac_expr(x, &t, NULL, hf);
             alt_add(&al, jb_str(&t));
         }
     }
@@ -1656,19 +1662,19 @@ static void mag_range(jbuf *o, double lo, double hi)
 }
 
 /* Numbers within the bounds, written without exponent; false if none. */
-static bool num_range(jbuf *o, const jdbounds *b)
+static bool num_range(jctx *x, jbuf *o, const jdbounds *b)
 {
     if (b->has_lo && b->has_hi && b->lo > b->hi) return false;
     jalt al = {0};
     jbuf e = {0};
     if (!b->has_hi || b->hi >= 0) {
-        mag_range(&e, b->has_lo && b->lo > 0 ? b->lo : 0, b->has_hi ? b->hi : -1);
+        mag_range(x, &e, b->has_lo && b->lo > 0 ? b->lo : 0, b->has_hi ? b->hi : -1);
         alt_add(&al, jb_str(&e));
         e.n = 0;
     }
     if (!b->has_lo || b->lo < 0) {
         jb_put(&e, "\"-\" ");
-        mag_range(&e, b->has_hi && b->hi < 0 ? -b->hi : 0, b->has_lo ? -b->lo : -1);
+        mag_range(x, &e, b->has_hi && b->hi < 0 ? -b->hi : 0, b->has_lo ? -b->lo : -1);
         alt_add(&al, jb_str(&e));
     }
     free(e.s);
@@ -3033,8 +3039,9 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
             jdbounds db;
             if (dbounds_collect(x, c, &db)) goto fail;
             jbuf e = {0};
-            if (num_range(&e, &db)) alt_add(&al, jb_str(&e));
+            if (num_range(x, &e, &db)) alt_add(&al, jb_str(&e));
             free(e.s);
+            if (x->failed) goto fail;
         } else if (b.has_lo || b.has_hi) {
             jbuf e = {0};
             if (int_range(&e, &b)) alt_add(&al, jb_str(&e));

@@ -19,3 +19,8 @@ if(TARGET swarm-infer)
                    ${SWARM_FIXTURES} ${CMAKE_CURRENT_LIST_DIR}/data/schema_gen)
   set_tests_properties(grammar.schema_generate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+
+# Differential: random schemas x random instances, grammar vs python3-jsonschema.
+add_test(NAME grammar.schema_fuzz
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_schema_fuzz.py $<TARGET_FILE:test_schema_suite> 600 7)
+set_tests_properties(grammar.schema_fuzz PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)

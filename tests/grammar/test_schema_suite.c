@@ -14,7 +14,8 @@
  * Exits 1 on any mismatch within the supported cases.
  *
  * usage: test_schema_suite SUITE_DIR        run and print the coverage table
- *        test_schema_suite --gbnf FILE      print the grammar for a schema */
+ *        test_schema_suite --gbnf FILE      print the grammar for a schema
+ *        test_schema_suite --check CASES.jsonl  accept 1/0 per instance */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
@@ -410,9 +411,54 @@ static int print_gbnf(const char *path)
     return 0;
 }
 
+/* --check CASES: one {"schema": S, "instances": [...]} per line; prints per
+ * line "refused: why", or one 1/0 per instance (1 = the grammar accepts it
+ * in some member order). For differential tests against other validators. */
+static int check_cases(const char *path)
+{
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        return 2;
+    }
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *c = cJSON_Parse(line);
+        const cJSON *sch = cJSON_GetObjectItemCaseSensitive(c, "schema");
+        const cJSON *inst = cJSON_GetObjectItemCaseSensitive(c, "instances");
+        if (!sch || !cJSON_IsArray(inst)) {
+            fprintf(stderr, "bad case line: %.200s\n", line);
+            return 2;
+        }
+        char *stext = schema_text(sch), err[512];
+        rt_grammar *g = NULL;
+        if (rt_grammar_from_json_schema(stext, strlen(stext), &g, err, sizeof err)) {
+            printf("refused: %s\n", err);
+        } else {
+            for (const cJSON *v = inst->child; v; v = v->next) {
+                slist ser = {0};
+                bool complete = true;
+                serialize(v, &ser, &complete);
+                bool acc = false;
+                for (size_t i = 0; i < ser.n && !acc; i++)
+                    acc = grammar_accepts(g, ser.v[i]);
+                putchar(acc ? '1' : '0');
+                sl_free(&ser);
+            }
+            putchar('\n');
+            rt_grammar_free(g);
+        }
+        free(stext);
+        cJSON_Delete(c);
+    }
+    free(text);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--gbnf")) return print_gbnf(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--check")) return check_cases(argv[2]);
     if (argc != 2) {
         fprintf(stderr, "usage: test_schema_suite SUITE_DIR | --gbnf SCHEMA.json\n");
         return 2;
