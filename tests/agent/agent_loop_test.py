@@ -14,6 +14,9 @@ scenarios:
             8 agents fix the library, its check passes afterwards
   resume    kill -9 the worker mid-agent: the sub-task resumes from its last
             checkpoint on another worker, no step and no side effect repeated
+  mcp       (run through mcp_test.sh, which installs the npm reference server:
+            agent_loop_test.py mcp ENTRY with $SWARM_TEST_BINDIR/$SWARM_TEST_SRCDIR)
+            an agent lists and reads files through the MCP filesystem server's tools
   http      --engine http against `swarm-infer serve --slots 1 --max-queue 0`
             kept busy: the agent pauses on 429 (reason stored for swarm
             status), resumes when the server frees up, nothing lost
@@ -260,14 +263,54 @@ def sc_http(sw, bindir, srcdir):
     sw.down_and_check()
 
 
-SCENARIOS = {"embedded": sc_embedded, "replay": sc_replay, "resume": sc_resume, "http": sc_http}
+def sc_mcp(sw, bindir, srcdir):
+    entry = os.environ["SWARM_MCP_ENTRY"]
+    ws = os.path.join(sw.tmp, "ws")
+    os.makedirs(ws)
+    with open(os.path.join(ws, "a.txt"), "w") as f:
+        f.write("mcp says hello\n")
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    with open(traj, "w") as f:
+        f.write(json.dumps({"step": 1, "tool_calls": [
+            {"name": "fs__list_directory", "arguments": {"path": ws}}]}) + "\n")
+        f.write(json.dumps({"step": 2, "tool_calls": [
+            {"name": "fs__read_text_file", "arguments": {"path": os.path.join(ws, "a.txt")}}]})
+                + "\n")
+        f.write(json.dumps({"step": 3, "content": "read it"}) + "\n")
+    os.environ["SWARM_REPLAY"] = traj
+    job = agent_job(sw.tmp, "mcp", ["x"],
+                    {"tools": ["fs__list_directory", "fs__read_text_file"], "workspace": ws,
+                     "sandbox": "unsandboxed", "max_steps": 4,
+                     "mcp": [{"name": "fs", "command": ["node", entry, ws]}]})
+    res = run_job(sw, job, "--workers", "1", "--slots", "1", "--engine", "replay")
+    check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"][0].get("error")))
+    check_steps(sw, res, ["fs__list_directory", "fs__read_text_file"])
+    steps = transcript(sw, res["job_id"], "t0000")
+    obs1 = steps[0]["tool_calls"][0]
+    obs2 = steps[1]["tool_calls"][0]
+    check(obs1["status"] == 0 and "a.txt" in obs1["observation"], "list_directory: %s" % obs1)
+    check(obs2["status"] == 0 and "mcp says hello" in obs2["observation"], "read: %s" % obs2)
+    print("mcp: listed and read through the MCP server's tools")
+    sw.down_and_check()
+
+
+SCENARIOS = {"mcp": sc_mcp, "embedded": sc_embedded, "replay": sc_replay, "resume": sc_resume, "http": sc_http}
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "mcp":  # from mcp_test.sh: CASE ENTRY
+        os.environ["SWARM_MCP_ENTRY"] = sys.argv[2]
+        return run(os.environ["SWARM_TEST_BINDIR"], os.environ["SWARM_TEST_SRCDIR"], "mcp")
     if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
         print(__doc__, file=sys.stderr)
         return 2
     bindir, srcdir, name = sys.argv[1:]
+    if name == "mcp":
+        return 2
+    return run(bindir, srcdir, name)
+
+
+def run(bindir, srcdir, name):
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
         print("redis-server/redis-cli not installed", file=sys.stderr)
         return 1 if os.environ.get("CI") == "true" else 77
