@@ -2398,6 +2398,17 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
         else
             jb_put(&cur, jb_str(&it));
         free(it.s);
+        /* a rule every 24 positions keeps group nesting shallow */
+        if (i % 24 == 0 && i) {
+            int r = rule_new(x, c->v[0].ptr, "-items");
+            if (r < 0 || rule_set(x, r, &cur)) {
+                free(cur.s);
+                free(pos);
+                return -1;
+            }
+            cur.n = 0;
+            jb_put(&cur, x->rules[r].name);
+        }
     }
     free(pos);
     jb_put(out, "\"[\" ws ");

@@ -390,11 +390,12 @@ static void test_number_bounds(void)
         "{\"type\":\"number\",\"exclusiveMinimum\":0.1,\"exclusiveMaximum\":0.2}",
         "{\"type\":\"number\",\"maximum\":-1.01}",
         "{\"minimum\":-3.5,\"maximum\":3}",
+        "{\"type\":\"number\",\"exclusiveMinimum\":0}",
     };
     static const double bounds[][4] = {
         /* lo, lo exclusive, hi, hi exclusive (nan = none) */
-        {1.5, 0, NAN, 0}, {1.5, 1, 2.25, 0}, {-2.75, 0, -0.5, 1}, {-1, 1, 1, 1},
-        {0, 0, 0.3, 0},   {0.1, 1, 0.2, 1},  {NAN, 0, -1.01, 0},  {-3.5, 0, 3, 0},
+        {1.5, 0, NAN, 0}, {1.5, 1, 2.25, 0},  {-2.75, 0, -0.5, 1}, {-1, 1, 1, 1},  {0, 0, 0.3, 0},
+        {0.1, 1, 0.2, 1}, {NAN, 0, -1.01, 0}, {-3.5, 0, 3, 0},     {0, 1, NAN, 0},
     };
     int checked = 0;
     for (size_t c = 0; c < sizeof schemas / sizeof schemas[0]; c++) {
@@ -617,6 +618,37 @@ static void test_large_counts(void)
     }
 }
 
+/* 300 prefixItems: positions nest, so the compiler cuts them into rules. */
+static void test_long_tuple(void)
+{
+    sbuf s = {0}, v = {0};
+    sb_put(&s, "{\"type\":\"array\",\"items\":false,\"prefixItems\":[");
+    sb_put(&v, "[");
+    for (int i = 0; i < 300; i++) {
+        char t[64];
+        snprintf(t, sizeof t, "%s{\"const\":%d}", i ? "," : "", i);
+        sb_put(&s, t);
+        snprintf(t, sizeof t, "%s%d", i ? "," : "", i);
+        sb_put(&v, t);
+    }
+    sb_put(&s, "]}");
+    sb_put(&v, "]");
+    char err[512];
+    rt_grammar *g = compile(s.s, err, sizeof err);
+    CHECK(g, "300 prefixItems: %s", err);
+    if (g) {
+        CHECK(accepts(g, v.s), "300-item tuple rejected");
+        CHECK(accepts(g, "[0,1,2]"), "short tuple prefix rejected");
+        CHECK(!accepts(g, "[0,2]"), "wrong item accepted");
+        v.s[v.n - 1] = ',';
+        sb_put(&v, "300]");
+        CHECK(!accepts(g, v.s), "301 items accepted with items: false");
+        rt_grammar_free(g);
+    }
+    free(s.s);
+    free(v.s);
+}
+
 static void test_deterministic(void)
 {
     const char *s =
@@ -647,6 +679,7 @@ int main(void)
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();
+    test_long_tuple();
     test_deterministic();
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
