@@ -240,6 +240,41 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
     status_of_job(r);
 }
 
+static void retry_done(void *ud, int rc, const char *err, const char *prev, size_t n)
+{
+    client_req *r = ud;
+    swarmd *d = r->d;
+    char msg[512];
+    if (rc != 0) {
+        bool unknown = err && strstr(err, "unknown job");
+        if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(msg, sizeof msg, "retry %s: %s", r->job_id, err ? err : "failed");
+        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
+        free(r);
+        return;
+    }
+    if (strcmp(prev, "failed") != 0) {
+        /* nothing changed: say why, the CLI shows it as is */
+        snprintf(msg, sizeof msg,
+                 "retry %s: the job is %s; only a failed job has failed sub-tasks to re-run%s",
+                 r->job_id, prev,
+                 strcmp(prev, "running") == 0 || strcmp(prev, "merging") == 0
+                     ? " (wait for it to end: swarm wait)"
+                     : "");
+        reply_error(r, WIRE_E_BAD_REQUEST, msg);
+        free(r);
+        return;
+    }
+    swarmd_log(d, "job %s retried: %zu failed task(s) back to ready", r->job_id, n);
+    swarmd_dispatch(d);
+    if (d->stopping || !d->sched) {
+        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; retry stored");
+        free(r);
+        return;
+    }
+    status_of_job(r);
+}
+
 void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
 {
     client_req *r = req_new(d, id, id_len, env->correlation_id);
@@ -286,6 +321,20 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         }
         snprintf(r->job_id, sizeof r->job_id, "%s", c->job_id);
         if (sched_job_cancel(d->sched, r->job_id, cancel_done, r, err, sizeof err) != 0) {
+            reply_error(r, WIRE_E_INTERNAL, err);
+            free(r);
+        }
+        return;
+    }
+    case SWARM__ENVELOPE__PAYLOAD_RETRY: {
+        const Swarm__Retry *rt = env->retry;
+        if (!rt->job_id[0] || strlen(rt->job_id) >= sizeof r->job_id) {
+            reply_error(r, WIRE_E_BAD_REQUEST, "Retry.job_id: missing or too long");
+            free(r);
+            return;
+        }
+        snprintf(r->job_id, sizeof r->job_id, "%s", rt->job_id);
+        if (sched_job_retry(d->sched, r->job_id, retry_done, r, err, sizeof err) != 0) {
             reply_error(r, WIRE_E_INTERNAL, err);
             free(r);
         }

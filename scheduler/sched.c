@@ -33,6 +33,7 @@ enum {
     S_DEADLINE,
     S_CHECKPOINT,
     S_RELEASE,
+    S_RETRY,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -845,6 +846,35 @@ int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *u
 {
     sched_op *op = op_new(s, S_CANCEL, op_cancel_reply, (void *)cb, ud);
     if (op && (op_str(op, job_id) || !(op->tag = strdup(job_id)))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- retry ---- */
+
+static void op_retry_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_retry_fn cb = (sched_retry_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        cb(op->ud, -1, err ? err : "retry: unexpected reply", NULL, 0);
+        return;
+    }
+    const char *st = sched_reply_str(r->element[0]);
+    if (strcmp(st, "ok") != 0) {
+        cb(op->ud, 0, NULL, st, 0);
+        return;
+    }
+    long long n = r->elements > 1 ? sched_reply_ll(r->element[1]) : 0;
+    cb(op->ud, 0, NULL, "failed", n > 0 ? (size_t)n : 0);
+}
+
+int sched_job_retry(sched_t *s, const char *job_id, sched_retry_fn cb, void *ud, char *err,
+                    size_t errlen)
+{
+    sched_op *op = op_new(s, S_RETRY, op_retry_reply, (void *)cb, ud);
+    if (op && op_str(op, job_id)) {
         op_free(op);
         op = NULL;
     }

@@ -184,6 +184,16 @@ typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *p
 int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *ud, char *err,
                      size_t errlen);
 
+/* ---- retry (`swarm retry`, lua/retry.lua) ---- */
+/* Re-run the failed tasks of a failed job: each goes back to ready with one
+ * more attempt, the job to running. rc < 0 with "unknown job" for a missing
+ * job; otherwise prev_state is "failed" when this call re-queued n tasks, or
+ * the state the job was in (then nothing changed: only a failed job has
+ * failed tasks to re-run). */
+typedef void (*sched_retry_fn)(void *ud, int rc, const char *err, const char *prev_state, size_t n);
+int sched_job_retry(sched_t *s, const char *job_id, sched_retry_fn cb, void *ud, char *err,
+                    size_t errlen);
+
 /* Jobs past their budget.wall_time_s (up to max): every unfinished task
  * fails ("budget.wall_time_s exceeded") and the job goes to merging. cb gets
  * the tasks that were leased or running (refs[i].job_id varies), to stop them. */

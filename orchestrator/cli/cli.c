@@ -1,4 +1,5 @@
-/* cli.c - the `swarm` commands: up, down, submit, status, run, wait, cancel, workers.
+/* cli.c - the `swarm` commands: up, down, submit, status, run, wait, cancel,
+ * retry, result, workers.
  *
  * Output rules: results and --json documents go to stdout; progress and
  * diagnostics go to stderr, so `swarm run --json > out.json` is clean.
@@ -743,6 +744,34 @@ static int cmd_result(const cli_env *e, const cli_opts *o)
     return prc == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }
 
+/* Re-run a failed job's failed sub-tasks (one more attempt each). swarmd
+ * refuses, saying why, a job that is not failed, and nothing changes. */
+static int cmd_retry(const cli_env *e, const cli_opts *o)
+{
+    cli_client c;
+    if (cli_connect(e, &c, "retry") != 0) return CLI_EXIT_ERROR;
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Retry rt = SWARM__RETRY__INIT;
+    rt.job_id = (char *)o->arg;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RETRY;
+    env.retry = &rt;
+    Swarm__Envelope *reply = NULL;
+    char err[1024];
+    uint32_t code = 0;
+    int rc = cli_client_call(&c, &env, CLI_TIMEOUT_MS, &reply, &code, err, sizeof(err));
+    cli_client_close(&c);
+    if (rc != 0) {
+        fprintf(stderr, "swarm retry: %s\n", err);
+        return CLI_EXIT_ERROR;
+    }
+    unsigned n = 0;
+    if (reply->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && reply->status->n_jobs > 0)
+        n = reply->status->jobs[0]->pending + reply->status->jobs[0]->running;
+    wire_free(reply);
+    printf("retrying %s: %u failed sub-task(s) queued again\n", o->arg, n);
+    return CLI_EXIT_OK;
+}
+
 typedef int (*cli_cmd_fn)(const cli_env *e, const cli_opts *o);
 
 static int cmd_down_verbose(const cli_env *e, const cli_opts *o)
@@ -758,6 +787,7 @@ static const struct {
     {"up", cmd_up},         {"down", cmd_down_verbose}, {"submit", cmd_submit},
     {"status", cmd_status}, {"run", cmd_run},           {"wait", cmd_wait},
     {"cancel", cmd_cancel}, {"workers", cmd_workers},   {"result", cmd_result},
+    {"retry", cmd_retry},
 };
 
 int cli_main(int argc, char **argv)

@@ -73,6 +73,12 @@ static const cli_command cli_commands[] = {
      "1 when the job is unknown or had already ended (done, failed or cancelled):\n"
      "then nothing is changed and the message says what state it is in.\n",
      CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
+    {"retry", "JOB [--state DIR]", "re-run the failed sub-tasks of a failed job",
+     "Queues every failed sub-task of JOB again, with one more attempt each, and puts\n"
+     "the job back to running (its old result is dropped; `swarm wait JOB` follows it).\n"
+     "Exit 1, changing nothing, when the job is unknown or not failed (still running,\n"
+     "done, or cancelled).\n",
+     CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
     {"result", "JOB [--json] [--out FILE] [--state DIR]", "the merged result of an ended job",
      "Prints the merged text of JOB (or with --json the whole result JSON, docs/JOBS.md),\n"
      "read from swarmd in pages, so any size works. Exit 1 while the job still runs.\n"

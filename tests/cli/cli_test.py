@@ -10,7 +10,7 @@ value", --workers abc started 4 workers, cancel of a failed job said
 "cancelled" and exited 0, the bar was full for an all-failed job, ...).
 
 usage: cli_test.py BINDIR SCENARIO
-scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results
+scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results, retry
 """
 import json
 import os
@@ -23,7 +23,8 @@ import tempfile
 import time
 
 SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
-COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "workers"]
+COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "retry", "result",
+            "workers"]
 
 
 class Fail(Exception):
@@ -59,8 +60,8 @@ class Cli:
               (" ".join(args), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
         return p
 
-    def up(self):
-        self.ok("up", "--workers", "1", "--slots", "2", timeout=300)
+    def up(self, *extra):
+        self.ok("up", "--workers", "1", "--slots", "2", *extra, timeout=300)
         self.started = True
 
     def down(self):
@@ -346,9 +347,60 @@ def sc_results(c):
               (e["output"], out))
 
 
+def sc_retry(c):
+    """A job runs out of wall time with one sub-task done: the swarm (SIMULATED
+    engine, 2 s per sub-task, one slot) ends it failed. The swarm is restarted
+    on the same state dir (Redis keeps the job) with fast sub-tasks, and
+    `swarm retry` re-runs exactly the failed sub-tasks: the job ends done and
+    the sub-task that had succeeded keeps its output and attempt."""
+    slow = {"SWARM_SIM_TOKEN_US": "200000"}
+    c.ok("up", "--workers", "1", "--slots", "1", "--engine", "sim", env=slow, timeout=300)
+    c.started = True
+    spec = job_spec("deadline", "Say {item}", ["a", "b", "c"],
+                    budget={"max_tokens": 10, "max_attempts": 1, "wall_time_s": 3})
+    job = c.submit(c.job("deadline", spec))
+    p = c.run("wait", job, timeout=120)
+    check(p.returncode == 3, "the job should run out of wall time: wait exit %d %s" %
+          (p.returncode, p.stderr))
+    before = json.loads(c.ok("result", job, "--json").stdout)
+    check(before["done"] == 1 and before["failed"] == 2 and before["results"][0]["ok"],
+          "before retry: %r" % {k: before.get(k) for k in ("state", "done", "failed")})
+    # retry of a job that is not failed changes nothing and says why
+    ok = c.submit(c.job("fine", job_spec("fine", "Say {item}", ["x"],
+                                         budget={"max_tokens": 1})))
+    check(c.run("wait", ok, timeout=120).returncode == 0, "the fine job did not end done")
+    p = c.run("retry", ok)
+    check(p.returncode == 1 and "the job is done" in p.stderr,
+          "retry of a done job: %d %r" % (p.returncode, p.stderr))
+    p = c.run("retry", "j-20000101000000-beef")
+    check(p.returncode == 1 and "unknown job" in p.stderr,
+          "retry of an unknown job: %d %r" % (p.returncode, p.stderr))
+    c.down()
+    c.ok("up", "--workers", "1", "--slots", "1", "--engine", "sim",
+         env={"SWARM_SIM_TOKEN_US": "1000"}, timeout=300)
+    c.started = True
+    check(c.status_json(job)["state"] == "failed", "the job did not survive down/up")
+    p = c.run("retry", job)
+    check(p.returncode == 0 and p.stdout.startswith("retrying %s: 2 failed" % job),
+          "retry: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    p = c.run("wait", job, timeout=120)
+    check(p.returncode == 0, "the retried job did not end done: exit %d %s" %
+          (p.returncode, p.stderr))
+    res = json.loads(c.ok("result", job, "--json").stdout)
+    check(res["state"] == "done" and res["done"] == 3 and res["failed"] == 0,
+          "result after retry: %r" % {k: res.get(k) for k in ("state", "done", "failed")})
+    r0, b0 = res["results"][0], before["results"][0]
+    check(r0["output"] == b0["output"] and r0["attempt"] == b0["attempt"],
+          "the sub-task that had succeeded was run again: %r vs %r" % (r0, b0))
+    check(all(x["ok"] and x["output"] for x in res["results"][1:]),
+          "the failed sub-tasks did not run: %r" % res["results"][1:])
+    p = c.run("retry", job)
+    check(p.returncode == 1, "a second retry of a done job: exit %d" % p.returncode)
+
+
 SCENARIOS = {"help-version": sc_help_version, "numbers": sc_numbers,
              "down-endpoint": sc_down_endpoint, "validation": sc_validation,
-             "lifecycle": sc_lifecycle, "results": sc_results}
+             "lifecycle": sc_lifecycle, "results": sc_results, "retry": sc_retry}
 
 
 def main():

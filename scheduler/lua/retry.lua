@@ -1,0 +1,30 @@
+-- retry.lua - `swarm retry`: re-run the failed sub-tasks of a failed job.
+-- ARGV[3] job. Each failed task goes back to ready now (its attempt count is
+-- kept, so it gets one more attempt however many it used), the job back to
+-- running with its old result dropped and its wall-time budget counted
+-- again from now. Returns {state} when the job is not failed (nothing done:
+-- a running job is still trying, a done one has nothing to re-run, a
+-- cancelled one was stopped on purpose), else {'ok', n} with n re-queued.
+local j = ARGV[3]
+local st = redis.call('HGET', jkey(j), 'state')
+if not st then return redis.error_reply('unknown job ' .. j) end
+if st ~= 'failed' then return {st} end
+local n = 0
+for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
+  local tk = tkey(j, t)
+  if redis.call('HGET', tk, 'state') == 'failed' then
+    redis.call('HSET', tk, 'state', 'ready', 'lease_until', 0, 'ready_at', NOW)
+    redis.call('ZADD', P .. 'ready', NOW, member(j, t))
+    move(j, 'failed', 'ready')
+    event(j, 'task_retry', t, tonumber(redis.call('HGET', tk, 'attempt') or '0'),
+          {'error', 'swarm retry'})
+    n = n + 1
+  end
+end
+redis.call('DEL', jkey(j) .. ':result')
+redis.call('HDEL', jkey(j), 'result')
+redis.call('HSET', jkey(j), 'state', 'running', 'finished_ms', 0)
+local wall = tonumber(redis.call('HGET', jkey(j), 'wall_time_s') or '0')
+if wall and wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
+event(j, 'job_retry', nil, nil, {'tasks', n})
+return {'ok', n}
