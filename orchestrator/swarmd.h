@@ -20,6 +20,7 @@
 #define SWARMD_TICK_MS 250
 #define SWARMD_LEASE_BATCH 256        /* most tasks leased in one script call */
 #define SWARMD_DRAIN_BATCH 512        /* messages handled before yielding to the loop */
+#define SWARMD_QUARANTINE_AFTER 3 /* leases lost without an answer */
 #define SWARMD_RESULT_PAGE (1u << 20) /* most result bytes in one Status reply */
 
 /* Counters reported in every Status reply (and logged at exit). */
@@ -51,6 +52,8 @@
     X(PROGRESS_REJECTED, "progress.rejected")                                                      \
     X(WORKERS_LOST, "workers.lost")                                                                \
     X(WORKERS_RESTARTED, "workers.restarted")                                                      \
+    X(WORKERS_QUARANTINED, "workers.quarantined")                                                  \
+    X(LEASES_UNANSWERED, "leases.unanswered")                                                      \
     X(LEASES_EXPIRED, "leases.expired")                                                            \
     X(REDIS_ERRORS, "redis.errors")
 
@@ -63,6 +66,7 @@ typedef struct swarmd_ref {
     uint32_t attempt;
     uint64_t token;
     uint64_t since_ms;
+    bool answered; /* the worker listed it, or sent Progress for it */
 } swarmd_ref;
 
 typedef struct swarmd_worker {
@@ -74,6 +78,12 @@ typedef struct swarmd_worker {
     uint32_t credit;       /* last announced free slots */
     uint32_t since_credit; /* tasks assigned since that announcement */
     uint64_t last_seen_ms;
+    /* Leases it lost without a word (assigned, never listed, no Progress or
+     * Result); at SWARMD_QUARANTINE_AFTER it is quarantined: no credit, and
+     * what it held does not burn the tasks' attempts. */
+    uint32_t unanswered;
+    bool quarantined;
+    char quarantine_reason[160];
     swarmd_ref *inflight; /* assigned, no Result yet */
     size_t n_inflight, cap_inflight;
 } swarmd_worker;

@@ -44,11 +44,13 @@ void swarmd_workers_free(swarmd *d)
 }
 
 static int inflight_add(swarmd_worker *w, const char *job, const char *task, uint32_t attempt,
-                        uint64_t token, uint64_t now)
+                        uint64_t token, uint64_t now, bool answered)
 {
     for (size_t i = 0; i < w->n_inflight; i++) {
         swarmd_ref *f = &w->inflight[i];
         if (!strcmp(f->job, job) && !strcmp(f->task, task)) {
+            if (f->attempt != attempt) f->answered = false;
+            f->answered |= answered;
             f->attempt = attempt;
             f->token = token;
             return 0;
@@ -67,6 +69,7 @@ static int inflight_add(swarmd_worker *w, const char *job, const char *task, uin
     f->attempt = attempt;
     f->token = token;
     f->since_ms = now;
+    f->answered = answered;
     return 0;
 }
 
@@ -105,8 +108,8 @@ static void worker_remove(swarmd *d, swarmd_worker *w, const char *why)
                 refs[i].task_id = w->inflight[i].task;
                 refs[i].attempt = w->inflight[i].attempt;
             }
-            if (sched_tasks_fail(d->sched, refs, w->n_inflight, reason, fail_done, d, err,
-                                 sizeof err) != 0)
+            if (sched_tasks_fail(d->sched, refs, w->n_inflight, reason, w->quarantined, fail_done,
+                                 d, err, sizeof err) != 0)
                 swarmd_log(d, "cannot requeue now (%s); leases will expire", err);
             free(refs);
         }
@@ -139,6 +142,7 @@ void swarmd_workers_check(swarmd *d, uint64_t now)
 
 static uint32_t worker_free_slots(const swarmd_worker *w)
 {
+    if (w->quarantined) return 0;
     uint32_t by_slots = w->slots > w->n_inflight ? w->slots - (uint32_t)w->n_inflight : 0;
     uint32_t by_credit = w->credit > w->since_credit ? w->credit - w->since_credit : 0;
     return by_slots < by_credit ? by_slots : by_credit;
@@ -185,7 +189,8 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             if (sent == 0) {
                 d->counters[SWARMD_C_ASSIGNS_SENT]++;
                 w->since_credit++;
-                if (inflight_add(w, l[i].job_id, l[i].task_id, l[i].attempt, l[i].token, now) != 0)
+                if (inflight_add(w, l[i].job_id, l[i].task_id, l[i].attempt, l[i].token, now,
+                                 false) != 0)
                     swarmd_log(d, "out of memory tracking %s/%s", l[i].job_id, l[i].task_id);
             }
         }
@@ -207,7 +212,7 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
     if (n_lost && d->sched && !d->stopping) {
         char err2[256];
         if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
-                             fail_done, d, err2, sizeof err2) != 0)
+                             false, fail_done, d, err2, sizeof err2) != 0)
             swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
     }
     free(lost);
@@ -512,9 +517,13 @@ static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat
     for (size_t i = 0; i < h->n_running; i++) {
         const Swarm__TaskRef *t = h->running[i];
         if (ref_ok(t->job_id, t->task_id))
-            inflight_add(w, t->job_id, t->task_id, t->attempt, t->lease_token, now);
+            inflight_add(w, t->job_id, t->task_id, t->attempt, t->lease_token, now, true);
     }
-    /* Assigned long ago and not reported: the worker does not have it. */
+    /* Assigned long ago and not reported: the worker does not have it. A
+     * lease lost without a word (no Progress or Result either) counts toward
+     * quarantine, and goes back to the queue now rather than at its expiry. */
+    swarmd_ref *gone = w->n_inflight ? calloc(w->n_inflight, sizeof *gone) : NULL;
+    size_t n_lost = 0;
     for (size_t i = 0; i < w->n_inflight;) {
         swarmd_ref *f = &w->inflight[i];
         bool listed = false;
@@ -522,11 +531,38 @@ static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat
             listed =
                 !strcmp(h->running[k]->job_id, f->job) && !strcmp(h->running[k]->task_id, f->task);
         if (!listed && now > f->since_ms + 2 * d->cfg.heartbeat_ms) {
+            if (!f->answered) {
+                w->unanswered++;
+                d->counters[SWARMD_C_LEASES_UNANSWERED]++;
+                if (gone) gone[n_lost++] = *f;
+            }
             w->inflight[i] = w->inflight[--w->n_inflight];
             continue;
         }
         i++;
     }
+    if (!w->quarantined && w->unanswered >= SWARMD_QUARANTINE_AFTER) {
+        w->quarantined = true;
+        d->counters[SWARMD_C_WORKERS_QUARANTINED]++;
+        snprintf(w->quarantine_reason, sizeof w->quarantine_reason,
+                 "lost %u lease(s) without answering (no Progress, Result or Heartbeat entry)",
+                 w->unanswered);
+        swarmd_log(d, "worker %s quarantined: %s; it gets no more work", w->name,
+                   w->quarantine_reason);
+    }
+    sched_taskref *lost = n_lost ? calloc(n_lost, sizeof *lost) : NULL;
+    for (size_t i = 0; lost && i < n_lost; i++)
+        lost[i] = (sched_taskref){gone[i].job, gone[i].task, gone[i].attempt, gone[i].token};
+    if (lost && d->sched && sched_is_up(d->sched)) {
+        char reason[200], ferr[256];
+        snprintf(reason, sizeof reason, "worker %s never answered for this task%s", w->name,
+                 w->quarantined ? " (quarantined)" : "");
+        if (sched_tasks_fail(d->sched, lost, n_lost, reason, w->quarantined, fail_done, d, ferr,
+                             sizeof ferr) != 0)
+            d->counters[SWARMD_C_REDIS_ERRORS]++;
+    }
+    free(lost);
+    free(gone);
     if (h->n_running) {
         sched_taskref *refs = calloc(h->n_running, sizeof *refs);
         size_t n = 0;
@@ -609,6 +645,9 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
         return;
     }
     w->last_seen_ms = sched_now_ms();
+    for (size_t i = 0; i < w->n_inflight; i++)
+        if (!strcmp(w->inflight[i].job, p->job_id) && !strcmp(w->inflight[i].task, p->task_id))
+            w->inflight[i].answered = true;
     result_ctx *c = calloc(1, sizeof *c);
     if (!c) return;
     c->d = d;

@@ -772,10 +772,10 @@ int sched_tasks_heartbeat(sched_t *s, const char *worker, const sched_taskref *r
 }
 
 int sched_tasks_fail(sched_t *s, const sched_taskref *refs, size_t n, const char *reason,
-                     sched_count_fn cb, void *ud, char *err, size_t errlen)
+                     bool forgive, sched_count_fn cb, void *ud, char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_FAIL, op_count_reply, (void *)cb, ud);
-    int bad = !op || op_str(op, reason);
+    int bad = !op || op_str(op, reason) || op_str(op, forgive ? "1" : "0");
     for (size_t i = 0; !bad && i < n; i++)
         bad = op_ref(op, &refs[i]);
     if (bad && op) {

@@ -164,9 +164,11 @@ typedef void (*sched_count_fn)(void *ud, int rc, const char *err, long long n);
  * attempt, token and holder). */
 int sched_tasks_heartbeat(sched_t *s, const char *worker, const sched_taskref *refs, size_t n,
                           uint64_t lease_ms, sched_count_fn cb, void *ud, char *err, size_t errlen);
-/* Attempts lost with their worker: back to ready with backoff, or failed. */
+/* Attempts lost with their worker: back to ready with backoff, or failed.
+ * forgive: lost to a quarantined worker; the attempt does not count against
+ * max_attempts and the task is ready again at once. */
 int sched_tasks_fail(sched_t *s, const sched_taskref *refs, size_t n, const char *reason,
-                     sched_count_fn cb, void *ud, char *err, size_t errlen);
+                     bool forgive, sched_count_fn cb, void *ud, char *err, size_t errlen);
 /* Expire up to max leases whose lease_until has passed. */
 int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, char *err,
                         size_t errlen);

@@ -352,6 +352,8 @@ static int cmd_workers(const cli_env *e, const cli_opts *o)
             const Swarm__WorkerStatus *w = st->workers[i];
             printf("%-20s %-16s %5u %5u  %s\n", w->worker_id, w->hostname, w->slots, w->busy,
                    w->model);
+            if (w->quarantined)
+                printf("%-20s QUARANTINED (gets no work): %s\n", "", w->quarantine_reason);
         }
     }
     wire_free(reply);

@@ -129,6 +129,8 @@ cJSON *cli_view_worker_json(const Swarm__WorkerStatus *w)
     cJSON_AddNumberToObject(o, "busy", w->busy);
     cJSON_AddNumberToObject(o, "last_seen_ms", (double)w->last_seen_ms);
     cJSON_AddStringToObject(o, "model", w->model);
+    cJSON_AddBoolToObject(o, "quarantined", w->quarantined);
+    if (w->quarantined) cJSON_AddStringToObject(o, "quarantine_reason", w->quarantine_reason);
     uint32_t ctx = cli_view_worker_ctx(w);
     if (ctx)
         cJSON_AddNumberToObject(o, "n_ctx", ctx);

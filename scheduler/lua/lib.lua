@@ -46,16 +46,27 @@ local function maybe_finish(j)
 end
 
 -- A lost or failed attempt: back to ready with backoff, or failed for good.
-local function retry_or_fail(j, t, attempt, reason)
+-- forgive: the attempt was lost to a quarantined worker, not the task's fault:
+-- it does not count against max_attempts (the task hash counts 'forgiven').
+local function retry_or_fail(j, t, attempt, reason, forgive)
   local tk = tkey(j, t)
   local st = redis.call('HGET', tk, 'state')
   local maxa = tonumber(redis.call('HGET', jkey(j), 'max_attempts') or '3')
   local m = member(j, t)
   redis.call('ZREM', P .. 'leased', m)
   redis.call('ZREM', P .. 'ready', m)
-  if attempt < maxa then
-    local backoff = 1000 * (2 ^ (attempt - 1))
-    if backoff > 32000 then backoff = 32000 end
+  local used = attempt
+  if forgive then
+    used = attempt - redis.call('HINCRBY', tk, 'forgiven', 1)
+  else
+    used = attempt - tonumber(redis.call('HGET', tk, 'forgiven') or '0')
+  end
+  if used < maxa then
+    local backoff = 0
+    if not forgive then
+      backoff = 1000 * (2 ^ (used - 1))
+      if backoff > 32000 then backoff = 32000 end
+    end
     redis.call('HSET', tk, 'state', 'ready', 'error', reason, 'lease_until', 0,
                'ready_at', NOW + backoff)
     redis.call('ZADD', P .. 'ready', NOW + backoff, m)

@@ -419,7 +419,7 @@ static void test_worker_lost_and_cancel(tctx *t)
     lease(t, 2, 30000);
     CHECK(t->n_leases == 2);
     sched_taskref lost[1] = {{"j-c", "t0000", 1, 0}};
-    SYNC(t, sched_tasks_fail(t->s, lost, 1, "worker w1 lost", count_cb, t, e_, sizeof e_));
+    SYNC(t, sched_tasks_fail(t->s, lost, 1, "worker w1 lost", false, count_cb, t, e_, sizeof e_));
     CHECK(t->count == 1);
     status(t, "j-c");
     CHECK(t->status.pending == 2 && t->status.running == 1);

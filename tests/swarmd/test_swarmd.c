@@ -89,6 +89,7 @@ typedef struct fake_worker {
     size_t n_run;
     int assigns, results_sent, reregisters, cancels;
     bool send_duplicate, send_stale; /* once each */
+    bool greedy; /* takes every Assign, lists none, never answers (bug 6) */
 } fake_worker;
 
 static void send_env(void *sock, Swarm__Envelope *env)
@@ -132,7 +133,7 @@ static void fw_heartbeat(fake_worker *w)
     }
     h.running = rp;
     h.n_running = w->n_run;
-    h.free_slots = w->slots - (uint32_t)w->n_run;
+    h.free_slots = w->slots - (uint32_t)w->n_run; /* a greedy one: always all of them */
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_HEARTBEAT;
     env.heartbeat = &h;
     send_env(w->sock, &env);
@@ -190,6 +191,7 @@ static void fw_pump(fake_worker *w)
         case SWARM__ENVELOPE__PAYLOAD_ASSIGN: {
             const Swarm__Assign *a = env->assign;
             w->assigns++;
+            if (w->greedy) break; /* swallowed: no Progress, no Result, not listed */
             CHECK(w->n_run < w->slots); /* never more than our credit */
             if (w->n_run < 16) {
                 fw_task *t = &w->run[w->n_run++];
@@ -719,6 +721,61 @@ int main(int argc, char **argv)
         }
         wire_free(ws);
         zmq_close(w2.sock);
+    }
+
+    /* Bug 6: a peer that registers 64 slots, heartbeats without listing its
+     * tasks and never answers is quarantined (no more work) and the leases it
+     * swallowed do not burn attempts: with max_attempts 1 every task still
+     * ends done, on the honest worker. */
+    {
+        fake_worker g = {.name = "w-greedy", .slots = 64, .greedy = true};
+        g.sock = dealer(&e, e.worker_ep);
+        fw_register(&g);
+        for (uint64_t until = now_ms() + 5000; !g.registered && now_ms() < until;)
+            pump_two(&w, &g, 20);
+        CHECK(g.registered);
+        w.delay_ms = 20;
+        static const char *const items6[] = {"g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8",
+                                             "g9", "g10"};
+        char job6[128];
+        CHECK(submit(&e,
+                     "{\"goal\":\"g\",\"instructions\":\"{item}\",\"budget\":{\"max_attempts\":1},"
+                     "\"fanout\":{\"items\":[\"g1\",\"g2\",\"g3\",\"g4\",\"g5\",\"g6\","
+                     "\"g7\",\"g8\",\"g9\",\"g10\"]}}",
+                     job6, sizeof job6, &w) == 0);
+        char *res6 = NULL;
+        for (uint64_t until = now_ms() + 20000; !res6 && now_ms() < until;) {
+            pump_two(&w, &g, 50);
+            Swarm__Envelope *r = status_call(&e, job6, true, &w);
+            if (r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1 &&
+                r->status->jobs[0]->result_size)
+                res6 = strdup(r->status->jobs[0]->result_json);
+            wire_free(r);
+        }
+        CHECK(g.assigns >= 3); /* it did take work before it was caught */
+        check_result(res6, items6, 10);
+        free(res6);
+        Swarm__Envelope *ws = status_call(&e, NULL, false, &w);
+        CHECK(ws && ws->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS);
+        if (ws && ws->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS) {
+            bool seen = false;
+            for (size_t i = 0; i < ws->status->n_workers; i++) {
+                const Swarm__WorkerStatus *x = ws->status->workers[i];
+                if (!strcmp(x->worker_id, "w-greedy")) {
+                    seen = true;
+                    CHECK(x->quarantined && strstr(x->quarantine_reason, "without answering"));
+                } else {
+                    CHECK(!x->quarantined);
+                }
+            }
+            CHECK(seen);
+            CHECK(counter(ws->status, "workers.quarantined") == 1);
+        }
+        wire_free(ws);
+        int taken = g.assigns;
+        pump_two(&w, &g, 600); /* quarantined: nothing more comes its way */
+        CHECK(g.assigns == taken);
+        zmq_close(g.sock);
     }
 
     /* Cancel a running job: the worker is told to stop, the job ends cancelled. */
