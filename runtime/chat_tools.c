@@ -588,7 +588,10 @@ static const call_syntax k_harmony = {.marker = "<|",
                                       .last = "",
                                       .pre = "<|channel|>commentary to=functions.",
                                       .mid = " <|constrain|>json<|message|>",
-                                      .post = "<|call|>"};
+                                      /* <|call|> is an end-of-generation token: optional, so
+                                       * the sampler may end the reply with it */
+                                      .opt = "\"<|call|>\"?",
+                                      .post = ""};
 
 /* The name as it appears in the call: raw for every family here, which
  * writes it between quotes without escaping (templates paste it as is). */

@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chat.h"
 #include "chat_json.h"
+#include "mkmodel.h"
 
 static int fails;
 
@@ -656,8 +658,8 @@ out:
  * listed tools with schema-shaped arguments (choice required), or into calls
  * or an answer (auto). Families are paired with models for their syntax
  * only; the weights know none of them. */
-static void generate_one(rt_model *m, const char *model, const char *family, rt_tool_choice choice,
-                         uint64_t seed)
+static void generate_ids(rt_model *m, const char *model, const char *family, rt_tool_choice choice,
+                         uint64_t seed, int32_t **out_ids, size_t *n_out)
 {
     char err[512] = "";
     rt_session *s = NULL;
@@ -693,7 +695,7 @@ static void generate_one(rt_model *m, const char *model, const char *family, rt_
     if (!rc) rc = rt_sampler_set_grammar_opts(smp, m, g, &go, err, sizeof(err));
     int32_t room = s ? rt_session_n_ctx(s) - (int32_t)n_ids : 0;
     rt_generate_params gp = {.n_predict = room < 64 ? room : 64, .stop_at_eog = true};
-    if (!rc) rc = rt_generate(s, smp, ids, n_ids, &gp, NULL, NULL, &text, err, sizeof(err));
+    if (!rc) rc = rt_generate(s, smp, ids, n_ids, &gp, out_ids, n_out, &text, err, sizeof(err));
     CHECK(rc == 0, "%s/%s seed %llu (%zu prompt tokens): %s", model, family,
           (unsigned long long)seed, n_ids, err);
     if (rc == 0) {
@@ -730,8 +732,60 @@ static void generate_one(rt_model *m, const char *model, const char *family, rt_
     rt_session_free(s);
 }
 
+static void generate_one(rt_model *m, const char *model, const char *family, rt_tool_choice choice,
+                         uint64_t seed)
+{
+    generate_ids(m, model, family, choice, seed, NULL, NULL);
+}
+
+/* gpt-oss's vocabulary (mkmodel's tiny gpt-oss) has harmony's markers as
+ * single tokens (<|call|> an end-of-generation one): under the tool grammar
+ * the sampler takes them where the grammar spells their text, and the reply
+ * still parses. */
+static void generate_special_tokens(void)
+{
+    char dir[] = "/tmp/swarm-chat-tools-XXXXXX", path[256], err[512] = "";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp failed");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/gpt-oss.gguf", dir);
+    char *argv[] = {"mkmodel", "--arch", "gpt-oss", "--preset", "tiny",
+                    "--type",  "F32",    "--out",   path,       NULL};
+    int rc = rt_mkmodel_main(9, argv);
+    CHECK(rc == 0, "mkmodel gpt-oss tiny failed");
+    rt_model *m = NULL;
+    rt_load_params lp = {.n_threads = 1};
+    if (rc == 0 && rt_model_load(path, &lp, &m, err, sizeof(err))) CHECK(0, "%s: %s", path, err);
+    if (m) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECK(rt_tokenize(m, "<|channel|>", 11, false, true, &ids, &n, err, sizeof(err)) == 0 &&
+                  n == 1,
+              "gpt-oss vocab: <|channel|> is not one token");
+        int32_t channel = n == 1 ? ids[0] : -1;
+        free(ids);
+        for (uint64_t seed = 1; seed <= 2; seed++) {
+            int32_t *out = NULL;
+            size_t n_out = 0;
+            generate_ids(m, "mkmodel-gpt-oss", "harmony", RT_TOOL_CHOICE_REQUIRED, seed, &out,
+                         &n_out);
+            bool used = false;
+            for (size_t i = 0; i < n_out; i++)
+                used |= out[i] == channel;
+            CHECK(used, "harmony seed %llu: the <|channel|> control token was never sampled",
+                  (unsigned long long)seed);
+            free(out);
+        }
+        rt_model_free(m);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_generate(const char *fix)
 {
+    generate_special_tokens();
     static const struct {
         const char *model, *families[3];
     } models[] = {{"qwen3moe", {"chatml", "harmony", "llama3"}},
