@@ -14,7 +14,7 @@ for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
       out[#out + 1] = t; out[#out + 1] = h[2]; out[#out + 1] = h[3]
     end
     local m = member(j, t)
-    redis.call('ZREM', P .. 'ready', m)
+    ready_rem(j, t)
     redis.call('ZREM', P .. 'leased', m)
     redis.call('HSET', tk, 'state', 'cancelled', 'lease_until', 0)
     move(j, h[1], 'cancelled')

@@ -19,7 +19,7 @@ end
 if ARGV[8] == '1' then
   local m = member(j, t)
   redis.call('ZREM', P .. 'leased', m)
-  redis.call('ZREM', P .. 'ready', m)
+  ready_rem(j, t)
   redis.call('HSET', tk, 'state', 'done', 'output', ARGV[9], 'error', '', 'tokens', ARGV[11],
              'elapsed_ms', ARGV[12], 'lease_until', 0)
   move(j, h[1], 'done')

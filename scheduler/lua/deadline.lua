@@ -14,7 +14,7 @@ for _, j in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', NOW, 'L
           out[#out + 1] = j; out[#out + 1] = t; out[#out + 1] = h[2]; out[#out + 1] = h[3]
         end
         local m = member(j, t)
-        redis.call('ZREM', P .. 'ready', m)
+        ready_rem(j, t)
         redis.call('ZREM', P .. 'leased', m)
         redis.call('HSET', tk, 'state', 'failed', 'error', 'budget.wall_time_s exceeded',
                    'lease_until', 0)

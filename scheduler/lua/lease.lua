@@ -4,35 +4,64 @@
 -- Returns per task {job, task, attempt, worker, goal, instructions, input,
 -- max_tokens, temperature, seed, lease_until, token, agent, checkpoint} (agent: the job's
 -- agent spec JSON or ''; checkpoint: the task's last agent checkpoint or '').
+-- Fair share: jobs are served round-robin from the rotation P rr, one task per
+-- job per turn, so a small job submitted behind a huge one starts at once.
 local lease_ms = tonumber(ARGV[3])
 local want = (#ARGV - 3) / 3
 local out = {}
+
+-- Tasks still put in the legacy global ready zset join their job's set.
+local legacy = redis.call('ZRANGE', P .. 'ready', 0, 999, 'WITHSCORES')
+for i = 1, #legacy, 2 do
+  local j, t = split(legacy[i])
+  redis.call('ZREM', P .. 'ready', legacy[i])
+  if j then ready_add(j, t, tonumber(legacy[i + 1])) end
+end
+
 local k = 1
-while k <= want do
-  local ms = redis.call('ZRANGEBYSCORE', P .. 'ready', '-inf', NOW, 'LIMIT', 0, want - k + 1)
-  if #ms == 0 then break end
-  for _, m in ipairs(ms) do
-    redis.call('ZREM', P .. 'ready', m)
-    local j, t = split(m)
-    if j then
-      local tk = tkey(j, t)
-      if redis.call('HGET', tk, 'state') == 'ready' then
-        local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
-        local attempt = redis.call('HINCRBY', tk, 'attempt', 1)
-        local lu = NOW + lease_ms
-        redis.call('HSET', tk, 'state', 'leased', 'worker', w, 'lease_until', lu, 'token', tok,
-                   'inc', inc)
-        redis.call('ZADD', P .. 'leased', lu, m)
-        move(j, 'ready', 'leased')
-        event(j, 'task_leased', t, attempt, {'worker', w})
-        local jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed',
-                              'agent')
-        local th = redis.call('HMGET', tk, 'instructions', 'input', 'ckpt')
-        out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[1] or '', th[2] or '',
-                         jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
-                         th[3] or ''}
-        k = k + 1
+local nj = redis.call('LLEN', P .. 'rr')
+local misses = 0
+while k <= want and nj > 0 and misses < nj do
+  local j = redis.call('LMOVE', P .. 'rr', P .. 'rr', 'LEFT', 'RIGHT')
+  local rk = P .. 'job:' .. j .. ':ready'
+  local ms = redis.call('ZRANGEBYSCORE', rk, '-inf', NOW, 'LIMIT', 0, 1)
+  if #ms == 0 then
+    -- nothing due: only backoffs left, or nothing at all (then out of the rotation)
+    if redis.call('ZCARD', rk) == 0 then
+      redis.call('LREM', P .. 'rr', 0, j)
+      redis.call('SREM', P .. 'rrset', j)
+      nj = nj - 1
+    else
+      misses = misses + 1
+    end
+  else
+    misses = 0
+    local t = ms[1]
+    redis.call('ZREM', rk, t)
+    local tk = tkey(j, t)
+    if redis.call('HGET', tk, 'state') == 'ready' then
+      local m = member(j, t)
+      local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
+      local attempt = redis.call('HINCRBY', tk, 'attempt', 1)
+      local lu = NOW + lease_ms
+      redis.call('HSET', tk, 'state', 'leased', 'worker', w, 'lease_until', lu, 'token', tok,
+                 'inc', inc)
+      redis.call('ZADD', P .. 'leased', lu, m)
+      move(j, 'ready', 'leased')
+      event(j, 'task_leased', t, attempt, {'worker', w})
+      local jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed',
+                            'agent', 'first_dispatch_ms', 'wall_time_s')
+      -- budget.wall_time_s counts from the job's first dispatch
+      if not jh[6] then
+        redis.call('HSET', jkey(j), 'first_dispatch_ms', NOW)
+        local wall = tonumber(jh[7] or '0')
+        if wall and wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
       end
+      local th = redis.call('HMGET', tk, 'instructions', 'input', 'ckpt')
+      out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[1] or '', th[2] or '',
+                       jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
+                       th[3] or ''}
+      k = k + 1
     end
   end
 end

@@ -25,6 +25,19 @@ local function event(j, kind, t, attempt, extra)
   redis.call('XADD', unpack(a))
 end
 
+-- Fair share: each job keeps its own ready set (P job:<id>:ready, task -> ready-at
+-- ms) and the jobs that have one sit once each in the rotation list P rr, which
+-- lease.lua walks round-robin. P ready (one zset for all jobs) is legacy: lease.lua
+-- moves whatever is still added there into the per-job sets.
+local function ready_add(j, t, at)
+  redis.call('ZADD', P .. 'job:' .. j .. ':ready', at, t)
+  if redis.call('SADD', P .. 'rrset', j) == 1 then redis.call('RPUSH', P .. 'rr', j) end
+end
+local function ready_rem(j, t)
+  redis.call('ZREM', P .. 'job:' .. j .. ':ready', t)
+  redis.call('ZREM', P .. 'ready', j .. '/' .. t)
+end
+
 -- Per-state counters on the job hash keep Status O(1) per job.
 local function move(j, from, to)
   if from == to then return end
@@ -54,7 +67,7 @@ local function retry_or_fail(j, t, attempt, reason, forgive)
   local maxa = tonumber(redis.call('HGET', jkey(j), 'max_attempts') or '3')
   local m = member(j, t)
   redis.call('ZREM', P .. 'leased', m)
-  redis.call('ZREM', P .. 'ready', m)
+  ready_rem(j, t)
   local used = attempt
   if forgive then
     used = attempt - redis.call('HINCRBY', tk, 'forgiven', 1)
@@ -69,7 +82,7 @@ local function retry_or_fail(j, t, attempt, reason, forgive)
     end
     redis.call('HSET', tk, 'state', 'ready', 'error', reason, 'lease_until', 0,
                'ready_at', NOW + backoff)
-    redis.call('ZADD', P .. 'ready', NOW + backoff, m)
+    ready_add(j, t, NOW + backoff)
     move(j, st, 'ready')
     event(j, 'task_retry', t, attempt, {'error', reason, 'backoff_ms', backoff})
     return 'retry'

@@ -19,11 +19,11 @@ for i = 0, n - 1 do
              'item', ARGV[b + 2], 'input', ARGV[b + 3], 'worker', '', 'lease_until', 0,
              'output', '', 'error', '', 'tokens', 0)
   redis.call('RPUSH', tlist(j), t)
-  redis.call('ZADD', P .. 'ready', NOW, member(j, t))
+  ready_add(j, t, NOW)
 end
 redis.call('ZADD', P .. 'jobs', NOW, j)
-local wall = tonumber(redis.call('HGET', jkey(j), 'wall_time_s') or '0')
-if wall and wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
+-- budget.wall_time_s counts from the first dispatch (lease.lua), not from here:
+-- a job queued behind others must not spend its budget waiting.
 event(j, 'job_submitted', nil, nil, {'tasks', n})
 if n == 0 then maybe_finish(j) end
 return n

@@ -560,6 +560,36 @@ static void test_forged(tctx *t)
     CHECK(strstr(t->result, "FORGED") == NULL && strstr(t->result, "real") != NULL);
 }
 
+/* Bug 7: jobs are served round-robin, so a small job submitted behind a big
+ * one gets slots at once; budget.wall_time_s counts from the first dispatch. */
+static void test_fair_share(tctx *t)
+{
+    submit(t, "j-big", 8, "concat", 3);
+    submit(t, "j-small", 2, "concat", 3);
+    lease(t, 4, 30000);
+    CHECK(t->n_leases == 4);
+    CHECK(held(t, "j-small", "t0000", NULL) != 0 && held(t, "j-small", "t0001", NULL) != 0);
+    CHECK(held(t, "j-big", "t0000", NULL) != 0 && held(t, "j-big", "t0001", NULL) != 0);
+    SYNC(t, sched_job_cancel(t->s, "j-big", cancel_cb, t, e_, sizeof e_));
+    SYNC(t, sched_job_cancel(t->s, "j-small", cancel_cb, t, e_, sizeof e_));
+    merge_all(t);
+
+    /* queued for longer than its wall time, never dispatched: not failed */
+    submit_wall(t, "j-wall", 1, "concat", 3, 1);
+    fixture_sleep_ms(1100);
+    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
+    status(t, "j-wall");
+    CHECK(strcmp(t->status.state, "running") == 0 && t->status.failed == 0);
+    lease(t, 1, 30000);
+    CHECK(t->n_leases == 1);
+    fixture_sleep_ms(1050);
+    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && t->n_cancel == 1);
+    merge_all(t);
+    status(t, "j-wall");
+    CHECK(strcmp(t->status.state, "failed") == 0);
+}
+
 static void test_redis_down(tctx *t, redis_fixture *fx)
 {
     redis_fixture_stop(fx);
@@ -604,6 +634,7 @@ int main(void)
     test_deadline_and_noscript(&t, &fx);
     test_two_connections(&t, &fx);
     test_forged(&t);
+    test_fair_share(&t);
     test_redis_down(&t, &fx);
     sched_close(t.s);
     uv_run(&loop, UV_RUN_DEFAULT);
