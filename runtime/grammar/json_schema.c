@@ -4,8 +4,9 @@
  * Exactness comes first: every keyword is either compiled exactly or the
  * schema is refused with the JSON pointer of the keyword; nothing is
  * silently dropped (annotations - title, description, default, examples,
- * $comment, $schema, root $id, deprecated, readOnly, writeOnly, content* -
- * carry no assertion and are skipped).
+ * $comment, $schema, root $id, deprecated, readOnly, writeOnly, content*,
+ * OpenAPI's discriminator, x-* extensions - carry no assertion and are
+ * skipped).
  *
  * Model: a schema is compiled as a conjunction (a list of subschemas that
  * must all hold: the schema itself, its allOf members, the targets of $ref
@@ -258,7 +259,6 @@ typedef struct {
     bool referenced_early;
 } jrule;
 
-#define MEMO_BUSY (-2)
 #define MEMO_NEVER (-1)
 #define MEMO_ANY (-3) /* json-value */
 
@@ -885,6 +885,7 @@ static const jkw keywords[] = {
     {"contentEncoding", K_ANNOT, 0},
     {"contentSchema", K_ANNOT, 0},
     {"$defs", K_ANNOT, 0},
+    {"discriminator", K_ANNOT, 0}, /* OpenAPI/Pydantic hint; the oneOf itself decides */
     {"definitions", K_ANNOT, 0},
     {"type", K_SUPP, T_ALL},
     {"enum", K_SUPP, T_ALL},
@@ -902,6 +903,7 @@ static const jkw keywords[] = {
     {"minItems", K_SUPP, T_ARR},
     {"maxItems", K_SUPP, T_ARR},
     {"uniqueItems", K_SUPP, T_ARR},
+    {"contains", K_SUPP, T_ARR},
     {"minLength", K_SUPP, T_STR},
     {"maxLength", K_SUPP, T_STR},
     {"pattern", K_SUPP, T_STR},
@@ -916,9 +918,10 @@ static const jkw keywords[] = {
 
 static const jkw *kw_find(const char *k)
 {
+    static const jkw vendor = {"x-", K_ANNOT, 0}; /* x-* extensions are annotations */
     for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
         if (!strcmp(keywords[i].kw, k)) return &keywords[i];
-    return NULL;
+    return strncmp(k, "x-", 2) ? NULL : &vendor;
 }
 
 static int kw_fail(jctx *x, const char *ptr, const char *kw, const char *why)
@@ -2349,6 +2352,56 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
         free(pos);
         return kw_fail(x, cnt_el->ptr, "uniqueItems",
                        "uniqueItems: true is not supported (unless at most one item)");
+    }
+    /* contains (at least one item matches): items before it, the matching
+     * one (items and contains together), items after it */
+    const jel *con = NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!el_kw(&c->v[i], "contains")) continue;
+        if (con) {
+            free(pos);
+            return kw_fail(x, c->v[i].ptr, "contains",
+                           "several contains on one array are not "
+                           "supported");
+        }
+        con = &c->v[i];
+    }
+    if (con) {
+        if (npre || maxn >= 0 || minn > 1) {
+            free(pos);
+            return kw_fail(x, con->ptr, "contains",
+                           "contains together with prefixItems, maxItems or minItems > 1 is not "
+                           "supported");
+        }
+        const char *t = pos[npre], *tc = NULL;
+        free(pos);
+        if (!t) {
+            *never = true;
+            return 0;
+        }
+        jconj sub = {0};
+        for (size_t i = 0; i < c->n; i++) {
+            const cJSON *it = el_kw(&c->v[i], "items");
+            if (!it) continue;
+            jel se = {it, jptr(x, c->v[i].ptr, "items"), 0};
+            if (!se.ptr || conj_push(&sub, se)) {
+                free(sub.v);
+                return joom(x);
+            }
+        }
+        jel ce = {el_kw(con, "contains"), jptr(x, con->ptr, "contains"), 0};
+        if (!ce.ptr || conj_push(&sub, ce)) {
+            free(sub.v);
+            return joom(x);
+        }
+        if (sub_rule(x, &sub, &tc)) return -1;
+        if (!tc) {
+            *never = true;
+            return 0;
+        }
+        jhelper(x, H_WS);
+        jb_printf(out, "\"[\" ws (%s ws \",\" ws)* %s ws (\",\" ws %s ws)* \"]\"", t, tc, t);
+        return 0;
     }
     if (minn > JSC_MAX_COUNT || maxeff > JSC_MAX_COUNT) {
         free(pos);

@@ -286,7 +286,8 @@ static void test_refusals(void)
         "{\"properties\":{\"a\":{\"dependentRequired\":{}}}}",
         "/properties/a/dependentRequired: keyword \"dependentRequired\" is not supported");
     expect_refused("{\"items\":{\"if\":{},\"then\":{}}}", "/items/if: keyword \"if\"");
-    expect_refused("{\"prefixItems\":[{},{\"contains\":{}}]}", "/prefixItems/1/contains:");
+    expect_refused("{\"prefixItems\":[{},{\"minContains\":2}]}", "/prefixItems/1/minContains:");
+    expect_refused("{\"contains\":{},\"maxItems\":3}", "/contains: contains together with");
     expect_refused("{\"properties\":{\"a/b\":{\"unknownKeyword\":1}}}",
                    "/properties/a~1b/unknownKeyword: keyword \"unknownKeyword\"");
     expect_refused("{\"type\":\"number\",\"minimum\":1e300}", "/minimum: bounds beyond");
@@ -475,6 +476,26 @@ static void test_not(void)
         CHECK(!accepts(g, "{\"a\":1}") && accepts(g, "{\"b\":1}"), "forbidden property");
         rt_grammar_free(g);
     }
+}
+
+/* contains: at least one item matches (items still apply to all). */
+static void test_contains(void)
+{
+    char err[512];
+    rt_grammar *g = compile("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},"
+                            "\"contains\":{\"minimum\":5}}",
+                            err, sizeof err);
+    CHECK(g, "contains: %s", err);
+    if (!g) return;
+    static const struct {
+        const char *t;
+        bool ok;
+    } t[] = {{"[1,7]", true}, {"[7]", true},    {"[5,1,2]", true},      {"[9,9,9]", true},
+             {"[]", false},   {"[1,2]", false}, {"[1,\"x\",7]", false}, {"[4.5,6]", false}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        CHECK(accepts(g, t[i].t) == t[i].ok, "contains: %s should be %s", t[i].t,
+              t[i].ok ? "accepted" : "rejected");
+    rt_grammar_free(g);
 }
 
 /* Patterns vs PCRE2 over every string of length <= 4 over a small alphabet
@@ -676,6 +697,7 @@ int main(void)
     test_number_bounds();
     test_const_numbers();
     test_not();
+    test_contains();
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();

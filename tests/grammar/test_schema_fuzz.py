@@ -3,7 +3,7 @@
 validator on random schemas and random instances.
 
 Random schemas over the supported keywords (types, enum/const, properties /
-required / additionalProperties, items / prefixItems / counts, string lengths
+required / additionalProperties, items / prefixItems / contains / counts, string lengths
 and patterns, integer and number bounds, allOf / anyOf / oneOf, not around
 types, $ref into $defs) and random instances (half built to fit the schema,
 half anything) are checked with Debian's python3-jsonschema (Draft 2020-12)
@@ -114,6 +114,8 @@ class Gen:
                 s["minItems"] = r.randint(0, 2)
             if r.random() < 0.4:
                 s["maxItems"] = r.randint(0, 3)
+            if r.random() < 0.3 and "prefixItems" not in s and "maxItems" not in s:
+                s["contains"] = self.schema(depth + 1, defs)
             return s
         if k == 11:
             return {r.choice(["anyOf", "allOf"]): [self.schema(depth + 1, defs)
