@@ -60,11 +60,22 @@ size_t rt_type_row_size(uint32_t type, int64_t n);
 typedef struct {
     uint32_t act_type; /* RT_TYPE_Q8_0 or RT_TYPE_Q8_K */
     float (*vec_dot)(const void *w, const void *xq, int64_t n);
+    /* out[t * ldo + r] = vec_dot(w + r * w_stride, xq + t * x_stride, n) for
+     * r < nr, t < nt, bit for bit: a token's result does not depend on the
+     * other tokens of the call, so prompt processing and decode agree. */
+    void (*gemm)(const void *w, size_t w_stride, int64_t nr, const void *xq, size_t x_stride,
+                 int64_t nt, int64_t n, float *out, int64_t ldo);
+    /* the act_type quantizer, bit-identical to rt_type_get(act_type)->quantize */
+    void (*quantize_act)(const float *src, void *dst, int64_t n);
 } rt_vec_dot_traits;
 
-/* NULL when the weight type has no integer path (F32/F16/BF16, ...). */
+/* NULL when the weight type has no integer path (F32/F16/BF16, ...).
+ * rt_type_vec_dot picks AVX-512 VNNI, then AVX2, then the scalar kernels;
+ * rt_type_vec_dot_isa asks for one ("avx512vnni", "avx2", "scalar"; NULL
+ * when this CPU or build lacks it) so tests can compare them all. */
 const rt_vec_dot_traits *rt_type_vec_dot(uint32_t type);
 const rt_vec_dot_traits *rt_type_vec_dot_scalar(uint32_t type);
+const rt_vec_dot_traits *rt_type_vec_dot_isa(uint32_t type, const char *isa);
 
 /* Block geometry of any ggml type id known to the GGUF format, including
  * types that have no kernels here (so files holding them still load and the

@@ -70,7 +70,10 @@ static void matmul_rows(void *ctx, int64_t begin, int64_t end)
 {
     const matmul_job *j = ctx;
     const rt_type_traits *tr = j->w->tr;
-    if (j->nb == 1) {
+    /* F32 weights (routers, norms-sized heads) always take the panel kernels
+     * below: their per-(row, token) sums do not depend on the batch size,
+     * so decode and prompt processing route tokens identically. */
+    if (j->nb == 1 && j->w->type != RT_TYPE_F32) {
         for (int64_t r = begin; r < end; r++)
             j->y[r] = tr->dot_f32(j->base + (size_t)r * j->w->row_bytes, j->x, j->n);
         return;
@@ -126,11 +129,59 @@ static void matmul_rows(void *ctx, int64_t begin, int64_t end)
     free(buf);
 }
 
+/* The integer path: activations quantized once per call (Q8_0 or Q8_K, as
+ * llama.cpp's CPU backend does), then the type's gemm over chunks of rows. */
+typedef struct {
+    float *y;
+    int64_t ldy;
+    const uint8_t *base;
+    size_t row_bytes;
+    const uint8_t *xq;
+    size_t xq_stride;
+    int64_t nb, n;
+    const rt_vec_dot_traits *vd;
+} qmatmul_job;
+
+static void qmatmul_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const qmatmul_job *j = ctx;
+    j->vd->gemm(j->base + (size_t)begin * j->row_bytes, j->row_bytes, end - begin, j->xq,
+                j->xq_stride, j->nb, j->n, j->y + begin, j->ldy);
+}
+
+/* 0 when done; -1 when the weight has no integer path (or no memory), so the
+ * float path runs. Every batch size goes through the same gemm, so a token's
+ * logits are the same whether it is decoded alone or in a prompt batch. */
+static int qmatmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, const uint8_t *base,
+                   const float *x, int64_t ldx, int64_t nb)
+{
+    const rt_vec_dot_traits *vd = rt_type_vec_dot(w->type);
+    const int64_t rows = w->ne[1], n = w->ne[0];
+    if (!vd) return -1;
+    const size_t arow = rt_type_row_size(vd->act_type, n);
+    if (arow == 0) return -1; /* n not a multiple of the activation block */
+    uint8_t *xq = malloc(arow * (size_t)nb);
+    if (!xq) return -1;
+    for (int64_t b = 0; b < nb; b++)
+        vd->quantize_act(x + b * ldx, xq + (size_t)b * arow, n);
+    qmatmul_job j = {y, ldy, base, w->row_bytes, xq, arow, nb, n, vd};
+    /* same threshold as the float path (see rt_matmul) */
+    if (!pool || rows * n * nb < 262144)
+        qmatmul_rows(&j, 0, rows);
+    else
+        rt_pool_for(pool, rows, nb > 1 ? 4 : 16, qmatmul_rows, &j);
+    free(xq);
+    return 0;
+}
+
 void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t expert,
                const float *x, int64_t ldx, int64_t nb)
 {
     const int64_t rows = w->ne[1];
     if (nb <= 0) return;
+    if (qmatmul(pool, y, ldy, w, w->data + (size_t)expert * (size_t)rows * w->row_bytes, x, ldx,
+                nb) == 0)
+        return;
     matmul_job j = {
         .y = y,
         .ldy = ldy,
@@ -140,8 +191,8 @@ void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t
         .ldx = ldx,
         .nb = nb,
         .n = w->ne[0],
-        .dot_rows = nb > 1 ? rt_dot_rows_select() : NULL,
-        .dot_rows2 = nb > 1 ? rt_dot_rows2_select() : NULL,
+        .dot_rows = rt_dot_rows_select(),
+        .dot_rows2 = rt_dot_rows2_select(),
     };
     /* Small products are not worth waking threads for: a sleeping worker
      * takes several microseconds to wake, so below about 2^18

@@ -293,11 +293,8 @@ RT_AVX2 float rt_dot_mxfp4_avx2(const void *w, const float *x, int64_t n)
     for (int64_t i = 0; i < n / 32; i++, b += 17, x += 32) {
         __m256i nib = nibbles32(b + 1);
         __m256i q = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nib);
-        uint32_t e = b[0];
-        uint32_t bits = e < 2 ? 0x00200000u << e : (e - 1) << 23;
-        float dh;
-        memcpy(&dh, &bits, 4);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dh), dot32_i8(q, x, _mm256_setzero_ps()), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_e8m0_half(b[0])),
+                              dot32_i8(q, x, _mm256_setzero_ps()), acc);
     }
     return hsum(acc);
 }
@@ -674,6 +671,20 @@ RT_AVX2 float rt_vec_dot_q5_0_avx2(const void *w, const void *xq, int64_t n)
         __m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles32(b + 6), bits_to_0x10(qh)), sixteen);
         __m256i s = dot_i8(q, _mm256_loadu_si256((const __m256i *)(a + 2)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b) * h2f(a)), _mm256_cvtepi32_ps(s), acc);
+    }
+    return hsum(acc);
+}
+
+RT_AVX2 float rt_vec_dot_mxfp4_avx2(const void *w, const void *xq, int64_t n)
+{
+    const uint8_t *b = w, *a = xq;
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, b += 17, a += 34) {
+        __m256i q = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nibbles32(b + 1));
+        __m256i s = dot_i8(q, _mm256_loadu_si256((const __m256i *)(a + 2)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(rt_e8m0_half(b[0]) * h2f(a)), _mm256_cvtepi32_ps(s),
+                              acc);
     }
     return hsum(acc);
 }

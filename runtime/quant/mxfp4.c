@@ -15,23 +15,12 @@
 
 #include <float.h>
 
-static const int8_t e2m1_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-
-/* 2^(e - 128): half the E8M0 scale, exact for every e (subnormal for e < 2). */
-static float e8m0_half(uint8_t e)
-{
-    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static void deq_mxfp4(const uint8_t *b, float *y)
 {
-    float d = e8m0_half(b[0]);
+    float d = rt_e8m0_half(b[0]);
     for (int j = 0; j < 16; j++) {
-        y[j] = d * (float)e2m1_x2[b[1 + j] & 0xF];
-        y[j + 16] = d * (float)e2m1_x2[b[1 + j] >> 4];
+        y[j] = d * (float)rt_e2m1_x2[b[1 + j] & 0xF];
+        y[j + 16] = d * (float)rt_e2m1_x2[b[1 + j] >> 4];
     }
 }
 
@@ -49,7 +38,7 @@ static int nearest_code(float v)
     float a = fabsf(v), best = FLT_MAX;
     int bi = 0;
     for (int c = 0; c < 8; c++) {
-        float e = fabsf(a - (float)e2m1_x2[c]);
+        float e = fabsf(a - (float)rt_e2m1_x2[c]);
         if (e < best || (e == best && (c & 1) == 0)) best = e, bi = c;
     }
     return (v < 0 && bi != 0) ? bi | 8 : bi;
@@ -57,11 +46,11 @@ static int nearest_code(float v)
 
 static float quant_block(const float *x, uint8_t e, uint8_t *qs)
 {
-    float d = e8m0_half(e), id = 1.0f / d, err = 0;
+    float d = rt_e8m0_half(e), id = 1.0f / d, err = 0;
     memset(qs, 0, 16);
     for (int j = 0; j < 32; j++) {
         int c = nearest_code(x[j] * id);
-        float r = d * (float)e2m1_x2[c] - x[j];
+        float r = d * (float)rt_e2m1_x2[c] - x[j];
         err += r * r;
         qs[j & 15] |= (uint8_t)(c << (j < 16 ? 0 : 4));
     }

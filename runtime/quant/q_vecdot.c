@@ -1,6 +1,6 @@
 /* q_vecdot.c - integer dot products of quantized weights against quantized
  * activations (scalar reference): Q8_0, Q4_0, Q5_0 weights against Q8_0
- * activations, Q4_K, Q5_K, Q6_K against Q8_K. This is how llama.cpp's CPU
+ * activations (and MXFP4), Q4_K, Q5_K, Q6_K against Q8_K. This is how llama.cpp's CPU
  * backend multiplies; the activation is quantized once per row and reused
  * for every weight row.
  *
@@ -65,6 +65,21 @@ float rt_vec_dot_q5_0(const void *w, const void *xq, int64_t n)
             s += q0 * x[j] + q1 * x[j + 16];
         }
         sum += rt_rdh(b) * rt_rdh(a) * (float)s;
+    }
+    return sum;
+}
+
+/* MXFP4 codes are doubled E2M1 values (integers), the scale a power of two */
+float rt_vec_dot_mxfp4(const void *w, const void *xq, int64_t n)
+{
+    const uint8_t *b = w, *a = xq;
+    float sum = 0;
+    for (int64_t i = 0; i < n / 32; i++, b += 17, a += 34) {
+        const int8_t *x = a8_qs(a);
+        int32_t s = 0;
+        for (int j = 0; j < 16; j++)
+            s += rt_e2m1_x2[b[1 + j] & 0xF] * x[j] + rt_e2m1_x2[b[1 + j] >> 4] * x[j + 16];
+        sum += rt_e8m0_half(b[0]) * rt_rdh(a) * (float)s;
     }
     return sum;
 }

@@ -73,24 +73,81 @@ static const rt_type_traits traits_avx2[RT_TYPE_COUNT] = {
 #endif
 #undef K
 
+void rt_gemm_generic(float (*vec_dot)(const void *, const void *, int64_t), const void *w,
+                     size_t w_stride, int64_t nr, const void *xq, size_t x_stride, int64_t nt,
+                     int64_t n, float *out, int64_t ldo)
+{
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t t = 0; t < nt; t++)
+            out[t * ldo + r] = vec_dot((const uint8_t *)w + (size_t)r * w_stride,
+                                       (const uint8_t *)xq + (size_t)t * x_stride, n);
+}
+
+#define GEN_GEMM(fn)                                                                               \
+    static void gemm_##fn(const void *w, size_t ws, int64_t nr, const void *xq, size_t xs,         \
+                          int64_t nt, int64_t n, float *out, int64_t ldo)                          \
+    {                                                                                              \
+        rt_gemm_generic(fn, w, ws, nr, xq, xs, nt, n, out, ldo);                                   \
+    }
+GEN_GEMM(rt_vec_dot_q8_0)
+GEN_GEMM(rt_vec_dot_q4_0)
+GEN_GEMM(rt_vec_dot_q5_0)
+GEN_GEMM(rt_vec_dot_q4_K)
+GEN_GEMM(rt_vec_dot_q5_K)
+GEN_GEMM(rt_vec_dot_q6_K)
+GEN_GEMM(rt_vec_dot_mxfp4)
+#define VD(act, fn, q)                                                                             \
+    {                                                                                              \
+        RT_TYPE_##act, fn, gemm_##fn, q                                                            \
+    }
+
 static const rt_vec_dot_traits vd_scalar[RT_TYPE_COUNT] = {
-    [RT_TYPE_Q8_0] = {RT_TYPE_Q8_0, rt_vec_dot_q8_0},
-    [RT_TYPE_Q4_0] = {RT_TYPE_Q8_0, rt_vec_dot_q4_0},
-    [RT_TYPE_Q5_0] = {RT_TYPE_Q8_0, rt_vec_dot_q5_0},
-    [RT_TYPE_Q4_K] = {RT_TYPE_Q8_K, rt_vec_dot_q4_K},
-    [RT_TYPE_Q5_K] = {RT_TYPE_Q8_K, rt_vec_dot_q5_K},
-    [RT_TYPE_Q6_K] = {RT_TYPE_Q8_K, rt_vec_dot_q6_K},
+    [RT_TYPE_Q8_0] = VD(Q8_0, rt_vec_dot_q8_0, rt_quantize_q8_0),
+    [RT_TYPE_Q4_0] = VD(Q8_0, rt_vec_dot_q4_0, rt_quantize_q8_0),
+    [RT_TYPE_Q5_0] = VD(Q8_0, rt_vec_dot_q5_0, rt_quantize_q8_0),
+    [RT_TYPE_Q4_K] = VD(Q8_K, rt_vec_dot_q4_K, rt_quantize_q8_K),
+    [RT_TYPE_Q5_K] = VD(Q8_K, rt_vec_dot_q5_K, rt_quantize_q8_K),
+    [RT_TYPE_Q6_K] = VD(Q8_K, rt_vec_dot_q6_K, rt_quantize_q8_K),
+    [RT_TYPE_MXFP4] = VD(Q8_0, rt_vec_dot_mxfp4, rt_quantize_q8_0),
 };
 #ifdef RT_HAVE_AVX2_KERNELS
+GEN_GEMM(rt_vec_dot_q8_0_avx2)
+GEN_GEMM(rt_vec_dot_q4_0_avx2)
+GEN_GEMM(rt_vec_dot_q5_0_avx2)
+GEN_GEMM(rt_vec_dot_q4_K_avx2)
+GEN_GEMM(rt_vec_dot_q5_K_avx2)
+GEN_GEMM(rt_vec_dot_q6_K_avx2)
+GEN_GEMM(rt_vec_dot_mxfp4_avx2)
 static const rt_vec_dot_traits vd_avx2[RT_TYPE_COUNT] = {
-    [RT_TYPE_Q8_0] = {RT_TYPE_Q8_0, rt_vec_dot_q8_0_avx2},
-    [RT_TYPE_Q4_0] = {RT_TYPE_Q8_0, rt_vec_dot_q4_0_avx2},
-    [RT_TYPE_Q5_0] = {RT_TYPE_Q8_0, rt_vec_dot_q5_0_avx2},
-    [RT_TYPE_Q4_K] = {RT_TYPE_Q8_K, rt_vec_dot_q4_K_avx2},
-    [RT_TYPE_Q5_K] = {RT_TYPE_Q8_K, rt_vec_dot_q5_K_avx2},
-    [RT_TYPE_Q6_K] = {RT_TYPE_Q8_K, rt_vec_dot_q6_K_avx2},
+    [RT_TYPE_Q8_0] = VD(Q8_0, rt_vec_dot_q8_0_avx2, rt_quantize_q8_0),
+    [RT_TYPE_Q4_0] = VD(Q8_0, rt_vec_dot_q4_0_avx2, rt_quantize_q8_0),
+    [RT_TYPE_Q5_0] = VD(Q8_0, rt_vec_dot_q5_0_avx2, rt_quantize_q8_0),
+    [RT_TYPE_Q4_K] = VD(Q8_K, rt_vec_dot_q4_K_avx2, rt_quantize_q8_K),
+    [RT_TYPE_Q5_K] = VD(Q8_K, rt_vec_dot_q5_K_avx2, rt_quantize_q8_K),
+    [RT_TYPE_Q6_K] = VD(Q8_K, rt_vec_dot_q6_K_avx2, rt_quantize_q8_K),
+    [RT_TYPE_MXFP4] = VD(Q8_0, rt_vec_dot_mxfp4_avx2, rt_quantize_q8_0),
 };
 #endif
+#ifdef RT_HAVE_AVX512_KERNELS
+/* VNNI multi-token kernels where they exist; elsewhere the AVX2 integer dot
+ * (with the vectorised quantizers, which are bit-identical to the scalar) */
+#define VN(act, t, q)                                                                              \
+    {                                                                                              \
+        RT_TYPE_##act, rt_vec_dot_##t##_avx512, rt_gemm_##t##_avx512, q                            \
+    }
+static const rt_vec_dot_traits vd_avx512[RT_TYPE_COUNT] = {
+    [RT_TYPE_Q8_0] = VN(Q8_0, q8_0, rt_quantize_q8_0_avx512),
+    [RT_TYPE_Q4_0] = VD(Q8_0, rt_vec_dot_q4_0_avx2, rt_quantize_q8_0_avx512),
+    [RT_TYPE_Q5_0] = VD(Q8_0, rt_vec_dot_q5_0_avx2, rt_quantize_q8_0_avx512),
+    [RT_TYPE_Q4_K] = VN(Q8_K, q4_K, rt_quantize_q8_K_avx512),
+    [RT_TYPE_Q5_K] = VD(Q8_K, rt_vec_dot_q5_K_avx2, rt_quantize_q8_K_avx512),
+    [RT_TYPE_Q6_K] = VN(Q8_K, q6_K, rt_quantize_q8_K_avx512),
+    [RT_TYPE_MXFP4] = VN(Q8_0, mxfp4, rt_quantize_q8_0_avx512),
+};
+#undef VN
+#endif
+#undef VD
+#undef GEN_GEMM
 
 const rt_vec_dot_traits *rt_type_vec_dot_scalar(uint32_t type)
 {
@@ -98,9 +155,25 @@ const rt_vec_dot_traits *rt_type_vec_dot_scalar(uint32_t type)
     return &vd_scalar[type];
 }
 
+const rt_vec_dot_traits *rt_type_vec_dot_isa(uint32_t type, const char *isa)
+{
+    if (type >= RT_TYPE_COUNT || !vd_scalar[type].vec_dot) return NULL;
+    if (strcmp(isa, "scalar") == 0) return &vd_scalar[type];
+#ifdef RT_HAVE_AVX2_KERNELS
+    if (strcmp(isa, "avx2") == 0 && rt_cpu_has_avx2()) return &vd_avx2[type];
+#endif
+#ifdef RT_HAVE_AVX512_KERNELS
+    if (strcmp(isa, "avx512vnni") == 0 && rt_cpu_has_avx512vnni()) return &vd_avx512[type];
+#endif
+    return NULL;
+}
+
 const rt_vec_dot_traits *rt_type_vec_dot(uint32_t type)
 {
     if (type >= RT_TYPE_COUNT || !vd_scalar[type].vec_dot) return NULL;
+#ifdef RT_HAVE_AVX512_KERNELS
+    if (rt_cpu_has_avx512vnni()) return &vd_avx512[type];
+#endif
 #ifdef RT_HAVE_AVX2_KERNELS
     if (rt_cpu_has_avx2()) return &vd_avx2[type];
 #endif

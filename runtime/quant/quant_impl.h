@@ -46,6 +46,29 @@ float rt_vec_dot_q5_0(const void *w, const void *xq, int64_t n);
 float rt_vec_dot_q4_K(const void *w, const void *xq, int64_t n);
 float rt_vec_dot_q5_K(const void *w, const void *xq, int64_t n);
 float rt_vec_dot_q6_K(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_mxfp4(const void *w, const void *xq, int64_t n);
+
+/* Any vec_dot as a gemm: one call per (row, token) pair. */
+void rt_gemm_generic(float (*vec_dot)(const void *, const void *, int64_t), const void *w,
+                     size_t w_stride, int64_t nr, const void *xq, size_t x_stride, int64_t nt,
+                     int64_t n, float *out, int64_t ldo);
+
+/* 1 when the AVX-512 VNNI kernels of avx512.c can run here. */
+int rt_cpu_has_avx512vnni(void);
+#if defined(__x86_64__) || defined(__i386__)
+#define RT_HAVE_AVX512_KERNELS 1
+void rt_quantize_q8_0_avx512(const float *src, void *dst, int64_t n);
+void rt_quantize_q8_K_avx512(const float *src, void *dst, int64_t n);
+#define RT_DECL_GEMM(t)                                                                            \
+    void rt_gemm_##t##_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,          \
+                              size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo);    \
+    float rt_vec_dot_##t##_avx512(const void *w, const void *xq, int64_t n);
+RT_DECL_GEMM(q8_0)
+RT_DECL_GEMM(q4_K)
+RT_DECL_GEMM(q6_K)
+RT_DECL_GEMM(mxfp4)
+#undef RT_DECL_GEMM
+#endif
 
 /* 1 when the AVX2 + FMA + F16C kernels of avx2.c can run here. */
 int rt_cpu_has_avx2(void);
@@ -86,7 +109,20 @@ float rt_vec_dot_q5_0_avx2(const void *w, const void *xq, int64_t n);
 float rt_vec_dot_q4_K_avx2(const void *w, const void *xq, int64_t n);
 float rt_vec_dot_q5_K_avx2(const void *w, const void *xq, int64_t n);
 float rt_vec_dot_q6_K_avx2(const void *w, const void *xq, int64_t n);
+float rt_vec_dot_mxfp4_avx2(const void *w, const void *xq, int64_t n);
 #endif
+
+/* MXFP4: E2M1 values doubled as integers, and 2^(e - 128), half the E8M0
+ * scale (exact for every e; subnormal for e < 2); their product is the
+ * element's value. */
+static const int8_t rt_e2m1_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+static inline float rt_e8m0_half(uint8_t e)
+{
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
 
 static inline void rt_wr16(uint8_t *p, uint16_t v)
 {

@@ -491,8 +491,8 @@ static void test_vec_dot(void)
     fill_data(x, n);
     for (int64_t i = 0; i < n; i++)
         v[i] = grand() * (i % 97 == 0 ? 10.0f : 1.0f);
-    static const uint32_t want[] = {RT_TYPE_Q8_0, RT_TYPE_Q4_0, RT_TYPE_Q5_0,
-                                    RT_TYPE_Q4_K, RT_TYPE_Q5_K, RT_TYPE_Q6_K};
+    static const uint32_t want[] = {RT_TYPE_Q8_0, RT_TYPE_Q4_0, RT_TYPE_Q5_0, RT_TYPE_Q4_K,
+                                    RT_TYPE_Q5_K, RT_TYPE_Q6_K, RT_TYPE_MXFP4};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         CHECK(rt_type_vec_dot(want[k]));
     CHECK(rt_type_vec_dot(RT_TYPE_F32) == NULL && rt_type_vec_dot(RT_TYPE_COUNT) == NULL);
@@ -527,6 +527,90 @@ static void test_vec_dot(void)
         }
     }
     free(x), free(v), free(wd), free(vd), free(q), free(vq);
+}
+
+/* Every ISA's activation quantizer is bit-identical to the scalar one
+ * (including ties: roundf rounds half away from zero for Q8_0, Q8_K rounds
+ * half to even), and every ISA's gemm gives, for each (row, token), exactly
+ * the bits of its own one-pair vec_dot whatever the number of tokens (what
+ * makes prefill and decode agree), and stays within float rounding of the
+ * scalar reference. */
+static void test_gemm(void)
+{
+    static const char *const isas[] = {"scalar", "avx2", "avx512vnni"};
+    enum { NR = 5, NT = 7 };
+    const int64_t n = 256 * 4;
+    float *w = malloc(sizeof(float) * NR * n), *x = malloc(sizeof(float) * NT * n);
+    float *wd = malloc(sizeof(float) * n), *xd = malloc(sizeof(float) * n);
+    uint8_t *wq = malloc((size_t)NR * n * 4), *xq = malloc((size_t)NT * n * 4);
+    uint8_t *xr = malloc((size_t)NT * n * 4);
+    float out[NT * NR];
+    for (int64_t i = 0; i < NR * n; i++)
+        w[i] = grand();
+    for (int64_t i = 0; i < NT * n; i++)
+        x[i] = grand() * (i % 89 == 0 ? 8.0f : 1.0f);
+    /* token 6: exact halves after scaling (amax 127 gives scale 1) */
+    for (int64_t i = 0; i < n; i++)
+        x[6 * n + i] = (i % 32 == 0) ? 127.0f : (float)((i % 11) - 5) + 0.5f;
+    int checked = 0;
+    for (uint32_t t = 0; t < RT_TYPE_COUNT; t++) {
+        const rt_vec_dot_traits *ref = rt_type_vec_dot_scalar(t);
+        if (!ref) continue;
+        const rt_type_traits *wt = rt_type_get_scalar(t), *at = rt_type_get_scalar(ref->act_type);
+        const size_t wrow = rt_type_row_size(t, n), arow = rt_type_row_size(ref->act_type, n);
+        for (int r = 0; r < NR; r++)
+            wt->quantize(w + r * n, wq + r * wrow, n);
+        for (int k = 0; k < NT; k++)
+            at->quantize(x + k * n, xr + k * arow, n);
+        for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+            const rt_vec_dot_traits *vd = rt_type_vec_dot_isa(t, isas[ii]);
+            if (!vd) continue;
+            checked++;
+            CHECK(vd->act_type == ref->act_type && vd->gemm && vd->quantize_act);
+            for (int k = 0; k < NT; k++)
+                vd->quantize_act(x + k * n, xq + k * arow, n);
+            if (memcmp(xq, xr, arow * NT) != 0) {
+                fprintf(stderr, "%s/%s: activation quantizer differs from the scalar one\n",
+                        wt->name, isas[ii]);
+                failures++;
+            }
+            /* all tokens at once, then odd splits: bits must not change */
+            vd->gemm(wq, wrow, NR, xq, arow, NT, n, out, NR);
+            for (int split = 1; split <= 3; split++) {
+                float o2[NT * NR];
+                for (int k0 = 0; k0 < NT; k0 += split) {
+                    int kn = NT - k0 < split ? NT - k0 : split;
+                    vd->gemm(wq, wrow, NR, xq + k0 * arow, arow, kn, n, o2 + k0 * NR, NR);
+                }
+                if (memcmp(o2, out, sizeof out) != 0) {
+                    fprintf(stderr, "%s/%s: gemm bits depend on the token split %d\n", wt->name,
+                            isas[ii], split);
+                    failures++;
+                }
+            }
+            for (int r = 0; r < NR; r++) {
+                wt->dequant(wq + r * wrow, wd, n);
+                for (int k = 0; k < NT; k++) {
+                    float one = vd->vec_dot(wq + r * wrow, xq + k * arow, n);
+                    float sref = ref->vec_dot(wq + r * wrow, xq + k * arow, n);
+                    at->dequant(xq + k * arow, xd, n);
+                    double mag, exact = dot_ref(wd, xd, n, &mag);
+                    float g = out[k * NR + r];
+                    if (memcmp(&one, &g, sizeof g) != 0 || fabs(g - exact) > 2e-6 * mag ||
+                        fabs(sref - exact) > 2e-6 * mag) {
+                        fprintf(stderr,
+                                "%s/%s gemm r%d t%d: %.9g, vec_dot %.9g, scalar %.9g, exact "
+                                "%.9g\n",
+                                wt->name, isas[ii], r, k, g, one, sref, exact);
+                        failures++;
+                    }
+                }
+            }
+        }
+    }
+    CHECK(checked >= 6);
+    printf("gemm/vec_dot/activation quantizers: %d (type, isa) pairs checked\n", checked);
+    free(w), free(x), free(wd), free(xd), free(wq), free(xq), free(xr);
 }
 
 /* ---- golden: real llama-quantize output vs the F32 fixture ---- */
@@ -673,6 +757,7 @@ int main(int argc, char **argv)
     test_types();
     test_fast_vs_scalar();
     test_vec_dot();
+    test_gemm();
     test_special_inputs();
     const char *dir = argc > 1 ? argv[1] : getenv("SWARM_FIXTURES");
     const char *ci = getenv("CI");

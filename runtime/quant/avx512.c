@@ -1,0 +1,415 @@
+/* avx512.c - AVX-512 VNNI integer kernels for the forward pass: the Q8_0 and
+ * Q8_K activation quantizers, and multi-row x multi-token integer dots
+ * (gemm) for Q8_0, Q4_K, Q6_K and MXFP4 weights.
+ *
+ * Why a multi-token kernel: prompt processing multiplies the same weight row
+ * with many activation rows, so the weight block is loaded and unpacked once
+ * and used for up to four tokens. Why per-token numerics must not depend on
+ * the batch: decode (one token) and prefill (many) must give the same
+ * logits for the same position, and an 8-bit activation rounding turns any
+ * float-level difference into a whole quantization step. So every kernel
+ * here runs, for each (row, token) pair, the same sequence of float
+ * operations whatever the number of tokens beside it: integer block sums are
+ * exact, and each token has its own float accumulator. vec_dot is the
+ * one-token case of the same body.
+ *
+ * The quantizers are bit-identical to the scalar references (same amax,
+ * same scale, same rounding), which test_quant checks. */
+#include "quant_impl.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define RT_AVX512                                                                                  \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+#define RT_INLINE static inline __attribute__((always_inline))
+
+/* Tokens per kernel call: 4 keeps every accumulator and the unpacked weight
+ * block in registers. */
+enum { NT_MAX = 4 };
+
+int rt_cpu_has_avx512vnni(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+           __builtin_cpu_supports("avx512dq") && rt_cpu_has_avx2();
+}
+
+RT_AVX512 RT_INLINE float h2f(const uint8_t *p)
+{
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(rt_rd16(p))));
+}
+
+/* ---- activation quantizers (bit-identical to the scalar ones) ---- */
+
+/* roundf: half away from zero, exactly (v - trunc(v) is exact in float). */
+RT_AVX512 RT_INLINE __m512i round_away(__m512 v)
+{
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(v, t);
+    __mmask16 up = _mm512_cmp_ps_mask(f, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __mmask16 dn = _mm512_cmp_ps_mask(f, _mm512_set1_ps(-0.5f), _CMP_LE_OQ);
+    t = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+    t = _mm512_mask_sub_ps(t, dn, t, _mm512_set1_ps(1.0f));
+    return _mm512_cvttps_epi32(t);
+}
+
+RT_AVX512 void rt_quantize_q8_0_avx512(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < n / 32; i++, b += 34, src += 32) {
+        __m512 x0 = _mm512_loadu_ps(src), x1 = _mm512_loadu_ps(src + 16);
+        /* NaN or inf anywhere: the scalar code's special cases decide */
+        __mmask16 bad0 =
+            _mm512_cmp_ps_mask(_mm512_and_ps(x0, absmask), _mm512_set1_ps(3.0e38f), _CMP_NLT_UQ);
+        __mmask16 bad1 =
+            _mm512_cmp_ps_mask(_mm512_and_ps(x1, absmask), _mm512_set1_ps(3.0e38f), _CMP_NLT_UQ);
+        if (bad0 | bad1) {
+            rt_quantize_q8_0(src, b, 32);
+            continue;
+        }
+        float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_and_ps(x0, absmask), _mm512_and_ps(x1, absmask)));
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        rt_wr16(b, rt_f32_to_fp16(d));
+        const __m512 lim = _mm512_set1_ps(127.0f);
+        __m512 v0 = _mm512_mul_ps(x0, _mm512_set1_ps(id));
+        __m512 v1 = _mm512_mul_ps(x1, _mm512_set1_ps(id));
+        v0 = _mm512_max_ps(_mm512_min_ps(v0, lim), _mm512_set1_ps(-127.0f));
+        v1 = _mm512_max_ps(_mm512_min_ps(v1, lim), _mm512_set1_ps(-127.0f));
+        _mm_storeu_si128((__m128i *)(b + 2), _mm512_cvtepi32_epi8(round_away(v0)));
+        _mm_storeu_si128((__m128i *)(b + 18), _mm512_cvtepi32_epi8(round_away(v1)));
+    }
+}
+
+RT_AVX512 void rt_quantize_q8_K_avx512(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < n / RT_QK_K; i++, b += 292, src += RT_QK_K) {
+        __m512 mx = _mm512_setzero_ps();
+        __mmask16 bad = 0;
+        for (int k = 0; k < RT_QK_K; k += 16) {
+            __m512 a = _mm512_and_ps(_mm512_loadu_ps(src + k), absmask);
+            bad |= _mm512_cmp_ps_mask(a, _mm512_set1_ps(3.0e38f), _CMP_NLT_UQ);
+            mx = _mm512_max_ps(mx, a);
+        }
+        if (bad) {
+            rt_quantize_q8_K(src, b, RT_QK_K);
+            continue;
+        }
+        float amax = _mm512_reduce_max_ps(mx);
+        if (amax == 0) {
+            memset(b, 0, 292);
+            continue;
+        }
+        /* the scalar code keeps the first element of largest magnitude */
+        float max = 0;
+        for (int k = 0; k < RT_QK_K; k += 16) {
+            __m512 a = _mm512_and_ps(_mm512_loadu_ps(src + k), absmask);
+            __mmask16 hit = _mm512_cmp_ps_mask(a, _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (hit) {
+                max = src[k + __builtin_ctz(hit)];
+                break;
+            }
+        }
+        float iscale = -127.0f / max, d = 1.0f / iscale;
+        memcpy(b, &d, 4);
+        int8_t *q = (int8_t *)(b + 4);
+        for (int s = 0; s < 16; s++) {
+            __m512 v = _mm512_mul_ps(_mm512_set1_ps(iscale), _mm512_loadu_ps(src + 16 * s));
+            /* cvtps rounds to nearest even, as rt_nearest_int does */
+            __m512i qi = _mm512_cvtps_epi32(v);
+            qi = _mm512_max_epi32(_mm512_min_epi32(qi, _mm512_set1_epi32(127)),
+                                  _mm512_set1_epi32(-127));
+            _mm_storeu_si128((__m128i *)(q + 16 * s), _mm512_cvtepi32_epi8(qi));
+            int16_t bs = (int16_t)_mm512_reduce_add_epi32(qi);
+            memcpy(b + 260 + 2 * s, &bs, 2);
+        }
+    }
+}
+
+/* ---- Q8_0 x Q8_0 ---- */
+
+RT_AVX512 RT_INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
+                              _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+/* Two adjacent Q8_0 blocks per 512-bit step: lanes 0-7 hold block i's eight
+ * int32 partial sums, lanes 8-15 block i+1's; a lone last block uses the
+ * lower half only (the upper lanes add exact zeros). */
+RT_AVX512 RT_INLINE void q8_0_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
+                                  float *out, int64_t ldo)
+{
+    __m512 acc[NT_MAX];
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm512_setzero_ps();
+    const int64_t nb = n / 32;
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const uint8_t *b = w + 34 * i;
+        const int two = i + 1 < nb;
+        __m512i W = two ? load_2x32(b + 2, b + 36)
+                        : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2)));
+        /* unsigned |w| for dpbusd; the sign moves to the activation */
+        __m512i aW = _mm512_abs_epi8(W);
+        __mmask64 neg = _mm512_movepi8_mask(W);
+        __m512 dw = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(b)),
+                                         _mm512_set1_ps(two ? h2f(b + 34) : 0.0f));
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *a = xs[t] + 34 * i;
+            __m512i X = two ? load_2x32(a + 2, a + 36)
+                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2)));
+            X = _mm512_mask_sub_epi8(X, neg, zero, X);
+            __m512i s = _mm512_dpbusd_epi32(zero, aW, X);
+            __m512 dx = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(a)),
+                                             _mm512_set1_ps(two ? h2f(a + 34) : 0.0f));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        out[t * ldo] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* ---- Q4_K x Q8_K ---- */
+
+/* The 8 6-bit scales and 8 6-bit mins of a K-quant block's 12 scale bytes,
+ * as sc[0..7] then mn[0..7] (the packing k_scale_min reads one at a time). */
+RT_INLINE void k_scales_unpack(const uint8_t *q, uint8_t out[16])
+{
+    uint32_t u0, u1, u2, r[4];
+    memcpy(&u0, q, 4);
+    memcpy(&u1, q + 4, 4);
+    memcpy(&u2, q + 8, 4);
+    r[0] = u0 & 0x3f3f3f3fu;
+    r[1] = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    r[2] = u1 & 0x3f3f3f3fu;
+    r[3] = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(out, r, 16);
+}
+
+/* int16 lane k of a 32-lane vector gets s16[base + k / 16]: the scale of
+ * each 32-element sub-block spread over its 16 maddubs pairs */
+RT_AVX512 RT_INLINE __m512i spread16(__m512i s16, int base)
+{
+    const __m512i idx =
+        _mm512_add_epi16(_mm512_set1_epi16((short)base),
+                         _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+    return _mm512_permutexvar_epi16(idx, s16);
+}
+
+RT_AVX512 RT_INLINE void q4_K_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
+                                  float *out, int64_t ldo)
+{
+    __m512 acc[NT_MAX];
+    __m256 accm[NT_MAX];
+    for (int t = 0; t < nt; t++) {
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / RT_QK_K; i++) {
+        const uint8_t *b = w + 144 * (size_t)i;
+        const float d = h2f(b), dmin = h2f(b + 2);
+        uint8_t sm[16];
+        k_scales_unpack(b + 4, sm);
+        __m128i sm8 = _mm_loadu_si128((const __m128i *)sm);
+        __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm8));
+        /* mins, each repeated for the two 16-element halves of its
+         * sub-block (the activation's bsums are per 16) */
+        __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm8, sm8));
+        __m512i W[4], S[4];
+        for (int p = 0; p < 2; p++) {
+            __m512i v = _mm512_loadu_si512((const void *)(b + 16 + 64 * p));
+            __m512i lo = _mm512_and_si512(v, m4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            /* elements 128p+0..63 and 128p+64..127, each contiguous */
+            W[2 * p] = _mm512_shuffle_i64x2(lo, hi, 0x44);
+            W[2 * p + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);
+            S[2 * p] = spread16(sc16, 4 * p);
+            S[2 * p + 1] = spread16(sc16, 4 * p + 2);
+        }
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *a = xs[t] + 292 * (size_t)i;
+            __m512i isum = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                __m512i X = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(W[k], X), S[k]);
+            }
+            __m256i bs = _mm256_loadu_si256((const __m256i *)(a + 260));
+            __m256i msum = _mm256_madd_epi16(bs, mn16);
+            float dx;
+            memcpy(&dx, a, 4);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * dx), _mm512_cvtepi32_ps(isum), acc[t]);
+            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * dx), _mm256_cvtepi32_ps(msum), accm[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        __m256 m = accm[t];
+        __m128 m1 = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m1 = _mm_add_ps(m1, _mm_movehl_ps(m1, m1));
+        m1 = _mm_add_ss(m1, _mm_movehdup_ps(m1));
+        out[t * ldo] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(m1);
+    }
+}
+
+/* ---- Q6_K x Q8_K ---- */
+
+/* int16 lane k gets s16[base + k / 8]: 16-element sub-blocks, 8 pairs each */
+RT_AVX512 RT_INLINE __m512i spread8(__m512i s16, int base)
+{
+    const __m512i idx =
+        _mm512_add_epi16(_mm512_set1_epi16((short)base),
+                         _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1,
+                                          1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    return _mm512_permutexvar_epi16(idx, s16);
+}
+
+/* Codes q are unsigned 0..63 (maddubs takes them as they are); the -32
+ * offset is sum_s sc[s] * 32 * bsum[s], subtracted in the integer sum. */
+RT_AVX512 RT_INLINE void q6_K_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
+                                  float *out, int64_t ldo)
+{
+    __m512 acc[NT_MAX];
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    /* per 16-bit lane shifts of the broadcast qh: lower half of the vector
+     * holds codes of qa (bits 0-1 / 4-5), upper half codes of qc (2-3 / 6-7) */
+    const __m512i sha = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    const __m512i shb = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    for (int64_t i = 0; i < n / RT_QK_K; i++) {
+        const uint8_t *b = w + 210 * (size_t)i;
+        const float d = h2f(b + 208);
+        __m256i sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+        __m512i sc16 = _mm512_castsi256_si512(sc16y);
+        __m512i W[4], S[4];
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512((const void *)(b + 64 * h));
+            __m512i qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+            __m512i ha = _mm512_and_si512(_mm512_srlv_epi16(qh, sha), m3);
+            __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shb), m3);
+            W[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(ha, 4));
+            W[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                           _mm512_slli_epi16(hb, 4));
+            S[2 * h] = spread8(sc16, 8 * h);
+            S[2 * h + 1] = spread8(sc16, 8 * h + 4);
+        }
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *a = xs[t] + 292 * (size_t)i;
+            __m512i isum = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                __m512i X = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(W[k], X), S[k]);
+            }
+            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(a + 260)), sc16y);
+            isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
+            float dx;
+            memcpy(&dx, a, 4);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * dx), _mm512_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        out[t * ldo] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* ---- MXFP4 x Q8_0 ---- */
+
+/* One 32-element block per 256-bit step: codes looked up as signed int8
+ * (doubled E2M1 values), then the Q8_0 trick of unsigned |w| for dpbusd. */
+RT_AVX512 RT_INLINE void mxfp4_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
+                                   float *out, int64_t ldo)
+{
+    __m256 acc[NT_MAX];
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm256_setzero_ps();
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m256i tab2 = _mm256_set_m128i(tab, tab), m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / 32; i++) {
+        const uint8_t *b = w + 17 * (size_t)i;
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + 1));
+        __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v),
+                                       m4); /* elements 0-15, then 16-31 */
+        __m256i W = _mm256_shuffle_epi8(tab2, nib);
+        __m256i aW = _mm256_abs_epi8(W);
+        const float dw = rt_e8m0_half(b[0]);
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *a = xs[t] + 34 * (size_t)i;
+            __m256i X = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(a + 2)), W);
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aW, X);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(a)), _mm256_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) {
+        __m128 m1 = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+        m1 = _mm_add_ps(m1, _mm_movehl_ps(m1, m1));
+        m1 = _mm_add_ss(m1, _mm_movehdup_ps(m1));
+        out[t * ldo] = _mm_cvtss_f32(m1);
+    }
+}
+
+/* ---- the gemm drivers: tiles of rows x up to four tokens ---- */
+
+#define RT_GEMM(name, row_fn)                                                                      \
+    RT_AVX512 void rt_gemm_##name##_avx512(const void *w, size_t w_stride, int64_t nr,             \
+                                           const void *xq, size_t x_stride, int64_t nt, int64_t n, \
+                                           float *out, int64_t ldo)                                \
+    {                                                                                              \
+        enum { RT_TILE = 8 };                                                                      \
+        for (int64_t r0 = 0; r0 < nr; r0 += RT_TILE) {                                             \
+            const int64_t r1 = r0 + RT_TILE < nr ? r0 + RT_TILE : nr;                              \
+            for (int64_t t0 = 0; t0 < nt; t0 += NT_MAX) {                                          \
+                const int64_t tn = nt - t0 < NT_MAX ? nt - t0 : NT_MAX;                            \
+                const uint8_t *xs[NT_MAX];                                                         \
+                for (int64_t t = 0; t < tn; t++)                                                   \
+                    xs[t] = (const uint8_t *)xq + (size_t)(t0 + t) * x_stride;                     \
+                for (int64_t r = r0; r < r1; r++) {                                                \
+                    const uint8_t *wr = (const uint8_t *)w + (size_t)r * w_stride;                 \
+                    float *o = out + t0 * ldo + r;                                                 \
+                    switch (tn) {                                                                  \
+                    case 4:                                                                        \
+                        row_fn(wr, xs, 4, n, o, ldo);                                              \
+                        break;                                                                     \
+                    case 3:                                                                        \
+                        row_fn(wr, xs, 3, n, o, ldo);                                              \
+                        break;                                                                     \
+                    case 2:                                                                        \
+                        row_fn(wr, xs, 2, n, o, ldo);                                              \
+                        break;                                                                     \
+                    default:                                                                       \
+                        row_fn(wr, xs, 1, n, o, ldo);                                              \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    RT_AVX512 float rt_vec_dot_##name##_avx512(const void *w, const void *xq, int64_t n)           \
+    {                                                                                              \
+        const uint8_t *xs[1] = {xq};                                                               \
+        float r;                                                                                   \
+        row_fn(w, xs, 1, n, &r, 1);                                                                \
+        return r;                                                                                  \
+    }
+
+RT_GEMM(q8_0, q8_0_row)
+RT_GEMM(q4_K, q4_K_row)
+RT_GEMM(q6_K, q6_K_row)
+RT_GEMM(mxfp4, mxfp4_row)
+
+#else
+
+int rt_cpu_has_avx512vnni(void)
+{
+    return 0;
+}
+
+#endif
