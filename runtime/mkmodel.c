@@ -853,7 +853,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: swarm-infer mkmodel --arch ARCH --preset PRESET --type TYPE --out FILE.gguf\n"
             "                           [--seed N] [--vocab N] [--routing v2|v3] [--threads N]\n"
-            "                           [--dry-run]\n"
+            "                           [--dry-run] [--tag-arch qwen3moe]\n"
             "  ARCH    qwen3moe llama deepseek2 olmoe qwen2moe gpt-oss\n"
             "  PRESET  tiny | olmoe-1b-7b qwen3-30b-a3b deepseek-v2-lite gpt-oss-20b (real "
             "shapes;\n"
@@ -863,6 +863,9 @@ static void usage(FILE *f)
             "                expert groups (tiny preset), with the deepseek-v3 tokenizer\n"
             "  --dry-run     build the header only; print tensors, parameters and file size\n"
             "                as one JSON line, write nothing\n"
+            "  --tag-arch qwen3moe  write an olmoe preset's shapes as a qwen3moe model (per-head\n"
+            "                q/k norms; same bytes and work per token): for engines without\n"
+            "                olmoe, such as ik_llama.cpp in the benchmarks\n"
             "  --threads N   generate and quantize on N threads (default: all cores); the\n"
             "                file is the same for any N\n"
             "Writes random weights (deterministic for a given --seed, default 1).\n");
@@ -881,6 +884,7 @@ static bool parse_int(const char *s, long long lo, long long hi, long long *out)
 int rt_mkmodel_main(int argc, char **argv)
 {
     const char *arch_s = NULL, *preset = "tiny", *type_s = "Q8_0", *out = NULL, *routing = "v2";
+    const char *tag_arch = NULL;
     long long seed = 1, vocab = 0, n_threads = sysconf(_SC_NPROCESSORS_ONLN);
     bool dry_run = false;
     char err[512] = "";
@@ -910,6 +914,8 @@ int rt_mkmodel_main(int argc, char **argv)
             out = v;
         } else if (strcmp(a, "--routing") == 0) {
             routing = v;
+        } else if (strcmp(a, "--tag-arch") == 0) {
+            tag_arch = v;
         } else if (strcmp(a, "--seed") == 0) {
             if (!parse_int(v, 0, INT64_MAX, &seed)) {
                 fprintf(stderr, "mkmodel: --seed %s: not a non-negative integer\n", v);
@@ -994,6 +1000,16 @@ int rt_mkmodel_main(int argc, char **argv)
     } else if (strcmp(routing, "v2") != 0) {
         fprintf(stderr, "mkmodel: unknown --routing %s (v2 or v3)\n", routing);
         return 2;
+    }
+    if (tag_arch) {
+        if (strcmp(tag_arch, "qwen3moe") != 0 || h.arch != ARCH_OLMOE) {
+            fprintf(stderr, "mkmodel: --tag-arch %s: only qwen3moe, for an olmoe model\n",
+                    tag_arch);
+            return 2;
+        }
+        /* the olmoe shapes under qwen3moe's names and metadata: its q/k
+         * norms are per head instead of over the whole projection */
+        h.arch = ARCH_QWEN3MOE;
     }
     if (vocab) h.n_vocab = (int)vocab;
     if (h.n_vocab < mk_vocab_min_size(vocab_family(&h))) {

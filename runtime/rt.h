@@ -31,6 +31,10 @@ int32_t rt_model_n_ctx_train(const rt_model *m);
 int32_t rt_model_bos(const rt_model *m);
 int32_t rt_model_eos(const rt_model *m);
 bool rt_model_is_eog(const rt_model *m, int32_t id);
+/* Weight bytes one decoded token reads: every layer's attention, router and
+ * dense/shared FFN, n_expert_used of its experts, and the output head (the
+ * memory traffic that bounds generation speed; bench's roofline uses it). */
+size_t rt_model_decode_bytes(const rt_model *m);
 
 /* Tokenize (see vocab.h for the flags); *ids is malloc'ed. */
 int rt_tokenize(const rt_model *m, const char *text, size_t len, bool add_special,

@@ -132,3 +132,30 @@ int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, i
     }
     return 0;
 }
+
+/* Bytes of w a token reads: all of a 2-D weight, k of a 3-D expert stack. */
+static size_t weight_read_bytes(const rt_weight *w, int64_t k)
+{
+    if (!w->data) return 0;
+    const size_t slice = w->row_bytes * (size_t)w->ne[1];
+    return w->ne[2] > 1 ? slice * (size_t)(k < w->ne[2] ? k : w->ne[2]) : slice;
+}
+
+size_t rt_model_decode_bytes(const rt_model *m)
+{
+    const int64_t k = m->hp.n_expert_used > 0 ? m->hp.n_expert_used : 1;
+    size_t sum = weight_read_bytes(&m->output, 1);
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const rt_layer *ly = &m->layers[il];
+        const rt_weight *ws[] = {&ly->wq,        &ly->wk,         &ly->wv,
+                                 &ly->wo,        &ly->wq_a,       &ly->wq_b,
+                                 &ly->wkv_a_mqa, &ly->wk_b,       &ly->wv_b,
+                                 &ly->wkv_b,     &ly->ffn_gate,   &ly->ffn_up,
+                                 &ly->ffn_down,  &ly->gate_inp,   &ly->gate_exps,
+                                 &ly->up_exps,   &ly->down_exps,  &ly->gate_shexp,
+                                 &ly->up_shexp,  &ly->down_shexp, &ly->gate_inp_shexp};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            sum += weight_read_bytes(ws[i], k);
+    }
+    return sum;
+}

@@ -3,10 +3,12 @@
  * command-line contracts in DESIGN.md: tokenize, logits, generate, bench,
  * mkmodel, serve (serve.c). Usage errors exit 2, model/runtime errors exit 1. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "mkmodel.h"
@@ -31,7 +33,8 @@ static const char *usage_text =
     "           (--chat wraps --prompt as one user message in the model's chat format)\n"
     "           (--tokens generates exactly N tokens, as reference runs do; --prompt stops\n"
     "            at end-of-generation tokens unless --ignore-eos)\n"
-    "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--batch B] [--json]\n"
+    "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--streams N] [--json]\n"
+    "           (--streams N: N sequences decode together; --batch B is the same)\n"
     "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n"
     "  serve    --model M.gguf [--host 127.0.0.1] [--port 8080] [--slots N] [--max-queue N]\n"
     "           [--api-key K] (OpenAI-compatible HTTP; see swarm-infer serve --help)\n"
@@ -116,7 +119,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         FLAG("--help", help) FLAG("-h", help);
         NUM("--seed", seed, parse_long) NUM("-t", n_threads, parse_long);
         NUM("--threads", n_threads, parse_long) NUM("--ctx", n_ctx, parse_long);
-        NUM("--batch", batch, parse_long) NUM("--top-k", top_k, parse_long);
+        NUM("--batch", batch, parse_long)
+        NUM("--streams", batch, parse_long) NUM("--top-k", top_k, parse_long);
         NUM("--repeat-last-n", repeat_last_n, parse_long);
         NUM("--temp", temp, parse_double) NUM("--top-p", top_p, parse_double);
         NUM("--min-p", min_p, parse_double) NUM("--repeat-penalty", repeat_penalty, parse_double);
@@ -435,9 +439,60 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* bench: prompt processing of -p tokens, then -n decode steps. With --batch B,
- * B sessions (each prefilled with the same prompt) decode together, one token
- * each per step through rt_sessions_decode; tg_tok_s counts all B streams. */
+/* Read bandwidth: nt threads each sum their share of one buffer larger than
+ * any cache; best of a few passes (the machine is shared, the best pass is
+ * the closest to what the memory system gives). */
+typedef struct {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} bw_part;
+
+static void *bw_read(void *arg)
+{
+    bw_part *b = arg;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i + 8 <= b->n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += b->p[i + k];
+    b->sum = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    return NULL;
+}
+
+static double bench_bandwidth_gb_s(long nt)
+{
+    const size_t bytes = (size_t)1 << 30, n = bytes / 8;
+    if (nt < 1) nt = 1;
+    if (nt > 64) nt = 64;
+    uint64_t *buf = malloc(bytes);
+    if (!buf) return 0.0;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = i;
+    double best = 0.0;
+    for (int pass = 0; pass < 4; pass++) {
+        pthread_t th[64];
+        bw_part parts[64];
+        double t0 = now_s();
+        for (long t = 0; t < nt; t++) {
+            parts[t] = (bw_part){buf + n / (size_t)nt * (size_t)t, n / (size_t)nt, 0};
+            if (pthread_create(&th[t], NULL, bw_read, &parts[t]) != 0) parts[t].n = 0;
+        }
+        uint64_t sum = 0;
+        for (long t = 0; t < nt; t++)
+            if (parts[t].n) pthread_join(th[t], NULL), sum += parts[t].sum;
+        double dt = now_s() - t0;
+        if (sum != 0 && dt > 0 && (double)bytes / dt > best) best = (double)bytes / dt;
+    }
+    free(buf);
+    return best / 1e9;
+}
+
+/* bench: prompt processing of -p tokens, then -n decode steps. With
+ * --streams N (or --batch N), N sessions (each prefilled with the same
+ * prompt) decode together, one token each per step through
+ * rt_sessions_decode; tg_tok_s counts all N streams. The memory read
+ * bandwidth is measured in the same run, so roofline (single-stream tg over
+ * bandwidth / weight bytes per token) compares like with like. */
 static int cmd_bench(const opts *o)
 {
     if (!o->model) return usage("bench needs --model");
@@ -486,14 +541,24 @@ static int cmd_bench(const opts *o)
     double t3 = now_s();
     double pp = np > 0 ? (double)np / (t1 - t0) : 0.0;
     double tg = ng > 0 ? (double)(ng * B) / (t3 - t2) : 0.0;
+    long nthr = o->n_threads > 0 ? o->n_threads : sysconf(_SC_NPROCESSORS_ONLN);
+    double bw = bench_bandwidth_gb_s(nthr);
+    double bpt = (double)rt_model_decode_bytes(m);
+    /* the bound for one stream: bandwidth / bytes per token */
+    double bound = bpt > 0 ? bw * 1e9 / bpt : 0.0;
+    double roof = bound > 0 && B == 1 ? tg / bound : 0.0;
     if (o->json)
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_prompt\":%ld,\"n_gen\":%ld,\"batch\":%ld,"
-               "\"threads\":%ld,\"pp_tok_s\":%.3f,\"tg_tok_s\":%.3f,\"pp_s\":%.4f,\"tg_s\":%.4f}\n",
-               rt_model_name(m), rt_model_arch(m), np, ng, B, o->n_threads, pp, tg, t1 - t0,
-               t3 - t2);
+               "\"streams\":%ld,\"threads\":%ld,\"pp_tok_s\":%.3f,\"tg_tok_s\":%.3f,"
+               "\"pp_s\":%.4f,\"tg_s\":%.4f,\"bandwidth_gb_s\":%.3f,\"bytes_per_token\":%.0f,"
+               "\"tg_bound_tok_s\":%.3f,\"roofline\":%.4f}\n",
+               rt_model_name(m), rt_model_arch(m), np, ng, B, B, nthr, pp, tg, t1 - t0, t3 - t2, bw,
+               bpt, bound, roof);
     else
-        printf("%s (%s): prompt %ld tok at %.2f tok/s, generation %ld x %ld tok at %.2f tok/s\n",
-               rt_model_name(m), rt_model_arch(m), np, pp, B, ng, tg);
+        printf("%s (%s): prompt %ld tok at %.2f tok/s, generation %ld x %ld tok at %.2f tok/s;\n"
+               "read bandwidth %.2f GB/s, %.3f GB per token: bound %.2f tok/s%s%.2f\n",
+               rt_model_name(m), rt_model_arch(m), np, pp, B, ng, tg, bw, bpt / 1e9, bound,
+               B == 1 ? ", roofline " : " (single-stream roofline n/a) ", roof);
     rc = 0;
     goto done;
 fail:
