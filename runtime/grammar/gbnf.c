@@ -21,6 +21,7 @@
 #define GBNF_MAX_REPEAT 10000    /* bound of {m,n} */
 #define GBNF_MAX_ELEMS (4 << 20) /* elements after lowering repetitions */
 #define GBNF_MAX_NAME 256
+#define GBNF_MAX_CHAIN 1000 /* rules entered without consuming input, nested */
 
 /* ---- builder: rules as lists of alternatives of element lists ---- */
 
@@ -34,7 +35,7 @@ typedef struct {
     int32_t n, cap;
     char *name;
     bool defined, generated;
-    int line, col; /* first reference, for "undefined rule" */
+    const char *ref; /* first reference, for "undefined rule" (line:col computed then) */
 } brule;
 
 typedef struct {
@@ -50,6 +51,8 @@ typedef struct {
     int32_t n_cs, cap_cs;
     rlist ranges;
     int64_t n_elems;
+    int32_t *names; /* open addressing over user rule ids, -1 empty */
+    uint32_t names_cap, n_names;
     int depth;
     char *err;
     size_t errlen;
@@ -114,6 +117,53 @@ static int elist_add(parser *P, elist *l, uint8_t kind, int32_t arg)
     return 0;
 }
 
+static uint32_t name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static int32_t rule_find(const parser *P, const char *name, size_t nlen)
+{
+    if (!P->names_cap) return -1;
+    for (uint32_t h = name_hash(name, nlen) & (P->names_cap - 1);;
+         h = (h + 1) & (P->names_cap - 1)) {
+        int32_t r = P->names[h];
+        if (r < 0) return -1;
+        if (strlen(P->rules[r].name) == nlen && memcmp(P->rules[r].name, name, nlen) == 0) return r;
+    }
+}
+
+/* Indexes user rule r by name (generated rules are never looked up). */
+static int name_index(parser *P, int32_t r)
+{
+    if ((P->n_names + 1) * 2 > P->names_cap) {
+        uint32_t nc = P->names_cap ? P->names_cap * 2 : 256;
+        int32_t *t = malloc(sizeof *t * nc);
+        if (!t) return -1;
+        memset(t, 0xff, sizeof *t * nc);
+        for (uint32_t i = 0; i < P->names_cap; i++) {
+            int32_t q = P->names[i];
+            if (q < 0) continue;
+            uint32_t h = name_hash(P->rules[q].name, strlen(P->rules[q].name)) & (nc - 1);
+            while (t[h] >= 0)
+                h = (h + 1) & (nc - 1);
+            t[h] = q;
+        }
+        free(P->names);
+        P->names = t;
+        P->names_cap = nc;
+    }
+    uint32_t h = name_hash(P->rules[r].name, strlen(P->rules[r].name)) & (P->names_cap - 1);
+    while (P->names[h] >= 0)
+        h = (h + 1) & (P->names_cap - 1);
+    P->names[h] = r;
+    P->n_names++;
+    return 0;
+}
+
 static int32_t rule_new(parser *P, const char *name, size_t nlen, bool generated)
 {
     if (grow((void **)&P->rules, &P->cap_rules, P->n_rules + 1, sizeof *P->rules)) return oom(P);
@@ -124,16 +174,8 @@ static int32_t rule_new(parser *P, const char *name, size_t nlen, bool generated
     memcpy(r->name, name, nlen);
     r->name[nlen] = 0;
     r->generated = generated;
+    if (!generated && name_index(P, P->n_rules)) return oom(P);
     return P->n_rules++;
-}
-
-static int32_t rule_find(const parser *P, const char *name, size_t nlen)
-{
-    for (int32_t i = 0; i < P->n_rules; i++)
-        if (!P->rules[i].generated && strlen(P->rules[i].name) == nlen &&
-            memcmp(P->rules[i].name, name, nlen) == 0)
-            return i;
-    return -1;
 }
 
 /* A generated rule, named after the rule being defined (for messages). */
@@ -449,7 +491,7 @@ static int parse_sequence(parser *P, int32_t rule, elist *seq, bool nested)
             if (r < 0) {
                 r = rule_new(P, s, nlen, false);
                 if (r < 0) return -1;
-                where(P, s, &P->rules[r].line, &P->rules[r].col);
+                P->rules[r].ref = s;
             }
             e = (gelem){GE_RULE, r};
         } else if (c == '<' || c == '!') {
@@ -579,29 +621,9 @@ static int parse_rules(parser *P)
 
 /* ---- checks: undefined rules, nullable, left recursion, min lengths ---- */
 
-static bool *compute_nullable(const parser *P)
-{
-    bool *nul = calloc((size_t)P->n_rules + 1, 1);
-    if (!nul) return NULL;
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (int32_t r = 0; r < P->n_rules; r++) {
-            if (nul[r]) continue;
-            for (int32_t a = 0; a < P->rules[r].n && !nul[r]; a++) {
-                const elist *l = &P->rules[r].alts[a];
-                bool all = true;
-                for (int32_t i = 0; i < l->n && all; i++)
-                    all = l->v[i].kind == GE_RULE && nul[l->v[i].arg];
-                if (all) nul[r] = changed = true;
-            }
-        }
-    }
-    return nul;
-}
-
 /* Iterative DFS over "r may start with s" edges; on a cycle, names a user
  * rule on it. Returns 0 or -1 with err filled. */
-static int check_left_recursion(parser *P, const bool *nul)
+static int check_left_recursion(parser *P, const bool *nul, char *const *names)
 {
     int32_t n = P->n_rules;
     uint8_t *color = calloc((size_t)n, 1);
@@ -647,13 +669,13 @@ static int check_left_recursion(parser *P, const bool *nul)
             }
             if (color[found] == 1) {
                 /* cycle: path from found to r; name the first user rule on it */
-                const char *name = P->rules[found].name;
+                const char *name = names[found];
                 int32_t at = sp - 1;
                 while (at > 0 && path[at] != found)
                     at--;
                 for (int32_t i = at; i < sp; i++)
                     if (!P->rules[path[i]].generated) {
-                        name = P->rules[path[i]].name;
+                        name = names[path[i]];
                         break;
                     }
                 char nm[GBNF_MAX_NAME + 1];
@@ -742,6 +764,195 @@ uint32_t grammar_cs_first(const rt_grammar *g, int32_t cs, uint32_t lo, uint32_t
     return x <= hi ? x : UINT32_MAX;
 }
 
+/* ---- fewest code points per rule, and the leftmost-chain depth ---- */
+
+typedef struct {
+    int32_t cost, rule;
+} hitem;
+
+static void heap_push(hitem *h, int32_t *n, hitem x)
+{
+    int32_t i = (*n)++;
+    while (i > 0) {
+        int32_t p = (i - 1) / 2;
+        if (h[p].cost <= x.cost) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static hitem heap_pop(hitem *h, int32_t *n)
+{
+    hitem top = h[0], x = h[--(*n)];
+    int32_t i = 0;
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1].cost < h[c].cost) c++;
+        if (h[c].cost >= x.cost) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n > 0) h[i] = x;
+    return top;
+}
+
+/* g->min_rule by Knuth's generalisation of Dijkstra: an alternative's cost
+ * is known once every rule it references is final, and the cheapest known
+ * alternative finalises its rule. Linear-logarithmic, so a hostile chain of
+ * rules cannot make it quadratic the way a fixpoint sweep would be. */
+static int compute_min(parser *P, rt_grammar *g)
+{
+    int32_t n_alt = 0;
+    for (int32_t r = 0; r < g->n_rules; r++)
+        n_alt += g->rule_nalt[r];
+    int32_t *cost = malloc(sizeof(int32_t) * ((size_t)n_alt + 1));
+    int32_t *pend = malloc(sizeof(int32_t) * ((size_t)n_alt + 1));
+    int32_t *alt_rule = malloc(sizeof(int32_t) * ((size_t)n_alt + 1));
+    int32_t *occ0 = calloc((size_t)g->n_rules + 1, sizeof(int32_t));
+    int32_t *occ = malloc(sizeof(int32_t) * ((size_t)g->n_el + 1));
+    bool *fin = calloc((size_t)g->n_rules + 1, 1);
+    hitem *h = malloc(sizeof(hitem) * ((size_t)n_alt + 1));
+    int rc = -1;
+    if (!cost || !pend || !alt_rule || !occ0 || !occ || !fin || !h) {
+        oom(P);
+        goto done;
+    }
+    for (int32_t r = 0; r < g->n_rules; r++) {
+        g->min_rule[r] = INT32_MAX;
+        for (int32_t k = 0; k < g->rule_nalt[r]; k++) {
+            int32_t a = g->rule_alt0[r] + k;
+            alt_rule[a] = r;
+            cost[a] = 0;
+            pend[a] = 0;
+            for (int32_t p = g->alt_start[a]; g->el[p].kind != GE_END; p++) {
+                if (g->el[p].kind == GE_CHARS) {
+                    cost[a] = sat_add(cost[a], 1);
+                } else {
+                    pend[a]++;
+                    occ0[g->el[p].arg + 1]++;
+                }
+            }
+        }
+    }
+    for (int32_t r = 0; r < g->n_rules; r++)
+        occ0[r + 1] += occ0[r];
+    {
+        int32_t *fill = malloc(sizeof(int32_t) * ((size_t)g->n_rules + 1));
+        if (!fill) {
+            oom(P);
+            goto done;
+        }
+        memcpy(fill, occ0, sizeof(int32_t) * (size_t)g->n_rules);
+        for (int32_t a = 0; a < n_alt; a++)
+            for (int32_t p = g->alt_start[a]; g->el[p].kind != GE_END; p++)
+                if (g->el[p].kind == GE_RULE) occ[fill[g->el[p].arg]++] = a;
+        free(fill);
+    }
+    int32_t hn = 0;
+    for (int32_t a = 0; a < n_alt; a++)
+        if (pend[a] == 0) heap_push(h, &hn, (hitem){cost[a], alt_rule[a]});
+    while (hn > 0) {
+        hitem x = heap_pop(h, &hn);
+        if (fin[x.rule]) continue;
+        fin[x.rule] = true;
+        g->min_rule[x.rule] = x.cost;
+        for (int32_t i = occ0[x.rule]; i < occ0[x.rule + 1]; i++) {
+            int32_t a = occ[i];
+            cost[a] = sat_add(cost[a], x.cost);
+            if (--pend[a] == 0) heap_push(h, &hn, (hitem){cost[a], alt_rule[a]});
+        }
+    }
+    rc = 0;
+done:
+    free(cost);
+    free(pend);
+    free(alt_rule);
+    free(occ0);
+    free(occ);
+    free(fin);
+    free(h);
+    return rc;
+}
+
+/* Longest chain of rules entered without consuming input (r starts with s,
+ * possibly after nullable elements): the matcher expands such chains by
+ * recursion, so they are bounded here. The graph is acyclic (left recursion
+ * was refused): longest paths by peeling rules whose successors are done. */
+static int check_chain_depth(parser *P, const rt_grammar *g, const bool *nul)
+{
+    int32_t n = g->n_rules;
+    int32_t *outd = calloc((size_t)n + 1, sizeof(int32_t));
+    int32_t *rev0 = calloc((size_t)n + 2, sizeof(int32_t));
+    int32_t *depth = calloc((size_t)n + 1, sizeof(int32_t));
+    int32_t *queue = malloc(sizeof(int32_t) * ((size_t)n + 1));
+    int32_t *rev = NULL;
+    int rc = -1;
+    if (!outd || !rev0 || !depth || !queue) goto oom;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t r = 0; r < n; r++) {
+            for (int32_t k = 0; k < g->rule_nalt[r]; k++) {
+                for (int32_t p = g->alt_start[g->rule_alt0[r] + k]; g->el[p].kind == GE_RULE; p++) {
+                    int32_t s2 = g->el[p].arg;
+                    if (pass == 0) {
+                        outd[r]++;
+                        rev0[s2 + 1]++;
+                    } else {
+                        rev[rev0[s2]++] = r;
+                    }
+                    if (!nul[s2]) break;
+                }
+            }
+        }
+        if (pass == 0) {
+            for (int32_t r = 0; r < n; r++)
+                rev0[r + 1] += rev0[r];
+            rev = malloc(sizeof(int32_t) * ((size_t)rev0[n] + 1));
+            if (!rev) goto oom;
+        }
+    }
+    /* pass 1 advanced rev0[s] to the end of s's list: list s is [rev0[s-1], rev0[s]) */
+    int32_t qh = 0, qt = 0, worst = -1;
+    for (int32_t r = 0; r < n; r++)
+        if (outd[r] == 0) {
+            depth[r] = 1;
+            queue[qt++] = r;
+        }
+    while (qh < qt) {
+        int32_t s2 = queue[qh++];
+        if (worst < 0 || depth[s2] > depth[worst]) worst = s2;
+        for (int32_t i = s2 ? rev0[s2 - 1] : 0; i < rev0[s2]; i++) {
+            int32_t r = rev[i];
+            if (depth[s2] + 1 > depth[r]) depth[r] = depth[s2] + 1;
+            if (--outd[r] == 0) queue[qt++] = r;
+        }
+    }
+    if (worst >= 0 && depth[worst] > GBNF_MAX_CHAIN) {
+        char nm[GBNF_MAX_NAME + 1];
+        snprintf(nm, sizeof nm, "%s", g->rule_names[worst]);
+        char *hash = strchr(nm, '#');
+        if (hash) *hash = 0;
+        snprintf(P->err, P->errlen,
+                 "grammar: rule '%s' starts a chain of %d rules entered without consuming "
+                 "input (limit %d)",
+                 nm, depth[worst], GBNF_MAX_CHAIN);
+        P->failed = true;
+    } else {
+        rc = 0;
+    }
+    goto done;
+oom:
+    oom(P);
+done:
+    free(outd);
+    free(rev0);
+    free(depth);
+    free(queue);
+    free(rev);
+    return rc;
+}
+
 /* ---- lowering to the flat form ---- */
 
 static int flatten(parser *P, rt_grammar *g, int32_t root)
@@ -784,23 +995,8 @@ static int flatten(parser *P, rt_grammar *g, int32_t root)
     P->cs = NULL;
     P->ranges.v = NULL;
     g->root = root;
-    /* fewest code points per rule (fixpoint), then per position */
-    for (int32_t r = 0; r < g->n_rules; r++)
-        g->min_rule[r] = INT32_MAX;
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (int32_t r = 0; r < g->n_rules; r++) {
-            for (int32_t a = 0; a < g->rule_nalt[r]; a++) {
-                int32_t tot = 0;
-                for (int32_t p = g->alt_start[g->rule_alt0[r] + a]; g->el[p].kind != GE_END; p++)
-                    tot = sat_add(tot, g->el[p].kind == GE_CHARS ? 1 : g->min_rule[g->el[p].arg]);
-                if (tot < g->min_rule[r]) {
-                    g->min_rule[r] = tot;
-                    changed = true;
-                }
-            }
-        }
-    }
+    if (compute_min(P, g)) return -1;
+    /* fewest code points from each position to its alternative's end */
     for (int32_t p = g->n_el - 1; p >= 0; p--) {
         if (g->el[p].kind == GE_END)
             g->min_pos[p] = 0;
@@ -820,6 +1016,7 @@ static void parser_free(parser *P)
         free(P->rules[r].name);
     }
     free(P->rules);
+    free(P->names);
     free(P->cs);
     free(P->ranges.v);
 }
@@ -866,23 +1063,26 @@ int rt_grammar_from_gbnf(const char *gbnf, size_t len, const char *root, rt_gram
     }
     for (int32_t i = 0; i < P.n_rules; i++) {
         if (!P.rules[i].defined) {
-            snprintf(err, errlen, "grammar %d:%d: undefined rule '%s'", P.rules[i].line,
-                     P.rules[i].col, P.rules[i].name);
+            int line, col;
+            where(&P, P.rules[i].ref, &line, &col);
+            snprintf(err, errlen, "grammar %d:%d: undefined rule '%s'", line, col, P.rules[i].name);
             goto done;
         }
     }
-    nul = compute_nullable(&P);
-    if (!nul) {
-        oom(&P);
-        goto done;
-    }
-    if (check_left_recursion(&P, nul)) goto done;
     g = calloc(1, sizeof *g);
     if (!g) {
         oom(&P);
         goto done;
     }
     if (flatten(&P, g, r)) goto done;
+    nul = malloc((size_t)g->n_rules + 1);
+    if (!nul) {
+        oom(&P);
+        goto done;
+    }
+    for (int32_t i = 0; i < g->n_rules; i++)
+        nul[i] = g->min_rule[i] == 0;
+    if (check_left_recursion(&P, nul, g->rule_names) || check_chain_depth(&P, g, nul)) goto done;
     if (g->min_rule[r] == INT32_MAX) {
         snprintf(err, errlen, "grammar: rule '%s' can never finish (every alternative recurses)",
                  root);

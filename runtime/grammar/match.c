@@ -16,7 +16,7 @@
 
 #include "grammar.h"
 
-#define GSTACK_MAX_DEPTH 8192 /* deeper stacks are dropped (rejected), never recursed into */
+#define GSTACK_MAX_DEPTH 4096 /* deeper stacks are dropped (rejected), never recursed into */
 
 typedef struct {
     int32_t pos, parent, depth;
@@ -476,13 +476,22 @@ static uint32_t cs_pick(const rt_grammar *g, int32_t cs)
     return c != UINT32_MAX ? c : grammar_cs_first(g, cs, 0, 0x1F);
 }
 
-/* Emits the fewest code points that finish the alternative from pos on. */
-static int gen_seq(const rt_grammar *g, int32_t pos, cbuf *b, int depth)
+/* Emits the fewest code points that finish the alternative from pos on.
+ * Iterative (an explicit stack of return positions): a hostile grammar's
+ * derivations may nest deeper than the C stack allows. */
+static int gen_seq(const rt_grammar *g, int32_t pos, cbuf *b)
 {
-    if (depth > 4 * g->n_rules + 64) return -1;
-    for (; g->el[pos].kind != GE_END; pos++) {
+    gset ret = {0};
+    int rc = 0;
+    for (;;) {
+        if (g->el[pos].kind == GE_END) {
+            if (ret.n == 0) break;
+            pos = ret.v[--ret.n];
+            continue;
+        }
         if (g->el[pos].kind == GE_CHARS) {
             cbuf_cp(b, cs_pick(g, g->el[pos].arg));
+            pos++;
             continue;
         }
         int32_t r = g->el[pos].arg, best = -1;
@@ -490,10 +499,14 @@ static int gen_seq(const rt_grammar *g, int32_t pos, cbuf *b, int depth)
             int32_t s = g->alt_start[g->rule_alt0[r] + k];
             if (best < 0 || g->min_pos[s] < g->min_pos[best]) best = s;
         }
-        if (best < 0 || g->min_pos[best] == INT32_MAX) return -1;
-        if (gen_seq(g, best, b, depth + 1)) return -1;
+        if (best < 0 || g->min_pos[best] == INT32_MAX || gset_push(&ret, pos + 1) || b->oom) {
+            rc = -1;
+            break;
+        }
+        pos = best;
     }
-    return 0;
+    gset_free(&ret);
+    return rc;
 }
 
 static int64_t chain_cost(const rt_grammar *g, const garena *a, int32_t n)
@@ -552,9 +565,9 @@ int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes)
     } else {
         cbuf_cp(&b, cs_pick(g, g->el[nd->pos].arg));
     }
-    int rc = gen_seq(g, nd->pos + 1, &b, 0);
+    int rc = gen_seq(g, nd->pos + 1, &b);
     for (int32_t n = nd->parent; rc == 0 && n != 0; n = a->nodes[n].parent)
-        rc = gen_seq(g, a->nodes[n].pos, &b, 0);
+        rc = gen_seq(g, a->nodes[n].pos, &b);
     if (rc != 0 || b.oom) {
         free(b.p);
         return -1;

@@ -238,6 +238,41 @@ static void test_matching(void)
         rt_grammar_state_free(st);
         rt_grammar_free(g);
     }
+    /* a chain of 20000 rules, each "a" then the next (declared in the order a
+     * fixpoint sweep resolves slowest): compiles, matches, and the shortest
+     * completion walks all 20000 levels without recursing on the C stack */
+    {
+        size_t cap2 = 20000 * 40 + 64, n2 = 0;
+        char *chain = malloc(cap2);
+        n2 += (size_t)snprintf(chain + n2, cap2 - n2, "root ::= r0\n");
+        for (int i = 0; i < 20000; i++)
+            n2 += (size_t)snprintf(chain + n2, cap2 - n2, "r%d ::= \"a\" r%d | \"a\" r%d \"c\"\n",
+                                   i, i + 1, i + 1);
+        snprintf(chain + n2, cap2 - n2, "r20000 ::= \"b\"\n");
+        g = compile(chain);
+        free(chain);
+        if (g) {
+            rt_grammar_state *st = rt_grammar_state_new(g);
+            CHECK(rt_grammar_state_accept(st, "aaa", 3) == 0, "chain prefix");
+            char *tail = NULL;
+            int tn = rt_grammar_state_complete(st, &tail);
+            CHECK(tn == 19998, "completion of the chain is 19997 a's and b (%d)", tn);
+            if (tn == 19998) CHECK(tail[0] == 'a' && tail[19997] == 'b', "completion text");
+            free(tail);
+            rt_grammar_state_free(st);
+            rt_grammar_free(g);
+        }
+        /* 1500 rules each starting with the next: refused, not recursed into */
+        cap2 = 1500 * 40 + 64;
+        n2 = 0;
+        chain = malloc(cap2);
+        n2 += (size_t)snprintf(chain + n2, cap2 - n2, "root ::= r0\n");
+        for (int i = 0; i < 1500; i++)
+            n2 += (size_t)snprintf(chain + n2, cap2 - n2, "r%d ::= r%d \"x\" | \"y\"\n", i, i + 1);
+        snprintf(chain + n2, cap2 - n2, "r1500 ::= \"b\"\n");
+        expect_error(chain, "rules entered without consuming input");
+        free(chain);
+    }
     /* repetition of a multi-character literal applies to the whole literal */
     g = compile("root ::= \"ab\"{2} \"c\"*\n");
     if (g) {
