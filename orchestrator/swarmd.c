@@ -133,6 +133,34 @@ static void swarmd_expired_cb(void *ud, int rc, const char *err, long long n)
     }
 }
 
+static void swarmd_purged_cb(void *ud, int rc, const char *err, const char *jobs,
+                             long long left)
+{
+    swarmd *d = ud;
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        return;
+    }
+    long long n = strtoll(jobs, NULL, 10);
+    if (n > 0) {
+        d->counters[SWARMD_C_JOBS_REMOVED] += (uint64_t)n;
+        swarmd_log(d, "retention: %lld ended job(s) older than %llu s removed", n,
+                   (unsigned long long)d->cfg.retention_s);
+    }
+    (void)left;
+}
+
+/* Retention and the background deletion of removed jobs' task hashes, in
+ * bounded batches so Redis is never blocked for long. */
+static void swarmd_purge(swarmd *d)
+{
+    char err[256];
+    uint64_t now = sched_now_ms(), keep = d->cfg.retention_s * 1000u;
+    uint64_t before = now > keep ? now - keep : 0;
+    if (sched_jobs_purge(d->sched, before, 100, 20000, swarmd_purged_cb, d, err, sizeof err) != 0)
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+}
+
 static void swarmd_tick_cb(uv_timer_t *t)
 {
     swarmd *d = t->data;
@@ -144,7 +172,10 @@ static void swarmd_tick_cb(uv_timer_t *t)
     char err[256];
     if (sched_leases_expire(d->sched, 1000, swarmd_expired_cb, d, err, sizeof err) != 0)
         d->counters[SWARMD_C_REDIS_ERRORS]++;
-    if (++d->ticks % 4 == 0) swarmd_deadlines_check(d); /* about once a second */
+    if (++d->ticks % 4 == 0) {
+        swarmd_deadlines_check(d); /* about once a second */
+        swarmd_purge(d);
+    }
     swarmd_merge_pending(d);
     swarmd_dispatch(d);
 }
@@ -185,6 +216,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: swarmd --redis unix:PATH|HOST:PORT --client ENDPOINT --workers ENDPOINT\n"
                "              [--log FILE] [--heartbeat-ms 1000] [--lease-ms 5000] "
                "[--prefix swarm:]\n"
+               "              [--retention-s 604800]  (ended jobs are removed after this)\n"
                "       swarmd --version | --help\n");
 }
 
@@ -207,6 +239,7 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
     c->prefix = "swarm:";
     c->heartbeat_ms = 1000;
     c->lease_ms = 0;
+    c->retention_s = 7 * 24 * 3600;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -237,6 +270,16 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
             if (parse_ms(a, v, &c->heartbeat_ms)) return -1;
         } else if (!strcmp(a, "--lease-ms")) {
             if (parse_ms(a, v, &c->lease_ms)) return -1;
+        } else if (!strcmp(a, "--retention-s")) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (!*v || *end || errno || x > 10ull * 365 * 24 * 3600) {
+                fprintf(stderr, "swarmd: --retention-s \"%s\": expected seconds, 0 to 315360000\n",
+                        v);
+                return -1;
+            }
+            c->retention_s = x;
         } else {
             fprintf(stderr, "swarmd: unknown flag %s\n", a);
             usage(stderr);

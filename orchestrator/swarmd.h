@@ -40,6 +40,7 @@
     X(WORKER_UNKNOWN, "worker.unknown_sender")                                                     \
     X(JOBS_SUBMITTED, "jobs.submitted")                                                            \
     X(JOBS_MERGED, "jobs.merged")                                                                  \
+    X(JOBS_REMOVED, "jobs.removed")                                                                \
     X(ASSIGNS_SENT, "assigns.sent")                                                                \
     X(ASSIGNS_UNDELIVERABLE, "assigns.undeliverable")                                              \
     X(RESULTS_ACCEPTED, "results.accepted")                                                        \
@@ -91,6 +92,7 @@ typedef struct swarmd_worker {
 typedef struct swarmd_config {
     const char *redis, *client_ep, *worker_ep, *log_path, *prefix;
     uint64_t heartbeat_ms, lease_ms;
+    uint64_t retention_s; /* ended jobs are removed this long after they finished */
 } swarmd_config;
 
 typedef struct swarmd {

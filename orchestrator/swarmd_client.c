@@ -277,6 +277,29 @@ static void retry_done(void *ud, int rc, const char *err, const char *prev, size
     status_of_job(r);
 }
 
+static void removed_done(void *ud, int rc, const char *err, const char *running, long long left)
+{
+    client_req *r = ud;
+    swarmd *d = r->d;
+    char msg[512];
+    if (rc != 0) {
+        bool unknown = err && strstr(err, "unknown job");
+        if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(msg, sizeof msg, "rm %s: %s", r->job_id, err ? err : "failed");
+        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
+    } else if (running) {
+        snprintf(msg, sizeof msg, "rm %s: the job is %s; cancel it first (swarm cancel %s)",
+                 r->job_id, running, r->job_id);
+        reply_error(r, WIRE_E_BAD_REQUEST, msg);
+    } else {
+        d->counters[SWARMD_C_JOBS_REMOVED]++;
+        swarmd_log(d, "job %s removed (%lld task record(s) left to delete in the background)",
+                   r->job_id, left);
+        reply_status(r, NULL, 0);
+    }
+    free(r);
+}
+
 void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
 {
     client_req *r = req_new(d, id, id_len, env->correlation_id);
@@ -322,6 +345,13 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
             return;
         }
         snprintf(r->job_id, sizeof r->job_id, "%s", c->job_id);
+        if (c->remove) {
+            if (sched_job_remove(d->sched, r->job_id, removed_done, r, err, sizeof err) != 0) {
+                reply_error(r, WIRE_E_INTERNAL, err);
+                free(r);
+            }
+            return;
+        }
         if (sched_job_cancel(d->sched, r->job_id, cancel_done, r, err, sizeof err) != 0) {
             reply_error(r, WIRE_E_INTERNAL, err);
             free(r);

@@ -34,6 +34,8 @@ enum {
     S_CHECKPOINT,
     S_RELEASE,
     S_RETRY,
+    S_REMOVE,
+    S_PURGE,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -801,6 +803,54 @@ int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, s
 {
     sched_op *op = op_new(s, S_RELEASE, op_count_reply, (void *)cb, ud);
     if (op && (op_str(op, worker) || op_u64(op, incarnation))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- removal and retention ---- */
+
+static void op_remove_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_removed_fn cb = (sched_removed_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        cb(op->ud, -1, err ? err : "remove: unexpected reply", NULL, 0);
+        return;
+    }
+    const char *st = sched_reply_str(r->element[0]);
+    long long left = r->elements > 1 ? sched_reply_ll(r->element[1]) : 0;
+    cb(op->ud, 0, NULL, strcmp(st, "ok") == 0 ? NULL : st, left);
+}
+
+int sched_job_remove(sched_t *s, const char *job_id, sched_removed_fn cb, void *ud, char *err,
+                     size_t errlen)
+{
+    sched_op *op = op_new(s, S_REMOVE, op_remove_reply, (void *)cb, ud);
+    if (op && op_str(op, job_id)) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+static void op_purge_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_removed_fn cb = (sched_removed_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        cb(op->ud, -1, err ? err : "purge: unexpected reply", NULL, 0);
+        return;
+    }
+    char n[32];
+    snprintf(n, sizeof n, "%lld", sched_reply_ll(r->element[0]));
+    cb(op->ud, 0, NULL, n, sched_reply_ll(r->element[1]));
+}
+
+int sched_jobs_purge(sched_t *s, uint64_t finished_before_ms, size_t max_jobs, size_t max_tasks,
+                     sched_removed_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_PURGE, op_purge_reply, (void *)cb, ud);
+    if (op && (op_u64(op, finished_before_ms) || op_u64(op, max_jobs) || op_u64(op, max_tasks))) {
         op_free(op);
         op = NULL;
     }

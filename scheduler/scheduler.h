@@ -178,6 +178,21 @@ int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, cha
 int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, sched_count_fn cb,
                          void *ud, char *err, size_t errlen);
 
+/* ---- removal and retention ---- */
+/* remove: state is NULL when the job was removed (its task hashes, `left` of
+ * them, are deleted in the background by sched_jobs_purge), else the state of
+ * a job that still runs (nothing changed). purge: state is the number of jobs
+ * removed, as text. */
+typedef void (*sched_removed_fn)(void *ud, int rc, const char *err, const char *state,
+                                 long long left);
+/* `swarm rm`: rc < 0 with "unknown job" for a missing job. */
+int sched_job_remove(sched_t *s, const char *job_id, sched_removed_fn cb, void *ud, char *err,
+                     size_t errlen);
+/* Retention: remove up to max_jobs ended jobs that finished at or before
+ * finished_before_ms, then delete up to max_tasks task hashes of removed jobs. */
+int sched_jobs_purge(sched_t *s, uint64_t finished_before_ms, size_t max_jobs, size_t max_tasks,
+                     sched_removed_fn cb, void *ud, char *err, size_t errlen);
+
 /* ---- cancel ---- */
 typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *prev_state,
                                 const sched_taskref *running, const char *const *workers, size_t n);

@@ -712,6 +712,31 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
 }
 
 /* The merged result of an ended job, read in pages; to stdout or --out. */
+/* Delete an ended job (Cancel with remove set). */
+static int cmd_rm(const cli_env *e, const cli_opts *o)
+{
+    cli_client c;
+    if (cli_connect(e, &c, "rm") != 0) return CLI_EXIT_ERROR;
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Cancel rq = SWARM__CANCEL__INIT;
+    rq.job_id = (char *)o->arg;
+    rq.remove = 1;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+    env.cancel = &rq;
+    Swarm__Envelope *reply = NULL;
+    char err[1024];
+    uint32_t code = 0;
+    int rc = cli_client_call(&c, &env, CLI_TIMEOUT_MS, &reply, &code, err, sizeof(err));
+    cli_client_close(&c);
+    if (rc != 0) {
+        fprintf(stderr, "swarm rm: %s\n", err);
+        return CLI_EXIT_ERROR;
+    }
+    wire_free(reply);
+    printf("removed %s\n", o->arg);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_result(const cli_env *e, const cli_opts *o)
 {
     cli_client c;
@@ -789,7 +814,7 @@ static const struct {
     {"up", cmd_up},         {"down", cmd_down_verbose}, {"submit", cmd_submit},
     {"status", cmd_status}, {"run", cmd_run},           {"wait", cmd_wait},
     {"cancel", cmd_cancel}, {"workers", cmd_workers},   {"result", cmd_result},
-    {"retry", cmd_retry},
+    {"retry", cmd_retry},   {"rm", cmd_rm},
 };
 
 int cli_main(int argc, char **argv)

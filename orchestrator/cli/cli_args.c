@@ -79,6 +79,11 @@ static const cli_command cli_commands[] = {
      "Exit 1, changing nothing, when the job is unknown or not failed (still running,\n"
      "done, or cancelled).\n",
      CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
+    {"rm", "JOB [--state DIR]", "delete an ended job and everything stored for it",
+     "Removes JOB (done, failed or cancelled) from swarmd's Redis: its record, tasks,\n"
+     "result and events. A running job is refused (swarm cancel it first). Ended jobs\n"
+     "are also removed on their own after swarmd's --retention-s (default 7 days).\n",
+     CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
     {"result", "JOB [--json] [--out FILE] [--state DIR]", "the merged result of an ended job",
      "Prints the merged text of JOB (or with --json the whole result JSON, docs/JOBS.md),\n"
      "read from swarmd in pages, so any size works. Exit 1 while the job still runs.\n"

@@ -8,5 +8,8 @@ redis.call('ZREM', P .. 'deadlines', j)
 if redis.call('HGET', jkey(j), 'state') ~= 'merging' then return 0 end
 redis.call('SET', jkey(j) .. ':result', ARGV[5])
 redis.call('HSET', jkey(j), 'state', ARGV[4], 'finished_ms', NOW)
+-- retention (purge.lua) removes it later; its event stream shrinks to the tail
+redis.call('ZADD', P .. 'finished', NOW, j)
+redis.call('XTRIM', jkey(j) .. ':events', 'MAXLEN', '~', 100)
 event(j, 'job_' .. ARGV[4])
 return 1

@@ -17,7 +17,8 @@ local function split(m)
 end
 
 local function event(j, kind, t, attempt, extra)
-  local a = {P .. 'job:' .. j .. ':events', 'MAXLEN', '~', '10000', '*',
+  -- capped: the full state lives in the task records; the stream is for followers
+  local a = {P .. 'job:' .. j .. ':events', 'MAXLEN', '~', '1000', '*',
              'ts', tostring(NOW), 'event', kind}
   if t then a[#a + 1] = 'task'; a[#a + 1] = t end
   if attempt then a[#a + 1] = 'attempt'; a[#a + 1] = tostring(attempt) end
@@ -36,6 +37,40 @@ end
 local function ready_rem(j, t)
   redis.call('ZREM', P .. 'job:' .. j .. ':ready', t)
   redis.call('ZREM', P .. 'ready', j .. '/' .. t)
+end
+
+-- Delete a job's keys at once except its task hashes, whose ids move to the trash
+-- (P trash: set of job ids; P trash:<id>: list of task ids) for trash_drain.
+local function job_remove(j)
+  local jk = jkey(j)
+  if redis.call('EXISTS', jk .. ':tasks') == 1 then
+    redis.call('RENAME', jk .. ':tasks', P .. 'trash:' .. j)
+    redis.call('SADD', P .. 'trash', j)
+  end
+  redis.call('DEL', jk, jk .. ':result', jk .. ':events', jk .. ':ready')
+  redis.call('ZREM', P .. 'jobs', j)
+  redis.call('ZREM', P .. 'finished', j)
+  redis.call('ZREM', P .. 'deadlines', j)
+  redis.call('SREM', P .. 'merging', j)
+  if redis.call('SREM', P .. 'rrset', j) == 1 then redis.call('LREM', P .. 'rr', 0, j) end
+end
+
+-- Delete up to budget task hashes of removed jobs; returns how many are left.
+local function trash_drain(budget)
+  local left = 0
+  for _, j in ipairs(redis.call('SMEMBERS', P .. 'trash')) do
+    local lk = P .. 'trash:' .. j
+    while budget > 0 do
+      local ts = redis.call('LPOP', lk, math.min(budget, 1000))
+      if not ts then break end
+      for _, t in ipairs(ts) do redis.call('DEL', tkey(j, t)) end
+      budget = budget - #ts
+    end
+    local rest = redis.call('LLEN', lk)
+    if rest == 0 then redis.call('SREM', P .. 'trash', j) end
+    left = left + rest
+  end
+  return left
 end
 
 -- Per-state counters on the job hash keep Status O(1) per job.

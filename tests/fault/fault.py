@@ -125,6 +125,9 @@ def sc_big_result(sw, bindir, srcdir):
     p = sw.cli("result", jid, check_rc=False)
     check(p.returncode == 1 and "no merged result yet" in p.stderr,
           "result of a running job: rc %d %r" % (p.returncode, p.stderr))
+    p = sw.cli("rm", jid, check_rc=False)
+    check(p.returncode == 1 and "cancel it first" in p.stderr,
+          "rm of a running job: rc %d %r" % (p.returncode, p.stderr))
     st = sw.wait_terminal(jid, 240)
     check_result(st["result"], items)
     out = os.path.join(sw.tmp, "result.json")
@@ -142,6 +145,14 @@ def sc_big_result(sw, bindir, srcdir):
     check(p.returncode == 0, "swarm run of a big job exited %d: %s" % (p.returncode,
                                                                     p.stderr[-2000:]))
     check_result(json.loads(p.stdout), items)
+    # bug 3: swarm rm deletes an ended job; a running one is refused
+    sw.cli("rm", jid)
+    p = sw.cli("status", jid, "--json", check_rc=False)
+    check(p.returncode != 0 and "unknown job" in p.stderr, "status after rm: %r" % p.stderr)
+    keys = subprocess.run(["redis-cli", "-s", os.path.join(sw.state, "redis.sock"), "--scan",
+                           "--pattern", "swarm:job:%s*" % jid], capture_output=True, text=True)
+    check(keys.returncode == 0 and keys.stdout.strip() == "",
+          "keys left after swarm rm: %r" % keys.stdout[:500])
     print("big-result: %d tasks, %.1f MiB result" % (n, size / 1048576.0))
     sw.down_and_check()
 

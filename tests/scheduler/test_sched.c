@@ -590,6 +590,78 @@ static void test_fair_share(tctx *t)
     CHECK(strcmp(t->status.state, "failed") == 0);
 }
 
+static void removed_cb(void *ud, int rc, const char *err, const char *state, long long left)
+{
+    tctx *t = ud;
+    t->rc = rc;
+    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    snprintf(t->status_state, sizeof t->status_state, "%s", state ? state : "(removed)");
+    t->count = left;
+    t->calls++;
+}
+
+/* Keys in Redis matching pattern (a plain connection, SCAN). */
+static long long keys_matching(tctx *t, const char *pattern)
+{
+    redisContext *c = redisConnectUnix(t->redis_sock);
+    long long n = -1;
+    if (c && !c->err) {
+        n = 0;
+        char cursor[32] = "0";
+        do {
+            redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+                freeReplyObject(r);
+                n = -1;
+                break;
+            }
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            n += (long long)r->element[1]->elements;
+            freeReplyObject(r);
+        } while (strcmp(cursor, "0") != 0);
+    }
+    if (c) redisFree(c);
+    return n;
+}
+
+/* Bug 3: nothing was ever deleted. `swarm rm` removes an ended job's every key;
+ * a running one is refused; retention (purge) removes old ended jobs. */
+static void test_remove_and_retention(tctx *t)
+{
+    submit(t, "j-r", 2, "concat", 3);
+    lease(t, 2, 30000);
+    CHECK(complete(t, "j-r", "t0000", 1, true, "a") == SCHED_OK);
+    CHECK(complete(t, "j-r", "t0001", 1, true, "b") == SCHED_OK);
+    merge_all(t);
+    CHECK(keys_matching(t, "test:job:j-r:*") >= 4); /* tasks, 2 task hashes, events, result */
+    SYNC(t, sched_job_remove(t->s, "j-r", removed_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && strcmp(t->status_state, "(removed)") == 0 && t->count == 0);
+    CHECK(keys_matching(t, "test:job:j-r") == 0 && keys_matching(t, "test:job:j-r:*") == 0);
+    CHECK(keys_matching(t, "test:trash*") == 0);
+    const char *ids[1] = {"j-r"};
+    SYNC(t, sched_status(t->s, ids, 1, false, false, 0, 0, status_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && !t->status.found);
+    SYNC(t, sched_job_remove(t->s, "j-r", removed_cb, t, e_, sizeof e_));
+    CHECK(t->rc == -1 && strstr(t->err, "unknown job"));
+
+    submit(t, "j-r2", 3, "concat", 3);
+    SYNC(t, sched_job_remove(t->s, "j-r2", removed_cb, t, e_, sizeof e_));
+    CHECK(t->rc == 0 && strcmp(t->status_state, "running") == 0);
+    CHECK(keys_matching(t, "test:job:j-r2") == 1);
+    SYNC(t, sched_job_cancel(t->s, "j-r2", cancel_cb, t, e_, sizeof e_));
+    merge_all(t);
+    /* retention: finished before an hour ago -> kept; before now + 1 s -> removed */
+    SYNC(t, sched_jobs_purge(t->s, sched_now_ms() - 3600000, 100, 1000, removed_cb, t, e_,
+                             sizeof e_));
+    CHECK(t->rc == 0 && strcmp(t->status_state, "0") == 0);
+    CHECK(keys_matching(t, "test:job:j-r2") == 1);
+    SYNC(t, sched_jobs_purge(t->s, sched_now_ms() + 1000, 100, 1000, removed_cb, t, e_,
+                             sizeof e_));
+    CHECK(t->rc == 0 && atoi(t->status_state) >= 1 && t->count == 0);
+    CHECK(keys_matching(t, "test:job:j-r2") == 0 && keys_matching(t, "test:job:j-r2:*") == 0);
+    CHECK(keys_matching(t, "test:trash*") == 0);
+}
+
 static void test_redis_down(tctx *t, redis_fixture *fx)
 {
     redis_fixture_stop(fx);
@@ -635,6 +707,7 @@ int main(void)
     test_two_connections(&t, &fx);
     test_forged(&t);
     test_fair_share(&t);
+    test_remove_and_retention(&t);
     test_redis_down(&t, &fx);
     sched_close(t.s);
     uv_run(&loop, UV_RUN_DEFAULT);
