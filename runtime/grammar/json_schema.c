@@ -83,7 +83,7 @@ enum {
 };
 
 /* Combinators of one conjunction member already expanded. */
-enum { D_ALLOF = 1, D_ANYOF = 2, D_ONEOF = 4, D_REF = 8 };
+enum { D_ALLOF = 1, D_ANYOF = 2, D_ONEOF = 4, D_REF = 8, D_DEP = 16 };
 
 /* Helper rules, emitted after the schema rules when used. */
 enum {
@@ -271,6 +271,9 @@ typedef struct {
     jmap memo;  /* conjunction key -> rule index or MEMO_NEVER */
     char **strs;
     size_t n_strs, cap_strs;
+    cJSON **synth; /* schemas written by the compiler (dependent* rewrites) */
+    size_t n_synth, cap_synth;
+    jmap synth_at; /* pointer of the rewritten member -> index in synth */
     bool helper[H_COUNT];
     size_t out_bytes;
     int depth;
@@ -904,6 +907,8 @@ static const jkw keywords[] = {
     {"maxItems", K_SUPP, T_ARR},
     {"uniqueItems", K_SUPP, T_ARR},
     {"contains", K_SUPP, T_ARR},
+    {"dependentRequired", K_SUPP, T_OBJ},
+    {"dependentSchemas", K_SUPP, T_OBJ},
     {"minLength", K_SUPP, T_STR},
     {"maxLength", K_SUPP, T_STR},
     {"pattern", K_SUPP, T_STR},
@@ -1140,6 +1145,98 @@ static int el_check(jctx *x, const jel *e)
     return 0;
 }
 
+static const cJSON *el_kw(const jel *e, const char *kw);
+
+/* dependentRequired {p: [q...]} and dependentSchemas {p: S} as plain
+ * keywords: for each p, anyOf [ p absent, p present with q... / with S ]
+ * (the two branches are disjoint). The rewrite is built once per member
+ * and kept, so its pointers name the same nodes on every use. */
+static int dep_rewrite(jctx *x, const jel *e, jel *out)
+{
+    const char *ptr = jptr(x, e->ptr, "dependent*");
+    if (!ptr) return joom(x);
+    int *have = jmap_get(&x->synth_at, ptr);
+    if (have) {
+        *out = (jel){x->synth[*have], ptr, 0};
+        return 0;
+    }
+    cJSON *root = cJSON_CreateObject(), *all = cJSON_AddArrayToObject(root, "allOf");
+    if (!all) {
+        cJSON_Delete(root);
+        return joom(x);
+    }
+    static const char *const kws[2] = {"dependentRequired", "dependentSchemas"};
+    for (int w = 0; w < 2; w++) {
+        const cJSON *d = el_kw(e, kws[w]);
+        if (!d) continue;
+        if (!cJSON_IsObject(d)) {
+            cJSON_Delete(root);
+            return kw_fail(x, e->ptr, kws[w], "must be an object");
+        }
+        for (const cJSON *k = d->child; k; k = k->next) {
+            /* every node joins the tree as it is made: one delete frees all */
+            cJSON *g = cJSON_CreateObject();
+            bool ok = cJSON_AddItemToArray(all, g);
+            cJSON *any = ok ? cJSON_AddArrayToObject(g, "anyOf") : NULL;
+            cJSON *absent = any ? cJSON_CreateObject() : NULL;
+            ok = absent && cJSON_AddItemToArray(any, absent);
+            cJSON *props = ok ? cJSON_AddObjectToObject(absent, "properties") : NULL;
+            ok = props && cJSON_AddFalseToObject(props, k->string);
+            cJSON *present = ok ? cJSON_CreateObject() : NULL;
+            ok = present && cJSON_AddItemToArray(any, present);
+            cJSON *req = ok ? cJSON_AddArrayToObject(present, "required") : NULL;
+            ok = req && cJSON_AddItemToArray(req, cJSON_CreateString(k->string));
+            if (!ok) {
+                cJSON_Delete(root);
+                return joom(x);
+            }
+            if (w == 0) {
+                bool names = cJSON_IsArray(k);
+                for (const cJSON *q = names ? k->child : NULL; q && names; q = q->next)
+                    names = cJSON_IsString(q) &&
+                            cJSON_AddItemToArray(req, cJSON_CreateString(q->valuestring));
+                if (!names) {
+                    cJSON_Delete(root);
+                    return kw_fail(x, e->ptr, kws[w], "values must be arrays of property names");
+                }
+            } else {
+                /* S stays where it is: a $ref to it keeps its identity */
+                const char *sp = jptr(x, e->ptr, kws[w]);
+                sp = sp ? jptr(x, sp, k->string) : NULL;
+                jbuf ref = {0};
+                jb_put(&ref, "#");
+                for (const char *c = sp ? sp : ""; *c; c++)
+                    jb_put(&ref, *c == '%' ? "%25" : (char[]){*c, 0});
+                ok = sp && !ref.oom && cJSON_AddStringToObject(present, "$ref", ref.s);
+                free(ref.s);
+                if (!ok) {
+                    cJSON_Delete(root);
+                    return joom(x);
+                }
+            }
+        }
+    }
+    if (!all->child && !cJSON_AddItemToArray(all, cJSON_CreateTrue())) { /* no entries */
+        cJSON_Delete(root);
+        return joom(x);
+    }
+    if (x->n_synth == x->cap_synth) {
+        size_t nc = x->cap_synth ? x->cap_synth * 2 : 8;
+        cJSON **p = realloc(x->synth, nc * sizeof *p);
+        if (!p) {
+            cJSON_Delete(root);
+            return joom(x);
+        }
+        x->synth = p;
+        x->cap_synth = nc;
+    }
+    x->synth[x->n_synth] = root;
+    if (jmap_put(&x->synth_at, ptr, (int)x->n_synth)) return joom(x);
+    x->n_synth++;
+    *out = (jel){root, ptr, 0};
+    return 0;
+}
+
 /* Expands allOf and $ref (with siblings) in place; drops `true`.
  * Returns 0, 1 when a member is `false` (nothing matches), -1 on error. */
 static int conj_flatten(jctx *x, jconj *c)
@@ -1172,6 +1269,13 @@ static int conj_flatten(jctx *x, jconj *c)
             jel t;
             if (ref_resolve(x, e, &t)) return -1;
             e->done |= D_REF;
+            if (conj_add(x, c, t)) return -1;
+            e = &c->v[i];
+        }
+        if ((el_kw(e, "dependentRequired") || el_kw(e, "dependentSchemas")) && !(e->done & D_DEP)) {
+            jel t;
+            if (dep_rewrite(x, e, &t)) return -1;
+            e->done |= D_DEP;
             if (conj_add(x, c, t)) return -1;
         }
     }
@@ -3530,6 +3634,10 @@ static void jctx_free(jctx *x)
     for (size_t i = 0; i < x->n_strs; i++)
         free(x->strs[i]);
     free(x->strs);
+    for (size_t i = 0; i < x->n_synth; i++)
+        cJSON_Delete(x->synth[i]);
+    free(x->synth);
+    jmap_free(&x->synth_at);
 }
 
 /* Refuse strings holding U+0000: the JSON library ends strings there. */

@@ -282,9 +282,9 @@ static void test_refusals(void)
 {
     expect_refused("{\"properties\":{\"a\":{\"not\":{\"minimum\":1}}}}",
                    "/properties/a/not: not is only supported around");
-    expect_refused(
-        "{\"properties\":{\"a\":{\"dependentRequired\":{}}}}",
-        "/properties/a/dependentRequired: keyword \"dependentRequired\" is not supported");
+    expect_refused("{\"properties\":{\"a\":{\"propertyNames\":{}}}}",
+                   "/properties/a/propertyNames: keyword \"propertyNames\" is not supported");
+    expect_refused("{\"dependentRequired\":{\"a\":[1]}}", "/dependentRequired: values must be");
     expect_refused("{\"items\":{\"if\":{},\"then\":{}}}", "/items/if: keyword \"if\"");
     expect_refused("{\"prefixItems\":[{},{\"minContains\":2}]}", "/prefixItems/1/minContains:");
     expect_refused("{\"contains\":{},\"maxItems\":3}", "/contains: contains together with");
@@ -498,6 +498,38 @@ static void test_contains(void)
     rt_grammar_free(g);
 }
 
+/* dependentRequired / dependentSchemas: p present => q present / S holds. */
+static void test_dependencies(void)
+{
+    char err[512];
+    rt_grammar *g = compile("{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},"
+                            "\"dependentRequired\":{\"c\":[\"a\"]},\"dependentSchemas\":{\"b\":{"
+                            "\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}}}",
+                            err, sizeof err);
+    CHECK(g, "dependencies: %s", err);
+    if (g) {
+        static const struct {
+            const char *t;
+            bool ok;
+        } t[] = {{"{}", true},
+                 {"{\"a\":\"x\"}", true},
+                 {"{\"a\":1,\"c\":0}", true},
+                 {"{\"c\":0}", false},
+                 {"{\"a\":1,\"b\":0}", true},
+                 {"{\"a\":\"x\",\"b\":0}", false},
+                 {"{\"b\":0}", false},
+                 {"{\"a\":2,\"b\":0,\"c\":[]}", true},
+                 {"{\"zz\":1}", true}};
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+            CHECK(accepts(g, t[i].t) == t[i].ok, "dependencies: %s should be %s", t[i].t,
+                  t[i].ok ? "accepted" : "rejected");
+        rt_grammar_free(g);
+    }
+    g = compile("{\"dependentRequired\":{}}", err, sizeof err);
+    CHECK(g && accepts(g, "{\"q\":1}"), "empty dependentRequired: %s", g ? "rejects" : err);
+    rt_grammar_free(g);
+}
+
 /* Patterns vs PCRE2 over every string of length <= 4 over a small alphabet
  * (the patterns use only syntax where ECMA-262 and PCRE2 agree). */
 static void test_patterns_vs_pcre2(void)
@@ -698,6 +730,7 @@ int main(void)
     test_const_numbers();
     test_not();
     test_contains();
+    test_dependencies();
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();

@@ -3,7 +3,7 @@
 validator on random schemas and random instances.
 
 Random schemas over the supported keywords (types, enum/const, properties /
-required / additionalProperties, items / prefixItems / contains / counts, string lengths
+required / additionalProperties / dependentRequired / dependentSchemas, items / prefixItems / contains / counts, string lengths
 and patterns, integer and number bounds, allOf / anyOf / oneOf, not around
 types, $ref into $defs) and random instances (half built to fit the schema,
 half anything) are checked with Debian's python3-jsonschema (Draft 2020-12)
@@ -101,6 +101,10 @@ class Gen:
                 s["additionalProperties"] = False
             elif ap == 2:
                 s["additionalProperties"] = self.schema(depth + 1, defs)
+            if props and r.random() < 0.25:
+                s["dependentRequired"] = {r.choice(NAMES): r.sample(NAMES, r.randint(0, 2))}
+            if props and r.random() < 0.2:
+                s["dependentSchemas"] = {r.choice(list(props)): self.schema(depth + 1, defs)}
             if r.random() < 0.15:
                 del s["type"]
             return s
