@@ -109,6 +109,8 @@ bool gmasker_allows(gmasker *k, int32_t id); /* may token id come next? */
 const uint64_t *gmasker_mask(gmasker *k);
 int gmasker_accept(gmasker *k, int32_t id);      /* advance by token id; < 0 if not allowed */
 int32_t rt_grammar_mask_vocab(const gmasker *k); /* bits in the mask */
+/* Arena size that triggers compaction (tests lower it to exercise the path). */
+void gmasker_set_compact_limit(gmasker *k, int32_t nodes);
 /* The sampler's masker (sampler.c), or NULL: for rt_generate's completion. */
 gmasker *rt_sampler_masker(rt_sampler *s);
 /* rt_sampler_sample's answer when the grammar leaves no token at all. */

@@ -290,6 +290,7 @@ struct gmasker {
     uint8_t *lv_root; /* level's stacks equal the walk's starting set (no partial) */
     gset sbuf, out;
     gmask_stats stats;
+    int32_t compact_limit; /* arena nodes before compaction */
 };
 
 static void cache_clear(gmasker *k)
@@ -341,6 +342,7 @@ int gmasker_new(const rt_model *m, const rt_grammar *g, const rt_grammar_opts *o
     if (!k) goto oom;
     k->m = m;
     k->g = g;
+    k->compact_limit = ARENA_COMPACT_NODES;
     if (o) k->opts = *o;
     k->t = gtrie_get(m);
     if (!k->t) goto oom;
@@ -376,6 +378,11 @@ int gmasker_reset(gmasker *k)
 const rt_grammar_state *gmasker_state(const gmasker *k)
 {
     return k->st;
+}
+
+void gmasker_set_compact_limit(gmasker *k, int32_t nodes)
+{
+    k->compact_limit = nodes;
 }
 
 int32_t rt_grammar_mask_vocab(const gmasker *k)
@@ -571,7 +578,7 @@ int gmasker_accept(gmasker *k, int32_t id)
     if (t->kind[id] == TK_NONE) return -1;
     if (rt_grammar_state_accept(k->st, t->pdata + t->poff[id], t->poff[id + 1] - t->poff[id]))
         return -1;
-    if (garena_size(k->st->a) > ARENA_COMPACT_NODES) {
+    if (garena_size(k->st->a) > k->compact_limit) {
         /* node ids change: cached masks and the root copy are keyed by them */
         if (gstate_compact(k->st)) return -1;
         cache_clear(k);

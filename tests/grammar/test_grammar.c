@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "grammar/grammar.h"
 #include "model.h"
 #include "rt.h"
 #include "vocab.h"
@@ -323,8 +326,86 @@ static rt_grammar *load_fixture_grammar(const char *dir, const char *name)
     return g;
 }
 
+typedef struct {
+    const rt_model *m;
+    const rt_grammar *g;
+    char text[2048];
+    int rc;
+} thread_job;
+
+/* Masked sampling over generated logits (no forward pass): the trie is built
+ * lazily by whichever thread gets there first, the grammar is shared. */
+static void *thread_sample(void *arg)
+{
+    thread_job *j = arg;
+    char err[256];
+    int32_t nv = rt_model_n_vocab(j->m);
+    float *logits = malloc(sizeof(float) * (size_t)nv);
+    rt_sampler_params sp = rt_sampler_default_params();
+    sp.temperature = 1.0f;
+    sp.seed = 99;
+    rt_sampler *smp = rt_sampler_new(&sp);
+    j->rc = rt_sampler_set_grammar(smp, j->m, j->g, err, sizeof err);
+    size_t tl = 0;
+    uint64_t x = 42;
+    for (int step = 0; step < 200 && j->rc == 0; step++) {
+        if (rt_grammar_state_done(rt_sampler_grammar_state(smp))) break;
+        for (int32_t i = 0; i < nv; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            logits[i] = (float)(x >> 40) * 1e-6f;
+        }
+        int32_t id = rt_sampler_sample(smp, logits, nv, NULL, 0);
+        if (id < 0 || rt_model_is_eog(j->m, id)) break;
+        char piece[256];
+        int n = rt_token_piece(j->m, id, piece, sizeof piece);
+        if (n <= 0 || tl + (size_t)n >= sizeof j->text) break;
+        memcpy(j->text + tl, piece, (size_t)n);
+        tl += (size_t)n;
+    }
+    j->text[tl] = 0;
+    rt_sampler_free(smp);
+    free(logits);
+    return NULL;
+}
+
+static void check_threads(const char *dir)
+{
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/models/%s", dir, models[0]);
+    rt_model *m = NULL;
+    rt_load_params lp = {.n_threads = 1};
+    if (rt_model_load(path, &lp, &m, err, sizeof err) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    rt_grammar *g = load_fixture_grammar(dir, "json");
+    thread_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].m = m;
+        jobs[i].g = g;
+        pthread_create(&th[i], NULL, thread_sample, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        CHECK(jobs[i].rc == 0, "thread %d: set_grammar failed", i);
+        CHECK(strcmp(jobs[i].text, jobs[0].text) == 0, "thread %d diverged: '%s' vs '%s'", i,
+              jobs[i].text, jobs[0].text);
+    }
+    CHECK(strlen(jobs[0].text) > 0, "threads produced nothing");
+    rt_grammar_state *st = g ? rt_grammar_state_new(g) : NULL;
+    CHECK(st && rt_grammar_state_accept(st, jobs[0].text, strlen(jobs[0].text)) == 0,
+          "threaded output is a prefix of the grammar: '%s'", jobs[0].text);
+    rt_grammar_state_free(st);
+    rt_grammar_free(g);
+    rt_model_free(m);
+}
+
 static int run_fixtures(const char *dir)
 {
+    check_threads(dir);
     char path[1024], err[512];
     for (size_t mi = 0; mi < sizeof models / sizeof *models; mi++) {
         snprintf(path, sizeof path, "%s/models/%s", dir, models[mi]);
@@ -447,6 +528,7 @@ static int run_mask(const char *dir)
         uint8_t *mask = malloc((size_t)nv);
         float *logits = malloc(sizeof(float) * (size_t)nv);
         long states = 0, allowed_total = 0, eog_allowed = 0;
+        uint64_t compactions = 0;
         for (size_t gi = 0; gi < sizeof gnames / sizeof *gnames; gi++) {
             rt_grammar *g = load_fixture_grammar(dir, gnames[gi]);
             if (!g) continue;
@@ -457,6 +539,8 @@ static int run_mask(const char *dir)
                 rt_grammar_opts go = {.full_mask = seed == 2};
                 rt_sampler *smp = rt_sampler_new(&sp);
                 CHECK(rt_sampler_set_grammar_opts(smp, m, g, &go, err, sizeof err) == 0, "%s", err);
+                /* seed 1: compact the node arena every few steps (ids change, caches reset) */
+                if (seed == 1) gmasker_set_compact_limit(rt_sampler_masker(smp), 8);
                 char text[4096];
                 size_t tl = 0;
                 uint64_t x = 0x1234567ull + (uint64_t)seed * 977 + gi;
@@ -528,12 +612,15 @@ static int run_mask(const char *dir)
                     CHECK(rt_grammar_state_accept(chk, text, tl) == 0, "sampled text accepted");
                     rt_grammar_state_free(chk);
                 }
+                compactions += gmasker_stats(rt_sampler_masker(smp))->compactions;
                 rt_sampler_free(smp);
             }
             rt_grammar_free(g);
         }
-        printf("%s: %ld states compared, %ld allowed (token, state) pairs, EOG allowed %ld times\n",
-               models[mi], states, allowed_total, eog_allowed);
+        printf("%s: %ld states compared, %ld allowed (token, state) pairs, EOG allowed %ld "
+               "times, %llu arena compactions\n",
+               models[mi], states, allowed_total, eog_allowed, (unsigned long long)compactions);
+        CHECK(compactions > 0, "the compaction path was not exercised");
         CHECK(states > 100, "too few states compared (%ld)", states);
         free(mask);
         free(logits);
