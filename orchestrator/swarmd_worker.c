@@ -665,8 +665,10 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         free(c);
     }
-    /* an agent step (transcript line + checkpoint) or a paused backend */
-    if ((p->step_json && *p->step_json) || (p->paused && *p->paused)) {
+    /* an agent step (transcript line + checkpoint), a side effect journaled
+     * mid-step (checkpoint only) or a paused backend */
+    if ((p->step_json && *p->step_json) || (p->checkpoint && *p->checkpoint) ||
+        (p->paused && *p->paused)) {
         sched_step st = {.step = p->step,
                          .tool_calls = p->tool_calls,
                          .record = p->step_json,

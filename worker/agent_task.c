@@ -83,6 +83,12 @@ static int hook_step(void *ud, uint32_t step, const char *tool, uint64_t tokens,
     return atomic_load(st->c->cancel) != 0;
 }
 
+static void hook_journal(void *ud, const char *checkpoint)
+{
+    agent_run_state *st = ud;
+    agent_progress(st->c, 0, "", 0, st->tool_calls, "", checkpoint, "");
+}
+
 static int hook_pause(void *ud, const char *reason, uint64_t retry_ms)
 {
     agent_run_state *st = ud;
@@ -260,6 +266,7 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
                    .first_step_tool = strcmp(spec_str(spec, "first_step", "tool"), "tool") == 0},
         .hooks = {.ud = &st,
                   .on_step = hook_step,
+                  .on_journal = hook_journal,
                   .on_pause = hook_pause,
                   .cancelled = hook_cancelled},
         .checkpoint = a->checkpoint,

@@ -24,7 +24,7 @@ typedef struct {
 /* Tool grammars compiled for the last tool set, one per tool choice: an
  * agent offers the same tools every step, so each is compiled once. */
 typedef struct {
-    char *key; /* the tools' names and schemas */
+    char *key; /* the family, the tools' names and schemas */
     rt_grammar *g;
 } emb_grammar;
 
@@ -282,13 +282,14 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
 
 /* ---- agent steps ---- */
 
-static char *emb_tools_key(const rt_tool_def *tools, size_t n)
+static char *emb_tools_key(const char *family, const rt_tool_def *tools, size_t n)
 {
-    size_t len = 1;
+    size_t len = strlen(family) + 2;
     for (size_t i = 0; i < n; i++)
         len += strlen(tools[i].name) + (tools[i].parameters ? strlen(tools[i].parameters) : 0) + 2;
     char *k = malloc(len), *p = k;
     if (!k) return NULL;
+    p += sprintf(p, "%s\n", family);
     for (size_t i = 0; i < n; i++)
         p += sprintf(p, "%s\n%s\n", tools[i].name, tools[i].parameters ? tools[i].parameters : "");
     *p = 0;
@@ -299,7 +300,7 @@ static const rt_grammar *emb_tool_grammar(emb_slot *s, const char *family,
                                           const agent_model_req *req, char *err, size_t errlen)
 {
     emb_grammar *eg = &s->gram[req->choice];
-    char *key = emb_tools_key(req->tools, req->n_tools);
+    char *key = emb_tools_key(family, req->tools, req->n_tools);
     if (!key) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -341,9 +342,20 @@ static int emb_chat(void *slot, const agent_model_req *req, float temperature, u
         return -1;
     }
     const rt_grammar *g = NULL;
-    if (req->n_tools > 0 && !(g = emb_tool_grammar(s, family, req, err, errlen))) return -1;
+    const char *tmpl = NULL; /* NULL: the model's own template */
+    if (req->n_tools > 0 && !(g = emb_tool_grammar(s, family, req, err, errlen))) {
+        /* older templates without a tool-call format (Mistral v0.1, DeepSeek
+         * V2): use their family's tool-calling successor, whose markers the
+         * grammar then forces, rather than refusing the agent */
+        const char *next = strcmp(family, "mistral") == 0    ? "mistral-v3"
+                           : strcmp(family, "deepseek") == 0 ? "deepseek3"
+                                                             : "chatml";
+        char err2[256];
+        if (!(g = emb_tool_grammar(s, next, req, err2, sizeof err2))) return -1;
+        family = tmpl = next;
+    }
     char *text = NULL;
-    if (rt_chat_format_tools(m, NULL, req->msgs, req->n_msgs, req->tools, req->n_tools, true, &text,
+    if (rt_chat_format_tools(m, tmpl, req->msgs, req->n_msgs, req->tools, req->n_tools, true, &text,
                              err, errlen) != 0)
         return -1;
     int32_t *ids = NULL;

@@ -404,8 +404,10 @@ static char *record_make(const agent_loop_cfg *cfg, uint32_t step, const agent_r
 
 /* Runs the reply's calls; appends the assistant turn and tool results. */
 static int loop_run_calls(const agent_loop_cfg *cfg, msg_list *msgs, agent_reply *reply,
-                          uint32_t step, size_t obs_cap, cJSON *calls_out, uint32_t *n_calls)
+                          uint32_t step, size_t obs_cap, cJSON *calls_out,
+                          const loop_counters *done)
 {
+    size_t n_before = msgs->n; /* the conversation as of the last finished step */
     agent_msg am = {.role = strdup("assistant"),
                     .content = xstrdup(reply->content ? reply->content : ""),
                     .calls = calls_dup(reply->calls, reply->n_calls),
@@ -420,7 +422,14 @@ static int loop_run_calls(const agent_loop_cfg *cfg, msg_list *msgs, agent_reply
         agent_result res;
         agent_audit audit;
         agent_registry_call(cfg->registry, cfg->env, c->name, c->arguments, step, &res, &audit);
-        (*n_calls)++;
+        const agent_tool *t = agent_registry_find(cfg->registry, c->name);
+        if (t && t->side_effect && !res.replayed && cfg->hooks.on_journal && cfg->env &&
+            cfg->env->journal) {
+            msg_list before = {.v = msgs->v, .n = n_before};
+            char *ck = checkpoint_make(&before, done, cfg->env->journal);
+            if (ck) cfg->hooks.on_journal(cfg->hooks.ud, ck);
+            free(ck);
+        }
         const char *obs = res.observation ? res.observation : "";
         size_t olen = strlen(obs);
         char *kept;
@@ -574,7 +583,8 @@ int agent_loop_run(const agent_loop_cfg *cfg, agent_loop_result *res, char *err,
             final = 1;
         }
         if (!final) {
-            rc = loop_run_calls(cfg, &msgs, &reply, step, obs_cap, calls_out, &c.tool_calls);
+            rc = loop_run_calls(cfg, &msgs, &reply, step, obs_cap, calls_out, &c);
+            c.tool_calls += (uint32_t)reply.n_calls;
             if (rc != 0) {
                 snprintf(err, errlen, "out of memory running step %u", step);
                 cJSON_Delete(calls_out);

@@ -82,6 +82,10 @@ typedef struct {
      * "" for a final answer. */
     int (*on_step)(void *ud, uint32_t step, const char *tool, uint64_t tokens, const char *record,
                    const char *checkpoint);
+    /* A side-effect tool just ran inside a step: checkpoint as of the last
+     * finished step plus the updated journal, so a worker lost before the
+     * step ends re-runs the step without repeating the side effect. */
+    void (*on_journal)(void *ud, const char *checkpoint);
     /* The model paused (reason) and is retried in retry_ms; return non-zero to stop. */
     int (*on_pause)(void *ud, const char *reason, uint64_t retry_ms);
     /* Polled while paused and between steps; non-zero stops. */
