@@ -909,6 +909,7 @@ static const jkw keywords[] = {
     {"contains", K_SUPP, T_ARR},
     {"dependentRequired", K_SUPP, T_OBJ},
     {"dependentSchemas", K_SUPP, T_OBJ},
+    {"propertyNames", K_SUPP, T_OBJ},
     {"minLength", K_SUPP, T_STR},
     {"maxLength", K_SUPP, T_STR},
     {"pattern", K_SUPP, T_STR},
@@ -1147,13 +1148,56 @@ static int el_check(jctx *x, const jel *e)
 
 static const cJSON *el_kw(const jel *e, const char *kw);
 
+/* propertyNames as plain keywords, where that is exact: false -> no member
+ * at all; const/enum of strings -> exactly those names may appear (each
+ * keeps its own value schema); true or {} -> nothing. Appended to all. */
+static int prop_names_rewrite(jctx *x, const jel *e, cJSON *all)
+{
+    const cJSON *pn = el_kw(e, "propertyNames");
+    if (!pn || cJSON_IsTrue(pn)) return 0;
+    const cJSON *names = NULL;
+    bool none = cJSON_IsFalse(pn);
+    if (cJSON_IsObject(pn)) {
+        for (const cJSON *k = pn->child; k; k = k->next) {
+            const jkw *w = kw_find(k->string);
+            unsigned m = 0;
+            if (!strcmp(k->string, "const") || !strcmp(k->string, "enum")) {
+                names = k;
+            } else if (!strcmp(k->string, "type")) {
+                const jel ne = {pn, jptr(x, e->ptr, "propertyNames"), 0};
+                if (!ne.ptr) return joom(x);
+                if (parse_type(x, &ne, k, &m)) return -1;
+                if (!(m & T_STR)) none = true; /* names are strings */
+            } else if (!w || w->cls != K_ANNOT)
+                return kw_fail(x, e->ptr, "propertyNames",
+                               "propertyNames is only supported as a boolean schema or a "
+                               "const/enum of names");
+        }
+        if (!names && !none) return 0; /* {} or {"type": "string"} */
+    } else if (!none) {
+        return kw_fail(x, e->ptr, "propertyNames", "must be a schema");
+    }
+    cJSON *g = cJSON_CreateObject();
+    if (!cJSON_AddItemToArray(all, g) || !cJSON_AddFalseToObject(g, "additionalProperties"))
+        return joom(x);
+    if (none || !names) return 0;
+    cJSON *props = cJSON_AddObjectToObject(g, "properties");
+    if (!props) return joom(x);
+    const cJSON *one = cJSON_IsArray(names) ? names->child : names;
+    for (; one; one = cJSON_IsArray(names) ? one->next : NULL)
+        if (cJSON_IsString(one) && !cJSON_GetObjectItemCaseSensitive(props, one->valuestring) &&
+            !cJSON_AddTrueToObject(props, one->valuestring))
+            return joom(x);
+    return 0;
+}
+
 /* dependentRequired {p: [q...]} and dependentSchemas {p: S} as plain
  * keywords: for each p, anyOf [ p absent, p present with q... / with S ]
  * (the two branches are disjoint). The rewrite is built once per member
  * and kept, so its pointers name the same nodes on every use. */
 static int dep_rewrite(jctx *x, const jel *e, jel *out)
 {
-    const char *ptr = jptr(x, e->ptr, "dependent*");
+    const char *ptr = jptr(x, e->ptr, "rewritten*");
     if (!ptr) return joom(x);
     int *have = jmap_get(&x->synth_at, ptr);
     if (have) {
@@ -1216,6 +1260,10 @@ static int dep_rewrite(jctx *x, const jel *e, jel *out)
             }
         }
     }
+    if (prop_names_rewrite(x, e, all)) {
+        cJSON_Delete(root);
+        return -1;
+    }
     if (!all->child && !cJSON_AddItemToArray(all, cJSON_CreateTrue())) { /* no entries */
         cJSON_Delete(root);
         return joom(x);
@@ -1272,7 +1320,9 @@ static int conj_flatten(jctx *x, jconj *c)
             if (conj_add(x, c, t)) return -1;
             e = &c->v[i];
         }
-        if ((el_kw(e, "dependentRequired") || el_kw(e, "dependentSchemas")) && !(e->done & D_DEP)) {
+        if ((el_kw(e, "dependentRequired") || el_kw(e, "dependentSchemas") ||
+             el_kw(e, "propertyNames")) &&
+            !(e->done & D_DEP)) {
             jel t;
             if (dep_rewrite(x, e, &t)) return -1;
             e->done |= D_DEP;

@@ -282,8 +282,10 @@ static void test_refusals(void)
 {
     expect_refused("{\"properties\":{\"a\":{\"not\":{\"minimum\":1}}}}",
                    "/properties/a/not: not is only supported around");
-    expect_refused("{\"properties\":{\"a\":{\"propertyNames\":{}}}}",
-                   "/properties/a/propertyNames: keyword \"propertyNames\" is not supported");
+    expect_refused("{\"properties\":{\"a\":{\"propertyNames\":{\"maxLength\":2}}}}",
+                   "/properties/a/propertyNames: propertyNames is only supported");
+    expect_refused("{\"properties\":{\"a\":{\"minProperties\":1}}}",
+                   "/properties/a/minProperties: keyword \"minProperties\" is not supported");
     expect_refused("{\"dependentRequired\":{\"a\":[1]}}", "/dependentRequired: values must be");
     expect_refused("{\"items\":{\"if\":{},\"then\":{}}}", "/items/if: keyword \"if\"");
     expect_refused("{\"prefixItems\":[{},{\"minContains\":2}]}", "/prefixItems/1/minContains:");
@@ -525,6 +527,22 @@ static void test_dependencies(void)
                   t[i].ok ? "accepted" : "rejected");
         rt_grammar_free(g);
     }
+    g = compile("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"z\":{}},"
+                "\"additionalProperties\":{\"type\":\"string\"},"
+                "\"propertyNames\":{\"enum\":[\"a\",\"b\",3]}}",
+                err, sizeof err);
+    CHECK(g, "propertyNames enum: %s", err);
+    if (g) {
+        CHECK(accepts(g, "{\"a\":1,\"b\":\"x\"}") && accepts(g, "{}"), "allowed names rejected");
+        CHECK(!accepts(g, "{\"z\":1}") && !accepts(g, "{\"c\":\"x\"}") &&
+                  !accepts(g, "{\"b\":1}") && !accepts(g, "{\"a\":\"x\"}"),
+              "propertyNames enum: other names or wrong values accepted");
+        rt_grammar_free(g);
+    }
+    g = compile("{\"propertyNames\":{\"type\":\"number\"}}", err, sizeof err);
+    CHECK(g && accepts(g, "{}") && !accepts(g, "{\"1\":1}") && accepts(g, "[1]"),
+          "propertyNames number: %s", g ? "wrong" : err);
+    rt_grammar_free(g);
     g = compile("{\"dependentRequired\":{}}", err, sizeof err);
     CHECK(g && accepts(g, "{\"q\":1}"), "empty dependentRequired: %s", g ? "rejects" : err);
     rt_grammar_free(g);
