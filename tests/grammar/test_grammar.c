@@ -7,7 +7,10 @@
  * brute-force set over many random states, and end-of-generation tokens are
  * allowed exactly where the grammar may end.
  *
- * usage: test_grammar unit | fixtures DIR | mask DIR */
+ * Plus a seeded mutation run over the fixture grammars (hostile input: no
+ * crash, clean refusals, valid completions).
+ *
+ * usage: test_grammar unit | fixtures DIR | mask DIR | mutate DIR */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,6 +632,81 @@ static int run_mask(const char *dir)
     return 0;
 }
 
+/* Mutated fixture grammars (seeded, deterministic): every input either
+ * compiles or is refused with a "grammar..." message; compiled ones survive
+ * random bytes, and their shortest completion is accepted and ends. */
+static int run_mutate(const char *dir, int iterations)
+{
+    char *src[8];
+    size_t len[8];
+    int nf = 0;
+    for (size_t gi = 0; gi < sizeof grammar_files / sizeof *grammar_files && nf < 8; gi++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/grammars/%s.gbnf", dir, grammar_files[gi]);
+        src[nf] = slurp(path, &len[nf]);
+        CHECK(src[nf] != NULL, "cannot read %s", path);
+        if (src[nf]) nf++;
+    }
+    static const char alphabet[] = "()[]|*+?{},.\"\\^-:= \n#ab0x\xe3\x81\x82";
+    uint64_t x = 88172645463325252ull;
+    long compiled = 0, refused = 0;
+    for (int it = 0; it < iterations && nf > 0; it++) {
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+        int fi = (int)(RND() % (uint64_t)nf);
+        size_t n = len[fi];
+        char *buf = malloc(n + 8);
+        memcpy(buf, src[fi], n);
+        for (int k = 0, muts = 1 + (int)(RND() % 4); k < muts && n > 1; k++) {
+            size_t at = RND() % n;
+            char c = alphabet[RND() % (sizeof alphabet - 1)];
+            int op = (int)(RND() % 3);
+            if (op == 0) {
+                buf[at] = c;
+            } else if (op == 1 && n < len[fi] + 8) {
+                memmove(buf + at + 1, buf + at, n - at);
+                buf[at] = c;
+                n++;
+            } else {
+                memmove(buf + at, buf + at + 1, n - at - 1);
+                n--;
+            }
+        }
+        char err[512] = "";
+        rt_grammar *g = NULL;
+        if (rt_grammar_from_gbnf(buf, n, NULL, &g, err, sizeof err) != 0) {
+            refused++;
+            CHECK(strncmp(err, "grammar", 7) == 0, "unexpected error text '%s'", err);
+            free(buf);
+            continue;
+        }
+        compiled++;
+        rt_grammar_state *st = rt_grammar_state_new(g);
+        CHECK(st != NULL, "state");
+        for (int k = 0; st && k < 40; k++) {
+            char b =
+                (char)(RND() % 3 == 0 ? RND() : (uint64_t)alphabet[RND() % (sizeof alphabet - 1)]);
+            rt_grammar_state_accept(st, &b, 1);
+        }
+        char *tail = NULL;
+        int tn = st ? rt_grammar_state_complete(st, &tail) : -1;
+        CHECK(tn >= 0, "no completion");
+        if (tn >= 0) {
+            CHECK(rt_grammar_state_accept(st, tail, (size_t)tn) == 0, "completion rejected");
+            CHECK(rt_grammar_state_can_end(st), "completion does not end");
+        }
+        free(tail);
+        rt_grammar_state_free(st);
+        rt_grammar_free(g);
+        free(buf);
+#undef RND
+    }
+    printf("mutated grammars: %ld compiled, %ld refused\n", compiled, refused);
+    CHECK(compiled > iterations / 10 && refused > iterations / 10, "mutation mix is degenerate");
+    for (int i = 0; i < nf; i++)
+        free(src[i]);
+    return 0;
+}
+
 static const char *fixtures_dir(int argc, char **argv)
 {
     const char *d = argc > 2 ? argv[2] : getenv("SWARM_FIXTURES");
@@ -659,6 +737,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(mode, "fixtures") == 0)
             run_fixtures(dir);
+        else if (strcmp(mode, "mutate") == 0)
+            run_mutate(dir, 4000);
         else
             run_mask(dir);
     }
