@@ -5,7 +5,9 @@
 -- the last), [12] paused reason ('' = running). Returns ok | stale | unknown | forged.
 -- The transcript is a list P job:<id>:task:<tid>:transcript (one JSON line per
 -- step, capped at 10000); a retried attempt resumes after the checkpoint's
--- step, so each step is pushed once.
+-- step, so each step is pushed once. Each call's audit record in the step line
+-- is appended to the job's audit stream P job:<id>:audit (capped ~100000):
+-- fields task, record (agent, tool, argument digest, exit status, duration, bytes).
 local j, t, attempt = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local tk = tkey(j, t)
 local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
@@ -17,6 +19,15 @@ if ARGV[10] ~= '' then
   redis.call('LTRIM', tk .. ':transcript', -10000, -1)
   redis.call('HSET', tk, 'steps', ARGV[8], 'tool_calls', ARGV[9])
   event(j, 'task_step', t, attempt, {'step', ARGV[8]})
+  local ok, rec = pcall(cjson.decode, ARGV[10])
+  if ok and type(rec) == 'table' and type(rec.tool_calls) == 'table' then
+    for _, c in ipairs(rec.tool_calls) do
+      if type(c) == 'table' and type(c.audit) == 'table' then
+        redis.call('XADD', jkey(j) .. ':audit', 'MAXLEN', '~', 100000, '*', 'task', t, 'record',
+                   cjson.encode(c.audit))
+      end
+    end
+  end
 end
 if ARGV[11] ~= '' then redis.call('HSET', tk, 'ckpt', ARGV[11]) end
 if ARGV[12] ~= '' then

@@ -67,8 +67,15 @@ def run_job(sw, job, *up_args):
     return sw.wait_terminal(jid, 600)["result"]
 
 
+def audit_records(sw, job):
+    out = redis(sw, "XRANGE", "swarm:job:%s:audit" % job, "-", "+")
+    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+
+
 def check_steps(sw, res, allowed):
-    """Every task's transcript: steps 1..n once each, calls parsed and valid."""
+    """Every task's transcript: steps 1..n once each, calls parsed and valid;
+    one audit record per call in the job's audit stream."""
+    total_calls = 0
     for r in res["results"]:
         check(r["ok"], "task %s failed: %s" % (r["task_id"], r.get("error")))
         steps = transcript(sw, res["job_id"], r["task_id"])
@@ -89,6 +96,12 @@ def check_steps(sw, res, allowed):
         check(steps[-1]["final"], "%s: the last step is not a final answer" % r["task_id"])
         check(r.get("tool_calls") == calls, "%s: tool_calls %r, transcript %d" %
               (r["task_id"], r.get("tool_calls"), calls))
+        total_calls += calls
+    audit = audit_records(sw, res["job_id"])
+    check(len(audit) == total_calls, "audit stream has %d records for %d tool calls" %
+          (len(audit), total_calls))
+    check(all(a["tool"] in allowed and len(a["args_sha256"]) == 64 for a in audit),
+          "audit records lack tool or digest: %s" % audit[:2])
     return True
 
 
