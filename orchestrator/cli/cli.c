@@ -811,10 +811,12 @@ static const struct {
     const char *name;
     cli_cmd_fn fn;
 } cli_dispatch[] = {
-    {"up", cmd_up},         {"down", cmd_down_verbose}, {"submit", cmd_submit},
-    {"status", cmd_status}, {"run", cmd_run},           {"wait", cmd_wait},
-    {"cancel", cmd_cancel}, {"workers", cmd_workers},   {"result", cmd_result},
-    {"retry", cmd_retry},   {"rm", cmd_rm},
+    {"up", cmd_up},         {"down", cmd_down_verbose},
+    {"submit", cmd_submit}, {"status", cmd_status},
+    {"run", cmd_run},       {"wait", cmd_wait},
+    {"cancel", cmd_cancel}, {"workers", cmd_workers},
+    {"result", cmd_result}, {"retry", cmd_retry},
+    {"rm", cmd_rm},
 };
 
 int cli_main(int argc, char **argv)
