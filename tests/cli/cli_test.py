@@ -23,7 +23,7 @@ import tempfile
 import time
 
 SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
-COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "retry", "result",
+COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "retry", "result", "rm",
             "workers"]
 
 
