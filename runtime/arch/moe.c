@@ -6,6 +6,7 @@
  * optional renormalisation and scaling of the chosen weights, shared experts
  * (plain or sigmoid-gated), per-expert biases and gpt-oss's clamped SwiGLU. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch.h"
@@ -118,6 +119,170 @@ static void swiglu_ffn(const rt_model *m, rt_scratch *s, const rt_weight *gate, 
         rt_add_bias(out + b * E, down_b, e, E);
 }
 
+/* ---- the integer expert path: all chosen experts in one parallel job ----
+ *
+ * Decode reads 8 of 64 experts per layer; running each expert's gate, up and
+ * down projections as separate parallel-fors costs a thread wake-up per
+ * matmul (24 per layer). Here the gate and up projections of every chosen
+ * expert form one job over (expert, row) and the down projections another,
+ * with the SwiGLU between them, and each token's activation is quantized
+ * once rather than once per expert. Each expert's weights are still read
+ * once per batch, and skipped when no token chose it. Per (row, token) the
+ * arithmetic is the gemm's, so results do not depend on the batch. */
+typedef struct {
+    const rt_model *m;
+    const rt_layer *ly;
+    const rt_vec_dot_traits *vg, *vu, *vdn;
+    int32_t n_act;    /* experts chosen by at least one token */
+    int32_t ids[512]; /* their ids, ascending */
+    int32_t off[513]; /* slot range of each, expert-major */
+    int64_t ff, E;
+    const uint8_t *xq; /* gathered quantized inputs [slot][arow] */
+    size_t arow, hrow;
+    float *hb, *hb2; /* [slot][ff] */
+    uint8_t *hq;     /* [slot][hrow] quantized SwiGLU output */
+    float *yo;       /* [slot][E] */
+} moe_job;
+
+static const uint8_t *expert_rows(const rt_weight *w, int64_t e, int64_t r)
+{
+    return w->data + ((size_t)e * (size_t)w->ne[1] + (size_t)r) * w->row_bytes;
+}
+
+/* rows [b, e) of the index space (expert k, row r) = k * ff + r */
+static void moe_gate_up(void *ctx, int64_t b, int64_t e)
+{
+    const moe_job *j = ctx;
+    const rt_layer *ly = j->ly;
+    while (b < e) {
+        const int64_t k = b / j->ff, r0 = b % j->ff;
+        const int64_t r1 = e - k * j->ff < j->ff ? e - k * j->ff : j->ff;
+        const int32_t ex = j->ids[k], s0 = j->off[k], nt = j->off[k + 1] - s0;
+        const uint8_t *xq = j->xq + (size_t)s0 * j->arow;
+        j->vg->gemm(expert_rows(&ly->gate_exps, ex, r0), ly->gate_exps.row_bytes, r1 - r0, xq,
+                    j->arow, nt, j->ff, j->hb + (int64_t)s0 * j->ff + r0, j->ff);
+        j->vu->gemm(expert_rows(&ly->up_exps, ex, r0), ly->up_exps.row_bytes, r1 - r0, xq, j->arow,
+                    nt, j->ff, j->hb2 + (int64_t)s0 * j->ff + r0, j->ff);
+        b = k * j->ff + r1;
+    }
+}
+
+static void moe_act(void *ctx, int64_t b, int64_t e)
+{
+    const moe_job *j = ctx;
+    const rt_hparams *hp = &j->m->hp;
+    for (int64_t slot = b; slot < e; slot++) {
+        int32_t k = 0;
+        while (j->off[k + 1] <= slot)
+            k++;
+        const int32_t ex = j->ids[k];
+        float *g = j->hb + slot * j->ff, *u = j->hb2 + slot * j->ff;
+        rt_add_bias(g, &j->ly->gate_exps_b, ex, j->ff);
+        rt_add_bias(u, &j->ly->up_exps_b, ex, j->ff);
+        if (j->m->kind == RT_ARCH_GPTOSS) {
+            const float lim = hp->swiglu_limit, alpha = hp->swiglu_alpha;
+            for (int64_t i = 0; i < j->ff; i++) {
+                float gi = fminf(g[i], lim);
+                float ui = fmaxf(-lim, fminf(u[i], lim));
+                g[i] = gi * sigmoidf(alpha * gi) * (ui + 1.0f);
+            }
+        } else {
+            for (int64_t i = 0; i < j->ff; i++)
+                g[i] = rt_silu(g[i]) * u[i];
+        }
+        j->vdn->quantize_act(g, j->hq + (size_t)slot * j->hrow, j->ff);
+    }
+}
+
+static void moe_down(void *ctx, int64_t b, int64_t e)
+{
+    const moe_job *j = ctx;
+    const rt_layer *ly = j->ly;
+    while (b < e) {
+        const int64_t k = b / j->E, r0 = b % j->E;
+        const int64_t r1 = e - k * j->E < j->E ? e - k * j->E : j->E;
+        const int32_t ex = j->ids[k], s0 = j->off[k], nt = j->off[k + 1] - s0;
+        j->vdn->gemm(expert_rows(&ly->down_exps, ex, r0), ly->down_exps.row_bytes, r1 - r0,
+                     j->hq + (size_t)s0 * j->hrow, j->hrow, nt, j->ff,
+                     j->yo + (int64_t)s0 * j->E + r0, j->E);
+        b = k * j->E + r1;
+    }
+}
+
+/* 0 when done, -1 when these experts need the float path (or memory ran
+ * out before anything was written). Adds the weighted expert outputs of the
+ * nb rows into s->moe_out. */
+static int moe_experts_int(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t nb)
+{
+    const rt_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, NE = hp->n_expert, K = hp->n_expert_used;
+    const int64_t ff = ly->gate_exps.ne[1];
+    moe_job j = {.m = m, .ly = ly, .ff = ff, .E = E};
+    j.vg = rt_type_vec_dot(ly->gate_exps.type);
+    j.vu = rt_type_vec_dot(ly->up_exps.type);
+    j.vdn = rt_type_vec_dot(ly->down_exps.type);
+    if (!j.vg || !j.vu || !j.vdn || j.vg->act_type != j.vu->act_type || NE > 512) return -1;
+    j.arow = rt_type_row_size(j.vg->act_type, E);
+    j.hrow = rt_type_row_size(j.vdn->act_type, ff);
+    if (!j.arow || !j.hrow) return -1;
+    const int64_t slots = (int64_t)nb * K;
+    uint8_t *xq1 = malloc(j.arow * (size_t)nb);
+    uint8_t *xq = malloc(j.arow * (size_t)slots);
+    float *hb = malloc(sizeof(float) * (size_t)(slots * ff * 2));
+    uint8_t *hq = malloc(j.hrow * (size_t)slots);
+    float *yo = malloc(sizeof(float) * (size_t)(slots * E));
+    int32_t *slot_of = malloc(sizeof(int32_t) * (size_t)slots); /* (token, k) -> slot */
+    if (!xq1 || !xq || !hb || !hq || !yo || !slot_of) {
+        free(xq1), free(xq), free(hb), free(hq), free(yo), free(slot_of);
+        return -1;
+    }
+    for (int32_t b = 0; b < nb; b++)
+        j.vg->quantize_act(s->xn + b * E, xq1 + (size_t)b * j.arow, E);
+    /* expert-major slots: each expert's tokens in token order */
+    int32_t n = 0;
+    for (int32_t e = 0; e < NE; e++) {
+        int32_t c0 = n;
+        for (int64_t i = 0; i < slots; i++) {
+            if (s->exp_id[i] != e) continue;
+            memcpy(xq + (size_t)n * j.arow, xq1 + (size_t)(i / K) * j.arow, j.arow);
+            slot_of[i] = n++;
+        }
+        if (n > c0) {
+            j.ids[j.n_act] = e;
+            j.off[j.n_act++] = c0;
+        }
+    }
+    j.off[j.n_act] = n;
+    j.xq = xq;
+    j.hb = hb;
+    j.hb2 = hb + slots * ff;
+    j.hq = hq;
+    j.yo = yo;
+    /* rows per chunk: whole experts where possible, so each thread streams
+     * its own experts' weights */
+    /* tiny models: below 2^18 multiply-adds the caller alone is faster
+     * (the same threshold as rt_matmul) */
+    rt_pool *pool = (int64_t)n * ff * E < 262144 ? NULL : m->pool;
+    rt_pool_for(pool, j.n_act * ff, ff / 4 > 0 ? ff / 4 : 1, moe_gate_up, &j);
+    rt_pool_for(pool, n, 4, moe_act, &j);
+    rt_pool_for(pool, j.n_act * E, E / 4 > 0 ? E / 4 : 1, moe_down, &j);
+    /* a token's experts are added in ascending expert id, whatever the batch */
+    for (int32_t k = 0; k < j.n_act; k++) {
+        const int32_t ex = j.ids[k];
+        for (int64_t i = 0; i < slots; i++) {
+            if (s->exp_id[i] != ex) continue;
+            float *acc = s->moe_out + (i / K) * E;
+            float *y = yo + (int64_t)slot_of[i] * E;
+            rt_add_bias(y, &ly->down_exps_b, ex, E);
+            const float w = s->exp_w[i];
+            for (int64_t c = 0; c < E; c++)
+                acc[c] += w * y[c];
+        }
+    }
+    free(xq1), free(xq), free(hb), free(hq), free(yo), free(slot_of);
+    return 0;
+}
+
 void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t nb)
 {
     const rt_hparams *hp = &m->hp;
@@ -139,7 +304,7 @@ void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t 
     }
     memset(s->moe_out, 0, sizeof(float) * (size_t)(nb * E));
     /* Each chosen expert runs once over all the batch's tokens routed to it. */
-    for (int32_t e = 0; e < NE; e++) {
+    for (int32_t e = moe_experts_int(m, ly, s, nb) == 0 ? NE : 0; e < NE; e++) {
         int32_t n = 0;
         for (int32_t i = 0; i < nb * K; i++) {
             if (s->exp_id[i] != e) continue;
