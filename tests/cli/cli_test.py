@@ -268,7 +268,8 @@ def sc_lifecycle(c):
           "wait on an unknown job: %d %r" % (p.returncode, p.stderr))
 
     # a running job: ETA while it runs, wait --timeout, cancel, wait -> cancelled
-    items = ["topic %d" % i for i in range(60)]
+    # long enough (~20 s here) that it is still running after wait --timeout 1 on a fast machine
+    items = ["topic %d" % i for i in range(200)]
     run = c.submit(c.job("long", job_spec("long", "Write about {item}", items,
                                           budget={"max_tokens": 300})))
     deadline = time.time() + 120 * SLOW
