@@ -1845,6 +1845,7 @@ typedef struct {
     size_t n, i;
     jctx *x;
     const jel *e;
+    int depth; /* open groups: bounded so a hostile pattern cannot exhaust the stack */
 } jre;
 
 static int re_err(jre *r, const char *what)
@@ -2089,8 +2090,11 @@ static int re_atom(jre *r, jbuf *seq, bool *never, bool *nullable)
             else
                 return re_err(r, "lookaround and named groups are not supported");
         }
+        if (++r->depth > 60) return re_err(r, "groups nested deeper than 60");
         jbuf g = {0};
-        if (re_alt(r, &g, false, &a_never, &a_null)) {
+        int grc = re_alt(r, &g, false, &a_never, &a_null);
+        r->depth--;
+        if (grc) {
             free(g.s);
             return -1;
         }
@@ -2286,7 +2290,7 @@ static int pattern_expr(jctx *x, const jel *e, const char *pat, jbuf *out, bool 
         }
         k++;
     }
-    jre r = {cps, k, 0, x, e};
+    jre r = {cps, k, 0, x, e, 0};
     bool nullable;
     int rc = re_alt(&r, out, true, never, &nullable);
     free(cps);
@@ -2849,6 +2853,14 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
     if (arule) {
         if (trie_node(&trie, 0) < 0) goto oom;
         for (size_t q = 0; q < np; q++) {
+            /* the key trie is walked recursively, one level per character */
+            if (utf8_count(pr[q].name) > 512) {
+                jfail(x,
+                      "%s: property names longer than 512 characters are not supported next "
+                      "to additional properties",
+                      *c->v[0].ptr ? c->v[0].ptr : "(root)");
+                goto done;
+            }
             int k = trie_add(&trie, pr[q].name);
             if (k == -2) {
                 jfail(x, "%s: property name is not valid UTF-8", c->v[0].ptr);

@@ -720,6 +720,46 @@ static void test_long_tuple(void)
     free(v.s);
 }
 
+/* Hostile sizes: refused cleanly, never a crash. */
+static void test_hostile_sizes(void)
+{
+    sbuf s = {0};
+    sb_put(&s, "{\"type\":\"string\",\"pattern\":\"");
+    for (int i = 0; i < 5000; i++)
+        sb_put(&s, "(");
+    sb_put(&s, "a");
+    for (int i = 0; i < 5000; i++)
+        sb_put(&s, ")");
+    sb_put(&s, "\"}");
+    expect_refused(s.s, "groups nested deeper than 60");
+    free(s.s);
+    s = (sbuf){0};
+    sb_put(&s, "{\"type\":\"object\",\"properties\":{\"");
+    for (int i = 0; i < 20000; i++)
+        sb_put(&s, "k");
+    sb_put(&s, "\":{\"type\":\"integer\"}}");
+    char *open_obj = malloc(s.n + 64), *closed = malloc(s.n + 64);
+    snprintf(open_obj, s.n + 64, "%s}", s.s);
+    snprintf(closed, s.n + 64, "%s,\"additionalProperties\":false}", s.s);
+    expect_refused(open_obj, "property names longer than 512 characters");
+    char err[512];
+    rt_grammar *g = compile(closed, err, sizeof err);
+    CHECK(g, "20000-character property name, closed object: %s", err);
+    if (g) {
+        sbuf v = {0};
+        sb_put(&v, "{\"");
+        for (int i = 0; i < 20000; i++)
+            sb_put(&v, "k");
+        sb_put(&v, "\":7}");
+        CHECK(accepts(g, v.s), "long property name rejected");
+        free(v.s);
+        rt_grammar_free(g);
+    }
+    free(open_obj);
+    free(closed);
+    free(s.s);
+}
+
 static void test_deterministic(void)
 {
     const char *s =
@@ -753,6 +793,7 @@ int main(void)
     test_additional_keys();
     test_large_counts();
     test_long_tuple();
+    test_hostile_sizes();
     test_deterministic();
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
