@@ -17,6 +17,7 @@
 
 #include <zmq.h>
 
+#include "http.h"
 #include "swarm_version.h"
 
 #define SWARMD_X_NAME(id, name) name,
@@ -55,6 +56,8 @@ int swarmd_send(swarmd *d, void *sock, const uint8_t *id, size_t id_len, const S
     int rc = wire_send(sock, id, id_len, e, err, sizeof err);
     if (rc != 0)
         swarmd_log(d, "send to %s peer failed: %s", sock == d->client ? "client" : "worker", err);
+    else if (d->http && sock == d->worker)
+        swarmd_http_on_send(d->http, id, id_len, e); /* dispatch timing, live output */
     swarmd_drain_soon(d);
     return rc;
 }
@@ -98,6 +101,7 @@ static void swarmd_drain_socket(swarmd *d, void *sock, bool is_client)
             swarmd_client_handle(d, id, id_len, env);
         else
             swarmd_worker_handle(d, id, id_len, env);
+        if (!is_client && d->http) swarmd_http_on_recv(d->http, id, id_len, env);
         wire_free(env);
     }
     swarmd_drain_soon(d); /* more may be waiting: come back after other events */
@@ -203,6 +207,7 @@ static void swarmd_stop(swarmd *d, const char *why)
     sched_close(d->sched);
     d->sched = NULL;
     d->stopping = true;
+    swarmd_http_stop(d->http); /* waiting HTTP requests get 503, MHD's threads end */
     uv_walk(&d->loop, swarmd_close_walk, NULL);
 }
 
@@ -217,6 +222,9 @@ static void usage(FILE *f)
                "              [--log FILE] [--heartbeat-ms 1000] [--lease-ms 5000] "
                "[--prefix swarm:]\n"
                "              [--retention-s 604800]  (ended jobs are removed after this)\n"
+               "              [--http [HOST:]PORT [--http-token T | --http-token-file F]]\n"
+               "                (dashboard, /api, /metrics; HOST defaults to 127.0.0.1; with a\n"
+               "                token /api and /metrics want Authorization: Bearer T)\n"
                "       swarmd --version | --help\n");
 }
 
@@ -280,6 +288,12 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
                 return -1;
             }
             c->retention_s = x;
+        } else if (!strcmp(a, "--http")) {
+            c->http_addr = v;
+        } else if (!strcmp(a, "--http-token")) {
+            c->http_token = v;
+        } else if (!strcmp(a, "--http-token-file")) {
+            c->http_token_file = v;
         } else {
             fprintf(stderr, "swarmd: unknown flag %s\n", a);
             usage(stderr);
@@ -289,6 +303,14 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
     if (!c->redis || !c->client_ep || !c->worker_ep) {
         fprintf(stderr, "swarmd: --redis, --client and --workers are required\n");
         usage(stderr);
+        return -1;
+    }
+    if ((c->http_token || c->http_token_file) && !c->http_addr) {
+        fprintf(stderr, "swarmd: --http-token and --http-token-file need --http ADDR\n");
+        return -1;
+    }
+    if (c->http_token && c->http_token_file) {
+        fprintf(stderr, "swarmd: give --http-token or --http-token-file, not both\n");
         return -1;
     }
     if (!c->lease_ms) c->lease_ms = 5 * c->heartbeat_ms;
@@ -368,6 +390,19 @@ int main(int argc, char **argv)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, swarmd_signal_cb, SIGTERM);
     uv_signal_start(&d->sigint, swarmd_signal_cb, SIGINT);
+    if (d->cfg.http_addr) {
+        char token[256] = "";
+        if (d->cfg.http_token_file &&
+            swarmd_http_token_read(d->cfg.http_token_file, token, sizeof token, err, sizeof err)) {
+            fprintf(stderr, "swarmd: %s\n", err);
+            goto out;
+        }
+        const char *tok = d->cfg.http_token ? d->cfg.http_token : token;
+        if (swarmd_http_start(d, d->cfg.http_addr, tok, &d->http, err, sizeof err) != 0) {
+            fprintf(stderr, "swarmd: %s\n", err);
+            goto out;
+        }
+    }
     swarmd_log(d,
                "up: client %s, workers %s, redis %s, prefix %s, heartbeat %llu ms, lease %llu ms",
                d->cfg.client_ep, d->cfg.worker_ep, d->cfg.redis, d->cfg.prefix,
@@ -385,8 +420,10 @@ out:
         d->sched = NULL;
     }
     d->stopping = true;
+    swarmd_http_stop(d->http);
     uv_walk(&d->loop, swarmd_close_walk, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    swarmd_http_free(d->http);
     if (uv_loop_close(&d->loop) != 0) swarmd_log(d, "event loop did not close cleanly");
     if (d->client) zmq_close(d->client);
     if (d->worker) zmq_close(d->worker);

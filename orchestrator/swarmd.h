@@ -93,6 +93,8 @@ typedef struct swarmd_config {
     const char *redis, *client_ep, *worker_ep, *log_path, *prefix;
     uint64_t heartbeat_ms, lease_ms;
     uint64_t retention_s; /* ended jobs are removed this long after they finished */
+    /* HTTP dashboard/API/metrics (http.h): off unless http_addr is set */
+    const char *http_addr, *http_token, *http_token_file;
 } swarmd_config;
 
 typedef struct swarmd {
@@ -110,6 +112,7 @@ typedef struct swarmd {
     unsigned ticks;
     bool leasing, lease_again, stopping;
     uint64_t counters[SWARMD_C_COUNT];
+    struct swarmd_http *http; /* NULL without --http */
 } swarmd;
 
 extern const char *const swarmd_counter_names[SWARMD_C_COUNT];
