@@ -23,6 +23,9 @@ MODEL = os.path.join(FIX, "models", "qwen3moe", "qwen3moe-q8_0.gguf")
 if not os.path.isfile(MODEL):
     print(f"fixtures not found at {FIX}")
     sys.exit(1 if os.environ.get("CI") == "true" else 77)
+if not shutil.which("curl"):
+    print("the curl command is not installed")
+    sys.exit(1 if os.environ.get("CI") == "true" else 77)
 SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1"))
 KEY = "sk-serve-test-7"
 TMP = tempfile.mkdtemp(prefix="serve_curl_")
