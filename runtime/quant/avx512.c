@@ -181,30 +181,42 @@ RT_AVX512 RT_INLINE void q8_0_row(const uint8_t *w, const uint8_t *const *xs, in
 /* ---- Q4_K x Q8_K ---- */
 
 /* The 8 6-bit scales and 8 6-bit mins of a K-quant block's 12 scale bytes,
- * as sc[0..7] then mn[0..7] (the packing k_scale_min reads one at a time). */
-RT_INLINE void k_scales_unpack(const uint8_t *q, uint8_t out[16])
+ * as bytes sc[0..7] then mn[0..7] (the packing k_scale_min reads one at a
+ * time), in registers: a scalar unpack through memory stalls on store
+ * forwarding. q points at the 12 bytes; 4 more are readable after them. With
+ * u0..u2 the three little-endian words:
+ *   sc[0..3] = u0 & 0x3f..,  sc[4..7] = (u2 & 0x0f..) | ((u0 >> 2) & 0x30..)
+ *   mn[0..3] = u1 & 0x3f..,  mn[4..7] = ((u2 >> 4) & 0x0f..) | ((u1 >> 2) & 0x30..) */
+RT_AVX512 RT_INLINE __m128i k_scales_unpack(const uint8_t *q)
 {
-    uint32_t u0, u1, u2, r[4];
-    memcpy(&u0, q, 4);
-    memcpy(&u1, q + 4, 4);
-    memcpy(&u2, q + 8, 4);
-    r[0] = u0 & 0x3f3f3f3fu;
-    r[1] = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-    r[2] = u1 & 0x3f3f3f3fu;
-    r[3] = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-    memcpy(out, r, 16);
+    const __m128i v = _mm_loadu_si128((const __m128i *)q);
+    __m128i lo = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
+    lo = _mm_srlv_epi32(lo, _mm_setr_epi32(0, 0, 0, 4));
+    lo = _mm_and_si128(lo, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i hi = _mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+    hi = _mm_and_si128(hi, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
 }
 
-/* int16 lane k of a 32-lane vector gets s16[base + k / 16]: the scale of
- * each 32-element sub-block spread over its 16 maddubs pairs */
-RT_AVX512 RT_INLINE __m512i spread16(__m512i s16, int base)
-{
-    const __m512i idx =
-        _mm512_add_epi16(_mm512_set1_epi16((short)base),
-                         _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0,
-                                          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
-    return _mm512_permutexvar_epi16(idx, s16);
-}
+/* vpshufb controls spreading 16-bit scales over maddubs pairs, one table
+ * row per 512-bit vector: Q4_K row k gives int16 lanes 0-15 scale 2k and
+ * lanes 16-31 scale 2k+1 (32-element sub-blocks) from 8 int16 scales
+ * broadcast to every 128-bit lane; Q6_K row k gives 128-bit lane i the
+ * scale 4k + i (16-element sub-blocks) from the 8 scales of one half. */
+#define P2(a) a, a + 1
+#define L8(a) P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a)
+static const uint8_t q4k_spread[4][64] = {
+    {L8(0), L8(0), L8(2), L8(2)},
+    {L8(4), L8(4), L8(6), L8(6)},
+    {L8(8), L8(8), L8(10), L8(10)},
+    {L8(12), L8(12), L8(14), L8(14)},
+};
+static const uint8_t q6k_spread[2][64] = {
+    {L8(0), L8(2), L8(4), L8(6)},
+    {L8(8), L8(10), L8(12), L8(14)},
+};
+#undef L8
+#undef P2
 
 RT_AVX512 RT_INLINE void q4_K_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
                                   float *out, int64_t ldo)
@@ -216,13 +228,14 @@ RT_AVX512 RT_INLINE void q4_K_row(const uint8_t *w, const uint8_t *const *xs, in
         accm[t] = _mm256_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i sp[4];
+    for (int k = 0; k < 4; k++)
+        sp[k] = _mm512_loadu_si512((const void *)q4k_spread[k]);
     for (int64_t i = 0; i < n / RT_QK_K; i++) {
         const uint8_t *b = w + 144 * (size_t)i;
         const float d = h2f(b), dmin = h2f(b + 2);
-        uint8_t sm[16];
-        k_scales_unpack(b + 4, sm);
-        __m128i sm8 = _mm_loadu_si128((const __m128i *)sm);
-        __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm8));
+        const __m128i sm8 = k_scales_unpack(b + 4);
+        const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm8));
         /* mins, each repeated for the two 16-element halves of its
          * sub-block (the activation's bsums are per 16) */
         __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm8, sm8));
@@ -234,8 +247,8 @@ RT_AVX512 RT_INLINE void q4_K_row(const uint8_t *w, const uint8_t *const *xs, in
             /* elements 128p+0..63 and 128p+64..127, each contiguous */
             W[2 * p] = _mm512_shuffle_i64x2(lo, hi, 0x44);
             W[2 * p + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);
-            S[2 * p] = spread16(sc16, 4 * p);
-            S[2 * p + 1] = spread16(sc16, 4 * p + 2);
+            S[2 * p] = _mm512_shuffle_epi8(sc16, sp[2 * p]);
+            S[2 * p + 1] = _mm512_shuffle_epi8(sc16, sp[2 * p + 1]);
         }
         for (int t = 0; t < nt; t++) {
             const uint8_t *a = xs[t] + 292 * (size_t)i;
@@ -263,16 +276,6 @@ RT_AVX512 RT_INLINE void q4_K_row(const uint8_t *w, const uint8_t *const *xs, in
 
 /* ---- Q6_K x Q8_K ---- */
 
-/* int16 lane k gets s16[base + k / 8]: 16-element sub-blocks, 8 pairs each */
-RT_AVX512 RT_INLINE __m512i spread8(__m512i s16, int base)
-{
-    const __m512i idx =
-        _mm512_add_epi16(_mm512_set1_epi16((short)base),
-                         _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1,
-                                          1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
-    return _mm512_permutexvar_epi16(idx, s16);
-}
-
 /* Codes q are unsigned 0..63 (maddubs takes them as they are); the -32
  * offset is sum_s sc[s] * 32 * bsum[s], subtracted in the integer sum. */
 RT_AVX512 RT_INLINE void q6_K_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
@@ -286,11 +289,12 @@ RT_AVX512 RT_INLINE void q6_K_row(const uint8_t *w, const uint8_t *const *xs, in
      * holds codes of qa (bits 0-1 / 4-5), upper half codes of qc (2-3 / 6-7) */
     const __m512i sha = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     const __m512i shb = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    const __m512i sp[2] = {_mm512_loadu_si512((const void *)q6k_spread[0]),
+                           _mm512_loadu_si512((const void *)q6k_spread[1])};
     for (int64_t i = 0; i < n / RT_QK_K; i++) {
         const uint8_t *b = w + 210 * (size_t)i;
         const float d = h2f(b + 208);
-        __m256i sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
-        __m512i sc16 = _mm512_castsi256_si512(sc16y);
+        const __m256i sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
         __m512i W[4], S[4];
         for (int h = 0; h < 2; h++) {
             __m512i ql = _mm512_loadu_si512((const void *)(b + 64 * h));
@@ -301,8 +305,11 @@ RT_AVX512 RT_INLINE void q6_K_row(const uint8_t *w, const uint8_t *const *xs, in
             W[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(ha, 4));
             W[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                            _mm512_slli_epi16(hb, 4));
-            S[2 * h] = spread8(sc16, 8 * h);
-            S[2 * h + 1] = spread8(sc16, 8 * h + 4);
+            /* this half's 8 scales in every 128-bit lane */
+            const __m512i sch = _mm512_broadcast_i32x4(h ? _mm256_extracti128_si256(sc16y, 1)
+                                                         : _mm256_castsi256_si128(sc16y));
+            S[2 * h] = _mm512_shuffle_epi8(sch, sp[0]);
+            S[2 * h + 1] = _mm512_shuffle_epi8(sch, sp[1]);
         }
         for (int t = 0; t < nt; t++) {
             const uint8_t *a = xs[t] + 292 * (size_t)i;
