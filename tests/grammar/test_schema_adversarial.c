@@ -10,6 +10,7 @@
 #include <pcre2.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -760,6 +761,66 @@ static void test_hostile_sizes(void)
     free(s.s);
 }
 
+/* Byte mutations of valid schemas: every outcome is a clean refusal or a
+ * grammar that loads (a compiled grammar the loader rejects is a bug). */
+static void test_mutations(void)
+{
+    static const char *const seeds[] = {
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\",\"minimum\":-5},"
+        "\"b\":{\"type\":\"array\",\"items\":{\"enum\":[\"x\",1,null]},\"maxItems\":3}},"
+        "\"required\":[\"a\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":9}}",
+        "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"p\"},\"n\":{"
+        "\"type\":\"number\",\"exclusiveMaximum\":2.5}},\"required\":[\"k\"]},{\"type\":"
+        "\"string\",\"pattern\":\"^[a-f0-9]{2,4}(-x)?$\"}]}",
+        "{\"$defs\":{\"t\":{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"array\","
+        "\"items\":{\"$ref\":\"#/$defs/t\"}}},\"dependentRequired\":{\"c\":[\"d\"]}}},"
+        "\"$ref\":\"#/$defs/t\",\"not\":{\"type\":\"null\"}}",
+    };
+    uint64_t st = 0x9E3779B97F4A7C15ull;
+    int compiled = 0, total = 0;
+    for (int round = 0; round < 3000; round++) {
+        const char *seed = seeds[round % 3];
+        size_t n = strlen(seed);
+        char *m = malloc(n + 8);
+        memcpy(m, seed, n + 1);
+        for (int k = 0; k < 1 + round % 3; k++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            size_t at = (size_t)(st >> 33) % n;
+            static const char pool[] = "{}[]\":,0123456789-.eaxz\\^$()|*+?";
+            char ch = pool[(st >> 20) % (sizeof pool - 1)];
+            switch ((st >> 40) % 3) {
+            case 0:
+                m[at] = ch;
+                break;
+            case 1:
+                memmove(m + at, m + at + 1, n - at);
+                n--;
+                break;
+            default:
+                memmove(m + at + 1, m + at, n - at + 1);
+                m[at] = ch;
+                n++;
+            }
+            if (n == 0) break;
+        }
+        char err[512], *g = NULL;
+        total++;
+        if (rt_json_schema_to_gbnf(m, n, &g, err, sizeof err) == 0) {
+            compiled++;
+            rt_grammar *gr = NULL;
+            CHECK(rt_grammar_from_gbnf(g, strlen(g), "root", &gr, err, sizeof err) == 0,
+                  "mutated schema %s compiles to a grammar that does not load: %s", m, err);
+            rt_grammar_free(gr);
+        } else {
+            CHECK(err[0] != 0, "refusal without a message: %s", m);
+        }
+        free(g);
+        free(m);
+    }
+    printf("mutations: %d schemas, %d compiled (all loaded), the rest refused with a message\n",
+           total, compiled);
+}
+
 static void test_deterministic(void)
 {
     const char *s =
@@ -794,6 +855,7 @@ int main(void)
     test_large_counts();
     test_long_tuple();
     test_hostile_sizes();
+    test_mutations();
     test_deterministic();
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
