@@ -60,7 +60,8 @@ static int cmd_up(const cli_env *e, const cli_opts *o)
                      .slots = o->slots > 0 ? o->slots : 2,
                      .threads = o->threads,
                      .model = o->model,
-                     .engine = o->engine};
+                     .engine = o->engine,
+                     .http = o->http};
     char err[2048];
     if (cli_up(e, &u, err, sizeof(err)) != 0) {
         fprintf(stderr, "swarm up: %s\n", err);

@@ -20,7 +20,9 @@ static const char cli_state_help[] =
     "  --state DIR      the swarm's state directory (default $SWARM_STATE, else $HOME/.swarm)\n";
 
 static const cli_command cli_commands[] = {
-    {"up", "[--workers N] [--slots K] [--threads T] [--model M.gguf] [--engine E] [--state DIR]",
+    {"up",
+     "[--workers N] [--slots K] [--threads T] [--model M.gguf] [--engine E] [--http ADDR] "
+     "[--state DIR]",
      "start redis, swarmd and N workers in the state directory",
      "Starts a private redis-server (unix socket, AOF on), swarmd and N swarm-workers,\n"
      "and returns once every worker has registered.\n"
@@ -29,8 +31,12 @@ static const cli_command cli_commands[] = {
      "  --threads T      engine threads per worker, 0..1024 (default 0: cores / (N*K))\n"
      "  --model M.gguf   the model every worker loads (default STATE/models/default.gguf,\n"
      "                   a tiny random-weight model made on first use: its text is noise)\n"
-     "  --engine E       embedded (default) or sim (a SIMULATED engine for scale tests)\n",
-     CLI_O_STATE | CLI_O_WORKERS | CLI_O_SLOTS | CLI_O_THREADS | CLI_O_MODEL | CLI_O_ENGINE,
+     "  --engine E       embedded (default) or sim (a SIMULATED engine for scale tests)\n"
+     "  --http ADDR      swarmd serves the dashboard, /api and /metrics on [HOST:]PORT\n"
+     "                   (HOST 127.0.0.1 unless given; STATE/http.token, if present,\n"
+     "                   is the API token: docs/OPERATIONS.md)\n",
+     CLI_O_STATE | CLI_O_WORKERS | CLI_O_SLOTS | CLI_O_THREADS | CLI_O_MODEL | CLI_O_ENGINE |
+         CLI_O_HTTP,
      CLI_POS_NONE, NULL},
     {"down", "[--state DIR]", "stop everything `swarm up` started",
      "Stops the workers, swarmd and redis-server that `swarm up` started in the state\n"
@@ -159,6 +165,7 @@ static const cli_option cli_options[] = {
     {"--timeout", CLI_O_TIMEOUT, 1, CLI_MAX_TIMEOUT_S},
     {"--json", CLI_O_JSON, 0, 0},
     {"--out", CLI_O_OUT, 0, 0},
+    {"--http", CLI_O_HTTP, 0, 0},
 };
 
 static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char *err,
@@ -187,6 +194,9 @@ static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char
         return cli_args_int(op->name, v, op->min, op->max, &o->timeout_s, err, errlen);
     case CLI_O_OUT:
         o->out = v;
+        return 0;
+    case CLI_O_HTTP:
+        o->http = v;
         return 0;
     default:
         return 0;

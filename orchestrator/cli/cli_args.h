@@ -33,6 +33,7 @@ enum {
     CLI_O_JSON = 1u << 7,
     CLI_O_TIMEOUT = 1u << 8,
     CLI_O_OUT = 1u << 9,
+    CLI_O_HTTP = 1u << 10,
 };
 
 typedef struct {
@@ -45,8 +46,9 @@ typedef struct {
     int threads;
     int timeout_s; /* 0 = none */
     int json;
-    const char *out; /* --out FILE */
-    const char *arg; /* the positional argument (a job id or a job file) */
+    const char *out;  /* --out FILE */
+    const char *http; /* up --http ADDR */
+    const char *arg;  /* the positional argument (a job id or a job file) */
 } cli_opts;
 
 /* Positional argument of a command. */

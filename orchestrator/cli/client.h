@@ -62,6 +62,7 @@ typedef struct {
     int threads;        /* engine threads per worker, 0 = cores / (N*K) */
     const char *model;  /* NULL = STATE/models/default.gguf (made once) */
     const char *engine; /* "embedded" or "sim" */
+    const char *http;   /* swarmd --http ADDR, NULL = no HTTP server */
     bool quiet;
 } cli_up_opts;
 

@@ -798,8 +798,21 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
     snprintf(client_ep, sizeof(client_ep), "ipc://%s/client.ipc", e->state);
     snprintf(worker_ep, sizeof(worker_ep), "ipc://%s/worker.ipc", e->state);
     snprintf(log, sizeof(log), "%s/swarmd.log", logs);
-    char *sargv[] = {swarmd,    "--redis",   redis_arg, "--client",
-                     client_ep, "--workers", worker_ep, NULL};
+    char *sargv[12] = {swarmd,    "--redis",   redis_arg, "--client",
+                       client_ep, "--workers", worker_ep, NULL};
+    char token_file[1100];
+    if (o->http && *o->http) {
+        /* the dashboard; STATE/http.token (when the user made one) guards its API */
+        int k = 7;
+        sargv[k++] = "--http";
+        sargv[k++] = (char *)o->http;
+        snprintf(token_file, sizeof(token_file), "%s/http.token", e->state);
+        if (access(token_file, R_OK) == 0) {
+            sargv[k++] = "--http-token-file";
+            sargv[k++] = token_file;
+        }
+        sargv[k] = NULL;
+    }
     pid_t spid = l_spawn(sargv, log, err, errlen);
     if (spid < 0) goto fail;
     snprintf(path, sizeof(path), "%s/swarmd.pid", e->state);
@@ -858,6 +871,8 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
                 sim                             ? " (SIMULATED engine)"
                 : strcmp(engine, "replay") == 0 ? " (REPLAY engine: recorded trajectories)"
                                                 : "");
+    if (!o->quiet && o->http && *o->http)
+        fprintf(stderr, "swarm up: dashboard and /metrics on %s (see logs/swarmd.log)\n", o->http);
     rc = 0;
     goto out;
 fail:
