@@ -14,6 +14,7 @@ usage: swarm_e2e.py BINDIR SRCDIR SCENARIO
 scenarios: submit-100, run-demo, kill-worker, bad-job, sim-scale, swarmd-restart
 """
 import json
+import re
 import os
 import shutil
 import signal
@@ -362,10 +363,21 @@ def sc_bad_job(sw, bindir, srcdir):
     jid = sw.cli("submit", write_job(sw.tmp, "good", items)).stdout.strip()
     st = sw.wait_terminal(jid, 120)
     check_result(st["result"], items)
-    # a job whose sub-tasks all fail: state failed, swarm run exits 1, every task listed
+    # max_tokens beyond the workers' context is refused at submit, naming it
     items = ["too-long-%d" % i for i in range(3)]
-    job = write_job(sw.tmp, "failing", items, max_tokens=1000000,
+    job = write_job(sw.tmp, "refused", items, max_tokens=1000000,
                     extra={"budget": {"max_tokens": 1000000, "max_attempts": 1}})
+    p = sw.cli("run", "--job", job, "--json", check_rc=False)
+    check(p.returncode != 0 and "max_tokens" in p.stderr and not p.stdout.strip(),
+          "max_tokens beyond the context not refused at submit: rc %d %r" % (p.returncode,
+                                                                            p.stderr))
+    # a job whose sub-tasks all fail on the worker (max_tokens fits the context
+    # but leaves no room for any prompt): state failed, swarm run exits 1,
+    # every task listed with its reason
+    ws = json.loads(sw.cli("workers", "--json").stdout)
+    ctx = min(int(re.search(r"ctx (\d+)", w["model"]).group(1)) for w in ws)
+    job = write_job(sw.tmp, "failing", items, max_tokens=ctx - 1,
+                    extra={"budget": {"max_tokens": ctx - 1, "max_attempts": 1}})
     p = sw.cli("run", "--job", job, "--json", check_rc=False)
     check(p.returncode == 1, "swarm run of a failing job exited %d" % p.returncode)
     res = json.loads(p.stdout)
