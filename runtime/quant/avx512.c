@@ -17,6 +17,8 @@
  * same scale, same rounding), which test_quant checks. */
 #include "quant_impl.h"
 
+#include <stdlib.h>
+
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -143,39 +145,113 @@ RT_AVX512 RT_INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1)
 }
 
 /* Two adjacent Q8_0 blocks per 512-bit step: lanes 0-7 hold block i's eight
- * int32 partial sums, lanes 8-15 block i+1's; a lone last block uses the
- * lower half only (the upper lanes add exact zeros). */
-RT_AVX512 RT_INLINE void q8_0_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
-                                  float *out, int64_t ldo)
+ * int32 partial sums, lanes 8-15 block i+1's; a lone last block takes a
+ * 256-bit step. dx[t] holds token t's block scales as floats (converted
+ * once per call, not once per row). */
+RT_AVX512 RT_INLINE void q8_0_row(const uint8_t *w, const uint8_t *const *xs,
+                                  const float *const *dx, int nt, int64_t n, float *out,
+                                  int64_t ldo)
 {
     __m512 acc[NT_MAX];
     for (int t = 0; t < nt; t++)
         acc[t] = _mm512_setzero_ps();
     const int64_t nb = n / 32;
     const __m512i zero = _mm512_setzero_si512();
-    for (int64_t i = 0; i < nb; i += 2) {
+    const __m512i idx01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
         const uint8_t *b = w + 34 * i;
-        const int two = i + 1 < nb;
-        __m512i W = two ? load_2x32(b + 2, b + 36)
-                        : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2)));
+        const __m512i W = load_2x32(b + 2, b + 36);
         /* unsigned |w| for dpbusd; the sign moves to the activation */
-        __m512i aW = _mm512_abs_epi8(W);
-        __mmask64 neg = _mm512_movepi8_mask(W);
-        __m512 dw = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(b)),
-                                         _mm512_set1_ps(two ? h2f(b + 34) : 0.0f));
+        const __m512i aW = _mm512_abs_epi8(W);
+        const __mmask64 neg = _mm512_movepi8_mask(W);
+        const __m512 dw =
+            _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(b)), _mm512_set1_ps(h2f(b + 34)));
         for (int t = 0; t < nt; t++) {
             const uint8_t *a = xs[t] + 34 * i;
-            __m512i X = two ? load_2x32(a + 2, a + 36)
-                            : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2)));
-            X = _mm512_mask_sub_epi8(X, neg, zero, X);
+            __m512i X =
+                _mm512_mask_sub_epi8(load_2x32(a + 2, a + 36), neg, zero, load_2x32(a + 2, a + 36));
             __m512i s = _mm512_dpbusd_epi32(zero, aW, X);
-            __m512 dx = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(a)),
-                                             _mm512_set1_ps(two ? h2f(a + 34) : 0.0f));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s), acc[t]);
+            __m512 d2 =
+                _mm512_castpd_ps(_mm512_castpd128_pd512(_mm_load_sd((const double *)(dx[t] + i))));
+            d2 = _mm512_permutexvar_ps(idx01, d2);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, d2), _mm512_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    if (i < nb) {
+        const uint8_t *b = w + 34 * i;
+        const __m256i W = _mm256_loadu_si256((const __m256i *)(b + 2));
+        const __m256i aW = _mm256_abs_epi8(W);
+        const float dw = h2f(b);
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *a = xs[t] + 34 * i;
+            __m256i X = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(a + 2)), W);
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aW, X);
+            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * dx[t][i]),
+                                     _mm512_cvtepi32_ps(_mm512_zextsi256_si512(s)), acc[t]);
         }
     }
     for (int t = 0; t < nt; t++)
         out[t * ldo] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* The driver for Q8_0: token groups outermost, so each group's activation
+ * scales are converted once; rows in tiles inside. */
+RT_AVX512 void rt_gemm_q8_0_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
+                                   size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
+{
+    enum { SEG = 1024 }; /* blocks of scales kept on the stack per token */
+    const int64_t nb = n / 32;
+    float stack[NT_MAX][SEG];
+    float *heap = NULL;
+    float *buf = &stack[0][0];
+    int64_t cap = SEG;
+    if (nb > SEG) { /* rows over 32768 elements: no model has them; still exact */
+        heap = malloc(sizeof(float) * NT_MAX * (size_t)nb);
+        if (!heap) {
+            rt_gemm_generic(rt_vec_dot_q8_0, w, w_stride, nr, xq, x_stride, nt, n, out, ldo);
+            return;
+        }
+        buf = heap;
+        cap = nb;
+    }
+    for (int64_t t0 = 0; t0 < nt; t0 += NT_MAX) {
+        const int64_t tn = nt - t0 < NT_MAX ? nt - t0 : NT_MAX;
+        const uint8_t *xs[NT_MAX];
+        const float *dx[NT_MAX];
+        for (int64_t t = 0; t < tn; t++) {
+            xs[t] = (const uint8_t *)xq + (size_t)(t0 + t) * x_stride;
+            float *d = buf + t * cap;
+            for (int64_t i = 0; i < nb; i++)
+                d[i] = h2f(xs[t] + 34 * i);
+            dx[t] = d;
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = (const uint8_t *)w + (size_t)r * w_stride;
+            float *o = out + t0 * ldo + r;
+            switch (tn) {
+            case 4:
+                q8_0_row(wr, xs, dx, 4, n, o, ldo);
+                break;
+            case 3:
+                q8_0_row(wr, xs, dx, 3, n, o, ldo);
+                break;
+            case 2:
+                q8_0_row(wr, xs, dx, 2, n, o, ldo);
+                break;
+            default:
+                q8_0_row(wr, xs, dx, 1, n, o, ldo);
+            }
+        }
+    }
+    free(heap);
+}
+
+RT_AVX512 float rt_vec_dot_q8_0_avx512(const void *w, const void *xq, int64_t n)
+{
+    float r;
+    rt_gemm_q8_0_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
+    return r;
 }
 
 /* ---- Q4_K x Q8_K ---- */
@@ -407,7 +483,6 @@ RT_AVX512 RT_INLINE void mxfp4_row(const uint8_t *w, const uint8_t *const *xs, i
         return r;                                                                                  \
     }
 
-RT_GEMM(q8_0, q8_0_row)
 RT_GEMM(q4_K, q4_K_row)
 RT_GEMM(q6_K, q6_K_row)
 RT_GEMM(mxfp4, mxfp4_row)
