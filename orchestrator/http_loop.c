@@ -349,8 +349,10 @@ static cJSON *task_json(http_loop *lp, const char *job, const sched_task_status 
     cJSON_AddStringToObject(o, "worker", t->worker ? t->worker : "");
     cJSON_AddNumberToObject(o, "tokens", t->tokens);
     cJSON_AddStringToObject(o, "error", t->error ? t->error : "");
+    /* the live output of a running attempt; none once it ended (the page
+     * keeps the last line it saw) */
     flight *f = *flight_find(lp, job, t->task_id);
-    cJSON_AddStringToObject(o, "tail", f ? f->tail : "");
+    if (f && f->tail[0]) cJSON_AddStringToObject(o, "tail", f->tail);
     return o;
 }
 

@@ -103,7 +103,9 @@ function renderTask(t) {
   if (!tr) {
     tr = document.createElement('tr');
     tr.dataset.task = t.task_id;
-    body.appendChild(tr);
+    // in task order, whether the API or an event showed it first
+    const after = [...body.children].find(r => r.dataset.task > t.task_id);
+    body.insertBefore(tr, after || null);
   }
   tr.dataset.state = merged.state || '';
   tr.innerHTML = taskRow(merged);
