@@ -17,6 +17,7 @@
 
 #include <zmq.h>
 
+#include "curve.h"
 #include "http.h"
 #include "swarm_version.h"
 
@@ -225,6 +226,10 @@ static void usage(FILE *f)
                "              [--http [HOST:]PORT [--http-token T | --http-token-file F]]\n"
                "                (dashboard, /api, /metrics; HOST defaults to 127.0.0.1; with a\n"
                "                token /api and /metrics want Authorization: Bearer T)\n"
+               "              [--server-key swarmd.key --authorized-keys FILE | --insecure]\n"
+               "                (tcp:// needs CURVE: swarmd's keypair from `swarm keygen` and\n"
+               "                the workers'/clients' public keys, one per line; --insecure\n"
+               "                allows plain TCP; ipc:// needs neither)\n"
                "       swarmd --version | --help\n");
 }
 
@@ -258,6 +263,10 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
         if (!strcmp(a, "--version")) {
             swarm_version_print(stdout, "swarmd");
             exit(0);
+        }
+        if (!strcmp(a, "--insecure")) {
+            c->insecure = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "swarmd: %s needs a value\n", a);
@@ -294,6 +303,10 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
             c->http_token = v;
         } else if (!strcmp(a, "--http-token-file")) {
             c->http_token_file = v;
+        } else if (!strcmp(a, "--server-key")) {
+            c->server_key = v;
+        } else if (!strcmp(a, "--authorized-keys")) {
+            c->authorized_keys = v;
         } else {
             fprintf(stderr, "swarmd: unknown flag %s\n", a);
             usage(stderr);
@@ -321,9 +334,66 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
     return 0;
 }
 
-static void *swarmd_router(swarmd *d, const char *ep, const char *what)
+/* Logged from the ZAP thread: the stream lock keeps each line whole. */
+static void swarmd_zap_log(void *ud, bool admitted, const char *key, const char *label,
+                           const char *address)
 {
+    swarmd *d = ud;
+    FILE *f = d->log ? d->log : stderr;
+    flockfile(f);
+    if (admitted)
+        swarmd_log(d, "auth: admitted key %s (%s) from %s", key, label, address);
+    else
+        swarmd_log(d, "auth: REFUSED key %s from %s: not in %s", key, address,
+                   d->cfg.authorized_keys);
+    funlockfile(f);
+}
+
+/* Network endpoints get CURVE unless --insecure: the keys are loaded and the
+ * ZAP handler bound before any socket, so no connection is ever unchecked.
+ * *server is left empty when nothing needs CURVE. */
+static int swarmd_auth_start(swarmd *d, curve_keypair *server)
+{
+    const swarmd_config *c = &d->cfg;
+    char err[512];
+    memset(server, 0, sizeof *server);
+    bool net = curve_endpoint_needs_keys(c->client_ep) || curve_endpoint_needs_keys(c->worker_ep);
+    if (!net || c->insecure) {
+        if (net) swarmd_log(d, "--insecure: network endpoints run WITHOUT CURVE (plain TCP)");
+        return 0;
+    }
+    if (!curve_available()) {
+        fprintf(stderr, "swarmd: this libzmq has no CURVE; use ipc:// or --insecure\n");
+        return -1;
+    }
+    if (!c->server_key || !c->authorized_keys) {
+        fprintf(stderr,
+                "swarmd: a tcp:// endpoint needs --server-key FILE (swarmd's keypair from `swarm "
+                "keygen`) and --authorized-keys FILE (workers' and clients' public keys), or "
+                "--insecure for plain TCP\n");
+        return -1;
+    }
+    if (curve_key_load(c->server_key, true, server, err, sizeof err) != 0 ||
+        curve_authlist_load(c->authorized_keys, &d->authkeys, err, sizeof err) != 0 ||
+        curve_zap_start(d->zctx, d->authkeys, swarmd_zap_log, d, &d->zap, err, sizeof err) != 0) {
+        fprintf(stderr, "swarmd: %s\n", err);
+        return -1;
+    }
+    swarmd_log(d, "auth: CURVE on, server key %s, %zu authorized key(s) from %s",
+               server->public_z85, curve_authlist_count(d->authkeys), c->authorized_keys);
+    return 0;
+}
+
+static void *swarmd_router(swarmd *d, const char *ep, const char *what, const curve_keypair *kp)
+{
+    char err[256];
     void *s = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (s && kp->secret_z85[0] && curve_endpoint_needs_keys(ep) &&
+        curve_server_setup(s, kp, err, sizeof err) != 0) {
+        fprintf(stderr, "swarmd: the %s endpoint %s: %s\n", what, ep, err);
+        zmq_close(s);
+        return NULL;
+    }
     if (!s || wire_socket_setup(s, true) != 0 || zmq_bind(s, ep) != 0) {
         fprintf(stderr, "swarmd: cannot bind the %s endpoint %s: %s\n", what, ep,
                 zmq_strerror(errno));
@@ -365,8 +435,11 @@ int main(int argc, char **argv)
     d->zctx = zmq_ctx_new();
     char err[256];
     if (!d->zctx) goto out;
-    if (!(d->client = swarmd_router(d, d->cfg.client_ep, "client"))) goto out;
-    if (!(d->worker = swarmd_router(d, d->cfg.worker_ep, "worker"))) goto out;
+    curve_keypair server_key;
+    if (swarmd_auth_start(d, &server_key) != 0) goto out;
+    if (!(d->client = swarmd_router(d, d->cfg.client_ep, "client", &server_key))) goto out;
+    if (!(d->worker = swarmd_router(d, d->cfg.worker_ep, "worker", &server_key))) goto out;
+    explicit_bzero(server_key.secret_z85, sizeof server_key.secret_z85);
     sched_config sc = {.loop = &d->loop,
                        .redis = d->cfg.redis,
                        .prefix = d->cfg.prefix,
@@ -427,6 +500,8 @@ out:
     if (uv_loop_close(&d->loop) != 0) swarmd_log(d, "event loop did not close cleanly");
     if (d->client) zmq_close(d->client);
     if (d->worker) zmq_close(d->worker);
+    curve_zap_stop(d->zap); /* after the CURVE sockets, before the context */
+    curve_authlist_free(d->authkeys);
     if (d->zctx) zmq_ctx_term(d->zctx);
     swarmd_workers_free(d);
     if (d->log) fclose(d->log);

@@ -95,6 +95,10 @@ typedef struct swarmd_config {
     uint64_t retention_s; /* ended jobs are removed this long after they finished */
     /* HTTP dashboard/API/metrics (http.h): off unless http_addr is set */
     const char *http_addr, *http_token, *http_token_file;
+    /* CURVE on network endpoints (proto/curve.h): swarmd's keypair and the
+     * listed worker/client public keys; insecure = plain TCP, by request only */
+    const char *server_key, *authorized_keys;
+    bool insecure;
 } swarmd_config;
 
 typedef struct swarmd {
@@ -113,6 +117,8 @@ typedef struct swarmd {
     bool leasing, lease_again, stopping;
     uint64_t counters[SWARMD_C_COUNT];
     struct swarmd_http *http; /* NULL without --http */
+    struct curve_zap *zap;    /* ZAP handler; NULL when no endpoint uses CURVE */
+    struct curve_authlist *authkeys;
 } swarmd;
 
 extern const char *const swarmd_counter_names[SWARMD_C_COUNT];

@@ -21,6 +21,11 @@ static void usage(FILE *f)
                "                    [--threads T] [--engine embedded|http|sim|replay]\n"
                "                    [--http-url URL] [--http-model NAME] [--replay FILE]\n"
                "                    [--heartbeat-ms MS] [--version]\n"
+               "                    [--server-key swarmd.pub --key worker.key | --insecure]\n"
+               "  A tcp:// --connect uses CURVE: --server-key is swarmd's public key, --key\n"
+               "    this worker's keypair (`swarm keygen`; its .pub listed in swarmd's\n"
+               "    --authorized-keys). Defaults: $SWARM_SERVER_KEY, $SWARM_KEY.\n"
+               "    --insecure (or SWARM_INSECURE=1) connects with plain TCP.\n"
                "  --engine sim is a SIMULATED engine (fake tokens) for scale tests only.\n"
                "  --engine replay REPLAYS a recorded agent trajectory (no model runs).\n"
                "  --engine http asks an OpenAI-compatible server at --http-url; the API key,\n"
@@ -36,6 +41,9 @@ int main(int argc, char **argv)
     cfg.http_model = getenv("SWARM_HTTP_MODEL");
     cfg.api_key = getenv("SWARM_HTTP_API_KEY");
     cfg.replay = getenv("SWARM_REPLAY");
+    cfg.server_key = getenv("SWARM_SERVER_KEY");
+    cfg.key = getenv("SWARM_KEY");
+    cfg.insecure = getenv("SWARM_INSECURE") && !strcmp(getenv("SWARM_INSECURE"), "1");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -46,6 +54,10 @@ int main(int argc, char **argv)
         if (strcmp(a, "--version") == 0) {
             swarm_version_print(stdout, "swarm-worker");
             return 0;
+        }
+        if (strcmp(a, "--insecure") == 0) {
+            cfg.insecure = 1;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "swarm-worker: %s needs a value\n", a);
@@ -72,6 +84,10 @@ int main(int argc, char **argv)
             cfg.replay = v;
         else if (strcmp(a, "--heartbeat-ms") == 0)
             cfg.heartbeat_ms = atoi(v);
+        else if (strcmp(a, "--server-key") == 0)
+            cfg.server_key = v;
+        else if (strcmp(a, "--key") == 0)
+            cfg.key = v;
         else {
             fprintf(stderr, "swarm-worker: unknown option %s\n", a);
             usage(stderr);

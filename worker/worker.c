@@ -26,6 +26,7 @@
 #include <zmq.h>
 
 #include "agent_task.h"
+#include "curve.h"
 #include "backend.h"
 #include "wire.h"
 #include "worker.h"
@@ -197,6 +198,14 @@ static int worker_connect(worker *w, char *err, size_t errlen)
     }
     wire_socket_setup(w->dealer, false);
     zmq_setsockopt(w->dealer, ZMQ_ROUTING_ID, w->id, strlen(w->id));
+    curve_client_opts co = {.server_key_path = w->cfg->server_key,
+                            .key_path = w->cfg->key,
+                            .insecure = w->cfg->insecure != 0};
+    if (curve_client_prepare(w->dealer, w->cfg->connect, &co, err, errlen) != 0) {
+        zmq_close(w->dealer);
+        w->dealer = NULL;
+        return -1;
+    }
     if (zmq_connect(w->dealer, w->cfg->connect) != 0) {
         snprintf(err, errlen, "--connect %s: %s", w->cfg->connect, zmq_strerror(errno));
         zmq_close(w->dealer);

@@ -23,6 +23,10 @@ typedef struct {
     /* engine http: an OpenAI-compatible server; engine replay: a trajectory */
     const char *http_url, *http_model, *api_key;
     const char *replay;
+    /* CURVE for a tcp:// --connect (proto/curve.h): swarmd's public key file,
+     * this worker's keypair file; insecure = plain TCP, by request only */
+    const char *server_key, *key;
+    int insecure;
 } worker_config;
 
 /* Runs until *cfg->stop is set. Returns 0 on a clean stop, -1 with err set

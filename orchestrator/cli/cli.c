@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "cli_args.h"
+#include "cli_keygen.h"
 #include "cli_view.h"
 #include "client.h"
 #include "swarm_version.h"
@@ -817,7 +818,7 @@ static const struct {
     {"run", cmd_run},       {"wait", cmd_wait},
     {"cancel", cmd_cancel}, {"workers", cmd_workers},
     {"result", cmd_result}, {"retry", cmd_retry},
-    {"rm", cmd_rm},
+    {"rm", cmd_rm},         {"keygen", cli_keygen},
 };
 
 int cli_main(int argc, char **argv)

@@ -96,6 +96,15 @@ static const cli_command cli_commands[] = {
      "  --json           the whole result JSON\n"
      "  --out FILE       write it to FILE instead of stdout\n",
      CLI_O_STATE | CLI_O_JSON | CLI_O_OUT, CLI_POS_REQUIRED, "JOB"},
+    {"keygen", "[NAME] [--out DIR]", "make a CURVE keypair for tcp:// endpoints",
+     "Writes DIR/NAME.key (the keypair: keep it private) and DIR/NAME.pub (the public\n"
+     "key), both mode 0600; an existing file is never replaced. NAME defaults to the\n"
+     "short host name. swarmd takes its own NAME.key with --server-key and every\n"
+     "worker's and client's NAME.pub line in --authorized-keys; a worker or client\n"
+     "takes swarmd's .pub and its own .key (docs/DEPLOY.md; for the CLI:\n"
+     "SWARM_SERVER_KEY, SWARM_KEY, or SWARM_INSECURE=1 for plain TCP).\n"
+     "  --out DIR        where to write them (default: the current directory)\n",
+     CLI_O_OUT, CLI_POS_OPTIONAL, "NAME"},
     {"workers", "[--json] [--state DIR]", "list registered workers",
      "One line per worker: id, host, slots, busy slots, model (with its context size).\n"
      "  --json           a JSON array instead (docs/CLI.md)\n",

@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "client.h"
+#include "curve.h"
 
 static uint64_t cli_now_ms(void)
 {
@@ -31,6 +32,19 @@ static int cli_client_socket(cli_client *c, char *err, size_t errlen)
     wire_socket_setup(c->sock, false);
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    /* a tcp:// SWARM_ENDPOINT is CURVE unless SWARM_INSECURE=1 (proto/curve.h) */
+    const char *insecure = getenv("SWARM_INSECURE");
+    curve_client_opts co = {.server_key_path = getenv("SWARM_SERVER_KEY"),
+                            .key_path = getenv("SWARM_KEY"),
+                            .insecure = insecure && !strcmp(insecure, "1"),
+                            .server_key_flag = "SWARM_SERVER_KEY=FILE",
+                            .key_flag = "SWARM_KEY=FILE",
+                            .insecure_flag = "SWARM_INSECURE=1"};
+    if (curve_client_prepare(c->sock, c->endpoint, &co, err, errlen) != 0) {
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return -1;
+    }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         snprintf(err, errlen, "%s: %s", c->endpoint, zmq_strerror(errno));
         zmq_close(c->sock);
