@@ -3433,9 +3433,31 @@ static bool sum_disjoint(const jsum *a, const jsum *b)
 
 /* Is there a property required by both with disjoint const/enum values
  * (and can only objects satisfy both)? */
+/* Does some member of c rule out property `name` (name: false, or
+ * additionalProperties: false without listing it)? */
+static bool conj_forbids(const jconj *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const cJSON *p = el_kw(&c->v[i], "properties");
+        const cJSON *s = cJSON_IsObject(p) ? cJSON_GetObjectItemCaseSensitive(p, name) : NULL;
+        if (s ? cJSON_IsFalse(s) : cJSON_IsFalse(el_kw(&c->v[i], "additionalProperties")))
+            return true;
+    }
+    return false;
+}
+
 static bool discriminated(const jconj *a, const jsum *sa, const jconj *b, const jsum *sb)
 {
     if ((sa->types & sb->types) & ~(unsigned)T_OBJ) return false;
+    for (int side = 0; side < 2; side++) {
+        const jconj *p = side ? b : a, *q = side ? a : b;
+        /* a property one requires and the other forbids */
+        for (size_t i = 0; i < p->n; i++) {
+            const cJSON *r = el_kw(&p->v[i], "required");
+            for (const cJSON *k = cJSON_IsArray(r) ? r->child : NULL; k; k = k->next)
+                if (cJSON_IsString(k) && conj_forbids(q, k->valuestring)) return true;
+        }
+    }
     for (size_t i = 0; i < a->n; i++) {
         const cJSON *r = el_kw(&a->v[i], "required");
         for (const cJSON *k = cJSON_IsArray(r) ? r->child : NULL; k; k = k->next) {
@@ -3566,11 +3588,11 @@ static int conj_rule_inner(jctx *x, jconj *c, const char *key, const char **name
                     if (sum_disjoint(&sums[i], &sums[j]) ||
                         discriminated(&br[i], &sums[i], &br[j], &sums[j]))
                         continue;
-                    char why[200];
+                    char why[320];
                     snprintf(why, sizeof why,
                              "branches %zu and %zu may both match; oneOf is only supported when "
-                             "its branches differ by type, const/enum or a required const "
-                             "discriminator property",
+                             "its branches differ by type, const/enum, a required const "
+                             "discriminator, or a property one requires and the other forbids",
                              i, j);
                     rc = kw_fail(x, gptr, "oneOf", why);
                 }

@@ -549,6 +549,25 @@ static void test_dependencies(void)
     rt_grammar_free(g);
 }
 
+/* oneOf of closed objects told apart by a property one requires and the
+ * other forbids (tool-argument unions without a tag). */
+static void test_oneof_closed(void)
+{
+    char err[512];
+    rt_grammar *g = compile(
+        "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},"
+        "\"required\":[\"a\"],\"additionalProperties\":false},{\"type\":\"object\",\"properties\":"
+        "{\"b\":{\"type\":\"integer\"},\"a\":false},\"required\":[\"b\"]}]}",
+        err, sizeof err);
+    CHECK(g, "oneOf closed objects: %s", err);
+    if (!g) return;
+    CHECK(accepts(g, "{\"a\":\"x\"}") && accepts(g, "{\"b\":1}") && accepts(g, "{\"b\":1,\"c\":2}"),
+          "oneOf closed objects: a branch rejected");
+    CHECK(!accepts(g, "{\"a\":\"x\",\"b\":1}") && !accepts(g, "{}") && !accepts(g, "{\"a\":1}"),
+          "oneOf closed objects: accepted a non-member");
+    rt_grammar_free(g);
+}
+
 /* Patterns vs PCRE2 over every string of length <= 4 over a small alphabet
  * (the patterns use only syntax where ECMA-262 and PCRE2 agree). */
 static void test_patterns_vs_pcre2(void)
@@ -850,6 +869,7 @@ int main(void)
     test_not();
     test_contains();
     test_dependencies();
+    test_oneof_closed();
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();

@@ -129,7 +129,11 @@ class Gen:
         if k == 11:
             return {r.choice(["anyOf", "allOf"]): [self.schema(depth + 1, defs)
                                                    for _ in range(r.randint(1, 3))]}
-        if k == 12:  # oneOf, often disjoint by type or by a const tag
+        if k == 12:  # oneOf, often disjoint by type, a const tag or closed objects
+            if r.random() < 0.3:
+                return {"oneOf": [{"type": "object", "properties": {n: self.schema(depth + 1, defs)},
+                                   "required": [n], "additionalProperties": r.random() < 0.7}
+                                  for n in r.sample(NAMES, r.randint(1, 3))]}
             if r.random() < 0.5:
                 ts = r.sample(["string", "integer", "null", "array", "boolean"], 2)
                 return {"oneOf": [{"type": t} for t in ts]}
