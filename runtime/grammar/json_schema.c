@@ -12,11 +12,15 @@
  * must all hold: the schema itself, its allOf members, the targets of $ref
  * with siblings). anyOf/oneOf distribute over the conjunction, one branch
  * each; oneOf only when its branches are provably disjoint (different types,
- * disjoint const/enum sets, or a required discriminator property with
- * disjoint const/enum values), else it is refused. A conjunction with no
- * combinators left compiles per JSON type: null, boolean, numbers, strings,
- * arrays, objects; each conjunction becomes one rule, memoized by its
- * members, so recursive $ref becomes a recursive rule.
+ * disjoint const/enum sets, a required discriminator property with
+ * disjoint const/enum values, or a property one requires and the other
+ * forbids), else it is refused. dependentRequired, dependentSchemas and
+ * propertyNames (boolean or const/enum of names) are rewritten once into
+ * those plain keywords. A conjunction with no combinators left compiles per
+ * JSON type: null, boolean, numbers, strings, arrays (items, prefixItems,
+ * counts, contains), objects; `not` only around a boolean or a bare type.
+ * Each conjunction becomes one rule, memoized by its members, so recursive
+ * $ref becomes a recursive rule.
  *
  * Text produced (and so the only text the grammar accepts):
  * - whitespace: none before the value; after every token at most one space,
