@@ -300,6 +300,82 @@ static void removed_done(void *ud, int rc, const char *err, const char *running,
     free(r);
 }
 
+/* ---- Events: a page of a job's logs (`swarm logs`, `swarm top`) ---- */
+
+#define SWARMD_LOG_LIMIT 500          /* most entries in one Events reply */
+#define SWARMD_LOG_BYTES (1u << 20)   /* about this many bytes of them at most */
+
+static void logs_done(void *ud, int rc, const char *err, const sched_log_page *pg)
+{
+    client_req *r = ud;
+    swarmd *d = r->d;
+    if (rc != 0) {
+        bool unknown = err && strstr(err, "unknown job");
+        bool bad = err && strstr(err, "log kind");
+        if (!unknown && !bad) d->counters[SWARMD_C_REDIS_ERRORS]++;
+        char msg[512];
+        snprintf(msg, sizeof msg, "logs: %s", err ? err : "failed");
+        reply_error(r, unknown || bad ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
+        free(r);
+        return;
+    }
+    Swarm__Envelope env;
+    Swarm__Events ev;
+    wire_envelope_init(&env, "swarmd", r->corr);
+    swarm__events__init(&ev);
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_EVENTS;
+    env.events = &ev;
+    Swarm__LogEntry *es = calloc(pg->n ? pg->n : 1, sizeof *es);
+    Swarm__LogEntry **ep = calloc(pg->n ? pg->n : 1, sizeof *ep);
+    if (!es || !ep) {
+        reply_error(r, WIRE_E_INTERNAL, "out of memory building the Events reply");
+        goto out;
+    }
+    for (size_t i = 0; i < pg->n; i++) {
+        swarm__log_entry__init(&es[i]);
+        ep[i] = &es[i];
+        es[i].id = (char *)pg->entries[i].id;
+        es[i].task_id = (char *)pg->entries[i].task;
+        es[i].fields = (char **)pg->entries[i].fields;
+        es[i].n_fields = pg->entries[i].n_fields;
+    }
+    ev.job_id = r->job_id;
+    ev.entries = ep;
+    ev.n_entries = pg->n;
+    ev.next = (char *)pg->next;
+    ev.job_state = (char *)pg->state;
+    ev.more = pg->more;
+    ev.trimmed = pg->trimmed;
+    ev.first = (char *)pg->first;
+    if (swarmd_send(d, d->client, r->id, r->id_len, &env) != 0)
+        reply_error(r, WIRE_E_INTERNAL, "Events reply could not be sent (too large?)");
+out:
+    free(es);
+    free(ep);
+    free(r);
+}
+
+static void handle_events(client_req *r, const Swarm__Events *e)
+{
+    char err[300];
+    bool live = strcmp(e->kind, "live") == 0;
+    if ((!live && !e->job_id[0]) || strlen(e->job_id) >= sizeof r->job_id ||
+        strlen(e->task_id) >= 64 || strlen(e->after) >= 128) {
+        reply_error(r, WIRE_E_BAD_REQUEST,
+                    "Events: job_id missing (only kind live may omit it), or job_id, task_id or "
+                    "after too long");
+        free(r);
+        return;
+    }
+    snprintf(r->job_id, sizeof r->job_id, "%s", e->job_id);
+    uint32_t limit = e->limit == 0 || e->limit > SWARMD_LOG_LIMIT ? SWARMD_LOG_LIMIT : e->limit;
+    if (sched_logs_read(r->d->sched, e->kind, e->job_id, e->task_id, e->after, limit,
+                        SWARMD_LOG_BYTES, logs_done, r, err, sizeof err) != 0) {
+        reply_error(r, WIRE_E_INTERNAL, err);
+        free(r);
+    }
+}
+
 void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
 {
     client_req *r = req_new(d, id, id_len, env->correlation_id);
@@ -358,6 +434,9 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         }
         return;
     }
+    case SWARM__ENVELOPE__PAYLOAD_EVENTS:
+        handle_events(r, env->events);
+        return;
     case SWARM__ENVELOPE__PAYLOAD_RETRY: {
         const Swarm__Retry *rt = env->retry;
         if (!rt->job_id[0] || strlen(rt->job_id) >= sizeof r->job_id) {

@@ -36,6 +36,7 @@ enum {
     S_RETRY,
     S_REMOVE,
     S_PURGE,
+    S_LOGS,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -1169,6 +1170,64 @@ int sched_jobs_deadline(sched_t *s, size_t max, sched_cancel_fn cb, void *ud, ch
 {
     sched_op *op = op_new(s, S_DEADLINE, op_deadline_reply, (void *)cb, ud);
     if (op && op_u64(op, max)) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- logs (`swarm logs`, `swarm top`; lua/logs.lua) ---- */
+
+static void op_logs_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_logs_fn cb = (sched_logs_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+        cb(op->ud, -1, err ? err : "logs: unexpected reply", NULL);
+        return;
+    }
+    size_t n = r->elements - 5, n_fields = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[5 + i];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2) n_fields += e->elements - 2;
+    }
+    sched_log_entry *es = calloc(n ? n : 1, sizeof *es);
+    const char **fs = calloc(n_fields ? n_fields : 1, sizeof *fs);
+    if (!es || !fs) {
+        free(es);
+        free(fs);
+        cb(op->ud, -1, "out of memory", NULL);
+        return;
+    }
+    sched_log_page pg = {.state = sched_reply_str(r->element[0]),
+                         .next = sched_reply_str(r->element[1]),
+                         .more = sched_reply_ll(r->element[2]) != 0,
+                         .trimmed = (uint64_t)sched_reply_ll(r->element[3]),
+                         .first = sched_reply_str(r->element[4]),
+                         .entries = es};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[5 + i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+        sched_log_entry *x = &es[pg.n++];
+        x->id = sched_reply_str(e->element[0]);
+        x->task = sched_reply_str(e->element[1]);
+        x->fields = &fs[k];
+        for (size_t f = 2; f < e->elements; f++)
+            fs[k++] = sched_reply_str(e->element[f]);
+        x->n_fields = e->elements - 2;
+    }
+    cb(op->ud, 0, NULL, &pg);
+    free(es);
+    free(fs);
+}
+
+int sched_logs_read(sched_t *s, const char *kind, const char *job_id, const char *task_id,
+                    const char *after, uint32_t limit, uint32_t max_bytes, sched_logs_fn cb,
+                    void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_LOGS, op_logs_reply, (void *)cb, ud);
+    if (op && (op_str(op, kind) || op_str(op, job_id) || op_str(op, task_id) || op_str(op, after) ||
+               op_u64(op, limit) || op_u64(op, max_bytes))) {
         op_free(op);
         op = NULL;
     }

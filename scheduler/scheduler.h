@@ -250,4 +250,27 @@ int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tas
                  bool with_result, uint64_t result_offset, uint32_t result_limit,
                  sched_status_fn cb, void *ud, char *err, size_t errlen);
 
+/* ---- logs (`swarm logs`, `swarm top`; lua/logs.lua, read only) ---- */
+typedef struct sched_log_entry {
+    const char *id, *task;
+    const char *const *fields; /* name, value, name, value, ... */
+    size_t n_fields;
+} sched_log_entry;
+typedef struct sched_log_page {
+    const char *state; /* the job's state ("" for live over every job) */
+    const char *next;  /* cursor of the next page */
+    const char *first; /* events/audit: oldest stored id */
+    bool more;         /* more is stored after next */
+    uint64_t trimmed;  /* events/audit: entries the stream's cap dropped */
+    size_t n;
+    const sched_log_entry *entries;
+} sched_log_page;
+typedef void (*sched_logs_fn)(void *ud, int rc, const char *err, const sched_log_page *page);
+/* One page of kind "events", "audit", "transcript" or "live" (lua/logs.lua says
+ * what each holds and its cursor) after the cursor after. rc < 0 with "unknown
+ * job" for a missing job. */
+int sched_logs_read(sched_t *s, const char *kind, const char *job_id, const char *task_id,
+                    const char *after, uint32_t limit, uint32_t max_bytes, sched_logs_fn cb,
+                    void *ud, char *err, size_t errlen);
+
 #endif

@@ -19,6 +19,8 @@
 
 #include "cli.h"
 #include "cli_args.h"
+#include "cli_logs.h"
+#include "cli_top.h"
 #include "cli_keygen.h"
 #include "cli_view.h"
 #include "client.h"
@@ -801,6 +803,25 @@ static int cmd_retry(const cli_env *e, const cli_opts *o)
     return CLI_EXIT_OK;
 }
 
+/* `swarm logs` and `swarm top` live in cli_logs.c and cli_top.c. */
+static int cmd_logs(const cli_env *e, const cli_opts *o)
+{
+    cli_client c;
+    if (cli_connect(e, &c, "logs") != 0) return CLI_EXIT_ERROR;
+    int rc = cli_logs_run(&c, o, &g_interrupted);
+    cli_client_close(&c);
+    return rc;
+}
+
+static int cmd_top(const cli_env *e, const cli_opts *o)
+{
+    cli_client c;
+    if (cli_connect(e, &c, "top") != 0) return CLI_EXIT_ERROR;
+    int rc = cli_top_run(&c, o, e->state, &g_interrupted);
+    cli_client_close(&c);
+    return rc;
+}
+
 typedef int (*cli_cmd_fn)(const cli_env *e, const cli_opts *o);
 
 static int cmd_down_verbose(const cli_env *e, const cli_opts *o)
@@ -819,6 +840,7 @@ static const struct {
     {"cancel", cmd_cancel}, {"workers", cmd_workers},
     {"result", cmd_result}, {"retry", cmd_retry},
     {"rm", cmd_rm},         {"keygen", cli_keygen},
+    {"logs", cmd_logs},     {"top", cmd_top},
 };
 
 int cli_main(int argc, char **argv)

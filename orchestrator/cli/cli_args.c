@@ -96,6 +96,25 @@ static const cli_command cli_commands[] = {
      "  --json           the whole result JSON\n"
      "  --out FILE       write it to FILE instead of stdout\n",
      CLI_O_STATE | CLI_O_JSON | CLI_O_OUT, CLI_POS_REQUIRED, "JOB"},
+    {"logs", "[-f] JOB [TASK] [--json] [--state DIR]",
+     "a job's events, agent transcripts and audit; -f follows live",
+     "Prints JOB's events (time, task, transition, worker, attempt, error), then for\n"
+     "agent sub-tasks each transcript step (step, tool, arguments digest, exit status,\n"
+     "tokens) and the audit record of each tool call. With TASK, only that sub-task.\n"
+     "The event stream keeps about the last 1000 events (100 once the job ended); a\n"
+     "line says when older ones were dropped. Read from swarmd in pages: any size works.\n"
+     "  -f, --follow     then keep printing new events, steps and audit records as they\n"
+     "                   happen, until the job ends (exit 0); swarmd may restart meanwhile\n"
+     "  --json           one JSON object per line instead (docs/CLI.md, a stable format)\n",
+     CLI_O_STATE | CLI_O_JSON | CLI_O_FOLLOW, CLI_POS_REQUIRED_PAIR, "JOB [TASK]"},
+    {"top", "[--once] [--state DIR]", "full-screen live view of jobs, workers and agents",
+     "Redraws in place about 4 times a second: every job with its progress, rate and\n"
+     "ETA; every worker with busy slots, tokens/s and quarantine or crash loops; every\n"
+     "running sub-task with its tokens, agent step and tool, and its last output line.\n"
+     "q (or Ctrl-C) quits and restores the terminal. When stdout is not a terminal it\n"
+     "prints the same view as plain text every 2 seconds instead.\n"
+     "  --once           print one view and exit\n",
+     CLI_O_STATE | CLI_O_ONCE, CLI_POS_NONE, NULL},
     {"keygen", "[NAME] [--out DIR]", "make a CURVE keypair for tcp:// endpoints",
      "Writes DIR/NAME.key (the keypair: keep it private) and DIR/NAME.pub (the public\n"
      "key), both mode 0600; an existing file is never replaced. NAME defaults to the\n"
@@ -157,6 +176,9 @@ int cli_args_int(const char *flag, const char *value, long min, long max, int *o
     return 0;
 }
 
+/* Options that take no value. */
+#define CLI_FLAGS (CLI_O_JSON | CLI_O_FOLLOW | CLI_O_ONCE)
+
 typedef struct {
     const char *name;
     unsigned bit;
@@ -175,6 +197,9 @@ static const cli_option cli_options[] = {
     {"--json", CLI_O_JSON, 0, 0},
     {"--out", CLI_O_OUT, 0, 0},
     {"--http", CLI_O_HTTP, 0, 0},
+    {"-f", CLI_O_FOLLOW, 0, 0},
+    {"--follow", CLI_O_FOLLOW, 0, 0},
+    {"--once", CLI_O_ONCE, 0, 0},
 };
 
 static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char *err,
@@ -224,7 +249,7 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
             return 1;
         }
         for (size_t k = 0; k < sizeof(cli_options) / sizeof(cli_options[0]); k++)
-            if (strcmp(argv[i], cli_options[k].name) == 0 && cli_options[k].bit != CLI_O_JSON) {
+            if (strcmp(argv[i], cli_options[k].name) == 0 && !(cli_options[k].bit & CLI_FLAGS)) {
                 i++; /* skip its value */
                 break;
             }
@@ -241,8 +266,10 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
                         c->name, a, c->name, c->name);
                 return -1;
             }
-            if (op->bit == CLI_O_JSON) {
-                o->json = 1;
+            if (op->bit & CLI_FLAGS) {
+                if (op->bit == CLI_O_JSON) o->json = 1;
+                if (op->bit == CLI_O_FOLLOW) o->follow = 1;
+                if (op->bit == CLI_O_ONCE) o->once = 1;
                 continue;
             }
             if (i + 1 >= argc) {
@@ -266,13 +293,17 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
                     a, c->name);
             return -1;
         }
+        if (o->arg && c->positional == CLI_POS_REQUIRED_PAIR && !o->arg2) {
+            o->arg2 = a;
+            continue;
+        }
         if (o->arg) {
             fprintf(stderr, "swarm %s: one %s only; unexpected \"%s\"\n", c->name, c->pos_name, a);
             return -1;
         }
         o->arg = a;
     }
-    if (c->positional == CLI_POS_REQUIRED && !o->arg) {
+    if ((c->positional == CLI_POS_REQUIRED || c->positional == CLI_POS_REQUIRED_PAIR) && !o->arg) {
         fprintf(stderr, "swarm %s: which %s? usage: swarm %s %s\n", c->name, c->pos_name, c->name,
                 c->synopsis);
         return -1;

@@ -34,6 +34,8 @@ enum {
     CLI_O_TIMEOUT = 1u << 8,
     CLI_O_OUT = 1u << 9,
     CLI_O_HTTP = 1u << 10,
+    CLI_O_FOLLOW = 1u << 11, /* logs -f */
+    CLI_O_ONCE = 1u << 12,   /* top --once */
 };
 
 typedef struct {
@@ -49,10 +51,14 @@ typedef struct {
     const char *out;  /* --out FILE */
     const char *http; /* up --http ADDR */
     const char *arg;  /* the positional argument (a job id or a job file) */
+    const char *arg2; /* the second one (logs JOB TASK) */
+    int follow;       /* -f */
+    int once;         /* --once */
 } cli_opts;
 
 /* Positional argument of a command. */
-enum { CLI_POS_NONE, CLI_POS_OPTIONAL, CLI_POS_REQUIRED };
+/* CLI_POS_REQUIRED_PAIR: a required one and an optional second (JOB [TASK]). */
+enum { CLI_POS_NONE, CLI_POS_OPTIONAL, CLI_POS_REQUIRED, CLI_POS_REQUIRED_PAIR };
 
 typedef struct cli_command {
     const char *name;
