@@ -528,6 +528,15 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
             goto fail;
         }
         char *path = path_join(base_dir, lines->valuestring);
+        struct stat lst;
+        if (path && stat(path, &lst) == 0 && S_ISDIR(lst.st_mode)) {
+            snprintf(err, errlen,
+                     "fanout.lines: %s is a directory; give a text file (one item per line), "
+                     "or use fanout.glob for the files in a directory",
+                     path);
+            free(path);
+            goto fail;
+        }
         FILE *f = path ? fopen(path, "r") : NULL;
         if (!f) {
             snprintf(err, errlen, "fanout.lines: %s: %s", path ? path : lines->valuestring,

@@ -17,6 +17,7 @@ typedef struct client_req {
     uint64_t corr;
     char job_id[64];
     bool with_result, with_tasks;
+    bool silent; /* a cancel's continuation: nobody waits for an answer */
     uint64_t result_offset;
     uint32_t result_limit;
 } client_req;
@@ -193,11 +194,67 @@ static void submit_done(void *ud, int rc, const char *err)
     status_of_job(r);
 }
 
+/* The job text must be UTF-8 (status --json echoes it back, and JSON is
+ * UTF-8) and must not hold a \u0000 escape (items travel as C strings: a
+ * NUL would silently cut them). 0, or -1 with err naming the byte. */
+static int submit_text_check(const char *s, char *err, size_t errlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (p[i]) {
+        unsigned c = p[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                : (c & 0xF8) == 0xF0 ? 4
+                                                     : 0;
+        unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; k < n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) {
+                n = 0;
+                break;
+            }
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        /* overlong forms, surrogates and beyond U+10FFFF are invalid too */
+        if (n == 0 || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+            (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            snprintf(err, errlen,
+                     "the job file is not valid UTF-8 (byte 0x%02x at offset %zu); save it as "
+                     "UTF-8",
+                     c, i);
+            return -1;
+        }
+        if (c == '\\') {
+            size_t run = 1;
+            while (p[i + run] == '\\')
+                run++;
+            /* an odd run of backslashes escapes what follows */
+            if (run % 2 == 1 && p[i + run] == 'u' && p[i + run + 1] == '0' &&
+                p[i + run + 2] == '0' && p[i + run + 3] == '0' && p[i + run + 4] == '0') {
+                snprintf(err, errlen,
+                         "the job has a \\u0000 (NUL) escape at offset %zu: NUL cannot be part "
+                         "of an item or instruction",
+                         i + run - 1);
+                return -1;
+            }
+            i += run;
+            continue;
+        }
+        i += n;
+    }
+    return 0;
+}
+
 static void handle_submit(client_req *r, const Swarm__Submit *s)
 {
     swarmd *d = r->d;
     char err[1024];
     planner_job *pj = NULL;
+    if (submit_text_check(s->job_json, err, sizeof err) != 0) {
+        swarmd_log(d, "submit rejected: %s", err);
+        reply_error(r, WIRE_E_BAD_REQUEST, err);
+        free(r);
+        return;
+    }
     if (planner_plan(s->job_json, s->base_dir, &pj, err, sizeof err) != 0) {
         swarmd_log(d, "submit rejected: %s", err);
         reply_error(r, WIRE_E_BAD_REQUEST, err);
@@ -222,6 +279,13 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
 {
     client_req *r = ud;
     swarmd *d = r->d;
+    if (rc != 0 && r->silent) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "cancel of %s not finished (%s); run swarm cancel again", r->job_id,
+                   err ? err : "failed");
+        free(r);
+        return;
+    }
     if (rc != 0) {
         char msg[512];
         bool unknown = err && strstr(err, "unknown job");
@@ -231,9 +295,33 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
         free(r);
         return;
     }
-    swarmd_log(d, "job %s cancelled (was %s), stopping %zu running task(s)", r->job_id, prev, n);
+    bool more = prev && strcmp(prev, "running-more") == 0;
+    if (more) prev = "running";
+    if (!r->silent)
+        swarmd_log(d, "job %s cancelled (was %s), stopping %zu running task(s)", r->job_id, prev,
+                   n);
     swarmd_tasks_stop(d, running, workers, n);
     swarmd_merge_pending(d);
+    if (more && !d->stopping && d->sched) {
+        /* the rest of a big job, chunk by chunk; the client hears back now */
+        client_req *next = calloc(1, sizeof *next);
+        char err2[256];
+        if (next) {
+            next->d = d;
+            next->silent = true;
+            snprintf(next->job_id, sizeof next->job_id, "%s", r->job_id);
+            if (sched_job_cancel(d->sched, next->job_id, cancel_done, next, err2, sizeof err2) !=
+                0) {
+                swarmd_log(d, "cancel of %s not finished (%s); run swarm cancel again",
+                           r->job_id, err2);
+                free(next);
+            }
+        }
+    }
+    if (r->silent) {
+        free(r);
+        return;
+    }
     if (d->stopping || !d->sched) {
         reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; cancel stored");
         free(r);

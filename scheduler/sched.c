@@ -868,7 +868,8 @@ static void op_cancel_reply(sched_op *op, redisReply *r, const char *err)
         return;
     }
     const char *st = sched_reply_str(r->element[0]);
-    if (strcmp(st, "ok") != 0) {
+    bool more = strcmp(st, "more") == 0;
+    if (strcmp(st, "ok") != 0 && !more) {
         cb(op->ud, 0, NULL, strcmp(st, "merging") == 0 ? "running" : st, NULL, NULL, 0);
         return;
     }
@@ -887,7 +888,7 @@ static void op_cancel_reply(sched_op *op, redisReply *r, const char *err)
         refs[i].attempt = (uint32_t)sched_reply_ll(r->element[2 + 3 * i]);
         workers[i] = sched_reply_str(r->element[3 + 3 * i]);
     }
-    cb(op->ud, 0, NULL, "running", refs, workers, n);
+    cb(op->ud, 0, NULL, more ? "running-more" : "running", refs, workers, n);
     free(refs);
     free(workers);
 }
@@ -896,7 +897,7 @@ int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *u
                      size_t errlen)
 {
     sched_op *op = op_new(s, S_CANCEL, op_cancel_reply, (void *)cb, ud);
-    if (op && (op_str(op, job_id) || !(op->tag = strdup(job_id)))) {
+    if (op && (op_str(op, job_id) || op_u64(op, 20000) || !(op->tag = strdup(job_id)))) {
         op_free(op);
         op = NULL;
     }

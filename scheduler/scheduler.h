@@ -197,7 +197,10 @@ int sched_jobs_purge(sched_t *s, uint64_t finished_before_ms, size_t max_jobs, s
 typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *prev_state,
                                 const sched_taskref *running, const char *const *workers, size_t n);
 /* rc < 0 with "unknown job" for a missing job; prev_state "running" when this
- * call cancelled it (running lists the tasks to stop), else the state it was in. */
+ * call cancelled it (running lists the tasks to stop), else the state it was in.
+ * A big job is cancelled in chunks of 20000 tasks: "running-more" means the job
+ * already reads as cancelled and leases nothing, and the caller must call
+ * again (each call lists the running tasks of its chunk). */
 int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *ud, char *err,
                      size_t errlen);
 

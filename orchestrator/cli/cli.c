@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,6 +169,11 @@ static int cli_check_context(cli_client *c, const char *file, const char *json)
 static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t cap,
                            uint32_t *total)
 {
+    struct stat fst;
+    if (stat(file, &fst) == 0 && S_ISDIR(fst.st_mode)) {
+        fprintf(stderr, "swarm submit: %s is a directory; give the job's .json file\n", file);
+        return -1;
+    }
     FILE *f = fopen(file, "rb");
     if (!f) {
         fprintf(stderr, "swarm submit: %s: %s\n", file, strerror(errno));

@@ -37,6 +37,10 @@
 
 #define CLI_MAX_WORKERS 256
 
+/* Every start appends this line to the process's log (l_spawn), so an error
+ * quotes only what this run wrote, never an earlier run's lines. */
+#define L_LOG_MARK "---- swarm up: process started ----\n"
+
 static uint64_t l_now_ms(void)
 {
     struct timespec ts;
@@ -430,6 +434,9 @@ static pid_t l_spawn(char *const argv[], const char *log, char *err, size_t errl
         snprintf(err, errlen, "cannot open log %s: %s", log, strerror(errno));
         return -1;
     }
+    if (write(lfd, L_LOG_MARK, strlen(L_LOG_MARK)) < 0) {
+        /* a log we cannot write to is reported by the process itself */
+    }
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -460,11 +467,18 @@ static void l_log_tail(const char *log, char *out, size_t cap)
     if (!f) return;
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
-    long from = size > 600 ? size - 600 : 0;
+    long from = size > 8192 ? size - 8192 : 0;
     fseek(f, from, SEEK_SET);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = 0;
+    char buf[8193];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = 0;
     fclose(f);
+    const char *start = buf, *m;
+    while ((m = strstr(start, L_LOG_MARK)))
+        start = m + strlen(L_LOG_MARK);
+    size_t len = strlen(start);
+    if (len > 600) start += len - 600;
+    snprintf(out, cap, "%s", start);
 }
 
 static int l_find_exe(const char *name, const char *bindir, char *out, size_t cap)

@@ -1,12 +1,27 @@
 -- cancel.lua - cancel every non-terminal task of a job; the job goes to merging.
--- ARGV[3] job. Returns {state} when the job was not running (nothing done), else
--- {'ok', task, attempt, worker, ...} for the tasks that were leased or running.
+-- ARGV[3] job, [4] most tasks to visit in this call (a 1M-task job is cancelled
+-- in several calls, so Redis and the client are never blocked for long).
+-- Returns {state} when the job was not running (nothing done), else {'ok' | 'more',
+-- task, attempt, worker, ...} for the tasks that were leased or running; 'more'
+-- means call again (the job already reads as cancelled and leases nothing).
 local j = ARGV[3]
 local st = redis.call('HGET', jkey(j), 'state')
 if not st then return redis.error_reply('unknown job ' .. j) end
 if st ~= 'running' then return {st} end
+local jk = jkey(j)
+if redis.call('HSETNX', jk, 'cancel_requested', 1) == 1 then
+  -- first call: nothing of this job is leased from now on
+  redis.call('DEL', jk .. ':ready')
+  if redis.call('SREM', P .. 'rrset', j) == 1 then redis.call('LREM', P .. 'rr', 0, j) end
+  redis.call('HSET', jk, 'cancel_pos', 0)
+  event(j, 'job_cancel')
+end
+local from = tonumber(redis.call('HGET', jk, 'cancel_pos') or '0')
+local max = tonumber(ARGV[4] or '0')
+if not max or max <= 0 then max = 20000 end
+local ts = redis.call('LRANGE', tlist(j), from, from + max - 1)
 local out = {'ok'}
-for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
+for _, t in ipairs(ts) do
   local tk = tkey(j, t)
   local h = redis.call('HMGET', tk, 'state', 'attempt', 'worker')
   if h[1] and not TERMINAL[h[1]] then
@@ -20,7 +35,10 @@ for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
     move(j, h[1], 'cancelled')
   end
 end
-redis.call('HSET', jkey(j), 'cancel_requested', 1)
-event(j, 'job_cancel')
+redis.call('HSET', jk, 'cancel_pos', from + #ts)
+if #ts == max and redis.call('LLEN', tlist(j)) > from + #ts then
+  out[1] = 'more'
+  return out
+end
 maybe_finish(j)
 return out

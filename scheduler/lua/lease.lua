@@ -39,7 +39,8 @@ while k <= want and nj > 0 and misses < nj do
     local t = ms[1]
     redis.call('ZREM', rk, t)
     local tk = tkey(j, t)
-    if redis.call('HGET', tk, 'state') == 'ready' then
+    if redis.call('HGET', tk, 'state') == 'ready' and
+       not redis.call('HGET', jkey(j), 'cancel_requested') then
       local m = member(j, t)
       local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
       local attempt = redis.call('HINCRBY', tk, 'attempt', 1)

@@ -17,7 +17,8 @@ for _, j in ipairs(ids) do
   else
     local state = h[2]
     -- a cancelled job reads as cancelled at once, even before its merge ran
-    if state == 'merging' and redis.call('HGET', jkey(j), 'cancel_requested') == '1' then
+    if (state == 'merging' or state == 'running') and
+       redis.call('HGET', jkey(j), 'cancel_requested') == '1' then
       state = 'cancelled'
     end
     local e = {j, 1, h[1] or '', state, h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '0',

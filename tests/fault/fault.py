@@ -218,7 +218,91 @@ def sc_worker_kills(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_bad_inputs(sw, bindir, srcdir):
+    """Bug 8: bad inputs are refused with a message naming the problem, and a
+    huge job's cancel answers at once."""
+    os.environ["SWARM_SIM_TOKEN_US"] = "100000"
+    sw.up("--workers", "1", "--slots", "2", "--engine", "sim")
+
+    def refused(path, want):
+        p = sw.cli("submit", path, check_rc=False)
+        check(p.returncode != 0 and want in p.stderr,
+              "submit %s: rc %d, stderr %r (want %r)" % (path, p.returncode, p.stderr, want))
+
+    nul = os.path.join(sw.tmp, "nul.json")
+    with open(nul, "w") as f:
+        f.write('{"goal": "g", "instructions": "{item}", "fanout": {"items": ["a\\u0000b"]}}')
+    refused(nul, "NUL")
+    raw = os.path.join(sw.tmp, "raw.json")
+    with open(raw, "wb") as f:
+        f.write(b'{"goal": "g", "instructions": "{item}", "fanout": {"items": ["\xff\xfe"]}}')
+    refused(raw, "not valid UTF-8")
+    os.makedirs(os.path.join(sw.tmp, "adir"))
+    lines = os.path.join(sw.tmp, "lines.json")
+    with open(lines, "w") as f:
+        json.dump({"goal": "g", "instructions": "{item}", "fanout": {"lines": "adir"}}, f)
+    refused(lines, "is a directory")
+    refused(os.path.join(sw.tmp, "adir"), "is a directory")
+    # an escaped backslash before u0000 is plain text, not a NUL
+    ok = os.path.join(sw.tmp, "ok.json")
+    with open(ok, "w") as f:
+        f.write('{"goal": "g", "instructions": "{item}", "fanout": {"items": ["a\\\\u0000b"]},'
+                ' "budget": {"max_tokens": 2}}')
+    jid = sw.cli("submit", ok).stdout.strip()
+    st = sw.wait_terminal(jid, 60)
+    check_result(st["result"], ["a\\u0000b"])
+
+    # a big job: cancel answers at once (cancelled in chunks behind the answer)
+    n = int(os.environ.get("SWARM_FAULT_BIG", "100000"))
+    big = os.path.join(sw.tmp, "big.txt")
+    with open(big, "w") as f:
+        for i in range(n):
+            f.write("line %d\n" % i)
+    bigjob = os.path.join(sw.tmp, "big.json")
+    with open(bigjob, "w") as f:
+        json.dump({"goal": "g", "instructions": "{item}", "fanout": {"lines": "big.txt"},
+                   "budget": {"max_tokens": 4, "max_subtasks": n}}, f)
+    jid = sw.cli("submit", bigjob, timeout=300).stdout.strip()
+    t0 = time.time()
+    p = sw.cli("cancel", jid, check_rc=False, timeout=120)
+    took = time.time() - t0
+    check(p.returncode == 0, "cancel of a %d-task job: rc %d %r" % (n, p.returncode, p.stderr))
+    check(took < 8 * SLOW, "cancel of a %d-task job took %.1f s" % (n, took))
+    deadline = time.time() + 120 * SLOW
+    while True:
+        st = json.loads(sw.cli("status", jid, "--json").stdout)
+        if st["state"] == "cancelled" and st["cancelled"] + st["done"] == n:
+            break
+        check(time.time() < deadline, "big job not fully cancelled: %s" % st)
+        time.sleep(0.5)
+    print("bad-inputs: cancel of %d tasks answered in %.2f s" % (n, took))
+    sw.down_and_check()
+
+    # a failed swarm up quotes this run's log lines only
+    garbage = os.path.join(sw.tmp, "garbage.gguf")
+    with open(garbage, "wb") as f:
+        f.write(b"not a gguf" * 100)
+    sw2 = Swarm(bindir, sw.tmp)
+    sw2.state = os.path.join(sw.tmp, "s2")
+    sw2.children = []
+    try:
+        p = sw2.cli("up", "--workers", "1", "--model", garbage, check_rc=False)
+        check(p.returncode != 0, "swarm up with a garbage model succeeded")
+        os.rename(garbage, garbage + ".renamed")
+        garbage2 = os.path.join(sw.tmp, "other.gguf")
+        with open(garbage2, "wb") as f:
+            f.write(b"also not a gguf" * 100)
+        p = sw2.cli("up", "--workers", "1", "--model", garbage2, check_rc=False)
+        check(p.returncode != 0 and "other.gguf" in p.stderr,
+              "second failed up: %r" % p.stderr)
+        check("garbage.gguf" not in p.stderr,
+              "a failed swarm up quotes an earlier run's log: %r" % p.stderr)
+    finally:
+        sw2.force_cleanup()
+
+
 SCENARIOS = {
+    "bad-inputs": sc_bad_inputs,
     "worker-kills": sc_worker_kills,
     "redis-restart": sc_redis_restart,
     "big-result": sc_big_result,
