@@ -16,68 +16,13 @@
 
 #include "chat.h"
 #include "grammar/grammar.h"
+#include "gen_text.h"
 #include "model.h"
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf;
-
-static int buf_add(buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return 0;
-}
-
-/* Earliest stop-string match that ends within the last `added` bytes. */
-static long find_stop(const buf *t, size_t added, const char *const *stops)
-{
-    long best = -1;
-    for (size_t i = 0; stops && stops[i]; i++) {
-        size_t sl = strlen(stops[i]);
-        if (sl == 0 || sl > t->len) continue;
-        size_t from = t->len >= added + sl ? t->len - added - sl + 1 : 0;
-        for (size_t at = from; at + sl <= t->len; at++) {
-            if (memcmp(t->p + at, stops[i], sl) == 0) {
-                if (best < 0 || (long)at < best) best = (long)at;
-                break;
-            }
-        }
-    }
-    return best;
-}
-
-/* Length of the longest suffix of t that is a proper prefix of a stop string. */
-static size_t stop_prefix_len(const buf *t, const char *const *stops)
-{
-    size_t best = 0;
-    for (size_t i = 0; stops && stops[i]; i++) {
-        size_t sl = strlen(stops[i]);
-        for (size_t k = sl > 0 ? sl - 1 : 0; k > best; k--) {
-            if (k <= t->len && memcmp(t->p + t->len - k, stops[i], k) == 0) {
-                best = k;
-                break;
-            }
-        }
-    }
-    return best;
-}
 
 /* Appends the grammar's shortest completion to t, and the tokens spelling it
  * to ids (evaluated into the session while the context has room, so the
  * session keeps holding prompt + returned ids). */
-static int grammar_finish(rt_session *s, gmasker *gm, buf *t, int32_t **ids, size_t *cap,
+static int grammar_finish(rt_session *s, gmasker *gm, rt_textbuf *t, int32_t **ids, size_t *cap,
                           size_t n_prompt, size_t *n_gen, int32_t *last_id, char *err,
                           size_t errlen)
 {
@@ -88,7 +33,7 @@ static int grammar_finish(rt_session *s, gmasker *gm, buf *t, int32_t **ids, siz
         snprintf(err, errlen, "grammar: the output cannot be completed to a sentence");
         return -1;
     }
-    if (buf_add(t, tail, (size_t)n) != 0) {
+    if (rt_textbuf_add(t, tail, (size_t)n) != 0) {
         free(tail);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -135,11 +80,11 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
     int32_t n_pred = gp ? gp->n_predict : 0;
     float *logits = malloc(sizeof(float) * (size_t)nv);
     int32_t *ids = malloc(sizeof(int32_t) * ((size_t)(n_pred > 0 ? n_pred : 0) + n_prompt + 1));
-    buf t = {0};
+    rt_textbuf t = {0};
     int rc = 0;
     size_t n_gen = 0, emitted = 0; /* bytes of t already streamed */
     int32_t last_id = -1;
-    if (!logits || !ids || buf_add(&t, "", 0) != 0) {
+    if (!logits || !ids || rt_textbuf_add(&t, "", 0) != 0) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
         goto done;
@@ -174,12 +119,12 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
         int pl = rt_token_piece(m, id, piece, sizeof piece);
         if (pl < 0) pl = 0;
         if (pl > (int)sizeof piece) pl = (int)sizeof piece;
-        if (buf_add(&t, piece, (size_t)pl) != 0) {
+        if (rt_textbuf_add(&t, piece, (size_t)pl) != 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
             break;
         }
-        long stop = find_stop(&t, (size_t)pl, gp->stops);
+        long stop = rt_text_find_stop(&t, (size_t)pl, gp->stops);
         if (stop >= 0) {
             /* emit only the bytes before the stop string */
             if (gp->on_token && (size_t)stop > emitted)
@@ -190,7 +135,7 @@ int rt_generate(rt_session *s, rt_sampler *smp, const int32_t *prompt, size_t n_
             break;
         }
         /* hold back a tail that may still grow into a stop string */
-        size_t safe = t.len - stop_prefix_len(&t, gp->stops);
+        size_t safe = t.len - rt_text_stop_prefix_len(&t, gp->stops);
         if (gp->on_token && (safe > emitted || !gp->stops)) {
             if (gp->on_token(gp->ud, id, t.p + emitted, safe - emitted) != 0) {
                 emitted = t.len;

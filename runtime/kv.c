@@ -45,3 +45,8 @@ size_t rt_kv_bytes(const rt_model *m, int32_t n_ctx)
     return sizeof(float) * (size_t)n_ctx * (size_t)hp->n_layer *
            (size_t)(hp->kv_k_dim + hp->kv_v_dim);
 }
+
+size_t rt_kv_bytes_per_token(const rt_model *m)
+{
+    return rt_kv_bytes(m, 1);
+}

@@ -13,4 +13,14 @@ int rt_kv_init(rt_kv *kv, const rt_model *m, int32_t n_ctx);
 void rt_kv_free(rt_kv *kv);
 size_t rt_kv_bytes(const rt_model *m, int32_t n_ctx);
 
+/* Session internals for the batch engine and the prefix cache (session.c):
+ * the KV rows, the token held at each cached position, and marking the
+ * first n positions as holding ids once their KV rows were written by
+ * someone else (copied from the prefix cache). */
+rt_kv *rt_session_kv(rt_session *s);
+const int32_t *rt_session_tokens(const rt_session *s);
+void rt_session_set_prefix(rt_session *s, const int32_t *ids, int32_t n);
+/* Length of the common prefix of the cached tokens and ids[0..n). */
+size_t rt_session_common_prefix(const rt_session *s, const int32_t *ids, size_t n);
+
 #endif

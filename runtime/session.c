@@ -203,3 +203,30 @@ size_t rt_session_reuse_prefix(rt_session *s, const int32_t *ids, size_t n)
     rt_session_truncate(s, (int32_t)k);
     return k;
 }
+
+rt_kv *rt_session_kv(rt_session *s)
+{
+    return &s->kv;
+}
+
+const int32_t *rt_session_tokens(const rt_session *s)
+{
+    return s->hist;
+}
+
+void rt_session_set_prefix(rt_session *s, const int32_t *ids, int32_t n)
+{
+    if (n < 0) n = 0;
+    if (n > s->n_ctx) n = s->n_ctx;
+    memmove(s->hist, ids, sizeof(int32_t) * (size_t)n);
+    s->pos = n;
+    s->have_last = false; /* the logits after ids[n-1] were not computed here */
+}
+
+size_t rt_session_common_prefix(const rt_session *s, const int32_t *ids, size_t n)
+{
+    size_t k = 0;
+    while (k < n && k < (size_t)s->pos && s->hist[k] == ids[k])
+        k++;
+    return k;
+}
