@@ -914,6 +914,8 @@ static const jkw keywords[] = {
     {"dependentRequired", K_SUPP, T_OBJ},
     {"dependentSchemas", K_SUPP, T_OBJ},
     {"propertyNames", K_SUPP, T_OBJ},
+    {"minProperties", K_SUPP, T_OBJ},
+    {"maxProperties", K_SUPP, T_OBJ},
     {"minLength", K_SUPP, T_STR},
     {"maxLength", K_SUPP, T_STR},
     {"pattern", K_SUPP, T_STR},
@@ -2883,16 +2885,34 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
         }
         jb_printf(&akv, " \"\\\"\" ws \":\" ws %s ws", arule);
     }
-    /* Named properties p0..p(n-1) in order; S+(i,e) / T+(i,e) are the
-     * non-empty member lists from property i on, e = a member was already
-     * written (so a comma comes first); S may start with an additional
-     * member, T starts with a named one (or skips optional ones). Every
-     * member list has one parse, so the matcher never forks on it. */
+    /* Named properties p0..p(n-1) in order; S+(i,c) / T+(i,c) are the
+     * non-empty member lists from property i on after c members (c > 0: a
+     * comma comes first; c counts up to C, where minProperties and
+     * maxProperties are decided, and saturates there without a maximum);
+     * S may start with an additional member, T starts with a named one (or
+     * skips optional ones). Every member list has one parse, so the matcher
+     * never forks on it. */
+    long minp = 0, maxp = -1;
+    for (size_t i = 0; i < c->n; i++) {
+        long v = 0;
+        int k;
+        if ((k = get_count(x, &c->v[i], "minProperties", &v)) < 0) goto fail_early;
+        if (k && v > minp) minp = v;
+        if ((k = get_count(x, &c->v[i], "maxProperties", &v)) < 0) goto fail_early;
+        if (k && (maxp < 0 || v < maxp)) maxp = v;
+    }
+    const long C = maxp >= 0 ? maxp : (minp > 1 ? minp : 1);
+    if (C > 64 || (np + 1) * (size_t)(C + 1) > 200000) {
+        jfail(x, "%s: minProperties/maxProperties above 64 are not supported",
+              *c->v[0].ptr ? c->v[0].ptr : "(root)");
+        goto fail_early;
+    }
+    const size_t NC = (size_t)C + 1;
     bool *nullable = calloc(np + 1, sizeof *nullable);
-    bool *tne = calloc(2 * (np + 1), sizeof *tne); /* T+(i,e) non-empty */
-    bool *sne = calloc(2 * (np + 1), sizeof *sne); /* S+(i,e) non-empty */
-    srule = malloc(4 * (np + 1) * sizeof *srule);
-    bool *reach = calloc(4 * (np + 1), sizeof *reach);
+    bool *tne = calloc((np + 1) * NC, sizeof *tne); /* T+(i,c) non-empty */
+    bool *sne = calloc((np + 1) * NC, sizeof *sne); /* S+(i,c) non-empty */
+    srule = malloc(2 * (np + 1) * NC * sizeof *srule);
+    bool *reach = calloc(2 * (np + 1) * NC, sizeof *reach);
     if (!nullable || !tne || !sne || !srule || !reach) {
         free(nullable);
         free(tne);
@@ -2905,16 +2925,20 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
     nullable[np] = true;
     for (size_t i = np; i-- > 0;)
         nullable[i] = nullable[i + 1] && !pr[i].req;
-        /* S(i,1) as a sequence element: empty allowed, or S+(i,1) exists */
-#define SEQ_OK(i) (nullable[i] || sne[2 * (i) + 1])
-    for (size_t i = np + 1; i-- > 0;) {
-        for (int e = 0; e < 2; e++)
-            tne[2 * i + e] =
-                i < np && ((pr[i].rule && SEQ_OK(i + 1)) || (!pr[i].req && tne[2 * (i + 1) + e]));
-        sne[2 * i + 1] = tne[2 * i + 1] || (add && nullable[i]);
-        sne[2 * i] = tne[2 * i] || (add && SEQ_OK(i));
-    }
-    if (!nullable[0] && !sne[0]) {
+#define AT(i, c) ((size_t)(i)*NC + (size_t)(c))
+#define NEXTC(c) ((c) < C ? (c) + 1 : maxp >= 0 ? -1 : C)
+#define NULLABLE(i, c) (nullable[i] && (c) >= minp)
+        /* S(i,c) as a sequence element: empty allowed, or S+(i,c) exists */
+#define SEQ_OK(i, c) (NULLABLE(i, c) || sne[AT(i, c)])
+    for (size_t i = np + 1; i-- > 0;)
+        for (long cc = C; cc >= 0; cc--) {
+            long nc = NEXTC(cc);
+            tne[AT(i, cc)] = i < np && ((pr[i].rule && nc >= 0 && SEQ_OK(i + 1, nc)) ||
+                                        (!pr[i].req && tne[AT(i + 1, cc)]));
+            bool more = add && nc >= 0 && (NULLABLE(i, nc) || (nc != cc && sne[AT(i, nc)]));
+            sne[AT(i, cc)] = tne[AT(i, cc)] || more;
+        }
+    if (!SEQ_OK(0, 0)) {
         free(nullable);
         free(tne);
         free(sne);
@@ -2924,35 +2948,40 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
         rc = 0;
         goto done;
     }
-    /* reachability: index 4*i + 2*kind + e, kind 0 = S+, 1 = T+; without
-     * additional properties S+ is T+ */
-#define IDX(i, kind, e) (4 * (i) + 2 * (kind) + (e))
-#define MARK_S(i, e) (reach[IDX(i, add ? 0 : 1, e)] = true)
-    if (sne[0]) MARK_S(0, 0);
+    /* reachability: index (2*i + kind)*NC + c, kind 0 = S+, 1 = T+;
+     * without additional properties S+ is T+ */
+#define IDX(i, kind, c) ((2 * (size_t)(i) + (kind)) * NC + (size_t)(c))
+#define MARK_S(i, c) (reach[IDX(i, add ? 0 : 1, c)] = true)
+    if (sne[AT(0, 0)]) MARK_S(0, 0);
     for (size_t i = 0; i <= np; i++) {
-        for (int e = 0; e < 2 && add; e++) {
-            if (!reach[IDX(i, 0, e)]) continue;
-            if (sne[2 * i + 1]) reach[IDX(i, 0, 1)] = true;
-            if (tne[2 * i + e]) reach[IDX(i, 1, e)] = true;
+        for (long cc = 0; cc <= C && add; cc++) {
+            if (!reach[IDX(i, 0, cc)]) continue;
+            long nc = NEXTC(cc);
+            if (nc >= 0 && sne[AT(i, nc)]) reach[IDX(i, 0, nc)] = true;
+            if (tne[AT(i, cc)]) reach[IDX(i, 1, cc)] = true;
         }
-        for (int e = 0; e < 2; e++) {
-            if (!reach[IDX(i, 1, e)] || i == np) continue;
-            if (pr[i].rule && sne[2 * (i + 1) + 1]) MARK_S(i + 1, 1);
-            if (!pr[i].req && tne[2 * (i + 1) + e]) reach[IDX(i + 1, 1, e)] = true;
+        for (long cc = 0; cc <= C; cc++) {
+            if (!reach[IDX(i, 1, cc)] || i == np) continue;
+            long nc = NEXTC(cc);
+            if (pr[i].rule && nc >= 0 && sne[AT(i + 1, nc)]) MARK_S(i + 1, nc);
+            if (!pr[i].req && tne[AT(i + 1, cc)]) reach[IDX(i + 1, 1, cc)] = true;
         }
     }
-    for (size_t q = 0; q < 4 * (np + 1); q++)
+    for (size_t q = 0; q < 2 * (np + 1) * NC; q++)
         srule[q] = -1;
     bool ok = true;
     for (size_t i = 0; i <= np && ok; i++)
         for (int kind = 0; kind < 2 && ok; kind++)
-            for (int e = 0; e < 2 && ok; e++) {
-                if (!reach[IDX(i, kind, e)]) continue;
-                char suf[48];
-                snprintf(suf, sizeof suf, "-%s%zu%s", kind ? "t" : "s", i, e ? "m" : "");
+            for (long cc = 0; cc <= C && ok; cc++) {
+                if (!reach[IDX(i, kind, cc)]) continue;
+                char suf[64];
+                if (C == 1)
+                    snprintf(suf, sizeof suf, "-%s%zu%s", kind ? "t" : "s", i, cc ? "m" : "");
+                else
+                    snprintf(suf, sizeof suf, "-%s%zu-n%ld", kind ? "t" : "s", i, cc);
                 int r = rule_new(x, hint, suf);
                 if (r < 0) ok = false;
-                srule[IDX(i, kind, e)] = r;
+                srule[IDX(i, kind, cc)] = r;
             }
     if (!ok) {
         free(nullable);
@@ -2962,39 +2991,41 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
         free(akv.s);
         goto done;
     }
-#define SNAME(i, e) x->rules[srule[IDX(i, add ? 0 : 1, e)]].name
+#define SNAME(i, c) x->rules[srule[IDX(i, add ? 0 : 1, c)]].name
     for (size_t i = 0; i <= np && ok; i++)
         for (int kind = 0; kind < 2 && ok; kind++)
-            for (int e = 0; e < 2 && ok; e++) {
-                int r = srule[IDX(i, kind, e)];
+            for (long cc = 0; cc <= C && ok; cc++) {
+                int r = srule[IDX(i, kind, cc)];
                 if (r < 0) continue;
                 jalt al = {0};
                 jbuf t = {0};
-                const char *K = e ? "\",\" ws " : "";
+                const char *K = cc ? "\",\" ws " : "";
+                long nc = NEXTC(cc);
                 if (kind == 0) {
-                    if (SEQ_OK(i)) {
+                    if (nc >= 0 && SEQ_OK(i, nc)) {
                         jb_printf(&t, "%s%s", K, jb_str(&akv));
-                        if (sne[2 * i + 1])
-                            jb_printf(&t, " %s%s", SNAME(i, 1), nullable[i] ? "?" : "");
+                        if (sne[AT(i, nc)])
+                            jb_printf(&t, " %s%s", SNAME(i, nc), NULLABLE(i, nc) ? "?" : "");
                         alt_add(&al, jb_str(&t));
                         t.n = 0;
                     }
-                    if (tne[2 * i + e]) alt_add(&al, x->rules[srule[IDX(i, 1, e)]].name);
+                    if (tne[AT(i, cc)]) alt_add(&al, x->rules[srule[IDX(i, 1, cc)]].name);
                 } else {
-                    if (pr[i].rule && SEQ_OK(i + 1)) {
+                    if (pr[i].rule && nc >= 0 && SEQ_OK(i + 1, nc)) {
                         jbuf key = {0};
                         jv_str(&key, pr[i].name);
                         jb_put(&t, K);
                         if (gb_lit(&t, key.s, key.n)) ok = false;
                         free(key.s);
                         jb_printf(&t, " ws \":\" ws %s ws", pr[i].rule);
-                        if (sne[2 * (i + 1) + 1])
-                            jb_printf(&t, " %s%s", SNAME(i + 1, 1), nullable[i + 1] ? "?" : "");
+                        if (sne[AT(i + 1, nc)])
+                            jb_printf(&t, " %s%s", SNAME(i + 1, nc),
+                                      NULLABLE(i + 1, nc) ? "?" : "");
                         alt_add(&al, jb_str(&t));
                         t.n = 0;
                     }
-                    if (!pr[i].req && tne[2 * (i + 1) + e])
-                        alt_add(&al, x->rules[srule[IDX(i + 1, 1, e)]].name);
+                    if (!pr[i].req && tne[AT(i + 1, cc)])
+                        alt_add(&al, x->rules[srule[IDX(i + 1, 1, cc)]].name);
                 }
                 free(t.s);
                 jbuf body = {0};
@@ -3004,19 +3035,26 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
             }
     if (ok) {
         jb_put(out, "\"{\" ws ");
-        if (sne[0]) jb_printf(out, "%s%s ", SNAME(0, 0), nullable[0] ? "?" : "");
+        if (sne[AT(0, 0)]) jb_printf(out, "%s%s ", SNAME(0, 0), NULLABLE(0, 0) ? "?" : "");
         jb_put(out, "\"}\"");
     }
 #undef SNAME
 #undef MARK_S
 #undef IDX
 #undef SEQ_OK
+#undef NULLABLE
+#undef NEXTC
+#undef AT
     free(nullable);
     free(tne);
     free(sne);
     free(reach);
     free(akv.s);
     rc = ok ? 0 : -1;
+    goto done;
+fail_early:
+    free(akv.s);
+    rc = -1;
     goto done;
 oom:
     rc = joom(x);
@@ -3051,7 +3089,8 @@ static int enum_check(jctx *x, const jel *e, const cJSON *k, const cJSON *v)
         long n = (long)utf8_count(v->valuestring);
         return kw[1] == 'i' ? n >= lim : n <= lim;
     }
-    if (!strcmp(kw, "minItems") || !strcmp(kw, "maxItems")) {
+    if (!strcmp(kw, "minItems") || !strcmp(kw, "maxItems") || !strcmp(kw, "minProperties") ||
+        !strcmp(kw, "maxProperties")) {
         long lim = 0;
         if (get_count(x, e, kw, &lim) < 0) return -1;
         long n = cJSON_GetArraySize(v);

@@ -285,8 +285,8 @@ static void test_refusals(void)
                    "/properties/a/not: not is only supported around");
     expect_refused("{\"properties\":{\"a\":{\"propertyNames\":{\"maxLength\":2}}}}",
                    "/properties/a/propertyNames: propertyNames is only supported");
-    expect_refused("{\"properties\":{\"a\":{\"minProperties\":1}}}",
-                   "/properties/a/minProperties: keyword \"minProperties\" is not supported");
+    expect_refused("{\"properties\":{\"a\":{\"maxProperties\":100}}}",
+                   "/properties/a: minProperties/maxProperties above 64");
     expect_refused("{\"dependentRequired\":{\"a\":[1]}}", "/dependentRequired: values must be");
     expect_refused("{\"items\":{\"if\":{},\"then\":{}}}", "/items/if: keyword \"if\"");
     expect_refused("{\"prefixItems\":[{},{\"minContains\":2}]}", "/prefixItems/1/minContains:");
@@ -565,6 +565,33 @@ static void test_oneof_closed(void)
           "oneOf closed objects: a branch rejected");
     CHECK(!accepts(g, "{\"a\":\"x\",\"b\":1}") && !accepts(g, "{}") && !accepts(g, "{\"a\":1}"),
           "oneOf closed objects: accepted a non-member");
+    rt_grammar_free(g);
+}
+
+/* minProperties / maxProperties count named and additional members. */
+static void test_property_counts(void)
+{
+    char err[512];
+    rt_grammar *g = compile("{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},"
+                            "\"additionalProperties\":{\"type\":\"string\"},"
+                            "\"minProperties\":1,\"maxProperties\":2}",
+                            err, sizeof err);
+    CHECK(g, "property counts: %s", err);
+    if (!g) return;
+    static const struct {
+        const char *t;
+        bool ok;
+    } t[] = {{"{\"a\":1}", true},
+             {"{\"x\":\"y\"}", true},
+             {"{\"a\":1,\"x\":\"y\"}", true},
+             {"{\"x\":\"y\",\"a\":1}", true},
+             {"{\"a\":1,\"b\":2}", true},
+             {"{}", false},
+             {"{\"a\":1,\"b\":2,\"x\":\"y\"}", false},
+             {"{\"x\":\"1\",\"y\":\"2\",\"z\":\"3\"}", false}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        CHECK(accepts(g, t[i].t) == t[i].ok, "property counts: %s should be %s", t[i].t,
+              t[i].ok ? "accepted" : "rejected");
     rt_grammar_free(g);
 }
 
@@ -870,6 +897,7 @@ int main(void)
     test_contains();
     test_dependencies();
     test_oneof_closed();
+    test_property_counts();
     test_patterns_vs_pcre2();
     test_additional_keys();
     test_large_counts();

@@ -4,7 +4,7 @@ validator on random schemas and random instances.
 
 Random schemas over the supported keywords (types, enum/const, properties /
 required / additionalProperties / dependentRequired / dependentSchemas /
-propertyNames, items / prefixItems / contains / counts, string lengths
+propertyNames / min/maxProperties, items / prefixItems / contains / counts, string lengths
 and patterns, integer and number bounds, allOf / anyOf / oneOf, not around
 types, $ref into $defs) and random instances (half built to fit the schema,
 half anything) are checked with Debian's python3-jsonschema (Draft 2020-12)
@@ -106,6 +106,10 @@ class Gen:
                 s["dependentRequired"] = {r.choice(NAMES): r.sample(NAMES, r.randint(0, 2))}
             if props and r.random() < 0.2:
                 s["dependentSchemas"] = {r.choice(list(props)): self.schema(depth + 1, defs)}
+            if r.random() < 0.2:
+                s["minProperties"] = r.randint(0, 3)
+            if r.random() < 0.2:
+                s["maxProperties"] = r.randint(0, 3)
             if r.random() < 0.15:
                 s["propertyNames"] = r.choice([False, True, {"type": "string"},
                                                {"const": r.choice(NAMES)},
