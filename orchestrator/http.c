@@ -361,11 +361,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
-    static int seen; /* only its address is used: "headers were read" */
     (void)version;
     (void)upload;
     if (!*con_cls) {
-        *con_cls = &seen;
+        *con_cls = cls; /* any non-NULL marker: the headers were read */
         return MHD_YES;
     }
     if (*upload_size) {
