@@ -18,7 +18,8 @@
  * propertyNames (boolean or const/enum of names) are rewritten once into
  * those plain keywords. A conjunction with no combinators left compiles per
  * JSON type: null, boolean, numbers, strings, arrays (items, prefixItems,
- * counts, contains), objects; `not` only around a boolean or a bare type.
+ * counts, contains), objects (member counts for min/maxProperties); `not`
+ * only around a boolean or a bare type.
  * Each conjunction becomes one rule, memoized by its members, so recursive
  * $ref becomes a recursive rule.
  *
