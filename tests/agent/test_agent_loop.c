@@ -408,7 +408,7 @@ static void t_fixture(void)
         rt_tool_choice choices[] = {RT_TOOL_CHOICE_REQUIRED, RT_TOOL_CHOICE_AUTO,
                                     RT_TOOL_CHOICE_NONE};
         int calls = 0;
-        for (int seed = 1; seed <= 3; seed++)
+        for (int seed = 1; seed <= 2; seed++)
             for (size_t k = 0; k < 3; k++) {
                 agent_model_req req = {.msgs = msgs,
                                        .n_msgs = 2,
@@ -442,7 +442,7 @@ static void t_fixture(void)
                 agent_reply_free(&rep);
             }
         fprintf(stderr, "%s: %d tool calls parsed and accepted\n", archs[a], calls);
-        CHECK(calls >= 3);
+        CHECK(calls >= 2);
         free(params);
         fx_close(&f);
         wb_slot_free(slot);

@@ -234,7 +234,7 @@ static int tool_list_dir(const agent_tool *t, agent_env *env, const cJSON *args,
         strvec_push(&names, s);
     }
     closedir(d);
-    qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    if (names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str); /* v is NULL when empty */
     agent_sbuf b;
     agent_sbuf_init(&b, agent_env_cap(env));
     for (size_t i = 0; i < names.n; i++)
