@@ -112,6 +112,8 @@ static void swarmd_drain_all(swarmd *d)
 {
     if (d->stopping) return;
     swarmd_drain_socket(d, d->worker, false);
+    /* the results this pass gathered go to Redis together */
+    swarmd_results_flush(d);
     swarmd_drain_socket(d, d->client, true);
 }
 
@@ -504,6 +506,7 @@ out:
     curve_authlist_free(d->authkeys);
     if (d->zctx) zmq_ctx_term(d->zctx);
     swarmd_workers_free(d);
+    swarmd_pending_free(d);
     if (d->log) fclose(d->log);
     free(d);
     return rc;

@@ -20,6 +20,7 @@
 #define SWARMD_TICK_MS 250
 #define SWARMD_LEASE_BATCH 256        /* most tasks leased in one script call */
 #define SWARMD_DRAIN_BATCH 512        /* messages handled before yielding to the loop */
+#define SWARMD_COMPLETE_BATCH 256 /* most results stored by one script call */
 #define SWARMD_QUARANTINE_AFTER 3 /* leases lost without an answer */
 #define SWARMD_RESULT_PAGE (1u << 20) /* most result bytes in one Status reply */
 
@@ -115,6 +116,8 @@ typedef struct swarmd {
     size_t rr; /* round-robin start for fair dispatch */
     unsigned ticks;
     bool leasing, lease_again, stopping;
+    struct swarmd_pending *pend; /* results drained, not yet sent to Redis */
+    size_t n_pend, cap_pend;
     uint64_t counters[SWARMD_C_COUNT];
     struct swarmd_http *http; /* NULL without --http */
     struct curve_zap *zap;    /* ZAP handler; NULL when no endpoint uses CURVE */
@@ -142,5 +145,8 @@ swarmd_worker *swarmd_worker_by_name(swarmd *d, const char *name);
 void swarmd_merge_pending(swarmd *d);
 void swarmd_tasks_stop(swarmd *d, const sched_taskref *refs, const char *const *workers, size_t n);
 void swarmd_deadlines_check(swarmd *d);
+/* Store the results gathered while draining: one script call per batch. */
+void swarmd_results_flush(swarmd *d);
+void swarmd_pending_free(swarmd *d); /* at exit: results that never went out */
 
 #endif

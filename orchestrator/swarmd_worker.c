@@ -345,30 +345,6 @@ typedef struct result_ctx {
     bool progress;
 } result_ctx;
 
-static void result_done(void *ud, int rc, const char *err, int outcome, bool merge)
-{
-    result_ctx *c = ud;
-    swarmd *d = c->d;
-    if (rc != 0) {
-        d->counters[SWARMD_C_REDIS_ERRORS]++;
-        swarmd_log(d, "result %s/%s#%u from %s not stored: %s (its lease will expire)", c->job,
-                   c->task, c->attempt, c->worker, err);
-        free(c);
-        return;
-    }
-    static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
-                                  SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
-                                  SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED,
-                                  SWARMD_C_RESULTS_REJECTED};
-    if (outcome >= 0 && outcome <= SCHED_FORGED) d->counters[counter[outcome]]++;
-    if (outcome != SCHED_OK)
-        swarmd_log(d, "result %s/%s#%u from %s: %s", c->job, c->task, c->attempt, c->worker,
-                   sched_outcome_name(outcome));
-    if (merge) swarmd_merge_pending(d);
-    swarmd_dispatch(d);
-    free(c);
-}
-
 static void progress_done(void *ud, int rc, const char *err, int outcome, bool merge)
 {
     result_ctx *c = ud;
@@ -584,6 +560,107 @@ static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat
     swarmd_dispatch(d);
 }
 
+/* A result waiting for the next batch (owned copies: the Envelope is freed
+ * as soon as its handler returns). */
+struct swarmd_pending {
+    result_ctx c;
+    char *output, *error;
+    bool ok;
+    uint32_t tokens;
+    uint64_t elapsed_ms, token;
+};
+
+typedef struct batch_ctx {
+    swarmd *d;
+    struct swarmd_pending *p;
+    size_t n;
+} batch_ctx;
+
+static void batch_free(struct swarmd_pending *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].output);
+        free(p[i].error);
+    }
+    free(p);
+}
+
+static void results_done(void *ud, int rc, const char *err, const int *outcome,
+                         const bool *merge, size_t n)
+{
+    batch_ctx *b = ud;
+    swarmd *d = b->d;
+    static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
+                                  SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
+                                  SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED,
+                                  SWARMD_C_RESULTS_REJECTED};
+    bool any_merge = false;
+    for (size_t i = 0; i < b->n; i++) {
+        const result_ctx *c = &b->p[i].c;
+        if (rc != 0 || i >= n) {
+            d->counters[SWARMD_C_REDIS_ERRORS]++;
+            swarmd_log(d, "result %s/%s#%u from %s not stored: %s (its lease will expire)", c->job,
+                       c->task, c->attempt, c->worker, rc != 0 ? err : "no reply for it");
+            continue;
+        }
+        if (outcome[i] >= 0 && outcome[i] <= SCHED_FORGED) d->counters[counter[outcome[i]]]++;
+        if (outcome[i] != SCHED_OK)
+            swarmd_log(d, "result %s/%s#%u from %s: %s", c->job, c->task, c->attempt, c->worker,
+                       sched_outcome_name(outcome[i]));
+        any_merge |= merge[i];
+    }
+    batch_free(b->p, b->n);
+    free(b);
+    if (any_merge) swarmd_merge_pending(d);
+    swarmd_dispatch(d);
+}
+
+void swarmd_pending_free(swarmd *d)
+{
+    batch_free(d->pend, d->n_pend);
+    d->pend = NULL;
+    d->n_pend = d->cap_pend = 0;
+}
+
+void swarmd_results_flush(swarmd *d)
+{
+    if (!d->n_pend) return;
+    batch_ctx *b = calloc(1, sizeof *b);
+    sched_result *sr = calloc(d->n_pend, sizeof *sr);
+    char err[256] = "out of memory";
+    if (b && sr) {
+        b->d = d;
+        b->p = d->pend;
+        b->n = d->n_pend;
+        for (size_t i = 0; i < b->n; i++) {
+            const struct swarmd_pending *p = &b->p[i];
+            sr[i] = (sched_result){.ref = {p->c.job, p->c.task, p->c.attempt, p->token},
+                                   .worker = p->c.worker,
+                                   .ok = p->ok,
+                                   .output = p->output ? p->output : "",
+                                   .error = p->error ? p->error : "",
+                                   .tokens = p->tokens,
+                                   .elapsed_ms = p->elapsed_ms};
+        }
+        d->pend = NULL;
+        d->n_pend = d->cap_pend = 0;
+        int rc = d->sched ? sched_tasks_complete(d->sched, sr, b->n, results_done, b, err,
+                                                 sizeof err)
+                          : -1;
+        free(sr);
+        if (rc == 0) return;
+        results_done(b, -1, err, NULL, NULL, 0);
+        return;
+    }
+    free(sr);
+    free(b);
+    d->counters[SWARMD_C_REDIS_ERRORS]++;
+    swarmd_log(d, "%zu result(s) not stored: %s (their leases will expire)", d->n_pend, err);
+    batch_free(d->pend, d->n_pend);
+    d->pend = NULL;
+    d->n_pend = d->cap_pend = 0;
+}
+
 static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
                           const Swarm__Envelope *env)
 {
@@ -597,8 +674,20 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
         w->last_seen_ms = sched_now_ms();
         inflight_drop(w, r->job_id, r->task_id);
     }
-    result_ctx *c = calloc(1, sizeof *c);
-    if (!c) return;
+    if (d->n_pend == d->cap_pend) {
+        size_t cap = d->cap_pend ? d->cap_pend * 2 : 64;
+        struct swarmd_pending *np = realloc(d->pend, sizeof *np * cap);
+        if (!np) {
+            swarmd_log(d, "out of memory queueing result %s/%s (its lease will expire)",
+                       r->job_id, r->task_id);
+            return;
+        }
+        d->pend = np;
+        d->cap_pend = cap;
+    }
+    struct swarmd_pending *p = &d->pend[d->n_pend];
+    memset(p, 0, sizeof *p);
+    result_ctx *c = &p->c;
     c->d = d;
     /* The sender: its registered name, else (swarmd restarted and it has not
      * registered again yet) the name it claims. Either way complete.lua only
@@ -607,20 +696,22 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
     snprintf(c->job, sizeof c->job, "%s", r->job_id);
     snprintf(c->task, sizeof c->task, "%s", r->task_id);
     c->attempt = r->attempt;
-    sched_result sr = {.ref = {r->job_id, r->task_id, r->attempt, r->lease_token},
-                       .worker = c->worker,
-                       .ok = r->ok,
-                       .output = r->output,
-                       .error = r->error[0] ? r->error : "failed without a message",
-                       .tokens = r->tokens,
-                       .elapsed_ms = r->elapsed_ms};
-    char err[256];
-    if (sched_task_complete(d->sched, &sr, result_done, c, err, sizeof err) != 0) {
-        d->counters[SWARMD_C_REDIS_ERRORS]++;
-        swarmd_log(d, "result %s/%s#%u not stored: %s (its lease will expire)", c->job, c->task,
-                   c->attempt, err);
-        free(c);
+    p->output = strdup(r->output);
+    p->error = strdup(r->error[0] ? r->error : "failed without a message");
+    if (!p->output || !p->error) {
+        free(p->output);
+        free(p->error);
+        swarmd_log(d, "out of memory queueing result %s/%s (its lease will expire)", r->job_id,
+                   r->task_id);
+        return;
     }
+    p->ok = r->ok;
+    p->tokens = r->tokens;
+    p->elapsed_ms = r->elapsed_ms;
+    p->token = r->lease_token;
+    d->n_pend++;
+    /* stored when this drain pass ends (swarmd_drain_socket), or now if full */
+    if (d->n_pend >= SWARMD_COMPLETE_BATCH) swarmd_results_flush(d);
 }
 
 static void checkpoint_done(void *ud, int rc, const char *err, int outcome, bool merge)

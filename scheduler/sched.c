@@ -742,15 +742,71 @@ int sched_task_checkpoint(sched_t *s, const sched_taskref *t, const char *worker
     return op_send(op, err, errlen);
 }
 
+static int op_result(sched_op *op, const sched_result *r)
+{
+    return op_fref(op, &r->ref) || op_str(op, r->worker) || op_str(op, r->ok ? "1" : "0") ||
+           op_str(op, r->output) || op_str(op, r->error) || op_u64(op, r->tokens) ||
+           op_u64(op, r->elapsed_ms);
+}
+
+/* One result: the first entry of complete.lua's per-result reply. */
+static void op_complete1_reply(sched_op *op, redisReply *r, const char *err)
+{
+    if (!err && r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
+        op_outcome_reply(op, r->element[0], NULL);
+    else
+        op_outcome_reply(op, r, err ? err : "complete: unexpected reply");
+}
+
 int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, void *ud, char *err,
                         size_t errlen)
 {
-    sched_op *op = op_new(s, S_COMPLETE, op_outcome_reply, (void *)cb, ud);
-    if (op && (op_fref(op, &r->ref) || op_str(op, r->worker) || op_str(op, r->ok ? "1" : "0") ||
-               op_str(op, r->output) || op_str(op, r->error) || op_u64(op, r->tokens) ||
-               op_u64(op, r->elapsed_ms))) {
+    sched_op *op = op_new(s, S_COMPLETE, op_complete1_reply, (void *)cb, ud);
+    if (op && op_result(op, r)) {
         op_free(op);
         op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_outcomes_fn cb = (sched_outcomes_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY) {
+        cb(op->ud, -1, err ? err : "complete: unexpected reply", NULL, NULL, 0);
+        return;
+    }
+    size_t n = r->elements;
+    int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
+    bool *merge = calloc(n ? n : 1, sizeof *merge);
+    if (!outcomes || !merge) {
+        free(outcomes);
+        free(merge);
+        cb(op->ud, -1, "out of memory", NULL, NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i];
+        outcomes[i] = SCHED_UNKNOWN;
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2) {
+            outcomes[i] = outcome_parse(sched_reply_str(e->element[0]));
+            merge[i] = sched_reply_ll(e->element[1]) != 0;
+        }
+    }
+    cb(op->ud, 0, NULL, outcomes, merge, n);
+    free(outcomes);
+    free(merge);
+}
+
+int sched_tasks_complete(sched_t *s, const sched_result *r, size_t n, sched_outcomes_fn cb,
+                         void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_COMPLETE, op_complete_reply, (void *)cb, ud);
+    for (size_t i = 0; op && i < n; i++) {
+        if (op_result(op, &r[i])) {
+            op_free(op);
+            op = NULL;
+        }
     }
     return op_send(op, err, errlen);
 }

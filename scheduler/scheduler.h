@@ -158,6 +158,12 @@ typedef struct sched_result {
 /* merge = true when this result made the job ready to merge. */
 int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, void *ud, char *err,
                         size_t errlen);
+/* n results in one script call (the throughput path); cb gets outcome[i] and
+ * merge[i] for r[i], in order. */
+typedef void (*sched_outcomes_fn)(void *ud, int rc, const char *err, const int *outcome,
+                                  const bool *merge, size_t n);
+int sched_tasks_complete(sched_t *s, const sched_result *r, size_t n, sched_outcomes_fn cb,
+                         void *ud, char *err, size_t errlen);
 
 typedef void (*sched_count_fn)(void *ud, int rc, const char *err, long long n);
 /* Extend the leases of tasks a live worker still runs (n = how many matched:
