@@ -113,10 +113,20 @@ class Swarm:
                    "--http", "127.0.0.1:%d" % self.port, timeout=120)
         self.up = True
 
-    def stop(self):
-        if self.up:
-            self.swarm("down", ok=False)
-            self.up = False
+    def stop(self, check_logs=True):
+        """`swarm down`; then swarmd must have stopped cleanly (MHD's threads
+        joined) with no sanitizer report in its log."""
+        if not self.up:
+            return
+        self.swarm("down", ok=False)
+        self.up = False
+        if not check_logs:
+            return
+        log = self.log(whole=True)
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer"):
+            check(bad not in log, "swarmd.log has a sanitizer report:\n%s" % log[-4000:])
+        check(re.search(r"swarmd: stopped$", log, re.M), "swarmd did not stop cleanly:\n%s" %
+              log[-2000:])
 
     def submit(self, name, n, max_tokens, wall_time_s=None):
         spec = {"name": name, "goal": "A web test swarm.",
@@ -137,10 +147,11 @@ class Swarm:
         st = json.loads(self.swarm("status", job, "--json").stdout)
         return st["jobs"][0] if "jobs" in st else st
 
-    def log(self):
+    def log(self, whole=False):
         try:
             with open(os.path.join(self.state, "logs", "swarmd.log")) as f:
-                return f.read()[-3000:]
+                text = f.read()
+                return text if whole else text[-3000:]
         except OSError:
             return ""
 
@@ -303,13 +314,18 @@ def sc_api(bindir, build, tmp):
         p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
                            text=True, timeout=30)
         check(p.returncode == 0, "promtool check metrics: %s %s" % (p.stdout, p.stderr))
+        # swarmd stops with a stream open: the stream ends, swarmd exits cleanly
+        sse2 = SSE(s.base + "/api/events?token=" + token)
+        s.stop()
+        sse2.t.join(10 * SLOW)
+        check(not sse2.t.is_alive(), "an open event stream did not end when swarmd stopped")
         print("api: 401/404/405/409 as specified, %d SSE events, cancel through the API ok, "
               "promtool clean" % len(sse.events))
     except Fail:
         print(s.log(), file=sys.stderr)
         raise
     finally:
-        s.stop()
+        s.stop(check_logs=False)
 
 
 # ---- headless Chromium over the DevTools protocol ----
@@ -462,6 +478,9 @@ def sc_browser(bindir, build, tmp):
         print("screenshot: %s" % shot2)
         print("browser: done %d -> %d of 16 through %d -> %d SSE events, no refetch" %
               (first["done"], later["done"], first["events"], later["events"]))
+        browser.terminate()
+        browser.wait(timeout=10)
+        s.stop()
     except Fail:
         print(s.log(), file=sys.stderr)
         raise
@@ -473,7 +492,7 @@ def sc_browser(bindir, build, tmp):
             except subprocess.TimeoutExpired:
                 browser.kill()
                 browser.wait()
-        s.stop()
+        s.stop(check_logs=False)
 
 
 def sc_prometheus(bindir, build, tmp):
@@ -517,6 +536,7 @@ def sc_prometheus(bindir, build, tmp):
         check(lat and float(lat[0]["value"][1]) >= 6, "dispatch latency count: %r" % lat)
         print("prometheus: swarm_subtasks{state=\"done\"} = %s = swarm status; 2 live workers" %
               done[0]["value"][1])
+        s.stop()
     except Fail:
         print(s.log(), file=sys.stderr)
         if os.path.exists(os.path.join(tmp, "prometheus.log")):
@@ -530,7 +550,7 @@ def sc_prometheus(bindir, build, tmp):
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-        s.stop()
+        s.stop(check_logs=False)
 
 
 def main():
