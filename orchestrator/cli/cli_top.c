@@ -249,7 +249,9 @@ static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *
     for (size_t i = 0; live && i < live->n_entries; i++) {
         const Swarm__LogEntry *e = live->entries[i];
         char last[400], what[160];
+        /* the generated text's tail, else an agent's last answer or observation */
         top_last_line(cli_logs_field(e, "tail"), last, sizeof last);
+        if (!last[0]) top_last_line(cli_logs_field(e, "output"), last, sizeof last);
         const char *paused = cli_logs_field(e, "paused");
         const char *tool = cli_logs_field(e, "tool");
         unsigned steps = (unsigned)strtoul(cli_logs_field(e, "steps"), NULL, 10);
@@ -289,7 +291,7 @@ static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *
             "SEEN", "MODEL");
     top_section_cut(out, &workers, max_workers);
     top_add(out, "RUNNING (%zu) %-17s %-16s %7s  %-22s %s", live ? live->n_entries : 0, "",
-            "WORKER", "TOKENS", "STEP/TOOL", "LAST OUTPUT");
+            "WORKER", "TOKENS", "STEP LAST-TOOL", "LAST OUTPUT");
     top_section_cut(out, &tasks, max_tasks);
 }
 

@@ -130,23 +130,26 @@ local function transcript()
   out[2] = ti .. ':' .. li
 end
 
--- The last transcript line's tool and step, when small enough to decode.
+-- The last transcript line's tool, step and output (its answer, else its last
+-- call's observation, cut to 200 bytes), when small enough to decode.
 local function last_step(tk)
   local line = redis.call('LINDEX', tk .. ':transcript', -1)
-  if not line or #line > 262144 then return '', '' end
+  if not line or #line > 262144 then return '', '', '' end
   local ok, rec = pcall(cjson.decode, line)
-  if not ok or type(rec) ~= 'table' then return '', '' end
-  local tool = ''
+  if not ok or type(rec) ~= 'table' then return '', '', '' end
+  local tool, said = '', ''
+  if type(rec.content) == 'string' then said = rec.content end
   if type(rec.tool_calls) == 'table' then
     for _, c in ipairs(rec.tool_calls) do
       if type(c) == 'table' and type(c.name) == 'string' then
-        tool = c.name
-        break
+        if tool == '' then tool = c.name end
+        if type(c.observation) == 'string' and c.observation ~= '' then said = c.observation end
       end
     end
   end
   if tool == '' and rec.final then tool = '(answer)' end
-  return tool, tostring(rec.step or '')
+  if #said > 200 then said = string.sub(said, -200) end
+  return tool, tostring(rec.step or ''), said
 end
 
 local function live()
@@ -162,11 +165,12 @@ local function live()
       local tk = tkey(mj, mt)
       local h = redis.call('HMGET', tk, 'state', 'attempt', 'worker', 'tokens', 'tail', 'steps',
                            'tool_calls', 'paused', 'item')
-      local tool, step = last_step(tk)
+      local tool, step, said = last_step(tk)
       out[#out + 1] = {m, mt, 'job', mj, 'state', h[1] or '', 'attempt', h[2] or '0',
                        'worker', h[3] or '', 'tokens', h[4] or '0', 'tail', h[5] or '',
                        'steps', h[6] or '0', 'tool_calls', h[7] or '0', 'paused', h[8] or '',
-                       'item', string.sub(h[9] or '', 1, 200), 'tool', tool, 'last_step', step}
+                       'item', string.sub(h[9] or '', 1, 200), 'tool', tool, 'last_step', step,
+                       'output', said}
       n = n + 1
     end
   end
