@@ -30,7 +30,9 @@ static const char AGENT_PREAMBLE[] =
 typedef struct {
     const worker_agent_ctx *c;
     uint32_t tool_calls;
+    uint64_t tokens;
     int paused;
+    char tail[160];
 } agent_run_state;
 
 static int agent_send(void *push, const Swarm__Envelope *env)
@@ -45,9 +47,12 @@ static int agent_send(void *push, const Swarm__Envelope *env)
     return rc < 0 ? -1 : 0;
 }
 
+/* Every agent Progress carries the running token count and a tail for
+ * `swarm status`/`swarm top`: the pause reason while paused (why the agent
+ * makes no progress), else the last finished step. */
 static void agent_progress(const worker_agent_ctx *c, uint32_t step, const char *tool,
                            uint64_t tokens, uint32_t tool_calls, const char *record,
-                           const char *ckpt, const char *paused)
+                           const char *ckpt, const char *paused, const char *tail)
 {
     const Swarm__Assign *a = c->assign;
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
@@ -58,7 +63,9 @@ static void agent_progress(const worker_agent_ctx *c, uint32_t step, const char 
     p.attempt = a->attempt;
     p.lease_token = a->lease_token;
     p.tokens = (uint32_t)tokens;
-    p.text_tail = "";
+    /* the task's tail, shown by `swarm status`/`swarm top`: a pause reason
+     * first (why the agent makes no progress), else the step it finished */
+    p.text_tail = (char *)tail;
     p.step = step;
     p.tool = (char *)(tool ? tool : "");
     p.step_json = (char *)(record ? record : "");
@@ -79,14 +86,16 @@ static int hook_step(void *ud, uint32_t step, const char *tool, uint64_t tokens,
     st->tool_calls += cJSON_IsArray(calls) ? (uint32_t)cJSON_GetArraySize(calls) : 0;
     cJSON_Delete(r);
     st->paused = 0;
-    agent_progress(st->c, step, tool, tokens, st->tool_calls, record, checkpoint, "");
+    st->tokens = tokens;
+    snprintf(st->tail, sizeof st->tail, "step %u: %s", step, *tool ? tool : "final answer");
+    agent_progress(st->c, step, tool, tokens, st->tool_calls, record, checkpoint, "", st->tail);
     return atomic_load(st->c->cancel) != 0;
 }
 
 static void hook_journal(void *ud, const char *checkpoint)
 {
     agent_run_state *st = ud;
-    agent_progress(st->c, 0, "", 0, st->tool_calls, "", checkpoint, "");
+    agent_progress(st->c, 0, "", st->tokens, st->tool_calls, "", checkpoint, "", st->tail);
 }
 
 static int hook_pause(void *ud, const char *reason, uint64_t retry_ms)
@@ -95,7 +104,9 @@ static int hook_pause(void *ud, const char *reason, uint64_t retry_ms)
     char why[600];
     snprintf(why, sizeof why, "%s; retrying in %llu ms", reason, (unsigned long long)retry_ms);
     st->paused = 1;
-    agent_progress(st->c, 0, "", 0, st->tool_calls, "", "", why);
+    char tail[160];
+    snprintf(tail, sizeof tail, "[paused] %.150s", why);
+    agent_progress(st->c, 0, "", st->tokens, st->tool_calls, "", "", why, tail);
     return atomic_load(st->c->cancel) != 0;
 }
 
@@ -247,6 +258,7 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     if (a->checkpoint && *a->checkpoint) {
         cJSON *ck = cJSON_Parse(a->checkpoint);
         st.tool_calls = (uint32_t)spec_num(ck, "tool_calls", 0);
+        st.tokens = (uint64_t)spec_num(ck, "tokens", 0);
         cJSON_Delete(ck);
     }
     agent_loop_cfg cfg = {

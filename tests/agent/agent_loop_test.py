@@ -253,6 +253,10 @@ def sc_http(sw, bindir, srcdir):
                 why = redis(sw, "HGET", "swarm:job:%s:task:%s" % (jid, t), "paused").strip()
                 if why:
                     paused.add(why)
+                    # the tail swarm status / swarm top show carries the reason
+                    tail = redis(sw, "HGET", "swarm:job:%s:task:%s" % (jid, t), "tail")
+                    check(tail.startswith("[paused] ") and "429" in tail,
+                          "task tail while paused: %r" % tail)
             time.sleep(0.1)
         # the server answers again: the hog disconnects, which frees its slot
         hog.terminate()
