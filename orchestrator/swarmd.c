@@ -140,8 +140,7 @@ static void swarmd_expired_cb(void *ud, int rc, const char *err, long long n)
     }
 }
 
-static void swarmd_purged_cb(void *ud, int rc, const char *err, const char *jobs,
-                             long long left)
+static void swarmd_purged_cb(void *ud, int rc, const char *err, const char *jobs, long long left)
 {
     swarmd *d = ud;
     if (rc != 0) {

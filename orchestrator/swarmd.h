@@ -20,8 +20,8 @@
 #define SWARMD_TICK_MS 250
 #define SWARMD_LEASE_BATCH 256        /* most tasks leased in one script call */
 #define SWARMD_DRAIN_BATCH 512        /* messages handled before yielding to the loop */
-#define SWARMD_COMPLETE_BATCH 256 /* most results stored by one script call */
-#define SWARMD_QUARANTINE_AFTER 3 /* leases lost without an answer */
+#define SWARMD_COMPLETE_BATCH 256     /* most results stored by one script call */
+#define SWARMD_QUARANTINE_AFTER 3     /* leases lost without an answer */
 #define SWARMD_RESULT_PAGE (1u << 20) /* most result bytes in one Status reply */
 
 /* Counters reported in every Status reply (and logged at exit). */

@@ -203,9 +203,11 @@ static int submit_text_check(const char *s, char *err, size_t errlen)
     size_t i = 0;
     while (p[i]) {
         unsigned c = p[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                : (c & 0xF8) == 0xF0 ? 4
-                                                     : 0;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xE0) == 0xC0 ? 2
+                   : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4
+                                        : 0;
         unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
         for (size_t k = 1; k < n; k++) {
             if ((p[i + k] & 0xC0) != 0x80) {
@@ -312,8 +314,8 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
             snprintf(next->job_id, sizeof next->job_id, "%s", r->job_id);
             if (sched_job_cancel(d->sched, next->job_id, cancel_done, next, err2, sizeof err2) !=
                 0) {
-                swarmd_log(d, "cancel of %s not finished (%s); run swarm cancel again",
-                           r->job_id, err2);
+                swarmd_log(d, "cancel of %s not finished (%s); run swarm cancel again", r->job_id,
+                           err2);
                 free(next);
             }
         }
@@ -390,8 +392,8 @@ static void removed_done(void *ud, int rc, const char *err, const char *running,
 
 /* ---- Events: a page of a job's logs (`swarm logs`, `swarm top`) ---- */
 
-#define SWARMD_LOG_LIMIT 500          /* most entries in one Events reply */
-#define SWARMD_LOG_BYTES (1u << 20)   /* about this many bytes of them at most */
+#define SWARMD_LOG_LIMIT 500        /* most entries in one Events reply */
+#define SWARMD_LOG_BYTES (1u << 20) /* about this many bytes of them at most */
 
 static void logs_done(void *ud, int rc, const char *err, const sched_log_page *pg)
 {

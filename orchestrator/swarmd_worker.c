@@ -585,8 +585,8 @@ static void batch_free(struct swarmd_pending *p, size_t n)
     free(p);
 }
 
-static void results_done(void *ud, int rc, const char *err, const int *outcome,
-                         const bool *merge, size_t n)
+static void results_done(void *ud, int rc, const char *err, const int *outcome, const bool *merge,
+                         size_t n)
 {
     batch_ctx *b = ud;
     swarmd *d = b->d;
@@ -644,9 +644,9 @@ void swarmd_results_flush(swarmd *d)
         }
         d->pend = NULL;
         d->n_pend = d->cap_pend = 0;
-        int rc = d->sched ? sched_tasks_complete(d->sched, sr, b->n, results_done, b, err,
-                                                 sizeof err)
-                          : -1;
+        int rc = d->sched
+                     ? sched_tasks_complete(d->sched, sr, b->n, results_done, b, err, sizeof err)
+                     : -1;
         free(sr);
         if (rc == 0) return;
         results_done(b, -1, err, NULL, NULL, 0);
@@ -678,8 +678,8 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
         size_t cap = d->cap_pend ? d->cap_pend * 2 : 64;
         struct swarmd_pending *np = realloc(d->pend, sizeof *np * cap);
         if (!np) {
-            swarmd_log(d, "out of memory queueing result %s/%s (its lease will expire)",
-                       r->job_id, r->task_id);
+            swarmd_log(d, "out of memory queueing result %s/%s (its lease will expire)", r->job_id,
+                       r->task_id);
             return;
         }
         d->pend = np;

@@ -651,12 +651,11 @@ static void test_remove_and_retention(tctx *t)
     SYNC(t, sched_job_cancel(t->s, "j-r2", cancel_cb, t, e_, sizeof e_));
     merge_all(t);
     /* retention: finished before an hour ago -> kept; before now + 1 s -> removed */
-    SYNC(t, sched_jobs_purge(t->s, sched_now_ms() - 3600000, 100, 1000, removed_cb, t, e_,
-                             sizeof e_));
+    SYNC(t,
+         sched_jobs_purge(t->s, sched_now_ms() - 3600000, 100, 1000, removed_cb, t, e_, sizeof e_));
     CHECK(t->rc == 0 && strcmp(t->status_state, "0") == 0);
     CHECK(keys_matching(t, "test:job:j-r2") == 1);
-    SYNC(t, sched_jobs_purge(t->s, sched_now_ms() + 1000, 100, 1000, removed_cb, t, e_,
-                             sizeof e_));
+    SYNC(t, sched_jobs_purge(t->s, sched_now_ms() + 1000, 100, 1000, removed_cb, t, e_, sizeof e_));
     CHECK(t->rc == 0 && atoi(t->status_state) >= 1 && t->count == 0);
     CHECK(keys_matching(t, "test:job:j-r2") == 0 && keys_matching(t, "test:job:j-r2:*") == 0);
     CHECK(keys_matching(t, "test:trash*") == 0);

@@ -89,7 +89,7 @@ typedef struct fake_worker {
     size_t n_run;
     int assigns, results_sent, reregisters, cancels;
     bool send_duplicate, send_stale; /* once each */
-    bool greedy; /* takes every Assign, lists none, never answers (bug 6) */
+    bool greedy;                     /* takes every Assign, lists none, never answers (bug 6) */
 } fake_worker;
 
 static void send_env(void *sock, Swarm__Envelope *env)
@@ -191,7 +191,7 @@ static void fw_pump(fake_worker *w)
         case SWARM__ENVELOPE__PAYLOAD_ASSIGN: {
             const Swarm__Assign *a = env->assign;
             w->assigns++;
-            if (w->greedy) break; /* swallowed: no Progress, no Result, not listed */
+            if (w->greedy) break;       /* swallowed: no Progress, no Result, not listed */
             CHECK(w->n_run < w->slots); /* never more than our credit */
             if (w->n_run < 16) {
                 fw_task *t = &w->run[w->n_run++];
@@ -735,8 +735,8 @@ int main(int argc, char **argv)
             pump_two(&w, &g, 20);
         CHECK(g.registered);
         w.delay_ms = 20;
-        static const char *const items6[] = {"g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8",
-                                             "g9", "g10"};
+        static const char *const items6[] = {"g1", "g2", "g3", "g4", "g5",
+                                             "g6", "g7", "g8", "g9", "g10"};
         char job6[128];
         CHECK(submit(&e,
                      "{\"goal\":\"g\",\"instructions\":\"{item}\",\"budget\":{\"max_attempts\":1},"
