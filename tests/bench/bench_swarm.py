@@ -27,9 +27,14 @@ sub-task is known exactly: tokens x token-us):
                      assignment, reporting, plus sleep overshoot of the fake
                      tokens).
 
+Celery baseline (--celery): the same number of no-op tasks through Debian's
+python3-celery in the same run (its own redis-server on a unix socket as broker
+and result backend, a prefork worker with concurrency 2), timed from the first
+apply_async to the last result; the swarm's best rate is divided by it.
+
 usage: bench_swarm.py BINDIR --engine sim|embedded [--model M.gguf]
                       [--tasks T] [--workers 1,2,4] [--slots K] [--threads N]
-                      [--max-tokens M] [--token-us U] [--rounds R] [--json]
+                      [--max-tokens M] [--token-us U] [--rounds R] [--celery] [--json]
 Exit 0 when every configuration completed with a correct result.
 """
 import argparse
@@ -174,6 +179,71 @@ def run_one(args, workers):
             print("bench_swarm: had to SIGKILL leftover pids %s" % left, file=sys.stderr)
 
 
+# Debian's python3-celery lives in the system interpreter, not a pyenv one.
+CELERY_PY = os.environ.get("CELERY_PYTHON", "/usr/bin/python3")
+
+CELERY_APP = """
+from celery import Celery
+app = Celery("benchapp", broker="redis+socket://%(sock)s", backend="redis+socket://%(sock)s")
+app.conf.worker_prefetch_multiplier = 64
+@app.task
+def noop(i):
+    return i
+"""
+
+
+def run_celery(tasks, timeout):
+    """Celery: tasks no-op tasks, prefork 2, Redis broker and backend; wall seconds."""
+    tmp = tempfile.mkdtemp(prefix="swc-", dir="/tmp")
+    sock = os.path.join(tmp, "redis.sock")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock,
+                                       "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+        with open(os.path.join(tmp, "benchapp.py"), "w") as f:
+            f.write(CELERY_APP % {"sock": sock})
+        deadline = time.time() + 10
+        while not os.path.exists(sock):
+            if time.time() > deadline:
+                raise BenchError("celery baseline: redis-server did not start")
+            time.sleep(0.05)
+        env = dict(os.environ, PYTHONPATH=tmp)
+        procs.append(subprocess.Popen([CELERY_PY, "-m", "celery", "-A", "benchapp", "worker",
+                                       "--pool", "prefork", "--concurrency", "2",
+                                       "--loglevel", "WARNING", "--without-gossip",
+                                       "--without-mingle", "--without-heartbeat"],
+                                      cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+        client = """
+import sys, time
+sys.path.insert(0, %r)
+from benchapp import noop
+noop.delay(-1).get(timeout=60)  # the worker is up
+n = %d
+t0 = time.monotonic()
+rs = [noop.delay(i) for i in range(n)]
+out = [r.get(timeout=%d) for r in rs]
+wall = time.monotonic() - t0
+assert out == list(range(n)), "celery results wrong"
+print(wall)
+""" % (tmp, tasks, timeout)
+        p = subprocess.run([CELERY_PY, "-c", client], capture_output=True, text=True,
+                           timeout=timeout + 90, env=env)
+        if p.returncode != 0:
+            raise BenchError("celery baseline failed: %s" % p.stderr[-1500:])
+        return float(p.stdout.strip().splitlines()[-1])
+    finally:
+        for pr in procs:
+            try:
+                os.killpg(pr.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            pr.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("bindir")
@@ -189,6 +259,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, best kept")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--celery", action="store_true",
+                    help="also run the same tasks through Celery (python3-celery) and compare")
     args = ap.parse_args()
     if args.engine == "embedded" and not args.model:
         ap.error("--engine embedded needs --model")
@@ -247,6 +319,23 @@ def main():
                 w, r["wall_s"], rate, ratio, "%.3f" % amort if amort is not None else "-",
                 "%.3f" % slot if slot is not None else "-", r["tokens"]))
         sys.stdout.flush()
+    if args.celery and best:
+        try:
+            cw = min(run_celery(args.tasks, args.timeout) for _ in range(max(args.rounds, 1)))
+        except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+            print("bench_swarm: %s" % e, file=sys.stderr)
+            return 1
+        crate = args.tasks / cw
+        srate = max(args.tasks / r["wall_s"] for r in best.values())
+        if args.json:
+            print(json.dumps({"bench": "celery", "tasks": args.tasks, "wall_s": round(cw, 4),
+                              "tasks_per_s": round(crate, 3),
+                              "swarm_best_tasks_per_s": round(srate, 3),
+                              "swarm_vs_celery": round(srate / crate, 3)}))
+        else:
+            print("celery (prefork 2, redis broker+backend): %d no-op tasks in %.2f s = %.1f/s; "
+                  "swarm best %.1f/s = %.2fx celery" % (args.tasks, cw, crate, srate,
+                                                         srate / crate))
     return 0 if ok else 1
 
 
