@@ -414,6 +414,7 @@ static void logs_notice(logs_ctx *x, const char *kind, uint64_t dropped, const c
 static int logs_fail(logs_ctx *x, const char *err)
 {
     fflush(stdout);
+    if (x->stop && *x->stop) return -1; /* interrupted: not an error to report */
     fprintf(stderr, "swarm logs: %s\n", err);
     x->failed = 1;
     return -1;
@@ -603,5 +604,6 @@ out:
     fflush(stdout);
     logs_map_free(&x.map);
     if (x.failed && status == CLI_EXIT_OK) status = CLI_EXIT_ERROR;
+    if (stop && *stop) status = CLI_EXIT_INTERRUPTED;
     return status;
 }
