@@ -679,6 +679,22 @@ static sweep_job *sweep_find(http_loop *lp, const char *id)
     return NULL;
 }
 
+static sweep_job *sweep_add(http_loop *lp, const char *id)
+{
+    if (lp->n_jobs == lp->cap_jobs) {
+        size_t cap = lp->cap_jobs ? lp->cap_jobs * 2 : 64;
+        sweep_job **p = realloc(lp->jobs, cap * sizeof *p);
+        if (!p) return NULL;
+        lp->jobs = p;
+        lp->cap_jobs = cap;
+    }
+    sweep_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    snprintf(j->id, sizeof j->id, "%s", id);
+    lp->jobs[lp->n_jobs++] = j;
+    return j;
+}
+
 static void sweep_job_tasks_free(sweep_job *j)
 {
     for (size_t i = 0; i < j->n_tasks; i++) {
@@ -784,22 +800,10 @@ static void sweep_jobs_cb(void *ud, int rc, const char *err, const sched_job_sta
         bool running = s->state && (!strcmp(s->state, "running") || !strcmp(s->state, "merging"));
         sweep_job *j = sweep_find(lp, s->job_id);
         if (!j) {
-            if (lp->n_jobs == lp->cap_jobs) {
-                size_t cap = lp->cap_jobs ? lp->cap_jobs * 2 : 64;
-                sweep_job **p = realloc(lp->jobs, cap * sizeof *p);
-                if (!p || !(j = calloc(1, sizeof *j))) {
-                    if (p) lp->jobs = p, lp->cap_jobs = cap;
-                    free(sig);
-                    continue;
-                }
-                lp->jobs = p;
-                lp->cap_jobs = cap;
-            } else if (!(j = calloc(1, sizeof *j))) {
+            if (!(j = sweep_add(lp, s->job_id))) {
                 free(sig);
                 continue;
             }
-            snprintf(j->id, sizeof j->id, "%s", s->job_id);
-            lp->jobs[lp->n_jobs++] = j;
             if (lp->baseline_done) http_event_push(h, "job", sig);
         } else if (strcmp(j->sig, sig) != 0) {
             http_event_push(h, "job", sig);
@@ -831,14 +835,12 @@ static void sweep_jobs_cb(void *ud, int rc, const char *err, const sched_job_sta
     lp->baseline_done = true;
     char *ws = json_take(workers_json(h, false));
     if (ws && (!lp->workers_sig || strcmp(ws, lp->workers_sig) != 0)) {
-        char ev[32];
-        snprintf(ev, sizeof ev, "workers");
         /* the event carries an object, like every other */
         size_t len = strlen(ws) + 16;
         char *wrapped = malloc(len);
         if (wrapped) {
             snprintf(wrapped, len, "{\"workers\":%s}", ws);
-            http_event_push(h, ev, wrapped);
+            http_event_push(h, "workers", wrapped);
             free(wrapped);
         }
         free(lp->workers_sig);
