@@ -4,7 +4,14 @@
 -- worker (the sender), ok (1/0), output, error, tokens, elapsed ms.
 -- Returns per result {outcome, merge}: outcome ok | retry | failed | stale | duplicate |
 -- unknown | forged; merge = 1 when this result made the job ready to merge.
-local function complete_one(b)
+-- Per-job counter moves and the finish check are gathered and applied once per
+-- job at the end of the batch (most of a batch's results share a job).
+local moved = {}   -- job -> {from_state -> n}
+local done_n = {}  -- job -> results moved to done
+local order = {}   -- jobs in first-seen order
+local first_of = {} -- job -> index of its first result in out
+
+local function complete_one(b, idx)
   local j, t, attempt = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
   local tk = tkey(j, t)
   local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
@@ -24,9 +31,15 @@ local function complete_one(b)
     ready_rem(j, t)
     redis.call('HSET', tk, 'state', 'done', 'output', ARGV[b + 6], 'error', '', 'tokens',
                ARGV[b + 8], 'elapsed_ms', ARGV[b + 9], 'lease_until', 0)
-    move(j, h[1], 'done')
+    if not moved[j] then
+      moved[j] = {}
+      done_n[j] = 0
+      order[#order + 1] = j
+      first_of[j] = idx
+    end
+    moved[j][h[1]] = (moved[j][h[1]] or 0) + 1
+    done_n[j] = done_n[j] + 1
     event(j, 'task_done', t, attempt, {'worker', ARGV[b + 4], 'tokens', ARGV[b + 8]})
-    if maybe_finish(j) then return {'ok', 1} end
     return {'ok', 0}
   end
   redis.call('HSET', tk, 'tokens', ARGV[b + 8])
@@ -36,5 +49,10 @@ local function complete_one(b)
 end
 
 local out = {}
-for b = 3, #ARGV - 9, 10 do out[#out + 1] = complete_one(b) end
+for b = 3, #ARGV - 9, 10 do out[#out + 1] = complete_one(b, #out + 1) end
+for _, j in ipairs(order) do
+  for from, n in pairs(moved[j]) do redis.call('HINCRBY', jkey(j), 'n_' .. from, -n) end
+  redis.call('HINCRBY', jkey(j), 'n_done', done_n[j])
+  if maybe_finish(j) then out[first_of[j]][2] = 1 end
+end
 return out

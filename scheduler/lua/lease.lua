@@ -18,6 +18,27 @@ for i = 1, #legacy, 2 do
   if j then ready_add(j, t, tonumber(legacy[i + 1])) end
 end
 
+-- Job fields are read once per job per call, and its ready -> leased counter
+-- moves applied once at the end (a batch is mostly a few jobs' tasks).
+local jobs, leased_n = {}, {}
+local function job_of(j)
+  local jh = jobs[j]
+  if not jh then
+    jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed', 'agent',
+                    'first_dispatch_ms', 'wall_time_s', 'cancel_requested')
+    -- budget.wall_time_s counts from the job's first dispatch
+    if not jh[6] and not jh[8] then
+      redis.call('HSET', jkey(j), 'first_dispatch_ms', NOW)
+      jh[6] = tostring(NOW)
+      local wall = tonumber(jh[7] or '0')
+      if wall and wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
+    end
+    jobs[j] = jh
+    leased_n[j] = 0
+  end
+  return jh
+end
+
 local k = 1
 local nj = redis.call('LLEN', P .. 'rr')
 local misses = 0
@@ -39,8 +60,8 @@ while k <= want and nj > 0 and misses < nj do
     local t = ms[1]
     redis.call('ZREM', rk, t)
     local tk = tkey(j, t)
-    if redis.call('HGET', tk, 'state') == 'ready' and
-       not redis.call('HGET', jkey(j), 'cancel_requested') then
+    local jh = job_of(j)
+    if redis.call('HGET', tk, 'state') == 'ready' and not jh[8] then
       local m = member(j, t)
       local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
       local attempt = redis.call('HINCRBY', tk, 'attempt', 1)
@@ -48,22 +69,20 @@ while k <= want and nj > 0 and misses < nj do
       redis.call('HSET', tk, 'state', 'leased', 'worker', w, 'lease_until', lu, 'token', tok,
                  'inc', inc)
       redis.call('ZADD', P .. 'leased', lu, m)
-      move(j, 'ready', 'leased')
+      leased_n[j] = leased_n[j] + 1
       event(j, 'task_leased', t, attempt, {'worker', w})
-      local jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed',
-                            'agent', 'first_dispatch_ms', 'wall_time_s')
-      -- budget.wall_time_s counts from the job's first dispatch
-      if not jh[6] then
-        redis.call('HSET', jkey(j), 'first_dispatch_ms', NOW)
-        local wall = tonumber(jh[7] or '0')
-        if wall and wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
-      end
       local th = redis.call('HMGET', tk, 'instructions', 'input', 'ckpt')
       out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[1] or '', th[2] or '',
                        jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
                        th[3] or ''}
       k = k + 1
     end
+  end
+end
+for j, n in pairs(leased_n) do
+  if n > 0 then
+    redis.call('HINCRBY', jkey(j), 'n_ready', -n)
+    redis.call('HINCRBY', jkey(j), 'n_leased', n)
   end
 end
 return out
