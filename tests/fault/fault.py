@@ -301,7 +301,42 @@ def sc_bad_inputs(sw, bindir, srcdir):
         sw2.force_cleanup()
 
 
+def sc_sigstop(sw, bindir, srcdir):
+    """A frozen worker: SIGSTOP past its lease (its tasks expire and run
+    elsewhere; swarmd drops it as silent), then SIGCONT: its late results are
+    stale and rejected, every task is merged exactly once, and it comes back."""
+    os.environ["SWARM_SIM_TOKEN_US"] = "20000"
+    sw.up("--workers", "2", "--slots", "4", "--engine", "sim")
+    items = ["z%04d" % i for i in range(300)]
+    job = write_job(sw.tmp, "frozen", items, max_tokens=10)
+    jid = sw.cli("submit", job).stdout.strip()
+    deadline = time.time() + 60 * SLOW
+    while sw.status(jid)["done"] < 20:
+        check(time.time() < deadline, "job made no progress")
+        time.sleep(0.05)
+    pid = sw.worker_pid(1)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(7)  # past the 5 s lease and the 3 s silence limit
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    st = sw.wait_terminal(jid, 240)
+    check_result(st["result"], items)
+    check(alive(pid), "the frozen worker did not survive SIGSTOP/SIGCONT")
+    log = open(os.path.join(sw.state, "logs", "swarmd.log"), errors="replace").read()
+    check("w-1 removed" in log, "swarmd never dropped the frozen worker")
+    retried = [r for r in st["result"]["results"] if r.get("attempt", 1) > 1]
+    check(retried, "no task was retried after the freeze")
+    deadline = time.time() + 30 * SLOW
+    while not any(w["worker_id"] == "w-1" for w in json.loads(sw.cli("workers", "--json").stdout)):
+        check(time.time() < deadline, "the thawed worker did not register again")
+        time.sleep(0.2)
+    print("sigstop: %d task(s) retried after a 7 s freeze" % len(retried))
+    sw.down_and_check()
+
+
 SCENARIOS = {
+    "sigstop": sc_sigstop,
     "bad-inputs": sc_bad_inputs,
     "worker-kills": sc_worker_kills,
     "redis-restart": sc_redis_restart,
