@@ -87,6 +87,18 @@ class Swarm:
                 p.kill()
                 p.wait()
 
+    def sanitizer_reports(self):
+        """Sanitizer reports the swarm's processes wrote to their logs (ASan builds)."""
+        found = []
+        logs = os.path.join(self.state, "logs")
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            with open(os.path.join(logs, name), errors="replace") as f:
+                text = f.read()
+            for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if pat in text:
+                    found.append("%s: %s" % (name, text[text.index(pat):][:1500]))
+        return found
+
     def submit(self, name, spec):
         path = os.path.join(self.tmp, name + ".json")
         with open(path, "w") as f:
@@ -279,20 +291,29 @@ def sc_top(bindir, tmp):
         d1 = done_count(first, job)
         check(d1 is not None, "no progress line for %s:\n%s" % (job, first))
         check(d1 < 16, "the job was already done at the first look:\n" + first)
-        # the same pane, redrawn in place: progress advances without a new command
-        second = wait_for(lambda: (lambda sc: sc if (done_count(sc, job) or 0) > d1 else None)(
-            t.screen("top")), 20, "the done count to advance past %d" % d1)
+        # the same pane, redrawn in place: progress advances without a new command,
+        # with running sub-tasks (tokens, output) and measured tokens/s on screen
+        running = re.compile(re.escape(job) + r"/t\d{4}\s+w-[12]\s+[1-9]\d*\s+running\s+\S+")
+
+        def rates(sc):
+            return [float(x) for x in
+                    re.findall(r"^w-[12]\s+\S+\s+\d+\s+\d+\s+(\d+\.\d)", sc, re.M)]
+
+        def advanced():
+            sc = t.screen("top")
+            ok = ((done_count(sc, job) or 0) > d1 and running.search(sc) and
+                  any(r > 0 for r in rates(sc)))
+            return sc if ok else None
+
+        try:
+            second = wait_for(advanced, 20, "the done count to advance past %d with a running "
+                              "task line and tokens/s" % d1)
+        except Fail as e:
+            raise Fail("%s; last screen:\n%s" % (e, t.screen("top")))
         check(second != first, "the screen did not change")
         check(second.count("JOBS (") == 1, "the frame was not redrawn in place:\n" + second)
         check(re.search(r"w-[12]\s+\S+\s+2\s+[0-2]\s+\d+\.\d", second),
               "no worker line with slots, busy and tokens/s:\n" + second)
-        # a running sub-task line: job/task, worker, tokens, last output (the sim's words)
-        check(re.search(re.escape(job) + r"/t\d{4}\s+w-[12]\s+\d+\s+running\s+\S+", second),
-              "no running task line with tokens and output:\n" + second)
-        # live tokens/s: some worker measured > 0
-        rates = [float(x) for x in re.findall(r"^w-[12]\s+\S+\s+\d+\s+\d+\s+(\d+\.\d)", second,
-                                             re.M)]
-        check(any(r > 0 for r in rates), "no worker shows tokens/s above 0: %s" % rates)
         t.keys("top", "q")
         after = wait_for(lambda: (lambda sc: sc if exit_status(sc) is not None else None)(
             t.screen("top")), 10, "swarm top to exit on q")
@@ -459,7 +480,10 @@ def main():
     bindir = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="swarm-tui-", dir="/tmp")
     try:
-        return SCENARIOS[sys.argv[2]](bindir, tmp)
+        rc = SCENARIOS[sys.argv[2]](bindir, tmp)
+        reports = Swarm(bindir, tmp, {}).sanitizer_reports()
+        check(not reports, "sanitizer reports:\n" + "\n".join(reports))
+        return rc
     except Fail as e:
         print("FAIL: %s" % e, file=sys.stderr)
         for name in ("swarmd.log", "worker-1.log"):
