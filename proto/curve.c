@@ -400,6 +400,96 @@ int curve_client_prepare(void *sock, const char *endpoint, const curve_client_op
     return rc;
 }
 
+/* ---- handshake watch ---- */
+
+struct curve_watch {
+    void *pair;
+};
+
+int curve_watch_open(void *zctx, void *sock, curve_watch **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    curve_watch *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "inproc://swarm-curve-watch-%p", (void *)w);
+    int linger = 0;
+    if (zmq_socket_monitor(sock, addr,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+        !(w->pair = zmq_socket(zctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(w->pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_connect(w->pair, addr) != 0) {
+        snprintf(err, errlen, "handshake monitor: %s", zmq_strerror(errno));
+        if (w->pair) zmq_close(w->pair);
+        free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+void *curve_watch_socket(const curve_watch *w)
+{
+    return w ? w->pair : NULL;
+}
+
+int curve_watch_failed(curve_watch *w, char *err, size_t errlen)
+{
+    int failed = 0;
+    while (w) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, w->pair, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        /* frame 1: uint16 event, uint32 value (the ZAP status code); frame 2: the endpoint */
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        }
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        char ep[256] = "?";
+        if (more) {
+            zmq_msg_init(&addr);
+            if (zmq_msg_recv(&addr, w->pair, 0) >= 0)
+                snprintf(ep, sizeof ep, "%.*s", (int)zmq_msg_size(&addr),
+                         (char *)zmq_msg_data(&addr));
+            zmq_msg_close(&addr);
+        }
+        if (failed) continue; /* keep the first failure's message, drain the rest */
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            snprintf(err, errlen,
+                     "swarmd at %s refused this side's key (ZAP status %u): add its NAME.pub "
+                     "line to swarmd's --authorized-keys file",
+                     ep, value);
+            failed = 1;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            snprintf(err, errlen,
+                     "CURVE handshake with %s failed: is the server key swarmd's own .pub, and "
+                     "does swarmd run with CURVE (not --insecure)?",
+                     ep);
+            failed = 1;
+        }
+    }
+    return failed;
+}
+
+void curve_watch_close(curve_watch *w)
+{
+    if (!w) return;
+    zmq_close(w->pair);
+    free(w);
+}
+
 /* ---- ZAP handler (RFC 27: ZeroMQ Authentication Protocol) ---- */
 
 struct curve_zap {

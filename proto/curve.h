@@ -68,6 +68,19 @@ typedef struct curve_client_opts {
 int curve_client_prepare(void *sock, const char *endpoint, const curve_client_opts *o, char *err,
                          size_t errlen);
 
+/* A client socket's handshake watch (zmq_socket_monitor), so a key swarmd
+ * refuses is reported instead of silence. Open it after setup, before
+ * connect; close it before the context is terminated. */
+typedef struct curve_watch curve_watch;
+int curve_watch_open(void *zctx, void *sock, curve_watch **out, char *err, size_t errlen);
+/* The PAIR socket that becomes readable on an event (for zmq_poll). */
+void *curve_watch_socket(const curve_watch *w);
+/* Reads pending events without blocking: 1 with err set when a handshake
+ * was refused (ZAP said no: the key is not authorized) or failed (wrong
+ * server key, or one side without CURVE), else 0. */
+int curve_watch_failed(curve_watch *w, char *err, size_t errlen);
+void curve_watch_close(curve_watch *w);
+
 /* The ZAP handler: one thread answering libzmq's authentication requests for
  * every CURVE socket of zctx. on_decision is called from that thread for each
  * request (admitted or not) with the client's key in Z85 and its address. */

@@ -62,6 +62,7 @@ struct worker {
     char inproc[96];
     void *ctx;
     void *dealer;
+    struct curve_watch *watch; /* a tcp:// dealer's handshakes: a refused key ends the worker */
     void *pull;
     wb_backend *backend;
     worker_slot *slots;
@@ -201,7 +202,11 @@ static int worker_connect(worker *w, char *err, size_t errlen)
     curve_client_opts co = {.server_key_path = w->cfg->server_key,
                             .key_path = w->cfg->key,
                             .insecure = w->cfg->insecure != 0};
-    if (curve_client_prepare(w->dealer, w->cfg->connect, &co, err, errlen) != 0) {
+    curve_watch_close(w->watch);
+    w->watch = NULL;
+    if (curve_client_prepare(w->dealer, w->cfg->connect, &co, err, errlen) != 0 ||
+        (curve_endpoint_needs_keys(w->cfg->connect) &&
+         curve_watch_open(w->ctx, w->dealer, &w->watch, err, errlen) != 0)) {
         zmq_close(w->dealer);
         w->dealer = NULL;
         return -1;
@@ -630,6 +635,7 @@ static void worker_fini(worker *w)
         free(w->slots);
     }
     if (w->dealer) zmq_close(w->dealer);
+    curve_watch_close(w->watch);
     if (w->pull) zmq_close(w->pull);
     if (w->ctx) zmq_ctx_term(w->ctx);
     wb_backend_free(w->backend);
@@ -647,6 +653,7 @@ int worker_run(const worker_config *cfg, char *err, size_t errlen)
     w.last_rx_ms = now_ms();
     worker_send_register(&w);
     uint64_t next_tick = now_ms() + w.hb_ms;
+    int rc = 0;
     while (!*cfg->stop) {
         zmq_pollitem_t items[2] = {{w.dealer, 0, ZMQ_POLLIN, 0}, {w.pull, 0, ZMQ_POLLIN, 0}};
         uint64_t t = now_ms();
@@ -662,9 +669,14 @@ int worker_run(const worker_config *cfg, char *err, size_t errlen)
         if (now_ms() >= next_tick) {
             worker_tick(&w);
             next_tick = now_ms() + w.hb_ms;
+            /* a refused key will not start working by retrying: say why and stop */
+            if (curve_watch_failed(w.watch, err, errlen)) {
+                rc = -1;
+                break;
+            }
         }
     }
     worker_log(&w, "stopping");
     worker_fini(&w);
-    return 0;
+    return rc;
 }

@@ -40,7 +40,11 @@ static int cli_client_socket(cli_client *c, char *err, size_t errlen)
                             .server_key_flag = "SWARM_SERVER_KEY=FILE",
                             .key_flag = "SWARM_KEY=FILE",
                             .insecure_flag = "SWARM_INSECURE=1"};
-    if (curve_client_prepare(c->sock, c->endpoint, &co, err, errlen) != 0) {
+    curve_watch_close(c->watch);
+    c->watch = NULL;
+    if (curve_client_prepare(c->sock, c->endpoint, &co, err, errlen) != 0 ||
+        (curve_endpoint_needs_keys(c->endpoint) &&
+         curve_watch_open(c->ctx, c->sock, &c->watch, err, errlen) != 0)) {
         zmq_close(c->sock);
         c->sock = NULL;
         return -1;
@@ -76,6 +80,8 @@ int cli_client_open(cli_client *c, const char *endpoint, char *err, size_t errle
 void cli_client_close(cli_client *c)
 {
     if (c->sock) zmq_close(c->sock);
+    curve_watch_close(c->watch);
+    c->watch = NULL;
     if (c->ctx) zmq_ctx_term(c->ctx);
     c->sock = c->ctx = NULL;
 }
@@ -108,10 +114,17 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
     for (;;) {
         uint64_t t = cli_now_ms();
         if (t >= deadline) break;
-        zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
-        int pr = zmq_poll(&it, 1, (long)(deadline - t));
+        zmq_pollitem_t it[2] = {{c->sock, 0, ZMQ_POLLIN, 0},
+                                {curve_watch_socket(c->watch), 0, ZMQ_POLLIN, 0}};
+        int pr = zmq_poll(it, c->watch ? 2 : 1, (long)(deadline - t));
         if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) break;
+        if (c->watch && (it[1].revents & ZMQ_POLLIN) && curve_watch_failed(c->watch, err, errlen)) {
+            zmq_close(c->sock);
+            c->sock = NULL;
+            return -1;
+        }
+        if (!(it[0].revents & ZMQ_POLLIN)) continue;
         Swarm__Envelope *env = NULL;
         char derr[256] = "";
         int r = wire_recv(c->sock, false, NULL, NULL, &env, derr, sizeof(derr));

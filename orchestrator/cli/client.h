@@ -17,6 +17,7 @@
 typedef struct {
     void *ctx;
     void *sock;
+    struct curve_watch *watch; /* tcp:// only: turns a refused key into an error */
     char endpoint[1100];
     char sender[64];
     uint64_t corr;

@@ -12,7 +12,8 @@ Asserted:
     refuses to connect (both with an error naming the flags);
   - a job submitted by the CLI from namespace B (CURVE client keys) completes;
   - a worker whose key is not listed is refused, swarmd logs the refusal with
-    that key, and the worker never registers;
+    that key, the worker never registers and exits saying its key was refused
+    (so does a CLI with an unlisted key; a wrong server key fails the handshake);
   - worker A's link goes down for 10 s mid-job and comes back: swarmd gives
     A's tasks to B, A registers again, the job completes with every sub-task
     exactly once.
@@ -232,12 +233,23 @@ def scenario(cl, bindir):
                                                                                      "swarmd.log"),
              15)
     check("intruder" not in workers(), "the worker with an unlisted key registered")
+    intruder = cl.procs[-1]
+    wait_for("the intruder to give up", lambda: intruder.poll() is not None, 15)
+    check(intruder.returncode == 1 and "refused this side's key" in log_text(tmp, "intruder.log"),
+          "the refused worker: rc %r, log %r" % (intruder.returncode,
+                                                 log_text(tmp, "intruder.log")[-400:]))
     check("auth: admitted key %s (wa)" % pub["wa"] in log_text(tmp, "swarmd.log"),
           "swarmd did not log wa's key as admitted")
     # a client with an unlisted key gets no answer (its handshake is refused)
     bad = dict(cenv, SWARM_KEY=k("intruder.key"))
     p = cl.run("b", [swarm, "status"], env=bad, timeout=30)
-    check(p.returncode != 0, "a CLI with an unlisted key was answered: %r" % p.stdout)
+    check(p.returncode == 1 and "refused this side's key" in p.stderr,
+          "a CLI with an unlisted key: rc %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    # a worker given the wrong server key fails its handshake and says so
+    p = cl.run("a", wargs("a")[:-1] + [k("wb.pub"), "--key", k("wa.key"), "--id", "wrongsrv"],
+               env=env, timeout=20)
+    check(p.returncode == 1 and "handshake" in p.stderr,
+          "worker with a wrong server key: rc %d %r" % (p.returncode, p.stderr[-300:]))
 
     items = ["n%03d" % i for i in range(120)]
     job = write_job(tmp, "netns", items, max_tokens=8,
