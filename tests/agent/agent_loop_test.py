@@ -112,10 +112,11 @@ def sc_embedded(sw, bindir, srcdir):
     for i in range(3):
         with open(os.path.join(ws, "docs", "n%d.txt" % i), "w") as f:
             f.write("note %d: the swarm keeps state in redis\n" % i)
-    allowed = ["read_file", "list_dir", "grep"]
+    # small enough for ASan on a loaded machine: two tools, a call then an answer
+    allowed = ["read_file", "list_dir"]
     job = agent_job(sw.tmp, "emb", ["alpha", "beta"],
-                    {"tools": allowed, "workspace": ws, "max_steps": 3, "sandbox": "unsandboxed"},
-                    max_tokens=32)
+                    {"tools": allowed, "workspace": ws, "max_steps": 2, "sandbox": "unsandboxed"},
+                    max_tokens=24)
     res = run_job(sw, job, "--workers", "1", "--slots", "2", "--model", model)
     check(res["state"] == "done", "job state %s" % res["state"])
     check_steps(sw, res, allowed)
