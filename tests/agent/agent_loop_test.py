@@ -122,6 +122,19 @@ def sc_embedded(sw, bindir, srcdir):
     check_steps(sw, res, allowed)
     check(all(r["tool_calls"] >= 1 for r in res["results"]),
           "the first step must call a tool (agent.first_step defaults to tool)")
+    # the planner checks the agent object and names the field
+    for agent, want in (({"tools": allowed, "workspace": ws, "toolz": 1}, "agent.toolz"),
+                        ({"tools": allowed, "workspace": os.path.join(ws, "nope")},
+                         "agent.workspace"),
+                        ({"tools": [], "workspace": ws}, "agent.tools"),
+                        ({"tools": allowed, "workspace": ws, "sandbox": "none"}, "agent.sandbox"),
+                        ({"tools": allowed, "workspace": ws, "mcp": [{"name": "Bad Name",
+                                                                       "command": ["x"]}]},
+                         "agent.mcp[0].name")):
+        bad = agent_job(sw.tmp, "bad", ["x"], agent)
+        p = sw.cli("submit", bad, check_rc=False)
+        check(p.returncode != 0 and want in p.stderr, "bad agent %s: rc %d, %r" %
+              (agent, p.returncode, p.stderr))
     print("embedded: %s" % [(r["task_id"], r["steps"], r["tool_calls"]) for r in res["results"]])
     sw.down_and_check()
 
