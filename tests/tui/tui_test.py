@@ -465,6 +465,19 @@ def sc_plain(bindir, tmp):
               "unknown job: exit %d, %s" % (bad.returncode, bad.stderr))
         use = s.run("logs")
         check(use.returncode == 2, "logs without JOB exit %d" % use.returncode)
+        for cmd, words in (("logs", ("-f, --follow", "--json", "JOB [TASK]")),
+                           ("top", ("--once", "q (or Ctrl-C) quits"))):
+            h = s.ok(cmd, "--help")
+            check(h.stdout.startswith("usage: swarm %s " % cmd) and
+                  all(w in h.stdout for w in words), "swarm %s --help:\n%s" % (cmd, h.stdout))
+        listed = subprocess.run([s.bin, "--help"], capture_output=True, text=True,
+                                timeout=20).stdout
+        check(re.search(r"^  logs\s", listed, re.M) and re.search(r"^  top\s", listed, re.M),
+              "swarm --help does not list logs and top:\n" + listed)
+        for bad_args in (("top", "extra"), ("logs", job, "t0001", "t0002"), ("top", "-f")):
+            b = s.run(*bad_args)
+            check(b.returncode == 2, "swarm %s: exit %d, want 2" % (" ".join(bad_args),
+                                                                   b.returncode))
     finally:
         s.down()
     return 0
