@@ -170,6 +170,66 @@ static swarmd_worker *worker_by_id(swarmd *d, const uint8_t *id, size_t id_len)
     return NULL;
 }
 
+/* Append src to out (cap bytes, NUL included) without splitting a UTF-8
+ * sequence and with newlines as spaces: a step line is one line. */
+static void line_append(char *out, size_t cap, const char *src)
+{
+    size_t len = strlen(out);
+    for (; *src && len + 1 < cap; src++)
+        out[len++] = (*src == '\n' || *src == '\r' || *src == '\t') ? ' ' : *src;
+    out[len] = 0;
+    if (!*src) return;
+    /* cut: if the last sequence is incomplete, drop it whole */
+    size_t k = len;
+    while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+        k--;
+    if (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0xC0) {
+        unsigned char lead = (unsigned char)out[k - 1];
+        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+        if (len - (k - 1) < need) out[k - 1] = 0;
+    }
+}
+
+/* One readable line for an agent step's transcript record (worker/agent
+ * loop.c: content, tool_calls [{name, arguments, status, observation}],
+ * final): "name(arguments) -> observation; ..." or "answer: content".
+ * Returns whether the step was the final answer. */
+static bool step_summary(const char *record, char *out, size_t cap)
+{
+    out[0] = 0;
+    cJSON *r = cJSON_Parse(record);
+    if (!r) {
+        line_append(out, cap, record);
+        return false;
+    }
+    bool final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "final"));
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(r, "tool_calls");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(r, "content");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, calls)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(c, "arguments");
+        const cJSON *obs = cJSON_GetObjectItemCaseSensitive(c, "observation");
+        if (out[0]) line_append(out, cap, "; ");
+        line_append(out, cap, cJSON_IsString(name) ? name->valuestring : "?");
+        line_append(out, cap, "(");
+        line_append(out, cap, cJSON_IsString(args) ? args->valuestring : "");
+        line_append(out, cap, ")");
+        if (cJSON_IsString(obs) && obs->valuestring[0]) {
+            line_append(out, cap, " -> ");
+            line_append(out, cap, obs->valuestring);
+        }
+    }
+    if (cJSON_IsString(content) && content->valuestring[0]) {
+        if (out[0]) line_append(out, cap, "; ");
+        line_append(out, cap, final ? "answer: " : "");
+        line_append(out, cap, content->valuestring);
+    }
+    cJSON_Delete(r);
+    return final;
+}
+
 /* ---- flights: assigns on their way to the first word from the worker ---- */
 
 static size_t flight_hash(const char *job, const char *task)
@@ -287,10 +347,11 @@ void swarmd_http_on_recv(swarmd_http *h, const uint8_t *id, size_t id_len,
         cJSON_AddStringToObject(o, "tail", p->text_tail ? p->text_tail : "");
         if (p->step_json && p->step_json[0]) {
             char line[STEP_LINE_MAX + 1];
-            snprintf(line, sizeof line, "%s", p->step_json);
+            bool final = step_summary(p->step_json, line, sizeof line);
             cJSON_AddNumberToObject(o, "step", p->step);
             cJSON_AddNumberToObject(o, "tool_calls", p->tool_calls);
             cJSON_AddStringToObject(o, "step_line", line);
+            cJSON_AddBoolToObject(o, "final", final);
         }
         if (p->paused && p->paused[0]) cJSON_AddStringToObject(o, "paused", p->paused);
         char *s = json_take(o);

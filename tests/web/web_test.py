@@ -8,7 +8,7 @@ swarmd and workers (the sim engine with a per-token delay, so a job runs for
 seconds); chromium is driven over the DevTools protocol (a tiny WebSocket
 client below: the standard library has none); prometheus scrapes every 1 s.
 
-usage: web_test.py BINDIR BUILDDIR SCENARIO      scenarios: api, browser, prometheus
+usage: web_test.py BINDIR BUILDDIR SCENARIO   scenarios: api, browser, prometheus, agent
 A missing chromium/prometheus/promtool skips (exit 77) - and fails under CI=true.
 """
 import base64
@@ -86,13 +86,14 @@ def http(method, url, token=None, timeout=10):
 class Swarm:
     """A private swarm (sim engine) with the HTTP server on a free port."""
 
-    def __init__(self, bindir, tmp, token=None, token_us=20000):
+    def __init__(self, bindir, tmp, token=None, token_us=20000, engine="sim"):
         self.bindir, self.tmp = bindir, tmp
         self.state = os.path.join(tmp, "s")
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.env = dict(os.environ, SWARM_SIM_TOKEN_US=str(token_us))
         self.env.pop("SWARM_ENDPOINT", None)
+        self.engine = engine
         os.makedirs(self.state, mode=0o700, exist_ok=True)
         if token:
             with open(os.path.join(self.state, "http.token"), "w") as f:
@@ -109,7 +110,7 @@ class Swarm:
         return p
 
     def start(self, workers=2, slots=2):
-        self.swarm("up", "--workers", str(workers), "--slots", str(slots), "--engine", "sim",
+        self.swarm("up", "--workers", str(workers), "--slots", str(slots), "--engine", self.engine,
                    "--http", "127.0.0.1:%d" % self.port, timeout=120)
         self.up = True
 
@@ -495,6 +496,60 @@ def sc_browser(bindir, build, tmp):
         s.stop(check_logs=False)
 
 
+def sc_agent(bindir, build, tmp):
+    """Each agent's step lines arrive live: a replayed agent (3 tool steps,
+    400 ms apart, then an answer) and the SSE output events it causes."""
+    ws = os.path.join(tmp, "ws")
+    os.makedirs(ws)
+    traj = os.path.join(tmp, "traj.jsonl")
+    with open(traj, "w") as f:
+        for k in range(1, 4):
+            f.write(json.dumps({"step": k, "delay_ms": 400, "tool_calls": [
+                {"name": "list_dir", "arguments": {"path": "."}}]}) + "\n")
+        f.write(json.dumps({"step": 4, "content": "listed the workspace 3 times"}) + "\n")
+    s = Swarm(bindir, tmp, engine="replay")
+    s.env["SWARM_REPLAY"] = traj
+    try:
+        s.start(workers=1, slots=2)
+        sse = SSE(s.base + "/api/events")
+        time.sleep(1.0)
+        spec = {"name": "agents", "goal": "You are a test agent.", "instructions": "Look at {item}",
+                "fanout": {"items": ["a", "b"]}, "merge": "json",
+                "budget": {"max_tokens": 48, "max_attempts": 1},
+                "agent": {"tools": ["list_dir"], "workspace": ws, "max_steps": 6,
+                          "sandbox": "unsandboxed"}}
+        path = os.path.join(tmp, "agents.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        job = s.swarm("submit", path).stdout.strip()
+        s.swarm("wait", job, timeout=60)
+        steps = wait_for("agent step lines for both agents", lambda: (lambda ev: ev if {
+            e["task_id"] for e in ev} == {"t0000", "t0001"} else None)(
+            [e[2] for e in sse.of("output") if e[2]["job_id"] == job and "step_line" in e[2]]),
+            15)
+        for task in ("t0000", "t0001"):
+            mine = [e for e in steps if e["task_id"] == task]
+            nums = [e["step"] for e in mine]
+            check(nums == sorted(nums) and len(set(nums)) >= 3,
+                  "%s: step events %s (want steps 1..4 in order)" % (task, nums))
+            check(any(e["step_line"].startswith("list_dir(") for e in mine),
+                  "%s: no step line names the tool call: %r" % (task, mine[:2]))
+            last = mine[-1]
+            check(last["final"] and last["step_line"] == "answer: listed the workspace 3 times",
+                  "%s: the last step line is not the answer: %r" % (task, last))
+            check(all("\n" not in e["step_line"] and len(e["step_line"].encode()) <= 400
+                      for e in mine), "%s: a step line is not one short line" % task)
+        check(not sse.errors, "SSE stream: %s" % sse.errors[:3])
+        sse.close()
+        s.stop()
+        print("agent: %d live step events for 2 agents" % len(steps))
+    except Fail:
+        print(s.log(), file=sys.stderr)
+        raise
+    finally:
+        s.stop(check_logs=False)
+
+
 def sc_prometheus(bindir, build, tmp):
     prom = need("prometheus")
     s = Swarm(bindir, tmp, token_us=1000)
@@ -558,7 +613,8 @@ def main():
         print(__doc__)
         return 2
     bindir, build, sc = sys.argv[1:]
-    fn = {"api": sc_api, "browser": sc_browser, "prometheus": sc_prometheus}.get(sc)
+    fn = {"api": sc_api, "browser": sc_browser, "prometheus": sc_prometheus,
+          "agent": sc_agent}.get(sc)
     if not fn:
         print("unknown scenario %s" % sc)
         return 2
