@@ -10,6 +10,10 @@ scenarios:
   embedded  agents on the default random model (mkmodel tiny): every step's
             reply parsed into a listed tool with JSON-object arguments or a
             final answer, transcripts complete, steps/tool_calls reported
+  examples  examples/coding and examples/research as shipped, on the default
+            random model (mkmodel tiny): 8 agents each, every call parsed,
+            transcripts and audit complete (release builds only: minutes
+            under ASan)
   replay    examples/coding on the REPLAY engine with its recorded trajectory:
             8 agents fix the library, its check passes afterwards
   resume    kill -9 the worker mid-agent: the sub-task resumes from its last
@@ -136,6 +140,28 @@ def sc_embedded(sw, bindir, srcdir):
         check(p.returncode != 0 and want in p.stderr, "bad agent %s: rc %d, %r" %
               (agent, p.returncode, p.stderr))
     print("embedded: %s" % [(r["task_id"], r["steps"], r["tool_calls"]) for r in res["results"]])
+    sw.down_and_check()
+
+
+def sc_examples(sw, bindir, srcdir):
+    model = make_model(bindir, sw.tmp)
+    sw.up("--workers", "1", "--slots", "4", "--model", model)
+    for name in ("coding", "research"):
+        dst = os.path.join(sw.tmp, name)
+        shutil.copytree(os.path.join(srcdir, "examples", name), dst)
+        job = json.load(open(os.path.join(dst, "job.json")))
+        if name == "coding" and not shutil.which("bwrap"):
+            job["agent"]["sandbox"] = "unsandboxed"
+            with open(os.path.join(dst, "job.json"), "w") as f:
+                json.dump(job, f)
+        jid = sw.cli("submit", os.path.join(dst, "job.json")).stdout.strip()
+        res = sw.wait_terminal(jid, 600)["result"]
+        check(res["state"] == "done" and res["total"] >= 8, "%s: state %s, total %s" %
+              (name, res["state"], res["total"]))
+        check_steps(sw, res, job["agent"]["tools"])
+        print("examples/%s: %d agents, %d steps, %d tool calls" %
+              (name, res["total"], sum(r["steps"] for r in res["results"]),
+               sum(r["tool_calls"] for r in res["results"])))
     sw.down_and_check()
 
 
@@ -327,7 +353,7 @@ def sc_mcp(sw, bindir, srcdir):
     sw.down_and_check()
 
 
-SCENARIOS = {"mcp": sc_mcp, "embedded": sc_embedded, "replay": sc_replay, "resume": sc_resume, "http": sc_http}
+SCENARIOS = {"mcp": sc_mcp, "examples": sc_examples, "embedded": sc_embedded, "replay": sc_replay, "resume": sc_resume, "http": sc_http}
 
 
 def main():
