@@ -23,6 +23,7 @@
 #define LOGS_PAGE 500
 #define LOGS_RETRY_MS 120000 /* how long a swarmd restart is waited for */
 #define LOGS_POLL_MS 250
+#define LOGS_BUSY_POLL_MS 20 /* after a poll that found many events */
 #define LOGS_MAP_MAX 1000000 /* agent tasks whose transcript cursor is kept */
 
 static uint64_t logs_mono_ms(void)
@@ -166,6 +167,7 @@ typedef struct {
     char ev_cur[128], au_cur[128];
     uint64_t ev_trimmed, au_trimmed; /* the streams' drop counters last seen */
     int ev_seen, au_seen;            /* a page of that stream was read */
+    size_t ev_read;                  /* events printed by the last drain */
     logs_map map;
     char state[32];
     int failed; /* an error was printed: exit 1 */
@@ -429,9 +431,9 @@ static int logs_gap(logs_ctx *x, const char *kind, const char *cur, const Swarm_
     if (!*seen) {
         if (ev->trimmed && !x->task) {
             snprintf(msg, sizeof msg,
-                     "%" PRIu64 " earlier %s entries were dropped by the stream's cap (it keeps "
+                     "%" PRIu64 " earlier %s were dropped by the stream's cap (it keeps "
                      "the latest ~%s)",
-                     ev->trimmed, kind,
+                     ev->trimmed, strcmp(kind, "events") == 0 ? "events" : "audit records",
                      strcmp(kind, "events") == 0 ? "1000, ~100 once ended" : "100000");
             logs_notice(x, kind, ev->trimmed, msg);
         }
@@ -439,9 +441,9 @@ static int logs_gap(logs_ctx *x, const char *kind, const char *cur, const Swarm_
                logs_id_after(ev->first, cur)) {
         /* entries after our cursor were dropped: say so rather than skip silently */
         snprintf(msg, sizeof msg,
-                 "some %s entries after %s were dropped by the stream's cap before they could "
+                 "some %s after %s were dropped by the stream's cap before they could "
                  "be read (the stream now starts at %s)",
-                 kind, cur, ev->first);
+                 strcmp(kind, "events") == 0 ? "events" : "audit records", cur, ev->first);
         logs_notice(x, kind, ev->trimmed - *trimmed_seen, msg);
         gap = 1;
     }
@@ -464,6 +466,7 @@ static int logs_drain_events(logs_ctx *x, int follow_steps, int *gap)
         const Swarm__Events *ev = reply->events;
         if (logs_gap(x, "events", x->ev_cur, ev, &x->ev_trimmed, &x->ev_seen) && gap) *gap = 1;
         snprintf(x->state, sizeof x->state, "%s", ev->job_state);
+        x->ev_read += ev->n_entries;
         int bad = 0;
         for (size_t i = 0; i < ev->n_entries && !bad; i++) {
             const Swarm__LogEntry *e = ev->entries[i];
@@ -587,7 +590,9 @@ int cli_logs_run(cli_client *c, const cli_opts *o, volatile sig_atomic_t *stop)
             status = CLI_EXIT_INTERRUPTED;
             goto out;
         }
-        logs_sleep_ms(LOGS_POLL_MS);
+        /* a busy job is read again soon: its capped stream must not outrun us */
+        logs_sleep_ms(x.ev_read > 50 ? LOGS_BUSY_POLL_MS : LOGS_POLL_MS);
+        x.ev_read = 0;
         int gap = 0;
         if (logs_drain_events(&x, 1, &gap) != 0) {
             status = CLI_EXIT_ERROR;
