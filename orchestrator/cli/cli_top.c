@@ -110,6 +110,8 @@ static void top_last_line(const char *tail, char *out, size_t cap)
     size_t start = len;
     while (start > 0 && tail[start - 1] != '\n')
         start--;
+    while (start < len && (tail[start] == ' ' || tail[start] == '\t'))
+        start++;
     size_t n = 0;
     for (size_t i = start; i < len && n + 1 < cap; i++)
         out[n++] = (unsigned char)tail[i] < 0x20 || tail[i] == 0x7f ? ' ' : tail[i];
@@ -194,10 +196,13 @@ static void top_section_cut(top_lines *dst, top_lines *src, size_t max)
     top_lines_free(src);
 }
 
-/* Build a frame of at most rows lines (0 = no limit). */
+/* Build a frame of at most rows lines (0 = no limit) for a window cols wide:
+ * below 120 columns a running task is named by its job id's last 6 characters
+ * and its task id, so its output still fits on the line. */
 static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *live, size_t rows,
-                      top_lines *out)
+                      size_t cols, top_lines *out)
 {
+    int narrow = cols < 120;
     uint64_t now = cli_view_wall_ms();
     top_lines jobs = {0}, workers = {0}, tasks = {0};
     size_t running_jobs = 0;
@@ -249,9 +254,12 @@ static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *
     for (size_t i = 0; live && i < live->n_entries; i++) {
         const Swarm__LogEntry *e = live->entries[i];
         char last[400], what[160];
-        /* the generated text's tail, else an agent's last answer or observation */
-        top_last_line(cli_logs_field(e, "tail"), last, sizeof last);
-        if (!last[0]) top_last_line(cli_logs_field(e, "output"), last, sizeof last);
+        /* an agent's last answer or tool observation (its tail only names the
+         * step), else the generated text's tail */
+        last[0] = 0;
+        if (strtoul(cli_logs_field(e, "steps"), NULL, 10) > 0)
+            top_last_line(cli_logs_field(e, "output"), last, sizeof last);
+        if (!last[0]) top_last_line(cli_logs_field(e, "tail"), last, sizeof last);
         const char *paused = cli_logs_field(e, "paused");
         const char *tool = cli_logs_field(e, "tool");
         unsigned steps = (unsigned)strtoul(cli_logs_field(e, "steps"), NULL, 10);
@@ -261,8 +269,17 @@ static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *
             snprintf(what, sizeof what, "step %u %s", steps + 1, *tool ? tool : "");
         else
             snprintf(what, sizeof what, "%s", cli_logs_field(e, "state"));
-        top_add(&tasks, "%-30s %-16s %7s  %-22.22s %s", e->id, cli_logs_field(e, "worker"),
-                cli_logs_field(e, "tokens"), what, last);
+        if (narrow) {
+            const char *jid = cli_logs_field(e, "job");
+            size_t jl = strlen(jid);
+            char id[96];
+            snprintf(id, sizeof id, "%s/%s", jl > 6 ? jid + jl - 6 : jid, e->task_id);
+            top_add(&tasks, "%-12s %-8.8s %6s %-16.16s %s", id, cli_logs_field(e, "worker"),
+                    cli_logs_field(e, "tokens"), what, last);
+        } else {
+            top_add(&tasks, "%-30s %-16s %7s  %-22.22s %s", e->id, cli_logs_field(e, "worker"),
+                    cli_logs_field(e, "tokens"), what, last);
+        }
     }
     char clock[16];
     time_t tt = time(NULL);
@@ -275,7 +292,8 @@ static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *
         clock, st ? st->n_jobs : 0, running_jobs, st ? st->n_workers : 0, busy, slots, total_rate,
         t->err[0] ? "   swarmd: " : "", t->err);
     /* rows: header, 3 section titles and a blank line; the rest shared */
-    size_t room = rows > 8 ? rows - 5 : 0;
+    size_t fixed = narrow ? 6 : 5; /* a narrow RUNNING title takes two lines */
+    size_t room = rows > fixed + 3 ? rows - fixed : 0;
     size_t max_jobs = 0, max_workers = 0, max_tasks = 0;
     if (rows) {
         max_jobs = room / 3 ? room / 3 : 1;
@@ -290,8 +308,13 @@ static void top_frame(top_ctx *t, const Swarm__Status *st, const Swarm__Events *
     top_add(out, "WORKERS %-12s %-14s %5s %5s %8s  %-6s %s", "", "HOST", "SLOTS", "BUSY", "TOK/S",
             "SEEN", "MODEL");
     top_section_cut(out, &workers, max_workers);
-    top_add(out, "RUNNING (%zu) %-17s %-16s %7s  %-22s %s", live ? live->n_entries : 0, "",
-            "WORKER", "TOKENS", "STEP LAST-TOOL", "LAST OUTPUT");
+    if (narrow) {
+        top_add(out, "RUNNING (%zu)", live ? live->n_entries : 0);
+        top_add(out, "%-12s %-8s %6s %-16s %s", "JOB/TASK", "WORKER", "TOKENS", "STEP LAST-TOOL",
+                "LAST OUTPUT");
+    } else
+        top_add(out, "RUNNING (%zu) %-17s %-16s %7s  %-22s %s", live ? live->n_entries : 0, "",
+                "WORKER", "TOKENS", "STEP LAST-TOOL", "LAST OUTPUT");
     top_section_cut(out, &tasks, max_tasks);
 }
 
@@ -345,7 +368,7 @@ static void top_draw(top_ctx *t, size_t rows, size_t cols, int tty)
     top_fetch(t, &st, &live);
     top_measure(t, live ? live->events : NULL);
     top_lines l = {0};
-    top_frame(t, st ? st->status : NULL, live ? live->events : NULL, tty ? rows : 0, &l);
+    top_frame(t, st ? st->status : NULL, live ? live->events : NULL, tty ? rows : 0, cols, &l);
     if (tty) {
         fputs("\033[H", stdout); /* home: redraw in place */
         for (size_t i = 0; i < l.n && i < rows; i++) {
