@@ -37,6 +37,7 @@ enum {
     S_REMOVE,
     S_PURGE,
     S_LOGS,
+    S_SPAWN,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -582,7 +583,9 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     char num[64];
     int bad = !op;
     bool agent = job->agent_json && *job->agent_json;
-    bad = bad || op_str(op, job_id) || op_str(op, agent ? "10" : "9"); /* field pairs below */
+    bool dag = job->dag && *job->dag;
+    snprintf(num, sizeof num, "%d", 11 + agent + dag); /* field pairs below */
+    bad = bad || op_str(op, job_id) || op_str(op, num);
     bad = bad || op_str(op, "name") || op_str(op, job->name) || op_str(op, "goal") ||
           op_str(op, job->goal) || op_str(op, "merge") || op_str(op, job->merge);
     bad = bad || op_str(op, "max_tokens") || op_u64(op, job->max_tokens) ||
@@ -592,7 +595,10 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     snprintf(num, sizeof num, "%.9g", job->temperature);
     bad = bad || op_str(op, "temperature") || op_str(op, num) || op_str(op, "seed") ||
           op_u64(op, job->seed);
+    bad = bad || op_str(op, "max_depth") || op_u64(op, job->max_depth) ||
+          op_str(op, "max_job_tokens") || op_u64(op, job->max_job_tokens);
     if (agent) bad = bad || op_str(op, "agent") || op_str(op, job->agent_json);
+    if (dag) bad = bad || op_str(op, "dag") || op_str(op, job->dag);
     for (size_t i = 0; !bad && i < job->n_tasks; i++) {
         char tid[24]; /* room for any size_t: Release -Wformat-truncation */
         sched_task_id(i, tid, sizeof tid);
@@ -600,6 +606,42 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
         bad = op_str(op, tid) || op_str(op, t->instructions) || op_str(op, t->item) ||
               op_str(op, t->input);
     }
+    if (bad && op) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- spawn ---- */
+
+static void op_spawn_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_spawn_fn cb = (sched_spawn_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        cb(op->ud, -1, err ? err : "spawn: unexpected reply", SCHED_SPAWN_STALE, "", "");
+        return;
+    }
+    const char *what = sched_reply_str(r->element[0]), *arg = sched_reply_str(r->element[1]);
+    if (strcmp(what, "ok") == 0)
+        cb(op->ud, 0, NULL, SCHED_SPAWN_OK, arg, "");
+    else
+        cb(op->ud, 0, NULL, strcmp(what, "refused") == 0 ? SCHED_SPAWN_REFUSED : SCHED_SPAWN_STALE,
+           "", arg);
+}
+
+int sched_task_spawn(sched_t *s, const sched_spawn *sp, sched_spawn_fn cb, void *ud, char *err,
+                     size_t errlen)
+{
+    sched_op *op = op_new(s, S_SPAWN, op_spawn_reply, (void *)cb, ud);
+    char tok[32];
+    snprintf(tok, sizeof tok, "%" PRIu64, sp->parent.token);
+    int bad = !op || op_str(op, sp->parent.job_id) || op_str(op, sp->parent.task_id) ||
+              op_u64(op, sp->parent.attempt) || op_str(op, tok) || op_str(op, sp->worker) ||
+              op_str(op, sp->instructions) || op_str(op, sp->item ? sp->item : "") ||
+              op_str(op, sp->input ? sp->input : "") ||
+              op_str(op, sp->depends_on ? sp->depends_on : "") ||
+              op_str(op, sp->tools ? sp->tools : "");
     if (bad && op) {
         op_free(op);
         op = NULL;

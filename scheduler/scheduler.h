@@ -71,6 +71,12 @@ typedef struct sched_job_spec {
     size_t n_tasks;
     sched_task_spec *tasks; /* ids are t0000, t0001, ... in this order */
     const char *agent_json; /* NULL/"": plain generations; else the agent spec (docs/AGENTS.md) */
+    /* Task DAG (lua/submit.lua): NULL/"" = every task ready at once, else
+     * "<task>=<dep>,<dep>;..." by task id; a task waits for its dependencies
+     * and is skipped when one fails. An unknown id or a cycle refuses the job. */
+    const char *dag;
+    uint32_t max_depth;      /* spawn depth allowed below a submitted task (0: 3) */
+    uint64_t max_job_tokens; /* spawn refused once the job's tasks used this many (0: no cap) */
 } sched_job_spec;
 
 typedef void (*sched_done_fn)(void *ud, int rc, const char *err);
@@ -183,6 +189,28 @@ int sched_leases_expire(sched_t *s, size_t max, sched_count_fn cb, void *ud, cha
  * another incarnation go back to ready (or fail) now. n = how many. */
 int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, sched_count_fn cb,
                          void *ud, char *err, size_t errlen);
+
+/* ---- dynamic spawn (lua/spawn.lua) ---- */
+typedef struct sched_spawn {
+    sched_taskref parent;
+    const char *worker; /* the sender; must hold the parent's lease */
+    const char *instructions, *item, *input;
+    const char *depends_on; /* task ids, comma-separated, "" = none */
+    const char *tools;      /* JSON array of tool names, "" = the job's */
+} sched_spawn;
+enum {
+    SCHED_SPAWN_OK = 0,
+    SCHED_SPAWN_REFUSED = 1, /* over a budget (max_subtasks, depth, tokens, wall time) */
+    SCHED_SPAWN_STALE = 2,   /* the parent no longer holds this attempt */
+};
+/* child = the new task's id (outcome OK) or "", msg = why not (a refusal's
+ * message says which budget, for the agent's observation). */
+typedef void (*sched_spawn_fn)(void *ud, int rc, const char *err, int outcome, const char *child,
+                               const char *msg);
+/* A running task's agent creates a child task in its job, counted against the
+ * job's budget; the child waits for depends_on like a submitted task. */
+int sched_task_spawn(sched_t *s, const sched_spawn *sp, sched_spawn_fn cb, void *ud, char *err,
+                     size_t errlen);
 
 /* ---- removal and retention ---- */
 /* remove: state is NULL when the job was removed (its task hashes, `left` of

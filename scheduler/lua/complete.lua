@@ -40,6 +40,7 @@ local function complete_one(b, idx)
     moved[j][h[1]] = (moved[j][h[1]] or 0) + 1
     done_n[j] = done_n[j] + 1
     event(j, 'task_done', t, attempt, {'worker', ARGV[b + 4], 'tokens', ARGV[b + 8]})
+    dag_release(j, t)
     return {'ok', 0}
   end
   redis.call('HSET', tk, 'tokens', ARGV[b + 8])

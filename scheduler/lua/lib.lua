@@ -4,7 +4,7 @@
 -- inside the script (tasks of a job), and swarm runs on one Redis, not a cluster.
 local P = ARGV[1]
 local NOW = tonumber(ARGV[2])
-local TERMINAL = {done = true, failed = true, cancelled = true}
+local TERMINAL = {done = true, failed = true, cancelled = true, skipped = true}
 
 local function jkey(j) return P .. 'job:' .. j end
 local function tkey(j, t) return P .. 'job:' .. j .. ':task:' .. t end
@@ -82,8 +82,10 @@ end
 
 -- The script that makes the last task terminal hands the job to the merger.
 local function maybe_finish(j)
-  local h = redis.call('HMGET', jkey(j), 'total', 'n_done', 'n_failed', 'n_cancelled', 'state')
-  local term = tonumber(h[2] or 0) + tonumber(h[3] or 0) + tonumber(h[4] or 0)
+  local h = redis.call('HMGET', jkey(j), 'total', 'n_done', 'n_failed', 'n_cancelled', 'state',
+                       'n_skipped')
+  local term = tonumber(h[2] or 0) + tonumber(h[3] or 0) + tonumber(h[4] or 0) +
+               tonumber(h[6] or 0)
   if h[5] == 'running' and term >= tonumber(h[1] or 0) then
     redis.call('HSET', jkey(j), 'state', 'merging')
     redis.call('SADD', P .. 'merging', j)
@@ -91,6 +93,69 @@ local function maybe_finish(j)
     return true
   end
   return false
+end
+
+-- Task DAG (docs/JOBS.md "Dependencies"). A task with dependencies waits in
+-- 'pending' with fields deps (its dependencies, comma-separated task ids) and
+-- waiting (how many are not done yet); each dependency lists it in dependants.
+-- Dataflow, not lock-step: the script that completes a task releases exactly
+-- its dependants whose last dependency that was, so unrelated siblings never
+-- wait for each other, and a failure skips only what depends on it.
+local function csv(s)
+  local out = {}
+  if not s or s == '' then return out end
+  for x in string.gmatch(s, '[^,]+') do out[#out + 1] = x end
+  return out
+end
+
+-- d's dependencies are all done: it becomes ready with its input extended by
+-- each dependency's result (counters and events are the caller's).
+local function dag_ready(j, d)
+  local dk = tkey(j, d)
+  local parts = {redis.call('HGET', dk, 'input') or ''}
+  for _, p in ipairs(csv(redis.call('HGET', dk, 'deps'))) do
+    local ph = redis.call('HMGET', tkey(j, p), 'item', 'output')
+    parts[#parts + 1] = '## result of ' .. (ph[1] or p) .. '\n' .. (ph[2] or '')
+  end
+  local input = table.concat(parts, '\n\n')
+  if parts[1] == '' then input = table.concat(parts, '\n\n', 2) end
+  redis.call('HSET', dk, 'state', 'ready', 'input', input, 'ready_at', NOW)
+  ready_add(j, d, NOW)
+end
+
+-- t is done: dependants whose dependencies are now all done become ready, their
+-- input extended with each dependency's result (what {item} expands to).
+local function dag_release(j, t)
+  local ds = redis.call('HGET', tkey(j, t), 'dependants')
+  for _, d in ipairs(csv(ds)) do
+    local dk = tkey(j, d)
+    if redis.call('HINCRBY', dk, 'waiting', -1) <= 0 and redis.call('HGET', dk, 'state') == 'pending' then
+      dag_ready(j, d)
+      move(j, 'pending', 'ready')
+      event(j, 'task_ready', d, nil, {'after', t})
+    end
+  end
+end
+
+-- t failed for good (or was skipped): every task that depends on it, directly
+-- or not, is skipped with the reason; other branches go on.
+local function dag_skip(j, t, reason)
+  local item = redis.call('HGET', tkey(j, t), 'item') or t
+  local why = 'skipped: dependency ' .. t .. ' (' .. item .. ') failed: ' .. (reason or '')
+  local queue, qi = csv(redis.call('HGET', tkey(j, t), 'dependants')), 1
+  while qi <= #queue do
+    local d = queue[qi]
+    qi = qi + 1
+    local dk = tkey(j, d)
+    local st = redis.call('HGET', dk, 'state')
+    if st and not TERMINAL[st] and st ~= 'leased' and st ~= 'running' then
+      ready_rem(j, d)
+      redis.call('HSET', dk, 'state', 'skipped', 'error', why)
+      move(j, st, 'skipped')
+      event(j, 'task_skipped', d, nil, {'error', why})
+      for _, e in ipairs(csv(redis.call('HGET', dk, 'dependants'))) do queue[#queue + 1] = e end
+    end
+  end
 end
 
 -- A lost or failed attempt: back to ready with backoff, or failed for good.
@@ -125,6 +190,7 @@ local function retry_or_fail(j, t, attempt, reason, forgive)
   redis.call('HSET', tk, 'state', 'failed', 'error', reason, 'lease_until', 0)
   move(j, st, 'failed')
   event(j, 'task_failed', t, attempt, {'error', reason})
+  dag_skip(j, t, reason)
   maybe_finish(j)
   return 'failed'
 end

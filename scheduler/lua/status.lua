@@ -11,7 +11,7 @@ local out = {}
 for _, j in ipairs(ids) do
   local h = redis.call('HMGET', jkey(j), 'name', 'state', 'total', 'n_done', 'n_failed',
                        'n_cancelled', 'n_leased', 'n_running', 'n_ready', 'created_ms',
-                       'finished_ms')
+                       'finished_ms', 'n_pending', 'n_skipped')
   if not h[2] then
     out[#out + 1] = {j, 0}
   else
@@ -21,8 +21,12 @@ for _, j in ipairs(ids) do
        redis.call('HGET', jkey(j), 'cancel_requested') == '1' then
       state = 'cancelled'
     end
-    local e = {j, 1, h[1] or '', state, h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '0',
-               tostring(tonumber(h[7] or 0) + tonumber(h[8] or 0)), h[9] or '0',
+    -- DAG: skipped tasks (a dependency failed) count as failed, pending ones
+    -- (waiting for dependencies) as not started
+    local e = {j, 1, h[1] or '', state, h[3] or '0', h[4] or '0',
+               tostring(tonumber(h[5] or 0) + tonumber(h[13] or 0)), h[6] or '0',
+               tostring(tonumber(h[7] or 0) + tonumber(h[8] or 0)),
+               tostring(tonumber(h[9] or 0) + tonumber(h[12] or 0)),
                h[10] or '0', h[11] or '0', '', 0}
     local rk = jkey(j) .. ':result'
     e[14] = redis.call('STRLEN', rk)

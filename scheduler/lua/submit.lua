@@ -1,25 +1,89 @@
 -- submit.lua - store a new job and all its tasks at once (ready to lease).
 -- ARGV[3] job id, ARGV[4] n job fields, then n field/value pairs, then
 -- per task: id, instructions, item, input.
+-- The job field 'dag' (not stored as such) gives dependencies,
+-- "<task>=<dep>,<dep>;...": those tasks start 'pending' (lib.lua dag_release).
+-- An unknown id or a cycle refuses the whole job, naming them, before anything
+-- is written.
 local j = ARGV[3]
 if redis.call('EXISTS', jkey(j)) == 1 then return redis.error_reply('job ' .. j .. ' exists') end
 local nf = tonumber(ARGV[4])
 local first = 5 + 2 * nf
 local n = (#ARGV - first + 1) / 4
-local h = {'state', 'running', 'total', n, 'n_ready', n, 'n_leased', 0, 'n_running', 0,
-           'n_done', 0, 'n_failed', 0, 'n_cancelled', 0, 'created_ms', NOW, 'finished_ms', 0}
+local deps, dependants, items = {}, {}, {}
+for i = 0, n - 1 do items[ARGV[first + i * 4]] = ARGV[first + i * 4 + 2] end
+local npend = 0
 for i = 0, nf - 1 do
-  h[#h + 1] = ARGV[5 + 2 * i]; h[#h + 1] = ARGV[6 + 2 * i]
+  if ARGV[5 + 2 * i] == 'dag' then
+    for entry in string.gmatch(ARGV[6 + 2 * i], '[^;]+') do
+      local eq = string.find(entry, '=', 1, true)
+      local t = eq and string.sub(entry, 1, eq - 1) or entry
+      if not items[t] then return redis.error_reply('depends_on: unknown task ' .. t) end
+      local ds = csv(eq and string.sub(entry, eq + 1) or '')
+      for _, d in ipairs(ds) do
+        if not items[d] then
+          return redis.error_reply('depends_on: task ' .. items[t] .. ' depends on unknown task ' .. d)
+        end
+        if d == t then return redis.error_reply('depends_on: task ' .. items[t] .. ' depends on itself') end
+        dependants[d] = dependants[d] or {}
+        table.insert(dependants[d], t)
+      end
+      if #ds > 0 then deps[t] = ds; npend = npend + 1 end
+    end
+  end
+end
+-- cycle check: depth-first, colour 1 = on the current path, 2 = finished
+local colour, path = {}, {}
+local function visit(t)
+  colour[t] = 1
+  path[#path + 1] = t
+  for _, d in ipairs(deps[t] or {}) do
+    if colour[d] == 1 then
+      local names, on = {}, false
+      for _, p in ipairs(path) do
+        if p == d then on = true end
+        if on then names[#names + 1] = items[p] end
+      end
+      names[#names + 1] = items[d]
+      return 'depends_on: dependency cycle ' .. table.concat(names, ' -> ')
+    end
+    if not colour[d] then
+      local e = visit(d)
+      if e then return e end
+    end
+  end
+  path[#path] = nil
+  colour[t] = 2
+  return nil
+end
+for i = 0, n - 1 do
+  local t = ARGV[first + i * 4]
+  if deps[t] and not colour[t] then
+    local e = visit(t)
+    if e then return redis.error_reply(e) end
+  end
+end
+local h = {'state', 'running', 'total', n, 'n_ready', n - npend, 'n_pending', npend, 'n_leased', 0,
+           'n_running', 0, 'n_done', 0, 'n_failed', 0, 'n_cancelled', 0, 'n_skipped', 0,
+           'created_ms', NOW, 'finished_ms', 0}
+for i = 0, nf - 1 do
+  if ARGV[5 + 2 * i] ~= 'dag' then
+    h[#h + 1] = ARGV[5 + 2 * i]; h[#h + 1] = ARGV[6 + 2 * i]
+  end
 end
 redis.call('HSET', jkey(j), unpack(h))
 for i = 0, n - 1 do
   local b = first + i * 4
   local t = ARGV[b]
-  redis.call('HSET', tkey(j, t), 'state', 'ready', 'attempt', 0, 'instructions', ARGV[b + 1],
-             'item', ARGV[b + 2], 'input', ARGV[b + 3], 'worker', '', 'lease_until', 0,
-             'output', '', 'error', '', 'tokens', 0)
+  redis.call('HSET', tkey(j, t), 'state', deps[t] and 'pending' or 'ready', 'attempt', 0,
+             'instructions', ARGV[b + 1], 'item', ARGV[b + 2], 'input', ARGV[b + 3], 'worker', '',
+             'lease_until', 0, 'output', '', 'error', '', 'tokens', 0)
+  if deps[t] then
+    redis.call('HSET', tkey(j, t), 'deps', table.concat(deps[t], ','), 'waiting', #deps[t])
+  end
+  if dependants[t] then redis.call('HSET', tkey(j, t), 'dependants', table.concat(dependants[t], ',')) end
   redis.call('RPUSH', tlist(j), t)
-  ready_add(j, t, NOW)
+  if not deps[t] then ready_add(j, t, NOW) end
 end
 redis.call('ZADD', P .. 'jobs', NOW, j)
 -- budget.wall_time_s counts from the first dispatch (lease.lua), not from here:
