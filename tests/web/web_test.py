@@ -250,7 +250,7 @@ def sc_api(bindir, build, tmp):
         # events while a job runs: job progress, task transitions, live output
         sse = SSE(s.base + "/api/events", token=token)
         time.sleep(1.0)  # the sweep's baseline
-        job = s.submit("api", 8, 150)  # 8 x 150 tokens x 20 ms on 4 slots: ~6 s
+        job = s.submit("api", 8, 400)  # 8 x 400 tokens x 20 ms on 4 slots: ~16 s (cancelled)
         wait_for("output events of the job",
                  lambda: [e for e in sse.of("output") if e[2]["job_id"] == job], 20)
         wait_for("a job event with progress",
@@ -425,7 +425,8 @@ def sc_browser(bindir, build, tmp):
     os.makedirs(art, exist_ok=True)
     try:
         s.start()
-        job = s.submit("browser", 16, 120)  # 16 x 120 tokens x 25 ms on 4 slots: ~12 s
+        # 24 x 160 tokens x 25 ms on 4 slots: ~24 s, cancelled once progress was seen
+        job = s.submit("browser", 24, 160)
         wait_for("the job running", lambda: s.status(job)["running"] > 0, 20)
         browser = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -477,7 +478,7 @@ def sc_browser(bindir, build, tmp):
         shot2 = os.path.join(art, "dashboard-failed.png")
         dt.screenshot(shot2)
         print("screenshot: %s" % shot2)
-        print("browser: done %d -> %d of 16 through %d -> %d SSE events, no refetch" %
+        print("browser: done %d -> %d of 24 through %d -> %d SSE events, no refetch" %
               (first["done"], later["done"], first["events"], later["events"]))
         browser.terminate()
         browser.wait(timeout=10)
