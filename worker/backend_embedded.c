@@ -1,24 +1,39 @@
 /* backend_embedded.c - runs sub-tasks on the embedded MoE engine (runtime/rt.h).
  *
- * The model is loaded once per worker and shared read-only by every slot;
- * each slot owns an rt_session (its KV cache) and makes a fresh sampler per
- * task so a task's output depends only on its prompt, seed and temperature.
- * A slot keeps its KV between tasks: the next task reuses the longest common
+ * The model is loaded once per worker and shared read-only by every slot.
+ * The slot threads do not run forward passes themselves: they submit to one
+ * rt_batch engine (runtime/batch.c) whose single thread decodes every
+ * slot's next token in one batched step, on the model's one thread pool
+ * (so slots add throughput instead of oversubscribing the cores). Each
+ * request gets a fresh sampler, so a task's output depends only on its
+ * prompt, seed and temperature. The engine's sequences keep their KV between
+ * tasks and share a prefix cache: the next task reuses the longest common
  * prompt prefix (the job's system prompt and instruction head) instead of
- * evaluating it again.
+ * evaluating it again. A task is admitted only while its KV (prompt +
+ * max_tokens positions) fits the worker's KV budget, announced at Register
+ * in the model name ("name (arch, ctx N, kv M MiB)"); SWARM_KV_BUDGET_MB and
+ * SWARM_PREFIX_CACHE_MB override the defaults (half / an eighth of the
+ * memory available at start).
  * An item too long for the context is shortened (and marked as such) rather
  * than failing the task: a summary of a truncated file is still useful. The
  * output then starts with a "[input truncated ...]" line, so the cut is
  * flagged in the job's result (docs/JOBS.md) and not only in the prompt. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend_internal.h"
 #include "rt.h"
 
 typedef struct {
     rt_model *model;
+    int32_t n_ctx;
+    size_t kv_budget, pc_bytes;
+    pthread_mutex_t mu; /* guards the lazy start of batch and n_slots */
+    int32_t n_slots;
+    rt_batch *batch; /* started on the first task, once every slot exists */
 } emb_backend;
 
 /* Tool grammars compiled for the last tool set, one per tool choice: an
@@ -30,9 +45,41 @@ typedef struct {
 
 typedef struct {
     emb_backend *b;
-    rt_session *sess;
     emb_grammar gram[RT_TOOL_CHOICE_NAMED + 1];
 } emb_slot;
+
+/* Bytes from an environment variable in MiB, or def. */
+static size_t emb_env_mb(const char *name, size_t def)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end = NULL;
+    unsigned long long mb = strtoull(v, &end, 10);
+    return end && *end == 0 ? (size_t)mb << 20 : def;
+}
+
+/* The batch engine, created when the first task arrives (slots are all
+ * made at startup, so n_slots is final by then). */
+static rt_batch *emb_batch(emb_backend *b, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&b->mu);
+    if (!b->batch) {
+        rt_batch_params bp = {.n_slots = b->n_slots > 0 ? b->n_slots : 1,
+                              .n_ctx = b->n_ctx,
+                              .kv_budget_bytes = b->kv_budget,
+                              .prefix_cache_bytes = b->pc_bytes};
+        rt_batch *bt = NULL;
+        if (rt_batch_new(b->model, &bp, &bt, err, errlen) == 0) {
+            if (rt_batch_start(bt, err, errlen) == 0)
+                b->batch = bt;
+            else
+                rt_batch_free(bt);
+        }
+    }
+    rt_batch *r = b->batch;
+    pthread_mutex_unlock(&b->mu);
+    return r;
+}
 
 static int emb_open(const char *model_path, int threads, void **impl, char **model_name, char *err,
                     size_t errlen)
@@ -62,12 +109,19 @@ static int emb_open(const char *model_path, int threads, void **impl, char **mod
         n_ctx = rt_session_n_ctx(probe);
         rt_session_free(probe);
     }
+    pthread_mutex_init(&b->mu, NULL);
+    b->n_ctx = n_ctx;
+    long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    size_t avail = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : (size_t)8 << 30;
+    b->kv_budget = emb_env_mb("SWARM_KV_BUDGET_MB", avail / 2);
+    b->pc_bytes = emb_env_mb("SWARM_PREFIX_CACHE_MB", avail / 8);
     const char *name = rt_model_name(b->model);
-    size_t n = strlen(name) + strlen(rt_model_arch(b->model)) + 32;
+    size_t n = strlen(name) + strlen(rt_model_arch(b->model)) + 64;
     *model_name = malloc(n);
     if (*model_name) {
         if (n_ctx > 0)
-            snprintf(*model_name, n, "%s (%s, ctx %d)", name, rt_model_arch(b->model), (int)n_ctx);
+            snprintf(*model_name, n, "%s (%s, ctx %d, kv %zu MiB)", name, rt_model_arch(b->model),
+                     (int)n_ctx, b->kv_budget >> 20);
         else
             snprintf(*model_name, n, "%s (%s)", name, rt_model_arch(b->model));
     }
@@ -79,7 +133,9 @@ static void emb_close(void *impl)
 {
     emb_backend *b = impl;
     if (!b) return;
+    rt_batch_free(b->batch);
     rt_model_free(b->model);
+    pthread_mutex_destroy(&b->mu);
     free(b);
 }
 
@@ -91,10 +147,9 @@ static int emb_slot_new(void *impl, void **slot, char *err, size_t errlen)
         return -1;
     }
     s->b = impl;
-    if (rt_session_new(s->b->model, 0, &s->sess, err, errlen) != 0) {
-        free(s);
-        return -1;
-    }
+    pthread_mutex_lock(&s->b->mu);
+    s->b->n_slots++;
+    pthread_mutex_unlock(&s->b->mu);
     *slot = s;
     return 0;
 }
@@ -107,7 +162,6 @@ static void emb_slot_free(void *slot)
         free(s->gram[i].key);
         rt_grammar_free(s->gram[i].g);
     }
-    rt_session_free(s->sess);
     free(s);
 }
 
@@ -176,7 +230,7 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
 {
     emb_slot *s = slot;
     const rt_model *m = s->b->model;
-    int32_t n_ctx = rt_session_n_ctx(s->sess);
+    int32_t n_ctx = s->b->n_ctx;
     int32_t max_new = (int32_t)t->max_tokens;
     if (max_new <= 0) max_new = 1;
     if (max_new >= n_ctx) {
@@ -232,26 +286,25 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
     free(input);
 
     /* sub-tasks of a job share the system prompt and the instructions'
-     * head: keep the KV of the longest common prefix with the slot's last
-     * task and evaluate only the rest */
-    size_t keep = rt_session_reuse_prefix(s->sess, ids, n_ids);
-    rt_sampler_params sp = rt_sampler_default_params();
-    sp.temperature = t->temperature;
-    sp.seed = t->seed;
-    rt_sampler *smp = rt_sampler_new(&sp);
-    if (!smp) {
+     * head: the batch engine reuses the KV of the longest common prefix
+     * (a slot's last task or the prefix cache) and evaluates only the rest */
+    rt_batch *bt = emb_batch(s->b, err, errlen);
+    if (!bt) {
         free(ids);
-        snprintf(err, errlen, "out of memory (sampler)");
         return -1;
     }
     emb_gen g = {.progress = progress, .ud = ud};
-    rt_generate_params gp = {
+    rt_batch_request rq = {.prompt = ids, .n_prompt = n_ids};
+    rq.sampling = rt_sampler_default_params();
+    rq.sampling.temperature = t->temperature;
+    rq.sampling.seed = t->seed;
+    rq.gen = (rt_generate_params){
         .n_predict = max_new, .stop_at_eog = true, .on_token = emb_on_token, .ud = &g};
-    int rc =
-        rt_generate(s->sess, smp, ids + keep, n_ids - keep, &gp, NULL, NULL, NULL, err, errlen);
-    if (rc != 0) rt_session_reset(s->sess); /* never reuse a half-written context */
-    rt_sampler_free(smp);
+    rt_batch_result res;
+    int rc = rt_batch_generate(bt, &rq, &res);
     free(ids);
+    if (rc < 0) snprintf(err, errlen, "%s", res.err);
+    rt_batch_result_free(&res);
     if (rc != 0 && !g.stopped) {
         free(g.buf);
         return -1;
@@ -368,7 +421,7 @@ static int emb_chat(void *slot, const agent_model_req *req, float temperature, u
         memmove(ids, ids + 1, (n_ids - 1) * sizeof(int32_t));
         n_ids--;
     }
-    int32_t n_ctx = rt_session_n_ctx(s->sess);
+    int32_t n_ctx = s->b->n_ctx;
     int32_t max_new = req->max_tokens > 0 ? (int32_t)req->max_tokens : 1;
     if ((int64_t)n_ids + max_new > n_ctx) {
         free(ids);
@@ -378,33 +431,29 @@ static int emb_chat(void *slot, const agent_model_req *req, float temperature, u
                  req->step, n_ids, (int)max_new, (int)n_ctx);
         return AGENT_MODEL_CTX_FULL;
     }
-    size_t keep = rt_session_reuse_prefix(s->sess, ids, n_ids);
-    rt_sampler_params sp = rt_sampler_default_params();
-    sp.temperature = temperature;
-    sp.seed = seed + req->step; /* a fresh stream per step, reproducible per seed */
-    rt_sampler *smp = rt_sampler_new(&sp);
-    if (!smp) {
-        free(ids);
-        snprintf(err, errlen, "out of memory (sampler)");
-        return -1;
-    }
-    rt_grammar_opts go = {.allow_special_text = true};
-    if (g && rt_sampler_set_grammar_opts(smp, m, g, &go, err, errlen) != 0) {
-        rt_sampler_free(smp);
+    rt_batch *bt = emb_batch(s->b, err, errlen);
+    if (!bt) {
         free(ids);
         return -1;
     }
-    size_t n_out = 0;
-    char *gen = NULL;
-    rt_generate_params gp = {.n_predict = max_new, .stop_at_eog = true};
-    rc = rt_generate(s->sess, smp, ids + keep, n_ids - keep, &gp, NULL, &n_out, &gen, err, errlen);
-    rt_sampler_free(smp);
+    rt_batch_request rq = {.prompt = ids, .n_prompt = n_ids, .grammar = g};
+    rq.sampling = rt_sampler_default_params();
+    rq.sampling.temperature = temperature;
+    rq.sampling.seed = seed + req->step; /* a fresh stream per step, reproducible per seed */
+    rq.grammar_opts = (rt_grammar_opts){.allow_special_text = true};
+    rq.gen = (rt_generate_params){.n_predict = max_new, .stop_at_eog = true};
+    rt_batch_result res;
+    rc = rt_batch_generate(bt, &rq, &res);
     free(ids);
     if (rc != 0) {
-        rt_session_reset(s->sess);
-        free(gen);
+        snprintf(err, errlen, "%s", res.err);
+        rt_batch_result_free(&res);
         return -1;
     }
+    size_t n_out = res.n_ids;
+    char *gen = res.text;
+    res.text = NULL;
+    rt_batch_result_free(&res);
     out->tokens = (uint32_t)n_out;
     if (req->n_tools == 0) {
         out->content = wb_utf8_sanitize(gen ? gen : "", gen ? strlen(gen) : 0);
@@ -426,7 +475,7 @@ static int emb_chat(void *slot, const agent_model_req *req, float temperature, u
 static size_t emb_ctx_chars(void *slot)
 {
     emb_slot *s = slot;
-    return (size_t)rt_session_n_ctx(s->sess) * 2;
+    return (size_t)s->b->n_ctx * 2;
 }
 
 const wb_ops wb_embedded_ops = {

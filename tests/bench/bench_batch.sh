@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench_batch.sh - issue 9's batching and prefix-cache figures, one sitting:
+#   1. bench_batch: aggregate tok/s of 8 streams through rt_batch vs 1 stream,
+#      and a second agent's time to first token with the same 1,000-token
+#      prefix (served from the prefix cache) vs the first agent's
+#   2. a swarm job of 64 sub-tasks on one worker (embedded engine), 1 slot vs
+#      8 slots (tests/bench/bench_swarm.py), as generated tokens/s
+# usage: tests/bench/bench_batch.sh [BUILD_DIR] [MODEL.gguf] [TASKS] [MAX_TOKENS]
+#   defaults: build-h13, /work/models/olmoe-q4_k_m.gguf, 64, 16
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=${1:-$src/build-h13}
+model=${2:-/work/models/olmoe-q4_k_m.gguf}
+tasks=${3:-64}
+maxtok=${4:-16}
+bin="$build/bin"
+[ -x "$bin/bench_batch" ] || { echo "bench_batch.sh: build bench_batch in $build first" >&2; exit 2; }
+[ -f "$model" ] || { echo "bench_batch.sh: no model at $model" >&2; exit 2; }
+status=0
+echo "== rt_batch: 1 vs 8 streams, 1,000-token prefix ($model)"
+"$bin/bench_batch" --model "$model" --streams 8 -p 32 -n 32 --prefix 1000 -t 2 || status=1
+echo "== swarm job of $tasks sub-tasks x $maxtok max tokens on one worker"
+for slots in 1 8; do
+    python3 "$here/bench_swarm.py" "$bin" --engine embedded --model "$model" --tasks "$tasks" \
+        --workers 1 --slots "$slots" --threads 2 --max-tokens "$maxtok" --json |
+        python3 -c 'import json, sys
+for l in sys.stdin:
+    if l.startswith("{"):
+        d = json.loads(l)
+        if d.get("bench") == "swarm":
+            print("slots %d: %d sub-tasks, %d tokens in %.2f s = %.2f generated tok/s" % (
+                d["slots"], d["tasks"], d["tokens"], d["wall_s"], d["tokens"] / d["wall_s"]))' ||
+        status=1
+done
+exit $status
