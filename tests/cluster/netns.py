@@ -200,6 +200,8 @@ def scenario(cl, bindir):
     wait_for("swarmd up", lambda: "redis connected" in log_text(tmp, "swarmd.log"), 15)
 
     env = dict(os.environ, SWARM_SIM_TOKEN_US="60000")
+    for v in ("SWARM_SERVER_KEY", "SWARM_KEY", "SWARM_INSECURE", "SWARM_ENDPOINT"):
+        env.pop(v, None)  # only what each command is given here
     wargs = lambda side: [worker, "--engine", "sim", "--slots", "2", "--heartbeat-ms", "500",  # noqa
                           "--connect", "tcp://%s:%d" % (NET[side][0], PORT_WORKER),
                           "--server-key", k("swarmd.pub")]
@@ -213,10 +215,9 @@ def scenario(cl, bindir):
              env=env)
 
     # the CLI from namespace B, as a client on another host
-    cenv = dict(os.environ, SWARM_ENDPOINT="tcp://%s:%d" % (NET["b"][0], PORT_CLIENT),
+    cenv = dict(env, SWARM_ENDPOINT="tcp://%s:%d" % (NET["b"][0], PORT_CLIENT),
                 SWARM_SERVER_KEY=k("swarmd.pub"), SWARM_KEY=k("cli.key"),
                 SWARM_STATE=os.path.join(tmp, "state"))
-    cenv.pop("SWARM_INSECURE", None)
 
     def cli(*args, timeout=30):
         p = cl.run("b", [swarm] + list(args), env=cenv, timeout=timeout)
