@@ -1,11 +1,13 @@
 /* serve.c - `swarm-infer serve`: OpenAI-compatible HTTP over the embedded
  * engine. libmicrohttpd parses HTTP (a thread per connection, so a handler
- * may block while its request waits for a slot); N slot threads each own one
- * rt_session that is reused across requests, keeping the longest shared
- * prefix of its KV cache (a repeated system prompt is evaluated once). A
- * request goes to the idle slot sharing the longest prefix with it, or waits
- * in one FIFO queue; beyond --max-queue waiting requests the server answers
- * 429. The model is loaded once and shared read-only. */
+ * may block while its request waits for a slot); N slot threads hand their
+ * requests to one rt_batch engine (runtime/batch.c) with N sequences, whose
+ * single thread decodes every running request's next token in one pass. Its
+ * sequences keep their KV across requests, keeping the longest shared prefix
+ * (a repeated system prompt is evaluated once). A request goes to the idle
+ * slot sharing the longest prefix with it, or waits in one FIFO queue;
+ * beyond --max-queue waiting requests the server answers 429. The model is
+ * loaded once and shared read-only. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -76,7 +78,6 @@ struct serve_job {
 
 typedef struct {
     serve_server *srv;
-    rt_session *s;
     pthread_t th;
     bool started;
     /* under srv->mu: */
@@ -100,6 +101,8 @@ struct serve_server {
     int n_requests; /* generation requests whose answer is not fully sent */
     uint64_t next_id;
     serve_slot *slots;
+    rt_batch *batch; /* the engine every slot thread submits to */
+    int32_t n_ctx;   /* positions per sequence */
 };
 
 /* Per-connection state kept by libmicrohttpd between handler calls. */
@@ -295,36 +298,30 @@ static void slot_run(serve_slot *sl, serve_job *j)
     pthread_mutex_unlock(&j->mu);
     if (skip) return;
 
-    size_t k = rt_session_reuse_prefix(sl->s, j->ids, j->n_ids);
-    rt_sampler *smp = rt_sampler_new(&j->req.sp);
     int32_t *out = NULL;
     size_t n_out = 0;
-    int rc = -1;
+    rt_batch_request rq = {.prompt = j->ids, .n_prompt = j->n_ids, .grammar = j->grammar};
+    rq.sampling = j->req.sp;
     /* tool-call markers are special tokens in real vocabularies */
-    rt_grammar_opts go = {.allow_special_text = serve_request_wants_tools(&j->req)};
-    if (!smp) {
-        snprintf(err, sizeof err, "out of memory");
-    } else if (j->grammar &&
-               rt_sampler_set_grammar_opts(smp, m, j->grammar, &go, err, sizeof err) != 0) {
-        /* err says why */
-    } else {
-        rt_generate_params gp = {
-            .n_predict = j->req.max_tokens,
-            .stop_at_eog = !j->req.ignore_eos,
-            .stops = j->req.stops[0] ? (const char *const *)j->req.stops : NULL,
-            .on_token = job_on_token,
-            .ud = j,
-        };
-        rc = rt_generate(sl->s, smp, j->ids + k, j->n_ids - k, &gp, &out, &n_out, &j->gen, err,
-                         sizeof err);
-    }
-    rt_sampler_free(smp);
+    rq.grammar_opts = (rt_grammar_opts){.allow_special_text = serve_request_wants_tools(&j->req)};
+    rq.gen = (rt_generate_params){
+        .n_predict = j->req.max_tokens,
+        .stop_at_eog = !j->req.ignore_eos,
+        .stops = j->req.stops[0] ? (const char *const *)j->req.stops : NULL,
+        .on_token = job_on_token,
+        .ud = j,
+    };
+    rt_batch_result res;
+    /* job_on_token runs on the engine thread; rc 1 (a callback stop) is a result too */
+    int rc = rt_batch_generate(sl->srv->batch, &rq, &res) < 0 ? -1 : 0;
+    snprintf(err, sizeof err, "%s", res.err);
+    out = res.ids;
+    n_out = res.n_ids;
+    j->gen = res.text;
 
     pthread_mutex_lock(&j->mu);
-    j->n_cached = (int32_t)k;
+    j->n_cached = (int32_t)res.n_reused;
     if (rc != 0) {
-        /* the session's contents are unknown after a failure: start clean */
-        rt_session_reset(sl->s);
         job_fail(j, 500, err);
     } else {
         j->n_gen = (int32_t)n_out;
@@ -605,7 +602,7 @@ static unsigned job_admit(serve_server *srv, serve_request *req, int fd, serve_j
         goto fail;
     }
     *param = j->req.kind == SERVE_CHAT ? "messages" : "prompt";
-    const int32_t n_ctx = rt_session_n_ctx(srv->slots[0].s);
+    const int32_t n_ctx = srv->n_ctx;
     if (j->n_ids == 0) {
         snprintf(err, errlen, "'%s' is empty once tokenized", *param);
         status = MHD_HTTP_BAD_REQUEST;
@@ -913,10 +910,9 @@ static int serve_opts_parse(int argc, char **argv, serve_opts *o)
 
 static void server_free(serve_server *srv)
 {
-    for (int i = 0; srv->slots && i < srv->n_slots; i++) {
-        rt_session_free(srv->slots[i].s);
+    rt_batch_free(srv->batch); /* the slot threads were joined: no request waits on it */
+    for (int i = 0; srv->slots && i < srv->n_slots; i++)
         free(srv->slots[i].hist);
-    }
     free(srv->slots);
     rt_model_free(srv->m);
     pthread_mutex_destroy(&srv->mu);
@@ -1013,10 +1009,13 @@ int serve_main(int argc, char **argv)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < srv.n_slots; i++) {
+    for (int i = 0; i < srv.n_slots; i++)
         srv.slots[i].srv = &srv;
-        if (rt_session_new(srv.m, (int32_t)o.ctx, &srv.slots[i].s, err, sizeof err) != 0) goto fail;
-    }
+    rt_batch_params bp = {.n_slots = srv.n_slots, .n_ctx = (int32_t)o.ctx};
+    if (rt_batch_new(srv.m, &bp, &srv.batch, err, sizeof err) != 0 ||
+        rt_batch_start(srv.batch, err, sizeof err) != 0)
+        goto fail;
+    srv.n_ctx = rt_batch_n_ctx(srv.batch);
     for (int i = 0; i < srv.n_slots; i++) {
         if (pthread_create(&srv.slots[i].th, NULL, slot_main, &srv.slots[i]) != 0) {
             snprintf(err, sizeof err, "cannot start slot thread %d", i);
