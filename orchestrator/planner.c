@@ -57,6 +57,11 @@ void planner_job_free(planner_job *j)
     free(j);
 }
 
+char *planner_job_strdup(planner_job *j, const char *s)
+{
+    return pj_strdup(j, s);
+}
+
 static int pj_add_task(planner_job *j, const char *item, const char *input, size_t *cap)
 {
     sched_job_spec *s = &j->spec;
@@ -414,30 +419,40 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
     uint64_t max_tokens = 64, max_attempts = 3, max_subtasks = 1000, wall = 3600, seed = 0;
     double temperature = 0.0;
     static const char *const top[] = {"name",   "goal",     "instructions", "fanout", "merge",
-                                      "budget", "sampling", "agent",        NULL};
+                                      "budget", "sampling", "agent",        "tasks",  "plan",
+                                      NULL};
     static const char *const fan_keys[] = {"items", "lines", "glob", "workspace", NULL};
-    static const char *const budget_keys[] = {"max_tokens", "max_attempts", "max_subtasks",
-                                              "wall_time_s", NULL};
+    static const char *const budget_keys[] = {"max_tokens",  "max_attempts", "max_subtasks",
+                                              "wall_time_s", "max_depth",    "tokens",
+                                              NULL};
+    uint64_t max_depth = 0, job_tokens = 0;
     static const char *const sampling_keys[] = {"temperature", "seed", NULL};
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "job: expected a JSON object");
         goto fail;
     }
     if (check_keys(root, "", top, err, errlen)) goto fail;
+    /* explicit tasks or a model plan (planner_model.c) bring their own
+     * instructions; the top-level ones are then an optional preamble */
+    bool dag = cJSON_GetObjectItemCaseSensitive(root, "tasks") ||
+               cJSON_GetObjectItemCaseSensitive(root, "plan");
+    if (dag) instructions = "";
     if (get_string(root, "name", "name", false, &name, err, errlen) ||
         get_string(root, "goal", "goal", true, &goal, err, errlen) ||
-        get_string(root, "instructions", "instructions", true, &instructions, err, errlen) ||
+        get_string(root, "instructions", "instructions", !dag, &instructions, err, errlen) ||
         get_string(root, "merge", "merge", false, &merge, err, errlen))
         goto fail;
     if (!goal[0]) {
         snprintf(err, errlen, "goal: must not be empty");
         goto fail;
     }
-    if (!instructions[0]) {
+    if (!instructions[0] && !dag) {
         snprintf(err, errlen, "instructions: must not be empty");
         goto fail;
     }
-    if (strcmp(merge, "concat") != 0 && strcmp(merge, "json") != 0) {
+    if (dag && strcmp(merge, "agent") == 0) {
+        /* a reducer agent task writes the answer (planner_model.c) */
+    } else if (strcmp(merge, "concat") != 0 && strcmp(merge, "json") != 0) {
         snprintf(err, errlen, "merge: \"%s\" is not a merge policy (use \"concat\" or \"json\")",
                  merge);
         goto fail;
@@ -456,7 +471,9 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
             get_uint(budget, "max_subtasks", "budget.max_subtasks", 1, 1000000, &max_subtasks, err,
                      errlen) ||
             get_uint(budget, "wall_time_s", "budget.wall_time_s", 1, 30u * 24 * 3600, &wall, err,
-                     errlen))
+                     errlen) ||
+            get_uint(budget, "max_depth", "budget.max_depth", 1, 64, &max_depth, err, errlen) ||
+            get_uint(budget, "tokens", "budget.tokens", 1, 1ull << 50, &job_tokens, err, errlen))
             goto fail;
     }
     const cJSON *sampling = cJSON_GetObjectItemCaseSensitive(root, "sampling");
@@ -482,6 +499,14 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
     if (agent && plan_agent(agent, base_dir, j, err, errlen)) goto fail;
 
     const cJSON *fan = cJSON_GetObjectItemCaseSensitive(root, "fanout");
+    if (dag) {
+        if (fan) {
+            snprintf(err, errlen, "fanout: give either fanout or tasks/plan, not both");
+            goto fail;
+        }
+        if (planner_dag_plan(j, root, instructions, max_subtasks, err, errlen)) goto fail;
+        goto planned;
+    }
     if (!fan) {
         snprintf(err, errlen, "fanout: missing (an object with items, lines or glob)");
         goto fail;
@@ -639,13 +664,16 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
                  s->n_tasks);
         goto fail;
     }
+planned:
     s->name = pj_strdup(j, name);
     s->goal = pj_strdup(j, goal);
     s->merge = pj_strdup(j, merge);
     const char *ins = pj_strdup(j, instructions);
     if (!s->name || !s->goal || !s->merge || !ins) goto oom;
     for (size_t i = 0; i < s->n_tasks; i++)
-        s->tasks[i].instructions = ins;
+        if (!s->tasks[i].instructions) s->tasks[i].instructions = ins;
+    s->max_depth = (uint32_t)max_depth;
+    s->max_job_tokens = job_tokens;
     s->max_tokens = (uint32_t)max_tokens;
     s->max_attempts = (uint32_t)max_attempts;
     s->max_subtasks = (uint32_t)max_subtasks;

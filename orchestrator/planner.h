@@ -28,6 +28,22 @@ typedef struct planner {
     void *state;
 } planner;
 
+/* Keep a copy of s for the job's lifetime (NULL on out of memory). */
+char *planner_job_strdup(planner_job *j, const char *s);
+
+/* planner_model.c: the job's "tasks" (explicit sub-tasks with ids and
+ * depends_on) or "plan": "model" (the first task is a planning agent whose
+ * schema-checked plan becomes the tasks, lua/plan.lua), plus a reducer
+ * task for merge "agent". root is the whole job object; preamble the
+ * top-level instructions ("" if none). Fills j->spec.tasks and .dag. */
+int planner_dag_plan(planner_job *j, const void *root, const char *preamble, uint64_t max_subtasks,
+                     char *err, size_t errlen);
+
+/* The JSON Schema a planning agent's plan must satisfy (docs/JOBS.md):
+ * {"tasks": [{"id", "instructions", "tools", "depends_on"}]} with at most
+ * max_tasks entries. malloc'ed. */
+char *planner_plan_schema(uint64_t max_tasks);
+
 /* The built-in planner: the job's fan-out (items, lines of a file, files of a glob). */
 const planner *planner_fanout(void);
 

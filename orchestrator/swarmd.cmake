@@ -1,5 +1,5 @@
 # swarmd.cmake - the coordinator binary (included by orchestrator/CMakeLists.txt).
-add_library(swarm_planner STATIC ${CMAKE_CURRENT_LIST_DIR}/planner.c)
+add_library(swarm_planner STATIC ${CMAKE_CURRENT_LIST_DIR}/planner.c ${CMAKE_CURRENT_LIST_DIR}/planner_model.c)
 target_include_directories(swarm_planner PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(swarm_planner PUBLIC swarm_sched PkgConfig::CJSON)
 

@@ -584,7 +584,8 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     int bad = !op;
     bool agent = job->agent_json && *job->agent_json;
     bool dag = job->dag && *job->dag;
-    snprintf(num, sizeof num, "%d", 11 + agent + dag); /* field pairs below */
+    bool reducer = job->reducer && *job->reducer, plan = job->plan_schema && *job->plan_schema;
+    snprintf(num, sizeof num, "%d", 11 + agent + dag + reducer + plan); /* field pairs below */
     bad = bad || op_str(op, job_id) || op_str(op, num);
     bad = bad || op_str(op, "name") || op_str(op, job->name) || op_str(op, "goal") ||
           op_str(op, job->goal) || op_str(op, "merge") || op_str(op, job->merge);
@@ -599,6 +600,8 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
           op_str(op, "max_job_tokens") || op_u64(op, job->max_job_tokens);
     if (agent) bad = bad || op_str(op, "agent") || op_str(op, job->agent_json);
     if (dag) bad = bad || op_str(op, "dag") || op_str(op, job->dag);
+    if (reducer) bad = bad || op_str(op, "reducer") || op_str(op, job->reducer);
+    if (plan) bad = bad || op_str(op, "plan_schema") || op_str(op, job->plan_schema);
     for (size_t i = 0; !bad && i < job->n_tasks; i++) {
         char tid[24]; /* room for any size_t: Release -Wformat-truncation */
         sched_task_id(i, tid, sizeof tid);

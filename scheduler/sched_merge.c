@@ -92,6 +92,9 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
     const char *merge = hash_get(h, "merge");
     bool as_json = strcmp(merge, "json") == 0;
     bool cancel = strcmp(hash_get(h, "cancel_requested"), "1") == 0;
+    /* merge "agent": the reducer task's answer is the merged result */
+    const char *reducer = strcmp(merge, "agent") == 0 ? hash_get(h, "reducer") : "";
+    const char *reduced = NULL;
     unsigned done = 0, failed = 0, cancelled = 0, total = 0;
 
     cJSON *root = cJSON_CreateObject();
@@ -114,6 +117,7 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
         const char *worker = sched_reply_str(t->element[6]);
         long long tokens = sched_reply_ll(t->element[7]);
         bool ok = strcmp(st, "done") == 0;
+        if (ok && reducer[0] && strcmp(tid, reducer) == 0) reduced = output;
         total++;
         cJSON *r = cJSON_CreateObject();
         if (!r) goto oom;
@@ -201,6 +205,10 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
     if (as_json) {
         cJSON_AddItemToObject(root, "merged", merged_json);
         merged_json = NULL;
+    } else if (reducer[0]) {
+        /* no answer when the reducer did not run: the sub-results stay in results[] */
+        cJSON_AddStringToObject(root, "reducer", reducer);
+        cJSON_AddStringToObject(root, "merged", reduced ? reduced : "");
     } else {
         cJSON_AddStringToObject(root, "merged", cat.p ? cat.p : "");
     }

@@ -77,6 +77,10 @@ typedef struct sched_job_spec {
     const char *dag;
     uint32_t max_depth;      /* spawn depth allowed below a submitted task (0: 3) */
     uint64_t max_job_tokens; /* spawn refused once the job's tasks used this many (0: no cap) */
+    const char *reducer;     /* merge "agent": the reducer task's id, its output is the answer */
+    /* "plan": "model": t0000 is the planning task; its answer, checked against
+     * this JSON Schema, becomes the job's tasks (lua/lib.lua plan_expand) */
+    const char *plan_schema;
 } sched_job_spec;
 
 typedef void (*sched_done_fn)(void *ud, int rc, const char *err);

@@ -25,7 +25,10 @@ local function complete_one(b, idx)
   end
   -- A result for the current attempt is good even if its lease expired and the
   -- task sits in ready again: nobody else holds it.
-  if ARGV[b + 5] == '1' then
+  -- "plan": "model": the planning task's answer becomes tasks, or it fails
+  local ok, why = ARGV[b + 5] == '1', ARGV[b + 7]
+  if ok then ok, why = plan_expand(j, t, ARGV[b + 6]) end
+  if ok then
     local m = member(j, t)
     redis.call('ZREM', P .. 'leased', m)
     ready_rem(j, t)
@@ -44,7 +47,7 @@ local function complete_one(b, idx)
     return {'ok', 0}
   end
   redis.call('HSET', tk, 'tokens', ARGV[b + 8])
-  local r = retry_or_fail(j, t, attempt, 'worker ' .. ARGV[b + 4] .. ': ' .. ARGV[b + 7])
+  local r = retry_or_fail(j, t, attempt, 'worker ' .. ARGV[b + 4] .. ': ' .. why)
   if r == 'failed' and redis.call('HGET', jkey(j), 'state') == 'merging' then return {r, 1} end
   return {r, 0}
 end

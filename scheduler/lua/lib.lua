@@ -158,6 +158,137 @@ local function dag_skip(j, t, reason)
   end
 end
 
+-- The cycle in deps (task -> list of tasks it needs) reachable first in
+-- `order`, as "a -> b -> a" in names, or nil. Depth-first; colour 1 = on the path.
+local function dag_cycle(order, deps, names)
+  local colour, path = {}, {}
+  local function visit(t)
+    colour[t] = 1
+    path[#path + 1] = t
+    for _, d in ipairs(deps[t] or {}) do
+      if colour[d] == 1 then
+        local out, on = {}, false
+        for _, p in ipairs(path) do
+          if p == d then on = true end
+          if on then out[#out + 1] = names[p] or p end
+        end
+        out[#out + 1] = names[d] or d
+        return table.concat(out, ' -> ')
+      end
+      if not colour[d] then
+        local e = visit(d)
+        if e then return e end
+      end
+    end
+    path[#path] = nil
+    colour[t] = 2
+    return nil
+  end
+  for _, t in ipairs(order) do
+    if deps[t] and not colour[t] then
+      local e = visit(t)
+      if e then return e end
+    end
+  end
+  return nil
+end
+
+local REDUCE_TEXT = "Write the final answer to the job's goal from the results of its " ..
+  'sub-tasks below. Keep what they found, resolve disagreements, and say what is missing.' ..
+  '\n\n{item}'
+
+-- "plan": "model" (orchestrator/planner_model.c): the planning task t0000's
+-- answer becomes the job's tasks, in the script call that completes it.
+-- Checked again here (the worker's grammar forces the schema, but a result is
+-- input): a JSON object {"tasks": [{id, instructions, tools, depends_on}]}
+-- within budget.max_subtasks, ids unique, dependencies known, no cycle.
+-- Returns true, or false and why (the planning attempt then fails and is retried).
+local function plan_expand(j, t, output)
+  if t ~= 't0000' then return true end
+  local jh = redis.call('HMGET', jkey(j), 'plan_schema', 'planned', 'max_subtasks', 'merge', 'total')
+  if not jh[1] or jh[2] then return true end
+  local ok, plan = pcall(cjson.decode, output)
+  if not ok or type(plan) ~= 'table' or type(plan.tasks) ~= 'table' or #plan.tasks == 0 then
+    return false, 'plan: the answer is not a JSON object with a non-empty "tasks" array'
+  end
+  local reduce = jh[4] == 'agent'
+  local room = tonumber(jh[3] or '0') - tonumber(jh[5] or '1') - (reduce and 1 or 0)
+  if #plan.tasks > room then
+    return false, 'plan: ' .. #plan.tasks .. ' sub-tasks exceed budget.max_subtasks (room for ' ..
+      room .. ')'
+  end
+  local base = tonumber(jh[5] or '1')
+  local tid, names, order, deps = {}, {}, {}, {}
+  for i, s in ipairs(plan.tasks) do
+    if type(s) ~= 'table' or type(s.id) ~= 'string' or not string.match(s.id, '^[%w_.-]+$') or
+       #s.id > 64 then
+      return false, 'plan: tasks[' .. (i - 1) .. '].id: expected letters, digits, _ . -'
+    end
+    if tid[s.id] then return false, 'plan: task id ' .. s.id .. ' given twice' end
+    if type(s.instructions) ~= 'string' or s.instructions == '' then
+      return false, 'plan: task ' .. s.id .. ': instructions must be a non-empty string'
+    end
+    tid[s.id] = string.format('t%04d', base + i - 1)
+    names[tid[s.id]] = s.id
+    order[#order + 1] = tid[s.id]
+  end
+  for _, s in ipairs(plan.tasks) do
+    local ds = {}
+    if s.depends_on ~= nil and type(s.depends_on) ~= 'table' then
+      return false, 'plan: task ' .. s.id .. ': depends_on must be an array of task ids'
+    end
+    for _, d in ipairs(s.depends_on or {}) do
+      if type(d) ~= 'string' or not tid[d] then
+        return false, 'plan: task ' .. s.id .. ' depends on unknown task ' .. tostring(d)
+      end
+      ds[#ds + 1] = tid[d]
+    end
+    if #ds > 0 then deps[tid[s.id]] = ds end
+  end
+  local cyc = dag_cycle(order, deps, names)
+  if cyc then return false, 'plan: dependency cycle ' .. cyc end
+  if reduce then
+    local r = string.format('t%04d', base + #plan.tasks)
+    deps[r] = {}
+    for _, x in ipairs(order) do table.insert(deps[r], x) end
+    names[r] = 'reduce'
+    order[#order + 1] = r
+    redis.call('HSET', jkey(j), 'reducer', r)
+  end
+  local dependants, nready = {}, 0
+  for _, x in ipairs(order) do
+    for _, d in ipairs(deps[x] or {}) do
+      dependants[d] = dependants[d] or {}
+      table.insert(dependants[d], x)
+    end
+  end
+  for i, x in ipairs(order) do
+    local s = plan.tasks[i]
+    local ins = s and s.instructions or REDUCE_TEXT
+    if s and deps[x] and not string.find(ins, '{item}', 1, true) then ins = ins .. '\n\n{item}' end
+    local tools = ''
+    if s and type(s.tools) == 'table' then tools = cjson.encode(s.tools) end
+    local tk = tkey(j, x)
+    redis.call('HSET', tk, 'state', deps[x] and 'pending' or 'ready', 'attempt', 0,
+               'instructions', ins, 'item', names[x], 'input', '', 'worker', '', 'lease_until', 0,
+               'output', '', 'error', '', 'tokens', 0, 'parent', t, 'depth', 1, 'tools', tools)
+    if deps[x] then
+      redis.call('HSET', tk, 'deps', table.concat(deps[x], ','), 'waiting', #deps[x])
+    else
+      ready_add(j, x, NOW)
+      nready = nready + 1
+    end
+    if dependants[x] then redis.call('HSET', tk, 'dependants', table.concat(dependants[x], ',')) end
+    redis.call('RPUSH', tlist(j), x)
+  end
+  redis.call('HINCRBY', jkey(j), 'total', #order)
+  redis.call('HINCRBY', jkey(j), 'n_ready', nready)
+  redis.call('HINCRBY', jkey(j), 'n_pending', #order - nready)
+  redis.call('HSET', jkey(j), 'planned', 1)
+  event(j, 'plan_expanded', t, nil, {'tasks', #order})
+  return true
+end
+
 -- A lost or failed attempt: back to ready with backoff, or failed for good.
 -- forgive: the attempt was lost to a quarantined worker, not the task's fault:
 -- it does not count against max_attempts (the task hash counts 'forgiven').

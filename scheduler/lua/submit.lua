@@ -32,37 +32,10 @@ for i = 0, nf - 1 do
     end
   end
 end
--- cycle check: depth-first, colour 1 = on the current path, 2 = finished
-local colour, path = {}, {}
-local function visit(t)
-  colour[t] = 1
-  path[#path + 1] = t
-  for _, d in ipairs(deps[t] or {}) do
-    if colour[d] == 1 then
-      local names, on = {}, false
-      for _, p in ipairs(path) do
-        if p == d then on = true end
-        if on then names[#names + 1] = items[p] end
-      end
-      names[#names + 1] = items[d]
-      return 'depends_on: dependency cycle ' .. table.concat(names, ' -> ')
-    end
-    if not colour[d] then
-      local e = visit(d)
-      if e then return e end
-    end
-  end
-  path[#path] = nil
-  colour[t] = 2
-  return nil
-end
-for i = 0, n - 1 do
-  local t = ARGV[first + i * 4]
-  if deps[t] and not colour[t] then
-    local e = visit(t)
-    if e then return redis.error_reply(e) end
-  end
-end
+local order = {}
+for i = 0, n - 1 do order[#order + 1] = ARGV[first + i * 4] end
+local cyc = dag_cycle(order, deps, items)
+if cyc then return redis.error_reply('depends_on: dependency cycle ' .. cyc) end
 local h = {'state', 'running', 'total', n, 'n_ready', n - npend, 'n_pending', npend, 'n_leased', 0,
            'n_running', 0, 'n_done', 0, 'n_failed', 0, 'n_cancelled', 0, 'n_skipped', 0,
            'created_ms', NOW, 'finished_ms', 0}

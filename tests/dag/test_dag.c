@@ -389,6 +389,77 @@ static void test_spawn_budget(tctx *t)
     CHECK(!strcmp(t->merged_state, "done"));
 }
 
+static void test_model_plan(tctx *t)
+{
+    /* "plan": "model": t0000 plans; merge "agent": a reducer writes the answer */
+    sched_task_spec tasks[1] = {{.instructions = "Plan {item}", .item = "plan", .input = ""}};
+    sched_job_spec job = {.name = "planned",
+                          .goal = "g",
+                          .merge = "agent",
+                          .max_tokens = 8,
+                          .max_attempts = 3,
+                          .max_subtasks = 5,
+                          .wall_time_s = 60,
+                          .n_tasks = 1,
+                          .tasks = tasks,
+                          .plan_schema = "{\"type\":\"object\"}"};
+    SYNC(t, sched_job_submit(t->s, "j-plan", &job, done_cb, t, e_, sizeof e_));
+    CHECK(t->rc_op == 0);
+    lease(t, 4);
+    CHECK(t->n_leases == 1);
+    /* a plan over the budget (5 - planner - reducer = 3 sub-tasks) fails the attempt */
+    CHECK(complete(t, "j-plan", "t0000", true,
+                   "{\"tasks\":[{\"id\":\"a\",\"instructions\":\"x\",\"depends_on\":[]},"
+                   "{\"id\":\"b\",\"instructions\":\"x\",\"depends_on\":[]},"
+                   "{\"id\":\"c\",\"instructions\":\"x\",\"depends_on\":[]},"
+                   "{\"id\":\"d\",\"instructions\":\"x\",\"depends_on\":[]}]}") == SCHED_RETRY);
+    char buf[512];
+    hget(t, "j-plan", "t0000", "error", buf, sizeof buf);
+    CHECK(strstr(buf, "exceed budget.max_subtasks") != NULL);
+    /* a cycle is refused too; the retry waits out its backoff (1 s) */
+    fixture_sleep_ms(1100);
+    lease(t, 4);
+    CHECK(t->n_leases == 1);
+    CHECK(complete(t, "j-plan", "t0000", true,
+                   "{\"tasks\":[{\"id\":\"a\",\"instructions\":\"x\",\"depends_on\":[\"b\"]},"
+                   "{\"id\":\"b\",\"instructions\":\"x\",\"depends_on\":[\"a\"]}]}") ==
+          SCHED_RETRY);
+    hget(t, "j-plan", "t0000", "error", buf, sizeof buf);
+    CHECK(strstr(buf, "dependency cycle a -> b -> a") ||
+          strstr(buf, "dependency cycle b -> a -> b"));
+    fixture_sleep_ms(2100);
+    lease(t, 4);
+    CHECK(t->n_leases == 1);
+    CHECK(complete(t, "j-plan", "t0000", true,
+                   "{\"tasks\":[{\"id\":\"survey\",\"instructions\":\"Survey\",\"depends_on\":[]},"
+                   "{\"id\":\"write\",\"instructions\":\"Write it up\",\"tools\":[\"read_file\"],"
+                   "\"depends_on\":[\"survey\"]}]}") == SCHED_OK);
+    CHECK(!t->merge);
+    /* survey t0001 ready; write t0002 waits for it; reducer t0003 waits for both */
+    CHECK(!strcmp(hget(t, "j-plan", "t0001", "state", buf, sizeof buf), "ready"));
+    CHECK(!strcmp(hget(t, "j-plan", "t0002", "deps", buf, sizeof buf), "t0001"));
+    CHECK(!strcmp(hget(t, "j-plan", "t0002", "tools", buf, sizeof buf), "[\"read_file\"]"));
+    CHECK(!strcmp(hget(t, "j-plan", "t0003", "deps", buf, sizeof buf), "t0001,t0002"));
+    lease(t, 4);
+    CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0001"));
+    CHECK(complete(t, "j-plan", "t0001", true, "survey-out") == SCHED_OK);
+    lease(t, 4);
+    CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0002"));
+    CHECK(complete(t, "j-plan", "t0002", true, "write-out") == SCHED_OK);
+    lease(t, 4);
+    CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0003"));
+    CHECK(strstr(t->leases[0].input, "survey-out") && strstr(t->leases[0].input, "write-out"));
+    CHECK(complete(t, "j-plan", "t0003", true, "THE FINAL ANSWER") == SCHED_OK);
+    CHECK(t->merge);
+    merge(t);
+    CHECK(!strcmp(t->merged_state, "done"));
+    redisReply *r = redisCommand(t->rc, "GET test:job:j-plan:result");
+    const char *res = r && r->type == REDIS_REPLY_STRING ? r->str : "";
+    CHECK(strstr(res, "\"merged\":\"THE FINAL ANSWER\"") != NULL);
+    CHECK(strstr(res, "\"reducer\":\"t0003\"") != NULL);
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     redis_fixture fx = {0};
@@ -415,6 +486,7 @@ int main(void)
     test_slow_branch(&t);
     test_failure_skips_branch(&t);
     test_spawn_budget(&t);
+    test_model_plan(&t);
     sched_close(t.s);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0);
