@@ -422,9 +422,8 @@ static int plan_fanout(const planner *self, const char *json, const char *base_d
                                       "budget", "sampling", "agent",        "tasks",  "plan",
                                       NULL};
     static const char *const fan_keys[] = {"items", "lines", "glob", "workspace", NULL};
-    static const char *const budget_keys[] = {"max_tokens",  "max_attempts", "max_subtasks",
-                                              "wall_time_s", "max_depth",    "tokens",
-                                              NULL};
+    static const char *const budget_keys[] = {
+        "max_tokens", "max_attempts", "max_subtasks", "wall_time_s", "max_depth", "tokens", NULL};
     uint64_t max_depth = 0, job_tokens = 0;
     static const char *const sampling_keys[] = {"temperature", "seed", NULL};
     if (!cJSON_IsObject(root)) {
