@@ -174,6 +174,7 @@ static void swarmd_tick_cb(uv_timer_t *t)
     swarmd_drain_all(d);
     if (!sched_is_up(d->sched)) return;
     uint64_t now = sched_now_ms();
+    swarmd_waiters_tick(d, now);
     swarmd_workers_check(d, now);
     char err[256];
     if (sched_leases_expire(d->sched, 1000, swarmd_expired_cb, d, err, sizeof err) != 0)
@@ -506,6 +507,7 @@ out:
     if (d->zctx) zmq_ctx_term(d->zctx);
     swarmd_workers_free(d);
     swarmd_pending_free(d);
+    swarmd_waiters_free(d);
     if (d->log) fclose(d->log);
     free(d);
     return rc;

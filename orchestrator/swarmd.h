@@ -117,6 +117,8 @@ typedef struct swarmd {
     unsigned ticks;
     bool leasing, lease_again, stopping;
     struct swarmd_pending *pend; /* results drained, not yet sent to Redis */
+    struct client_req *waiters;  /* Status requests held until their job ends */
+    size_t n_waiters;
     size_t n_pend, cap_pend;
     uint64_t counters[SWARMD_C_COUNT];
     struct swarmd_http *http; /* NULL without --http */
@@ -148,5 +150,10 @@ void swarmd_deadlines_check(swarmd *d);
 /* Store the results gathered while draining: one script call per batch. */
 void swarmd_results_flush(swarmd *d);
 void swarmd_pending_free(swarmd *d); /* at exit: results that never went out */
+/* Status requests waiting for a job to end (Status.wait_ms, swarmd_client.c):
+ * answered when it is merged, when their time is up, or at exit. */
+void swarmd_waiters_wake(swarmd *d, const char *job_id);
+void swarmd_waiters_tick(swarmd *d, uint64_t now);
+void swarmd_waiters_free(swarmd *d);
 
 #endif

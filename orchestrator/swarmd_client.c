@@ -20,7 +20,11 @@ typedef struct client_req {
     bool silent; /* a cancel's continuation: nobody waits for an answer */
     uint64_t result_offset;
     uint32_t result_limit;
+    uint64_t wait_until;     /* Status.wait_ms: hold the answer until then */
+    struct client_req *next; /* in d->waiters */
 } client_req;
+
+#define SWARMD_MAX_WAITERS 4096
 
 static client_req *req_new(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr)
 {
@@ -136,9 +140,68 @@ out:
     free(tp);
 }
 
+static void status_of_job(client_req *r);
+
+/* Hold r until its job ends (or its time is up): true when parked. */
+static bool waiter_park(client_req *r, const sched_job_status *jobs, size_t n)
+{
+    swarmd *d = r->d;
+    if (!r->wait_until || n != 1 || !jobs[0].found || jobs[0].result_size) return false;
+    if (sched_now_ms() >= r->wait_until || d->n_waiters >= SWARMD_MAX_WAITERS || d->stopping)
+        return false;
+    r->next = d->waiters;
+    d->waiters = r;
+    d->n_waiters++;
+    return true;
+}
+
+/* Detach the waiters matching (job, or every one past now) and answer them. */
+static void waiters_answer(swarmd *d, const char *job_id, uint64_t now)
+{
+    client_req *ready = NULL;
+    for (client_req **pp = &d->waiters; *pp;) {
+        client_req *r = *pp;
+        if ((job_id && strcmp(r->job_id, job_id) == 0) || (!job_id && now >= r->wait_until)) {
+            *pp = r->next;
+            d->n_waiters--;
+            r->next = ready;
+            ready = r;
+            continue;
+        }
+        pp = &r->next;
+    }
+    while (ready) {
+        client_req *r = ready;
+        ready = r->next;
+        r->wait_until = 0; /* answer now, whatever the state */
+        status_of_job(r);
+    }
+}
+
+void swarmd_waiters_wake(swarmd *d, const char *job_id)
+{
+    if (d->waiters) waiters_answer(d, job_id, 0);
+}
+
+void swarmd_waiters_tick(swarmd *d, uint64_t now)
+{
+    if (d->waiters) waiters_answer(d, NULL, now);
+}
+
+void swarmd_waiters_free(swarmd *d)
+{
+    while (d->waiters) {
+        client_req *r = d->waiters;
+        d->waiters = r->next;
+        free(r);
+    }
+    d->n_waiters = 0;
+}
+
 static void status_done(void *ud, int rc, const char *err, const sched_job_status *jobs, size_t n)
 {
     client_req *r = ud;
+    if (rc == 0 && waiter_park(r, jobs, n)) return;
     if (rc != 0) {
         r->d->counters[SWARMD_C_REDIS_ERRORS]++;
         char msg[512];
@@ -162,6 +225,11 @@ static void status_done(void *ud, int rc, const char *err, const sched_job_statu
 static void status_of_job(client_req *r)
 {
     char err[256];
+    if (!r->d->sched) {
+        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down");
+        free(r);
+        return;
+    }
     const char *ids[1] = {r->job_id};
     if (sched_status(r->d->sched, ids, 1, r->with_tasks, r->with_result, 0, SWARMD_RESULT_PAGE,
                      status_done, r, err, sizeof err) != 0) {
@@ -490,6 +558,10 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         }
         r->with_result = s->with_result;
         r->with_tasks = s->with_tasks;
+        if (s->wait_ms && s->n_job_ids == 1) {
+            snprintf(r->job_id, sizeof r->job_id, "%s", s->job_ids[0]);
+            r->wait_until = sched_now_ms() + (s->wait_ms > 60000 ? 60000 : s->wait_ms);
+        }
         /* a page, never the whole result: replies stay far below WIRE_MAX_MSG */
         uint32_t limit = s->result_limit;
         if (limit == 0 || limit > SWARMD_RESULT_PAGE) limit = SWARMD_RESULT_PAGE;

@@ -325,6 +325,7 @@ static void merged(void *ud, const char *job_id, int rc, const char *err, const 
     }
     d->counters[SWARMD_C_JOBS_MERGED]++;
     swarmd_log(d, "job %s merged: %s", job_id, state);
+    swarmd_waiters_wake(d, job_id);
 }
 
 void swarmd_merge_pending(swarmd *d)

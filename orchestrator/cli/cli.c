@@ -541,7 +541,9 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         Swarm__Envelope *reply = NULL;
         char err[1024];
         uint32_t code = 0;
-        int rc = cli_client_status(c, job, false, false, 5000, &reply, &code, err, sizeof(err));
+        /* held by swarmd until the job ends (at most 1 s, for the progress line) */
+        uint64_t asked = cli_now_ms();
+        int rc = cli_client_status_wait(c, job, 1000, 5000, &reply, &code, err, sizeof(err));
         if (rc == -2) {
             fprintf(stderr, "swarm run: %s\n", err);
             return -1;
@@ -586,8 +588,12 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
             return 0;
         }
         wire_free(reply);
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+        /* an older swarmd answers at once: do not spin */
+        uint64_t took = cli_now_ms() - asked;
+        if (took < 200) {
+            struct timespec ts = {0, (long)(200 - took) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 

@@ -153,15 +153,22 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
 }
 
 static int cli_client_status_at(cli_client *c, const char *job_id, bool with_result,
-                                bool with_tasks, uint64_t offset, int timeout_ms,
+                                bool with_tasks, uint64_t offset, uint32_t wait_ms, int timeout_ms,
                                 Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen);
+
+int cli_client_status_wait(cli_client *c, const char *job_id, uint32_t wait_ms, int timeout_ms,
+                           Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen)
+{
+    return cli_client_status_at(c, job_id, false, false, 0, wait_ms, timeout_ms + (int)wait_ms,
+                                reply, code, err, errlen);
+}
 
 int cli_client_status(cli_client *c, const char *job_id, bool with_result, bool with_tasks,
                       int timeout_ms, Swarm__Envelope **reply, uint32_t *code, char *err,
                       size_t errlen)
 {
-    return cli_client_status_at(c, job_id, with_result, with_tasks, 0, timeout_ms, reply, code, err,
-                                errlen);
+    return cli_client_status_at(c, job_id, with_result, with_tasks, 0, 0, timeout_ms, reply, code,
+                                err, errlen);
 }
 
 int cli_client_result(cli_client *c, const char *job_id, int timeout_ms, char **out, size_t *len,
@@ -174,8 +181,8 @@ int cli_client_result(cli_client *c, const char *job_id, int timeout_ms, char **
     uint64_t size = 0;
     do {
         Swarm__Envelope *reply = NULL;
-        int rc = cli_client_status_at(c, job_id, true, false, have, timeout_ms, &reply, code, err,
-                                      errlen);
+        int rc = cli_client_status_at(c, job_id, true, false, have, 0, timeout_ms, &reply, code,
+                                      err, errlen);
         if (rc != 0) {
             free(buf);
             return rc;
@@ -221,12 +228,13 @@ int cli_client_result(cli_client *c, const char *job_id, int timeout_ms, char **
 }
 
 static int cli_client_status_at(cli_client *c, const char *job_id, bool with_result,
-                                bool with_tasks, uint64_t offset, int timeout_ms,
+                                bool with_tasks, uint64_t offset, uint32_t wait_ms, int timeout_ms,
                                 Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen)
 {
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Status st = SWARM__STATUS__INIT;
     st.result_offset = offset;
+    st.wait_ms = wait_ms;
     char *ids[1] = {(char *)job_id};
     if (job_id) {
         st.n_job_ids = 1;

@@ -38,6 +38,11 @@ int cli_client_status(cli_client *c, const char *job_id, bool with_result, bool 
                       int timeout_ms, Swarm__Envelope **reply, uint32_t *code, char *err,
                       size_t errlen);
 
+/* Status of one job, answered by swarmd as soon as the job has ended and its
+ * result is stored, or after wait_ms: the end of a job is pushed, not polled. */
+int cli_client_status_wait(cli_client *c, const char *job_id, uint32_t wait_ms, int timeout_ms,
+                           Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen);
+
 /* The whole merged result of job_id, read in pages (Status with_result and an
  * offset) so no reply is ever larger than a page. Returns 0 with *out
  * (malloc'd, NUL-terminated, *len bytes), 1 when the job has no result yet

@@ -592,6 +592,31 @@ int main(int argc, char **argv)
     CHECK(raw1(&e, e.worker_ep, hbuf, hn, &w) == WIRE_E_UNKNOWN_WORKER);
     free(hbuf);
 
+    /* Status.wait_ms: swarmd holds the answer until the job has ended and its
+     * result is stored (pushed, not polled): the one reply says done. */
+    {
+        void *s = dealer(&e, e.client_ep);
+        Swarm__Envelope env;
+        Swarm__Status st;
+        char *ids[1] = {job1};
+        wire_envelope_init(&env, "cli:test", 43);
+        swarm__status__init(&st);
+        st.job_ids = ids;
+        st.n_job_ids = 1;
+        st.wait_ms = 15000;
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_STATUS;
+        env.status = &st;
+        send_env(s, &env);
+        int bad;
+        Swarm__Envelope *r = await_reply(s, &w, 20000, &bad);
+        CHECK(r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1);
+        if (r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1) {
+            CHECK(!strcmp(r->status->jobs[0]->state, "done"));
+            CHECK(r->status->jobs[0]->result_size > 0);
+        }
+        wire_free(r);
+        zmq_close(s);
+    }
     char *res1 = wait_job(&e, job1, &w, 15000);
     check_result(res1, items1, 6);
     free(res1);
