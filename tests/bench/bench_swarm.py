@@ -32,9 +32,15 @@ python3-celery in the same run (its own redis-server on a unix socket as broker
 and result backend, a prefork worker with concurrency 2), timed from the first
 apply_async to the last result; the swarm's best rate is divided by it.
 
+Latency (--latency N): N single-sub-task jobs, one after the other, each a
+`swarm run --job ONE.json --json` against one running swarm, timed at the
+client (CLI start, submit, wait for the pushed end, read the result); p50 and
+p99 in ms.
+
 usage: bench_swarm.py BINDIR --engine sim|embedded [--model M.gguf]
                       [--tasks T] [--workers 1,2,4] [--slots K] [--threads N]
-                      [--max-tokens M] [--token-us U] [--rounds R] [--celery] [--json]
+                      [--max-tokens M] [--token-us U] [--rounds R] [--celery]
+                      [--latency N] [--json]
 Exit 0 when every configuration completed with a correct result.
 """
 import argparse
@@ -244,6 +250,34 @@ print(wall)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_latency(args, n):
+    """p50/p99 ms of n single-task `swarm run`s against one swarm (1 worker)."""
+    env = dict(os.environ)
+    if args.engine == "sim":
+        env["SWARM_SIM_TOKEN_US"] = str(args.token_us)
+    sw = LocalSwarm(args.bindir, env)
+    try:
+        up = ["up", "--workers", "1", "--slots", str(args.slots), "--engine", args.engine]
+        if args.engine == "embedded":
+            up += ["--model", args.model]
+        sw.cli(*up)
+        job = os.path.join(sw.tmp, "one.json")
+        write_job(job, 1, args.max_tokens)
+        ms = []
+        for _ in range(n):
+            t0 = time.monotonic()
+            out = json.loads(sw.cli("run", "--job", job, "--json"))
+            ms.append((time.monotonic() - t0) * 1000.0)
+            if out.get("state") != "done" or out.get("done") != 1:
+                raise BenchError("single-task job ended %s" % out.get("state"))
+        ms.sort()
+        return ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[0]
+    finally:
+        left = sw.close()
+        if left:
+            print("bench_swarm: had to SIGKILL leftover pids %s" % left, file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("bindir")
@@ -259,6 +293,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds, best kept")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--latency", type=int, default=0,
+                    help="also time N single-task swarm runs at the client (p50/p99)")
     ap.add_argument("--celery", action="store_true",
                     help="also run the same tasks through Celery (python3-celery) and compare")
     args = ap.parse_args()
@@ -319,6 +355,18 @@ def main():
                 w, r["wall_s"], rate, ratio, "%.3f" % amort if amort is not None else "-",
                 "%.3f" % slot if slot is not None else "-", r["tokens"]))
         sys.stdout.flush()
+    if args.latency:
+        try:
+            p50, p99, low = run_latency(args, args.latency)
+        except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+            print("bench_swarm: latency: %s" % e, file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps({"bench": "latency", "runs": args.latency, "p50_ms": round(p50, 2),
+                              "p99_ms": round(p99, 2), "min_ms": round(low, 2)}))
+        else:
+            print("latency: %d single-task swarm runs at the client: p50 %.1f ms, p99 %.1f ms, "
+                  "min %.1f ms" % (args.latency, p50, p99, low))
     if args.celery and best:
         try:
             cw = min(run_celery(args.tasks, args.timeout) for _ in range(max(args.rounds, 1)))
