@@ -234,6 +234,15 @@ int curve_key_load(const char *path, bool need_secret, curve_keypair *kp, char *
             path);
         return -1;
     }
+    struct stat st;
+    if (kp->secret_z85[0] && stat(path, &st) == 0 && (st.st_mode & 0007)) {
+        /* like ssh: a secret anyone on the host can read is not a secret */
+        snprintf(err, errlen,
+                 "%s holds a secret key but is readable by other users (mode %03o): chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 0777), path);
+        explicit_bzero(kp, sizeof *kp);
+        return -1;
+    }
     if (kp->secret_z85[0]) {
         char derived[CURVE_Z85_LEN + 1];
         if (zmq_curve_public(derived, kp->secret_z85) != 0) {

@@ -37,6 +37,7 @@ static void write_text(const char *path, const char *text)
     }
     fputs(text, f);
     fclose(f);
+    chmod(path, 0600); /* keypair files others can read are refused */
 }
 
 static void test_files(const char *dir)
@@ -68,6 +69,13 @@ static void test_files(const char *dir)
     CHECK(!strcmp(back.public_z85, kp.public_z85) && !back.secret_z85[0], "pub round trip");
     CHECK(curve_key_load(path, true, &back, err, sizeof err) != 0 && strstr(err, "secret-key"),
           ".pub where a keypair is needed: %s", err);
+    /* a keypair others can read is refused; group-readable (a Kubernetes fsGroup) is not */
+    snprintf(path, sizeof path, "%s/node1.key", dir);
+    chmod(path, 0644);
+    CHECK(curve_key_load(path, true, &back, err, sizeof err) != 0 && strstr(err, "chmod 600"),
+          "world-readable keypair: %s", err);
+    chmod(path, 0640);
+    CHECK(curve_key_load(path, true, &back, err, sizeof err) == 0, "0640 keypair: %s", err);
     /* halves that do not belong together */
     snprintf(path, sizeof path, "%s/mixed.key", dir);
     snprintf(text, sizeof text, "public-key %s\nsecret-key %s\n", kp.public_z85, other.secret_z85);

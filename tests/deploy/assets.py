@@ -288,6 +288,7 @@ def sc_k8s(bindir, srcdir, tmp):
     for k, v in secret["data"].items():
         with open(os.path.join(kd, k), "wb") as f:
             f.write(base64.b64decode(v))
+        os.chmod(os.path.join(kd, k), 0o400)  # the Secret volume's defaultMode
     procs = Procs(tmp)
     try:
         rsock = start_redis(procs, tmp)
