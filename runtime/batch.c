@@ -8,9 +8,11 @@
  * thread owns the slots' sessions, samplers and the prefix cache, so none of
  * those need locks. Each step: admit queued requests into free slots while
  * their KV reservation (prompt + n_predict positions) fits the budget (FIFO:
- * a large request at the head is not overtaken, so it cannot starve), give
- * each joining sequence one prefill chunk, sample one token for every
- * running sequence and decode them all in one pass. A sequence leaves as
+ * a large request at the head is not overtaken, so it cannot starve), sample
+ * one token for every running sequence, and evaluate those tokens together
+ * with prefill chunks of joining sequences in one forward pass
+ * (rt_sessions_forward: up to RT_BATCH rows, weights read once; "chunked
+ * prefill", so a long prompt joining never stalls the others' decoding). A sequence leaves as
  * soon as it stops; its slot keeps the KV so the next request with the same
  * prompt head reuses it, and the prefix cache keeps whole blocks of finished
  * prompts for the other slots.
@@ -500,56 +502,75 @@ int rt_batch_step(rt_batch *b, char *err, size_t errlen)
     for (int i = 0; i < n_joined; i++)
         seq_start(b, joined[i]);
 
-    /* 2. one prefill chunk per joining sequence */
-    uint64_t prefilled = 0;
-    for (int32_t i = 0; i < N; i++) {
-        seq *s = b->slot_seq[i];
-        if (!s || s->state != SEQ_PREFILL) continue;
-        size_t left = s->n_prompt - s->done_prompt;
-        size_t n = left < (size_t)b->p.prefill_chunk ? left : (size_t)b->p.prefill_chunk;
-        char e2[256];
-        if (rt_session_eval(b->sess[i], s->prompt + s->done_prompt, n, NULL, NULL, e2, sizeof e2) !=
-            0) {
-            rt_session_reset(b->sess[i]);
-            seq_fail(s, e2);
-            seq_finish(b, s);
-            continue;
-        }
-        s->done_prompt += n;
-        prefilled += n;
-        if (s->done_prompt == s->n_prompt) {
-            if (b->pc) rt_prefix_cache_store(b->pc, b->sess[i], s->prompt, s->n_prompt);
-            s->state = SEQ_DECODE;
-        }
-    }
-
-    /* 3. sample one token for every running sequence */
-    rt_session *dss[N > 0 ? N : 1];
-    int32_t dtok[N > 0 ? N : 1];
-    seq *dseq[N > 0 ? N : 1];
-    size_t nd = 0;
+    /* 2. sample one token for every decoding sequence: one row each */
+    rt_session *pss[N > 0 ? N : 1];
+    const int32_t *ptok[N > 0 ? N : 1];
+    size_t pcnt[N > 0 ? N : 1];
+    bool pwant[N > 0 ? N : 1];
+    seq *pseq[N > 0 ? N : 1];
+    size_t ne = 0, nd = 0;
     for (int32_t i = 0; i < N; i++) {
         seq *s = b->slot_seq[i];
         if (!s || s->state != SEQ_DECODE) continue;
         if (seq_sample(b, s)) {
-            dss[nd] = b->sess[i];
-            dtok[nd] = s->ids[s->n_prompt + s->n_gen - 1];
-            dseq[nd++] = s;
+            pss[ne] = b->sess[i];
+            ptok[ne] = s->ids + s->n_prompt + s->n_gen - 1;
+            pcnt[ne] = 1;
+            pwant[ne] = true;
+            pseq[ne++] = s;
+            nd++;
         } else {
             seq_finish(b, s);
         }
     }
 
-    /* 4. decode them together */
-    int rc = 0;
-    if (nd > 0 && rt_sessions_decode(dss, dtok, nd, NULL, err, errlen) != 0) {
-        for (size_t i = 0; i < nd; i++) {
-            rt_session_reset(dss[i]);
-            seq_fail(dseq[i], err);
-            seq_finish(b, dseq[i]);
-        }
-        nd = 0;
+    /* 3. prefill chunks of joining sequences fill the rest of the pass (at
+     * least a quarter of one, so prompts advance however many decode) */
+    size_t room = nd < RT_BATCH ? RT_BATCH - nd : 0;
+    if (room < RT_BATCH / 4) room = RT_BATCH / 4;
+    uint64_t prefilled = 0;
+    for (int32_t i = 0; i < N && room > 0; i++) {
+        seq *s = b->slot_seq[i];
+        if (!s || s->state != SEQ_PREFILL) continue;
+        size_t n = s->n_prompt - s->done_prompt;
+        if (n > (size_t)b->p.prefill_chunk) n = (size_t)b->p.prefill_chunk;
+        if (n > room) n = room;
+        pss[ne] = b->sess[i];
+        ptok[ne] = s->prompt + s->done_prompt;
+        pcnt[ne] = n;
+        pwant[ne] = s->done_prompt + n == s->n_prompt; /* logits after the prompt only */
+        pseq[ne++] = s;
+        room -= n;
     }
+
+    /* 4. one forward pass (more only when the rows exceed RT_BATCH) */
+    for (size_t e0 = 0; e0 < ne;) {
+        size_t e1 = e0, rows = 0;
+        while (e1 < ne && rows + pcnt[e1] <= RT_BATCH)
+            rows += pcnt[e1++];
+        if (rt_sessions_forward(pss + e0, ptok + e0, pcnt + e0, pwant + e0, e1 - e0, err, errlen) !=
+            0) {
+            for (size_t k = e0; k < e1; k++) {
+                rt_session_reset(pss[k]);
+                if (pseq[k]->state == SEQ_DECODE) nd--;
+                seq_fail(pseq[k], err);
+                seq_finish(b, pseq[k]);
+            }
+        } else {
+            for (size_t k = e0; k < e1; k++) {
+                seq *s = pseq[k];
+                if (s->state != SEQ_PREFILL) continue;
+                s->done_prompt += pcnt[k];
+                prefilled += pcnt[k];
+                if (s->done_prompt == s->n_prompt) {
+                    if (b->pc) rt_prefix_cache_store(b->pc, pss[k], s->prompt, s->n_prompt);
+                    s->state = SEQ_DECODE;
+                }
+            }
+        }
+        e0 = e1;
+    }
+    int rc = 0;
     pthread_mutex_lock(&b->mu);
     b->steps++;
     b->decoded += nd;

@@ -20,6 +20,14 @@ size_t rt_kv_bytes(const rt_model *m, int32_t n_ctx);
 rt_kv *rt_session_kv(rt_session *s);
 const int32_t *rt_session_tokens(const rt_session *s);
 void rt_session_set_prefix(rt_session *s, const int32_t *ids, int32_t n);
+/* One forward pass over several sessions of one model: session i gets its
+ * next counts[i] tokens toks[i] (a prefill chunk or one decode token), all
+ * rows together at most RT_BATCH, so a worker's decoding sequences and a
+ * joining sequence's prompt share one read of the weights. The logits after
+ * each session's last row are computed where want_logits[i] (NULL = all)
+ * and become its last logits. All-or-nothing like rt_sessions_decode. */
+int rt_sessions_forward(rt_session *const *ss, const int32_t *const *toks, const size_t *counts,
+                        const bool *want_logits, size_t n, char *err, size_t errlen);
 /* Length of the common prefix of the cached tokens and ids[0..n). */
 size_t rt_session_common_prefix(const rt_session *s, const int32_t *ids, size_t n);
 

@@ -230,3 +230,89 @@ size_t rt_session_common_prefix(const rt_session *s, const int32_t *ids, size_t 
         k++;
     return k;
 }
+
+int rt_sessions_forward(rt_session *const *ss, const int32_t *const *toks, const size_t *counts,
+                        const bool *want_logits, size_t n, char *err, size_t errlen)
+{
+    if (n == 0) return 0;
+    const rt_model *m = ss[0]->m;
+    const int32_t nv = m->hp.n_vocab;
+    const int64_t E = m->hp.n_embd;
+    size_t total = 0, n_want = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ss[i]->m != m) {
+            snprintf(err, errlen, "session %zu runs a different model than session 0", i);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (ss[j] == ss[i]) {
+                snprintf(err, errlen, "session %zu appears twice in one forward pass", i);
+                return -1;
+            }
+        }
+        if (counts[i] == 0 || counts[i] > (size_t)(ss[i]->n_ctx - ss[i]->pos)) {
+            snprintf(err, errlen,
+                     "context overflow: %zu tokens for session %zu at position %d (n_ctx %d)",
+                     counts[i], i, ss[i]->pos, ss[i]->n_ctx);
+            return -1;
+        }
+        for (size_t j = 0; j < counts[i]; j++) {
+            if (toks[i][j] < 0 || toks[i][j] >= nv) {
+                snprintf(err, errlen, "token id %d for session %zu is out of range [0, %d)",
+                         toks[i][j], i, nv);
+                return -1;
+            }
+        }
+        total += counts[i];
+        if (!want_logits || want_logits[i]) n_want++;
+    }
+    if (total > RT_BATCH) {
+        snprintf(err, errlen, "%zu rows exceed one forward pass (%d)", total, RT_BATCH);
+        return -1;
+    }
+    rt_row rows[RT_BATCH];
+    int32_t tk[RT_BATCH];
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < counts[i]; j++, r++) {
+            rows[r] = (rt_row){ss[i]->kv.k, ss[i]->kv.v, ss[i]->pos + (int32_t)j};
+            tk[r] = toks[i][j];
+        }
+    }
+    rt_scratch *sc = &ss[0]->s;
+    /* no logits_all: the output head runs below only for the rows asked for
+     * (a prefill chunk's inner rows need none) */
+    if (rt_forward_rows(m, sc, rows, tk, (int32_t)total, NULL) != 0) {
+        snprintf(err, errlen, "forward pass failed");
+        return -1;
+    }
+    float *out = n_want ? malloc(sizeof(float) * (size_t)nv * n_want) : NULL;
+    if (n_want && !out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t w = 0, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        last += counts[i];
+        if (want_logits && !want_logits[i]) continue;
+        rt_rmsnorm(sc->xn + (int64_t)w * E, sc->x + (int64_t)(last - 1) * E, &m->output_norm, E,
+                   m->hp.rms_eps);
+        w++;
+    }
+    if (n_want) rt_matmul(m->pool, out, nv, &m->output, 0, sc->xn, E, (int64_t)n_want);
+    w = 0;
+    for (size_t i = 0; i < n; i++) {
+        rt_session *s = ss[i];
+        memcpy(s->hist + s->pos, toks[i], sizeof(int32_t) * counts[i]);
+        s->pos += (int32_t)counts[i];
+        if (want_logits && !want_logits[i]) {
+            s->have_last = false;
+            continue;
+        }
+        memcpy(s->last, out + w * (size_t)nv, sizeof(float) * (size_t)nv);
+        s->have_last = true;
+        w++;
+    }
+    free(out);
+    return 0;
+}
