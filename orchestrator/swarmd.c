@@ -171,6 +171,10 @@ static void swarmd_tick_cb(uv_timer_t *t)
 {
     swarmd *d = t->data;
     if (d->stopping) return;
+    if (d->zap) { /* counted on the ZAP thread; copied here so Status and /metrics show them */
+        d->counters[SWARMD_C_AUTH_ADMITTED] = curve_zap_admitted(d->zap);
+        d->counters[SWARMD_C_AUTH_REFUSED] = curve_zap_refused(d->zap);
+    }
     swarmd_drain_all(d);
     if (!sched_is_up(d->sched)) return;
     uint64_t now = sched_now_ms();

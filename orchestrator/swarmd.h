@@ -57,7 +57,9 @@
     X(WORKERS_QUARANTINED, "workers.quarantined")                                                  \
     X(LEASES_UNANSWERED, "leases.unanswered")                                                      \
     X(LEASES_EXPIRED, "leases.expired")                                                            \
-    X(REDIS_ERRORS, "redis.errors")
+    X(REDIS_ERRORS, "redis.errors")                                                                \
+    X(AUTH_ADMITTED, "auth.admitted") /* CURVE handshakes the ZAP handler let in */                \
+    X(AUTH_REFUSED, "auth.refused")   /* ... and refused: unlisted keys */
 
 #define SWARMD_X_ENUM(id, name) SWARMD_C_##id,
 enum { SWARMD_COUNTERS(SWARMD_X_ENUM) SWARMD_C_COUNT };

@@ -196,7 +196,7 @@ def scenario(cl, bindir):
           "swarmd on tcp:// without keys: rc %d %r" % (p.returncode, p.stderr))
     dlog = os.path.join(tmp, "swarmd.log")
     cl.spawn("c", base + ["--server-key", k("swarmd.key"), "--authorized-keys", auth,
-                          "--log", dlog], "swarmd.out")
+                          "--log", dlog, "--http", "127.0.0.1:7180"], "swarmd.out")
     wait_for("swarmd up", lambda: "redis connected" in log_text(tmp, "swarmd.log"), 15)
 
     env = dict(os.environ, SWARM_SIM_TOKEN_US="60000")
@@ -251,6 +251,13 @@ def scenario(cl, bindir):
                env=env, timeout=20)
     check(p.returncode == 1 and "handshake" in p.stderr,
           "worker with a wrong server key: rc %d %r" % (p.returncode, p.stderr[-300:]))
+
+    # the refusals are counted in /metrics (C's own loopback: nothing leaves the namespace)
+    p = cl.run("c", [sys.executable, "-c", "import urllib.request as u; print(u.urlopen("
+                     "'http://127.0.0.1:7180/metrics', timeout=10).read().decode())"])
+    m = dict(re.findall(r'^swarmd_events_total\{counter="(auth\.\w+)"\} (\d+)$', p.stdout, re.M))
+    check(int(m.get("auth.refused", 0)) >= 2 and int(m.get("auth.admitted", 0)) >= 3,
+          "/metrics auth counters %s (rc %d %s)" % (m, p.returncode, p.stderr[-300:]))
 
     items = ["n%03d" % i for i in range(120)]
     job = write_job(tmp, "netns", items, max_tokens=8,
