@@ -774,6 +774,113 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
     }
 }
 
+/* ---- agents' job-wide notes (the note / read_notes tools, lua/notes.lua) ---- */
+
+typedef struct notes_ctx {
+    swarmd *d;
+    uint8_t id[WIRE_MAX_IDENTITY];
+    size_t id_len;
+    uint64_t corr;
+    bool add;
+} notes_ctx;
+
+static void notes_reply(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr,
+                        const char *error, const sched_notes_page *pg)
+{
+    Swarm__Envelope env;
+    Swarm__Notes n;
+    wire_envelope_init(&env, "swarmd", corr);
+    swarm__notes__init(&n);
+    n.error = (char *)(error ? error : "");
+    size_t cnt = pg ? pg->n : 0;
+    Swarm__Note *v = cnt ? calloc(cnt, sizeof *v) : NULL;
+    Swarm__Note **pv = cnt ? calloc(cnt, sizeof *pv) : NULL;
+    if (cnt && (!v || !pv)) {
+        n.error = "out of memory answering read_notes";
+        cnt = 0;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        swarm__note__init(&v[i]);
+        v[i].id = (char *)pg->notes[i].id;
+        v[i].author = (char *)pg->notes[i].author;
+        v[i].tag = (char *)pg->notes[i].tag;
+        v[i].text = (char *)pg->notes[i].text;
+        pv[i] = &v[i];
+    }
+    n.n_notes = cnt;
+    n.notes = pv;
+    n.next = (char *)(pg && pg->next ? pg->next : "");
+    n.more = pg && pg->more;
+    n.id = (char *)(pg && pg->id ? pg->id : "");
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_NOTES;
+    env.notes = &n;
+    swarmd_send(d, d->worker, id, id_len, &env);
+    free(v);
+    free(pv);
+}
+
+static void notes_done(void *ud, int rc, const char *err, int outcome, const sched_notes_page *pg)
+{
+    notes_ctx *c = ud;
+    char why[400] = "";
+    if (rc != 0) {
+        c->d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(why, sizeof why, "job memory is unavailable (redis: %.200s); try again later",
+                 err ? err : "?");
+    } else if (outcome != SCHED_OK) {
+        snprintf(why, sizeof why, "this task no longer holds its lease (%s): its notes are not %s",
+                 sched_outcome_name(outcome), c->add ? "stored" : "readable");
+    }
+    if (!c->d->stopping) notes_reply(c->d, c->id, c->id_len, c->corr, why, why[0] ? NULL : pg);
+    free(c);
+}
+
+static void handle_notes(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
+                         const Swarm__Envelope *env)
+{
+    const Swarm__Notes *n = env->notes;
+    char why[300] = "";
+    if (!ref_ok(n->job_id, n->task_id) || n->attempt == 0) {
+        bad_request(d, id, id_len, env->correlation_id,
+                    "Notes: job_id, task_id and attempt are required");
+        return;
+    }
+    w->last_seen_ms = sched_now_ms();
+    size_t tl = strlen(n->text), gl = strlen(n->tag);
+    /* the caps keep one job's memory bounded whatever its agents write */
+    if (tl > SCHED_NOTE_MAX_BYTES)
+        snprintf(why, sizeof why,
+                 "the note is %zu bytes; a note holds at most %u bytes (shorten it, or write the "
+                 "details to a file in the workspace and note its path)",
+                 tl, SCHED_NOTE_MAX_BYTES);
+    else if (gl > SCHED_NOTE_TAG_MAX)
+        snprintf(why, sizeof why, "the tag is %zu bytes; a tag holds at most %u bytes", gl,
+                 SCHED_NOTE_TAG_MAX);
+    else if (strlen(n->author) > 128)
+        snprintf(why, sizeof why, "the author is over 128 bytes");
+    else if (strlen(n->after) > 64)
+        snprintf(why, sizeof why, "the cursor is not a note id");
+    if (why[0]) {
+        notes_reply(d, id, id_len, env->correlation_id, why, NULL);
+        return;
+    }
+    notes_ctx *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->d = d;
+    memcpy(c->id, id, id_len < sizeof c->id ? id_len : sizeof c->id);
+    c->id_len = id_len < sizeof c->id ? id_len : sizeof c->id;
+    c->corr = env->correlation_id;
+    c->add = tl > 0;
+    sched_taskref ref = {n->job_id, n->task_id, n->attempt, n->lease_token};
+    char err[256];
+    uint32_t limit = n->limit == 0 || n->limit > 200 ? 200 : n->limit;
+    int rc = c->add ? sched_notes_add(d->sched, &ref, w->name, n->author, n->tag, n->text,
+                                      notes_done, c, err, sizeof err)
+                    : sched_notes_read(d->sched, &ref, w->name, n->tag, n->after, limit, 64 * 1024,
+                                       notes_done, c, err, sizeof err);
+    if (rc != 0) notes_done(c, -1, err, SCHED_UNKNOWN, NULL);
+}
+
 void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
 {
     swarmd_worker *w = worker_by_id(d, id, id_len);
@@ -804,6 +911,13 @@ void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
             return;
         }
         handle_progress(d, id, id_len, w, env);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_NOTES:
+        if (!w) {
+            tell_unknown(d, id, id_len, env->correlation_id, "Notes");
+            return;
+        }
+        handle_notes(d, id, id_len, w, env);
         return;
     case SWARM__ENVELOPE__PAYLOAD_RESULT:
         /* A valid result is accepted even from an unknown sender (swarmd

@@ -38,6 +38,7 @@ enum {
     S_PURGE,
     S_LOGS,
     S_SPAWN,
+    S_NOTES,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -1330,6 +1331,68 @@ int sched_logs_read(sched_t *s, const char *kind, const char *job_id, const char
     sched_op *op = op_new(s, S_LOGS, op_logs_reply, (void *)cb, ud);
     if (op && (op_str(op, kind) || op_str(op, job_id) || op_str(op, task_id) || op_str(op, after) ||
                op_u64(op, limit) || op_u64(op, max_bytes))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- agents' job-wide notes (lua/notes.lua) ---- */
+
+static void op_notes_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_notes_fn cb = (sched_notes_fn)op->cb;
+    sched_notes_page pg = {.id = "", .next = ""};
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        cb(op->ud, -1, err ? err : "notes: unexpected reply", SCHED_UNKNOWN, &pg);
+        return;
+    }
+    int outcome = outcome_parse(sched_reply_str(r->element[0]));
+    if (outcome != SCHED_OK || r->elements < 3) {
+        /* add: {'ok', id}; anything else: an outcome and '' */
+        pg.id = sched_reply_str(r->element[1]);
+        cb(op->ud, 0, NULL, outcome, &pg);
+        return;
+    }
+    pg.next = sched_reply_str(r->element[1]);
+    pg.more = sched_reply_ll(r->element[2]) != 0;
+    size_t n = (r->elements - 3) / 4;
+    sched_note *v = calloc(n ? n : 1, sizeof *v);
+    if (!v) {
+        cb(op->ud, -1, "out of memory", SCHED_UNKNOWN, &pg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply **e = &r->element[3 + 4 * i];
+        v[i] = (sched_note){sched_reply_str(e[0]), sched_reply_str(e[1]), sched_reply_str(e[2]),
+                            sched_reply_str(e[3])};
+    }
+    pg.notes = v;
+    pg.n = n;
+    cb(op->ud, 0, NULL, SCHED_OK, &pg);
+    free(v);
+}
+
+int sched_notes_add(sched_t *s, const sched_taskref *t, const char *worker, const char *author,
+                    const char *tag, const char *text, sched_notes_fn cb, void *ud, char *err,
+                    size_t errlen)
+{
+    sched_op *op = op_new(s, S_NOTES, op_notes_reply, (void *)cb, ud);
+    if (op && (op_fref(op, t) || op_str(op, worker) || op_str(op, "add") || op_str(op, author) ||
+               op_str(op, tag) || op_str(op, text) || op_u64(op, SCHED_NOTES_MAX))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+int sched_notes_read(sched_t *s, const sched_taskref *t, const char *worker, const char *tag,
+                     const char *after, uint32_t limit, uint32_t max_bytes, sched_notes_fn cb,
+                     void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_NOTES, op_notes_reply, (void *)cb, ud);
+    if (op && (op_fref(op, t) || op_str(op, worker) || op_str(op, "read") || op_str(op, tag) ||
+               op_str(op, after) || op_u64(op, limit) || op_u64(op, max_bytes))) {
         op_free(op);
         op = NULL;
     }

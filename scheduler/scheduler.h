@@ -22,7 +22,8 @@
  *  - Agent jobs: the job hash's agent (the spec JSON); the task hash's ckpt
  *    (last checkpoint), steps, tool_calls, paused (the backend's pause
  *    reason, '' while it answers); P job:<id>:task:<tid>:transcript: list,
- *    one JSON line per agent step.
+ *    one JSON line per agent step; P job:<id>:notes: stream of the agents'
+ *    job-wide notes (author tag text task), capped at SCHED_NOTES_MAX.
  *
  * Calling convention: an operation returns 0 when it was sent (its callback
  * then runs exactly once, later, from the loop) or -1 with err filled when it
@@ -215,6 +216,36 @@ typedef void (*sched_spawn_fn)(void *ud, int rc, const char *err, int outcome, c
  * job's budget; the child waits for depends_on like a submitted task. */
 int sched_task_spawn(sched_t *s, const sched_spawn *sp, sched_spawn_fn cb, void *ud, char *err,
                      size_t errlen);
+
+/* ---- agents' job-wide notes (lua/notes.lua) ---- */
+/* P job:<id>:notes, a stream: the note tool appends, read_notes pages it.
+ * Fenced like progress: only the lease holder of a running task of the job. */
+#define SCHED_NOTE_MAX_BYTES 4096u /* one note's text */
+#define SCHED_NOTE_TAG_MAX 64u
+#define SCHED_NOTES_MAX 1000u /* kept per job; the oldest go first */
+typedef struct sched_note {
+    const char *id, *author, *tag, *text;
+} sched_note;
+typedef struct sched_notes_page {
+    const char *id;   /* add: the new note's id */
+    const char *next; /* read: cursor for the next page */
+    bool more;        /* read: notes after next are stored */
+    size_t n;
+    const sched_note *notes;
+} sched_notes_page;
+/* outcome: SCHED_OK, or SCHED_STALE/UNKNOWN/FORGED (the sender lost the lease) */
+typedef void (*sched_notes_fn)(void *ud, int rc, const char *err, int outcome,
+                               const sched_notes_page *page);
+/* Appends one note (the caller checks the byte caps above). */
+int sched_notes_add(sched_t *s, const sched_taskref *t, const char *worker, const char *author,
+                    const char *tag, const char *text, sched_notes_fn cb, void *ud, char *err,
+                    size_t errlen);
+/* One page of notes after the cursor (exclusive; "" = the oldest), oldest
+ * first, only those tagged tag unless tag is "": at most limit notes and
+ * about max_bytes (one note always, so a page never comes back empty). */
+int sched_notes_read(sched_t *s, const sched_taskref *t, const char *worker, const char *tag,
+                     const char *after, uint32_t limit, uint32_t max_bytes, sched_notes_fn cb,
+                     void *ud, char *err, size_t errlen);
 
 /* ---- removal and retention ---- */
 /* remove: state is NULL when the job was removed (its task hashes, `left` of

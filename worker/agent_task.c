@@ -5,7 +5,9 @@
  * agent needs lives for the sub-task only: the workspace handle, the
  * registry (built-ins filtered by the job's allowed list, plus the tools of
  * its MCP servers), the journal (restored from the checkpoint, so resumed
- * side effects are not repeated) and the notes. */
+ * side effects are not repeated). The notes are the job's: note / read_notes
+ * go to swarmd (a Notes request through the worker's main thread), which
+ * keeps them in Redis, so sibling agents on any worker read them. */
 #include "agent_task.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <zmq.h>
 
 #include "agent.h"
+#include "agent_internal.h"
 #include "loop.h"
 #include "wire.h"
 
@@ -116,6 +119,105 @@ static int hook_cancelled(void *ud)
     return atomic_load(st->c->cancel) != 0;
 }
 
+/* ---- job-wide notes through swarmd (proto Notes, scheduler/lua/notes.lua) ---- */
+
+#define NOTES_TIMEOUT_MS 10000
+#define NOTES_READ_MAX (64 * 1024) /* bytes of notes one read_notes returns */
+
+/* One Notes request for this sub-task's lease; *out: the reply's Notes. */
+static int notes_call(const worker_agent_ctx *c, const char *author, const char *tag,
+                      const char *text, const char *after, Swarm__Envelope **reply, char *err,
+                      size_t errlen)
+{
+    const Swarm__Assign *a = c->assign;
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Notes n = SWARM__NOTES__INIT;
+    wire_envelope_init(&env, c->worker_id, 0);
+    n.job_id = a->job_id;
+    n.task_id = a->task_id;
+    n.attempt = a->attempt;
+    n.lease_token = a->lease_token;
+    n.author = (char *)(author ? author : "");
+    n.tag = (char *)(tag ? tag : "");
+    n.text = (char *)(text ? text : "");
+    n.after = (char *)(after ? after : "");
+    n.limit = 200;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_NOTES;
+    env.notes = &n;
+    char rerr[256];
+    int rc = c->request(c->request_ud, &env, reply, NOTES_TIMEOUT_MS, rerr, sizeof rerr);
+    if (rc) {
+        snprintf(err, errlen, "job memory unavailable: %s; try again later", rerr);
+        return rc;
+    }
+    Swarm__Envelope *r = *reply;
+    if (r->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR) {
+        snprintf(err, errlen, "swarmd refused: %s", r->error->message);
+        return -EINVAL;
+    }
+    if (r->payload_case != SWARM__ENVELOPE__PAYLOAD_NOTES) {
+        snprintf(err, errlen, "swarmd answered with payload %d", (int)r->payload_case);
+        return -EPROTO;
+    }
+    if (r->notes->error[0]) {
+        snprintf(err, errlen, "%s", r->notes->error);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int remote_append(void *ctx, const char *author, const char *tag, const char *text,
+                         char *err, size_t errlen)
+{
+    if (!text || !*text) {
+        snprintf(err, errlen, "empty note");
+        return -EINVAL;
+    }
+    Swarm__Envelope *r = NULL;
+    int rc = notes_call(ctx, author, tag, text, "", &r, err, errlen);
+    if (r) wire_free(r);
+    return rc;
+}
+
+/* Every note (of a tag) oldest first, page by page, up to NOTES_READ_MAX. */
+static int remote_read(void *ctx, const char *tag, char **out, char *err, size_t errlen)
+{
+    agent_sbuf b;
+    agent_sbuf_init(&b, (size_t)-1);
+    char after[80] = "";
+    size_t bytes = 0;
+    int more = 1, rc = 0;
+    while (more && bytes < NOTES_READ_MAX) {
+        Swarm__Envelope *r = NULL;
+        rc = notes_call(ctx, "", tag, "", after, &r, err, errlen);
+        if (rc) {
+            if (r) wire_free(r);
+            break;
+        }
+        const Swarm__Notes *n = r->notes;
+        for (size_t i = 0; i < n->n_notes; i++) {
+            const Swarm__Note *e = n->notes[i];
+            agent_sbuf_printf(&b, "[%s%s%s] %s\n", e->author, *e->tag ? " #" : "", e->tag, e->text);
+            bytes += strlen(e->text) + strlen(e->author) + strlen(e->tag) + 6;
+        }
+        more = n->more && n->n_notes > 0 && strcmp(after, n->next) != 0;
+        snprintf(after, sizeof after, "%s", n->next);
+        wire_free(r);
+    }
+    if (!rc && more) agent_sbuf_printf(&b, "[more notes not shown: read_notes with a tag]\n");
+    *out = agent_sbuf_take(&b);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        return rc;
+    }
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 typedef struct {
     wb_slot *slot;
     float temperature;
@@ -208,8 +310,13 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
         snprintf(err, errlen, "agent.workspace: %s", werr);
         goto out;
     }
+    if (c->request) {
+        notes.ctx = (void *)c;
+        notes.append = remote_append;
+        notes.read = remote_read;
+    }
     if (agent_registry_new(&reg) != 0 || agent_journal_new(&journal) != 0 ||
-        agent_notes_mem_new(&notes) != 0) {
+        (!c->request && agent_notes_mem_new(&notes) != 0)) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -298,7 +405,7 @@ out:
     for (size_t i = 0; i < n_mcp; i++)
         agent_mcp_free(mcps[i]);
     agent_journal_free(journal);
-    if (notes.ctx) agent_notes_mem_free(&notes);
+    if (notes.ctx && !c->request) agent_notes_mem_free(&notes);
     agent_ws_free(ws);
     cJSON_Delete(spec);
     return rc;

@@ -18,6 +18,12 @@ typedef struct {
     void *push; /* where Progress envelopes go (the slot's inproc PUSH) */
     const Swarm__Assign *assign;
     const atomic_int *cancel;
+    /* Sends req to swarmd (correlation id set here) and waits for its answer
+     * (*reply, free with wire_free): an agent's job-wide notes. NULL: notes
+     * stay in this sub-task's memory. */
+    int (*request)(void *ud, Swarm__Envelope *req, Swarm__Envelope **reply, int timeout_ms,
+                   char *err, size_t errlen);
+    void *request_ud;
 } worker_agent_ctx;
 
 typedef struct {

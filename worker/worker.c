@@ -47,6 +47,12 @@ typedef struct {
     Swarm__Envelope *pending; /* handed over by main, guarded by mu */
     int quit;                 /* guarded by mu */
     atomic_int cancel;        /* set by main, read by the running task */
+    /* a request to swarmd from the running task (an agent's notes): the
+     * main thread hands the answer whose correlation id is wait_corr over in
+     * reply; both guarded by mu */
+    uint64_t wait_corr;
+    Swarm__Envelope *reply;
+    uint64_t req_seq; /* slot thread only */
     /* main thread only */
     int busy;
     int cancelled;
@@ -300,11 +306,77 @@ static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
     free(output);
 }
 
+/* A request from the running task to swarmd, answered through the main
+ * thread: the correlation id names the slot ((index + 1) << 48 | sequence), so
+ * worker_on_dealer knows whose answer it is. Waits timeout_ms at most, less if
+ * the task is cancelled. */
+typedef struct {
+    worker_slot *s;
+    void *push;
+} slot_req_ctx;
+
+static int slot_request(void *ud, Swarm__Envelope *req, Swarm__Envelope **reply, int timeout_ms,
+                        char *err, size_t errlen)
+{
+    slot_req_ctx *rc = ud;
+    worker_slot *s = rc->s;
+    *reply = NULL;
+    uint64_t corr = (uint64_t)(s->index + 1) << 48 | (++s->req_seq & 0xffffffffffffu);
+    req->correlation_id = corr;
+    pthread_mutex_lock(&s->mu);
+    s->wait_corr = corr;
+    if (s->reply) wire_free(s->reply);
+    s->reply = NULL;
+    pthread_mutex_unlock(&s->mu);
+    size_t n = swarm__envelope__get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    swarm__envelope__pack(req, buf);
+    int sent = zmq_send(rc->push, buf, n, 0);
+    free(buf);
+    if (sent < 0) {
+        snprintf(err, errlen, "cannot reach the worker's main thread: %s", zmq_strerror(errno));
+        return -EIO;
+    }
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    pthread_mutex_lock(&s->mu);
+    while (!s->reply && !atomic_load(&s->cancel) && now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L; /* wake to notice a cancel */
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    *reply = s->reply;
+    s->reply = NULL;
+    s->wait_corr = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (*reply) return 0;
+    if (atomic_load(&s->cancel)) {
+        snprintf(err, errlen, "cancelled");
+        return -ECANCELED;
+    }
+    snprintf(err, errlen, "swarmd did not answer within %d ms", timeout_ms);
+    return -ETIMEDOUT;
+}
+
 /* An agent sub-task: the loop streams a Progress per step (agent_task.c). */
 static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *a)
 {
-    worker_agent_ctx c = {
-        .slot = s->ws, .worker_id = s->w->id, .push = push, .assign = a, .cancel = &s->cancel};
+    slot_req_ctx rq = {.s = s, .push = push};
+    worker_agent_ctx c = {.slot = s->ws,
+                          .worker_id = s->w->id,
+                          .push = push,
+                          .assign = a,
+                          .cancel = &s->cancel,
+                          .request = slot_request,
+                          .request_ud = &rq};
     worker_agent_out o;
     char err[1024] = "";
     uint64_t t0 = now_ms();
@@ -434,6 +506,25 @@ static void worker_on_cancel(worker *w, const Swarm__Cancel *c)
     }
 }
 
+/* The answer to a slot's request (slot_request): handed over when that slot
+ * still waits for this correlation id; ownership of env moves with it. */
+static int worker_route_reply(worker *w, Swarm__Envelope *env)
+{
+    uint64_t corr = env->correlation_id;
+    uint64_t idx = corr >> 48;
+    if (idx == 0 || idx > (uint64_t)w->n_slots) return 0;
+    worker_slot *s = &w->slots[idx - 1];
+    int taken = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->wait_corr == corr && !s->reply) {
+        s->reply = env;
+        taken = 1;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return taken;
+}
+
 static void worker_registered(worker *w, const Swarm__Register *r)
 {
     if (!w->registered) worker_log(w, "registered with swarmd at %s", w->cfg->connect);
@@ -468,9 +559,17 @@ static void worker_on_dealer(worker *w)
         case SWARM__ENVELOPE__PAYLOAD_CANCEL:
             worker_on_cancel(w, env->cancel);
             break;
+        case SWARM__ENVELOPE__PAYLOAD_NOTES:
+            if (worker_route_reply(w, env)) env = NULL;
+            break;
         case SWARM__ENVELOPE__PAYLOAD_ERROR: {
             const char *m = env->error->message;
             worker_log(w, "swarmd says: %s (code %u)", m, env->error->code);
+            /* an answer to a slot's request: the slot reports it (no retry) */
+            if (env->error->code != WIRE_E_UNKNOWN_WORKER && worker_route_reply(w, env)) {
+                env = NULL;
+                break;
+            }
             if (env->error->code == WIRE_E_UNKNOWN_WORKER) {
                 w->registered = 0;
                 worker_send_register(w);
@@ -627,6 +726,7 @@ static void worker_fini(worker *w)
             worker_slot *s = &w->slots[i];
             if (s->started) pthread_join(s->th, NULL);
             if (s->pending) wire_free(s->pending);
+            if (s->reply) wire_free(s->reply);
             wb_slot_free(s->ws);
             slot_clear(s);
             pthread_mutex_destroy(&s->mu);

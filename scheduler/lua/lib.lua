@@ -47,7 +47,7 @@ local function job_remove(j)
     redis.call('RENAME', jk .. ':tasks', P .. 'trash:' .. j)
     redis.call('SADD', P .. 'trash', j)
   end
-  redis.call('DEL', jk, jk .. ':result', jk .. ':events', jk .. ':ready')
+  redis.call('DEL', jk, jk .. ':result', jk .. ':events', jk .. ':ready', jk .. ':notes')
   redis.call('ZREM', P .. 'jobs', j)
   redis.call('ZREM', P .. 'finished', j)
   redis.call('ZREM', P .. 'deadlines', j)
