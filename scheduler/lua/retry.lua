@@ -21,6 +21,19 @@ for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
     n = n + 1
   end
 end
+-- DAG: tasks skipped because a dependency failed wait again for it
+for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
+  local tk = tkey(j, t)
+  if redis.call('HGET', tk, 'state') == 'skipped' then
+    local waiting = 0
+    for _, d in ipairs(csv(redis.call('HGET', tk, 'deps'))) do
+      if redis.call('HGET', tkey(j, d), 'state') ~= 'done' then waiting = waiting + 1 end
+    end
+    redis.call('HSET', tk, 'state', 'pending', 'waiting', waiting, 'error', '')
+    move(j, 'skipped', 'pending')
+    event(j, 'task_pending', t, nil, {'error', 'swarm retry'})
+  end
+end
 redis.call('DEL', jkey(j) .. ':result')
 redis.call('HDEL', jkey(j), 'result')
 redis.call('HSET', jkey(j), 'state', 'running', 'finished_ms', 0)

@@ -114,6 +114,16 @@ static void spawn_cb(void *ud, int rc, const char *err, int outcome, const char 
     t->calls++;
 }
 
+static void retry_cb(void *ud, int rc, const char *err, const char *prev, size_t n)
+{
+    tctx *t = ud;
+    t->rc_op = rc;
+    t->outcome = (int)n;
+    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    (void)prev;
+    t->calls++;
+}
+
 static void merged_cb(void *ud, const char *job, int rc, const char *err, const char *state)
 {
     tctx *t = ud;
@@ -343,6 +353,23 @@ static void test_failure_skips_branch(tctx *t)
     CHECK(strstr(res, "\"state\":\"skipped\"") != NULL);
     CHECK(strstr(res, "docs-ok") != NULL);
     freeReplyObject(r);
+    /* swarm retry: build runs again and its branch waits for it once more */
+    SYNC(t, sched_job_retry(t->s, "j-fail", retry_cb, t, e_, sizeof e_));
+    CHECK(t->rc_op == 0 && t->outcome == 1);
+    CHECK(!strcmp(hget(t, "j-fail", "t0002", "state", buf, sizeof buf), "pending"));
+    lease(t, 4);
+    CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0000"));
+    CHECK(complete(t, "j-fail", "t0000", true, "built") == SCHED_OK);
+    lease(t, 4);
+    CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0001"));
+    CHECK(complete(t, "j-fail", "t0001", true, "tested") == SCHED_OK);
+    lease(t, 4); /* deploy and summary (docs is done) */
+    CHECK(t->n_leases == 2);
+    CHECK(complete(t, "j-fail", "t0002", true, "deployed") == SCHED_OK);
+    CHECK(complete(t, "j-fail", "t0004", true, "summed") == SCHED_OK);
+    CHECK(t->merge);
+    merge(t);
+    CHECK(!strcmp(t->merged_state, "done"));
 }
 
 static void test_spawn_budget(tctx *t)
