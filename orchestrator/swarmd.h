@@ -88,6 +88,7 @@ typedef struct swarmd_worker {
     uint32_t unanswered;
     bool quarantined;
     char quarantine_reason[160];
+    char sandbox[16];     /* Register.sandbox: "bwrap" or "none" */
     swarmd_ref *inflight; /* assigned, no Result yet */
     size_t n_inflight, cap_inflight;
 } swarmd_worker;

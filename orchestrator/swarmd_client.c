@@ -88,6 +88,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
         j->finished_ms = s->finished_ms;
         j->result_json = (char *)s->result_json;
         j->result_size = s->result_size;
+        j->sandbox = (char *)(s->sandbox ? s->sandbox : "");
         j->tasks = &tp[k];
         for (size_t t = 0; t < s->n_tasks; t++, k++) {
             Swarm__TaskStatus *x = &ts[k];
@@ -116,6 +117,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
         ws[i].last_seen_ms = w->last_seen_ms;
         ws[i].quarantined = w->quarantined;
         ws[i].quarantine_reason = (char *)w->quarantine_reason;
+        ws[i].sandbox = (char *)w->sandbox;
     }
     st.workers = wp;
     st.n_workers = d->n_workers;

@@ -444,6 +444,7 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
     snprintf(w->name, sizeof w->name, "%s", r->worker_id);
     snprintf(w->hostname, sizeof w->hostname, "%s", r->hostname);
     snprintf(w->model, sizeof w->model, "%s", r->model);
+    snprintf(w->sandbox, sizeof w->sandbox, "%s", r->sandbox);
     w->slots = r->slots;
     bool new_incarnation = w->incarnation != r->incarnation;
     w->incarnation = r->incarnation;

@@ -1179,8 +1179,8 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
         j->job_id = sched_reply_str(e->element[0]);
         j->found = sched_reply_ll(e->element[1]) == 1;
-        j->name = j->state = j->result_json = "";
-        if (!j->found || e->elements < 14) continue;
+        j->name = j->state = j->result_json = j->sandbox = "";
+        if (!j->found || e->elements < 15) continue;
         j->name = sched_reply_str(e->element[2]);
         j->state = sched_reply_str(e->element[3]);
         if (strcmp(j->state, "merging") == 0) j->state = "running";
@@ -1195,7 +1195,8 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
         j->result_json = sched_reply_str(e->element[12]);
         j->result_len = e->element[12]->type == REDIS_REPLY_STRING ? e->element[12]->len : 0;
         j->result_size = (uint64_t)sched_reply_ll(e->element[13]);
-        size_t nt = e->elements - 14;
+        j->sandbox = sched_reply_str(e->element[14]);
+        size_t nt = e->elements - 15;
         if (!nt) continue;
         j->tasks = calloc(nt, sizeof *j->tasks);
         if (!j->tasks) {
@@ -1203,7 +1204,7 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
             break;
         }
         for (size_t k = 0; k < nt; k++) {
-            redisReply *t = e->element[14 + k];
+            redisReply *t = e->element[15 + k];
             if (t->type != REDIS_REPLY_ARRAY || t->elements < 6) continue;
             sched_task_status *ts = &j->tasks[j->n_tasks++];
             ts->task_id = sched_reply_str(t->element[0]);

@@ -311,6 +311,7 @@ typedef struct sched_job_status {
     const char *result_json; /* a page of it: "" unless asked and terminal */
     size_t result_len;       /* bytes in this page */
     uint64_t result_size;    /* the whole merged result's bytes (0 until merged) */
+    const char *sandbox;     /* agent jobs: agent.sandbox ("bwrap", "unsandboxed"); else "" */
     size_t n_tasks;
     sched_task_status *tasks;
 } sched_job_status;

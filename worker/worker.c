@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "agent.h"
 #include "agent_task.h"
 #include "curve.h"
 #include "backend.h"
@@ -148,6 +149,10 @@ static void worker_send_register(worker *w)
     reg.version = WORKER_VERSION;
     reg.heartbeat_ms = w->hb_ms;
     reg.incarnation = w->incarnation;
+    /* whether agents' run tool is sandboxed here, for `swarm status` */
+    agent_sandbox_cfg sb;
+    agent_sandbox_cfg_default(&sb);
+    reg.sandbox = strcmp(agent_sandbox_mode(&sb), "bwrap") == 0 ? "bwrap" : "none";
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
     env.register_ = &reg;
     worker_send(w, &env);

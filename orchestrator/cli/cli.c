@@ -297,14 +297,18 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
                 return 1;
             }
             cJSON *jo = cli_view_job_json(st->jobs[0], now);
+            cli_view_sandbox(NULL, jo, st->jobs[0], st);
             cJSON *res = result ? cJSON_Parse(result) : NULL;
             if (res) cJSON_AddItemToObject(jo, "result", res);
             cli_view_print_json(jo);
         } else {
             cJSON *root = cJSON_CreateObject();
             cJSON *jobs = cJSON_AddArrayToObject(root, "jobs");
-            for (size_t i = 0; i < st->n_jobs; i++)
-                cJSON_AddItemToArray(jobs, cli_view_job_json(st->jobs[i], now));
+            for (size_t i = 0; i < st->n_jobs; i++) {
+                cJSON *jo = cli_view_job_json(st->jobs[i], now);
+                cli_view_sandbox(NULL, jo, st->jobs[i], st);
+                cJSON_AddItemToArray(jobs, jo);
+            }
             cJSON *ws = cJSON_AddArrayToObject(root, "workers");
             for (size_t i = 0; i < st->n_workers; i++)
                 cJSON_AddItemToArray(ws, cli_view_worker_json(st->workers[i]));
@@ -316,10 +320,16 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
         if (!o->arg) {
             printf("%zu worker(s); %zu job(s)\n", st->n_workers, st->n_jobs);
             cli_crashloops(e, stdout, NULL);
+            for (size_t i = 0; i < st->n_workers; i++)
+                if (st->workers[i]->sandbox && !strcmp(st->workers[i]->sandbox, "none"))
+                    printf("worker %s: no bubblewrap; agents' run is refused there unless their "
+                           "job sets agent.sandbox \"unsandboxed\"\n",
+                           st->workers[i]->worker_id);
         }
         for (size_t i = 0; i < st->n_jobs; i++) {
             cli_view_progress(stdout, st->jobs[i], tty, now);
             fputc('\n', stdout);
+            cli_view_sandbox(stdout, NULL, st->jobs[i], st);
         }
     }
     wire_free(reply);
@@ -364,6 +374,10 @@ static int cmd_workers(const cli_env *e, const cli_opts *o)
                    w->model);
             if (w->quarantined)
                 printf("%-20s QUARANTINED (gets no work): %s\n", "", w->quarantine_reason);
+            if (w->sandbox && !strcmp(w->sandbox, "none"))
+                printf("%-20s no bubblewrap: agents' run refused unless their job is "
+                       "\"unsandboxed\"\n",
+                       "");
         }
     }
     wire_free(reply);

@@ -111,6 +111,45 @@ cJSON *cli_view_job_json(const Swarm__JobStatus *j, uint64_t now_ms)
     return o;
 }
 
+void cli_view_sandbox(FILE *f, cJSON *o, const Swarm__JobStatus *j, const Swarm__Status *st)
+{
+    if (!j->sandbox || !*j->sandbox) return;
+    int bwrap = strcmp(j->sandbox, "bwrap") == 0;
+    cJSON *refused = o && bwrap ? cJSON_CreateArray() : NULL;
+    char names[256] = "";
+    size_t n_refused = 0, used = 0;
+    /* a bwrap job's run tool is refused on a worker without bubblewrap */
+    for (size_t i = 0; bwrap && i < st->n_workers; i++) {
+        const Swarm__WorkerStatus *w = st->workers[i];
+        if (!w->sandbox || strcmp(w->sandbox, "none") != 0) continue;
+        n_refused++;
+        if (refused) cJSON_AddItemToArray(refused, cJSON_CreateString(w->worker_id));
+        if (used < sizeof names - 1) {
+            int k =
+                snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", w->worker_id);
+            used = k > 0 ? used + (size_t)k : used;
+        }
+    }
+    if (o) {
+        cJSON_AddStringToObject(o, "sandbox", j->sandbox);
+        if (refused) cJSON_AddItemToObject(o, "sandbox_refused_on", refused);
+        return;
+    }
+    if (!bwrap)
+        fprintf(f,
+                "  sandbox: %s (explicit opt-in: agents' run executes without bubblewrap, "
+                "with rlimits and a timeout only)\n",
+                j->sandbox);
+    else if (n_refused)
+        fprintf(f,
+                "  sandbox: bwrap; agents' run is REFUSED on %zu worker(s) without bubblewrap "
+                "(%s): install bubblewrap there, or set the job's agent.sandbox to "
+                "\"unsandboxed\"\n",
+                n_refused, names);
+    else
+        fprintf(f, "  sandbox: bwrap (agents' run in bubblewrap + seccomp, no network)\n");
+}
+
 uint32_t cli_view_worker_ctx(const Swarm__WorkerStatus *w)
 {
     const char *p = w->model ? strstr(w->model, "ctx ") : NULL;
@@ -130,6 +169,7 @@ cJSON *cli_view_worker_json(const Swarm__WorkerStatus *w)
     cJSON_AddNumberToObject(o, "last_seen_ms", (double)w->last_seen_ms);
     cJSON_AddStringToObject(o, "model", w->model);
     cJSON_AddBoolToObject(o, "quarantined", w->quarantined);
+    if (w->sandbox && *w->sandbox) cJSON_AddStringToObject(o, "sandbox", w->sandbox);
     if (w->quarantined) cJSON_AddStringToObject(o, "quarantine_reason", w->quarantine_reason);
     uint32_t ctx = cli_view_worker_ctx(w);
     if (ctx)

@@ -29,6 +29,11 @@ void cli_view_progress(FILE *f, const Swarm__JobStatus *j, int tty, uint64_t now
 int cli_view_terminal(const char *state);
 
 cJSON *cli_view_job_json(const Swarm__JobStatus *j, uint64_t now_ms);
+/* An agent job's sandbox mode (docs/AGENTS.md) against the workers of the
+ * Status reply: a text line to f when f, else "sandbox" and
+ * "sandbox_refused_on" (workers without bubblewrap) into o. Nothing for a
+ * plain job. */
+void cli_view_sandbox(FILE *f, cJSON *o, const Swarm__JobStatus *j, const Swarm__Status *st);
 cJSON *cli_view_worker_json(const Swarm__WorkerStatus *w);
 /* Pretty-prints o on stdout and frees it. */
 void cli_view_print_json(cJSON *o);

@@ -1,8 +1,8 @@
 -- status.lua - job summaries for Status. ARGV[3] with_tasks (1/0), [4] with_result (1/0),
 -- [5] result offset, [6] result page bytes, [7..] job ids (none = the newest 1000 jobs).
 -- Per job: {id, found, name, state, total, done, failed, cancelled, running, pending,
--- created_ms, finished_ms, result page, result size, {task, state, attempt, worker, tokens,
--- error}...}. Bounded: a result page at most, the first 1000 tasks at most.
+-- created_ms, finished_ms, result page, result size, sandbox (agent jobs' agent.sandbox,
+-- else ''), {task, state, attempt, worker, tokens, error}...}. Bounded: a result page at most, the first 1000 tasks at most.
 local ids = {}
 for i = 7, #ARGV do ids[#ids + 1] = ARGV[i] end
 local roff, rlen = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -27,7 +27,12 @@ for _, j in ipairs(ids) do
                tostring(tonumber(h[5] or 0) + tonumber(h[13] or 0)), h[6] or '0',
                tostring(tonumber(h[7] or 0) + tonumber(h[8] or 0)),
                tostring(tonumber(h[9] or 0) + tonumber(h[12] or 0)),
-               h[10] or '0', h[11] or '0', '', 0}
+               h[10] or '0', h[11] or '0', '', 0, ''}
+    local agent = redis.call('HGET', jkey(j), 'agent')
+    if agent then
+      local ok, a = pcall(cjson.decode, agent)
+      e[15] = ok and type(a) == 'table' and type(a.sandbox) == 'string' and a.sandbox or 'bwrap'
+    end
     local rk = jkey(j) .. ':result'
     e[14] = redis.call('STRLEN', rk)
     if ARGV[4] == '1' and e[14] > roff and rlen > 0 then

@@ -95,7 +95,78 @@ def sc_notes_shared(sw, bindir, srcdir):
     sw.down_and_check()
 
 
-SCENARIOS.update({"notes_shared": sc_notes_shared})
+def path_without_bwrap(tmp):
+    """A PATH of links to every program of $PATH but bwrap: the workers started
+    under it find no bubblewrap, like a machine without the package."""
+    d = os.path.join(tmp, "nobwrap-bin")
+    os.makedirs(d)
+    for p in os.environ.get("PATH", "/usr/bin:/bin").split(":"):
+        if not os.path.isdir(p):
+            continue
+        for name in os.listdir(p):
+            dst = os.path.join(d, name)
+            if name != "bwrap" and not os.path.lexists(dst):
+                os.symlink(os.path.join(p, name), dst)
+    return d
+
+
+def sc_status_sandbox(sw, bindir, srcdir):
+    ws = os.path.join(sw.tmp, "ws")
+    os.makedirs(ws)
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    write_traj(traj, [
+        {"step": 1, "tool_calls": [{"name": "run", "arguments": {"command": "echo ran-here"}}]},
+        {"step": 2, "content": "done"},
+    ])
+    os.environ["SWARM_REPLAY"] = traj
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = path_without_bwrap(sw.tmp)
+    try:
+        sw.up("--workers", "1", "--slots", "2", "--engine", "replay")
+    finally:
+        os.environ["PATH"] = saved
+    jobs = {}
+    for mode in ("bwrap", "unsandboxed"):
+        job = agent_job(sw.tmp, "sb-" + mode, ["x"],
+                        {"tools": ["run"], "workspace": ws, "max_steps": 3, "sandbox": mode})
+        jobs[mode] = sw.cli("submit", job).stdout.strip()
+    for mode, jid in jobs.items():
+        st = sw.wait_terminal(jid, 120)
+        check(st["state"] == "done", "%s job %s" % (mode, st["state"]))
+        check(st.get("sandbox") == mode, "status --json of the %s job: sandbox %r" %
+              (mode, st.get("sandbox")))
+        call = transcript(sw, jid, "t0000")[0]["tool_calls"][0]
+        if mode == "bwrap":
+            check(call["status"] < 0 and "bwrap" in call["observation"] and
+                  "unsandboxed" in call["observation"],
+                  "run without bubblewrap was not refused: %s" % call)
+            check(st.get("sandbox_refused_on") == ["w-1"],
+                  "sandbox_refused_on %r, want the worker without bwrap" %
+                  st.get("sandbox_refused_on"))
+            text = sw.cli("status", jid).stdout
+            check("sandbox: bwrap" in text and "REFUSED on 1 worker(s)" in text and "w-1" in text,
+                  "swarm status does not say run is refused: %r" % text)
+        else:
+            check(call["status"] == 0 and "ran-here" in call["observation"] and
+                  call["audit"].get("sandbox") == "unsandboxed",
+                  "the unsandboxed job's run: %s" % call)
+            check("sandbox_refused_on" not in st, "an unsandboxed job lists refusals")
+            text = sw.cli("status", jid).stdout
+            check("sandbox: unsandboxed (explicit opt-in" in text,
+                  "swarm status does not show the unsandboxed mode: %r" % text)
+    every = json.loads(sw.cli("status", "--json").stdout)
+    check([w.get("sandbox") for w in every["workers"]] == ["none"],
+          "workers' sandbox in status --json: %s" % every["workers"])
+    check(sorted(j.get("sandbox") for j in every["jobs"]) == ["bwrap", "unsandboxed"],
+          "jobs' sandbox in status --json: %s" % every["jobs"])
+    text = sw.cli("status").stdout
+    check("worker w-1: no bubblewrap" in text, "swarm status names no worker without bwrap: %r"
+          % text)
+    print("status_sandbox: %s" % text.strip().replace("\n", " | ")[:400])
+    sw.down_and_check()
+
+
+SCENARIOS.update({"notes_shared": sc_notes_shared, "status_sandbox": sc_status_sandbox})
 
 
 def main():
