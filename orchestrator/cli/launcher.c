@@ -753,6 +753,9 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
         }
         unlink(procs[i].file); /* stale */
     }
+    /* a supervisor left from a swarm whose other processes died would keep
+     * starting workers for it */
+    sup_stop_running(e);
     char redis[1100], swarmd[1100], worker[1100];
     if (l_find_exe("redis-server", NULL, redis, sizeof(redis)) != 0) {
         snprintf(err, errlen,
