@@ -150,10 +150,28 @@ static uint32_t worker_free_slots(const swarmd_worker *w)
 
 /* ---- dispatch ---- */
 
+void swarmd_redis_outcome(swarmd *d, const char *err)
+{
+    if (!err) {
+        if (d->paused[0]) swarmd_log(d, "redis takes writes again: work resumes");
+        d->paused[0] = 0;
+        return;
+    }
+    /* Redis' own error prefixes: OOM (maxmemory), MISCONF (a failed save:
+     * disk full), READONLY (a replica) */
+    if (strncmp(err, "OOM", 3) && strncmp(err, "MISCONF", 7) && strncmp(err, "READONLY", 8)) return;
+    if (!d->paused[0]) swarmd_log(d, "work paused: redis refuses writes: %s", err);
+    snprintf(d->paused, sizeof d->paused,
+             "redis refuses writes (%.240s); work resumes by itself "
+             "once it accepts them",
+             err);
+}
+
 static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
 {
     swarmd *d = ud;
     d->leasing = false;
+    swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     if (rc != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         swarmd_log(d, "lease failed: %s", err);
@@ -592,6 +610,7 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
 {
     batch_ctx *b = ud;
     swarmd *d = b->d;
+    swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
                                   SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
                                   SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED,
@@ -882,6 +901,129 @@ static void handle_notes(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wor
     if (rc != 0) notes_done(c, -1, err, SCHED_UNKNOWN, NULL);
 }
 
+/* ---- dynamic spawn (an agent's spawn tool, lua/spawn.lua) ---- */
+
+#define SPAWN_MAX_INSTRUCTIONS (16 * 1024)
+#define SPAWN_MAX_DEPS 64
+
+typedef struct spawn_ctx {
+    swarmd *d;
+    uint8_t id[WIRE_MAX_IDENTITY];
+    size_t id_len;
+    uint64_t corr;
+} spawn_ctx;
+
+static void spawn_reply(swarmd *d, const uint8_t *id, size_t id_len, uint64_t corr,
+                        const char *child, const char *error)
+{
+    Swarm__Envelope env;
+    Swarm__Spawn sp;
+    wire_envelope_init(&env, "swarmd", corr);
+    swarm__spawn__init(&sp);
+    sp.child_task_id = (char *)(child ? child : "");
+    sp.error = (char *)(error ? error : "");
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_SPAWN;
+    env.spawn = &sp;
+    swarmd_send(d, d->worker, id, id_len, &env);
+}
+
+static void spawn_done(void *ud, int rc, const char *err, int outcome, const char *child,
+                       const char *msg)
+{
+    spawn_ctx *c = ud;
+    char why[600] = "";
+    if (rc != 0) {
+        c->d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(why, sizeof why, "the scheduler is unavailable (redis: %.200s); try again later",
+                 err ? err : "?");
+    } else if (outcome == SCHED_SPAWN_REFUSED) {
+        snprintf(why, sizeof why, "refused: %.500s", msg);
+    } else if (outcome != SCHED_SPAWN_OK) {
+        snprintf(why, sizeof why, "this task no longer holds its lease (%.200s)", msg);
+    } else {
+        swarmd_log(c->d, "spawned %s", child);
+    }
+    if (!c->d->stopping) spawn_reply(c->d, c->id, c->id_len, c->corr, why[0] ? "" : child, why);
+    free(c);
+}
+
+static void handle_spawn(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
+                         const Swarm__Envelope *env)
+{
+    const Swarm__Spawn *s = env->spawn;
+    if (!ref_ok(s->job_id, s->task_id) || s->attempt == 0) {
+        bad_request(d, id, id_len, env->correlation_id,
+                    "Spawn: job_id, task_id and attempt are required");
+        return;
+    }
+    w->last_seen_ms = sched_now_ms();
+    char why[300] = "";
+    size_t il = strlen(s->instructions);
+    if (il == 0 || il > SPAWN_MAX_INSTRUCTIONS)
+        snprintf(why, sizeof why, "the child's instructions must be 1 to %d bytes (got %zu)",
+                 SPAWN_MAX_INSTRUCTIONS, il);
+    else if (s->n_depends_on > SPAWN_MAX_DEPS)
+        snprintf(why, sizeof why, "depends_on names %zu tasks; at most %d", s->n_depends_on,
+                 SPAWN_MAX_DEPS);
+    for (size_t i = 0; !why[0] && i < s->n_depends_on; i++)
+        if (!s->depends_on[i][0] || strlen(s->depends_on[i]) >= 32 || strchr(s->depends_on[i], ','))
+            snprintf(why, sizeof why, "depends_on[%zu] is not a task id", i);
+    if (why[0]) {
+        spawn_reply(d, id, id_len, env->correlation_id, "", why);
+        return;
+    }
+    /* depends_on and tools travel to the script as one string each */
+    size_t dl = 1, tl = 3;
+    for (size_t i = 0; i < s->n_depends_on; i++)
+        dl += strlen(s->depends_on[i]) + 1;
+    for (size_t i = 0; i < s->n_tools; i++)
+        tl += 2 * strlen(s->tools[i]) + 4;
+    char *deps = calloc(1, dl), *tools = calloc(1, tl);
+    spawn_ctx *c = calloc(1, sizeof *c);
+    if (!deps || !tools || !c) {
+        free(deps);
+        free(tools);
+        free(c);
+        spawn_reply(d, id, id_len, env->correlation_id, "", "swarmd is out of memory");
+        return;
+    }
+    for (size_t i = 0; i < s->n_depends_on; i++) {
+        if (i) strcat(deps, ",");
+        strcat(deps, s->depends_on[i]);
+    }
+    if (s->n_tools) {
+        char *p = tools;
+        *p++ = '[';
+        for (size_t i = 0; i < s->n_tools; i++) {
+            if (i) *p++ = ',';
+            *p++ = '"';
+            for (const char *q = s->tools[i]; *q; q++) {
+                if (*q == '"' || *q == '\\') *p++ = '\\';
+                *p++ = *q;
+            }
+            *p++ = '"';
+        }
+        *p++ = ']';
+        *p = 0;
+    }
+    c->d = d;
+    memcpy(c->id, id, id_len < sizeof c->id ? id_len : sizeof c->id);
+    c->id_len = id_len < sizeof c->id ? id_len : sizeof c->id;
+    c->corr = env->correlation_id;
+    sched_spawn sp = {.parent = {s->job_id, s->task_id, s->attempt, s->lease_token},
+                      .worker = w->name,
+                      .instructions = s->instructions,
+                      .item = s->item[0] ? s->item : "spawned",
+                      .input = "",
+                      .depends_on = deps,
+                      .tools = tools};
+    char err[256];
+    if (sched_task_spawn(d->sched, &sp, spawn_done, c, err, sizeof err) != 0)
+        spawn_done(c, -1, err, SCHED_SPAWN_STALE, "", "");
+    free(deps);
+    free(tools);
+}
+
 void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
 {
     swarmd_worker *w = worker_by_id(d, id, id_len);
@@ -919,6 +1061,13 @@ void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
             return;
         }
         handle_notes(d, id, id_len, w, env);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_SPAWN:
+        if (!w) {
+            tell_unknown(d, id, id_len, env->correlation_id, "Spawn");
+            return;
+        }
+        handle_spawn(d, id, id_len, w, env);
         return;
     case SWARM__ENVELOPE__PAYLOAD_RESULT:
         /* A valid result is accepted even from an unknown sender (swarmd

@@ -218,17 +218,130 @@ static int remote_read(void *ctx, const char *tag, char **out, char *err, size_t
     return 0;
 }
 
+/* ---- spawn through swarmd (proto Spawn, scheduler/lua/spawn.lua) ---- */
+
+#define SPAWN_TIMEOUT_MS 10000
+
+/* The spawn tool's children: a Spawn request for this sub-task's lease; the
+ * scheduler's refusal (a budget, named) comes back in err, which the tool
+ * turns into the agent's observation. */
+static int remote_spawn(void *ctx, const char *parent_task, const cJSON *args, char **child_id,
+                        char *err, size_t errlen)
+{
+    const worker_agent_ctx *c = ctx;
+    const Swarm__Assign *a = c->assign;
+    (void)parent_task;
+    *child_id = NULL;
+    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(args, "instructions");
+    const cJSON *deps = cJSON_GetObjectItemCaseSensitive(args, "depends_on");
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(args, "tools");
+    if (!cJSON_IsString(ins) || !ins->valuestring[0]) {
+        snprintf(err, errlen, "instructions: a non-empty string is required");
+        return -EINVAL;
+    }
+    size_t nd = (size_t)cJSON_GetArraySize(deps), nt = (size_t)cJSON_GetArraySize(tools);
+    char **dv = calloc(nd + 1, sizeof *dv), **tv = calloc(nt + 1, sizeof *tv);
+    if (!dv || !tv) {
+        free(dv);
+        free(tv);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    size_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, deps) if (cJSON_IsString(e) && i < nd) dv[i++] = e->valuestring;
+    nd = i;
+    i = 0;
+    cJSON_ArrayForEach(e, tools) if (cJSON_IsString(e) && i < nt) tv[i++] = e->valuestring;
+    nt = i;
+    char item[96];
+    snprintf(item, sizeof item, "child of %s", a->task_id);
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT, *r = NULL;
+    Swarm__Spawn sp = SWARM__SPAWN__INIT;
+    wire_envelope_init(&env, c->worker_id, 0);
+    sp.job_id = a->job_id;
+    sp.task_id = a->task_id;
+    sp.attempt = a->attempt;
+    sp.lease_token = a->lease_token;
+    sp.instructions = ins->valuestring;
+    sp.item = item;
+    sp.n_depends_on = nd;
+    sp.depends_on = dv;
+    sp.n_tools = nt;
+    sp.tools = tv;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_SPAWN;
+    env.spawn = &sp;
+    char rerr[256];
+    int rc = c->request(c->request_ud, &env, &r, SPAWN_TIMEOUT_MS, rerr, sizeof rerr);
+    free(dv);
+    free(tv);
+    if (rc) {
+        snprintf(err, errlen, "the scheduler did not answer: %s; try again later", rerr);
+        return rc;
+    }
+    if (r->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR) {
+        snprintf(err, errlen, "swarmd refused: %s", r->error->message);
+        rc = -EINVAL;
+    } else if (r->payload_case != SWARM__ENVELOPE__PAYLOAD_SPAWN) {
+        snprintf(err, errlen, "swarmd answered with payload %d", (int)r->payload_case);
+        rc = -EPROTO;
+    } else if (r->spawn->error[0] || !r->spawn->child_task_id[0]) {
+        snprintf(err, errlen, "%s", r->spawn->error[0] ? r->spawn->error : "no child was created");
+        rc = -EDQUOT;
+    } else if (!(*child_id = strdup(r->spawn->child_task_id))) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    wire_free(r);
+    return rc;
+}
+
 typedef struct {
     wb_slot *slot;
     float temperature;
     uint64_t seed;
+    agent_run_state *st;
+    uint32_t step;       /* the step being written */
+    uint64_t partial_ms; /* when the last partial Progress left */
 } agent_model_ctx;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A streaming backend's reply so far: tokens and the text's tail go out as a
+ * Progress (no step record, so swarmd only updates the task's tokens and
+ * tail), at most one per 100 ms since each costs swarmd a Redis write. */
+static void model_partial(void *ud, uint32_t tokens, const char *text, size_t len)
+{
+    agent_model_ctx *m = ud;
+    uint64_t t = mono_ms();
+    if (m->partial_ms && t < m->partial_ms + 100) return;
+    m->partial_ms = t;
+    size_t start = len > 80 ? len - 80 : 0;
+    while (start < len && ((unsigned char)text[start] & 0xC0) == 0x80)
+        start++;
+    char *clean = wb_utf8_sanitize(text + start, len - start);
+    char tail[160];
+    snprintf(tail, sizeof tail, "step %u: writing: %s", m->step, clean ? clean : "");
+    free(clean);
+    agent_run_state *st = m->st;
+    agent_progress(st->c, 0, "", st->tokens + tokens, st->tool_calls, "", "", "", tail);
+}
 
 static int model_complete(void *ctx, const agent_model_req *req, agent_reply *out,
                           uint64_t *retry_after_ms, char *err, size_t errlen)
 {
     agent_model_ctx *m = ctx;
-    return wb_slot_chat(m->slot, req, m->temperature, m->seed, out, retry_after_ms, err, errlen);
+    agent_model_req r = *req;
+    r.on_partial = model_partial;
+    r.partial_ud = m;
+    m->step = req->step;
+    m->partial_ms = 0;
+    return wb_slot_chat(m->slot, &r, m->temperature, m->seed, out, retry_after_ms, err, errlen);
 }
 
 static double spec_num(const cJSON *o, const char *k, double dflt)
@@ -342,9 +455,12 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     const char *mode = spec_str(spec, "sandbox", "bwrap");
     if (strcmp(mode, "unsandboxed") == 0) sb.allow_unsandboxed = sb.force_unsandboxed = 1;
     sb.timeout_s = spec_num(spec, "run_timeout_s", 60);
+    /* spawn: children through swarmd, within the job's budget */
+    agent_spawner spawner = {.ctx = (void *)c, .spawn = remote_spawn};
     agent_env env = {.ws = ws,
                      .sandbox = &sb,
                      .notes = &notes,
+                     .spawner = c->request ? &spawner : NULL,
                      .journal = journal,
                      .job_id = a->job_id,
                      .task_id = a->task_id,
@@ -360,8 +476,9 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     }
     snprintf(system, sn, "%s%s%s%s%s", a->goal ? a->goal : "", a->goal && *a->goal ? "\n\n" : "",
              AGENT_PREAMBLE, *extra ? "\n\n" : "", extra);
-    agent_model_ctx mctx = {.slot = c->slot, .temperature = a->temperature, .seed = a->seed};
     agent_run_state st = {.c = c};
+    agent_model_ctx mctx = {
+        .slot = c->slot, .temperature = a->temperature, .seed = a->seed, .st = &st};
     if (a->checkpoint && *a->checkpoint) {
         cJSON *ck = cJSON_Parse(a->checkpoint);
         st.tool_calls = (uint32_t)spec_num(ck, "tool_calls", 0);

@@ -565,6 +565,7 @@ static void worker_on_dealer(worker *w)
             worker_on_cancel(w, env->cancel);
             break;
         case SWARM__ENVELOPE__PAYLOAD_NOTES:
+        case SWARM__ENVELOPE__PAYLOAD_SPAWN:
             if (worker_route_reply(w, env)) env = NULL;
             break;
         case SWARM__ENVELOPE__PAYLOAD_ERROR: {
