@@ -121,6 +121,7 @@ typedef struct swarmd {
     bool leasing, lease_again, stopping;
     struct swarmd_pending *pend; /* results drained, not yet sent to Redis */
     struct client_req *waiters;  /* Status requests held until their job ends */
+    char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
     size_t n_waiters;
     size_t n_pend, cap_pend;
     uint64_t counters[SWARMD_C_COUNT];
@@ -158,5 +159,8 @@ void swarmd_pending_free(swarmd *d); /* at exit: results that never went out */
 void swarmd_waiters_wake(swarmd *d, const char *job_id);
 void swarmd_waiters_tick(swarmd *d, uint64_t now);
 void swarmd_waiters_free(swarmd *d);
+/* A state change failed (err) or went through (NULL): Redis out of memory or
+ * unable to persist pauses the work, with the reason shown in Status. */
+void swarmd_redis_outcome(swarmd *d, const char *err);
 
 #endif

@@ -129,6 +129,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
     }
     st.counters = cp;
     st.n_counters = SWARMD_C_COUNT;
+    st.paused = d->paused;
     if (swarmd_send(d, d->client, r->id, r->id_len, &env) != 0) {
         /* Too big (a huge result) or the client left: say so if we can. */
         reply_error(r, WIRE_E_INTERNAL, "Status reply could not be sent (too large?)");
@@ -244,6 +245,7 @@ static void submit_done(void *ud, int rc, const char *err)
 {
     client_req *r = ud;
     swarmd *d = r->d;
+    swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     if (rc != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         char msg[512];

@@ -313,6 +313,7 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
             for (size_t i = 0; i < st->n_workers; i++)
                 cJSON_AddItemToArray(ws, cli_view_worker_json(st->workers[i]));
             cli_crashloops(e, NULL, cJSON_AddArrayToObject(root, "crash_loops"));
+            cJSON_AddStringToObject(root, "paused", st->paused ? st->paused : "");
             cli_view_print_json(root);
         }
     } else {
@@ -320,6 +321,7 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
         if (!o->arg) {
             printf("%zu worker(s); %zu job(s)\n", st->n_workers, st->n_jobs);
             cli_crashloops(e, stdout, NULL);
+            if (st->paused && st->paused[0]) printf("PAUSED: %s\n", st->paused);
             for (size_t i = 0; i < st->n_workers; i++)
                 if (st->workers[i]->sandbox && !strcmp(st->workers[i]->sandbox, "none"))
                     printf("worker %s: no bubblewrap; agents' run is refused there unless their "

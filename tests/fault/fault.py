@@ -335,7 +335,41 @@ def sc_sigstop(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_redis_oom(sw, bindir, srcdir):
+    """Redis out of memory (maxmemory reached): work pauses with the reason in
+    swarm status, nothing is corrupted, and it resumes once Redis takes writes."""
+    os.environ["SWARM_SIM_TOKEN_US"] = "20000"
+    sw.up("--workers", "2", "--slots", "4", "--engine", "sim")
+    items = ["m%04d" % i for i in range(300)]
+    job = write_job(sw.tmp, "oom", items, max_tokens=10,
+                    extra={"budget": {"max_tokens": 10, "max_attempts": 20}})
+    jid = sw.cli("submit", job).stdout.strip()
+    deadline = time.time() + 60 * SLOW
+    while sw.status(jid)["done"] < 20:
+        check(time.time() < deadline, "job made no progress")
+        time.sleep(0.05)
+    redis_cli(sw, "CONFIG", "SET", "maxmemory", "1")
+    try:
+        deadline = time.time() + 20 * SLOW
+        while True:
+            p = sw.cli("status", check_rc=False)
+            if "PAUSED" in p.stdout:
+                break
+            check(time.time() < deadline, "no pause shown while redis is out of memory: %r %r"
+                  % (p.stdout, p.stderr))
+            time.sleep(0.2)
+        check("OOM" in p.stdout, "the pause does not say why: %r" % p.stdout)
+        time.sleep(2)
+    finally:
+        redis_cli(sw, "CONFIG", "SET", "maxmemory", "0")
+    st = sw.wait_terminal(jid, 240)
+    check_result(st["result"], items)
+    check("PAUSED" not in sw.cli("status").stdout, "still paused after redis took writes again")
+    sw.down_and_check()
+
+
 SCENARIOS = {
+    "redis-oom": sc_redis_oom,
     "sigstop": sc_sigstop,
     "bad-inputs": sc_bad_inputs,
     "worker-kills": sc_worker_kills,
