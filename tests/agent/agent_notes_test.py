@@ -16,15 +16,26 @@ scenarios:
                 sandbox mode ("bwrap", "unsandboxed") and each worker's
                 (bwrap found or not); without bwrap an agent's `run` is refused
                 unless its job is explicitly unsandboxed
+  http_stream   --engine http against an endpoint that streams slowly (SSE): a
+                tool call assembled from argument fragments, the answer's words
+                in the task's tail while they arrive, a plain sub-task's tokens
+                growing during the stream; requests ask for stream + usage
+  http_stream_serve  the same backend against swarm-infer serve: a streamed
+                plain answer equals serve's non-streamed one; agents' streamed
+                tool calls parse
 """
+import http.server
 import json
 import os
-import shutil
+import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent_loop_test import agent_job, redis, transcript, run as run_scenario, SCENARIOS  # noqa
-from swarm_e2e import check  # noqa: E402
+from agent_loop_test import (agent_job, check_steps, free_port, redis, transcript,  # noqa
+                             run as run_scenario, SCENARIOS, SLOW)
+from swarm_e2e import check, make_model, write_job  # noqa: E402
 
 NOTE_CAP = 4096
 
@@ -166,7 +177,176 @@ def sc_status_sandbox(sw, bindir, srcdir):
     sw.down_and_check()
 
 
-SCENARIOS.update({"notes_shared": sc_notes_shared, "status_sandbox": sc_status_sandbox})
+class SlowSSE(threading.Thread):
+    """An OpenAI-compatible endpoint that writes its answer slowly, as server-sent
+    events, the way a big model on a GPU server does: swarm-infer serve on the
+    tiny test model writes hundreds of tokens in a tenth of a second, too fast to
+    see a stream arrive. Each request gets the next scripted answer: a list of
+    deltas sent 250 ms apart. The request bodies are kept for the checks."""
+
+    def __init__(self, answers):
+        super().__init__(daemon=True)
+        self.answers, self.bodies = list(answers), []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                outer.bodies.append(json.loads(self.rfile.read(n)))
+                deltas = outer.answers.pop(0) if outer.answers else [{"content": "done"}]
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for d in deltas:
+                    chunk = {"object": "chat.completion.chunk",
+                             "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                    self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.25)
+                usage = {"object": "chat.completion.chunk", "choices": [],
+                         "usage": {"completion_tokens": len(deltas)}}
+                self.wfile.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
+                self.wfile.flush()
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def run(self):
+        self.srv.serve_forever()
+
+
+def watch_task(sw, jid, tid, until):
+    """(tokens, tail) of a running task as often as redis-cli allows."""
+    seen = []
+    while time.time() < until:
+        h = redis(sw, "HMGET", "swarm:job:%s:task:%s" % (jid, tid), "state", "tokens",
+                  "tail").split("\n")
+        if h[0] in ("done", "failed"):
+            break
+        if h[0] == "running" and h[1].isdigit():
+            seen.append((int(h[1]), h[2]))
+        time.sleep(0.02)
+    return seen
+
+
+def sc_http_stream(sw, bindir, srcdir):
+    words = ["w%d " % i for i in range(8)]
+    args = json.dumps({"path": "a.txt"})
+    srv = SlowSSE([
+        # agent step 1: one tool call, its arguments in three fragments
+        [{"role": "assistant", "content": ""},
+         {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                          "function": {"name": "read_file", "arguments": ""}}]},
+         {"tool_calls": [{"index": 0, "function": {"arguments": args[:5]}}]},
+         {"tool_calls": [{"index": 0, "function": {"arguments": args[5:11]}}]},
+         {"tool_calls": [{"index": 0, "function": {"arguments": args[11:]}}]}],
+        # agent step 2: the answer, word by word
+        [{"content": w} for w in words],
+        # the plain sub-task: word by word (the worker reports every 4 tokens)
+        [{"content": w} for w in words + words],
+    ])
+    srv.start()
+    model = make_model(bindir, sw.tmp)
+    ws = os.path.join(sw.tmp, "ws")
+    os.makedirs(ws)
+    with open(os.path.join(ws, "a.txt"), "w") as f:
+        f.write("streamed hello\n")
+    os.environ["SWARM_HTTP_URL"] = srv.url
+    sw.up("--workers", "1", "--slots", "1", "--engine", "http")
+    # an agent: the step's tool call assembled from fragments, the answer's
+    # words reach the task's tail while they arrive
+    job = agent_job(sw.tmp, "stream-agent", ["x"],
+                    {"tools": ["read_file"], "workspace": ws, "max_steps": 3,
+                     "sandbox": "unsandboxed"})
+    jid = sw.cli("submit", job).stdout.strip()
+    seen = watch_task(sw, jid, "t0000", time.time() + 60 * SLOW)
+    st = sw.wait_terminal(jid, 60)
+    check(st["state"] == "done", "agent job %s: %s" % (st["state"], st["result"]["results"]))
+    steps = transcript(sw, jid, "t0000")
+    call = steps[0]["tool_calls"][0]
+    check(call["name"] == "read_file" and json.loads(call["arguments"]) == {"path": "a.txt"} and
+          call["status"] == 0 and "streamed hello" in call["observation"],
+          "the streamed tool call was not assembled: %s" % call)
+    check(steps[1]["final"] and steps[1]["content"] == "".join(words),
+          "the streamed answer: %r" % steps[1]["content"])
+    writing = [t for _, t in seen if t.startswith("step 2: writing: w0")]
+    check(writing and not any(t.endswith(words[-1].strip()) for t in writing[:1]),
+          "no partial answer in the task's tail while it was written: %s" % seen[-12:])
+    check(all(b.get("stream") is True and b.get("stream_options", {}).get("include_usage")
+              for b in srv.bodies[:2]), "requests do not ask for a stream: %s" % srv.bodies[:1])
+    # a plain sub-task: tokens grow while the answer streams
+    plain = write_job(sw.tmp, "stream-plain", ["y"], max_tokens=32)
+    jid = sw.cli("submit", plain).stdout.strip()
+    seen = watch_task(sw, jid, "t0000", time.time() + 60 * SLOW)
+    st = sw.wait_terminal(jid, 60)
+    out = st["result"]["results"][0]
+    check(out["ok"] and out["output"] == "".join(words + words), "plain streamed output %r" % out)
+    mid = sorted({n for n, t in seen if 0 < n < 2 * len(words) and len(t.split()) == n})
+    check(len(mid) >= 2, "tokens did not grow while the answer streamed: %s" % seen[-12:])
+    print("http_stream: agent tail while writing %r; plain tokens seen %s" % (writing[0], mid))
+    srv.srv.shutdown()
+    sw.down_and_check()
+
+
+def sc_http_stream_serve(sw, bindir, srcdir):
+    """Against swarm-infer serve (the real server, stream on): a plain
+    sub-task's streamed output equals serve's non-streamed answer to the same
+    request, and agents' streamed tool calls parse (agent.loop_http also runs
+    the 429 pause through the stream)."""
+    model = make_model(bindir, sw.tmp)
+    port = free_port()
+    url = "http://127.0.0.1:%d" % port
+    srv = subprocess.Popen([os.path.join(bindir, "swarm-infer"), "serve", "--model", model,
+                            "--port", str(port), "--slots", "2"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60 * SLOW
+        while time.time() < deadline:
+            p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                url + "/health"], capture_output=True, text=True)
+            if p.stdout == "200":
+                break
+            time.sleep(0.1)
+        os.environ["SWARM_HTTP_URL"] = url
+        sw.up("--workers", "1", "--slots", "2", "--engine", "http")
+        plain = write_job(sw.tmp, "serve-plain", ["zebras"], max_tokens=48)
+        jid = sw.cli("submit", plain).stdout.strip()
+        out = sw.wait_terminal(jid, 120)["result"]["results"][0]
+        body = json.dumps({"messages": [{"role": "system", "content": "You are a test agent."},
+                                        {"role": "user",
+                                         "content": "Say something about zebras."}],
+                           "max_tokens": 48, "temperature": 0.0})
+        p = subprocess.run(["curl", "-s", "-H", "Content-Type: application/json", "-d", body,
+                            url + "/v1/chat/completions"], capture_output=True, text=True)
+        want = json.loads(p.stdout)["choices"][0]["message"]["content"]
+        check(out["ok"] and out["output"] == want and want,
+              "streamed output %r != serve's answer %r" % (out.get("output"), want))
+        ws = os.path.join(sw.tmp, "ws")
+        os.makedirs(ws)
+        with open(os.path.join(ws, "a.txt"), "w") as f:
+            f.write("hi\n")
+        job = agent_job(sw.tmp, "serve-agent", ["one", "two"],
+                        {"tools": ["read_file", "list_dir"], "workspace": ws, "max_steps": 2,
+                         "sandbox": "unsandboxed"}, max_tokens=24)
+        jid = sw.cli("submit", job).stdout.strip()
+        res = sw.wait_terminal(jid, 120)["result"]
+        check(res["state"] == "done", "agent job on serve: %s" % res["state"])
+        check_steps(sw, res, ["read_file", "list_dir"])
+        print("http_stream_serve: streamed output = serve's (%d bytes); agents parsed" % len(want))
+    finally:
+        srv.terminate()
+        srv.wait(timeout=20)
+    sw.down_and_check()
+
+
+SCENARIOS.update({"notes_shared": sc_notes_shared, "status_sandbox": sc_status_sandbox,
+                  "http_stream": sc_http_stream, "http_stream_serve": sc_http_stream_serve})
 
 
 def main():

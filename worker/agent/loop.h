@@ -48,6 +48,11 @@ typedef struct {
     uint32_t max_tokens;   /* for this reply */
     uint32_t step;         /* 1-based */
     const char *task_id;   /* the replay backend looks its trajectory up by it */
+    /* A streaming backend (http) reports the reply while it is written: the
+     * tokens and text so far (the worker turns them into Progress). NULL:
+     * nobody listens. */
+    void (*on_partial)(void *ud, uint32_t tokens, const char *text, size_t len);
+    void *partial_ud;
 } agent_model_req;
 
 /* agent_model.complete return values besides 0 and negative errors. */
