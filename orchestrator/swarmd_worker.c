@@ -735,6 +735,48 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
     if (d->n_pend >= SWARMD_COMPLETE_BATCH) swarmd_results_flush(d);
 }
 
+/* A Progress whose correlation id names a worker slot (high 16 bits set)
+ * asks to hear when its checkpoint is stored: an agent's intent to run a
+ * side-effect tool (worker/agent_task.c hook_intent), which waits for this. */
+typedef struct ckpt_ack {
+    swarmd *d;
+    uint8_t id[WIRE_MAX_IDENTITY];
+    size_t id_len;
+    uint64_t corr;
+    char job[64], task[32];
+    uint32_t attempt;
+} ckpt_ack;
+
+static void checkpoint_acked(void *ud, int rc, const char *err, int outcome, bool merge)
+{
+    ckpt_ack *a = ud;
+    swarmd *d = a->d;
+    (void)merge;
+    char why[300] = "";
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(why, sizeof why, "checkpoint not stored (redis: %.200s)", err ? err : "?");
+    } else if (outcome != SCHED_OK) {
+        snprintf(why, sizeof why, "checkpoint not stored: the task no longer holds its lease (%s)",
+                 sched_outcome_name(outcome));
+    }
+    if (!d->stopping && why[0]) {
+        swarmd_send_error(d, d->worker, a->id, a->id_len, a->corr, WIRE_E_INTERNAL, why);
+    } else if (!d->stopping) {
+        Swarm__Envelope env;
+        Swarm__Progress p;
+        wire_envelope_init(&env, "swarmd", a->corr);
+        swarm__progress__init(&p);
+        p.job_id = a->job;
+        p.task_id = a->task;
+        p.attempt = a->attempt;
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+        env.progress = &p;
+        swarmd_send(d, d->worker, a->id, a->id_len, &env);
+    }
+    free(a);
+}
+
 static void checkpoint_done(void *ud, int rc, const char *err, int outcome, bool merge)
 {
     swarmd *d = ud;
@@ -788,9 +830,27 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
                          .paused = p->paused};
         if (p->paused && *p->paused)
             swarmd_log(d, "task %s/%s paused: %s", p->job_id, p->task_id, p->paused);
-        if (sched_task_checkpoint(d->sched, &ref, w->name, &st, checkpoint_done, d, err,
-                                  sizeof err) != 0)
+        ckpt_ack *ack = NULL;
+        if ((env->correlation_id >> 48) != 0 && p->checkpoint && *p->checkpoint &&
+            (ack = calloc(1, sizeof *ack)) != NULL) {
+            ack->d = d;
+            ack->id_len = id_len < sizeof ack->id ? id_len : sizeof ack->id;
+            memcpy(ack->id, id, ack->id_len);
+            ack->corr = env->correlation_id;
+            snprintf(ack->job, sizeof ack->job, "%s", p->job_id);
+            snprintf(ack->task, sizeof ack->task, "%s", p->task_id);
+            ack->attempt = p->attempt;
+        }
+        if (sched_task_checkpoint(d->sched, &ref, w->name, &st,
+                                  ack ? checkpoint_acked : checkpoint_done,
+                                  ack ? (void *)ack : (void *)d, err, sizeof err) != 0) {
             d->counters[SWARMD_C_REDIS_ERRORS]++;
+            if (ack) {
+                swarmd_send_error(d, d->worker, id, id_len, env->correlation_id, WIRE_E_INTERNAL,
+                                  "checkpoint not stored: redis is not connected");
+                free(ack);
+            }
+        }
     }
 }
 

@@ -113,6 +113,48 @@ static int hook_pause(void *ud, const char *reason, uint64_t retry_ms)
     return atomic_load(st->c->cancel) != 0;
 }
 
+/* A side-effect tool is about to run: its intent (the journal holding the
+ * call as pending) must be in Redis first, so a worker killed while the tool
+ * runs leaves a resumed agent an intent to reconcile, not a gap. Sent as a
+ * Progress carrying the checkpoint through the slot's request path: swarmd
+ * answers once checkpoint.lua stored it. */
+static int hook_intent(void *ud, const char *checkpoint, char *err, size_t errlen)
+{
+    agent_run_state *st = ud;
+    const worker_agent_ctx *c = st->c;
+    if (!c->request) return 0; /* no swarmd to keep it */
+    const Swarm__Assign *a = c->assign;
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Progress p = SWARM__PROGRESS__INIT;
+    wire_envelope_init(&env, c->worker_id, 0);
+    p.job_id = a->job_id;
+    p.task_id = a->task_id;
+    p.attempt = a->attempt;
+    p.lease_token = a->lease_token;
+    p.tokens = (uint32_t)st->tokens;
+    p.text_tail = st->tail;
+    p.tool = "";
+    p.step_json = "";
+    p.checkpoint = (char *)checkpoint;
+    p.paused = "";
+    p.tool_calls = st->tool_calls;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+    env.progress = &p;
+    Swarm__Envelope *reply = NULL;
+    char rerr[256];
+    int rc = c->request(c->request_ud, &env, &reply, 10000, rerr, sizeof rerr);
+    if (rc == 0 && reply->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR) {
+        snprintf(rerr, sizeof rerr, "%s", reply->error->message);
+        rc = -EIO;
+    } else if (rc == 0 && reply->payload_case != SWARM__ENVELOPE__PAYLOAD_PROGRESS) {
+        snprintf(rerr, sizeof rerr, "swarmd answered with payload %d", (int)reply->payload_case);
+        rc = -EPROTO;
+    }
+    if (reply) wire_free(reply);
+    if (rc) snprintf(err, errlen, "swarmd did not store it: %s", rerr);
+    return rc;
+}
+
 static int hook_cancelled(void *ud)
 {
     agent_run_state *st = ud;
@@ -503,6 +545,7 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
         .hooks = {.ud = &st,
                   .on_step = hook_step,
                   .on_journal = hook_journal,
+                  .on_intent = hook_intent,
                   .on_pause = hook_pause,
                   .cancelled = hook_cancelled},
         .checkpoint = a->checkpoint,

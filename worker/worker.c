@@ -566,6 +566,7 @@ static void worker_on_dealer(worker *w)
             break;
         case SWARM__ENVELOPE__PAYLOAD_NOTES:
         case SWARM__ENVELOPE__PAYLOAD_SPAWN:
+        case SWARM__ENVELOPE__PAYLOAD_PROGRESS: /* a stored intent (agent_task.c) */
             if (worker_route_reply(w, env)) env = NULL;
             break;
         case SWARM__ENVELOPE__PAYLOAD_ERROR: {

@@ -26,6 +26,7 @@ scenarios:
 """
 import http.server
 import json
+import signal
 import os
 import subprocess
 import sys
@@ -345,6 +346,51 @@ def sc_http_stream_serve(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_resume_intent(sw, bindir, srcdir):
+    """kill -9 the worker while a side-effect tool runs: its intent was stored
+    before it started, so the resumed agent does not run it blind a second
+    time; it is told to check the effects instead."""
+    ws = os.path.join(sw.tmp, "ws")
+    os.makedirs(ws)
+    log = os.path.join(ws, "log.txt")
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    write_traj(traj, [
+        {"step": 1, "tool_calls": [{"name": "run", "arguments": {
+            "command": "echo started >> log.txt; sleep 3; echo finished >> log.txt"}}]},
+        {"step": 2, "content": "done"},
+    ])
+    os.environ["SWARM_REPLAY"] = traj
+    sw.up("--workers", "2", "--slots", "1", "--engine", "replay")
+    job = agent_job(sw.tmp, "intent", ["only"],
+                    {"tools": ["run"], "workspace": ws, "max_steps": 4, "sandbox": "unsandboxed"})
+    jid = sw.cli("submit", job).stdout.strip()
+    deadline = time.time() + 60 * SLOW
+    while time.time() < deadline and not (os.path.exists(log) and "started" in open(log).read()):
+        time.sleep(0.02)
+    check(os.path.exists(log), "the command never started")
+    # the tool runs now, its report not sent: the window a kill used to open
+    worker = redis(sw, "HGET", "swarm:job:%s:task:t0000" % jid, "worker").strip()
+    ck = json.loads(redis(sw, "HGET", "swarm:job:%s:task:t0000" % jid, "ckpt"))
+    pending = [e for e in ck.get("journal", []) if e.get("status") == -100000]
+    check(len(pending) == 1 and ":run:" in pending[0]["key"],
+          "no intent stored before the tool ran: journal %s" % ck.get("journal"))
+    os.kill(sw.worker_pid(int(worker[2:])), signal.SIGKILL)
+    st = sw.wait_terminal(jid, 120)
+    r = st["result"]["results"][0]
+    check(r["ok"] and r["attempt"] >= 2, "not resumed after the kill: %s" % r)
+    call = transcript(sw, jid, "t0000")[0]["tool_calls"][0]
+    check(call["replayed"] and call["status"] < 0 and "not run again" in call["observation"],
+          "the resumed agent did not reconcile the intent: %s" % call)
+    time.sleep(3.5)  # the orphaned first run ends (its sleep) before the leftover check
+    lines = open(log).read().split()
+    check(lines.count("started") == 1, "the side effect ran %d times: %s" %
+          (lines.count("started"), lines))
+    print("resume_intent: killed %s mid-tool; resumed attempt %d reconciled: %s" %
+          (worker, r["attempt"], call["observation"][:80]))
+    sw.down_and_check()
+
+
+SCENARIOS.update({"resume_intent": sc_resume_intent})
 SCENARIOS.update({"notes_shared": sc_notes_shared, "status_sandbox": sc_status_sandbox,
                   "http_stream": sc_http_stream, "http_stream_serve": sc_http_stream_serve})
 

@@ -138,6 +138,13 @@ void agent_journal_key(uint32_t step, const char *tool, const cJSON *args, char 
 const agent_journal_entry *agent_journal_find(const agent_journal *j, const char *key);
 int agent_journal_record(agent_journal *j, const char *key, int status, const char *observation,
                          char *err, size_t errlen);
+/* The status of an intent: the tool was about to run when the journal was
+ * saved. A resumed agent finding it does not know whether the side effect
+ * happened, so the call is not run again and the model is told to check. */
+#define AGENT_JOURNAL_PENDING (-100000)
+/* Replaces the outcome of a key already recorded (an intent, once it ran). */
+int agent_journal_set(agent_journal *j, const char *key, int status, const char *observation,
+                      char *err, size_t errlen);
 /* Checkpoint form: a JSON array of {key, status, observation}; malloc'ed. */
 char *agent_journal_to_json(const agent_journal *j);
 int agent_journal_from_json(agent_journal *j, const char *text, char *err, size_t errlen);
@@ -176,6 +183,13 @@ typedef struct {
     agent_journal *journal; /* NULL: no replay protection */
     const char *job_id, *task_id, *agent_id;
     size_t observation_cap; /* bytes of observation kept (0: 64 KiB) */
+    /* Called before a side-effect tool runs, the journal already holding its
+     * key as AGENT_JOURNAL_PENDING: returns 0 once that journal is durable
+     * (the checkpoint stored), so a worker lost while the tool runs leaves
+     * an intent behind, never a silent gap. Non-zero: the tool is not run
+     * (err says why). NULL: no intent is recorded. */
+    int (*intent)(void *ud, const char *key, char *err, size_t errlen);
+    void *intent_ud;
 } agent_env;
 
 typedef struct {

@@ -402,10 +402,58 @@ static char *record_make(const agent_loop_cfg *cfg, uint32_t step, const agent_r
     return s;
 }
 
-/* Runs the reply's calls; appends the assistant turn and tool results. */
+/* The env's intent hook: the checkpoint of the last finished step with the
+ * journal (holding the pending key) goes to hooks.on_intent. */
+typedef struct {
+    const agent_loop_cfg *cfg;
+    const msg_list *msgs; /* its first n_before messages: the last finished step */
+    size_t n_before;
+    const loop_counters *done;
+} loop_intent_ctx;
+
+static int loop_intent(void *ud, const char *key, char *err, size_t errlen)
+{
+    loop_intent_ctx *ic = ud;
+    (void)key;
+    msg_list before = {.v = ic->msgs->v, .n = ic->n_before};
+    char *ck = checkpoint_make(&before, ic->done, ic->cfg->env->journal);
+    if (!ck) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = ic->cfg->hooks.on_intent(ic->cfg->hooks.ud, ck, err, errlen);
+    free(ck);
+    return rc;
+}
+
+static int loop_run_calls_in(const agent_loop_cfg *cfg, msg_list *msgs, agent_reply *reply,
+                             uint32_t step, size_t obs_cap, cJSON *calls_out,
+                             const loop_counters *done);
+
+/* Runs the reply's calls; appends the assistant turn and tool results. With
+ * hooks.on_intent the env's intent hook is installed for these calls only
+ * (its context lives on this stack frame). */
 static int loop_run_calls(const agent_loop_cfg *cfg, msg_list *msgs, agent_reply *reply,
                           uint32_t step, size_t obs_cap, cJSON *calls_out,
                           const loop_counters *done)
+{
+    loop_intent_ctx ic = {.cfg = cfg, .msgs = msgs, .n_before = msgs->n, .done = done};
+    int hook = cfg->env && cfg->env->journal && cfg->hooks.on_intent;
+    if (hook) {
+        cfg->env->intent = loop_intent;
+        cfg->env->intent_ud = &ic;
+    }
+    int rc = loop_run_calls_in(cfg, msgs, reply, step, obs_cap, calls_out, done);
+    if (hook) {
+        cfg->env->intent = NULL;
+        cfg->env->intent_ud = NULL;
+    }
+    return rc;
+}
+
+static int loop_run_calls_in(const agent_loop_cfg *cfg, msg_list *msgs, agent_reply *reply,
+                             uint32_t step, size_t obs_cap, cJSON *calls_out,
+                             const loop_counters *done)
 {
     size_t n_before = msgs->n; /* the conversation as of the last finished step */
     agent_msg am = {.role = strdup("assistant"),

@@ -91,6 +91,11 @@ typedef struct {
      * finished step plus the updated journal, so a worker lost before the
      * step ends re-runs the step without repeating the side effect. */
     void (*on_journal)(void *ud, const char *checkpoint);
+    /* A side-effect tool is about to run: checkpoint as of the last finished
+     * step plus the journal holding its key as pending. Return 0 only once
+     * it is stored (a resumed agent then finds the intent and does not run
+     * the tool blind); non-zero refuses the call. NULL: no intent. */
+    int (*on_intent)(void *ud, const char *checkpoint, char *err, size_t errlen);
     /* The model paused (reason) and is retried in retry_ms; return non-zero to stop. */
     int (*on_pause)(void *ud, const char *reason, uint64_t retry_ms);
     /* Polled while paused and between steps; non-zero stops. */

@@ -457,11 +457,36 @@ int agent_registry_call(agent_registry *r, agent_env *env, const char *name, con
     if (t->side_effect && env->journal) {
         agent_journal_key(step, t->name, args, key);
         const agent_journal_entry *e = agent_journal_find(env->journal, key);
+        if (e && e->status == AGENT_JOURNAL_PENDING) {
+            /* started, then the worker was lost: it may have run, maybe partly */
+            agent_res_fail(res, -EAGAIN,
+                           "%s: not run again: it was started before this agent's worker was "
+                           "lost, and may already have taken effect; check its effects (read the "
+                           "files it touches, list the directory) before repeating it",
+                           t->name);
+            res->replayed = 1;
+            char jerr[256];
+            agent_journal_set(env->journal, key, res->status, res->observation, jerr, sizeof jerr);
+            goto done;
+        }
         if (e) {
             res->observation = strdup(e->observation ? e->observation : "");
             res->status = e->status;
             res->replayed = 1;
             goto done;
+        }
+        if (env->intent) {
+            char ierr[256] = "";
+            if (agent_journal_record(env->journal, key, AGENT_JOURNAL_PENDING, "", ierr,
+                                     sizeof ierr) != 0 ||
+                env->intent(env->intent_ud, key, ierr, sizeof ierr) != 0) {
+                agent_res_fail(res, -EIO,
+                               "%s: not run: its intent could not be saved (%s); try again",
+                               t->name, ierr);
+                agent_journal_set(env->journal, key, res->status, res->observation, ierr,
+                                  sizeof ierr);
+                goto done;
+            }
         }
     }
     t->execute(t, env, args, res);
@@ -482,7 +507,10 @@ int agent_registry_call(agent_registry *r, agent_env *env, const char *name, con
     }
     if (key[0]) {
         char jerr[256];
-        agent_journal_record(env->journal, key, res->status, res->observation, jerr, sizeof jerr);
+        if (agent_journal_set(env->journal, key, res->status, res->observation, jerr,
+                              sizeof jerr) != 0)
+            agent_journal_record(env->journal, key, res->status, res->observation, jerr,
+                                 sizeof jerr);
     }
 done:
     cJSON_Delete(args);
@@ -567,6 +595,25 @@ int agent_journal_record(agent_journal *j, const char *key, int status, const ch
     }
     j->n++;
     return 0;
+}
+
+int agent_journal_set(agent_journal *j, const char *key, int status, const char *observation,
+                      char *err, size_t errlen)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        if (strcmp(j->e[i].key, key) != 0) continue;
+        char *o = strdup(observation ? observation : "");
+        if (!o) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        free(j->e[i].observation);
+        j->e[i].observation = o;
+        j->e[i].status = status;
+        return 0;
+    }
+    snprintf(err, errlen, "journal holds no '%s'", key);
+    return -ENOENT;
 }
 
 char *agent_journal_to_json(const agent_journal *j)
