@@ -144,14 +144,14 @@ static void case_greedy(void)
         rt_batch_params bp = {.n_slots = 4, .n_ctx = 256, .prefill_chunk = 16};
         CHECK(rt_batch_new(m, &bp, &b, err, sizeof err) == 0, "rt_batch_new: %s", err);
         for (int i = 0; i < NR; i++) {
-            prompts[i] = make_prompt(m, 100 + (uint64_t)i, 3 + (size_t)i * 11);
-            rq[i] = (rt_batch_request){.prompt = prompts[i], .n_prompt = 3 + (size_t)i * 11};
+            prompts[i] = make_prompt(m, 100 + (uint64_t)i, 3 + (size_t)i * 7);
+            rq[i] = (rt_batch_request){.prompt = prompts[i], .n_prompt = 3 + (size_t)i * 7};
             rq[i].sampling = rt_sampler_default_params();
             if (i == 5) { /* seeded sampling: equal too, each sequence owns its RNG */
                 rq[i].sampling.temperature = 0.8f;
                 rq[i].sampling.seed = 42;
             }
-            rq[i].gen = (rt_generate_params){.n_predict = 4 + i * 3, .stop_at_eog = false};
+            rq[i].gen = (rt_generate_params){.n_predict = 4 + i * 2, .stop_at_eog = false};
             rq[i].on_done = on_done;
             rq[i].done_ud = &col[i];
             CHECK(rt_batch_submit(b, &rq[i], err, sizeof err) == 0, "submit: %s", err);
@@ -419,9 +419,9 @@ static void case_prefix(void)
 {
     rt_model *m = load("qwen3moe", "q8_0");
     char err[512];
-    const size_t NP = 400, NT = 8;
+    const size_t NP = 300, NT = 8;
     int32_t *a = make_prompt(m, 500, NP + NT), *bq = make_prompt(m, 501, NP + NT);
-    memcpy(bq, a, sizeof(int32_t) * NP); /* same 400-token prefix, different tail (the 1,000-token
+    memcpy(bq, a, sizeof(int32_t) * NP); /* same 300-token prefix, different tail (the 1,000-token
                                             figure is tests/bench/bench_batch.sh) */
     int32_t *z = make_prompt(m, 502, 40);
     /* through the batch: one slot, so the second agent's prefix can only
