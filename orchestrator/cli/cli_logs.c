@@ -63,7 +63,9 @@ int cli_logs_page(cli_client *c, const char *kind, const char *job, const char *
             *reply = NULL;
             return -2;
         }
-        if (rc == 0 || rc == -2) return rc;
+        /* an unknown job or a bad request is final; "Redis not connected yet"
+         * (a swarmd just restarted) is not */
+        if (rc == 0 || (rc == -2 && code != WIRE_E_INTERNAL)) return rc;
         /* swarmd may be restarting; it keeps nothing a cursor needs */
         if ((stop && *stop) || logs_mono_ms() - start >= (uint64_t)retry_ms) return -1;
         logs_sleep_ms(LOGS_POLL_MS);

@@ -364,9 +364,12 @@ def sc_logs_follow(bindir, tmp):
         # swarmd crashes and comes back while the follower runs: it keeps its
         # cursors and asks again, so nothing is repeated or skipped
         s.restart_swarmd()
-        second = wait_for(lambda: (lambda h: h if "task_done" in h and
-                                   len(h.strip().splitlines()) > n1 else None)(
-            t.history("logs")), 40, "later events (task_done) to appear live")
+        try:
+            second = wait_for(lambda: (lambda h: h if "task_done" in h and
+                                       len(h.strip().splitlines()) > n1 else None)(
+                t.history("logs")), 40, "later events (task_done) to appear live")
+        except Fail as e:
+            raise Fail("%s; the pane:\n%s" % (e, t.history("logs")[-3000:]))
         check(second.startswith(first.strip()), "the earlier output was rewritten")
         end = wait_for(lambda: (lambda h: h if exit_status(h) is not None else None)(
             t.history("logs")), 40, "swarm logs -f to exit when the job ends")
