@@ -303,8 +303,10 @@ static int plan_agent(const cJSON *a, const char *base_dir, planner_job *j, char
                       size_t errlen)
 {
     static const char *const keys[] = {
-        "tools",         "workspace", "max_steps",  "max_tokens", "wall_time_s",       "sandbox",
-        "run_timeout_s", "mcp",       "first_step", "system",     "observation_bytes", NULL};
+        "tools",       "workspace", "max_steps",         "max_tokens",
+        "wall_time_s", "sandbox",   "run_timeout_s",     "mcp",
+        "first_step",  "system",    "observation_bytes", "git",
+        NULL};
     static const char *const mcp_keys[] = {"name", "command", "timeout_s", NULL};
     if (!cJSON_IsObject(a)) {
         snprintf(err, errlen, "agent: expected an object");
@@ -673,6 +675,7 @@ planned:
         if (!s->tasks[i].instructions) s->tasks[i].instructions = ins;
     s->max_depth = (uint32_t)max_depth;
     s->max_job_tokens = job_tokens;
+    if (agent && planner_git_step(j, root, max_subtasks, err, errlen)) goto fail;
     s->max_tokens = (uint32_t)max_tokens;
     s->max_attempts = (uint32_t)max_attempts;
     s->max_subtasks = (uint32_t)max_subtasks;

@@ -39,6 +39,14 @@ char *planner_job_strdup(planner_job *j, const char *s);
 int planner_dag_plan(planner_job *j, const void *root, const char *preamble, uint64_t max_subtasks,
                      char *err, size_t errlen);
 
+/* Coding jobs: with agent.git ({"base", "check", "check_timeout_s"}) the
+ * job gets a last task, the merge step (worker/agent/gitws.h: instructions
+ * PLANNER_GIT_MERGE_TASK, input the tasks' ids in dependency order), that
+ * depends on every task. The workspace must be a git repository. */
+#define PLANNER_GIT_MERGE_TASK "swarm:git-merge"
+int planner_git_step(planner_job *j, const void *root, uint64_t max_subtasks, char *err,
+                     size_t errlen);
+
 /* The JSON Schema a planning agent's plan must satisfy (docs/JOBS.md):
  * {"tasks": [{"id", "instructions", "tools", "depends_on"}]} with at most
  * max_tasks entries. malloc'ed. */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -354,4 +355,134 @@ int planner_dag_plan(planner_job *j, const void *root_v, const char *preamble,
         return plan_model(j, preamble ? preamble : "", reduce, max_subtasks, err, errlen);
     }
     return plan_tasks(j, tasks, preamble ? preamble : "", reduce, max_subtasks, err, errlen);
+}
+
+/* Depth-first post-order over the DAG string's dependencies: every task
+ * after the tasks it depends on. */
+static void topo_visit(size_t i, size_t **deps, const size_t *nd, int *seen, size_t *out, size_t *k)
+{
+    seen[i] = 1;
+    for (size_t d = 0; d < nd[i]; d++)
+        if (!seen[deps[i][d]]) topo_visit(deps[i][d], deps, nd, seen, out, k);
+    out[(*k)++] = i;
+}
+
+int planner_git_step(planner_job *j, const void *root_v, uint64_t max_subtasks, char *err,
+                     size_t errlen)
+{
+    const cJSON *agent = cJSON_GetObjectItemCaseSensitive((const cJSON *)root_v, "agent");
+    const cJSON *git = cJSON_GetObjectItemCaseSensitive(agent, "git");
+    if (!git) return 0;
+    static const char *const keys[] = {"base", "check", "check_timeout_s", NULL};
+    if (!cJSON_IsObject(git)) {
+        snprintf(err, errlen, "agent.git: expected an object {base, check}");
+        return -1;
+    }
+    for (const cJSON *k = git->child; k; k = k->next) {
+        size_t a = 0;
+        while (keys[a] && strcmp(keys[a], k->string) != 0)
+            a++;
+        if (!keys[a]) {
+            snprintf(err, errlen,
+                     "agent.git.%s: unknown key (allowed: base, check, "
+                     "check_timeout_s)",
+                     k->string);
+            return -1;
+        }
+        if (a < 2 && !cJSON_IsString(k)) {
+            snprintf(err, errlen, "agent.git.%s: expected a string", k->string);
+            return -1;
+        }
+        if (a == 2 && (!cJSON_IsNumber(k) || k->valuedouble < 1)) {
+            snprintf(err, errlen, "agent.git.check_timeout_s: expected seconds (>= 1)");
+            return -1;
+        }
+    }
+    if (j->spec.plan_schema) {
+        snprintf(err, errlen,
+                 "agent.git: the merge step needs tasks or a fanout, not "
+                 "\"plan\": \"model\" (not supported yet)");
+        return -1;
+    }
+    /* the normalized agent spec holds the absolute workspace */
+    cJSON *spec = cJSON_Parse(j->spec.agent_json ? j->spec.agent_json : "");
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(spec, "workspace");
+    char gitdir[4200];
+    struct stat st;
+    snprintf(gitdir, sizeof gitdir, "%s/.git", cJSON_IsString(ws) ? ws->valuestring : "");
+    bool repo = stat(gitdir, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!repo)
+        snprintf(err, errlen,
+                 "agent.git: the workspace %s is not a git repository (git init "
+                 "it, or drop agent.git)",
+                 cJSON_IsString(ws) ? ws->valuestring : "?");
+    cJSON_Delete(spec);
+    if (!repo) return -1;
+    size_t n = j->spec.n_tasks;
+    if (n + 1 > max_subtasks) {
+        snprintf(err, errlen,
+                 "agent.git: the merge step would be task %zu, over "
+                 "budget.max_subtasks %llu",
+                 n + 1, (unsigned long long)max_subtasks);
+        return -1;
+    }
+    size_t **deps = calloc(n, sizeof *deps), *nd = calloc(n, sizeof *nd),
+           *order = calloc(n, sizeof *order);
+    int *seen = calloc(n, sizeof *seen);
+    pm_buf in = {0}, dag = {0};
+    int rc = -1;
+    if (!deps || !nd || !order || !seen || pm_add(&in, "") || pm_add(&dag, "")) goto oom;
+    /* "tA=tB,tC;..." back into indices (ids are t%04zu = their index) */
+    for (const char *p = j->spec.dag ? j->spec.dag : ""; *p;) {
+        size_t t = strtoul(p + 1, NULL, 10);
+        const char *q = strchr(p, '=');
+        const char *end = strchr(p, ';');
+        if (!end) end = p + strlen(p);
+        if (!q || q > end || t >= n) break;
+        size_t cnt = 1;
+        for (const char *c = q; c < end; c++)
+            cnt += *c == ',';
+        if (!(deps[t] = calloc(cnt, sizeof **deps))) goto oom;
+        for (const char *c = q + 1; c < end;) {
+            size_t d = strtoul(c + 1, NULL, 10);
+            if (d < n) deps[t][nd[t]++] = d;
+            c = strchr(c, ',');
+            if (!c || c > end) break;
+            c++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!seen[i]) topo_visit(i, deps, nd, seen, order, &k);
+    char tid[24];
+    if (j->spec.dag && (pm_add(&dag, j->spec.dag) || pm_add(&dag, ";"))) goto oom;
+    sched_task_id(n, tid, sizeof tid);
+    if (pm_add(&dag, tid) || pm_add(&dag, "=")) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        sched_task_id(order[i], tid, sizeof tid);
+        if (pm_add(&in, i ? "," : "") || pm_add(&in, tid)) goto oom;
+        sched_task_id(i, tid, sizeof tid);
+        if (pm_add(&dag, i ? "," : "") || pm_add(&dag, tid)) goto oom;
+    }
+    /* the merge step's input must start with the order: a line of its own */
+    if (pm_add(&in, "\n")) goto oom;
+    size_t cap = n; /* pm_task grows the array past n */
+    if (pm_task(j, &cap, "merge", PLANNER_GIT_MERGE_TASK, in.p) ||
+        !(j->spec.dag = planner_job_strdup(j, dag.p)))
+        goto oom;
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory planning the job");
+out:
+    for (size_t i = 0; deps && i < n; i++)
+        free(deps[i]);
+    free(deps);
+    free(nd);
+    free(order);
+    free(seen);
+    free(in.p);
+    free(dag.p);
+    return rc;
 }

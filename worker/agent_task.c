@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "agent_internal.h"
+#include "gitws.h"
 #include "loop.h"
 #include "wire.h"
 
@@ -460,6 +461,26 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
         snprintf(err, errlen, "agent.workspace: missing");
         goto out;
     }
+    /* coding jobs (agent.git, gitws.h): the merge step runs no model; an
+     * agent works in its own worktree on its own branch */
+    const cJSON *git = cJSON_GetObjectItemCaseSensitive(spec, "git");
+    const char *repo = root;
+    char wt[4096] = "";
+    if (cJSON_IsObject(git)) {
+        const char *base = spec_str(git, "base", "HEAD"), *check = spec_str(git, "check", "");
+        if (strcmp(a->instructions, GITWS_MERGE_TASK) == 0) {
+            agent_sandbox_cfg msb;
+            agent_sandbox_cfg_default(&msb);
+            if (strcmp(spec_str(spec, "sandbox", "bwrap"), "unsandboxed") == 0)
+                msb.allow_unsandboxed = msb.force_unsandboxed = 1;
+            rc = gitws_merge_job(repo, a->job_id, base, check, a->input, &msb,
+                                 spec_num(git, "check_timeout_s", 600), &out->output, err, errlen);
+            goto out;
+        }
+        if (gitws_agent_begin(repo, a->job_id, a->task_id, base, wt, sizeof wt, err, errlen))
+            goto out;
+        root = wt;
+    }
     char werr[512];
     if (agent_ws_open(root, &ws, werr, sizeof werr) != 0) {
         snprintf(err, errlen, "agent.workspace: %s", werr);
@@ -558,6 +579,7 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     out->tool_calls = res.tool_calls;
     out->tokens = (uint32_t)res.tokens;
     agent_loop_result_free(&res);
+    if (rc == 0 && wt[0] && gitws_agent_end(repo, wt, a->job_id, a->task_id, err, errlen)) rc = -1;
 out:
     free(user);
     free(system);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "planner.h"
 
@@ -85,6 +86,38 @@ int main(void)
         CHECK(strstr(j->spec.tasks[0].instructions, "\"depends_on\"") != NULL);
         CHECK(!j->spec.dag);
         planner_job_free(j);
+    }
+    /* coding jobs: the merge step depends on every task, its input the
+     * tasks in dependency order */
+    char repo[64] = "/tmp/swarm-plan-git-XXXXXX", cmd[160];
+    if (mkdtemp(repo)) {
+        snprintf(cmd, sizeof cmd, "git init -q '%s'", repo);
+        CHECK(system(cmd) == 0);
+        char job[1024];
+        snprintf(job, sizeof job,
+                 "{\"goal\":\"g\",\"tasks\":[{\"id\":\"b\",\"instructions\":\"x\","
+                 "\"depends_on\":[\"c\"]},{\"id\":\"a\",\"instructions\":\"x\"},"
+                 "{\"id\":\"c\",\"instructions\":\"x\"}],\"agent\":{\"tools\":[\"read_file\"],\"workspace\":\"%s\","
+                 "\"git\":{\"base\":\"main\",\"check\":\"make test\"}}}",
+                 repo);
+        CHECK(plan(job, &j, err, sizeof err) == 0);
+        if (j) {
+            CHECK(j->spec.n_tasks == 4 && !strcmp(j->spec.tasks[3].item, "merge"));
+            CHECK(!strcmp(j->spec.tasks[3].instructions, PLANNER_GIT_MERGE_TASK));
+            CHECK(!strcmp(j->spec.tasks[3].input, "t0002,t0000,t0001\n"));
+            CHECK(j->spec.dag && !strcmp(j->spec.dag, "t0000=t0002;t0003=t0000,t0001,t0002"));
+            planner_job_free(j);
+        } else {
+            fprintf(stderr, "git plan: %s\n", err);
+        }
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/.git'", repo);
+        CHECK(system(cmd) == 0);
+        snprintf(job, sizeof job,
+                 "{\"goal\":\"g\",\"tasks\":[{\"id\":\"a\",\"instructions\":\"x\"}],"
+                 "\"agent\":{\"tools\":[\"read_file\"],\"workspace\":\"%s\",\"git\":{\"check\":\"make\"}}}",
+                 repo);
+        CHECK(plan(job, &j, err, sizeof err) != 0 && strstr(err, "is not a git repository"));
+        rmdir(repo);
     }
     char *schema = planner_plan_schema(3);
     CHECK(schema && strstr(schema, "\"maxItems\":3") && strstr(schema, "\"required\":[\"id\""));

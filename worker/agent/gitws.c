@@ -361,3 +361,107 @@ out:
     (void)gitws_worktree_remove(cfg->repo, dir, rerr, sizeof rerr);
     return rc;
 }
+
+/* ---- coding jobs ---- */
+
+static int path_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+int gitws_agent_begin(const char *repo, const char *job, const char *task, const char *base,
+                      char *wt, size_t wtlen, char *err, size_t errlen)
+{
+    char dir[4096], branch[256];
+    snprintf(dir, sizeof dir, "%s/.git/swarm-worktrees", repo);
+    if (!path_exists(dir) && mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "agent.git: %s: %s (is the workspace a git repository?)", dir,
+                 strerror(errno));
+        return -1;
+    }
+    if ((size_t)snprintf(wt, wtlen, "%s/%s-%s", dir, job, task) >= wtlen) {
+        snprintf(err, errlen, "agent.git: worktree path too long");
+        return -1;
+    }
+    snprintf(branch, sizeof branch, "swarm/%s/%s", job, task);
+    if (path_exists(wt)) return 0; /* a resumed attempt on this worker */
+    char ref[300];
+    snprintf(ref, sizeof ref, "refs/heads/%s", branch);
+    char *have = NULL;
+    const char *probe[] = {"rev-parse", "--verify", "-q", ref, NULL};
+    int exists = git_run(repo, probe, &have, err, errlen) == 0;
+    free(have);
+    if (exists) {
+        /* the branch outlived an attempt elsewhere: continue on it */
+        const char *args[] = {"worktree", "add", "-q", wt, branch, NULL};
+        return git_ok(repo, args, NULL, err, errlen);
+    }
+    return gitws_worktree_add(repo, branch, base && *base ? base : "HEAD", wt, err, errlen);
+}
+
+int gitws_agent_end(const char *repo, const char *wt, const char *job, const char *task, char *err,
+                    size_t errlen)
+{
+    char msg[256];
+    int committed = 0;
+    snprintf(msg, sizeof msg, "swarm %s: agent %s", job, task);
+    if (gitws_commit_all(wt, msg, &committed, err, errlen)) return -1;
+    return gitws_worktree_remove(repo, wt, err, errlen);
+}
+
+int gitws_merge_job(const char *repo, const char *job, const char *base, const char *check,
+                    const char *order, const agent_sandbox_cfg *sandbox, double check_timeout_s,
+                    char **report, char *err, size_t errlen)
+{
+    char work[4096], target[256];
+    snprintf(work, sizeof work, "%s/.git/swarm-worktrees", repo);
+    if (!path_exists(work) && mkdir(work, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "merge: %s: %s", work, strerror(errno));
+        return -1;
+    }
+    snprintf(target, sizeof target, "swarm/%s/merged", job); /* beside the agents' branches */
+    size_t cap = 16, n = 0;
+    char **br = calloc(cap, sizeof *br);
+    int rc = -1;
+    const char *p = order ? order : "";
+    size_t line = strcspn(p, "\n");
+    while (br && line > 0) {
+        size_t k = strcspn(p, ",\n");
+        if (k > line) k = line;
+        if (k > 0 && k < 64) {
+            if (n == cap) {
+                char **nb = realloc(br, 2 * cap * sizeof *br);
+                if (!nb) break;
+                br = nb;
+                cap *= 2;
+            }
+            if (asprintf(&br[n], "swarm/%s/%.*s", job, (int)k, p) < 0) break;
+            n++;
+        }
+        p += k;
+        line -= k;
+        if (line > 0 && *p == ',') {
+            p++;
+            line--;
+        }
+    }
+    if (!br) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    gitws_merge_cfg cfg = {.repo = repo,
+                           .base = base && *base ? base : "HEAD",
+                           .target = target,
+                           .branches = (const char *const *)br,
+                           .n_branches = n,
+                           .check = check,
+                           .sandbox = sandbox,
+                           .check_timeout_s = check_timeout_s,
+                           .workdir = work};
+    rc = gitws_merge(&cfg, report, err, errlen);
+    for (size_t i = 0; i < n; i++)
+        free(br[i]);
+    free(br);
+    return rc;
+}

@@ -57,4 +57,25 @@ typedef struct gitws_merge_cfg {
  * missing); a failing check or a conflict is a result, not an error. */
 int gitws_merge(const gitws_merge_cfg *cfg, char **report, char *err, size_t errlen);
 
+/* ---- coding jobs (the job's agent.git: {"base", "check"}) ---- */
+
+/* The merge step's task: its instructions are this marker and its input
+ * starts with the agents' task ids in dependency order, comma-separated
+ * (orchestrator/planner_model.c planner_git_step). */
+#define GITWS_MERGE_TASK "swarm:git-merge"
+
+/* An agent's worktree, <repo>/.git/swarm-worktrees/<job>-<task>, on branch
+ * swarm/<job>/<task> made from base; reused when it exists (a resumed
+ * sub-task continues on its branch). wt receives the path. */
+int gitws_agent_begin(const char *repo, const char *job, const char *task, const char *base,
+                      char *wt, size_t wtlen, char *err, size_t errlen);
+/* The agent finished: commit its work on its branch, drop the worktree. */
+int gitws_agent_end(const char *repo, const char *wt, const char *job, const char *task, char *err,
+                    size_t errlen);
+/* The merge step of job: branches swarm/<job>/<task> for the ids in order
+ * (comma-separated) into swarm/<job>/merged, made at base; report as gitws_merge. */
+int gitws_merge_job(const char *repo, const char *job, const char *base, const char *check,
+                    const char *order, const agent_sandbox_cfg *sandbox, double check_timeout_s,
+                    char **report, char *err, size_t errlen);
+
 #endif

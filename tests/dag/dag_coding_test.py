@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""dag_coding_test.py - a coding job's branches and merge step, whole swarm.
+
+Real processes (`swarm up`: redis-server, swarmd, two swarm-workers on the
+labelled REPLAY engine playing a recorded trajectory, so each agent's edits
+are known) on a real git repository made in a temp dir. The job (agent.git)
+has three agents and the planner's merge step:
+
+  feature-a   writes a.txt                       (keeps the check passing)
+  breaker     writes "broken" into value.txt     (breaks the check)
+  feature-b   depends on feature-a, writes b.txt
+
+Each agent works in its own worktree on its own branch swarm/<job>/<task>
+(its commit is on that branch, the main checkout is untouched); the merge
+step merges the branches in dependency order into swarm/<job>/merged, runs the
+check command (sh check.sh) after each merge, rolls the breaking merge back
+and reports the final branch, what was merged and what was rolled back; the
+branch itself holds a.txt and b.txt and passes the check.
+
+usage: dag_coding_test.py BINDIR SRCDIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "agent"))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from agent_loop_test import transcript, run as run_scenario, SCENARIOS  # noqa: E402
+from swarm_e2e import check  # noqa: E402
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", repo, "-c", "user.name=t", "-c", "user.email=t@t"] +
+                          list(args), capture_output=True, text=True, check=True).stdout
+
+
+def sc_coding_merge(sw, bindir, srcdir):
+    repo = os.path.join(sw.tmp, "repo")
+    os.makedirs(repo)
+    with open(os.path.join(repo, "check.sh"), "w") as f:
+        f.write("! grep -q broken value.txt\n")
+    with open(os.path.join(repo, "value.txt"), "w") as f:
+        f.write("fine\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    steps = [("t0000", "a.txt", "feature a\n"), ("t0001", "value.txt", "broken\n"),
+             ("t0002", "b.txt", "feature b\n")]
+    with open(traj, "w") as f:
+        for tid, path, text in steps:
+            f.write(json.dumps({"task_id": tid, "step": 1, "tool_calls": [
+                {"name": "write_file", "arguments": {"path": path, "content": text}}]}) + "\n")
+            f.write(json.dumps({"task_id": tid, "step": 2, "content": "wrote " + path}) + "\n")
+    os.environ["SWARM_REPLAY"] = traj
+    job = os.path.join(sw.tmp, "coding.json")
+    with open(job, "w") as f:
+        json.dump({"name": "coding", "goal": "You are one agent of a coding swarm.",
+                   "tasks": [{"id": "feature-a", "instructions": "Add a"},
+                             {"id": "breaker", "instructions": "Change value"},
+                             {"id": "feature-b", "instructions": "Add b",
+                              "depends_on": ["feature-a"]}],
+                   "budget": {"max_tokens": 48},
+                   "agent": {"tools": ["write_file", "read_file"], "workspace": repo,
+                             "max_steps": 3, "sandbox": "unsandboxed",
+                             "git": {"base": "main", "check": "sh check.sh"}}}, f)
+    sw.up("--workers", "2", "--slots", "1", "--engine", "replay")
+    jid = sw.cli("submit", job).stdout.strip()
+    res = sw.wait_terminal(jid, 120)["result"]
+    check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"]))
+    items = [r["item"] for r in res["results"]]
+    check(items == ["feature-a", "breaker", "feature-b", "merge"], "tasks: %s" % items)
+    # every agent's commit sits on its own branch; the main checkout is untouched
+    log = git(repo, "log", "--all", "--oneline", "--name-only")
+    for tid, path, text in steps:
+        br = "swarm/%s/%s" % (jid, tid)
+        got = subprocess.run(["git", "-C", repo, "show", "%s:%s" % (br, path)],
+                             capture_output=True, text=True).stdout
+        check(got == text, "branch %s lacks %s: %r\n%s\n%s" % (br, path, got, log,
+                                                                transcript(sw, jid, tid)))
+    check(git(repo, "status", "--porcelain") == "", "the main checkout was changed")
+    check(not os.path.exists(os.path.join(repo, "a.txt")), "an agent wrote into the main checkout")
+    rep = json.loads(res["results"][3]["output"])
+    target = "swarm/%s/merged" % jid
+    check(rep["branch"] == target, "merge report: %s" % rep)
+    want = ["swarm/%s/t0000" % jid, "swarm/%s/t0002" % jid]
+    check(rep["merged"] == want, "merged %s, want %s (dependency order)" % (rep["merged"], want))
+    rb = rep["rolled_back"]
+    check(len(rb) == 1 and rb[0]["branch"] == "swarm/%s/t0001" % jid and
+          "check failed after the merge" in rb[0]["reason"], "rolled back: %s" % rb)
+    check(rep["base_check_passed"] is True and rep["check"]["passed"] is True,
+          "check verdict: %s" % rep["check"])
+    check(git(repo, "rev-parse", target).strip() == rep["head"], "head differs from the report")
+    check(git(repo, "show", target + ":value.txt") == "fine\n", "the breaking change was kept")
+    check(git(repo, "show", target + ":b.txt") == "feature b\n", "b.txt not merged")
+    print("coding_merge: merged %s, rolled back %s (%s)" %
+          (rep["merged"], rb[0]["branch"], rb[0]["reason"]))
+    sw.down_and_check()
+
+
+SCENARIOS["coding_merge"] = sc_coding_merge
+
+if __name__ == "__main__":
+    sys.exit(run_scenario(sys.argv[1], sys.argv[2], "coding_merge"))
