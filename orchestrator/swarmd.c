@@ -183,6 +183,7 @@ static void swarmd_tick_cb(uv_timer_t *t)
     char err[256];
     if (sched_leases_expire(d->sched, 1000, swarmd_expired_cb, d, err, sizeof err) != 0)
         d->counters[SWARMD_C_REDIS_ERRORS]++;
+    if (d->ticks % 2 == 0) swarmd_leader_renew(d);
     if (++d->ticks % 4 == 0) {
         swarmd_deadlines_check(d); /* about once a second */
         swarmd_purge(d);
@@ -218,6 +219,11 @@ static void swarmd_stop(swarmd *d, const char *why)
     uv_walk(&d->loop, swarmd_close_walk, NULL);
 }
 
+void swarmd_request_stop(swarmd *d, const char *why)
+{
+    swarmd_stop(d, why);
+}
+
 static void swarmd_signal_cb(uv_signal_t *s, int signum)
 {
     swarmd_stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -229,6 +235,8 @@ static void usage(FILE *f)
                "              [--log FILE] [--heartbeat-ms 1000] [--lease-ms 5000] "
                "[--prefix swarm:]\n"
                "              [--retention-s 604800]  (ended jobs are removed after this)\n"
+               "              [--leader-ttl-ms 2000]  (a second swarmd on the same Redis is a\n"
+               "              standby: it takes over within about this long of the first dying)\n"
                "              [--http [HOST:]PORT [--http-token T | --http-token-file F]]\n"
                "                (dashboard, /api, /metrics; HOST defaults to 127.0.0.1; with a\n"
                "                token /api and /metrics want Authorization: Bearer T)\n"
@@ -259,6 +267,7 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
     c->heartbeat_ms = 1000;
     c->lease_ms = 0;
     c->retention_s = 7 * 24 * 3600;
+    c->leader_ttl_ms = 2000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -293,6 +302,8 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
             if (parse_ms(a, v, &c->heartbeat_ms)) return -1;
         } else if (!strcmp(a, "--lease-ms")) {
             if (parse_ms(a, v, &c->lease_ms)) return -1;
+        } else if (!strcmp(a, "--leader-ttl-ms")) {
+            if (parse_ms(a, v, &c->leader_ttl_ms)) return -1;
         } else if (!strcmp(a, "--retention-s")) {
             char *end = NULL;
             errno = 0;
@@ -437,6 +448,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* a standby waits here, before binding anything, until it is the leader */
+    swarmd_leader_acquire(d);
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
     char err[256];
@@ -512,6 +525,7 @@ out:
     swarmd_workers_free(d);
     swarmd_pending_free(d);
     swarmd_waiters_free(d);
+    swarmd_leader_release(d);
     if (d->log) fclose(d->log);
     free(d);
     return rc;

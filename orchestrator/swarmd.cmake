@@ -16,6 +16,7 @@ find_package(Threads REQUIRED)
 
 add_executable(swarmd ${CMAKE_CURRENT_LIST_DIR}/swarmd.c ${CMAKE_CURRENT_LIST_DIR}/swarmd_client.c
                       ${CMAKE_CURRENT_LIST_DIR}/swarmd_worker.c ${CMAKE_CURRENT_LIST_DIR}/http.c
+                      ${CMAKE_CURRENT_LIST_DIR}/swarmd_leader.c
                       ${CMAKE_CURRENT_LIST_DIR}/http_loop.c ${CMAKE_CURRENT_BINARY_DIR}/web_assets.c)
 target_include_directories(swarmd PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(swarmd PRIVATE swarm_planner swarm_sched swarm_proto PkgConfig::UV

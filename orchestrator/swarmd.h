@@ -97,6 +97,7 @@ typedef struct swarmd_config {
     const char *redis, *client_ep, *worker_ep, *log_path, *prefix;
     uint64_t heartbeat_ms, lease_ms;
     uint64_t retention_s; /* ended jobs are removed this long after they finished */
+    uint64_t leader_ttl_ms; /* the leader lease (swarmd_leader.c) */
     /* HTTP dashboard/API/metrics (http.h): off unless http_addr is set */
     const char *http_addr, *http_token, *http_token_file;
     /* CURVE on network endpoints (proto/curve.h): swarmd's keypair and the
@@ -121,6 +122,7 @@ typedef struct swarmd {
     bool leasing, lease_again, stopping;
     struct swarmd_pending *pend; /* results drained, not yet sent to Redis */
     struct client_req *waiters;  /* Status requests held until their job ends */
+    char leader_id[200]; /* our leader lease value; "" until taken */
     char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
     size_t n_waiters;
     size_t n_pend, cap_pend;
@@ -162,5 +164,12 @@ void swarmd_waiters_free(swarmd *d);
 /* A state change failed (err) or went through (NULL): Redis out of memory or
  * unable to persist pauses the work, with the reason shown in Status. */
 void swarmd_redis_outcome(swarmd *d, const char *err);
+/* Leader lease (swarmd_leader.c): wait for it (a standby blocks here), renew
+ * it from the tick, give it back at exit. */
+int swarmd_leader_acquire(swarmd *d);
+void swarmd_leader_renew(swarmd *d);
+void swarmd_leader_release(swarmd *d);
+/* Shut down from inside the loop (e.g. the leader lease was lost). */
+void swarmd_request_stop(swarmd *d, const char *why);
 
 #endif

@@ -39,6 +39,7 @@ enum {
     S_LOGS,
     S_SPAWN,
     S_NOTES,
+    S_LEADER,
     S_COUNT
 };
 /* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
@@ -906,6 +907,19 @@ int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, s
 {
     sched_op *op = op_new(s, S_RELEASE, op_count_reply, (void *)cb, ud);
     if (op && (op_str(op, worker) || op_u64(op, incarnation))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+/* ---- leader lease ---- */
+
+int sched_leader_renew(sched_t *s, const char *holder, uint64_t ttl_ms, sched_count_fn cb,
+                       void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_LEADER, op_count_reply, (void *)cb, ud);
+    if (op && (op_str(op, holder) || op_u64(op, ttl_ms))) {
         op_free(op);
         op = NULL;
     }

@@ -247,6 +247,12 @@ int sched_notes_read(sched_t *s, const sched_taskref *t, const char *worker, con
                      const char *after, uint32_t limit, uint32_t max_bytes, sched_notes_fn cb,
                      void *ud, char *err, size_t errlen);
 
+/* ---- leader lease (lua/leader.lua) ---- */
+/* Renew holder's lease on P leader for ttl_ms (taking it again if it lapsed and
+ * nobody else took it): n = 1 held, 0 another coordinator holds it. */
+int sched_leader_renew(sched_t *s, const char *holder, uint64_t ttl_ms, sched_count_fn cb,
+                       void *ud, char *err, size_t errlen);
+
 /* ---- removal and retention ---- */
 /* remove: state is NULL when the job was removed (its task hashes, `left` of
  * them, are deleted in the background by sched_jobs_purge), else the state of

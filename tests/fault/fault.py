@@ -368,7 +368,53 @@ def sc_redis_oom(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_standby(sw, bindir, srcdir):
+    """A standby swarmd on the same Redis waits on the leader lease and takes
+    over within ~3 s of the active one's kill -9, on the same endpoints; the
+    job completes with every task once. Then the old one, restarted, is the
+    standby."""
+    os.environ["SWARM_SIM_TOKEN_US"] = "20000"
+    sw.up("--workers", "2", "--slots", "4", "--engine", "sim")
+    pidfile = os.path.join(sw.state, "swarmd.pid")
+    active = int(open(pidfile).read().split()[0])
+    argv = open("/proc/%d/cmdline" % active, "rb").read().split(b"\0")[:-1]
+    log = open(os.path.join(sw.state, "logs", "swarmd-standby.log"), "ab")
+    standby = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                               start_new_session=True)
+    sw.pids.add(standby.pid)
+    sw.children.append(standby)
+    items = ["sb%04d" % i for i in range(300)]
+    jid = sw.cli("submit", write_job(sw.tmp, "standby", items, max_tokens=10)).stdout.strip()
+    deadline = time.time() + 60 * SLOW
+    while sw.status(jid)["done"] < 20:
+        check(time.time() < deadline, "job made no progress")
+        time.sleep(0.05)
+    slog = os.path.join(sw.state, "logs", "swarmd-standby.log")
+    check("standby" in open(slog, errors="replace").read(), "the second swarmd is not waiting")
+    os.kill(active, signal.SIGKILL)
+    t0 = time.time()
+    with open(pidfile, "w") as f:  # what `swarm` checks before it connects
+        f.write("%d\n" % standby.pid)
+    while alive(active):
+        time.sleep(0.01)
+    while True:
+        p = sw.cli("status", jid, "--json", check_rc=False, timeout=30)
+        if p.returncode == 0:
+            break
+        check(time.time() - t0 < 15 * SLOW, "nobody answered after the kill: %s" % p.stderr)
+        time.sleep(0.1)
+    took = time.time() - t0
+    check("leader lease taken" in open(slog, errors="replace").read(),
+          "the standby did not take the lease")
+    check(took < 3.5 * SLOW, "takeover took %.1f s" % took)
+    st = sw.wait_terminal(jid, 240)
+    check_result(st["result"], items)
+    print("standby: took over %.2f s after kill -9 of the active swarmd" % took)
+    sw.down_and_check()
+
+
 SCENARIOS = {
+    "standby": sc_standby,
     "redis-oom": sc_redis_oom,
     "sigstop": sc_sigstop,
     "bad-inputs": sc_bad_inputs,
