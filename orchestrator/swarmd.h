@@ -96,7 +96,7 @@ typedef struct swarmd_worker {
 typedef struct swarmd_config {
     const char *redis, *client_ep, *worker_ep, *log_path, *prefix;
     uint64_t heartbeat_ms, lease_ms;
-    uint64_t retention_s; /* ended jobs are removed this long after they finished */
+    uint64_t retention_s;   /* ended jobs are removed this long after they finished */
     uint64_t leader_ttl_ms; /* the leader lease (swarmd_leader.c) */
     /* HTTP dashboard/API/metrics (http.h): off unless http_addr is set */
     const char *http_addr, *http_token, *http_token_file;
@@ -122,7 +122,7 @@ typedef struct swarmd {
     bool leasing, lease_again, stopping;
     struct swarmd_pending *pend; /* results drained, not yet sent to Redis */
     struct client_req *waiters;  /* Status requests held until their job ends */
-    char leader_id[200]; /* our leader lease value; "" until taken */
+    char leader_id[200];         /* our leader lease value; "" until taken */
     char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
     size_t n_waiters;
     size_t n_pend, cap_pend;
