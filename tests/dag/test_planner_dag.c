@@ -97,7 +97,8 @@ int main(void)
         snprintf(job, sizeof job,
                  "{\"goal\":\"g\",\"tasks\":[{\"id\":\"b\",\"instructions\":\"x\","
                  "\"depends_on\":[\"c\"]},{\"id\":\"a\",\"instructions\":\"x\"},"
-                 "{\"id\":\"c\",\"instructions\":\"x\"}],\"agent\":{\"tools\":[\"read_file\"],\"workspace\":\"%s\","
+                 "{\"id\":\"c\",\"instructions\":\"x\"}],\"agent\":{\"tools\":[\"read_file\"],"
+                 "\"workspace\":\"%s\","
                  "\"git\":{\"base\":\"main\",\"check\":\"make test\"}}}",
                  repo);
         CHECK(plan(job, &j, err, sizeof err) == 0);
@@ -114,7 +115,8 @@ int main(void)
         CHECK(system(cmd) == 0);
         snprintf(job, sizeof job,
                  "{\"goal\":\"g\",\"tasks\":[{\"id\":\"a\",\"instructions\":\"x\"}],"
-                 "\"agent\":{\"tools\":[\"read_file\"],\"workspace\":\"%s\",\"git\":{\"check\":\"make\"}}}",
+                 "\"agent\":{\"tools\":[\"read_file\"],\"workspace\":\"%s\",\"git\":{\"check\":"
+                 "\"make\"}}}",
                  repo);
         CHECK(plan(job, &j, err, sizeof err) != 0 && strstr(err, "is not a git repository"));
         rmdir(repo);
