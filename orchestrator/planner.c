@@ -303,10 +303,9 @@ static int plan_agent(const cJSON *a, const char *base_dir, planner_job *j, char
                       size_t errlen)
 {
     static const char *const keys[] = {
-        "tools",       "workspace", "max_steps",         "max_tokens",
-        "wall_time_s", "sandbox",   "run_timeout_s",     "mcp",
-        "first_step",  "system",    "observation_bytes", "git",
-        NULL};
+        "tools",         "workspace", "max_steps",  "max_tokens", "wall_time_s",       "sandbox",
+        "run_timeout_s", "mcp",       "first_step", "system",     "observation_bytes", "git",
+        "citations",     NULL};
     static const char *const mcp_keys[] = {"name", "command", "timeout_s", NULL};
     if (!cJSON_IsObject(a)) {
         snprintf(err, errlen, "agent: expected an object");

@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "agent_internal.h"
+#include "cite.h"
 #include "gitws.h"
 #include "loop.h"
 #include "wire.h"
@@ -580,6 +581,19 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     out->tokens = (uint32_t)res.tokens;
     agent_loop_result_free(&res);
     if (rc == 0 && wt[0] && gitws_agent_end(repo, wt, a->job_id, a->task_id, err, errlen)) rc = -1;
+    /* research jobs: the answer's file:line citations, checked against the
+     * workspace, are reported after it (cite.h) */
+    cite_report cr;
+    if (rc == 0 && out->output &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "citations")) &&
+        cite_check(root, out->output, &cr, err, errlen) == 0) {
+        char *both = NULL;
+        if (asprintf(&both, "%s\n\n%s", out->output, cr.summary) >= 0) {
+            free(out->output);
+            out->output = both;
+        }
+        cite_report_free(&cr);
+    }
 out:
     free(user);
     free(system);

@@ -17,7 +17,7 @@ check command (sh check.sh) after each merge, rolls the breaking merge back
 and reports the final branch, what was merged and what was rolled back; the
 branch itself holds a.txt and b.txt and passes the check.
 
-usage: dag_coding_test.py BINDIR SRCDIR
+usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|research_citations]
 """
 import json
 import os
@@ -100,7 +100,46 @@ def sc_coding_merge(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_research_citations(sw, bindir, srcdir):
+    """A research job (agent.citations): a sub-agent and the reducer (merge
+    "agent") cite file:line; each answer ends with the check's verdict, the
+    unresolved citations named."""
+    ws = os.path.join(sw.tmp, "docs")
+    os.makedirs(ws)
+    with open(os.path.join(ws, "kv.md"), "w") as f:
+        f.write("pages\nevict\nlru\n")
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    with open(traj, "w") as f:
+        f.write(json.dumps({"task_id": "t0000", "step": 1,
+                            "content": "Pages are evicted (kv.md:2), LRU at kv.md:3."}) + "\n")
+        f.write(json.dumps({"task_id": "t0001", "step": 1,
+                            "content": "Report: eviction kv.md:2-3; also kv.md:40 and gone.md:1."})
+                + "\n")
+    os.environ["SWARM_REPLAY"] = traj
+    job = os.path.join(sw.tmp, "research.json")
+    with open(job, "w") as f:
+        json.dump({"name": "research", "goal": "Answer from the documents, citing file:line.",
+                   "tasks": [{"id": "evict", "instructions": "How are pages evicted?"}],
+                   "merge": "agent", "budget": {"max_tokens": 48},
+                   "agent": {"tools": ["read_file", "grep"], "workspace": ws, "max_steps": 2,
+                             "sandbox": "unsandboxed", "citations": True}}, f)
+    sw.up("--workers", "1", "--slots", "1", "--engine", "replay")
+    jid = sw.cli("submit", job).stdout.strip()
+    res = sw.wait_terminal(jid, 120)["result"]
+    check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"]))
+    sub, red = res["results"][0]["output"], res["results"][1]["output"]
+    check(sub.endswith("[citations: 2 checked, 2 resolved]"), "sub-agent: %r" % sub)
+    check("[citations: 3 checked, 1 resolved; unresolved: kv.md:40 (the file has 3 lines), "
+          "gone.md:1 (no such file)]" in red, "reducer: %r" % red)
+    check(res["merged"] == red and res["reducer"] == "t0001",
+          "the merged answer is not the reducer's: %s" % res)
+    print("research_citations: %s" % red.splitlines()[-1])
+    sw.down_and_check()
+
+
 SCENARIOS["coding_merge"] = sc_coding_merge
+SCENARIOS["research_citations"] = sc_research_citations
 
 if __name__ == "__main__":
-    sys.exit(run_scenario(sys.argv[1], sys.argv[2], "coding_merge"))
+    sys.exit(run_scenario(sys.argv[1], sys.argv[2],
+                          sys.argv[3] if len(sys.argv) > 3 else "coding_merge"))
