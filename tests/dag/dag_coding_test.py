@@ -17,7 +17,7 @@ check command (sh check.sh) after each merge, rolls the breaking merge back
 and reports the final branch, what was merged and what was rolled back; the
 branch itself holds a.txt and b.txt and passes the check.
 
-usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|research_citations]
+usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|research_citations|model_plan]
 """
 import json
 import os
@@ -137,6 +137,48 @@ def sc_research_citations(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_model_plan(sw, bindir, srcdir):
+    """"plan": "model": the planning agent (t0000, REPLAY engine) answers a plan
+    with a dependency; swarmd's scripts turn it into tasks, which run as agents
+    in dependency order, and the reducer's answer is the merged result."""
+    ws = os.path.join(sw.tmp, "ws")
+    os.makedirs(ws)
+    plan = {"tasks": [{"id": "survey", "instructions": "List the modules", "tools": ["list_dir"],
+                       "depends_on": []},
+                      {"id": "write", "instructions": "Write the report", "depends_on": ["survey"]}]}
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    with open(traj, "w") as f:
+        for tid, text in (("t0000", json.dumps(plan)), ("t0001", "modules: a, b"),
+                          ("t0002", "report written"), ("t0003", "FINAL: a and b, reported")):
+            f.write(json.dumps({"task_id": tid, "step": 1, "content": text}) + "\n")
+    os.environ["SWARM_REPLAY"] = traj
+    job = os.path.join(sw.tmp, "plan.json")
+    with open(job, "w") as f:
+        json.dump({"name": "planned", "goal": "Report on the workspace's modules.",
+                   "plan": "model", "merge": "agent", "budget": {"max_tokens": 48,
+                                                                  "max_subtasks": 6},
+                   "agent": {"tools": ["list_dir"], "workspace": ws, "max_steps": 2,
+                             "sandbox": "unsandboxed"}}, f)
+    sw.up("--workers", "2", "--slots", "1", "--engine", "replay")
+    jid = sw.cli("submit", job).stdout.strip()
+    res = sw.wait_terminal(jid, 120)["result"]
+    check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"]))
+    items = [r["item"] for r in res["results"]]
+    check(items == ["plan", "survey", "write", "reduce"], "tasks: %s" % items)
+    check(res["merged"] == "FINAL: a and b, reported" and res["reducer"] == "t0003",
+          "merged: %s" % res.get("merged"))
+    ev = [json.loads(l) for l in sw.cli("logs", jid, "--json").stdout.splitlines()]
+    ev = [e for e in ev if e.get("type") == "event"]
+    kinds = [(e.get("event"), e.get("task_id")) for e in ev]
+    check(("plan_expanded", "t0000") in kinds, "no plan_expanded event: %s" % kinds)
+    done_survey = kinds.index(("task_done", "t0001"))
+    check(kinds.index(("task_ready", "t0002")) == done_survey + 1,
+          "write not released by survey: %s" % kinds)
+    print("model_plan: %s -> %s" % (items, res["merged"]))
+    sw.down_and_check()
+
+
+SCENARIOS["model_plan"] = sc_model_plan
 SCENARIOS["coding_merge"] = sc_coding_merge
 SCENARIOS["research_citations"] = sc_research_citations
 
