@@ -326,6 +326,24 @@ static int plan_model(planner_job *j, const char *preamble, bool reduce, uint64_
                 pm_task(j, &cap, "plan", b.p, "") == 0 &&
                 (j->spec.plan_schema = planner_job_strdup(j, schema)))
                 rc = 0;
+            /* an agent job: the worker gives the planning agent a submit_plan
+             * tool with this schema, so the embedded engine's tool grammar
+             * forces the plan's shape */
+            cJSON *spec = rc == 0 && j->spec.agent_json ? cJSON_Parse(j->spec.agent_json) : NULL;
+            cJSON *sch = spec ? cJSON_Parse(schema) : NULL;
+            if (spec && sch) {
+                cJSON_AddItemToObject(spec, "plan_schema", sch);
+                sch = NULL;
+                char *js = cJSON_PrintUnformatted(spec);
+                const char *kept = js ? planner_job_strdup(j, js) : NULL;
+                if (kept)
+                    j->spec.agent_json = kept;
+                else
+                    rc = -1;
+                free(js);
+            }
+            cJSON_Delete(sch);
+            cJSON_Delete(spec);
             free(text);
         }
     }

@@ -262,6 +262,23 @@ static int remote_read(void *ctx, const char *tag, char **out, char *err, size_t
     return 0;
 }
 
+/* ---- "plan": "model": the planning task's submit_plan tool ---- */
+
+/* Keeps the plan (the tool's arguments, which the tool-call grammar forced
+ * into agent.plan_schema) as the task's answer; lua/lib.lua plan_expand
+ * checks it again and turns it into tasks. */
+static int tool_submit_plan(const agent_tool *t, agent_env *env, const cJSON *args,
+                            agent_result *res)
+{
+    (void)env;
+    char **plan = t->udata;
+    char *text = cJSON_PrintUnformatted(args);
+    if (!text) return agent_res_fail(res, -ENOMEM, "submit_plan: out of memory");
+    free(*plan);
+    *plan = text;
+    return agent_res_ok(res, strdup("plan received; answer \"done\" to finish"));
+}
+
 /* ---- spawn through swarmd (proto Spawn, scheduler/lua/spawn.lua) ---- */
 
 #define SPAWN_TIMEOUT_MS 10000
@@ -452,6 +469,7 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     agent_mcp *mcps[AGENT_MAX_MCP] = {0};
     size_t n_mcp = 0;
     char *user = NULL, *system = NULL;
+    char *plan = NULL; /* "plan": "model": submit_plan's arguments */
     int rc = -1;
     if (!cJSON_IsObject(spec)) {
         snprintf(err, errlen, "agent: the Assign's agent spec is not a JSON object");
@@ -513,6 +531,19 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
             snprintf(err, errlen, "agent.tools: %s", ferr);
             goto out;
         }
+    }
+    /* the planning task (t0000 of a "plan": "model" job) answers through
+     * submit_plan, whose arguments schema is the plan's */
+    const cJSON *plan_schema = cJSON_GetObjectItemCaseSensitive(spec, "plan_schema");
+    if (cJSON_IsObject(plan_schema) && strcmp(a->task_id, "t0000") == 0) {
+        char *sj = cJSON_PrintUnformatted(plan_schema);
+        int prc = sj ? agent_registry_add(reg, "submit_plan",
+                                          "Submit the plan: the sub-tasks, their tools and "
+                                          "dependencies. Call it once, then answer \"done\".",
+                                          sj, tool_submit_plan, &plan, 0, err, errlen)
+                     : -1;
+        free(sj);
+        if (prc != 0) goto out;
     }
     agent_sandbox_cfg sb;
     agent_sandbox_cfg_default(&sb);
@@ -580,6 +611,11 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
     out->tool_calls = res.tool_calls;
     out->tokens = (uint32_t)res.tokens;
     agent_loop_result_free(&res);
+    if (rc == 0 && plan) {
+        free(out->output);
+        out->output = plan;
+        plan = NULL;
+    }
     if (rc == 0 && wt[0] && gitws_agent_end(repo, wt, a->job_id, a->task_id, err, errlen)) rc = -1;
     /* research jobs: the answer's file:line citations, checked against the
      * workspace, are reported after it (cite.h) */
@@ -595,6 +631,7 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
         cite_report_free(&cr);
     }
 out:
+    free(plan);
     free(user);
     free(system);
     agent_registry_free(reg);

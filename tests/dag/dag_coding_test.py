@@ -138,8 +138,9 @@ def sc_research_citations(sw, bindir, srcdir):
 
 
 def sc_model_plan(sw, bindir, srcdir):
-    """"plan": "model": the planning agent (t0000, REPLAY engine) answers a plan
-    with a dependency; swarmd's scripts turn it into tasks, which run as agents
+    """"plan": "model": the planning agent (t0000, REPLAY engine) submits a plan
+    with a dependency through its submit_plan tool (whose schema is the plan
+    schema: the embedded engine's tool grammar forces it); swarmd's scripts turn it into tasks, which run as agents
     in dependency order, and the reducer's answer is the merged result."""
     ws = os.path.join(sw.tmp, "ws")
     os.makedirs(ws)
@@ -148,7 +149,11 @@ def sc_model_plan(sw, bindir, srcdir):
                       {"id": "write", "instructions": "Write the report", "depends_on": ["survey"]}]}
     traj = os.path.join(sw.tmp, "traj.jsonl")
     with open(traj, "w") as f:
-        for tid, text in (("t0000", json.dumps(plan)), ("t0001", "modules: a, b"),
+        # the planner answers through submit_plan (its arguments are the plan)
+        f.write(json.dumps({"task_id": "t0000", "step": 1, "tool_calls": [
+            {"name": "submit_plan", "arguments": plan}]}) + "\n")
+        f.write(json.dumps({"task_id": "t0000", "step": 2, "content": "done"}) + "\n")
+        for tid, text in (("t0001", "modules: a, b"),
                           ("t0002", "report written"), ("t0003", "FINAL: a and b, reported")):
             f.write(json.dumps({"task_id": tid, "step": 1, "content": text}) + "\n")
     os.environ["SWARM_REPLAY"] = traj
@@ -171,6 +176,8 @@ def sc_model_plan(sw, bindir, srcdir):
     ev = [e for e in ev if e.get("type") == "event"]
     kinds = [(e.get("event"), e.get("task_id")) for e in ev]
     check(("plan_expanded", "t0000") in kinds, "no plan_expanded event: %s" % kinds)
+    check(json.loads(res["results"][0]["output"]) == plan,
+          "the planning task's output is not the submitted plan: %r" % res["results"][0])
     done_survey = kinds.index(("task_done", "t0001"))
     check(kinds.index(("task_ready", "t0002")) == done_survey + 1,
           "write not released by survey: %s" % kinds)

@@ -121,6 +121,14 @@ int main(void)
         CHECK(plan(job, &j, err, sizeof err) != 0 && strstr(err, "is not a git repository"));
         rmdir(repo);
     }
+    /* an agent job: the worker's submit_plan tool gets the schema */
+    CHECK(plan("{\"goal\":\"g\",\"plan\":\"model\",\"agent\":{\"tools\":[\"list_dir\"],"
+               "\"workspace\":\"/tmp\"}}",
+               &j, err, sizeof err) == 0);
+    if (j) {
+        CHECK(j->spec.agent_json && strstr(j->spec.agent_json, "\"plan_schema\":{\"type\""));
+        planner_job_free(j);
+    }
     char *schema = planner_plan_schema(3);
     CHECK(schema && strstr(schema, "\"maxItems\":3") && strstr(schema, "\"required\":[\"id\""));
     free(schema);
