@@ -135,6 +135,12 @@ def main():
             dones = [find("task_done", d) for d in deps]
             check(max(dones)[0] + 1 == r[0] and max(dones)[1] == r[1],
                   "%s not released by its last dependency: %s %s" % (t["id"], dones, r))
+        # under ASan/UBSan a child's report only shows in its log
+        logs = os.path.join(state, "logs")
+        for f in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            text = open(os.path.join(logs, f), errors="replace").read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                check(marker not in text, "%s in %s" % (marker, f))
         print("dag_e2e: ok (job %s, %d events)" % (job, len(ev)))
         return 0
     except Fail as e:
