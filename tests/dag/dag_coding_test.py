@@ -17,7 +17,7 @@ check command (sh check.sh) after each merge, rolls the breaking merge back
 and reports the final branch, what was merged and what was rolled back; the
 branch itself holds a.txt and b.txt and passes the check.
 
-usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|research_citations|model_plan]
+usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|research_citations|model_plan|coding_example]
 """
 import json
 import os
@@ -185,6 +185,50 @@ def sc_model_plan(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_coding_example(sw, bindir, srcdir):
+    """examples/coding (8 agents, failing C tests) as a coding job: its repo
+    made a git repository, agent.git set, the recorded trajectory replayed.
+    Every agent commits its fix on its own branch; the merge step merges the
+    8 branches (the base fails the check, so none is rolled back) and the
+    final check on swarm/<job>/merged passes, while main still fails."""
+    import shutil
+    coding = os.path.join(sw.tmp, "coding")
+    shutil.copytree(os.path.join(srcdir, "examples", "coding"), coding)
+    repo = os.path.join(coding, "repo")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "example")
+    os.environ["SWARM_REPLAY"] = os.path.join(coding, "trajectory.jsonl")
+    job = json.load(open(os.path.join(coding, "job.json")))
+    if not shutil.which("bwrap"):
+        job["agent"]["sandbox"] = "unsandboxed"
+    job["agent"]["git"] = {"base": "main", "check": "sh check.sh"}
+    with open(os.path.join(coding, "job.json"), "w") as f:
+        json.dump(job, f)
+    sw.up("--workers", "2", "--slots", "4", "--engine", "replay")
+    jid = sw.cli("submit", os.path.join(coding, "job.json")).stdout.strip()
+    res = sw.wait_terminal(jid, 300)["result"]
+    check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"]))
+    check(len(res["results"]) == 9 and res["results"][8]["item"] == "merge",
+          "want 8 agents and the merge step: %s" % [r["item"] for r in res["results"]])
+    rep = json.loads(res["results"][8]["output"])
+    check(len(rep["merged"]) == 8 and rep["rolled_back"] == [] and rep["conflicts"] == [],
+          "merge report: %s" % rep)
+    check(rep["base_check_passed"] is False and rep["check"]["passed"] is True and
+          "PASS all" in rep["check"]["output"], "check verdict: %s" % rep["check"])
+    main = subprocess.run(["sh", "check.sh"], cwd=repo, capture_output=True, text=True)
+    check(main.returncode != 0 and git(repo, "status", "--porcelain") == "",
+          "the main checkout changed or passes: %s" % main.stdout)
+    wt = os.path.join(sw.tmp, "final")
+    git(repo, "worktree", "add", "-q", wt, rep["branch"])
+    p = subprocess.run(["sh", "check.sh"], cwd=wt, capture_output=True, text=True)
+    check(p.returncode == 0 and "PASS all" in p.stdout, "merged branch: %s" % p.stdout)
+    print("coding_example: %d branches merged into %s; check: %s" %
+          (len(rep["merged"]), rep["branch"], p.stdout.strip()))
+    sw.down_and_check()
+
+
+SCENARIOS["coding_example"] = sc_coding_example
 SCENARIOS["model_plan"] = sc_model_plan
 SCENARIOS["coding_merge"] = sc_coding_merge
 SCENARIOS["research_citations"] = sc_research_citations
