@@ -457,6 +457,83 @@ static int agent_mcp_setup(const cJSON *spec, agent_registry *reg, agent_mcp **m
     return 0;
 }
 
+/* ---- the merge agent of a coding job's merge step (gitws_resolve_fn) ---- */
+
+typedef struct {
+    const worker_agent_ctx *c;
+    const cJSON *spec;
+    const agent_sandbox_cfg *sb;
+    agent_run_state *st;
+} merge_agent;
+
+/* An agent loop in the conflicted merge worktree with the file tools only:
+ * it edits the files until no conflict marker is left (gitws checks that,
+ * not the agent's word). */
+static int merge_resolve(void *ud, const char *dir, const char *branch, const char *files,
+                         char *err, size_t errlen)
+{
+    merge_agent *m = ud;
+    const Swarm__Assign *a = m->c->assign;
+    static const char *const tools[] = {"read_file", "write_file", "edit_file", "list_dir", "grep"};
+    agent_ws *ws = NULL;
+    agent_registry *reg = NULL;
+    agent_journal *journal = NULL;
+    char *task = NULL, *system = NULL;
+    int rc = -1;
+    if (agent_ws_open(dir, &ws, err, errlen) != 0) return -1;
+    if (agent_registry_new(&reg) != 0 || agent_journal_new(&journal) != 0 ||
+        agent_registry_add_builtins(reg, err, errlen) != 0 ||
+        agent_registry_filter(reg, tools, sizeof tools / sizeof tools[0], err, errlen) != 0)
+        goto out;
+    if (asprintf(&task,
+                 "Merging branch %s left conflicts in these files:\n%s\nEdit each file so that "
+                 "it keeps the intent of both sides and contains no conflict marker lines "
+                 "(<<<<<<<, =======, >>>>>>>). Then answer with what you did.",
+                 branch, files) < 0 ||
+        asprintf(&system, "%s%s%s", a->goal ? a->goal : "", a->goal && *a->goal ? "\n\n" : "",
+                 AGENT_PREAMBLE) < 0) {
+        task = system = NULL;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    agent_env env = {.ws = ws,
+                     .sandbox = m->sb,
+                     .journal = journal,
+                     .job_id = a->job_id,
+                     .task_id = a->task_id,
+                     .agent_id = "merge-agent",
+                     .observation_cap = 64 * 1024};
+    agent_model_ctx mctx = {
+        .slot = m->c->slot, .temperature = a->temperature, .seed = a->seed, .st = m->st};
+    agent_loop_cfg cfg = {
+        .system_prompt = system,
+        .task = task,
+        .task_id = a->task_id,
+        .registry = reg,
+        .env = &env,
+        .model = {.ctx = &mctx,
+                  .complete = model_complete,
+                  .ctx_chars = wb_slot_ctx_chars(m->c->slot)},
+        .budget = {.max_steps = (uint32_t)spec_num(m->spec, "max_steps", 8),
+                   .max_tokens = (uint64_t)spec_num(m->spec, "max_tokens", 0),
+                   .step_tokens = a->max_tokens,
+                   .wall_ms = (uint64_t)(spec_num(m->spec, "wall_time_s", 0) * 1000),
+                   .observation_bytes = (size_t)spec_num(m->spec, "observation_bytes", 4096),
+                   .first_step_tool = true},
+        .hooks = {.ud = m->st, .on_step = hook_step, .cancelled = hook_cancelled},
+    };
+    agent_loop_result res;
+    rc = agent_loop_run(&cfg, &res, err, errlen);
+    agent_loop_result_free(&res);
+out:
+    free(task);
+    free(system);
+    agent_registry_free(reg);
+    agent_journal_free(journal);
+    agent_ws_free(ws);
+    return rc == 0 ? 0 : -1;
+}
+
 int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -492,8 +569,11 @@ int worker_agent_execute(const worker_agent_ctx *c, worker_agent_out *out, char 
             agent_sandbox_cfg_default(&msb);
             if (strcmp(spec_str(spec, "sandbox", "bwrap"), "unsandboxed") == 0)
                 msb.allow_unsandboxed = msb.force_unsandboxed = 1;
+            agent_run_state mst = {.c = c};
+            merge_agent ma = {.c = c, .spec = spec, .sb = &msb, .st = &mst};
             rc = gitws_merge_job(repo, a->job_id, base, check, a->input, &msb,
-                                 spec_num(git, "check_timeout_s", 600), &out->output, err, errlen);
+                                 spec_num(git, "check_timeout_s", 600), merge_resolve, &ma,
+                                 &out->output, err, errlen);
             goto out;
         }
         if (gitws_agent_begin(repo, a->job_id, a->task_id, base, wt, sizeof wt, err, errlen))

@@ -17,7 +17,7 @@ check command (sh check.sh) after each merge, rolls the breaking merge back
 and reports the final branch, what was merged and what was rolled back; the
 branch itself holds a.txt and b.txt and passes the check.
 
-usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|research_citations|model_plan|coding_example]
+usage: dag_coding_test.py BINDIR SRCDIR [coding_merge|coding_conflict|coding_example|research_citations|model_plan]
 """
 import json
 import os
@@ -228,6 +228,59 @@ def sc_coding_example(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def sc_coding_conflict(sw, bindir, srcdir):
+    """Two agents change the same line: the merge step hands the conflict to
+    the merge agent (an agent loop in the merge worktree, REPLAY engine),
+    which rewrites the file without markers; the merge is committed and
+    checked, and the report says the conflict was resolved."""
+    repo = os.path.join(sw.tmp, "repo")
+    os.makedirs(repo)
+    with open(os.path.join(repo, "check.sh"), "w") as f:
+        f.write("! grep -q '^<<<<<<<' shared.txt\n")
+    with open(os.path.join(repo, "shared.txt"), "w") as f:
+        f.write("base\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    traj = os.path.join(sw.tmp, "traj.jsonl")
+    lines = []
+    for tid, text in (("t0000", "left\n"), ("t0001", "right\n")):
+        lines.append({"task_id": tid, "step": 1, "tool_calls": [
+            {"name": "write_file", "arguments": {"path": "shared.txt", "content": text}}]})
+        lines.append({"task_id": tid, "step": 2, "content": "edited"})
+    # the merge step (t0002): its merge agent resolves the conflict
+    lines.append({"task_id": "t0002", "step": 1, "tool_calls": [
+        {"name": "write_file", "arguments": {"path": "shared.txt", "content": "left\nright\n"}}]})
+    lines.append({"task_id": "t0002", "step": 2, "content": "kept both lines"})
+    with open(traj, "w") as f:
+        for line in lines:
+            f.write(json.dumps(line) + "\n")
+    os.environ["SWARM_REPLAY"] = traj
+    job = os.path.join(sw.tmp, "conflict.json")
+    with open(job, "w") as f:
+        json.dump({"name": "conflict", "goal": "You are one agent of a coding swarm.",
+                   "tasks": [{"id": "left", "instructions": "Say left"},
+                             {"id": "right", "instructions": "Say right"}],
+                   "budget": {"max_tokens": 48},
+                   "agent": {"tools": ["write_file"], "workspace": repo, "max_steps": 3,
+                             "sandbox": "unsandboxed",
+                             "git": {"base": "main", "check": "sh check.sh"}}}, f)
+    sw.up("--workers", "1", "--slots", "2", "--engine", "replay")
+    jid = sw.cli("submit", job).stdout.strip()
+    res = sw.wait_terminal(jid, 120)["result"]
+    check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"]))
+    rep = json.loads(res["results"][2]["output"])
+    check(len(rep["merged"]) == 2 and rep["rolled_back"] == [], "merge report: %s" % rep)
+    check(len(rep["conflicts"]) == 1 and rep["conflicts"][0]["resolved"] is True and
+          "shared.txt" in rep["conflicts"][0]["files"], "conflicts: %s" % rep["conflicts"])
+    check(rep["check"]["passed"] is True, "check: %s" % rep["check"])
+    check(git(repo, "show", rep["branch"] + ":shared.txt") == "left\nright\n",
+          "the merged file: %r" % git(repo, "show", rep["branch"] + ":shared.txt"))
+    print("coding_conflict: resolved by the merge agent: %s" % rep["conflicts"])
+    sw.down_and_check()
+
+
+SCENARIOS["coding_conflict"] = sc_coding_conflict
 SCENARIOS["coding_example"] = sc_coding_example
 SCENARIOS["model_plan"] = sc_model_plan
 SCENARIOS["coding_merge"] = sc_coding_merge

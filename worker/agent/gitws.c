@@ -412,7 +412,8 @@ int gitws_agent_end(const char *repo, const char *wt, const char *job, const cha
 
 int gitws_merge_job(const char *repo, const char *job, const char *base, const char *check,
                     const char *order, const agent_sandbox_cfg *sandbox, double check_timeout_s,
-                    char **report, char *err, size_t errlen)
+                    gitws_resolve_fn resolve, void *resolve_ud, char **report, char *err,
+                    size_t errlen)
 {
     char work[4096], target[256];
     snprintf(work, sizeof work, "%s/.git/swarm-worktrees", repo);
@@ -458,6 +459,8 @@ int gitws_merge_job(const char *repo, const char *job, const char *base, const c
                            .check = check,
                            .sandbox = sandbox,
                            .check_timeout_s = check_timeout_s,
+                           .resolve = resolve,
+                           .resolve_ud = resolve_ud,
                            .workdir = work};
     rc = gitws_merge(&cfg, report, err, errlen);
     for (size_t i = 0; i < n; i++)

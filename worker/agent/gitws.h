@@ -76,6 +76,7 @@ int gitws_agent_end(const char *repo, const char *wt, const char *job, const cha
  * (comma-separated) into swarm/<job>/merged, made at base; report as gitws_merge. */
 int gitws_merge_job(const char *repo, const char *job, const char *base, const char *check,
                     const char *order, const agent_sandbox_cfg *sandbox, double check_timeout_s,
-                    char **report, char *err, size_t errlen);
+                    gitws_resolve_fn resolve, void *resolve_ud, char **report, char *err,
+                    size_t errlen);
 
 #endif
