@@ -11,5 +11,7 @@ redis.call('HSET', jkey(j), 'state', ARGV[4], 'finished_ms', NOW)
 -- retention (purge.lua) removes it later; its event stream shrinks to the tail
 redis.call('ZADD', P .. 'finished', NOW, j)
 redis.call('XTRIM', jkey(j) .. ':events', 'MAXLEN', '~', 100)
+-- a done job's task hashes are folded away in batches by purge.lua (compaction)
+if ARGV[4] == 'done' then redis.call('SADD', P .. 'compact', j) end
 event(j, 'job_' .. ARGV[4])
 return 1

@@ -39,9 +39,12 @@ for _, j in ipairs(ids) do
       e[13] = redis.call('GETRANGE', rk, roff, roff + rlen - 1)
     end
     if ARGV[3] == '1' then
+      local compacted = redis.call('HGET', jkey(j), 'compact_at') ~= false
       for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, 999)) do
         local th = redis.call('HMGET', tkey(j, t), 'state', 'attempt', 'worker', 'tokens', 'error')
-        e[#e + 1] = {t, th[1] or '', th[2] or '0', th[3] or '', th[4] or '0', th[5] or ''}
+        -- a compacted job (purge.lua) kept only its failed tasks' hashes
+        e[#e + 1] = {t, th[1] or (compacted and 'done' or ''), th[2] or '0', th[3] or '',
+                     th[4] or '0', th[5] or ''}
       end
     end
     out[#out + 1] = e

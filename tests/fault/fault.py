@@ -368,6 +368,70 @@ def sc_redis_oom(sw, bindir, srcdir):
     sw.down_and_check()
 
 
+def vm_hwm_kb(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise Fail("no VmHWM for pid %d" % pid)
+
+
+def redis_used(sw):
+    for line in redis_cli(sw, "INFO", "memory").stdout.splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    raise Fail("INFO memory has no used_memory")
+
+
+def sc_scale(sw, bindir, srcdir):
+    """Issue 10, no ceilings, scaled down: a done job's task hashes are
+    compacted away by retention's batches (purge.lua) so Redis keeps <= 400
+    bytes per finished task (the merged result and the task ids), and
+    swarmd's peak RSS stays within the 64 MB ceiling. Sizes: SWARM_SCALE_N
+    (default 12000)."""
+    os.environ["SWARM_SIM_TOKEN_US"] = "0"
+    n = int(os.environ.get("SWARM_SCALE_N", "12000"))
+    sw.up("--workers", "2", "--slots", "16", "--engine", "sim")
+    spid = int(open(os.path.join(sw.state, "swarmd.pid")).read().split()[0])
+    figures = []
+    for size in (n // 4, n):
+        items = ["s%07d" % i for i in range(size)]
+        job = write_job(sw.tmp, "scale%d" % size, items, max_tokens=8,
+                        extra={"budget": {"max_tokens": 8, "max_attempts": 3,
+                                          "max_subtasks": size}})
+        before = redis_used(sw)
+        t0 = time.time()
+        jid = sw.cli("submit", job).stdout.strip()
+        st = sw.wait_terminal(jid, 240)
+        wall = time.time() - t0
+        check_result(st["result"], items)
+        deadline = time.time() + 60 * SLOW
+        while redis_cli(sw, "HGET", "swarm:job:" + jid, "compacted").stdout.strip() != "1":
+            check(time.time() < deadline, "job %s not compacted 60 s after it ended" % jid)
+            time.sleep(0.2)
+        left = redis_cli(sw, "EVAL", "return #redis.call('KEYS', ARGV[1])", "0",
+                         "swarm:job:%s:task:*" % jid).stdout.strip()
+        check(left == "0", "%s task hashes left after compaction" % left)
+        per_task = (redis_used(sw) - before) / float(size)
+        # status still reads a compacted job: counts, tasks and the result
+        st2 = sw.status(jid)
+        check(st2["state"] == "done" and st2["done"] == size, "compacted job reads %s" % st2)
+        check(st2["result"] == st["result"], "result changed by compaction")
+        hwm = vm_hwm_kb(spid)
+        figures.append((size, wall, per_task, hwm))
+        print("scale: %d tasks in %.1f s, %.0f Redis bytes/task after compaction, "
+              "swarmd VmHWM %d kB" % (size, wall, per_task, hwm))
+        check(hwm <= 64 * 1024, "swarmd peak RSS %d kB > 64 MB" % hwm)
+    # A job's footprint is a fixed part (job hash, the events' tail, ...) plus a
+    # part per task: the big job's share of both, and the per-task part alone
+    # (the difference of the two jobs), must each be <= 400 bytes.
+    (n1, _, b1, _), (n2, _, b2, _) = figures
+    marginal = (b2 * n2 - b1 * n1) / float(n2 - n1)
+    print("scale: %.0f Redis bytes per additional task" % marginal)
+    check(b2 <= 400, "%.0f Redis bytes per finished task (> 400)" % b2)
+    check(marginal <= 400, "%.0f Redis bytes per additional task (> 400)" % marginal)
+    sw.down_and_check()
+
+
 def sc_standby(sw, bindir, srcdir):
     """A standby swarmd on the same Redis waits on the leader lease and takes
     over within ~3 s of the active one's kill -9, on the same endpoints; the
@@ -421,6 +485,7 @@ SCENARIOS = {
     "worker-kills": sc_worker_kills,
     "redis-restart": sc_redis_restart,
     "big-result": sc_big_result,
+    "scale": sc_scale,
 }
 
 
