@@ -16,6 +16,7 @@ typedef struct client_req {
     size_t id_len;
     uint64_t corr;
     char job_id[64];
+    char task_id[64]; /* Cancel of one task */
     bool with_result, with_tasks;
     bool silent; /* a cancel's continuation: nobody waits for an answer */
     uint64_t result_offset;
@@ -404,6 +405,48 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
     status_of_job(r);
 }
 
+/* `swarm cancel JOB TASK`: a task that had ended, or a job that is not
+ * running, is an Error naming its state, so the CLI reports it honestly. */
+static void task_cancel_done(void *ud, int rc, const char *err, bool cancelled, const char *state,
+                             uint32_t attempt, const char *worker)
+{
+    client_req *r = ud;
+    swarmd *d = r->d;
+    char msg[512];
+    if (rc < 0) {
+        bool unknown = err && strstr(err, "unknown ");
+        if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
+        snprintf(msg, sizeof msg, "cancel %s %s: %s", r->job_id, r->task_id, err ? err : "failed");
+        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
+        free(r);
+        return;
+    }
+    if (rc > 0 || !cancelled) {
+        if (rc > 0)
+            snprintf(msg, sizeof msg, "job %s is %s, not running; task %s not cancelled", r->job_id,
+                     state, r->task_id);
+        else
+            snprintf(msg, sizeof msg, "task %s of job %s had already ended %s; nothing to cancel",
+                     r->task_id, r->job_id, state);
+        reply_error(r, WIRE_E_BAD_REQUEST, msg);
+        free(r);
+        return;
+    }
+    swarmd_log(d, "task %s/%s cancelled (was %s)", r->job_id, r->task_id, state);
+    if (strcmp(state, "leased") == 0 || strcmp(state, "running") == 0) {
+        sched_taskref ref = {.job_id = r->job_id, .task_id = r->task_id, .attempt = attempt};
+        const char *w = worker;
+        swarmd_tasks_stop(d, &ref, &w, 1);
+    }
+    swarmd_merge_pending(d);
+    if (d->stopping || !d->sched) {
+        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; cancel stored");
+        free(r);
+        return;
+    }
+    status_of_job(r);
+}
+
 static void retry_done(void *ud, int rc, const char *err, const char *prev, size_t n)
 {
     client_req *r = ud;
@@ -589,6 +632,20 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         snprintf(r->job_id, sizeof r->job_id, "%s", c->job_id);
         if (c->remove) {
             if (sched_job_remove(d->sched, r->job_id, removed_done, r, err, sizeof err) != 0) {
+                reply_error(r, WIRE_E_INTERNAL, err);
+                free(r);
+            }
+            return;
+        }
+        if (c->task_id[0]) {
+            if (strlen(c->task_id) >= sizeof r->task_id) {
+                reply_error(r, WIRE_E_BAD_REQUEST, "Cancel.task_id: too long");
+                free(r);
+                return;
+            }
+            snprintf(r->task_id, sizeof r->task_id, "%s", c->task_id);
+            if (sched_task_cancel(d->sched, r->job_id, r->task_id, task_cancel_done, r, err,
+                                  sizeof err) != 0) {
                 reply_error(r, WIRE_E_INTERNAL, err);
                 free(r);
             }

@@ -915,8 +915,8 @@ int sched_worker_release(sched_t *s, const char *worker, uint64_t incarnation, s
 
 /* ---- leader lease ---- */
 
-int sched_leader_renew(sched_t *s, const char *holder, uint64_t ttl_ms, sched_count_fn cb,
-                       void *ud, char *err, size_t errlen)
+int sched_leader_renew(sched_t *s, const char *holder, uint64_t ttl_ms, sched_count_fn cb, void *ud,
+                       char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_LEADER, op_count_reply, (void *)cb, ud);
     if (op && (op_str(op, holder) || op_u64(op, ttl_ms))) {
@@ -1014,6 +1014,38 @@ int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *u
 {
     sched_op *op = op_new(s, S_CANCEL, op_cancel_reply, (void *)cb, ud);
     if (op && (op_str(op, job_id) || op_u64(op, 20000) || !(op->tag = strdup(job_id)))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+static void op_task_cancel_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_task_cancel_fn cb = (sched_task_cancel_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        cb(op->ud, -1, err ? err : "cancel: unexpected reply", false, NULL, 0, NULL);
+        return;
+    }
+    const char *st = sched_reply_str(r->element[0]);
+    if (strcmp(st, "task") == 0 && r->elements >= 4) {
+        cb(op->ud, 0, NULL, true, sched_reply_str(r->element[1]),
+           (uint32_t)sched_reply_ll(r->element[2]), sched_reply_str(r->element[3]));
+        return;
+    }
+    if (strcmp(st, "ended") == 0 && r->elements >= 2) {
+        cb(op->ud, 0, NULL, false, sched_reply_str(r->element[1]), 0, NULL);
+        return;
+    }
+    /* the job itself was not running: {state} */
+    cb(op->ud, 1, NULL, false, st, 0, NULL);
+}
+
+int sched_task_cancel(sched_t *s, const char *job_id, const char *task_id, sched_task_cancel_fn cb,
+                      void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_CANCEL, op_task_cancel_reply, (void *)cb, ud);
+    if (op && (op_str(op, job_id) || op_u64(op, 0) || op_str(op, task_id))) {
         op_free(op);
         op = NULL;
     }

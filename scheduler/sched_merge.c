@@ -189,7 +189,8 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
         }
     }
     if (cat.oom) goto oom;
-    *state = cancel ? "cancelled" : failed ? "failed" : "done";
+    /* a job with tasks cancelled one by one (swarm cancel JOB TASK) is not done */
+    *state = cancel ? "cancelled" : failed ? "failed" : cancelled ? "cancelled" : "done";
     cJSON_AddStringToObject(root, "job_id", job_id);
     cJSON_AddStringToObject(root, "name", hash_get(h, "name"));
     cJSON_AddStringToObject(root, "state", *state);

@@ -250,8 +250,8 @@ int sched_notes_read(sched_t *s, const sched_taskref *t, const char *worker, con
 /* ---- leader lease (lua/leader.lua) ---- */
 /* Renew holder's lease on P leader for ttl_ms (taking it again if it lapsed and
  * nobody else took it): n = 1 held, 0 another coordinator holds it. */
-int sched_leader_renew(sched_t *s, const char *holder, uint64_t ttl_ms, sched_count_fn cb,
-                       void *ud, char *err, size_t errlen);
+int sched_leader_renew(sched_t *s, const char *holder, uint64_t ttl_ms, sched_count_fn cb, void *ud,
+                       char *err, size_t errlen);
 
 /* ---- removal and retention ---- */
 /* remove: state is NULL when the job was removed (its task hashes, `left` of
@@ -278,6 +278,16 @@ typedef void (*sched_cancel_fn)(void *ud, int rc, const char *err, const char *p
  * again (each call lists the running tasks of its chunk). */
 int sched_job_cancel(sched_t *s, const char *job_id, sched_cancel_fn cb, void *ud, char *err,
                      size_t errlen);
+
+/* One task of a running job (`swarm cancel JOB TASK`, lua/cancel.lua with a
+ * task id). rc 0 and cancelled true: state is the task's state before (leased
+ * or running: stop attempt on worker); rc 0 and cancelled false: the task had
+ * already ended in state, nothing changed; rc 1: the job is not running
+ * (state is the job's); rc < 0 with "unknown task"/"unknown job" in err. */
+typedef void (*sched_task_cancel_fn)(void *ud, int rc, const char *err, bool cancelled,
+                                     const char *state, uint32_t attempt, const char *worker);
+int sched_task_cancel(sched_t *s, const char *job_id, const char *task_id, sched_task_cancel_fn cb,
+                      void *ud, char *err, size_t errlen);
 
 /* ---- retry (`swarm retry`, lua/retry.lua) ---- */
 /* Re-run the failed tasks of a failed job: each goes back to ready with one

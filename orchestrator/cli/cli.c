@@ -409,6 +409,37 @@ static int cli_cancel_job(cli_client *c, const char *job, char *state, size_t ca
     return rc;
 }
 
+/* `swarm cancel JOB TASK...`: one Cancel per task. swarmd answers a task that
+ * had ended, an unknown one or a job that is not running with an Error naming
+ * it, so each line printed says what really happened to that task. */
+static int cli_cancel_tasks(cli_client *c, const cli_opts *o)
+{
+    int rc_all = CLI_EXIT_OK;
+    for (int i = 0; i < o->n_more; i++) {
+        Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+        Swarm__Cancel can = SWARM__CANCEL__INIT;
+        can.job_id = (char *)o->arg;
+        can.task_id = (char *)o->more[i];
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+        env.cancel = &can;
+        Swarm__Envelope *reply = NULL;
+        uint32_t code = 0;
+        char err[1024];
+        int rc = cli_client_call(c, &env, CLI_TIMEOUT_MS, &reply, &code, err, sizeof(err));
+        if (reply) wire_free(reply);
+        if (rc != 0) {
+            fprintf(stderr, "swarm cancel: %s\n", err);
+            rc_all = CLI_EXIT_ERROR;
+            /* no swarmd at all: the other tasks would say the same */
+            if (rc == -1) break;
+            continue;
+        }
+        printf("cancelled %s/%s\n", o->arg, o->more[i]);
+        fflush(stdout);
+    }
+    return rc_all;
+}
+
 /* Honest cancel: a job that had already ended is reported as such (exit 1),
  * never as "cancelled". The state is read first (cancelling an ended job
  * changes nothing in the scheduler, so the reply alone cannot tell an old
@@ -417,6 +448,11 @@ static int cmd_cancel(const cli_env *e, const cli_opts *o)
 {
     cli_client c;
     if (cli_connect(e, &c, "cancel") != 0) return CLI_EXIT_ERROR;
+    if (o->n_more > 0) {
+        int rt = cli_cancel_tasks(&c, o);
+        cli_client_close(&c);
+        return rt;
+    }
     char err[1024], before[32] = "", after[32] = "";
     Swarm__Envelope *reply = NULL;
     uint32_t code = 0;
@@ -843,6 +879,17 @@ static int cmd_logs(const cli_env *e, const cli_opts *o)
 
 static int cmd_top(const cli_env *e, const cli_opts *o)
 {
+    if (o->json) {
+        /* a live view has no JSON form; one snapshot is `swarm status --json` */
+        if (!o->once) {
+            fprintf(stderr, "swarm top: --json needs --once (one snapshot; for a live feed "
+                            "use swarm logs -f JOB --json)\n");
+            return CLI_EXIT_USAGE;
+        }
+        cli_opts all = *o;
+        all.arg = NULL;
+        return cmd_status(e, &all);
+    }
     cli_client c;
     if (cli_connect(e, &c, "top") != 0) return CLI_EXIT_ERROR;
     int rc = cli_top_run(&c, o, e->state, &g_interrupted);
@@ -908,6 +955,9 @@ int cli_main(int argc, char **argv)
     cli_opts o;
     int pr = cli_args_parse(c, argc - 2, argv + 2, &o);
     if (pr != 0) return pr > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    /* the client socket reads SWARM_INSECURE (client.c); the flag sets it for
+     * this process only, so both spellings behave the same */
+    if (o.insecure) setenv("SWARM_INSECURE", "1", 1);
     cli_env e;
     char err[1024];
     if (cli_env_init(&e, o.state, err, sizeof(err)) != 0) {

@@ -17,7 +17,9 @@
 #define CLI_MAX_TIMEOUT_S (30 * 24 * 3600)
 
 static const char cli_state_help[] =
-    "  --state DIR      the swarm's state directory (default $SWARM_STATE, else $HOME/.swarm)\n";
+    "  --state DIR      the swarm's state directory (default $SWARM_STATE, else $HOME/.swarm)\n"
+    "  --insecure       plain TCP to a tcp:// SWARM_ENDPOINT, no CURVE (as SWARM_INSECURE=1;\n"
+    "                   swarmd and swarm-worker take the same flag)\n";
 
 static const cli_command cli_commands[] = {
     {"up",
@@ -74,11 +76,17 @@ static const cli_command cli_commands[] = {
      "  --timeout S      give up after S seconds (1..2592000)\n"
      "  --json           print the job's final status as JSON (as `swarm status JOB --json`)\n",
      CLI_O_STATE | CLI_O_TIMEOUT | CLI_O_JSON, CLI_POS_REQUIRED, "JOB"},
-    {"cancel", "JOB [--state DIR]", "cancel a running job",
-     "Cancels every unfinished sub-task of JOB. Exit 0 when this call cancelled it;\n"
-     "1 when the job is unknown or had already ended (done, failed or cancelled):\n"
-     "then nothing is changed and the message says what state it is in.\n",
-     CLI_O_STATE, CLI_POS_REQUIRED, "JOB"},
+    {"cancel", "JOB [TASK...] [--state DIR]", "cancel a running job, or some of its sub-tasks",
+     "Without TASK: cancels every unfinished sub-task of JOB. Exit 0 when this call\n"
+     "cancelled it; 1 when the job is unknown or had already ended (done, failed or\n"
+     "cancelled): then nothing is changed and the message says what state it is in.\n"
+     "With TASK ids (as in swarm status JOB --json, at most 256): cancels only those.\n"
+     "A queued one never runs, a running one is stopped on its worker, one that had\n"
+     "already ended is left as it was and named on stderr; the rest of the job runs\n"
+     "on, and the job ends cancelled. Prints \"cancelled JOB/TASK\" for each task this\n"
+     "call cancelled; exit 0 when it cancelled every TASK named, 1 when any was unknown\n"
+     "or already ended (the others are still cancelled).\n",
+     CLI_O_STATE, CLI_POS_REQUIRED_MANY, "JOB"},
     {"retry", "JOB [--state DIR]", "re-run the failed sub-tasks of a failed job",
      "Queues every failed sub-task of JOB again, with one more attempt each, and puts\n"
      "the job back to running (its old result is dropped; `swarm wait JOB` follows it).\n"
@@ -107,14 +115,15 @@ static const cli_command cli_commands[] = {
      "                   happen, until the job ends (exit 0); swarmd may restart meanwhile\n"
      "  --json           one JSON object per line instead (docs/CLI.md, a stable format)\n",
      CLI_O_STATE | CLI_O_JSON | CLI_O_FOLLOW, CLI_POS_REQUIRED_PAIR, "JOB [TASK]"},
-    {"top", "[--once] [--state DIR]", "full-screen live view of jobs, workers and agents",
+    {"top", "[--once [--json]] [--state DIR]", "full-screen live view of jobs, workers and agents",
      "Redraws in place about 4 times a second: every job with its progress, rate and\n"
      "ETA; every worker with busy slots, tokens/s and quarantine or crash loops; every\n"
      "running sub-task with its tokens, agent step and tool, and its last output line.\n"
      "q (or Ctrl-C) quits and restores the terminal. When stdout is not a terminal it\n"
      "prints the same view as plain text every 2 seconds instead.\n"
-     "  --once           print one view and exit\n",
-     CLI_O_STATE | CLI_O_ONCE, CLI_POS_NONE, NULL},
+     "  --once           print one view and exit\n"
+     "  --json           with --once: that view as JSON, the document of swarm status --json\n",
+     CLI_O_STATE | CLI_O_ONCE | CLI_O_JSON, CLI_POS_NONE, NULL},
     {"keygen", "[NAME] [--out DIR]", "make a CURVE keypair for tcp:// endpoints",
      "Writes DIR/NAME.key (the keypair: keep it private) and DIR/NAME.pub (the public\n"
      "key), both mode 0600; an existing file is never replaced. NAME defaults to the\n"
@@ -177,7 +186,7 @@ int cli_args_int(const char *flag, const char *value, long min, long max, int *o
 }
 
 /* Options that take no value. */
-#define CLI_FLAGS (CLI_O_JSON | CLI_O_FOLLOW | CLI_O_ONCE)
+#define CLI_FLAGS (CLI_O_JSON | CLI_O_FOLLOW | CLI_O_ONCE | CLI_O_INSECURE)
 
 typedef struct {
     const char *name;
@@ -200,6 +209,7 @@ static const cli_option cli_options[] = {
     {"-f", CLI_O_FOLLOW, 0, 0},
     {"--follow", CLI_O_FOLLOW, 0, 0},
     {"--once", CLI_O_ONCE, 0, 0},
+    {"--insecure", CLI_O_INSECURE, 0, 0},
 };
 
 static int cli_option_set(const cli_option *op, const char *v, cli_opts *o, char *err,
@@ -260,7 +270,9 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
         for (size_t k = 0; k < sizeof(cli_options) / sizeof(cli_options[0]) && !op; k++)
             if (strcmp(a, cli_options[k].name) == 0) op = &cli_options[k];
         if (op) {
-            if (!(c->options & op->bit)) {
+            /* --insecure goes with every command that talks to a swarm */
+            unsigned takes = c->options | ((c->options & CLI_O_STATE) ? CLI_O_INSECURE : 0);
+            if (!(takes & op->bit)) {
                 fprintf(stderr,
                         "swarm %s: %s is not an option of `swarm %s` (see swarm %s --help)\n",
                         c->name, a, c->name, c->name);
@@ -270,6 +282,7 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
                 if (op->bit == CLI_O_JSON) o->json = 1;
                 if (op->bit == CLI_O_FOLLOW) o->follow = 1;
                 if (op->bit == CLI_O_ONCE) o->once = 1;
+                if (op->bit == CLI_O_INSECURE) o->insecure = 1;
                 continue;
             }
             if (i + 1 >= argc) {
@@ -293,6 +306,15 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
                     a, c->name);
             return -1;
         }
+        if (o->arg && c->positional == CLI_POS_REQUIRED_MANY) {
+            if (o->n_more >= CLI_MAX_MORE) {
+                fprintf(stderr, "swarm %s: at most %d ids after %s; unexpected \"%s\"\n", c->name,
+                        CLI_MAX_MORE, c->pos_name, a);
+                return -1;
+            }
+            o->more[o->n_more++] = a;
+            continue;
+        }
         if (o->arg && c->positional == CLI_POS_REQUIRED_PAIR && !o->arg2) {
             o->arg2 = a;
             continue;
@@ -303,7 +325,9 @@ int cli_args_parse(const cli_command *c, int argc, char **argv, cli_opts *o)
         }
         o->arg = a;
     }
-    if ((c->positional == CLI_POS_REQUIRED || c->positional == CLI_POS_REQUIRED_PAIR) && !o->arg) {
+    if ((c->positional == CLI_POS_REQUIRED || c->positional == CLI_POS_REQUIRED_PAIR ||
+         c->positional == CLI_POS_REQUIRED_MANY) &&
+        !o->arg) {
         fprintf(stderr, "swarm %s: which %s? usage: swarm %s %s\n", c->name, c->pos_name, c->name,
                 c->synopsis);
         return -1;

@@ -34,9 +34,12 @@ enum {
     CLI_O_TIMEOUT = 1u << 8,
     CLI_O_OUT = 1u << 9,
     CLI_O_HTTP = 1u << 10,
-    CLI_O_FOLLOW = 1u << 11, /* logs -f */
-    CLI_O_ONCE = 1u << 12,   /* top --once */
+    CLI_O_FOLLOW = 1u << 11,   /* logs -f */
+    CLI_O_ONCE = 1u << 12,     /* top --once */
+    CLI_O_INSECURE = 1u << 13, /* plain TCP to a tcp:// swarmd (as SWARM_INSECURE=1) */
 };
+
+#define CLI_MAX_MORE 256 /* task ids in one `swarm cancel JOB TASK...` */
 
 typedef struct {
     const char *state;
@@ -54,11 +57,22 @@ typedef struct {
     const char *arg2; /* the second one (logs JOB TASK) */
     int follow;       /* -f */
     int once;         /* --once */
+    int insecure;     /* --insecure: plain TCP to a tcp:// SWARM_ENDPOINT */
+    /* CLI_POS_REQUIRED_MANY: the words after arg (cancel JOB TASK...) */
+    const char *more[CLI_MAX_MORE];
+    int n_more;
 } cli_opts;
 
 /* Positional argument of a command. */
 /* CLI_POS_REQUIRED_PAIR: a required one and an optional second (JOB [TASK]). */
-enum { CLI_POS_NONE, CLI_POS_OPTIONAL, CLI_POS_REQUIRED, CLI_POS_REQUIRED_PAIR };
+/* CLI_POS_REQUIRED_MANY: a required one and up to CLI_MAX_MORE more (JOB [TASK...]). */
+enum {
+    CLI_POS_NONE,
+    CLI_POS_OPTIONAL,
+    CLI_POS_REQUIRED,
+    CLI_POS_REQUIRED_PAIR,
+    CLI_POS_REQUIRED_MANY
+};
 
 typedef struct cli_command {
     const char *name;

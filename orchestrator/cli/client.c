@@ -32,14 +32,14 @@ static int cli_client_socket(cli_client *c, char *err, size_t errlen)
     wire_socket_setup(c->sock, false);
     int linger = 0;
     zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
-    /* a tcp:// SWARM_ENDPOINT is CURVE unless SWARM_INSECURE=1 (proto/curve.h) */
+    /* a tcp:// SWARM_ENDPOINT is CURVE unless SWARM_INSECURE=1 (--insecure sets it) */
     const char *insecure = getenv("SWARM_INSECURE");
     curve_client_opts co = {.server_key_path = getenv("SWARM_SERVER_KEY"),
                             .key_path = getenv("SWARM_KEY"),
                             .insecure = insecure && !strcmp(insecure, "1"),
                             .server_key_flag = "SWARM_SERVER_KEY=FILE",
                             .key_flag = "SWARM_KEY=FILE",
-                            .insecure_flag = "SWARM_INSECURE=1"};
+                            .insecure_flag = "--insecure (or SWARM_INSECURE=1)"};
     curve_watch_close(c->watch);
     c->watch = NULL;
     if (curve_client_prepare(c->sock, c->endpoint, &co, err, errlen) != 0 ||

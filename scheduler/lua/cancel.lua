@@ -4,11 +4,31 @@
 -- Returns {state} when the job was not running (nothing done), else {'ok' | 'more',
 -- task, attempt, worker, ...} for the tasks that were leased or running; 'more'
 -- means call again (the job already reads as cancelled and leases nothing).
+-- With ARGV[5] a task id, only that task is cancelled (`swarm cancel JOB TASK`):
+-- {'task', its state before, attempt, worker} (stop it when leased/running),
+-- {'ended', state} when it had already ended (nothing changed), an error for an
+-- unknown task. The job runs on; it ends cancelled once everything has ended.
 local j = ARGV[3]
 local st = redis.call('HGET', jkey(j), 'state')
 if not st then return redis.error_reply('unknown job ' .. j) end
 if st ~= 'running' then return {st} end
 local jk = jkey(j)
+local one = ARGV[5]
+if one and one ~= '' then
+  local tk = tkey(j, one)
+  local h = redis.call('HMGET', tk, 'state', 'attempt', 'worker')
+  if not h[1] then return redis.error_reply('unknown task ' .. one .. ' in job ' .. j) end
+  if TERMINAL[h[1]] then return {'ended', h[1]} end
+  ready_rem(j, one)
+  redis.call('ZREM', P .. 'leased', member(j, one))
+  redis.call('HSET', tk, 'state', 'cancelled', 'lease_until', 0)
+  move(j, h[1], 'cancelled')
+  event(j, 'task_cancelled', one, h[2])
+  -- its dependants can never start: skipped, like a failed dependency's
+  dag_skip(j, one, 'cancelled')
+  maybe_finish(j)
+  return {'task', h[1], h[2] or '0', h[3] or ''}
+end
 if redis.call('HSETNX', jk, 'cancel_requested', 1) == 1 then
   -- first call: nothing of this job is leased from now on
   redis.call('DEL', jk .. ':ready')

@@ -10,7 +10,8 @@ value", --workers abc started 4 workers, cancel of a failed job said
 "cancelled" and exited 0, the bar was full for an all-failed job, ...).
 
 usage: cli_test.py BINDIR SCENARIO
-scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results, retry
+scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results, retry,
+           cancel-tasks, json
 """
 import json
 import os
@@ -24,7 +25,7 @@ import time
 
 SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
 COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "retry", "result", "rm",
-            "workers"]
+            "workers", "keygen", "logs", "top"]
 
 
 class Fail(Exception):
@@ -399,9 +400,124 @@ def sc_retry(c):
     check(p.returncode == 1, "a second retry of a done job: exit %d" % p.returncode)
 
 
+def logs_json(c, job):
+    p = c.ok("logs", job, "--json")
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def sc_cancel_tasks(c):
+    """`swarm cancel JOB TASK...` on a running job (SIMULATED engine, 1 s per
+    sub-task, one worker with two slots): a running task and a queued one are
+    cancelled, the others complete; the two end cancelled exactly once, the
+    queued one never ran, and the job's state and result say so."""
+    c.ok("up", "--workers", "1", "--slots", "2", "--engine", "sim",
+         env={"SWARM_SIM_TOKEN_US": "100000"}, timeout=300)
+    c.started = True
+    items = ["i%d" % i for i in range(6)]
+    job = c.submit(c.job("six", job_spec("six", "Say {item}", items,
+                                         budget={"max_tokens": 10, "max_attempts": 1})))
+    # a fan-out's tasks are t0000, t0001, ... in item order (checked against the result below)
+    tasks = ["t%04d" % i for i in range(len(items))]
+    running = None
+    deadline = time.time() + 60 * SLOW
+    while time.time() < deadline and not running:
+        ev = logs_json(c, job)
+        started = [e["task_id"] for e in ev if e.get("event") == "task_running"]
+        ended = {e["task_id"] for e in ev if e.get("event") in ("task_done", "task_failed")}
+        live = [t for t in started if t not in ended]
+        if live:
+            running = live[0]
+        else:
+            time.sleep(0.05)
+    check(running, "no task was seen running")
+    started = {e["task_id"] for e in logs_json(c, job) if e.get("event") in
+               ("task_running", "task_leased")}
+    queued = [t for t in tasks if t not in started]
+    check(queued, "every task already started; nothing queued to cancel: %r" % tasks)
+    queued = queued[-1]
+    p = c.run("cancel", job, running, queued)
+    check(p.returncode == 0, "cancel of two tasks: exit %d %r %r" % (p.returncode, p.stdout,
+                                                                    p.stderr))
+    check(p.stdout.split() == ["cancelled", "%s/%s" % (job, running), "cancelled",
+                               "%s/%s" % (job, queued)], "cancel printed %r" % p.stdout)
+    # again: they have ended, nothing changes, exit 1 naming the state
+    p = c.run("cancel", job, queued)
+    check(p.returncode == 1 and "already ended cancelled" in p.stderr and not p.stdout,
+          "second cancel of a task: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+    p = c.run("cancel", job, "no-such-task")
+    check(p.returncode == 1 and "unknown task no-such-task" in p.stderr,
+          "cancel of an unknown task: %d %r" % (p.returncode, p.stderr))
+    p = c.run("wait", job, "--json", timeout=120)
+    check(p.returncode == 4, "wait on a job with cancelled tasks: exit %d, want 4 (%s)" %
+          (p.returncode, p.stderr))
+    st = json.loads(p.stdout)
+    check(st["state"] == "cancelled" and st["cancelled"] == 2 and st["done"] == 4 and
+          st["failed"] == 0, "final status %r" % st)
+    res = json.loads(c.ok("result", job, "--json").stdout)
+    by = {r["task_id"]: r for r in res["results"]}
+    check(sorted(by) == tasks, "task ids %r" % sorted(by))
+    check(res["state"] == "cancelled" and res["done"] == 4 and res["cancelled"] == 2,
+          "result %r" % {k: res.get(k) for k in ("state", "done", "cancelled")})
+    for t in (running, queued):
+        check(by[t]["state"] == "cancelled" and not by[t]["ok"], "task %s: %r" % (t, by[t]))
+    for t, r in by.items():
+        if t not in (running, queued):
+            check(r["ok"] and r["output"], "task %s did not complete: %r" % (t, r))
+    # exactly once: one task_cancelled each, and none of the two is done after it
+    ev = logs_json(c, job)
+    for t in (running, queued):
+        kinds = [e["event"] for e in ev if e.get("task_id") == t]
+        check(kinds.count("task_cancelled") == 1 and "task_done" not in kinds and
+              "task_failed" not in kinds, "events of %s: %r" % (t, kinds))
+    check("task_running" not in [e["event"] for e in ev if e.get("task_id") == queued],
+          "the queued task ran after it was cancelled")
+    # cancel of a task of an ended job: the job is named as not running
+    p = c.run("cancel", job, running)
+    check(p.returncode == 1 and "not running" in p.stderr,
+          "task cancel on an ended job: %d %r" % (p.returncode, p.stderr))
+
+
+def sc_json(c):
+    """Every read command's --json parses and has the documented keys."""
+    p = c.run("status", env={"SWARM_ENDPOINT": "tcp://127.0.0.1:1"})
+    check(p.returncode == 1 and "--insecure" in p.stderr,
+          "a tcp:// endpoint without keys does not name --insecure: %r" % p.stderr)
+    c.ok("up", "--workers", "1", "--slots", "2", "--engine", "sim",
+         env={"SWARM_SIM_TOKEN_US": "1000"}, timeout=300)
+    c.started = True
+    job = c.submit(c.job("two", job_spec("two", "Say {item}", ["a", "b"],
+                                         budget={"max_tokens": 4})))
+    w = json.loads(c.ok("wait", job, "--json", timeout=120).stdout)
+    check(w["job_id"] == job and w["state"] == "done", "wait --json %r" % w)
+    one = json.loads(c.ok("status", job, "--json").stdout)
+    for k in ("job_id", "name", "state", "total", "done", "failed", "running", "pending",
+              "cancelled", "elapsed_ms", "rate_per_s", "eta_ms"):
+        check(k in one, "status JOB --json lacks %s: %r" % (k, one))
+    every = json.loads(c.ok("status", "--json").stdout)
+    check(isinstance(every, dict) and any(j["job_id"] == job for j in every["jobs"]) and
+          isinstance(every["workers"], list), "status --json %r" % every)
+    ws = json.loads(c.ok("workers", "--json").stdout)
+    check(isinstance(ws, list) and len(ws) == 1 and ws[0]["slots"] == 2 and
+          "worker_id" in ws[0] and "busy" in ws[0], "workers --json %r" % ws)
+    res = json.loads(c.ok("result", job, "--json").stdout)
+    check(res["job_id"] == job and res["done"] == 2 and len(res["results"]) == 2 and
+          all(r["ok"] for r in res["results"]), "result --json %r" % res)
+    ev = logs_json(c, job)
+    check(ev and all(e["type"] in ("event", "step", "audit", "gap", "end") for e in ev) and
+          [e["event"] for e in ev if e["type"] == "event"].count("task_done") == 2,
+          "logs --json %r" % ev[:5])
+    top = json.loads(c.ok("top", "--once", "--json").stdout)
+    check(any(j["job_id"] == job for j in top["jobs"]) and len(top["workers"]) == 1,
+          "top --once --json %r" % top)
+    p = c.run("top", "--json")
+    check(p.returncode == 2 and "--once" in p.stderr, "top --json without --once: %d %r" %
+          (p.returncode, p.stderr))
+
+
 SCENARIOS = {"help-version": sc_help_version, "numbers": sc_numbers,
              "down-endpoint": sc_down_endpoint, "validation": sc_validation,
-             "lifecycle": sc_lifecycle, "results": sc_results, "retry": sc_retry}
+             "lifecycle": sc_lifecycle, "results": sc_results, "retry": sc_retry,
+             "cancel-tasks": sc_cancel_tasks, "json": sc_json}
 
 
 def main():
