@@ -135,8 +135,8 @@ med = {k: statistics.median(v) for k, v in med.items()}
 n_rounds = max(r["round"] for r in rows)
 def g(e, t, f):
     return med.get((e, t, f))
-def fmt(v, d=1):
-    return "—" if v is None else "%.*f" % (d, v)
+def fmt(v):
+    return "—" if v is None else "%.*f" % (1 if v >= 10 else 2, v)
 print("\nolmoe-1b-7b shape, %s threads, medians of %d round-robin round(s)\n" % (sys.argv[2], n_rounds))
 print("| file | figure | swarm-infer | llama.cpp | ik_llama.cpp | ik -rtr 1 | ours / best anchor |")
 print("|---|---|---:|---:|---:|---:|---:|")
@@ -166,9 +166,10 @@ for t in types:
         print(line)
     if s8 and tg:
         line = "%s: 8 streams %.1f tok/s = %.2fx single-stream" % (t, s8, s8 / tg)
-        lb8 = g("llama.cpp", t, "tg_streams8")
+        lb8, lb1 = g("llama.cpp", t, "tg_streams8"), g("llama.cpp", t, "tg_streams1")
         if lb8:
-            line += ", %.2fx llama-batched-bench -npl 8 (%.1f)" % (s8 / lb8, lb8)
+            line += ", %.2fx llama-batched-bench -npl 8 (%.2f" % (s8 / lb8, lb8)
+            line += "; its -npl 1: %.2f)" % lb1 if lb1 else ")"
         print(line)
 EOF
 exit $status
