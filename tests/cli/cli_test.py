@@ -406,12 +406,12 @@ def logs_json(c, job):
 
 
 def sc_cancel_tasks(c):
-    """`swarm cancel JOB TASK...` on a running job (SIMULATED engine, 1 s per
+    """`swarm cancel JOB TASK...` on a running job (SIMULATED engine, 3 s per
     sub-task, one worker with two slots): a running task and a queued one are
     cancelled, the others complete; the two end cancelled exactly once, the
     queued one never ran, and the job's state and result say so."""
     c.ok("up", "--workers", "1", "--slots", "2", "--engine", "sim",
-         env={"SWARM_SIM_TOKEN_US": "100000"}, timeout=300)
+         env={"SWARM_SIM_TOKEN_US": "300000"}, timeout=300)
     c.started = True
     items = ["i%d" % i for i in range(6)]
     job = c.submit(c.job("six", job_spec("six", "Say {item}", items,
