@@ -506,6 +506,36 @@ def sc_json(c):
     check(ev and all(e["type"] in ("event", "step", "audit", "gap", "end") for e in ev) and
           [e["event"] for e in ev if e["type"] == "event"].count("task_done") == 2,
           "logs --json %r" % ev[:5])
+    # --insecure: a second swarmd (own prefix, same redis) on plain tcp:// with --insecure;
+    # the CLI reaches it only with the flag, and without it is told to use keys or the flag
+    import socket
+    ports = []
+    for _ in range(2):
+        so = socket.socket()
+        so.bind(("127.0.0.1", 0))
+        ports.append(so.getsockname()[1])
+        so.close()
+    tcp = "tcp://127.0.0.1:%d" % ports[0]
+    with open(os.path.join(c.tmp, "swarmd-tcp.log"), "w") as log:
+        d = subprocess.Popen([os.path.join(c.bindir, "swarmd"), "--redis",
+                              "unix:" + os.path.join(c.state, "redis.sock"), "--prefix", "tcp:",
+                              "--client", tcp, "--workers", "tcp://127.0.0.1:%d" % ports[1],
+                              "--insecure"], stdout=log, stderr=log)
+    try:
+        p = None
+        for _ in range(100):
+            p = c.run("status", "--json", "--insecure", env={"SWARM_ENDPOINT": tcp})
+            if p.returncode == 0:
+                break
+            time.sleep(0.1)
+        check(p.returncode == 0 and json.loads(p.stdout)["jobs"] == [],
+              "status --insecure on a plain tcp:// swarmd: %d %r" % (p.returncode, p.stderr))
+        p = c.run("status", "--json", env={"SWARM_ENDPOINT": tcp})
+        check(p.returncode == 1 and "--insecure" in p.stderr,
+              "status without --insecure on a tcp:// swarmd: %d %r" % (p.returncode, p.stderr))
+    finally:
+        d.terminate()
+        d.wait(timeout=30)
     top = json.loads(c.ok("top", "--once", "--json").stdout)
     check(any(j["job_id"] == job for j in top["jobs"]) and len(top["workers"]) == 1,
           "top --once --json %r" % top)
