@@ -126,6 +126,8 @@ typedef struct swarmd {
     char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
     size_t n_waiters;
     size_t n_pend, cap_pend;
+    struct swarmd_progress *prog; /* Progress drained, not yet sent (coalesced per task) */
+    size_t n_prog, cap_prog;
     uint64_t counters[SWARMD_C_COUNT];
     struct swarmd_http *http; /* NULL without --http */
     struct curve_zap *zap;    /* ZAP handler; NULL when no endpoint uses CURVE */
@@ -155,7 +157,7 @@ void swarmd_tasks_stop(swarmd *d, const sched_taskref *refs, const char *const *
 void swarmd_deadlines_check(swarmd *d);
 /* Store the results gathered while draining: one script call per batch. */
 void swarmd_results_flush(swarmd *d);
-void swarmd_pending_free(swarmd *d); /* at exit: results that never went out */
+void swarmd_pending_free(swarmd *d); /* at exit: results and progress that never went out */
 /* Status requests waiting for a job to end (Status.wait_ms, swarmd_client.c):
  * answered when it is merged, when their time is up, or at exit. */
 void swarmd_waiters_wake(swarmd *d, const char *job_id);

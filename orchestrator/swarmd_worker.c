@@ -364,9 +364,8 @@ typedef struct result_ctx {
     bool progress;
 } result_ctx;
 
-static void progress_done(void *ud, int rc, const char *err, int outcome, bool merge)
+static void progress_outcome(const result_ctx *c, int rc, int outcome)
 {
-    result_ctx *c = ud;
     swarmd *d = c->d;
     if (rc == 0 && outcome == SCHED_FORGED) {
         d->counters[SWARMD_C_PROGRESS_REJECTED]++;
@@ -380,8 +379,11 @@ static void progress_done(void *ud, int rc, const char *err, int outcome, bool m
             Swarm__Cancel cn;
             wire_envelope_init(&env, "swarmd", 0);
             swarm__cancel__init(&cn);
-            cn.job_id = c->job;
-            cn.task_id = c->task;
+            char job[sizeof c->job], task[sizeof c->task]; /* protobuf-c fields are not const */
+            memcpy(job, c->job, sizeof job);
+            memcpy(task, c->task, sizeof task);
+            cn.job_id = job;
+            cn.task_id = task;
             cn.attempt = c->attempt;
             env.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
             env.cancel = &cn;
@@ -390,7 +392,107 @@ static void progress_done(void *ud, int rc, const char *err, int outcome, bool m
     } else if (rc != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
     }
-    free(c);
+}
+
+static void progress_done(void *ud, int rc, const char *err, int outcome, bool merge)
+{
+    (void)err;
+    (void)merge;
+    progress_outcome(ud, rc, outcome);
+    free(ud);
+}
+
+/* Plain Progress reports gathered while draining, one per task attempt (a
+ * later report replaces an earlier one: only the last tokens and tail
+ * matter), stored by one progress.lua call per drain pass. */
+struct swarmd_progress {
+    result_ctx c;
+    uint64_t token;
+    uint32_t tokens;
+    char tail[128];
+};
+
+typedef struct progress_batch {
+    swarmd *d;
+    struct swarmd_progress *p;
+    size_t n;
+} progress_batch;
+
+static void progress_batch_done(void *ud, int rc, const char *err, const int *outcome,
+                                const bool *merge, size_t n)
+{
+    progress_batch *b = ud;
+    (void)err;
+    (void)merge;
+    for (size_t i = 0; i < b->n; i++)
+        progress_outcome(&b->p[i].c, rc == 0 && i < n ? 0 : -1,
+                         rc == 0 && i < n ? outcome[i] : SCHED_UNKNOWN);
+    free(b->p);
+    free(b);
+}
+
+static void swarmd_progress_flush(swarmd *d)
+{
+    if (!d->n_prog) return;
+    progress_batch *b = calloc(1, sizeof *b);
+    sched_progress *sp = calloc(d->n_prog, sizeof *sp);
+    char err[256] = "out of memory";
+    int rc = -1;
+    if (b && sp) {
+        b->d = d;
+        b->p = d->prog;
+        b->n = d->n_prog;
+        for (size_t i = 0; i < b->n; i++) {
+            const struct swarmd_progress *p = &b->p[i];
+            sp[i] = (sched_progress){.ref = {p->c.job, p->c.task, p->c.attempt, p->token},
+                                     .worker = p->c.worker,
+                                     .tail = p->tail,
+                                     .tokens = p->tokens};
+        }
+        rc = d->sched ? sched_tasks_progress(d->sched, sp, b->n, d->cfg.lease_ms,
+                                             progress_batch_done, b, err, sizeof err)
+                      : -1;
+    }
+    free(sp);
+    if (rc != 0) {
+        /* lost reports only delay running/tokens; the heartbeat keeps the lease */
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        free(d->prog);
+        free(b);
+    }
+    d->prog = NULL;
+    d->n_prog = d->cap_prog = 0;
+}
+
+/* Queue a plain Progress (no step, checkpoint or pause) for the drain's batch. */
+static void progress_queue(swarmd *d, const swarmd_worker *w, const Swarm__Progress *p)
+{
+    struct swarmd_progress *q = NULL;
+    for (size_t i = 0; i < d->n_prog && !q; i++)
+        if (d->prog[i].c.attempt == p->attempt && !strcmp(d->prog[i].c.task, p->task_id) &&
+            !strcmp(d->prog[i].c.job, p->job_id) && !strcmp(d->prog[i].c.worker, w->name))
+            q = &d->prog[i];
+    if (!q) {
+        if (d->n_prog == d->cap_prog) {
+            size_t cap = d->cap_prog ? d->cap_prog * 2 : 64;
+            struct swarmd_progress *np = realloc(d->prog, sizeof *np * cap);
+            if (!np) return; /* only delays running/tokens */
+            d->prog = np;
+            d->cap_prog = cap;
+        }
+        q = &d->prog[d->n_prog++];
+        memset(q, 0, sizeof *q);
+        q->c.d = d;
+        q->c.progress = true;
+        snprintf(q->c.worker, sizeof q->c.worker, "%s", w->name);
+        snprintf(q->c.job, sizeof q->c.job, "%s", p->job_id);
+        snprintf(q->c.task, sizeof q->c.task, "%s", p->task_id);
+        q->c.attempt = p->attempt;
+    }
+    q->token = p->lease_token;
+    q->tokens = p->tokens;
+    snprintf(q->tail, sizeof q->tail, "%s", p->text_tail);
+    if (d->n_prog >= SWARMD_COMPLETE_BATCH) swarmd_progress_flush(d);
 }
 
 static void heartbeat_done(void *ud, int rc, const char *err, long long n)
@@ -641,10 +743,16 @@ void swarmd_pending_free(swarmd *d)
     batch_free(d->pend, d->n_pend);
     d->pend = NULL;
     d->n_pend = d->cap_pend = 0;
+    free(d->prog);
+    d->prog = NULL;
+    d->n_prog = d->cap_prog = 0;
 }
 
 void swarmd_results_flush(swarmd *d)
 {
+    /* progress first: Redis runs the calls in order, and a task's Progress
+     * stored after its Result would read as stale */
+    swarmd_progress_flush(d);
     if (!d->n_pend) return;
     batch_ctx *b = calloc(1, sizeof *b);
     sched_result *sr = calloc(d->n_pend, sizeof *sr);
@@ -802,6 +910,14 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
     for (size_t i = 0; i < w->n_inflight; i++)
         if (!strcmp(w->inflight[i].job, p->job_id) && !strcmp(w->inflight[i].task, p->task_id))
             w->inflight[i].answered = true;
+    bool step = (p->step_json && *p->step_json) || (p->checkpoint && *p->checkpoint) ||
+                (p->paused && *p->paused);
+    if (!step) {
+        progress_queue(d, w, p); /* stored with the drain pass's batch */
+        return;
+    }
+    /* a step's checkpoint must follow its progress: the queued ones go first */
+    swarmd_progress_flush(d);
     result_ctx *c = calloc(1, sizeof *c);
     if (!c) return;
     c->d = d;

@@ -77,7 +77,9 @@ struct sched_op {
     size_t *lens;
     sched_op_fn fn;
     void *cb, *ud;
-    char *tag; /* per-op string (job id of a merge) */
+    char *tag;            /* per-op string (job id of a merge) */
+    sched_merge_acc *acc; /* a merge's state, handed from page to page */
+    uint64_t at;          /* tasks merged before this collect page */
 };
 
 uint64_t sched_now_ms(void)
@@ -125,6 +127,7 @@ static void op_free(sched_op *op)
     free(op->argv);
     free(op->lens);
     free(op->tag);
+    sched_merge_free(op->acc);
     free(op);
 }
 
@@ -746,6 +749,8 @@ static void op_outcome_reply(sched_op *op, redisReply *r, const char *err)
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
         cb(op->ud, 0, NULL, outcome_parse(sched_reply_str(r->element[0])),
            sched_reply_ll(r->element[1]) != 0);
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) /* progress.lua: one report */
+        cb(op->ud, 0, NULL, outcome_parse(sched_reply_str(r->element[0])), false);
     else
         cb(op->ud, 0, NULL, outcome_parse(sched_reply_str(r)), false);
 }
@@ -770,6 +775,43 @@ int sched_task_progress(sched_t *s, const sched_taskref *t, const char *worker, 
                op_str(op, tail))) {
         op_free(op);
         op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+static void op_progress_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_outcomes_fn cb = (sched_outcomes_fn)op->cb;
+    if (err || r->type != REDIS_REPLY_ARRAY) {
+        cb(op->ud, -1, err ? err : "progress: unexpected reply", NULL, NULL, 0);
+        return;
+    }
+    size_t n = r->elements;
+    int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
+    bool *merge = calloc(n ? n : 1, sizeof *merge); /* always false: progress ends nothing */
+    if (!outcomes || !merge) {
+        free(outcomes);
+        free(merge);
+        cb(op->ud, -1, "out of memory", NULL, NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        outcomes[i] = outcome_parse(sched_reply_str(r->element[i]));
+    cb(op->ud, 0, NULL, outcomes, merge, n);
+    free(outcomes);
+    free(merge);
+}
+
+int sched_tasks_progress(sched_t *s, const sched_progress *p, size_t n, uint64_t lease_ms,
+                         sched_outcomes_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_PROGRESS, op_progress_reply, (void *)cb, ud);
+    for (size_t i = 0; op && i < n; i++) {
+        if (op_fref(op, &p[i].ref) || op_str(op, p[i].worker) || op_u64(op, p[i].tokens) ||
+            op_u64(op, lease_ms) || op_str(op, p[i].tail)) {
+            op_free(op);
+            op = NULL;
+        }
     }
     return op_send(op, err, errlen);
 }
@@ -1107,6 +1149,40 @@ static void op_finish_reply(sched_op *op, redisReply *r, const char *err)
     /* 0: another merger stored it first; nothing to report. */
 }
 
+#define MERGE_PAGE 2000 /* tasks per collect.lua call: swarmd holds one page, not the job */
+
+/* The previous page's fragments, appended by the next Redis call. */
+static int op_merge_frags(sched_op *op, sched_merge_acc *a)
+{
+    for (int w = 0; w < 3; w++) {
+        size_t n;
+        const char *p = sched_merge_fragment(a, w, &n);
+        if (op_arg(op, p, n)) return -1;
+    }
+    return 0;
+}
+
+static void op_collect_reply(sched_op *op, redisReply *r, const char *err);
+
+/* A collect page from task at; a (owned by the op once sent) is NULL for the first. */
+static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merge_acc *a, void *cb,
+                            void *ud)
+{
+    sched_op *c = op_new(s, S_COLLECT, op_collect_reply, cb, ud);
+    if (c && (op_str(c, job) || op_u64(c, at) || op_u64(c, MERGE_PAGE) ||
+              (a && op_merge_frags(c, a)) || !(c->tag = strdup(job)))) {
+        op_free(c);
+        c = NULL;
+    }
+    if (c) {
+        c->acc = a;
+        c->at = at;
+    } else {
+        sched_merge_free(a);
+    }
+    return c;
+}
+
 static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
 {
     sched_t *s = op->s;
@@ -1117,20 +1193,45 @@ static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, op->tag, -1, err, NULL);
         return;
     }
-    char *json = NULL;
+    sched_merge_acc *a = op->acc;
+    op->acc = NULL;
+    size_t n = 0;
+    if (!a && sched_merge_open(&a, op->tag, r, msg, sizeof msg) != 0) a = NULL;
+    if (a) sched_merge_clear(a); /* the previous page is in Redis now */
+    if (!a || sched_merge_page(a, r, &n, msg, sizeof msg) != 0) {
+        sched_merge_free(a);
+        merging_drop(s, op->tag);
+        cb(op->ud, op->tag, -1, msg, NULL);
+        return;
+    }
+    uint64_t at = op->at + n;
+    if (n == MERGE_PAGE) { /* maybe more: the next page */
+        if (op_send(collect_op(s, op->tag, at, a, op->cb, op->ud), msg, sizeof msg) != 0) {
+            merging_drop(s, op->tag);
+            cb(op->ud, op->tag, -1, msg, NULL);
+        }
+        return;
+    }
+    char *head, *mid1, *mid2, *tail;
     const char *state = NULL;
-    if (sched_merge_build(r, op->tag, &json, &state, msg, sizeof msg) != 0) {
+    if (sched_merge_close(a, &head, &mid1, &mid2, &tail, &state, msg, sizeof msg) != 0) {
+        sched_merge_free(a);
         merging_drop(s, op->tag);
         cb(op->ud, op->tag, -1, msg, NULL);
         return;
     }
     sched_op *fin = op_new(s, S_FINISH, op_finish_reply, op->cb, op->ud);
-    if (fin && (op_str(fin, op->tag) || op_str(fin, state) || op_str(fin, json) ||
-                !(fin->tag = strdup(op->tag)))) {
+    if (fin && (op_str(fin, op->tag) || op_str(fin, state) || op_str(fin, head) ||
+                op_str(fin, mid1) || op_str(fin, mid2) || op_str(fin, tail) || op_u64(fin, at) ||
+                op_merge_frags(fin, a) || !(fin->tag = strdup(op->tag)))) {
         op_free(fin);
         fin = NULL;
     }
-    free(json);
+    free(head);
+    free(mid1);
+    free(mid2);
+    free(tail);
+    sched_merge_free(a);
     if (op_send(fin, msg, sizeof msg) != 0) {
         merging_drop(s, op->tag);
         cb(op->ud, op->tag, -1, msg, NULL);
@@ -1151,11 +1252,7 @@ static void op_pending_reply(sched_op *op, redisReply *r, const char *err)
         if (!m) return;
         s->merging = m;
         char msg[300];
-        sched_op *c = op_new(s, S_COLLECT, op_collect_reply, op->cb, op->ud);
-        if (c && (op_str(c, job) || !(c->tag = strdup(job)))) {
-            op_free(c);
-            c = NULL;
-        }
+        sched_op *c = collect_op(s, job, 0, NULL, op->cb, op->ud);
         char *dup = strdup(job);
         if (!dup) {
             op_free(c);

@@ -10,9 +10,21 @@
 const char *sched_reply_str(const redisReply *r);
 long long sched_reply_ll(const redisReply *r);
 
-/* Build the merged result JSON (docs/JOBS.md) from a collect.lua reply.
- * *json is malloc'd; *state is "done", "failed" or "cancelled" (static). */
-int sched_merge_build(const redisReply *collect, const char *job_id, char **json,
+/* The merged result JSON (docs/JOBS.md), built a page of tasks at a time
+ * (sched_merge.c). open takes collect.lua's first reply (element 0: the job
+ * hash); page turns a reply's tasks into this page's fragments (which = 0
+ * results, 1 failed_tasks, 2 merged; cleared by sched_merge_clear once sent);
+ * close gives the pieces finish.lua joins: head R mid1 F mid2 M tail. *state
+ * is "done", "failed" or "cancelled" (static); the pieces are malloc'd. */
+typedef struct sched_merge_acc sched_merge_acc;
+int sched_merge_open(sched_merge_acc **out, const char *job_id, const redisReply *collect,
+                     char *err, size_t errlen);
+int sched_merge_page(sched_merge_acc *a, const redisReply *collect, size_t *n_tasks, char *err,
+                     size_t errlen);
+const char *sched_merge_fragment(sched_merge_acc *a, int which, size_t *len);
+void sched_merge_clear(sched_merge_acc *a);
+int sched_merge_close(sched_merge_acc *a, char **head, char **mid1, char **mid2, char **tail,
                       const char **state, char *err, size_t errlen);
+void sched_merge_free(sched_merge_acc *a);
 
 #endif

@@ -8,8 +8,12 @@
  *            parsed as JSON, or kept as a string when it does not parse, or
  *            null (with error) when the task did not succeed.
  * Every task appears exactly once in "results"; failed ones also in
- * "failed_tasks". The JSON is built here and stored by finish.lua, which only
- * accepts it while the job is still "merging", so it is stored once. */
+ * "failed_tasks". The JSON is built in pages of tasks (collect.lua pages), so
+ * swarmd's memory does not grow with the job: each page becomes three JSON
+ * fragments (results, failed_tasks, merged) that Redis appends to scratch
+ * keys; finish.lua joins them with the head and tail built at the end, and
+ * only accepts the result while the job is still "merging", so it is stored
+ * once. */
 #include "sched_int.h"
 
 #include <stdio.h>
@@ -75,11 +79,90 @@ static void sb_label(strbuf *b, const char *item)
     sb_add(b, "\n", 1);
 }
 
-int sched_merge_build(const redisReply *c, const char *job_id, char **json, const char **state,
-                      char *err, size_t errlen)
+/* JSON string body (no quotes), escaped like cJSON prints it; escaping is
+ * per byte, so pieces escaped one by one concatenate to the whole escaped. */
+static void sb_json_body(strbuf *b, const char *s)
 {
-    *json = NULL;
-    *state = NULL;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        const char *e = NULL;
+        switch (c) {
+        case '"':
+            e = "\\\"";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        case '\b':
+            e = "\\b";
+            break;
+        case '\f':
+            e = "\\f";
+            break;
+        case '\n':
+            e = "\\n";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case '\t':
+            e = "\\t";
+            break;
+        default:
+            break;
+        }
+        if (e) {
+            sb_add(b, e, strlen(e));
+        } else if (c < 32) {
+            char u[8];
+            snprintf(u, sizeof u, "\\u%04x", c);
+            sb_add(b, u, 6);
+        } else {
+            sb_add(b, s, 1);
+        }
+    }
+}
+
+/* Append a cJSON item printed unformatted, after a comma unless first. */
+static void sb_item(strbuf *b, cJSON *item, bool *first)
+{
+    char *p = item ? cJSON_PrintUnformatted(item) : NULL;
+    if (!p) {
+        b->oom = true;
+        return;
+    }
+    if (!*first) sb_add(b, ",", 1);
+    *first = false;
+    sb_add(b, p, strlen(p));
+    free(p);
+}
+
+struct sched_merge_acc {
+    char *job_id, *name, *merge, *reducer, *reduced;
+    bool as_json, cancel;
+    bool first_r, first_f, first_m; /* no separator before the first piece */
+    unsigned done, failed, cancelled, total;
+    strbuf r, f, m; /* this page's fragments */
+};
+
+void sched_merge_free(sched_merge_acc *a)
+{
+    if (!a) return;
+    free(a->job_id);
+    free(a->name);
+    free(a->merge);
+    free(a->reducer);
+    free(a->reduced);
+    free(a->r.p);
+    free(a->f.p);
+    free(a->m.p);
+    free(a);
+}
+
+int sched_merge_open(sched_merge_acc **out, const char *job_id, const redisReply *c, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
     if (!c || c->type != REDIS_REPLY_ARRAY || c->elements < 1) {
         snprintf(err, errlen, "merge %s: unexpected collect reply", job_id);
         return -1;
@@ -89,24 +172,37 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
         snprintf(err, errlen, "merge %s: job not found", job_id);
         return -1;
     }
+    sched_merge_acc *a = calloc(1, sizeof *a);
+    if (!a) goto oom;
     const char *merge = hash_get(h, "merge");
-    bool as_json = strcmp(merge, "json") == 0;
-    bool cancel = strcmp(hash_get(h, "cancel_requested"), "1") == 0;
+    a->as_json = strcmp(merge, "json") == 0;
+    a->cancel = strcmp(hash_get(h, "cancel_requested"), "1") == 0;
+    a->first_r = a->first_f = a->first_m = true;
     /* merge "agent": the reducer task's answer is the merged result */
-    const char *reducer = strcmp(merge, "agent") == 0 ? hash_get(h, "reducer") : "";
-    const char *reduced = NULL;
-    unsigned done = 0, failed = 0, cancelled = 0, total = 0;
+    a->job_id = strdup(job_id);
+    a->name = strdup(hash_get(h, "name"));
+    a->merge = strdup(merge);
+    a->reducer = strdup(strcmp(merge, "agent") == 0 ? hash_get(h, "reducer") : "");
+    if (!a->job_id || !a->name || !a->merge || !a->reducer) goto oom;
+    *out = a;
+    return 0;
+oom:
+    sched_merge_free(a);
+    snprintf(err, errlen, "merge %s: out of memory", job_id);
+    return -1;
+}
 
-    cJSON *root = cJSON_CreateObject();
-    cJSON *results = cJSON_CreateArray();
-    cJSON *failed_tasks = cJSON_CreateArray();
-    cJSON *merged_json = as_json ? cJSON_CreateArray() : NULL;
-    strbuf cat = {0};
-    bool first = true;
-    if (!root || !results || !failed_tasks || (as_json && !merged_json)) goto oom;
-
+int sched_merge_page(sched_merge_acc *a, const redisReply *c, size_t *n_tasks, char *err,
+                     size_t errlen)
+{
+    *n_tasks = 0;
+    if (!c || c->type != REDIS_REPLY_ARRAY || c->elements < 1) {
+        snprintf(err, errlen, "merge %s: unexpected collect reply", a->job_id);
+        return -1;
+    }
     for (size_t i = 1; i < c->elements; i++) {
         const redisReply *t = c->element[i];
+        (*n_tasks)++;
         if (t->type != REDIS_REPLY_ARRAY || t->elements < 8) continue;
         const char *tid = sched_reply_str(t->element[0]);
         const char *st = sched_reply_str(t->element[1]);
@@ -117,11 +213,31 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
         const char *worker = sched_reply_str(t->element[6]);
         long long tokens = sched_reply_ll(t->element[7]);
         bool ok = strcmp(st, "done") == 0;
-        if (ok && reducer[0] && strcmp(tid, reducer) == 0) reduced = output;
-        total++;
+        if (ok && a->reducer[0] && strcmp(tid, a->reducer) == 0) {
+            free(a->reduced);
+            if (!(a->reduced = strdup(output))) goto oom;
+        }
+        a->total++;
+        const char *why = NULL;
+        if (ok) {
+            a->done++;
+        } else {
+            why = error[0] ? error : st;
+            if (strcmp(st, "cancelled") == 0) {
+                a->cancelled++;
+                why = "cancelled";
+            } else {
+                a->failed++;
+                cJSON *f = cJSON_CreateObject();
+                cJSON_AddStringToObject(f, "task_id", tid);
+                cJSON_AddStringToObject(f, "item", item);
+                cJSON_AddStringToObject(f, "error", why);
+                cJSON_AddNumberToObject(f, "attempts", (double)attempt);
+                sb_item(&a->f, f, &a->first_f);
+                cJSON_Delete(f);
+            }
+        }
         cJSON *r = cJSON_CreateObject();
-        if (!r) goto oom;
-        cJSON_AddItemToArray(results, r);
         cJSON_AddStringToObject(r, "task_id", tid);
         cJSON_AddStringToObject(r, "item", item);
         cJSON_AddBoolToObject(r, "ok", ok);
@@ -135,98 +251,119 @@ int sched_merge_build(const redisReply *c, const char *job_id, char **json, cons
             cJSON_AddNumberToObject(r, "steps", (double)sched_reply_ll(t->element[8]));
             cJSON_AddNumberToObject(r, "tool_calls", (double)sched_reply_ll(t->element[9]));
         }
-        cJSON *mj = NULL;
-        if (as_json) {
-            if (!(mj = cJSON_CreateObject())) goto oom;
-            cJSON_AddItemToArray(merged_json, mj);
+        if (why) cJSON_AddStringToObject(r, "error", why);
+        sb_item(&a->r, r, &a->first_r);
+        cJSON_Delete(r);
+        if (a->as_json) {
+            cJSON *mj = cJSON_CreateObject();
             cJSON_AddStringToObject(mj, "task_id", tid);
             cJSON_AddStringToObject(mj, "item", item);
             cJSON_AddStringToObject(mj, "status", st);
-        } else {
-            if (!first) sb_add(&cat, "\n\n", 2);
-            first = false;
-            sb_label(&cat, item);
-        }
-        if (ok) {
-            done++;
-            if (as_json) {
+            if (ok) {
                 size_t olen = t->element[4]->type == REDIS_REPLY_STRING ? t->element[4]->len : 0;
                 cJSON *v = cJSON_ParseWithLength(output, olen);
                 if (!v) v = cJSON_CreateString(output);
-                if (!v) goto oom;
-                cJSON_AddItemToObject(mj, "output", v);
+                if (v) cJSON_AddItemToObject(mj, "output", v);
             } else {
-                sb_add(&cat, output, strlen(output));
-            }
-        } else {
-            const char *why = error[0] ? error : st;
-            if (strcmp(st, "cancelled") == 0) {
-                cancelled++;
-                why = "cancelled";
-            } else {
-                failed++;
-                cJSON *f = cJSON_CreateObject();
-                if (!f) goto oom;
-                cJSON_AddItemToArray(failed_tasks, f);
-                cJSON_AddStringToObject(f, "task_id", tid);
-                cJSON_AddStringToObject(f, "item", item);
-                cJSON_AddStringToObject(f, "error", why);
-                cJSON_AddNumberToObject(f, "attempts", (double)attempt);
-            }
-            cJSON_AddStringToObject(r, "error", why);
-            if (as_json) {
                 cJSON_AddNullToObject(mj, "output");
                 cJSON_AddStringToObject(mj, "error", why);
+            }
+            sb_item(&a->m, mj, &a->first_m);
+            cJSON_Delete(mj);
+        } else if (!a->reducer[0]) {
+            if (!a->first_m) sb_add(&a->m, "\\n\\n", 4);
+            a->first_m = false;
+            strbuf label = {0};
+            sb_label(&label, item);
+            sb_json_body(&a->m, label.p ? label.p : "");
+            free(label.p);
+            if (label.oom) a->m.oom = true;
+            if (ok) {
+                sb_json_body(&a->m, output);
             } else {
-                sb_add(&cat, "[", 1);
-                sb_add(&cat, st, strlen(st));
+                sb_add(&a->m, "[", 1);
+                sb_json_body(&a->m, st);
                 if (strcmp(st, "cancelled") != 0) {
-                    sb_add(&cat, ": ", 2);
-                    sb_add(&cat, why, strlen(why));
+                    sb_add(&a->m, ": ", 2);
+                    sb_json_body(&a->m, why);
                 }
-                sb_add(&cat, "]", 1);
+                sb_add(&a->m, "]", 1);
             }
         }
-    }
-    if (cat.oom) goto oom;
-    /* a job with tasks cancelled one by one (swarm cancel JOB TASK) is not done */
-    *state = cancel ? "cancelled" : failed ? "failed" : cancelled ? "cancelled" : "done";
-    cJSON_AddStringToObject(root, "job_id", job_id);
-    cJSON_AddStringToObject(root, "name", hash_get(h, "name"));
-    cJSON_AddStringToObject(root, "state", *state);
-    cJSON_AddStringToObject(root, "merge", merge);
-    cJSON_AddNumberToObject(root, "total", total);
-    cJSON_AddNumberToObject(root, "done", done);
-    cJSON_AddNumberToObject(root, "failed", failed);
-    cJSON_AddNumberToObject(root, "cancelled", cancelled);
-    cJSON_AddItemToObject(root, "results", results);
-    results = NULL;
-    cJSON_AddItemToObject(root, "failed_tasks", failed_tasks);
-    failed_tasks = NULL;
-    if (as_json) {
-        cJSON_AddItemToObject(root, "merged", merged_json);
-        merged_json = NULL;
-    } else if (reducer[0]) {
-        /* no answer when the reducer did not run: the sub-results stay in results[] */
-        cJSON_AddStringToObject(root, "reducer", reducer);
-        cJSON_AddStringToObject(root, "merged", reduced ? reduced : "");
-    } else {
-        cJSON_AddStringToObject(root, "merged", cat.p ? cat.p : "");
-    }
-    *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    free(cat.p);
-    if (!*json) {
-        snprintf(err, errlen, "merge %s: out of memory", job_id);
-        return -1;
+        if (a->r.oom || a->f.oom || a->m.oom) goto oom;
     }
     return 0;
 oom:
+    snprintf(err, errlen, "merge %s: out of memory", a->job_id);
+    return -1;
+}
+
+const char *sched_merge_fragment(sched_merge_acc *a, int which, size_t *len)
+{
+    strbuf *b = which == 0 ? &a->r : which == 1 ? &a->f : &a->m;
+    *len = b->len;
+    return b->p ? b->p : "";
+}
+
+void sched_merge_clear(sched_merge_acc *a)
+{
+    a->r.len = a->f.len = a->m.len = 0;
+}
+
+int sched_merge_close(sched_merge_acc *a, char **head, char **mid1, char **mid2, char **tail,
+                      const char **state, char *err, size_t errlen)
+{
+    *head = *mid1 = *mid2 = *tail = NULL;
+    /* a job with tasks cancelled one by one (swarm cancel JOB TASK) is not done */
+    *state = a->cancel ? "cancelled" : a->failed ? "failed" : a->cancelled ? "cancelled" : "done";
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "job_id", a->job_id);
+    cJSON_AddStringToObject(root, "name", a->name);
+    cJSON_AddStringToObject(root, "state", *state);
+    cJSON_AddStringToObject(root, "merge", a->merge);
+    cJSON_AddNumberToObject(root, "total", a->total);
+    cJSON_AddNumberToObject(root, "done", a->done);
+    cJSON_AddNumberToObject(root, "failed", a->failed);
+    cJSON_AddNumberToObject(root, "cancelled", a->cancelled);
+    char *obj = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    cJSON_Delete(results);
-    cJSON_Delete(failed_tasks);
-    cJSON_Delete(merged_json);
-    free(cat.p);
-    snprintf(err, errlen, "merge %s: out of memory", job_id);
+    strbuf h = {0}, m2 = {0}, tl = {0};
+    size_t olen = obj ? strlen(obj) : 0;
+    if (olen < 2) {
+        free(obj);
+        goto oom;
+    }
+    /* "{...}" -> "{...,"results":[" */
+    sb_add(&h, obj, olen - 1);
+    free(obj);
+    sb_add(&h, ",\"results\":[", 12);
+    sb_add(&m2, "]", 1);
+    if (a->as_json) {
+        sb_add(&m2, ",\"merged\":[", 11);
+        sb_add(&tl, "]}", 2);
+    } else if (a->reducer[0]) {
+        /* no answer when the reducer did not run: the sub-results stay in results[] */
+        sb_add(&m2, ",\"reducer\":\"", 12);
+        sb_json_body(&m2, a->reducer);
+        sb_add(&m2, "\",\"merged\":\"", 12);
+        sb_json_body(&m2, a->reduced ? a->reduced : "");
+        sb_add(&tl, "\"}", 2);
+    } else {
+        sb_add(&m2, ",\"merged\":\"", 11);
+        sb_add(&tl, "\"}", 2);
+    }
+    *mid1 = strdup("],\"failed_tasks\":[");
+    if (h.oom || m2.oom || tl.oom || !*mid1) goto oom;
+    *head = h.p;
+    *mid2 = m2.p;
+    *tail = tl.p;
+    return 0;
+oom:
+    free(h.p);
+    free(m2.p);
+    free(tl.p);
+    free(*mid1);
+    *mid1 = NULL;
+    snprintf(err, errlen, "merge %s: out of memory", a->job_id);
     return -1;
 }

@@ -146,6 +146,13 @@ int sched_task_progress(sched_t *s, const sched_taskref *t, const char *worker, 
                         const char *tail, uint64_t lease_ms, sched_outcome_fn cb, void *ud,
                         char *err, size_t errlen);
 
+/* One Progress report, for the batched call below. */
+typedef struct sched_progress {
+    sched_taskref ref;
+    const char *worker, *tail;
+    uint32_t tokens;
+} sched_progress;
+
 /* An agent step (or pause) as a worker reports it. */
 typedef struct sched_step {
     uint32_t step, tool_calls;
@@ -175,6 +182,11 @@ typedef void (*sched_outcomes_fn)(void *ud, int rc, const char *err, const int *
                                   const bool *merge, size_t n);
 int sched_tasks_complete(sched_t *s, const sched_result *r, size_t n, sched_outcomes_fn cb,
                          void *ud, char *err, size_t errlen);
+
+/* n Progress reports in one script call (swarmd coalesces a drain pass's);
+ * cb gets outcome[i] (ok, stale, unknown, forged) for p[i], merge[] all false. */
+int sched_tasks_progress(sched_t *s, const sched_progress *p, size_t n, uint64_t lease_ms,
+                         sched_outcomes_fn cb, void *ud, char *err, size_t errlen);
 
 typedef void (*sched_count_fn)(void *ud, int rc, const char *err, long long n);
 /* Extend the leases of tasks a live worker still runs (n = how many matched:

@@ -1,12 +1,23 @@
 -- finish.lua - store the merged result once: only a job still in merging takes it.
--- ARGV[3] job, [4] final state, [5] result JSON. Returns 1 if stored, 0 if it already was.
+-- ARGV[3] job, [4] final state, [5] head, [6] mid1, [7] mid2, [8] tail, [9] tasks merged,
+-- [10..12] the last page's fragments. The result is head R mid1 F mid2 M tail, R F M
+-- the scratch keys collect.lua's pages filled (sched_merge.c). Returns 1 if stored, 0 if
+-- it already was.
 -- The result is its own string key (P job:<id>:result) so Status can read it in
 -- pages with GETRANGE instead of carrying it whole.
 local j = ARGV[3]
+local k = jkey(j) .. ':merge:'
 redis.call('SREM', P .. 'merging', j)
 redis.call('ZREM', P .. 'deadlines', j)
-if redis.call('HGET', jkey(j), 'state') ~= 'merging' then return 0 end
-redis.call('SET', jkey(j) .. ':result', ARGV[5])
+if redis.call('HGET', jkey(j), 'state') ~= 'merging' then
+  redis.call('DEL', k .. 'r', k .. 'f', k .. 'm', k .. 'at')
+  return 0
+end
+merge_append(j, tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12])
+local function get(x) return redis.call('GET', k .. x) or '' end
+redis.call('SET', jkey(j) .. ':result', ARGV[5] .. get('r') .. ARGV[6] .. get('f') .. ARGV[7] ..
+           get('m') .. ARGV[8])
+redis.call('DEL', k .. 'r', k .. 'f', k .. 'm', k .. 'at')
 redis.call('HSET', jkey(j), 'state', ARGV[4], 'finished_ms', NOW)
 -- retention (purge.lua) removes it later; its event stream shrinks to the tail
 redis.call('ZADD', P .. 'finished', NOW, j)

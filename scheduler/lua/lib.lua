@@ -325,3 +325,16 @@ local function retry_or_fail(j, t, attempt, reason, forgive)
   maybe_finish(j)
   return 'failed'
 end
+
+-- The merged result is built in pages (sched_merge.c): each page's fragments
+-- (results, failed_tasks, merged) are appended to scratch keys. 'at' counts the
+-- tasks whose fragments are in; a page is appended once even if its call is
+-- sent again after a reconnect (its 'at' is then already reached).
+local function merge_append(j, at, r, f, m)
+  local k = jkey(j) .. ':merge:'
+  if tonumber(redis.call('GET', k .. 'at') or '0') >= at then return end
+  if #r > 0 then redis.call('APPEND', k .. 'r', r) end
+  if #f > 0 then redis.call('APPEND', k .. 'f', f) end
+  if #m > 0 then redis.call('APPEND', k .. 'm', m) end
+  redis.call('SET', k .. 'at', at)
+end

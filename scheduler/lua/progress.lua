@@ -1,18 +1,26 @@
--- progress.lua - a worker reports progress: leased -> running, lease extended.
--- ARGV[3] job, [4] task, [5] attempt, [6] token, [7] worker (sender), [8] tokens,
--- [9] lease ms, [10] text tail. Returns ok | stale | unknown | forged.
-local j, t, attempt = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local tk = tkey(j, t)
-local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
-if not h[1] then return 'unknown' end
-if tonumber(h[2]) ~= attempt or (h[1] ~= 'leased' and h[1] ~= 'running') then return 'stale' end
-if h[3] ~= ARGV[6] or h[4] ~= ARGV[7] then return 'forged' end
-local lu = NOW + tonumber(ARGV[9])
-if h[1] == 'leased' then
-  redis.call('HSET', tk, 'state', 'running')
-  move(j, 'leased', 'running')
-  event(j, 'task_running', t, attempt)
+-- progress.lua - workers report progress: leased -> running, lease extended; many
+-- per call (swarmd coalesces the Progress messages of a drain pass: one script
+-- per batch, not per message). Per report 8 ARGV from ARGV[3]: job, task, attempt,
+-- token, worker (sender), tokens, lease ms, text tail.
+-- Returns per report ok | stale | unknown | forged.
+local function progress_one(b)
+  local j, t, attempt = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
+  local tk = tkey(j, t)
+  local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
+  if not h[1] then return 'unknown' end
+  if tonumber(h[2]) ~= attempt or (h[1] ~= 'leased' and h[1] ~= 'running') then return 'stale' end
+  if h[3] ~= ARGV[b + 3] or h[4] ~= ARGV[b + 4] then return 'forged' end
+  local lu = NOW + tonumber(ARGV[b + 6])
+  if h[1] == 'leased' then
+    redis.call('HSET', tk, 'state', 'running')
+    move(j, 'leased', 'running')
+    event(j, 'task_running', t, attempt)
+  end
+  redis.call('HSET', tk, 'tokens', ARGV[b + 5], 'lease_until', lu, 'tail', ARGV[b + 7])
+  redis.call('ZADD', P .. 'leased', lu, member(j, t))
+  return 'ok'
 end
-redis.call('HSET', tk, 'tokens', ARGV[8], 'lease_until', lu, 'tail', ARGV[10])
-redis.call('ZADD', P .. 'leased', lu, member(j, t))
-return 'ok'
+
+local out = {}
+for b = 3, #ARGV - 7, 8 do out[#out + 1] = progress_one(b) end
+return out
