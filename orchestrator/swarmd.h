@@ -128,6 +128,10 @@ typedef struct swarmd {
     size_t n_pend, cap_pend;
     struct swarmd_progress *prog; /* Progress drained, not yet sent (coalesced per task) */
     size_t n_prog, cap_prog;
+    /* progress.lua / complete.lua calls awaiting their reply: while one is out,
+     * new reports wait and go together when it answers (bigger batches under
+     * load, no added wait when idle) */
+    unsigned progress_inflight, complete_inflight;
     uint64_t counters[SWARMD_C_COUNT];
     struct swarmd_http *http; /* NULL without --http */
     struct curve_zap *zap;    /* ZAP handler; NULL when no endpoint uses CURVE */

@@ -422,6 +422,7 @@ static void progress_batch_done(void *ud, int rc, const char *err, const int *ou
                                 const bool *merge, size_t n)
 {
     progress_batch *b = ud;
+    swarmd *d = b->d;
     (void)err;
     (void)merge;
     for (size_t i = 0; i < b->n; i++)
@@ -429,11 +430,13 @@ static void progress_batch_done(void *ud, int rc, const char *err, const int *ou
                          rc == 0 && i < n ? outcome[i] : SCHED_UNKNOWN);
     free(b->p);
     free(b);
+    if (d->progress_inflight) d->progress_inflight--;
+    if (!d->stopping) swarmd_results_flush(d); /* what waited for this reply */
 }
 
 static void swarmd_progress_flush(swarmd *d)
 {
-    if (!d->n_prog) return;
+    if (!d->n_prog || (d->progress_inflight && d->n_prog < SWARMD_COMPLETE_BATCH)) return;
     progress_batch *b = calloc(1, sizeof *b);
     sched_progress *sp = calloc(d->n_prog, sizeof *sp);
     char err[256] = "out of memory";
@@ -452,6 +455,7 @@ static void swarmd_progress_flush(swarmd *d)
         rc = d->sched ? sched_tasks_progress(d->sched, sp, b->n, d->cfg.lease_ms,
                                              progress_batch_done, b, err, sizeof err)
                       : -1;
+        if (rc == 0) d->progress_inflight++;
     }
     free(sp);
     if (rc != 0) {
@@ -712,6 +716,7 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
 {
     batch_ctx *b = ud;
     swarmd *d = b->d;
+    if (d->complete_inflight) d->complete_inflight--;
     swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
                                   SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
@@ -735,6 +740,7 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
     batch_free(b->p, b->n);
     free(b);
     if (any_merge) swarmd_merge_pending(d);
+    if (!d->stopping) swarmd_results_flush(d); /* what waited for this reply */
     swarmd_dispatch(d);
 }
 
@@ -753,7 +759,7 @@ void swarmd_results_flush(swarmd *d)
     /* progress first: Redis runs the calls in order, and a task's Progress
      * stored after its Result would read as stale */
     swarmd_progress_flush(d);
-    if (!d->n_pend) return;
+    if (!d->n_pend || (d->complete_inflight && d->n_pend < SWARMD_COMPLETE_BATCH)) return;
     batch_ctx *b = calloc(1, sizeof *b);
     sched_result *sr = calloc(d->n_pend, sizeof *sr);
     char err[256] = "out of memory";
@@ -773,6 +779,7 @@ void swarmd_results_flush(swarmd *d)
         }
         d->pend = NULL;
         d->n_pend = d->cap_pend = 0;
+        d->complete_inflight++; /* results_done takes it back, on the error path too */
         int rc = d->sched
                      ? sched_tasks_complete(d->sched, sr, b->n, results_done, b, err, sizeof err)
                      : -1;
@@ -803,6 +810,13 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
         w->last_seen_ms = sched_now_ms();
         inflight_drop(w, r->job_id, r->task_id);
     }
+    /* a queued Progress of this attempt is moot now (and would read as stale) */
+    for (size_t i = 0; i < d->n_prog; i++)
+        if (d->prog[i].c.attempt == r->attempt && !strcmp(d->prog[i].c.task, r->task_id) &&
+            !strcmp(d->prog[i].c.job, r->job_id)) {
+            d->prog[i] = d->prog[--d->n_prog];
+            break;
+        }
     if (d->n_pend == d->cap_pend) {
         size_t cap = d->cap_pend ? d->cap_pend * 2 : 64;
         struct swarmd_pending *np = realloc(d->pend, sizeof *np * cap);
