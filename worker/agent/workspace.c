@@ -198,7 +198,15 @@ int agent_ws_openat(const agent_ws *ws, const char *rel, int flags, mode_t mode,
     struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
                            .mode = (flags & O_CREAT) ? mode : 0,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    long f = ws_openat2(ws->dirfd, rel, &how);
+    /* RESOLVE_BENEATH answers EAGAIN when a rename anywhere on the system
+     * raced the lookup (it cannot then prove the path stayed beneath): the
+     * kernel asks callers to retry. Bounded, so a hostile renamer inside the
+     * workspace gets an error instead of a livelock. */
+    long f = -1;
+    for (int tries = 0; tries < 256; tries++) {
+        f = ws_openat2(ws->dirfd, rel, &how);
+        if (f >= 0 || errno != EAGAIN) break;
+    }
     if (f < 0) return ws_errno_msg(errno, rel, err, errlen);
     *fd = (int)f;
     return 0;
