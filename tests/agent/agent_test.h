@@ -1,7 +1,9 @@
-/* agent_test.h - tiny check macros and workspace fixtures for tests/agent. */
+/* agent_test.h - workspace fixtures for tests/agent (checks come from the test kit,
+ * tests/common/check.h). */
 #ifndef SWARM_AGENT_TEST_H
 #define SWARM_AGENT_TEST_H
 
+#include "../common/check.h"
 #include "agent.h"
 
 #include <errno.h>
@@ -11,26 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int g_fail;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            g_fail++;                                                                              \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_CONTAINS(hay, needle)                                                                \
-    do {                                                                                           \
-        const char *h_ = (hay);                                                                    \
-        if (!h_ || !strstr(h_, (needle))) {                                                        \
-            fprintf(stderr, "%s:%d: expected \"%s\" in: %s\n", __FILE__, __LINE__, (needle),       \
-                    h_ ? h_ : "(null)");                                                           \
-            g_fail++;                                                                              \
-        }                                                                                          \
-    } while (0)
 
 /* A temporary directory holding ws/ (the workspace) and outside/. */
 typedef struct {

@@ -373,7 +373,7 @@ static void t_fixture(void)
     const char *fx = getenv("SWARM_FIXTURES");
     if (!fx || !*fx) {
         fprintf(stderr, "SWARM_FIXTURES not set\n");
-        g_fail++;
+        check_fail_count++;
         return;
     }
     const char *archs[] = {"qwen3moe", "mixtral", "deepseek2"};
@@ -384,7 +384,7 @@ static void t_fixture(void)
         wb_slot *slot = NULL;
         if (wb_backend_open("embedded", model, 1, &b, err, sizeof err) != 0) {
             fprintf(stderr, "%s: %s\n", model, err);
-            g_fail++;
+            check_fail_count++;
             continue;
         }
         CHECK(wb_backend_has_chat(b));
@@ -469,6 +469,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_agent_loop budgets|observe|compact|pause|resume|fixture\n");
         return 2;
     }
-    if (g_fail) fprintf(stderr, "%d check(s) failed\n", g_fail);
-    return g_fail ? 1 : 0;
+    if (check_fail_count) fprintf(stderr, "%d check(s) failed\n", check_fail_count);
+    return check_fail_count ? 1 : 0;
 }

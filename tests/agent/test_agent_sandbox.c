@@ -374,8 +374,8 @@ int main(int argc, char **argv)
         return 2;
     }
     test_dirs_remove(&d);
-    if (g_fail) {
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("ok\n");

@@ -624,8 +624,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
     }
-    if (g_fail) {
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("ok\n");

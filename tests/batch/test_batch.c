@@ -15,17 +15,7 @@
 #include "kv.h"
 #include "prefix_cache.h"
 #include "rt.h"
-
-static int failures;
-#define CHECK(c, ...)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static const char *fixtures;
 
@@ -560,6 +550,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
     }
-    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    if (check_fail_count) fprintf(stderr, "%d check(s) failed\n", check_fail_count);
+    return check_fail_count ? 1 : 0;
 }

@@ -23,18 +23,7 @@
 #include "chat.h"
 #include "chat_json.h"
 #include "mkmodel.h"
-
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fails++;                                                                               \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 #define WEATHER_PARAMS                                                                             \
     "{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\",\"description\":"      \
@@ -929,6 +918,7 @@ int main(int argc, char **argv)
             "usage: test_chat_tools chatml|llama3|deepseek3|mistral-v3|harmony|errors|grammar\n");
         return 2;
     }
-    printf("%s: %s (%d failures)\n", what, fails ? "FAILED" : "tool-call checks passed", fails);
-    return fails ? 1 : 0;
+    printf("%s: %s (%d failures)\n", what, check_fail_count ? "FAILED" : "tool-call checks passed",
+           check_fail_count);
+    return check_fail_count ? 1 : 0;
 }

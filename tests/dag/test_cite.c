@@ -10,15 +10,7 @@
 #include <unistd.h>
 
 #include "cite.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 int main(void)
 {
@@ -56,9 +48,9 @@ int main(void)
     CHECK(strstr(err, "not a directory") != NULL);
     snprintf(p, sizeof p, "rm -rf '%s'", root);
     CHECK(system(p) == 0);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count)
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
     else
         printf("test_cite: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }

@@ -12,17 +12,9 @@
 
 #include <uv.h>
 
-#include "redis_fixture.h"
+#include "../common/redis_fixture.h"
 #include "scheduler.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 typedef struct lease_rec {
     char job[32], task[16], worker[8], input[512];
@@ -519,9 +511,9 @@ int main(void)
     CHECK(uv_loop_close(&loop) == 0);
     redisFree(t.rc);
     redis_fixture_cleanup(&fx);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count)
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
     else
         printf("test_dag: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }

@@ -14,15 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "gitws.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static char root[256];
 
@@ -189,9 +181,9 @@ int main(void)
     /* no merge worktree left behind */
     CHECK(sh("cd '%s' && test \"$(git worktree list | wc -l)\" = 1", repo) == 0);
     sh("rm -rf '%s'", root);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count)
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
     else
         printf("test_gitws: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }

@@ -9,15 +9,7 @@
 #include <unistd.h>
 
 #include "planner.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static int plan(const char *json, planner_job **out, char *err, size_t errlen)
 {
@@ -132,9 +124,9 @@ int main(void)
     char *schema = planner_plan_schema(3);
     CHECK(schema && strstr(schema, "\"maxItems\":3") && strstr(schema, "\"required\":[\"id\""));
     free(schema);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count)
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
     else
         printf("test_planner_dag: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }

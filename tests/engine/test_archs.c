@@ -11,17 +11,7 @@
 #include <string.h>
 
 #include "rt.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 #define NTOK 150 /* > the tiny gpt-oss window (128) and > 2 batches of 64 */
 
@@ -128,8 +118,8 @@ int main(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++)
         check_model(argv[i]);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("engine archs: all checks hold\n");

@@ -12,17 +12,7 @@
 #include <string.h>
 
 #include "rt.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -358,8 +348,8 @@ int main(int argc, char **argv)
     }
     closedir(d);
     CHECK(n_arch > 0, "no fixture models in %s", dir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("engine golden: all checks hold (%d architectures)\n", n_arch);

@@ -7,17 +7,7 @@
 #include <string.h>
 
 #include "arch.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static bool near(float a, double b)
 {
@@ -86,8 +76,8 @@ int main(void)
     CHECK(ids[0] == 2 && ids[1] == 3, "oai picked %d %d", ids[0], ids[1]);
     CHECK(near(w[0], exp(2.0) / (exp(2.0) + exp(1.0))), "oai weight %g", w[0]);
 
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("engine route: all checks hold\n");

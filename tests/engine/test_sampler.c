@@ -7,17 +7,7 @@
 #include <string.h>
 
 #include "rt.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 #define NV 8
 /* softmax at T=1: probabilities roughly .46 .25 .12 .08 .04 .03 .01 .01 */
@@ -203,8 +193,8 @@ int main(void)
         rt_sampler_free(s);
     }
 
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("engine sampler: all checks hold\n");

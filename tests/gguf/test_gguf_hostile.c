@@ -17,16 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 typedef struct {
     const char *name;
@@ -412,7 +403,7 @@ static void check_types(void)
     gguf_file *f = NULL;
     if (gguf_open_mem(b.p, b.len, "types.gguf", &f, err, sizeof err) != 0) {
         fprintf(stderr, "types file rejected: %s\n", err);
-        failures++;
+        check_fail_count++;
         free(b.p);
         return;
     }
@@ -423,7 +414,7 @@ static void check_types(void)
         if (t->nbytes != spec_bytes[i]) {
             fprintf(stderr, "type %u: %llu bytes per block, the format says %llu\n", t->type,
                     (unsigned long long)t->nbytes, (unsigned long long)spec_bytes[i]);
-            failures++;
+            check_fail_count++;
         }
     }
     gguf_close(f);
@@ -484,7 +475,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "%s/%s.gguf", dir, e.name);
         if (write_file(path, &b) != 0) {
             perror(path);
-            failures++;
+            check_fail_count++;
         }
         for (int mode = 0; mode < 2; mode++) {
             gguf_file *f = (gguf_file *)1;
@@ -493,7 +484,7 @@ int main(int argc, char **argv)
                                : gguf_open_mem(b.p, b.len, path, &f, err, sizeof err);
             if (rc >= 0 || f != NULL) {
                 fprintf(stderr, "FAIL %s (%s): accepted\n", e.name, mode ? "mem" : "file");
-                failures++;
+                check_fail_count++;
                 if (rc >= 0) gguf_close(f);
                 continue;
             }
@@ -506,7 +497,7 @@ int main(int argc, char **argv)
                 for (int k = 0; k < 3 && e.want[k]; k++)
                     fprintf(stderr, " \"%s\"", e.want[k]);
                 fprintf(stderr, "\n");
-                failures++;
+                check_fail_count++;
             } else if (mode == 0) {
                 printf("ok %-26s %s\n", e.name, err + strlen(path) + 2);
             }
@@ -522,7 +513,7 @@ int main(int argc, char **argv)
     CHECK(gguf_open("/nonexistent/x.gguf", &f, err, sizeof err) < 0 && strstr(err, "x.gguf"));
     CHECK(gguf_open("/tmp", &f, err, sizeof err) < 0 && strstr(err, "regular file"));
 
-    printf("%d hostile cases, %d failures\n", n_cases, failures);
+    printf("%d hostile cases, %d failures\n", n_cases, check_fail_count);
     CHECK(n_cases >= 30);
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }

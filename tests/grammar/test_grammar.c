@@ -22,17 +22,7 @@
 #include "model.h"
 #include "rt.h"
 #include "vocab.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static rt_grammar *compile(const char *src)
 {
@@ -742,6 +732,6 @@ int main(int argc, char **argv)
         else
             run_mask(dir);
     }
-    if (failures) fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    if (check_fail_count) fprintf(stderr, "%d failure(s)\n", check_fail_count);
+    return check_fail_count ? 1 : 0;
 }

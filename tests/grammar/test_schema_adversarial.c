@@ -17,17 +17,7 @@
 #include <time.h>
 
 #include "rt.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 typedef struct {
     char *s;
@@ -905,8 +895,8 @@ int main(void)
     test_hostile_sizes();
     test_mutations();
     test_deterministic();
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d failures\n", check_fail_count);
         return 1;
     }
     printf("all schema adversarial checks passed\n");

@@ -22,24 +22,12 @@
 #include <zmq.h>
 
 #include "wire.h"
+#include "../common/check.h"
 
 static const char *g_bindir;
 static char g_tmp[64];
 static char g_ep[128];
 static void *g_ctx, *g_router;
-static int g_failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            g_failures++;                                                                          \
-            goto fail;                                                                             \
-        }                                                                                          \
-    } while (0)
-
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -174,7 +162,7 @@ static int log_clean(const char *log)
     buf[n] = 0;
     const char *bad[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"};
     for (size_t i = 0; i < 3; i++)
-        CHECK(!strstr(buf, bad[i]), "%s in %s:\n%s", bad[i], log, strstr(buf, bad[i]));
+        REQUIRE(!strstr(buf, bad[i]), "%s in %s:\n%s", bad[i], log, strstr(buf, bad[i]));
     return 0;
 fail:
     return -1;
@@ -194,17 +182,17 @@ static int handshake(const char *id, uint32_t slots)
             e = NULL;
         }
     }
-    CHECK(e, "no Register from worker %s", id);
-    CHECK(strcmp(from, id) == 0, "identity %s, want %s", from, id);
-    CHECK(strcmp(e->register_->worker_id, id) == 0, "Register.worker_id %s",
-          e->register_->worker_id);
-    CHECK(e->register_->slots == slots, "Register.slots %u, want %u", e->register_->slots, slots);
-    CHECK(e->register_->pid > 0, "Register.pid missing");
+    REQUIRE(e, "no Register from worker %s", id);
+    REQUIRE(strcmp(from, id) == 0, "identity %s, want %s", from, id);
+    REQUIRE(strcmp(e->register_->worker_id, id) == 0, "Register.worker_id %s",
+            e->register_->worker_id);
+    REQUIRE(e->register_->slots == slots, "Register.slots %u, want %u", e->register_->slots, slots);
+    REQUIRE(e->register_->pid > 0, "Register.pid missing");
     wire_free(e);
     send_register_reply(id);
     e = expect(SWARM__ENVELOPE__PAYLOAD_CREDIT, 3000);
-    CHECK(e, "no Credit after Register reply");
-    CHECK(e->credit->slots == slots, "Credit %u, want %u", e->credit->slots, slots);
+    REQUIRE(e, "no Credit after Register reply");
+    REQUIRE(e->credit->slots == slots, "Credit %u, want %u", e->credit->slots, slots);
     wire_free(e);
     return 0;
 fail:
@@ -229,15 +217,15 @@ static int test_sim_protocol(void)
         if (!e) continue;
         if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_RESULT) {
             const Swarm__Result *r = e->result;
-            CHECK(r->ok, "task %s failed: %s", r->task_id, r->error);
-            CHECK(r->tokens == 20, "tokens %u, want 20", r->tokens);
-            CHECK(strncmp(r->output, "[sim]", 5) == 0, "sim output unlabelled: %s", r->output);
+            REQUIRE(r->ok, "task %s failed: %s", r->task_id, r->error);
+            REQUIRE(r->tokens == 20, "tokens %u, want 20", r->tokens);
+            REQUIRE(strncmp(r->output, "[sim]", 5) == 0, "sim output unlabelled: %s", r->output);
             if (strcmp(r->task_id, "t0000") == 0) {
-                CHECK(r->attempt == 1, "attempt %u echoed for t0000", r->attempt);
+                REQUIRE(r->attempt == 1, "attempt %u echoed for t0000", r->attempt);
                 snprintf(out0, sizeof(out0), "%s", r->output);
             } else {
-                CHECK(strcmp(r->task_id, "t0001") == 0, "result for unknown task %s", r->task_id);
-                CHECK(r->attempt == 4, "attempt %u echoed for t0001, want 4", r->attempt);
+                REQUIRE(strcmp(r->task_id, "t0001") == 0, "result for unknown task %s", r->task_id);
+                REQUIRE(r->attempt == 4, "attempt %u echoed for t0001, want 4", r->attempt);
             }
             results++;
         } else if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_PROGRESS) {
@@ -247,15 +235,15 @@ static int test_sim_protocol(void)
         }
         wire_free(e);
     }
-    CHECK(results == 2, "%d results for 2 tasks", results);
-    CHECK(saw_zero_credit, "no Credit 0 while both slots were busy");
-    CHECK(progress > 0, "no Progress during 20 tokens x 3 ms");
+    REQUIRE(results == 2, "%d results for 2 tasks", results);
+    REQUIRE(saw_zero_credit, "no Credit 0 while both slots were busy");
+    REQUIRE(progress > 0, "no Progress during 20 tokens x 3 ms");
 
     /* same task again: deterministic output */
     send_assign("wt-sim", "t0000", 2, 20);
     Swarm__Envelope *e = expect(SWARM__ENVELOPE__PAYLOAD_RESULT, 5000);
-    CHECK(e, "no Result for the re-run");
-    CHECK(strcmp(e->result->output, out0) == 0, "sim output not deterministic");
+    REQUIRE(e, "no Result for the re-run");
+    REQUIRE(strcmp(e->result->output, out0) == 0, "sim output not deterministic");
     wire_free(e);
 
     /* a long task is listed in heartbeats, and Cancel stops it with no Result */
@@ -271,7 +259,7 @@ static int test_sim_protocol(void)
                 listed = 1;
         wire_free(e);
     }
-    CHECK(listed, "running task not listed in Heartbeat");
+    REQUIRE(listed, "running task not listed in Heartbeat");
     Swarm__Envelope cenv = SWARM__ENVELOPE__INIT;
     Swarm__Cancel c = SWARM__CANCEL__INIT;
     wire_envelope_init(&cenv, "swarmd", 3);
@@ -286,12 +274,12 @@ static int test_sim_protocol(void)
     while (now_ms() < end && !freed) {
         e = recv_env(200, NULL);
         if (!e) continue;
-        CHECK(e->payload_case != SWARM__ENVELOPE__PAYLOAD_RESULT,
-              "a cancelled task sent a Result (%s)", e->result->task_id);
+        REQUIRE(e->payload_case != SWARM__ENVELOPE__PAYLOAD_RESULT,
+                "a cancelled task sent a Result (%s)", e->result->task_id);
         if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_CREDIT && e->credit->slots == 2) freed = 1;
         wire_free(e);
     }
-    CHECK(freed, "slot not freed (Credit 2) after Cancel");
+    REQUIRE(freed, "slot not freed (Credit 2) after Cancel");
 
     /* swarmd restarted: "unknown worker" makes it register again */
     Swarm__Envelope eenv = SWARM__ENVELOPE__INIT;
@@ -303,7 +291,7 @@ static int test_sim_protocol(void)
     eenv.error = &er;
     send_to("wt-sim", &eenv);
     e = expect(SWARM__ENVELOPE__PAYLOAD_REGISTER, 2000);
-    CHECK(e, "no Register after an unknown-worker Error");
+    REQUIRE(e, "no Register after an unknown-worker Error");
     wire_free(e);
 
     /* swarmd vanishes and a new one binds the endpoint without a word: the
@@ -312,15 +300,15 @@ static int test_sim_protocol(void)
     usleep(1500 * 1000);
     g_router = zmq_socket(g_ctx, ZMQ_ROUTER);
     wire_socket_setup(g_router, true);
-    CHECK(zmq_bind(g_router, g_ep) == 0, "rebind %s: %s", g_ep, zmq_strerror(errno));
+    REQUIRE(zmq_bind(g_router, g_ep) == 0, "rebind %s: %s", g_ep, zmq_strerror(errno));
     e = expect(SWARM__ENVELOPE__PAYLOAD_REGISTER, 8000);
-    CHECK(e, "no Register to a restarted, silent coordinator");
+    REQUIRE(e, "no Register to a restarted, silent coordinator");
     wire_free(e);
 
     int st = 0;
     kill(pid, SIGTERM);
-    CHECK(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status %d after SIGTERM", st);
+    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
+    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status %d after SIGTERM", st);
     return log_clean(log);
 fail:
     kill(pid, SIGKILL);
@@ -335,13 +323,13 @@ static int test_missing_model(void)
     snprintf(model, sizeof(model), "%s/no-such-model.gguf", g_tmp);
     pid_t pid = spawn_worker("wt-missing", "embedded", model, 1, log);
     int st = 0;
-    CHECK(wait_exit(pid, 20000, &st) == 0, "worker with a missing model did not exit");
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d, want 1", st);
+    REQUIRE(wait_exit(pid, 20000, &st) == 0, "worker with a missing model did not exit");
+    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d, want 1", st);
     FILE *f = fopen(log, "r");
     size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
     if (f) fclose(f);
     buf[n] = 0;
-    CHECK(strstr(buf, "no-such-model.gguf"), "error does not name the model file: %s", buf);
+    REQUIRE(strstr(buf, "no-such-model.gguf"), "error does not name the model file: %s", buf);
     return 0;
 fail:
     kill(pid, SIGKILL);
@@ -358,7 +346,7 @@ static int test_embedded(void)
              "'%s/swarm-infer' mkmodel --arch qwen3moe --preset tiny --type Q8_0 --out '%s' "
              ">'%s/mkmodel.log' 2>&1",
              g_bindir, model, g_tmp);
-    CHECK(system(cmd) == 0, "swarm-infer mkmodel failed (see %s/mkmodel.log)", g_tmp);
+    REQUIRE(system(cmd) == 0, "swarm-infer mkmodel failed (see %s/mkmodel.log)", g_tmp);
     snprintf(log, sizeof(log), "%s/emb.log", g_tmp);
     pid = spawn_worker("wt-emb", "embedded", model, 2, log);
     if (handshake("wt-emb", 2) != 0) goto fail;
@@ -369,18 +357,18 @@ static int test_embedded(void)
         send_assign_input("wt-emb", i == 1 ? "t0001" : "t0000", 1, 12,
                           i == 1 ? "a harbour at night" : "a lighthouse");
         Swarm__Envelope *e = expect(SWARM__ENVELOPE__PAYLOAD_RESULT, 60000);
-        CHECK(e, "no Result from the embedded engine");
-        CHECK(e->result->ok, "embedded task failed: %s", e->result->error);
-        CHECK(e->result->tokens >= 1 && e->result->tokens <= 12, "tokens %u", e->result->tokens);
+        REQUIRE(e, "no Result from the embedded engine");
+        REQUIRE(e->result->ok, "embedded task failed: %s", e->result->error);
+        REQUIRE(e->result->tokens >= 1 && e->result->tokens <= 12, "tokens %u", e->result->tokens);
         snprintf(outs[i], sizeof(outs[i]), "%s", e->result->output);
         wire_free(e);
     }
-    CHECK(strcmp(outs[0], outs[2]) == 0, "greedy output differs between runs: %s | %s", outs[0],
-          outs[2]);
+    REQUIRE(strcmp(outs[0], outs[2]) == 0, "greedy output differs between runs: %s | %s", outs[0],
+            outs[2]);
     int st = 0;
     kill(pid, SIGTERM);
-    CHECK(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
+    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
     return log_clean(log);
 fail:
     if (pid > 0) {
@@ -417,8 +405,8 @@ int main(int argc, char **argv)
     zmq_ctx_term(g_ctx);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmp);
-    if (g_failures == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
-    if (g_failures) fprintf(stderr, "logs kept in %s\n", g_tmp);
-    printf("%s\n", g_failures ? "FAIL" : "PASS");
-    return g_failures ? 1 : 0;
+    if (check_fail_count == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+    if (check_fail_count) fprintf(stderr, "logs kept in %s\n", g_tmp);
+    printf("%s\n", check_fail_count ? "FAIL" : "PASS");
+    return check_fail_count ? 1 : 0;
 }

@@ -17,15 +17,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "quant.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static bool exists(const char *p)
 {
@@ -296,8 +288,8 @@ int main(void)
 
     unlink(path);
     rmdir(dir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("gguf_write round-trip: ok\n");

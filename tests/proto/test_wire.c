@@ -9,15 +9,7 @@
 #include <zmq.h>
 
 #include "wire.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static size_t pack(const Swarm__Envelope *env, uint8_t **out)
 {
@@ -318,8 +310,8 @@ int main(void)
     test_roundtrip();
     test_decode_errors();
     test_sockets();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("test_wire: all checks passed\n");

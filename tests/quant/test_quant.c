@@ -22,16 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int failures;
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static uint32_t f2u(float f)
 {
@@ -120,7 +111,7 @@ static void test_fp16(void)
         if (isnan(f)) continue;
         if (rt_f32_to_fp16(f) != h) {
             fprintf(stderr, "fp16 round trip of 0x%04x failed\n", h);
-            failures++;
+            check_fail_count++;
             break;
         }
     }
@@ -141,7 +132,7 @@ static void test_fp16(void)
             bad++;
         }
     }
-    failures += bad;
+    check_fail_count += bad;
 #endif
 }
 
@@ -164,7 +155,7 @@ static void test_bf16(void)
         float f = rt_bf16_to_f32((uint16_t)h);
         if (!isnan(f) && rt_f32_to_bf16(f) != h) {
             fprintf(stderr, "bf16 round trip of 0x%04x failed\n", h);
-            failures++;
+            check_fail_count++;
             break;
         }
     }
@@ -346,7 +337,7 @@ static void test_types(void)
         for (int64_t i = 0; i < n; i++)
             if (fabs((double)y[i] - x[i]) > fabs(x[i]) * rel + 0x1p-24 && bad++ < 3)
                 fprintf(stderr, "%s: %g -> %g\n", tr->name, x[i], y[i]);
-        failures += bad;
+        check_fail_count += bad;
     }
 
     for (size_t k = 0; k < sizeof bounds / sizeof bounds[0]; k++) {
@@ -354,7 +345,7 @@ static void test_types(void)
         tr = rt_type_get(b->type);
         if (!tr) {
             fprintf(stderr, "type %s missing\n", rt_type_name(b->type));
-            failures++;
+            check_fail_count++;
             continue;
         }
         memset(q, 0xAB, (size_t)n * 4);
@@ -362,7 +353,7 @@ static void test_types(void)
         CHECK(q[rt_type_row_size(b->type, n)] == 0xAB); /* wrote exactly one row */
         tr->dequant(q, y, n);
         double rms;
-        failures += check_bound(b, x, y, n, "round trip", &rms);
+        check_fail_count += check_bound(b, x, y, n, "round trip", &rms);
         printf("%-6s round-trip rms %.5f\n", tr->name, rms);
     }
 
@@ -381,7 +372,7 @@ static void test_types(void)
             if (fabs(got - want) > 2e-6 * mag + 1e-30) {
                 fprintf(stderr, "%s dot_f32 = %.9g, dequantized dot = %.9g (mag %g)\n", tr->name,
                         got, want, mag);
-                failures++;
+                check_fail_count++;
             }
         }
     }
@@ -413,7 +404,7 @@ static void test_fast_vs_scalar(void)
         fast->dequant(q, y2, n);
         if (memcmp(y, y2, n * sizeof *y) != 0) {
             fprintf(stderr, "%s: fast dequant differs from scalar\n", fast->name);
-            failures++;
+            check_fail_count++;
         }
         for (int64_t m = 1; m <= 40 && fast->blck_size == 1; m++) { /* vector tails */
             memset(y2, 0, 48 * sizeof *y2);
@@ -421,7 +412,7 @@ static void test_fast_vs_scalar(void)
             if (memcmp(y, y2, m * sizeof *y) != 0 || y2[m] != 0) {
                 fprintf(stderr, "%s: fast dequant of %lld elements wrong\n", fast->name,
                         (long long)m);
-                failures++;
+                check_fail_count++;
                 break;
             }
         }
@@ -437,7 +428,7 @@ static void test_fast_vs_scalar(void)
             if (fabs((double)a - b) > 2e-6 * mag + 1e-30) {
                 fprintf(stderr, "%s n=%lld: fast dot %.9g, scalar %.9g\n", fast->name, (long long)m,
                         a, b);
-                failures++;
+                check_fail_count++;
             }
         }
     }
@@ -471,7 +462,7 @@ static void test_special_inputs(void)
             size_t first = rt_type_row_size(t, 256), all = rt_type_row_size(t, n);
             if (memcmp(qa + first, qb + first, all - first) != 0) {
                 fprintf(stderr, "%s: special values in block 0 changed later blocks\n", tr->name);
-                failures++;
+                check_fail_count++;
             }
         }
     }
@@ -512,7 +503,7 @@ static void test_vec_dot(void)
             if (fabs(a - exact) > 2e-6 * mag + 1e-30 || fabs(b - exact) > 2e-6 * mag + 1e-30) {
                 fprintf(stderr, "%s vec_dot n=%lld: scalar %.9g, fast %.9g, exact %.9g\n", wt->name,
                         (long long)m, a, b, exact);
-                failures++;
+                check_fail_count++;
             }
             /* against float activations: off by at most sum |w| * |v - vq| */
             double slack = 0;
@@ -522,7 +513,7 @@ static void test_vec_dot(void)
             if (fabs(b - fl) > slack * 1.001 + 2e-6 * mag2) {
                 fprintf(stderr, "%s vec_dot %g vs float-activation dot %g (slack %g)\n", wt->name,
                         b, fl, slack);
-                failures++;
+                check_fail_count++;
             }
         }
     }
@@ -572,7 +563,7 @@ static void test_gemm(void)
             if (memcmp(xq, xr, arow * NT) != 0) {
                 fprintf(stderr, "%s/%s: activation quantizer differs from the scalar one\n",
                         wt->name, isas[ii]);
-                failures++;
+                check_fail_count++;
             }
             /* all tokens at once, then odd splits: bits must not change */
             vd->gemm(wq, wrow, NR, xq, arow, NT, n, out, NR);
@@ -585,7 +576,7 @@ static void test_gemm(void)
                 if (memcmp(o2, out, sizeof out) != 0) {
                     fprintf(stderr, "%s/%s: gemm bits depend on the token split %d\n", wt->name,
                             isas[ii], split);
-                    failures++;
+                    check_fail_count++;
                 }
             }
             for (int r = 0; r < NR; r++) {
@@ -602,7 +593,7 @@ static void test_gemm(void)
                                 "%s/%s gemm r%d t%d: %.9g, vec_dot %.9g, scalar %.9g, exact "
                                 "%.9g\n",
                                 wt->name, isas[ii], r, k, g, one, sref, exact);
-                        failures++;
+                        check_fail_count++;
                     }
                 }
             }
@@ -766,10 +757,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "fixtures not found under %s: golden checks skipped\n",
                 dir ? dir : "(unset)");
         if (ci && strcmp(ci, "true") == 0) return 1;
-        if (!failures) return 77;
+        if (!check_fail_count) return 77;
     } else {
-        failures += g;
+        check_fail_count += g;
     }
-    printf("%d failures\n", failures);
-    return failures ? 1 : 0;
+    printf("%d failures\n", check_fail_count);
+    return check_fail_count ? 1 : 0;
 }

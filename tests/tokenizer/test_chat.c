@@ -14,18 +14,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "vocab.h"
-
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fails++;                                                                               \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static const rt_chat_msg k_conv[] = {
     {.role = "system", .content = "Be brief."},
@@ -273,8 +262,9 @@ int main(int argc, char **argv)
         const char *ci = getenv("CI");
         fprintf(stderr, "fixtures missing (%s)%s\n", probe,
                 ci && !strcmp(ci, "true") ? "" : ": skipping the fixture part");
-        if (ci && !strcmp(ci, "true")) fails++;
+        if (ci && !strcmp(ci, "true")) check_fail_count++;
     }
-    printf("%s (%d failures)\n", fails ? "FAILED" : "chat template checks passed", fails);
-    return fails ? 1 : 0;
+    printf("%s (%d failures)\n", check_fail_count ? "FAILED" : "chat template checks passed",
+           check_fail_count);
+    return check_fail_count ? 1 : 0;
 }

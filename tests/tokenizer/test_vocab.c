@@ -19,18 +19,7 @@
 #include "gguf_write.h"
 #include "tokenizer/tok_internal.h"
 #include "vocab.h"
-
-static int fails;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fails++;                                                                               \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static char g_path[256];
 
@@ -484,9 +473,10 @@ int main(int argc, char **argv)
     } else {
         const char *ci = getenv("CI");
         fprintf(stderr, "fixtures missing (%s): skipping random-input part\n", probe);
-        if (ci && !strcmp(ci, "true")) fails++;
+        if (ci && !strcmp(ci, "true")) check_fail_count++;
     }
     rmdir(dir);
-    printf("%s (%d failures)\n", fails ? "FAILED" : "vocab checks passed", fails);
-    return fails ? 1 : 0;
+    printf("%s (%d failures)\n", check_fail_count ? "FAILED" : "vocab checks passed",
+           check_fail_count);
+    return check_fail_count ? 1 : 0;
 }
