@@ -112,15 +112,15 @@ int rt_batch_new(const rt_model *m, const rt_batch_params *p, rt_batch **out, ch
         goto fail;
     }
     for (int32_t i = 0; i < p->n_slots; i++)
-        if (rt_session_new(m, p->n_ctx, &b->sess[i], err, errlen) != 0) goto fail;
+        if (rt_session_new_kv(m, p->n_ctx, p->kv_type, &b->sess[i], err, errlen) != 0) goto fail;
     b->n_ctx = rt_session_n_ctx(b->sess[0]);
-    b->bpt = rt_kv_bytes_per_token(m);
+    b->bpt = rt_kv_bytes_per_token_type(m, p->kv_type);
     /* KV pages are touched only as positions fill, so the budget bounds
      * what running sequences may reserve rather than what is allocated */
     size_t full = (size_t)p->n_slots * (size_t)b->n_ctx;
     b->budget_tokens = p->kv_budget_bytes ? p->kv_budget_bytes / (b->bpt ? b->bpt : 1) : full;
     if (p->prefix_cache_bytes &&
-        rt_prefix_cache_new(m, p->prefix_cache_bytes, &b->pc, err, errlen) != 0)
+        rt_prefix_cache_new_kv(m, p->kv_type, p->prefix_cache_bytes, &b->pc, err, errlen) != 0)
         goto fail;
     *out = b;
     return 0;

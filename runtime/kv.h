@@ -1,4 +1,4 @@
-/* kv.h - private: the per-session float32 KV cache. */
+/* kv.h - private: the per-session KV cache (F32 or F16 rows). */
 #ifndef SWARM_RT_KV_H
 #define SWARM_RT_KV_H
 
@@ -6,12 +6,17 @@
 
 typedef struct {
     int32_t n_layer, n_ctx;
-    float **k, **v; /* [n_layer] -> [n_ctx][kv_k_dim | kv_v_dim] */
+    rt_kv_type type; /* element type of every row */
+    void **k, **v;   /* [n_layer] -> [n_ctx][kv_k_dim | kv_v_dim] elements of type */
 } rt_kv;
 
-int rt_kv_init(rt_kv *kv, const rt_model *m, int32_t n_ctx);
+int rt_kv_init(rt_kv *kv, const rt_model *m, int32_t n_ctx, rt_kv_type type);
 void rt_kv_free(rt_kv *kv);
+/* Bytes of n_ctx positions, F32 (rt_kv_bytes) or of a type. */
 size_t rt_kv_bytes(const rt_model *m, int32_t n_ctx);
+size_t rt_kv_bytes_type(const rt_model *m, int32_t n_ctx, rt_kv_type type);
+/* Bytes of one element of a KV row of this type. */
+size_t rt_kv_elem_size(rt_kv_type type);
 
 /* Session internals for the batch engine and the prefix cache (session.c):
  * the KV rows, the token held at each cached position, and marking the

@@ -22,14 +22,15 @@ typedef struct pc_node {
     struct pc_node **kids;
     size_t n_kids, cap_kids;
     int32_t toks[RT_PREFIX_BLOCK];
-    float *rows;   /* per layer: K [BLOCK][kv_k_dim] then V [BLOCK][kv_v_dim] */
-    uint64_t used; /* LRU tick */
-    size_t idx;    /* position in pc->all */
+    unsigned char *rows; /* per layer: K [BLOCK][kv_k_dim] then V [BLOCK][kv_v_dim], KV's type */
+    uint64_t used;       /* LRU tick */
+    size_t idx;          /* position in pc->all */
 } pc_node;
 
 struct rt_prefix_cache {
     const rt_model *m;
     int32_t n_layer, kd, vd;
+    size_t es; /* bytes per element: the slots' KV type, copied as is */
     size_t node_bytes, max_bytes;
     pc_node root;
     pc_node **all; /* every non-root node, for the LRU scan */
@@ -41,6 +42,12 @@ struct rt_prefix_cache {
 int rt_prefix_cache_new(const rt_model *m, size_t max_bytes, rt_prefix_cache **out, char *err,
                         size_t errlen)
 {
+    return rt_prefix_cache_new_kv(m, RT_KV_F32, max_bytes, out, err, errlen);
+}
+
+int rt_prefix_cache_new_kv(const rt_model *m, rt_kv_type kv_type, size_t max_bytes,
+                           rt_prefix_cache **out, char *err, size_t errlen)
+{
     *out = NULL;
     rt_prefix_cache *pc = calloc(1, sizeof *pc);
     if (!pc) {
@@ -51,7 +58,8 @@ int rt_prefix_cache_new(const rt_model *m, size_t max_bytes, rt_prefix_cache **o
     pc->n_layer = m->hp.n_layer;
     pc->kd = m->hp.kv_k_dim;
     pc->vd = m->hp.kv_v_dim;
-    pc->node_bytes = rt_kv_bytes(m, RT_PREFIX_BLOCK);
+    pc->es = rt_kv_elem_size(kv_type);
+    pc->node_bytes = rt_kv_bytes_type(m, RT_PREFIX_BLOCK, kv_type);
     pc->max_bytes = max_bytes;
     pc->st.max_bytes = max_bytes;
     *out = pc;
@@ -87,25 +95,26 @@ static pc_node *node_child(const pc_node *n, const int32_t *toks)
 static void node_copy(const rt_prefix_cache *pc, pc_node *n, rt_kv *kv, size_t b, int32_t from,
                       bool to_kv)
 {
-    size_t per = (size_t)RT_PREFIX_BLOCK * (size_t)(pc->kd + pc->vd);
+    const size_t es = pc->es;
+    size_t per = (size_t)RT_PREFIX_BLOCK * (size_t)(pc->kd + pc->vd) * es;
     size_t cnt = (size_t)(RT_PREFIX_BLOCK - from);
     for (int32_t il = 0; il < pc->n_layer; il++) {
-        float *nk = n->rows + per * (size_t)il;
-        float *nv = nk + (size_t)RT_PREFIX_BLOCK * (size_t)pc->kd;
+        unsigned char *nk = n->rows + per * (size_t)il;
+        unsigned char *nv = nk + (size_t)RT_PREFIX_BLOCK * (size_t)pc->kd * es;
         size_t p0 = b * RT_PREFIX_BLOCK + (size_t)from;
-        float *kk = kv->k[il] + p0 * (size_t)pc->kd;
-        float *ck = nk + (size_t)from * (size_t)pc->kd;
+        unsigned char *kk = (unsigned char *)kv->k[il] + p0 * (size_t)pc->kd * es;
+        unsigned char *ck = nk + (size_t)from * (size_t)pc->kd * es;
         if (to_kv)
-            memcpy(kk, ck, sizeof(float) * cnt * (size_t)pc->kd);
+            memcpy(kk, ck, es * cnt * (size_t)pc->kd);
         else
-            memcpy(ck, kk, sizeof(float) * cnt * (size_t)pc->kd);
+            memcpy(ck, kk, es * cnt * (size_t)pc->kd);
         if (pc->vd > 0) {
-            float *vv = kv->v[il] + p0 * (size_t)pc->vd;
-            float *cv = nv + (size_t)from * (size_t)pc->vd;
+            unsigned char *vv = (unsigned char *)kv->v[il] + p0 * (size_t)pc->vd * es;
+            unsigned char *cv = nv + (size_t)from * (size_t)pc->vd * es;
             if (to_kv)
-                memcpy(vv, cv, sizeof(float) * cnt * (size_t)pc->vd);
+                memcpy(vv, cv, es * cnt * (size_t)pc->vd);
             else
-                memcpy(cv, vv, sizeof(float) * cnt * (size_t)pc->vd);
+                memcpy(cv, vv, es * cnt * (size_t)pc->vd);
         }
     }
 }

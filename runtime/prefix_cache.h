@@ -21,6 +21,9 @@ typedef struct {
 
 int rt_prefix_cache_new(const rt_model *m, size_t max_bytes, rt_prefix_cache **out, char *err,
                         size_t errlen);
+/* The same for slots whose KV rows are of kv_type (rt_prefix_cache_new: F32). */
+int rt_prefix_cache_new_kv(const rt_model *m, rt_kv_type kv_type, size_t max_bytes,
+                           rt_prefix_cache **out, char *err, size_t errlen);
 void rt_prefix_cache_free(rt_prefix_cache *pc);
 /* Copies into s the KV of the longest cached prefix of ids[0..max_tokens)
  * (whole blocks) where it is longer than what s already holds of ids, and

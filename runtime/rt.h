@@ -107,8 +107,17 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
                          rt_tool_choice choice, const char *named, char **gbnf, char *err,
                          size_t errlen);
 
+/* Element type of a session's KV cache. F16 halves the bytes per position;
+ * F32 is the reference (conformance and logits goldens run on it). */
+typedef enum { RT_KV_F32 = 0, RT_KV_F16 = 1 } rt_kv_type;
 /* A sequence with a KV cache for n_ctx positions (0 = min(n_ctx_train, 4096)). */
 int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err, size_t errlen);
+/* Same with the KV cache's element type chosen (rt_session_new is F32). */
+int rt_session_new_kv(const rt_model *m, int32_t n_ctx, rt_kv_type kv_type, rt_session **out,
+                      char *err, size_t errlen);
+/* "f32"/"f16" -> type; < 0 for anything else. */
+int rt_kv_type_parse(const char *s, rt_kv_type *out);
+const char *rt_kv_type_name(rt_kv_type t);
 void rt_session_free(rt_session *s);
 void rt_session_reset(rt_session *s);
 int32_t rt_session_pos(const rt_session *s);
@@ -253,6 +262,7 @@ typedef struct {
     size_t kv_budget_bytes; /* KV all running sequences may reserve (0 = n_slots full contexts) */
     size_t prefix_cache_bytes; /* bound of the shared prefix cache (0 = off) */
     int32_t prefill_chunk;     /* prompt tokens per sequence per step (0 = 256) */
+    rt_kv_type kv_type;        /* slots' KV element type (zero value = F32) */
 } rt_batch_params;
 
 /* The outcome of one request. */
@@ -307,7 +317,9 @@ int rt_batch_start(rt_batch *b, char *err, size_t errlen);
 int rt_batch_generate(rt_batch *b, const rt_batch_request *r, rt_batch_result *res);
 void rt_batch_result_free(rt_batch_result *r);
 void rt_batch_get_stats(rt_batch *b, rt_batch_stats *st);
-/* KV bytes one position of one sequence takes (all layers, K and V). */
+/* KV bytes one position of one sequence takes (all layers, K and V), F32. */
 size_t rt_kv_bytes_per_token(const rt_model *m);
+/* The same for a KV element type. */
+size_t rt_kv_bytes_per_token_type(const rt_model *m, rt_kv_type type);
 
 #endif

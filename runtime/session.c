@@ -19,6 +19,12 @@ struct rt_session {
 
 int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err, size_t errlen)
 {
+    return rt_session_new_kv(m, n_ctx, RT_KV_F32, out, err, errlen);
+}
+
+int rt_session_new_kv(const rt_model *m, int32_t n_ctx, rt_kv_type kv_type, rt_session **out,
+                      char *err, size_t errlen)
+{
     *out = NULL;
     if (n_ctx < 0) {
         snprintf(err, errlen, "n_ctx %d is negative", n_ctx);
@@ -30,9 +36,14 @@ int rt_session_new(const rt_model *m, int32_t n_ctx, rt_session **out, char *err
     if (!s) goto oom;
     s->m = m;
     s->n_ctx = n_ctx;
-    if (rt_kv_init(&s->kv, m, n_ctx) != 0) {
-        snprintf(err, errlen, "%s: cannot allocate a KV cache of %zu bytes for %d positions",
-                 m->name, rt_kv_bytes(m, n_ctx), n_ctx);
+    if (kv_type != RT_KV_F32 && kv_type != RT_KV_F16) {
+        snprintf(err, errlen, "unknown KV type %d (f32 or f16)", (int)kv_type);
+        free(s);
+        return -1;
+    }
+    if (rt_kv_init(&s->kv, m, n_ctx, kv_type) != 0) {
+        snprintf(err, errlen, "%s: cannot allocate a %s KV cache of %zu bytes for %d positions",
+                 m->name, rt_kv_type_name(kv_type), rt_kv_bytes_type(m, n_ctx, kv_type), n_ctx);
         free(s);
         return -1;
     }
@@ -111,8 +122,8 @@ int rt_session_eval(rt_session *s, const int32_t *tokens, size_t n, float *logit
     for (size_t i = 0; i < n; i += RT_BATCH) {
         int32_t nb = (int32_t)(n - i < RT_BATCH ? n - i : RT_BATCH);
         bool last_chunk = i + (size_t)nb == n;
-        if (rt_forward_batch(s->m, &s->s, s->kv.k, s->kv.v, s->n_ctx, tokens + i, nb, s->pos,
-                             logits_all ? logits_all + i * (size_t)nv : NULL,
+        if (rt_forward_batch(s->m, &s->s, s->kv.k, s->kv.v, s->kv.type, s->n_ctx, tokens + i, nb,
+                             s->pos, logits_all ? logits_all + i * (size_t)nv : NULL,
                              last_chunk ? s->last : NULL) != 0) {
             snprintf(err, errlen, "forward pass failed at position %d", s->pos);
             return -1;
@@ -163,7 +174,7 @@ int rt_sessions_decode(rt_session *const *ss, const int32_t *tokens, size_t n, f
         rt_row rows[RT_BATCH];
         for (int32_t b = 0; b < nb; b++) {
             rt_session *s = ss[i + (size_t)b];
-            rows[b] = (rt_row){s->kv.k, s->kv.v, s->pos};
+            rows[b] = (rt_row){s->kv.k, s->kv.v, s->pos, s->kv.type};
         }
         if (rt_forward_rows(m, &ss[i]->s, rows, tokens + i, nb, out) != 0) {
             snprintf(err, errlen, "forward pass failed");
@@ -275,7 +286,7 @@ int rt_sessions_forward(rt_session *const *ss, const int32_t *const *toks, const
     size_t r = 0;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < counts[i]; j++, r++) {
-            rows[r] = (rt_row){ss[i]->kv.k, ss[i]->kv.v, ss[i]->pos + (int32_t)j};
+            rows[r] = (rt_row){ss[i]->kv.k, ss[i]->kv.v, ss[i]->pos + (int32_t)j, ss[i]->kv.type};
             tk[r] = toks[i][j];
         }
     }

@@ -1,5 +1,5 @@
-/* attention.c - self-attention over the session's float32 KV cache for a
- * batch of consecutive tokens: grouped-query attention (llama, qwen3moe,
+/* attention.c - self-attention over the session's KV cache (F32 or F16
+ * rows) for a batch of consecutive tokens: grouped-query attention (llama, qwen3moe,
  * qwen2moe, olmoe, gpt-oss with sinks and sliding windows) and DeepSeek's
  * multi-head latent attention.
  *
@@ -8,12 +8,21 @@
  * MLA caches only the normalised latent c_kv and the roped shared key part;
  * queries are absorbed into latent space through attn_k_b and the attended
  * latent is expanded per head through attn_v_b, so the cache is one
- * (kv_lora + rope)-wide row per token. (token, head) pairs run on the pool. */
+ * (kv_lora + rope)-wide row per token. (token, head) pairs run on the pool.
+ *
+ * Positions are visited in tiles of ATTN_TILE with an online softmax (a
+ * running max and sum rescale the partial output when a later tile raises
+ * the max), so a long context never materialises its whole score row, and
+ * an F16 cache is converted one tile at a time with the CPU's fastest
+ * F16 -> F32 kernel (F16C/AVX-512 where present) into a small float buffer. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch.h"
+
+/* Positions per attention tile: a tile's K and V (converted from F16) stay in L1/L2. */
+#define ATTN_TILE 128
 
 typedef struct {
     const rt_model *m;
@@ -22,23 +31,80 @@ typedef struct {
     const rt_row *rows;
     int32_t il, max_pos;
     rt_dot_rows_fn dot_rows;
+    const rt_type_traits *f16; /* F16 <-> F32 row kernels for an F16 cache */
 } attn_job;
 
-/* Softmax over n scores, with an optional sink logit that takes probability
- * mass but contributes no value. */
-static void attn_probs(float *att, int32_t n, float sink, bool has_sink)
+/* Online softmax state for one (token, head): running max, sum of exp. */
+typedef struct {
+    float mx;
+    double sum;
+} attn_acc;
+
+/* Rows [t0, t0 + n) of a cache layer, columns [off, off + d) of each
+ * stride-wide row, as floats: a pointer into an F32 cache (*ld = stride) or
+ * the F16 rows converted into buf (*ld = d). */
+static const float *kv_tile(const attn_job *j, const void *base, rt_kv_type type, int64_t stride,
+                            int64_t off, int32_t t0, int32_t n, int32_t d, float *buf, int64_t *ld)
 {
-    float mx = has_sink ? sink : -INFINITY;
-    for (int32_t t = 0; t < n; t++)
-        mx = fmaxf(mx, att[t]);
-    double sum = has_sink ? exp((double)(sink - mx)) : 0.0;
-    for (int32_t t = 0; t < n; t++) {
-        att[t] = expf(att[t] - mx);
-        sum += att[t];
+    if (type == RT_KV_F32) {
+        *ld = stride;
+        return (const float *)base + (int64_t)t0 * stride + off;
     }
-    const float inv = (float)(1.0 / sum);
+    const uint16_t *h = (const uint16_t *)base + (int64_t)t0 * stride + off;
     for (int32_t t = 0; t < n; t++)
-        att[t] *= inv;
+        j->f16->dequant(h + (int64_t)t * stride, buf + (int64_t)t * d, d);
+    *ld = d;
+    return buf;
+}
+
+/* Stores a token's n-float K or V row at element offset off of a cache layer. */
+static void kv_store(const attn_job *j, void *base, rt_kv_type type, int64_t off, const float *src,
+                     int64_t n)
+{
+    if (type == RT_KV_F32)
+        memcpy((float *)base + off, src, sizeof(float) * (size_t)n);
+    else
+        j->f16->quantize(src, (uint16_t *)base + off, n);
+}
+
+/* Folds a tile of n scores into the running softmax: raises the max and
+ * rescales the partial output o (width d) when needed, then turns the
+ * scores into their unnormalised weights. */
+static void attn_tile_fold(attn_acc *a, float *att, int32_t n, float *o, int32_t d)
+{
+    float mt = a->mx;
+    for (int32_t t = 0; t < n; t++)
+        mt = fmaxf(mt, att[t]);
+    if (mt > a->mx) {
+        const float c = a->mx == -INFINITY ? 0.0f : expf(a->mx - mt);
+        a->sum *= c;
+        for (int32_t i = 0; i < d; i++)
+            o[i] *= c;
+        a->mx = mt;
+    }
+    for (int32_t t = 0; t < n; t++) {
+        att[t] = expf(att[t] - a->mx);
+        a->sum += att[t];
+    }
+}
+
+/* o += sum_t att[t] * v[t], v rows ld floats apart. */
+static void attn_accum(float *restrict o, const float *restrict att, const float *v, int64_t ld,
+                       int32_t n, int32_t d)
+{
+    for (int32_t t = 0; t < n; t++) {
+        const float a = att[t];
+        const float *restrict vr = v + (int64_t)t * ld;
+        for (int32_t i = 0; i < d; i++)
+            o[i] += a * vr[i];
+    }
+}
+
+static void attn_finish(const attn_acc *a, float *o, int32_t d)
+{
+    const float inv = (float)(1.0 / a->sum);
+    for (int32_t i = 0; i < d; i++)
+        o[i] *= inv;
 }
 
 static int32_t rt_rows_max_pos(const rt_row *rows, int32_t nb)
@@ -54,31 +120,39 @@ static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
     const attn_job *j = ctx;
     const rt_hparams *hp = &j->m->hp;
     const int32_t H = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    float *att = malloc(sizeof(float) * (size_t)(j->max_pos + 1));
+    float *att = malloc(sizeof(float) * (size_t)ATTN_TILE * (size_t)(1 + hp->head_k + hp->head_v));
     if (!att) return; /* leaves zeros: only under memory exhaustion */
+    float *kbuf = att + ATTN_TILE, *vbuf = kbuf + (int64_t)ATTN_TILE * hp->head_k;
     for (int64_t jj = jb; jj < je; jj++) {
         const int32_t b = (int32_t)(jj / H), h = (int32_t)(jj % H);
-        const int32_t pos = j->rows[b].pos;
-        const float *kc = j->rows[b].k[j->il], *vc = j->rows[b].v[j->il];
+        const rt_row *row = &j->rows[b];
+        const int32_t pos = row->pos;
+        const void *kc = row->k[j->il], *vc = row->v[j->il];
         int32_t t0 = 0;
         if (j->ly->swa && pos - hp->n_swa + 1 > 0) t0 = pos - hp->n_swa + 1;
-        const int32_t n = pos - t0 + 1;
         const float *q = j->s->q + ((int64_t)b * H + h) * hp->head_k;
         const int64_t kvh = h / group;
-        j->dot_rows(q, kc + (int64_t)t0 * hp->kv_k_dim + kvh * hp->head_k, hp->kv_k_dim, n,
-                    hp->head_k, att, 1);
-        for (int32_t t = 0; t < n; t++)
-            att[t] *= hp->kq_scale;
-        bool has_sink = j->ly->sinks.data != NULL;
-        attn_probs(att, n, has_sink ? ((const float *)j->ly->sinks.data)[h] : 0.0f, has_sink);
+        const bool has_sink = j->ly->sinks.data != NULL;
+        /* a sink takes probability mass but contributes no value: it starts
+         * the running max and sum as exp(sink - sink) = 1 */
+        attn_acc acc = {-INFINITY, 0.0};
+        if (has_sink) acc = (attn_acc){((const float *)j->ly->sinks.data)[h], 1.0};
         float *o = j->s->attn_out + ((int64_t)b * H + h) * hp->head_v;
         memset(o, 0, sizeof(float) * (size_t)hp->head_v);
-        for (int32_t t = 0; t < n; t++) {
-            const float *v = vc + (int64_t)(t0 + t) * hp->kv_v_dim + kvh * hp->head_v;
-            const float a = att[t];
-            for (int32_t d = 0; d < hp->head_v; d++)
-                o[d] += a * v[d];
+        for (int32_t tb = t0; tb <= pos; tb += ATTN_TILE) {
+            const int32_t n = pos + 1 - tb < ATTN_TILE ? pos + 1 - tb : ATTN_TILE;
+            int64_t ldk, ldv;
+            const float *kt = kv_tile(j, kc, row->kv_type, hp->kv_k_dim, kvh * hp->head_k, tb, n,
+                                      hp->head_k, kbuf, &ldk);
+            j->dot_rows(q, kt, ldk, n, hp->head_k, att, 1);
+            for (int32_t t = 0; t < n; t++)
+                att[t] *= hp->kq_scale;
+            attn_tile_fold(&acc, att, n, o, hp->head_v);
+            const float *vt = kv_tile(j, vc, row->kv_type, hp->kv_v_dim, kvh * hp->head_v, tb, n,
+                                      hp->head_v, vbuf, &ldv);
+            attn_accum(o, att, vt, ldv, n, hp->head_v);
         }
+        attn_finish(&acc, o, hp->head_v);
     }
     free(att);
 }
@@ -95,6 +169,14 @@ void rt_attn_gqa(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
     rt_matmul(m->pool, s->q, qd, &ly->wq, 0, s->xn, E, nb);
     rt_matmul(m->pool, s->k, kd, &ly->wk, 0, s->xn, E, nb);
     rt_matmul(m->pool, s->v, vd, &ly->wv, 0, s->xn, E, nb);
+    attn_job j = {m,
+                  ly,
+                  s,
+                  rows,
+                  il,
+                  rt_rows_max_pos(rows, nb),
+                  rt_dot_rows_select(),
+                  rt_type_get(RT_TYPE_F16)};
     for (int32_t b = 0; b < nb; b++) {
         float *q = s->q + b * qd, *k = s->k + b * kd, *v = s->v + b * vd;
         rt_add_bias(q, &ly->bq, 0, qd);
@@ -114,10 +196,9 @@ void rt_attn_gqa(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
         const float *cs = s->rope_cache + (int64_t)b * hp->n_rot;
         rt_rope_apply(q, H, hp->head_k, hp->n_rot, hp->rope, cs);
         rt_rope_apply(k, HK, hp->head_k, hp->n_rot, hp->rope, cs);
-        memcpy(rows[b].k[il] + (int64_t)rows[b].pos * hp->kv_k_dim, k, sizeof(float) * (size_t)kd);
-        memcpy(rows[b].v[il] + (int64_t)rows[b].pos * hp->kv_v_dim, v, sizeof(float) * (size_t)vd);
+        kv_store(&j, rows[b].k[il], rows[b].kv_type, (int64_t)rows[b].pos * hp->kv_k_dim, k, kd);
+        kv_store(&j, rows[b].v[il], rows[b].kv_type, (int64_t)rows[b].pos * hp->kv_v_dim, v, vd);
     }
-    attn_job j = {m, ly, s, rows, il, rt_rows_max_pos(rows, nb), rt_dot_rows_select()};
     if ((int64_t)(j.max_pos + 1) * hp->head_k * H * nb < 32768)
         gqa_pairs(&j, 0, (int64_t)nb * H);
     else
@@ -138,13 +219,16 @@ static void mla_pairs(void *ctx, int64_t jb, int64_t je)
     const rt_hparams *hp = &j->m->hp;
     const rt_layer *ly = j->ly;
     const int32_t H = hp->n_head, R = hp->kv_lora, P = hp->qk_rope, NP = hp->qk_nope;
-    float *ql = malloc(sizeof(float) * (size_t)(2 * R + j->max_pos + 1));
+    const int32_t kd = hp->kv_k_dim;
+    float *ql =
+        malloc(sizeof(float) * ((size_t)2 * (size_t)R + (size_t)ATTN_TILE * (size_t)(1 + kd)));
     if (!ql) return;
-    float *lat = ql + R, *att = ql + 2 * R;
+    float *lat = ql + R, *att = ql + 2 * R, *kbuf = att + ATTN_TILE;
     for (int64_t jj = jb; jj < je; jj++) {
         const int32_t b = (int32_t)(jj / H), h = (int32_t)(jj % H);
-        const int32_t n = j->rows[b].pos + 1;
-        const float *kc = j->rows[b].k[j->il];
+        const rt_row *row = &j->rows[b];
+        const int32_t pos = row->pos;
+        const void *kc = row->k[j->il];
         const float *qh = j->s->q + ((int64_t)b * H + h) * hp->head_k; /* [nope | rope] */
         if (ly->wk_b.data) {
             rt_matvec(NULL, ql, &ly->wk_b, h, qh);
@@ -157,18 +241,20 @@ static void mla_pairs(void *ctx, int64_t jb, int64_t je)
                     ql[c] += qh[d] * lat[c];
             }
         }
-        for (int32_t t = 0; t < n; t++) {
-            const float *kr = kc + (int64_t)t * hp->kv_k_dim;
-            att[t] = (rt_dot(ql, kr, R) + rt_dot(qh + NP, kr + R, P)) * hp->kq_scale;
-        }
-        attn_probs(att, n, 0.0f, false);
+        attn_acc acc = {-INFINITY, 0.0};
         memset(lat, 0, sizeof(float) * (size_t)R);
-        for (int32_t t = 0; t < n; t++) {
-            const float *kr = kc + (int64_t)t * hp->kv_k_dim;
-            const float a = att[t];
-            for (int32_t c = 0; c < R; c++)
-                lat[c] += a * kr[c];
+        for (int32_t tb = 0; tb <= pos; tb += ATTN_TILE) {
+            const int32_t n = pos + 1 - tb < ATTN_TILE ? pos + 1 - tb : ATTN_TILE;
+            int64_t ld;
+            const float *kt = kv_tile(j, kc, row->kv_type, kd, 0, tb, n, kd, kbuf, &ld);
+            for (int32_t t = 0; t < n; t++) {
+                const float *kr = kt + (int64_t)t * ld;
+                att[t] = (rt_dot(ql, kr, R) + rt_dot(qh + NP, kr + R, P)) * hp->kq_scale;
+            }
+            attn_tile_fold(&acc, att, n, lat, R);
+            attn_accum(lat, att, kt, ld, n, R); /* the latent doubles as V */
         }
+        attn_finish(&acc, lat, R);
         float *o = j->s->attn_out + ((int64_t)b * H + h) * hp->v_mla;
         if (ly->wv_b.data) {
             rt_matvec(NULL, o, &ly->wv_b, h, lat);
@@ -201,15 +287,22 @@ void rt_attn_mla(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
         rt_matmul(m->pool, s->q, qd, &ly->wq, 0, s->xn, E, nb);
     }
     rt_matmul(m->pool, s->k, kd, &ly->wkv_a_mqa, 0, s->xn, E, nb); /* [kv_lora | rope] */
+    attn_job j = {m,
+                  ly,
+                  s,
+                  rows,
+                  il,
+                  rt_rows_max_pos(rows, nb),
+                  rt_dot_rows_select(),
+                  rt_type_get(RT_TYPE_F16)};
     for (int32_t b = 0; b < nb; b++) {
         const float *cs = s->rope_cache + (int64_t)b * hp->n_rot;
         float *kv = s->k + b * kd;
         rt_rope_apply(s->q + b * qd + hp->qk_nope, H, hp->head_k, hp->n_rot, hp->rope, cs);
         rt_rope_apply(kv + R, 1, hp->qk_rope, hp->n_rot, hp->rope, cs);
         rt_rmsnorm(kv, kv, &ly->kv_a_norm, R, hp->rms_eps);
-        memcpy(rows[b].k[il] + (int64_t)rows[b].pos * kd, kv, sizeof(float) * (size_t)kd);
+        kv_store(&j, rows[b].k[il], rows[b].kv_type, (int64_t)rows[b].pos * kd, kv, kd);
     }
-    attn_job j = {m, ly, s, rows, il, rt_rows_max_pos(rows, nb), rt_dot_rows_select()};
     if ((int64_t)(j.max_pos + 1) * R * H * nb < 32768)
         mla_pairs(&j, 0, (int64_t)nb * H);
     else

@@ -112,8 +112,8 @@ int rt_forward_rows(const rt_model *m, rt_scratch *s, const rt_row *rows, const 
     return 0;
 }
 
-int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, int32_t n_ctx,
-                     const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
+int rt_forward_batch(const rt_model *m, rt_scratch *s, void **kc, void **vc, rt_kv_type kv_type,
+                     int32_t n_ctx, const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
                      float *logits_last)
 {
     const rt_hparams *hp = &m->hp;
@@ -121,7 +121,7 @@ int rt_forward_batch(const rt_model *m, rt_scratch *s, float **kc, float **vc, i
     if (n <= 0 || n > RT_BATCH || pos < 0 || pos + n > n_ctx) return -1;
     rt_row rows[RT_BATCH];
     for (int32_t b = 0; b < n; b++)
-        rows[b] = (rt_row){kc, vc, pos + b};
+        rows[b] = (rt_row){kc, vc, pos + b, kv_type};
     if (rt_forward_rows(m, s, rows, tokens, n, logits_all) != 0) return -1;
     if (logits_all && logits_last) {
         memcpy(logits_last, logits_all + (int64_t)(n - 1) * hp->n_vocab,

@@ -1011,7 +1011,8 @@ int serve_main(int argc, char **argv)
     }
     for (int i = 0; i < srv.n_slots; i++)
         srv.slots[i].srv = &srv;
-    rt_batch_params bp = {.n_slots = srv.n_slots, .n_ctx = (int32_t)o.ctx};
+    /* F16 KV: half the bytes of F32 per position for the same slots */
+    rt_batch_params bp = {.n_slots = srv.n_slots, .n_ctx = (int32_t)o.ctx, .kv_type = RT_KV_F16};
     if (rt_batch_new(srv.m, &bp, &srv.batch, err, sizeof err) != 0 ||
         rt_batch_start(srv.batch, err, sizeof err) != 0)
         goto fail;

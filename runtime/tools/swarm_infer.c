@@ -28,6 +28,7 @@ static const char *usage_text =
     "           [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
     "           [--ids] [--ignore-eos] [--stop S]... [--ctx N] [-t THREADS] [--chat]\n"
     "           [--grammar F.gbnf | --json-schema F.json]\n"
+    "           [--kv-type f32|f16]\n"
     "           (under a grammar the output always parses: it stops where the grammar\n"
     "            may end, and a completion is appended when -n runs out)\n"
     "           (--chat wraps --prompt as one user message in the model's chat format)\n"
@@ -35,6 +36,9 @@ static const char *usage_text =
     "            at end-of-generation tokens unless --ignore-eos)\n"
     "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--streams N] [--json]\n"
     "           (--streams N: N sequences decode together; --batch B is the same)\n"
+    "           [--kv-type f32|f16]\n"
+    "           (--kv-type: the KV cache's element type; generate/logits/bench default f32,\n"
+    "            the reference the goldens were made with; serve and the worker use f16)\n"
     "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n"
     "  serve    --model M.gguf [--host 127.0.0.1] [--port 8080] [--slots N] [--max-queue N]\n"
     "           [--api-key K] (OpenAI-compatible HTTP; see swarm-infer serve --help)\n"
@@ -50,6 +54,8 @@ static int usage(const char *msg)
 typedef struct {
     const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema, *grammar;
     const char *stops[17];
+    const char *kv_type_s;
+    rt_kv_type kv_type;
     int n_stops;
     bool no_bos, greedy, ids, json, ignore_eos, chat, help;
     long n_predict, n_prompt, n_threads, n_ctx, batch;
@@ -115,6 +121,7 @@ static int parse_opts(int argc, char **argv, opts *o)
         STR("--tokens", tokens) STR("--prompt", prompt) STR("--out", out);
         STR("--json-schema", json_schema) STR("--grammar", grammar);
         FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
+        STR("--kv-type", kv_type_s);
         FLAG("--json", json) FLAG("--ignore-eos", ignore_eos) FLAG("--chat", chat);
         FLAG("--help", help) FLAG("-h", help);
         NUM("--seed", seed, parse_long) NUM("-t", n_threads, parse_long);
@@ -156,6 +163,10 @@ static int parse_opts(int argc, char **argv, opts *o)
     if (o->n_threads < 0 || o->n_threads > 1024)
         return fprintf(stderr, "swarm-infer: -t must be between 0 and 1024\n"), -1;
     return 0;
+    if (o->kv_type_s && rt_kv_type_parse(o->kv_type_s, &o->kv_type) != 0)
+        return fprintf(stderr, "swarm-infer: --kv-type must be f32 or f16, not '%s'\n",
+                       o->kv_type_s),
+               -1;
 }
 
 static int parse_ids(const char *s, int32_t **out, size_t *n)
@@ -293,7 +304,7 @@ static int cmd_logits(const opts *o)
     int rc = 1;
     if (load_model(o, &m) != 0) goto done;
     long n_ctx = o->n_ctx > 0 ? o->n_ctx : (long)n;
-    if (rt_session_new(m, (int32_t)n_ctx, &s, err, sizeof err) != 0) goto fail;
+    if (rt_session_new_kv(m, (int32_t)n_ctx, o->kv_type, &s, err, sizeof err) != 0) goto fail;
     const size_t nv = (size_t)rt_model_n_vocab(m);
     logits = malloc(sizeof(float) * nv * n);
     if (!logits) {
@@ -384,7 +395,7 @@ static int cmd_generate(const opts *o)
     }
     /* under a grammar, room for the completion appended when -n runs out */
     long n_ctx = o->n_ctx > 0 ? o->n_ctx : (long)n_prompt + o->n_predict + (gram ? 256 : 0);
-    if (rt_session_new(m, (int32_t)n_ctx, &s, err, sizeof err) != 0) goto fail;
+    if (rt_session_new_kv(m, (int32_t)n_ctx, o->kv_type, &s, err, sizeof err) != 0) goto fail;
     rt_sampler_params sp = rt_sampler_default_params();
     sp.temperature = o->greedy ? 0.0f : (float)o->temp;
     sp.top_k = (int32_t)o->top_k;
@@ -513,7 +524,8 @@ static int cmd_bench(const opts *o)
         goto fail;
     }
     for (long b = 0; b < B; b++)
-        if (rt_session_new(m, (int32_t)n_ctx, &ss[b], err, sizeof err) != 0) goto fail;
+        if (rt_session_new_kv(m, (int32_t)n_ctx, o->kv_type, &ss[b], err, sizeof err) != 0)
+            goto fail;
     /* deterministic pseudo-random prompt over the vocabulary */
     uint32_t x = 12345;
     const int32_t nv = rt_model_n_vocab(m);
@@ -551,9 +563,16 @@ static int cmd_bench(const opts *o)
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_prompt\":%ld,\"n_gen\":%ld,\"batch\":%ld,"
                "\"streams\":%ld,\"threads\":%ld,\"pp_tok_s\":%.3f,\"tg_tok_s\":%.3f,"
                "\"pp_s\":%.4f,\"tg_s\":%.4f,\"bandwidth_gb_s\":%.3f,\"bytes_per_token\":%.0f,"
-               "\"tg_bound_tok_s\":%.3f,\"roofline\":%.4f}\n",
+               "\"tg_bound_tok_s\":%.3f,\"roofline\":%.4f,\"kv_type\":\"%s\","
+               "\"kv_bytes_per_token\":%zu,\"kv_bytes\":%zu}\n",
                rt_model_name(m), rt_model_arch(m), np, ng, B, B, nthr, pp, tg, t1 - t0, t3 - t2, bw,
-               bpt, bound, roof);
+               bpt, bound, roof, rt_kv_type_name(o->kv_type),
+               rt_kv_bytes_per_token_type(m, o->kv_type),
+    if (!o->json)
+        printf("KV cache %s: %zu bytes per position, %zu bytes for %ld x %ld positions\n",
+               rt_kv_type_name(o->kv_type), rt_kv_bytes_per_token_type(m, o->kv_type),
+               rt_kv_bytes_per_token_type(m, o->kv_type) * (size_t)n_ctx * (size_t)B, B, n_ctx);
+               rt_kv_bytes_per_token_type(m, o->kv_type) * (size_t)n_ctx * (size_t)B);
     else
         printf("%s (%s): prompt %ld tok at %.2f tok/s, generation %ld x %ld tok at %.2f tok/s;\n"
                "read bandwidth %.2f GB/s, %.3f GB per token: bound %.2f tok/s%s%.2f\n",
