@@ -123,7 +123,7 @@ typedef struct {
 /* One batch row: the sequence (KV cache per layer) its token belongs to and
  * the token's position in it. */
 typedef struct {
-    void **k, **v;      /* per layer, elements of kv_type */
+    void **k, **v; /* per layer, elements of kv_type */
     int32_t pos;
     rt_kv_type kv_type;
 } rt_row;
@@ -138,8 +138,8 @@ int rt_forward_rows(const rt_model *m, rt_scratch *s, const rt_row *rows, const 
  * pos are filled); writes their K/V rows. logits_all (n rows) and/or
  * logits_last (the last row) receive n_vocab floats per row when non-NULL. */
 int rt_forward_batch(const rt_model *m, rt_scratch *s, void **kc, void **vc, rt_kv_type kv_type,
-                     int32_t n_ctx, const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
-                     float *logits_last);
+                     int32_t n_ctx, const int32_t *tokens, int32_t n, int32_t pos,
+                     float *logits_all, float *logits_last);
 int rt_scratch_init(const rt_model *m, rt_scratch *s, int32_t n_ctx);
 void rt_scratch_free(rt_scratch *s);
 

@@ -113,8 +113,8 @@ int rt_forward_rows(const rt_model *m, rt_scratch *s, const rt_row *rows, const 
 }
 
 int rt_forward_batch(const rt_model *m, rt_scratch *s, void **kc, void **vc, rt_kv_type kv_type,
-                     int32_t n_ctx, const int32_t *tokens, int32_t n, int32_t pos, float *logits_all,
-                     float *logits_last)
+                     int32_t n_ctx, const int32_t *tokens, int32_t n, int32_t pos,
+                     float *logits_all, float *logits_last)
 {
     const rt_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd;
