@@ -88,7 +88,10 @@ typedef struct swarmd_worker {
     uint32_t unanswered;
     bool quarantined;
     char quarantine_reason[160];
-    char sandbox[16];     /* Register.sandbox: "bwrap" or "none" */
+    char sandbox[16]; /* Register.sandbox: "bwrap" or "none" */
+    /* prefix-cache counters from its last Heartbeat (has_pc: it sent them) */
+    bool has_pc;
+    uint64_t pc_lookups, pc_hits, pc_tokens_reused, pc_bytes, pc_max_bytes;
     swarmd_ref *inflight; /* assigned, no Result yet */
     size_t n_inflight, cap_inflight;
 } swarmd_worker;

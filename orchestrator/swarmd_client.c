@@ -60,13 +60,14 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
     Swarm__WorkerStatus *ws = calloc(d->n_workers ? d->n_workers : 1, sizeof *ws);
     Swarm__WorkerStatus **wp = calloc(d->n_workers ? d->n_workers : 1, sizeof *wp);
     Swarm__Counter cs[SWARMD_C_COUNT];
+    Swarm__PrefixCacheStats *pcs = calloc(d->n_workers ? d->n_workers : 1, sizeof *pcs);
     Swarm__Counter *cp[SWARMD_C_COUNT];
     size_t total_tasks = 0;
     for (size_t i = 0; i < n; i++)
         total_tasks += jobs[i].n_tasks;
     Swarm__TaskStatus *ts = calloc(total_tasks ? total_tasks : 1, sizeof *ts);
     Swarm__TaskStatus **tp = calloc(total_tasks ? total_tasks : 1, sizeof *tp);
-    if (!js || !jp || !ws || !wp || !ts || !tp) {
+    if (!js || !jp || !ws || !wp || !ts || !tp || !pcs) {
         reply_error(r, WIRE_E_INTERNAL, "out of memory building the Status reply");
         goto out;
     }
@@ -120,6 +121,15 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
         ws[i].quarantine_reason = (char *)w->quarantine_reason;
         ws[i].sandbox = (char *)w->sandbox;
     }
+        if (w->has_pc) {
+            swarm__prefix_cache_stats__init(&pcs[i]);
+            pcs[i].lookups = w->pc_lookups;
+            pcs[i].hits = w->pc_hits;
+            pcs[i].tokens_reused = w->pc_tokens_reused;
+            pcs[i].bytes = w->pc_bytes;
+            pcs[i].max_bytes = w->pc_max_bytes;
+            ws[i].prefix_cache = &pcs[i];
+        }
     st.workers = wp;
     st.n_workers = d->n_workers;
     for (int i = 0; i < SWARMD_C_COUNT; i++) {
@@ -141,6 +151,7 @@ out:
     free(ws);
     free(wp);
     free(ts);
+    free(pcs);
     free(tp);
 }
 

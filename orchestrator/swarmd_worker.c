@@ -614,6 +614,14 @@ static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat
     uint64_t now = sched_now_ms();
     w->last_seen_ms = now;
     w->credit = h->free_slots;
+    if (h->prefix_cache) {
+        w->has_pc = true;
+        w->pc_lookups = h->prefix_cache->lookups;
+        w->pc_hits = h->prefix_cache->hits;
+        w->pc_tokens_reused = h->prefix_cache->tokens_reused;
+        w->pc_bytes = h->prefix_cache->bytes;
+        w->pc_max_bytes = h->prefix_cache->max_bytes;
+    }
     w->since_credit = 0;
     /* Tasks it runs that we did not know about (we restarted): track them. */
     for (size_t i = 0; i < h->n_running; i++) {

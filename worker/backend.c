@@ -76,6 +76,12 @@ const char *wb_backend_model_name(const wb_backend *b)
     return b->model_name ? b->model_name : "";
 }
 
+int wb_backend_cache_stats(wb_backend *b, wb_cache_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    return b->ops->cache_stats ? b->ops->cache_stats(b->impl, st) : -1;
+}
+
 int wb_slot_new(wb_backend *b, wb_slot **out, char *err, size_t errlen)
 {
     wb_slot *s = calloc(1, sizeof(*s));

@@ -72,6 +72,13 @@ int wb_slot_chat(wb_slot *s, const agent_model_req *req, float temperature, uint
 /* Conversation bytes at which the agent loop should compact (0 = its default). */
 size_t wb_slot_ctx_chars(const wb_slot *s);
 
+/* The backend's shared prefix cache (the embedded engine's): counters since
+ * it opened. Returns 0 when filled, < 0 when the kind has none (yet). */
+typedef struct {
+    uint64_t lookups, hits, tokens_reused, bytes, max_bytes;
+} wb_cache_stats;
+int wb_backend_cache_stats(wb_backend *b, wb_cache_stats *st);
+
 /* Shared helpers (backend_util.c). */
 /* instructions with every "{item}" replaced by input; malloc'ed. */
 char *wb_prompt_expand(const char *instructions, const char *input);

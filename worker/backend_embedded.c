@@ -67,7 +67,10 @@ static rt_batch *emb_batch(emb_backend *b, char *err, size_t errlen)
         rt_batch_params bp = {.n_slots = b->n_slots > 0 ? b->n_slots : 1,
                               .n_ctx = b->n_ctx,
                               .kv_budget_bytes = b->kv_budget,
-                              .prefix_cache_bytes = b->pc_bytes};
+                              .prefix_cache_bytes = b->pc_bytes,
+                              /* half the bytes of F32 per position: twice the
+                               * slots or context in the same budget */
+                              .kv_type = RT_KV_F16};
         rt_batch *bt = NULL;
         if (rt_batch_new(b->model, &bp, &bt, err, errlen) == 0) {
             if (rt_batch_start(bt, err, errlen) == 0)
@@ -478,6 +481,24 @@ static size_t emb_ctx_chars(void *slot)
     return (size_t)s->b->n_ctx * 2;
 }
 
+/* The batch engine's prefix-cache counters, for the worker's Heartbeat. */
+static int emb_cache_stats(void *impl, wb_cache_stats *st)
+{
+    emb_backend *b = impl;
+    rt_batch_stats bs;
+    pthread_mutex_lock(&b->mu);
+    rt_batch *bt = b->batch;
+    if (bt) rt_batch_get_stats(bt, &bs);
+    pthread_mutex_unlock(&b->mu);
+    if (!bt) return -1; /* no task ran yet: nothing to report */
+    st->lookups = bs.pc_lookups;
+    st->hits = bs.pc_hits;
+    st->tokens_reused = bs.pc_tokens_reused;
+    st->bytes = bs.pc_bytes;
+    st->max_bytes = bs.pc_bytes_max;
+    return 0;
+}
+
 const wb_ops wb_embedded_ops = {
     .kind = "embedded",
     .open = emb_open,
@@ -487,4 +508,5 @@ const wb_ops wb_embedded_ops = {
     .run = emb_run,
     .chat = emb_chat,
     .ctx_chars = emb_ctx_chars,
+    .cache_stats = emb_cache_stats,
 };

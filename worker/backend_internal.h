@@ -20,6 +20,8 @@ typedef struct {
     int (*chat)(void *slot, const agent_model_req *req, float temperature, uint64_t seed,
                 agent_reply *out, uint64_t *retry_after_ms, char *err, size_t errlen);
     size_t (*ctx_chars)(void *slot);
+    /* Optional (appended): the shared prefix cache's counters; 0 when filled. */
+    int (*cache_stats)(void *impl, wb_cache_stats *st);
 } wb_ops;
 
 extern const wb_ops wb_embedded_ops;

@@ -374,6 +374,14 @@ static int cmd_workers(const cli_env *e, const cli_opts *o)
             const Swarm__WorkerStatus *w = st->workers[i];
             printf("%-20s %-16s %5u %5u  %s\n", w->worker_id, w->hostname, w->slots, w->busy,
                    w->model);
+            if (w->prefix_cache)
+                printf("%-20s prefix cache: %llu hits of %llu lookups, %llu tokens reused, "
+                       "%.1f of %.1f MiB\n",
+                       "", (unsigned long long)w->prefix_cache->hits,
+                       (unsigned long long)w->prefix_cache->lookups,
+                       (unsigned long long)w->prefix_cache->tokens_reused,
+                       (double)w->prefix_cache->bytes / 1048576.0,
+                       (double)w->prefix_cache->max_bytes / 1048576.0);
             if (w->quarantined)
                 printf("%-20s QUARANTINED (gets no work): %s\n", "", w->quarantine_reason);
             if (w->sandbox && !strcmp(w->sandbox, "none"))

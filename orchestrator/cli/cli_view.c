@@ -176,6 +176,15 @@ cJSON *cli_view_worker_json(const Swarm__WorkerStatus *w)
         cJSON_AddNumberToObject(o, "n_ctx", ctx);
     else
         cJSON_AddNullToObject(o, "n_ctx");
+    if (w->prefix_cache) {
+        const Swarm__PrefixCacheStats *p = w->prefix_cache;
+        cJSON *pc = cJSON_AddObjectToObject(o, "prefix_cache");
+        cJSON_AddNumberToObject(pc, "lookups", (double)p->lookups);
+        cJSON_AddNumberToObject(pc, "hits", (double)p->hits);
+        cJSON_AddNumberToObject(pc, "tokens_reused", (double)p->tokens_reused);
+        cJSON_AddNumberToObject(pc, "bytes", (double)p->bytes);
+        cJSON_AddNumberToObject(pc, "max_bytes", (double)p->max_bytes);
+    }
     return o;
 }
 
