@@ -175,7 +175,8 @@ def _needed_packages(path):
     libs = []
     for line in out.splitlines():
         m = re.match(r"\s*(\S+) => (\S+)", line)
-        if m and m.group(1) in needed:
+        # the image builds Release: a sanitizer build's runtimes are not its business
+        if m and m.group(1) in needed and not re.match(r"lib[almt]san|libubsan", m.group(1)):
             libs.append(os.path.realpath(m.group(2)))
     # dpkg names a file by the path it installed; /lib is /usr/lib on merged-/usr systems
     cands = sorted({c for r in libs for c in (r, r.replace("/usr/lib/", "/lib/", 1),
