@@ -10,6 +10,7 @@
  *           workspace dir, sorted by path; the task input is the path and the
  *           file's contents, capped at PLANNER_MAX_FILE_BYTES. */
 #include "planner.h"
+#include "swarm_utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -81,19 +82,15 @@ static int pj_add_task(planner_job *j, const char *item, const char *input, size
     return 0;
 }
 
-/* Replace bytes that are not valid UTF-8 with '?': task inputs travel as
- * protobuf strings and end up in prompts. */
+/* Replace bytes that are not valid UTF-8 (strict: no overlong forms, no
+ * surrogates) with '?': task inputs travel as protobuf strings and end up in
+ * prompts. A NUL is replaced too, so the input stays one C string. */
 static void utf8_sanitize(char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n && c != 0;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok && len == 2 && c < 0xc2) ok = false;
-        if (!ok) {
+        size_t len = s[i] ? swarm_utf8_seq_len((const unsigned char *)s + i, n - i) : 0;
+        if (!len) {
             s[i] = '?';
             i++;
         } else {

@@ -33,6 +33,7 @@
 #include "kv.h"
 #include "model.h"
 #include "prefix_cache.h"
+#include "swarm_clock.h"
 
 typedef enum { SEQ_QUEUED, SEQ_PREFILL, SEQ_DECODE } seq_state;
 
@@ -77,13 +78,6 @@ struct rt_batch {
     uint64_t steps, decoded, prefilled, finished;
     rt_prefix_cache_stats pc_snap; /* copied under mu after each step, for other threads */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int rt_batch_new(const rt_model *m, const rt_batch_params *p, rt_batch **out, char *err,
                  size_t errlen)
@@ -284,7 +278,7 @@ static seq *seq_make(rt_batch *b, const rt_batch_request *r, char *err, size_t e
     if (rt_textbuf_add(&s->text, "", 0) != 0) goto oom;
     s->last_id = -1;
     s->slot = -1;
-    s->t_submit = now_s();
+    s->t_submit = swarm_clock_sec();
     s->res.t_first_s = -1;
     return s;
 oom:
@@ -437,7 +431,7 @@ static int seq_sample(rt_batch *b, seq *s)
     if (s->gm && rt_grammar_state_done(gmasker_state(s->gm))) return 0;
     memcpy(b->logits, rt_session_last_logits(ss), sizeof(float) * (size_t)nv);
     int32_t id = rt_sampler_sample(s->smp, b->logits, nv, s->ids, s->n_prompt + s->n_gen);
-    if (s->res.t_first_s < 0) s->res.t_first_s = now_s() - s->t_submit;
+    if (s->res.t_first_s < 0) s->res.t_first_s = swarm_clock_sec() - s->t_submit;
     if (id == RT_SAMPLER_NO_TOKEN) return 0;
     if (id < 0) {
         seq_fail(s, "sampler failed");

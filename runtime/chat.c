@@ -20,6 +20,7 @@
 
 #include "chat_json.h"
 #include "model.h"
+#include "swarm_err.h"
 
 static const char *const k_families[] = {"chatml",  "llama3",     "deepseek", "deepseek3",
                                          "mistral", "mistral-v3", "harmony",  NULL};
@@ -103,22 +104,11 @@ static void put_trimmed(sbuf *b, const char *s)
     cj_putn(b, s, l);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static int bad_role(const char *family, size_t i, const char *role, const char *known, char *err,
                     size_t errlen)
 {
-    return fail(err, errlen, "chat template %s: message %zu has role \"%s\" (expected %s)", family,
-                i, role ? role : "(null)", known);
+    return swarm_err_set(err, errlen, "chat template %s: message %zu has role \"%s\" (expected %s)",
+                         family, i, role ? role : "(null)", known);
 }
 
 static bool is(const char *role, const char *r)
@@ -149,7 +139,7 @@ static int put_json(sbuf *b, const render_ctx *c, const char *what, const char *
     cj_value *v;
     char jerr[160];
     if (cj_parse(text, strlen(text), &v, NULL, jerr, sizeof(jerr)))
-        return fail(c->err, c->el, "chat template %s: %s: %s", c->family, what, jerr);
+        return swarm_err_set(c->err, c->el, "chat template %s: %s: %s", c->family, what, jerr);
     cj_dump(b, v, indent);
     cj_free(v);
     return 0;
@@ -173,7 +163,8 @@ static int put_tool_json(sbuf *b, const render_ctx *c, const rt_tool_def *t, int
     cj_put(&src, "}}");
     char what[128];
     snprintf(what, sizeof(what), "tool \"%s\" parameters", t->name);
-    int rc = src.oom ? fail(c->err, c->el, "out of memory") : put_json(b, c, what, src.s, indent);
+    int rc = src.oom ? swarm_err_set(c->err, c->el, "out of memory")
+                     : put_json(b, c, what, src.s, indent);
     free(src.s);
     return rc;
 }
@@ -184,36 +175,40 @@ static int check_input(const render_ctx *c)
 {
     for (size_t i = 0; i < c->n_tools; i++)
         if (!nonempty(c->tools[i].name))
-            return fail(c->err, c->el, "chat template %s: tool %zu has no name", c->family, i);
+            return swarm_err_set(c->err, c->el, "chat template %s: tool %zu has no name", c->family,
+                                 i);
     for (size_t i = 0; i < c->n; i++) {
         const rt_chat_msg *m = &c->m[i];
         if (!m->content && !(is(m->role, "assistant") && m->n_tool_calls))
-            return fail(c->err, c->el, "chat template %s: message %zu has no content", c->family,
-                        i);
+            return swarm_err_set(c->err, c->el, "chat template %s: message %zu has no content",
+                                 c->family, i);
         if (m->n_tool_calls && !is(m->role, "assistant"))
-            return fail(c->err, c->el,
-                        "chat template %s: message %zu (%s) carries tool calls; only assistant "
-                        "messages may",
-                        c->family, i, m->role ? m->role : "(null)");
+            return swarm_err_set(
+                c->err, c->el,
+                "chat template %s: message %zu (%s) carries tool calls; only assistant "
+                "messages may",
+                c->family, i, m->role ? m->role : "(null)");
         for (size_t k = 0; k < m->n_tool_calls; k++) {
             const rt_tool_call *tc = &m->tool_calls[k];
             if (!nonempty(tc->name))
-                return fail(c->err, c->el, "chat template %s: message %zu call %zu has no name",
-                            c->family, i, k);
+                return swarm_err_set(c->err, c->el,
+                                     "chat template %s: message %zu call %zu has no name",
+                                     c->family, i, k);
             const char *a = tc->arguments ? tc->arguments : "{}";
             cj_value *v;
             char jerr[160];
             if (cj_parse(a, strlen(a), &v, NULL, jerr, sizeof(jerr)))
-                return fail(c->err, c->el,
-                            "chat template %s: message %zu call %zu (%s) arguments: %s", c->family,
-                            i, k, tc->name, jerr);
+                return swarm_err_set(c->err, c->el,
+                                     "chat template %s: message %zu call %zu (%s) arguments: %s",
+                                     c->family, i, k, tc->name, jerr);
             bool obj = v->t == CJ_OBJ;
             cj_free(v);
             if (!obj)
-                return fail(c->err, c->el,
-                            "chat template %s: message %zu call %zu (%s): arguments must be a "
-                            "JSON object",
-                            c->family, i, k, tc->name);
+                return swarm_err_set(
+                    c->err, c->el,
+                    "chat template %s: message %zu call %zu (%s): arguments must be a "
+                    "JSON object",
+                    c->family, i, k, tc->name);
         }
     }
     return 0;
@@ -290,10 +285,11 @@ static int render_llama31_tools_head(sbuf *b, const render_ctx *c, size_t *i0)
     if (c->n && is(m[0].role, "system")) put_trimmed(b, m[i++].content);
     put(b, "<|eot_id|>");
     if (i >= c->n || !is(m[i].role, "user"))
-        return fail(c->err, c->el,
-                    "chat template llama3: tools go into the first user message, and message %zu "
-                    "is not a user message",
-                    i);
+        return swarm_err_set(
+            c->err, c->el,
+            "chat template llama3: tools go into the first user message, and message %zu "
+            "is not a user message",
+            i);
     put(b, "<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions, please "
            "respond with a JSON for a function call with its proper arguments that best answers "
            "the given prompt.\n\nRespond in the format {\"name\": function name, \"parameters\": "
@@ -326,10 +322,11 @@ static int render_llama3(sbuf *b, const render_ctx *c)
                             c->el);
         if (m[i].n_tool_calls) {
             if (m[i].n_tool_calls != 1)
-                return fail(c->err, c->el,
-                            "chat template llama3: message %zu has %zu tool calls; Llama 3.1 "
-                            "supports a single tool call at once",
-                            i, m[i].n_tool_calls);
+                return swarm_err_set(
+                    c->err, c->el,
+                    "chat template llama3: message %zu has %zu tool calls; Llama 3.1 "
+                    "supports a single tool call at once",
+                    i, m[i].n_tool_calls);
             put(b, "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"");
             put(b, m[i].tool_calls[0].name);
             put(b, "\", \"parameters\": ");
@@ -350,10 +347,12 @@ static int render_llama3(sbuf *b, const render_ctx *c)
 static int render_deepseek2(sbuf *b, const render_ctx *c)
 {
     const rt_chat_msg *m = c->m;
-    if (c->n_tools) return fail(c->err, c->el, "chat template deepseek (V2) has no tool format");
+    if (c->n_tools)
+        return swarm_err_set(c->err, c->el, "chat template deepseek (V2) has no tool format");
     for (size_t i = 0; i < c->n; i++) {
         if (m[i].n_tool_calls)
-            return fail(c->err, c->el, "chat template deepseek (V2) has no tool-call format");
+            return swarm_err_set(c->err, c->el,
+                                 "chat template deepseek (V2) has no tool-call format");
         if (is(m[i].role, "system")) {
             put(b, m[i].content);
             put(b, "\n\n");
@@ -463,26 +462,28 @@ static int render_mistral(sbuf *b, const render_ctx *c)
     const char *system = NULL;
     bool expect_user = true;
     if (c->n_tools)
-        return fail(c->err, c->el,
-                    "chat template mistral (Mixtral v0.1) has no tool format; use mistral-v3");
+        return swarm_err_set(
+            c->err, c->el,
+            "chat template mistral (Mixtral v0.1) has no tool format; use mistral-v3");
     for (size_t i = 0; i < c->n; i++) {
         if (m[i].n_tool_calls)
-            return fail(c->err, c->el,
-                        "chat template mistral (Mixtral v0.1) has no tool-call format; use "
-                        "mistral-v3");
+            return swarm_err_set(
+                c->err, c->el,
+                "chat template mistral (Mixtral v0.1) has no tool-call format; use "
+                "mistral-v3");
         if (is(m[i].role, "system")) {
             if (i != 0)
-                return fail(c->err, c->el,
-                            "chat template mistral: the system message must come first "
-                            "(message %zu)",
-                            i);
+                return swarm_err_set(c->err, c->el,
+                                     "chat template mistral: the system message must come first "
+                                     "(message %zu)",
+                                     i);
             system = m[i].content;
         } else if (is(m[i].role, "user")) {
             if (!expect_user)
-                return fail(c->err, c->el,
-                            "chat template mistral: two user messages in a row "
-                            "(message %zu); roles must alternate",
-                            i);
+                return swarm_err_set(c->err, c->el,
+                                     "chat template mistral: two user messages in a row "
+                                     "(message %zu); roles must alternate",
+                                     i);
             put(b, "[INST] ");
             if (system) {
                 put(b, system);
@@ -494,10 +495,10 @@ static int render_mistral(sbuf *b, const render_ctx *c)
             expect_user = false;
         } else if (is(m[i].role, "assistant")) {
             if (expect_user)
-                return fail(c->err, c->el,
-                            "chat template mistral: assistant message %zu does not "
-                            "follow a user message",
-                            i);
+                return swarm_err_set(c->err, c->el,
+                                     "chat template mistral: assistant message %zu does not "
+                                     "follow a user message",
+                                     i);
             put(b, m[i].content);
             put(b, "</s>");
             expect_user = true;
@@ -567,10 +568,11 @@ static int render_mistral_v3(sbuf *b, const render_ctx *c)
             for (size_t k = 0; k < m[i].n_tool_calls; k++) {
                 const rt_tool_call *tc = &m[i].tool_calls[k];
                 if (!mistral_id_ok(tc->id))
-                    return fail(c->err, c->el,
-                                "chat template mistral-v3: message %zu call %zu: tool call ids "
-                                "must be 9 alphanumeric characters (got \"%s\")",
-                                i, k, tc->id ? tc->id : "(none)");
+                    return swarm_err_set(
+                        c->err, c->el,
+                        "chat template mistral-v3: message %zu call %zu: tool call ids "
+                        "must be 9 alphanumeric characters (got \"%s\")",
+                        i, k, tc->id ? tc->id : "(none)");
                 put(b, "{\"name\": ");
                 cj_dump_str(b, tc->name, strlen(tc->name));
                 put(b, ", \"arguments\": ");
@@ -585,20 +587,22 @@ static int render_mistral_v3(sbuf *b, const render_ctx *c)
             put(b, "</s>");
         } else if (is(m[i].role, "tool")) {
             if (!mistral_id_ok(m[i].tool_call_id))
-                return fail(c->err, c->el,
-                            "chat template mistral-v3: tool message %zu: tool_call_id must be 9 "
-                            "alphanumeric characters (got \"%s\")",
-                            i, m[i].tool_call_id ? m[i].tool_call_id : "(none)");
+                return swarm_err_set(
+                    c->err, c->el,
+                    "chat template mistral-v3: tool message %zu: tool_call_id must be 9 "
+                    "alphanumeric characters (got \"%s\")",
+                    i, m[i].tool_call_id ? m[i].tool_call_id : "(none)");
             put(b, "[TOOL_RESULTS] {\"content\": ");
             put(b, m[i].content);
             put(b, ", \"call_id\": \"");
             put(b, m[i].tool_call_id);
             put(b, "\"}[/TOOL_RESULTS]");
         } else if (is(m[i].role, "system")) {
-            return fail(c->err, c->el,
-                        "chat template mistral-v3: the system message must come first (message "
-                        "%zu)",
-                        i);
+            return swarm_err_set(
+                c->err, c->el,
+                "chat template mistral-v3: the system message must come first (message "
+                "%zu)",
+                i);
         } else {
             return bad_role("mistral-v3", i, m[i].role, "system, user, assistant or tool", c->err,
                             c->el);
@@ -764,8 +768,8 @@ static int put_harmony_tools(sbuf *b, const render_ctx *c)
         char jerr[160];
         if (td->parameters &&
             cj_parse(td->parameters, strlen(td->parameters), &p, NULL, jerr, sizeof(jerr)))
-            return fail(c->err, c->el, "chat template harmony: tool \"%s\" parameters: %s",
-                        td->name, jerr);
+            return swarm_err_set(c->err, c->el, "chat template harmony: tool \"%s\" parameters: %s",
+                                 td->name, jerr);
         const cj_value *props = cj_get(p, "properties");
         if (truthy(props) && props->t == CJ_OBJ) {
             const cj_value *req = cj_get(p, "required");
@@ -881,10 +885,11 @@ static int render_harmony(sbuf *b, const render_ctx *c)
                         name = m[j].tool_calls[k].name;
             if (!name) name = last_call;
             if (!name)
-                return fail(c->err, c->el,
-                            "chat template harmony: tool message %zu has no name and follows no "
-                            "assistant tool call",
-                            i);
+                return swarm_err_set(
+                    c->err, c->el,
+                    "chat template harmony: tool message %zu has no name and follows no "
+                    "assistant tool call",
+                    i);
             put(b, "<|start|>functions.");
             put(b, name);
             put(b, " to=assistant<|channel|>commentary<|message|>");
@@ -904,8 +909,10 @@ int rt_chat_apply_tools(const char *family, const rt_chat_msg *msgs, size_t n,
                         char **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!family) return fail(err, errlen, "chat template: no family given (known: " KNOWN ")");
-    if (n_tools && !tools) return fail(err, errlen, "chat template %s: tools is NULL", family);
+    if (!family)
+        return swarm_err_set(err, errlen, "chat template: no family given (known: " KNOWN ")");
+    if (n_tools && !tools)
+        return swarm_err_set(err, errlen, "chat template %s: tools is NULL", family);
     render_ctx c = {family, msgs, n, tools, n_tools, add_generation_prompt, err, errlen};
     if (check_input(&c)) return -1;
     sbuf b = {0};
@@ -926,8 +933,10 @@ int rt_chat_apply_tools(const char *family, const rt_chat_msg *msgs, size_t n,
     else if (!strcmp(family, "harmony"))
         rc = render_harmony(&b, &c);
     else
-        rc = fail(err, errlen, "unknown chat template family \"%s\" (known: " KNOWN ")", family);
-    if (rc == 0 && b.oom) rc = fail(err, errlen, "chat template %s: out of memory", family);
+        rc = swarm_err_set(err, errlen, "unknown chat template family \"%s\" (known: " KNOWN ")",
+                           family);
+    if (rc == 0 && b.oom)
+        rc = swarm_err_set(err, errlen, "chat template %s: out of memory", family);
     if (rc) {
         free(b.s);
         return rc;
@@ -955,10 +964,11 @@ int rt_chat_format_tools(const rt_model *m, const char *template_name, const rt_
     *out = NULL;
     const char *family = rt_chat_family(m, template_name);
     if (!family)
-        return fail(err, errlen,
-                    "%s: no chat template family recognised from the model's metadata; name one "
-                    "(" KNOWN ")",
-                    m ? m->name : "(no model)");
+        return swarm_err_set(
+            err, errlen,
+            "%s: no chat template family recognised from the model's metadata; name one "
+            "(" KNOWN ")",
+            m ? m->name : "(no model)");
     return rt_chat_apply_tools(family, msgs, n_msgs, tools, n_tools, add_generation_prompt, out,
                                err, errlen);
 }

@@ -15,17 +15,7 @@
 
 #include "chat.h"
 #include "chat_json.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "swarm_err.h"
 
 void rt_tool_calls_free(rt_tool_call *calls, size_t n)
 {
@@ -85,25 +75,26 @@ static int add_call(parser *P, const char *name, size_t name_len, const cj_value
     char jerr[160];
     if (args && args->t == CJ_STR) {
         if (cj_parse(args->s, args->len, &decoded, NULL, jerr, sizeof(jerr)))
-            return fail(P->err, P->el, "%s tool call %zu (%.*s): arguments string: %s", P->family,
-                        k, (int)name_len, name, jerr);
+            return swarm_err_set(P->err, P->el, "%s tool call %zu (%.*s): arguments string: %s",
+                                 P->family, k, (int)name_len, name, jerr);
         args = decoded;
     }
     if (args && args->t != CJ_OBJ) {
         cj_free(decoded);
-        return fail(P->err, P->el, "%s tool call %zu (%.*s): arguments are not a JSON object",
-                    P->family, k, (int)name_len, name);
+        return swarm_err_set(P->err, P->el,
+                             "%s tool call %zu (%.*s): arguments are not a JSON object", P->family,
+                             k, (int)name_len, name);
     }
     if (name_len == 0) {
         cj_free(decoded);
-        return fail(P->err, P->el, "%s tool call %zu has an empty name", P->family, k);
+        return swarm_err_set(P->err, P->el, "%s tool call %zu has an empty name", P->family, k);
     }
     if (P->n == P->cap) {
         size_t nc = P->cap ? P->cap * 2 : 4;
         rt_tool_call *ncalls = realloc(P->calls, nc * sizeof(*ncalls));
         if (!ncalls) {
             cj_free(decoded);
-            return fail(P->err, P->el, "out of memory");
+            return swarm_err_set(P->err, P->el, "out of memory");
         }
         P->calls = ncalls;
         P->cap = nc;
@@ -119,7 +110,7 @@ static int add_call(parser *P, const char *name, size_t name_len, const cj_value
     c->id = id ? strdup(id) : NULL;
     c->arguments = a.s;
     P->n++;
-    if (!c->name || (id && !c->id) || a.oom) return fail(P->err, P->el, "out of memory");
+    if (!c->name || (id && !c->id) || a.oom) return swarm_err_set(P->err, P->el, "out of memory");
     return 0;
 }
 
@@ -128,10 +119,11 @@ static int add_call_object(parser *P, const cj_value *v, const char *argkey, con
 {
     size_t k = P->n + 1;
     if (!v || v->t != CJ_OBJ)
-        return fail(P->err, P->el, "%s tool call %zu is not a JSON object", P->family, k);
+        return swarm_err_set(P->err, P->el, "%s tool call %zu is not a JSON object", P->family, k);
     const cj_value *name = cj_get(v, "name");
     if (!name || name->t != CJ_STR)
-        return fail(P->err, P->el, "%s tool call %zu has no \"name\" string", P->family, k);
+        return swarm_err_set(P->err, P->el, "%s tool call %zu has no \"name\" string", P->family,
+                             k);
     const cj_value *args = cj_get(v, argkey);
     if (!args && alt) args = cj_get(v, alt);
     const cj_value *id = cj_get(v, "id");
@@ -143,7 +135,8 @@ static int json_at(parser *P, size_t from, size_t to, cj_value **v, size_t *end,
     char jerr[160];
     size_t e = 0;
     if (cj_parse(P->t + from, to - from, v, end ? &e : NULL, jerr, sizeof(jerr)))
-        return fail(P->err, P->el, "%s tool call %zu: %s: %s", P->family, P->n + 1, what, jerr);
+        return swarm_err_set(P->err, P->el, "%s tool call %zu: %s: %s", P->family, P->n + 1, what,
+                             jerr);
     if (end) *end = from + e;
     return 0;
 }
@@ -187,7 +180,7 @@ static int parse_llama3(parser *P)
     if (cj_parse(P->t + s, P->len - s, &v, &e, jerr, sizeof(jerr))) {
         /* JSON-looking prose stays prose unless it starts like a call */
         if (at(P, skip_ws(P, s + 1), "\"name\""))
-            return fail(P->err, P->el, "llama3 tool call 1: %s", jerr);
+            return swarm_err_set(P->err, P->el, "llama3 tool call 1: %s", jerr);
         add_content(P, 0, P->len);
         return 0;
     }
@@ -225,15 +218,15 @@ static int parse_deepseek3(parser *P)
             return 0;
         }
         if (!at(P, p, DS_CALL_BEGIN))
-            return fail(P->err, P->el,
-                        "deepseek3 tool call %zu: expected " DS_CALL_BEGIN " or " DS_CALLS_END
-                        " at byte %zu",
-                        P->n + 1, p);
+            return swarm_err_set(P->err, P->el,
+                                 "deepseek3 tool call %zu: expected " DS_CALL_BEGIN
+                                 " or " DS_CALLS_END " at byte %zu",
+                                 P->n + 1, p);
         p += strlen(DS_CALL_BEGIN);
         size_t sep = find(P, p, DS_SEP);
         if (sep == (size_t)-1)
-            return fail(P->err, P->el, "deepseek3 tool call %zu: no " DS_SEP " after its type",
-                        P->n + 1);
+            return swarm_err_set(P->err, P->el,
+                                 "deepseek3 tool call %zu: no " DS_SEP " after its type", P->n + 1);
         size_t ns = sep + strlen(DS_SEP), ne = ns;
         while (ne < P->len && P->t[ne] != '\n' && P->t[ne] != '`' && P->t[ne] != '<')
             ne++;
@@ -260,8 +253,9 @@ static int parse_deepseek3(parser *P)
         if (at(P, p, DS_CALL_END))
             p += strlen(DS_CALL_END);
         else if (p < P->len)
-            return fail(P->err, P->el,
-                        "deepseek3 tool call %zu: expected " DS_CALL_END " at byte %zu", P->n, p);
+            return swarm_err_set(P->err, P->el,
+                                 "deepseek3 tool call %zu: expected " DS_CALL_END " at byte %zu",
+                                 P->n, p);
     }
 }
 
@@ -302,7 +296,7 @@ static int parse_mistral_v3(parser *P)
         for (int d = 0; d < 9; d++, h /= 62)
             id[d] = al[h % 62];
         id[9] = 0;
-        if (!(P->calls[i].id = strdup(id))) rc = fail(P->err, P->el, "out of memory");
+        if (!(P->calls[i].id = strdup(id))) rc = swarm_err_set(P->err, P->el, "out of memory");
     }
     return rc;
 }
@@ -364,7 +358,8 @@ int rt_chat_parse_tool_calls(const char *family, const char *text, size_t len, r
     *calls = NULL;
     *n_calls = 0;
     *content = NULL;
-    if (!family) return fail(err, errlen, "tool-call parser: no chat template family given");
+    if (!family)
+        return swarm_err_set(err, errlen, "tool-call parser: no chat template family given");
     parser P = {family, text ? text : "", text ? len : 0, NULL, 0, 0, {0}, err, errlen};
     cj_putn(&P.content, "", 0);
     int rc;
@@ -379,16 +374,18 @@ int rt_chat_parse_tool_calls(const char *family, const char *text, size_t len, r
     else if (!strcmp(family, "harmony"))
         rc = parse_harmony(&P);
     else if (!strcmp(family, "deepseek") || !strcmp(family, "mistral"))
-        rc = fail(err, errlen,
-                  "chat template family \"%s\" has no tool-call format (tool calls: chatml, "
-                  "llama3, deepseek3, mistral-v3, harmony)",
-                  family);
+        rc = swarm_err_set(
+            err, errlen,
+            "chat template family \"%s\" has no tool-call format (tool calls: chatml, "
+            "llama3, deepseek3, mistral-v3, harmony)",
+            family);
     else
-        rc = fail(err, errlen,
-                  "unknown chat template family \"%s\" (tool calls: chatml, llama3, deepseek3, "
-                  "mistral-v3, harmony)",
-                  family);
-    if (rc == 0 && P.content.oom) rc = fail(err, errlen, "out of memory");
+        rc = swarm_err_set(
+            err, errlen,
+            "unknown chat template family \"%s\" (tool calls: chatml, llama3, deepseek3, "
+            "mistral-v3, harmony)",
+            family);
+    if (rc == 0 && P.content.oom) rc = swarm_err_set(err, errlen, "out of memory");
     if (rc) {
         rt_tool_calls_free(P.calls, P.n);
         free(P.content.s);
@@ -599,10 +596,11 @@ static int check_tool_name(const char *name, char *err, size_t errlen)
 {
     for (const char *p = name; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == ' ' || *p == '<')
-            return fail(err, errlen,
-                        "tool name \"%s\" has a character (quote, backslash, space, '<' or a "
-                        "control) that no family's call syntax can carry",
-                        name);
+            return swarm_err_set(
+                err, errlen,
+                "tool name \"%s\" has a character (quote, backslash, space, '<' or a "
+                "control) that no family's call syntax can carry",
+                name);
     return 0;
 }
 
@@ -612,7 +610,7 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
 {
     *gbnf = NULL;
     const call_syntax *cs;
-    if (!family) return fail(err, errlen, "tool grammar: no chat template family given");
+    if (!family) return swarm_err_set(err, errlen, "tool grammar: no chat template family given");
     if (!strcmp(family, "chatml"))
         cs = &k_chatml;
     else if (!strcmp(family, "llama3"))
@@ -624,20 +622,21 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
     else if (!strcmp(family, "harmony"))
         cs = &k_harmony;
     else
-        return fail(err, errlen,
-                    "tool grammar: chat template family \"%s\" has no tool-call format (tool "
-                    "calls: chatml, llama3, deepseek3, mistral-v3, harmony)",
-                    family);
+        return swarm_err_set(
+            err, errlen,
+            "tool grammar: chat template family \"%s\" has no tool-call format (tool "
+            "calls: chatml, llama3, deepseek3, mistral-v3, harmony)",
+            family);
     if (choice != RT_TOOL_CHOICE_NONE && n_tools == 0)
-        return fail(err, errlen, "tool grammar: no tools given to call");
+        return swarm_err_set(err, errlen, "tool grammar: no tools given to call");
     if (choice == RT_TOOL_CHOICE_NAMED) {
         bool found = false;
         for (size_t i = 0; i < n_tools && named; i++)
             found |= tools[i].name && !strcmp(tools[i].name, named);
         if (!found)
-            return fail(err, errlen,
-                        "tool grammar: tool_choice names \"%s\", which is not a listed tool",
-                        named ? named : "(none)");
+            return swarm_err_set(
+                err, errlen, "tool grammar: tool_choice names \"%s\", which is not a listed tool",
+                named ? named : "(none)");
     }
     cj_buf b = {0};
     cj_putn(&b, "", 0);
@@ -685,7 +684,7 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
             const rt_tool_def *t = &tools[i];
             if (!t->name || !*t->name) {
                 free(b.s);
-                return fail(err, errlen, "tool grammar: tool %zu has no name", i);
+                return swarm_err_set(err, errlen, "tool grammar: tool %zu has no name", i);
             }
             if (choice == RT_TOOL_CHOICE_NAMED && strcmp(t->name, named)) continue;
             if (check_tool_name(t->name, err, errlen)) {
@@ -715,7 +714,8 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
             char *sg = NULL, serr[256] = "";
             if (rt_json_schema_to_gbnf(schema, strlen(schema), &sg, serr, sizeof(serr))) {
                 free(b.s);
-                return fail(err, errlen, "tool grammar: tool \"%s\" parameters: %s", t->name, serr);
+                return swarm_err_set(err, errlen, "tool grammar: tool \"%s\" parameters: %s",
+                                     t->name, serr);
             }
             char prefix[32];
             snprintf(prefix, sizeof(prefix), "t%zu-", i);
@@ -725,7 +725,7 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
     }
     if (b.oom) {
         free(b.s);
-        return fail(err, errlen, "tool grammar: out of memory");
+        return swarm_err_set(err, errlen, "tool grammar: out of memory");
     }
     *gbnf = b.s;
     return 0;

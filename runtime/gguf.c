@@ -9,6 +9,7 @@
  * once, which also detect duplicate keys and tensor names in O(n). */
 #include "gguf.h"
 #include "quant.h"
+#include "swarm_utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,31 +115,10 @@ static bool cur_str(cursor *c, gguf_str *s)
  * or -1 when the string is valid. */
 static int64_t utf8_bad_at(const uint8_t *s, uint64_t n)
 {
-    uint64_t i = 0;
-    while (i < n) {
-        uint8_t b = s[i];
-        if (b == 0) return (int64_t)i;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t need, cp, min;
-        if ((b & 0xE0) == 0xC0) {
-            need = 1, cp = b & 0x1F, min = 0x80;
-        } else if ((b & 0xF0) == 0xE0) {
-            need = 2, cp = b & 0x0F, min = 0x800;
-        } else if ((b & 0xF8) == 0xF0) {
-            need = 3, cp = b & 0x07, min = 0x10000;
-        } else {
-            return (int64_t)i;
-        }
-        if (n - i <= need) return (int64_t)i;
-        for (uint32_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return (int64_t)i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (int64_t)i;
-        i += need + 1;
+    for (uint64_t i = 0; i < n;) {
+        size_t k = s[i] ? swarm_utf8_seq_len(s + i, (size_t)(n - i)) : 0; /* NUL is refused too */
+        if (!k) return (int64_t)i;
+        i += k;
     }
     return -1;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "quant.h"
+#include "swarm_err.h"
 
 #define GGUF_MAGIC "GGUF"
 #define GGUF_VERSION 3
@@ -46,17 +47,6 @@ struct gguf_writer {
     uint64_t cur_done; /* bytes of it written */
     bool began, finished, failed;
 };
-
-static int gw_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 gguf_writer *gguf_writer_new(void)
 {
@@ -129,22 +119,23 @@ static int kv_put_str(gguf_writer *w, const char *s, size_t n)
 static int kv_begin(gguf_writer *w, const char *key, gguf_vtype type, char *err, size_t errlen)
 {
     if (w->began)
-        return gw_fail(err, errlen, "gguf writer: key %s added after the header was written", key);
-    if (!key || !*key) return gw_fail(err, errlen, "gguf writer: empty key");
+        return swarm_err_set(err, errlen, "gguf writer: key %s added after the header was written",
+                             key);
+    if (!key || !*key) return swarm_err_set(err, errlen, "gguf writer: empty key");
     for (uint64_t i = 0; i < w->n_kv; i++)
         if (strcmp(w->keys[i], key) == 0)
-            return gw_fail(err, errlen, "gguf writer: duplicate key %s", key);
+            return swarm_err_set(err, errlen, "gguf writer: duplicate key %s", key);
     if (w->n_kv == w->keys_cap) {
         size_t cap = w->keys_cap ? 2 * w->keys_cap : 32;
         char **k = realloc(w->keys, cap * sizeof *k);
-        if (!k) return gw_fail(err, errlen, "gguf writer: out of memory adding key %s", key);
+        if (!k) return swarm_err_set(err, errlen, "gguf writer: out of memory adding key %s", key);
         w->keys = k;
         w->keys_cap = cap;
     }
     char *copy = strdup(key);
     if (!copy || kv_put_str(w, key, strlen(key)) || kv_put_int(w, (uint64_t)type, 4)) {
         free(copy);
-        return gw_fail(err, errlen, "gguf writer: out of memory adding key %s", key);
+        return swarm_err_set(err, errlen, "gguf writer: out of memory adding key %s", key);
     }
     w->keys[w->n_kv++] = copy;
     return 0;
@@ -158,7 +149,7 @@ static int kv_scalar(gguf_writer *w, const char *key, gguf_vtype t, uint64_t bit
     if (kv_put_int(w, bits, gguf_vtype_size(t))) {
         w->kv_len = mark;
         free(w->keys[--w->n_kv]);
-        return gw_fail(err, errlen, "gguf writer: out of memory adding key %s", key);
+        return swarm_err_set(err, errlen, "gguf writer: out of memory adding key %s", key);
     }
     return 0;
 }
@@ -215,12 +206,12 @@ int gguf_writer_add_bool(gguf_writer *w, const char *key, bool v, char *err, siz
 int gguf_writer_add_str(gguf_writer *w, const char *key, const char *v, char *err, size_t errlen)
 {
     size_t mark = w->kv_len;
-    if (!v) return gw_fail(err, errlen, "gguf writer: NULL string for key %s", key);
+    if (!v) return swarm_err_set(err, errlen, "gguf writer: NULL string for key %s", key);
     if (kv_begin(w, key, GGUF_T_STRING, err, errlen)) return -1;
     if (kv_put_str(w, v, strlen(v))) {
         w->kv_len = mark;
         free(w->keys[--w->n_kv]);
-        return gw_fail(err, errlen, "gguf writer: out of memory adding key %s", key);
+        return swarm_err_set(err, errlen, "gguf writer: out of memory adding key %s", key);
     }
     return 0;
 }
@@ -230,9 +221,10 @@ int gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, c
 {
     size_t es = gguf_vtype_size(elem_type);
     if (!es)
-        return gw_fail(err, errlen, "gguf writer: key %s: array element type %d not allowed here",
-                       key, (int)elem_type);
-    if (n && !data) return gw_fail(err, errlen, "gguf writer: key %s: NULL array data", key);
+        return swarm_err_set(err, errlen,
+                             "gguf writer: key %s: array element type %d not allowed here", key,
+                             (int)elem_type);
+    if (n && !data) return swarm_err_set(err, errlen, "gguf writer: key %s: NULL array data", key);
     size_t mark = w->kv_len;
     if (kv_begin(w, key, GGUF_T_ARRAY, err, errlen)) return -1;
     int rc = kv_put_int(w, (uint64_t)elem_type, 4) | kv_put_int(w, n, 8);
@@ -262,7 +254,7 @@ int gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, c
     if (rc) {
         w->kv_len = mark;
         free(w->keys[--w->n_kv]);
-        return gw_fail(err, errlen, "gguf writer: out of memory adding array %s", key);
+        return swarm_err_set(err, errlen, "gguf writer: out of memory adding array %s", key);
     }
     return 0;
 }
@@ -270,7 +262,8 @@ int gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, c
 int gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *strs,
                             const size_t *lens, uint64_t n, char *err, size_t errlen)
 {
-    if (n && !strs) return gw_fail(err, errlen, "gguf writer: key %s: NULL string array", key);
+    if (n && !strs)
+        return swarm_err_set(err, errlen, "gguf writer: key %s: NULL string array", key);
     size_t mark = w->kv_len;
     if (kv_begin(w, key, GGUF_T_ARRAY, err, errlen)) return -1;
     int rc = kv_put_int(w, (uint64_t)GGUF_T_STRING, 4) | kv_put_int(w, n, 8);
@@ -278,15 +271,15 @@ int gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *
         if (!strs[i]) {
             w->kv_len = mark;
             free(w->keys[--w->n_kv]);
-            return gw_fail(err, errlen, "gguf writer: key %s: string %llu is NULL", key,
-                           (unsigned long long)i);
+            return swarm_err_set(err, errlen, "gguf writer: key %s: string %llu is NULL", key,
+                                 (unsigned long long)i);
         }
         rc = kv_put_str(w, strs[i], lens ? lens[i] : strlen(strs[i]));
     }
     if (rc) {
         w->kv_len = mark;
         free(w->keys[--w->n_kv]);
-        return gw_fail(err, errlen, "gguf writer: out of memory adding array %s", key);
+        return swarm_err_set(err, errlen, "gguf writer: out of memory adding array %s", key);
     }
     return 0;
 }
@@ -294,10 +287,12 @@ int gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *
 int gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment, char *err, size_t errlen)
 {
     if (alignment == 0 || (alignment & (alignment - 1)))
-        return gw_fail(err, errlen, "gguf writer: alignment %u is not a power of two", alignment);
+        return swarm_err_set(err, errlen, "gguf writer: alignment %u is not a power of two",
+                             alignment);
     if (w->n_tensors)
-        return gw_fail(err, errlen, "gguf writer: alignment must be set before tensors are added");
-    if (w->alignment_set) return gw_fail(err, errlen, "gguf writer: alignment already set");
+        return swarm_err_set(err, errlen,
+                             "gguf writer: alignment must be set before tensors are added");
+    if (w->alignment_set) return swarm_err_set(err, errlen, "gguf writer: alignment already set");
     if (gguf_writer_add_u32(w, "general.alignment", alignment, err, errlen)) return -1;
     w->alignment = alignment;
     w->alignment_set = true;
@@ -313,42 +308,45 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_dims, co
                            uint32_t type, char *err, size_t errlen)
 {
     if (w->began)
-        return gw_fail(err, errlen, "gguf writer: tensor %s added after the header was written",
-                       name);
-    if (!name || !*name) return gw_fail(err, errlen, "gguf writer: tensor with an empty name");
+        return swarm_err_set(err, errlen,
+                             "gguf writer: tensor %s added after the header was written", name);
+    if (!name || !*name)
+        return swarm_err_set(err, errlen, "gguf writer: tensor with an empty name");
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
-        return gw_fail(err, errlen, "gguf writer: tensor %s: %u dimensions (1..%d allowed)", name,
-                       n_dims, GGUF_MAX_DIMS);
+        return swarm_err_set(err, errlen, "gguf writer: tensor %s: %u dimensions (1..%d allowed)",
+                             name, n_dims, GGUF_MAX_DIMS);
     for (size_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0)
-            return gw_fail(err, errlen, "gguf writer: duplicate tensor %s", name);
+            return swarm_err_set(err, errlen, "gguf writer: duplicate tensor %s", name);
     uint64_t rows = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
         if (ne[d] <= 0)
-            return gw_fail(err, errlen, "gguf writer: tensor %s: dimension %u is %lld", name, d,
-                           (long long)ne[d]);
+            return swarm_err_set(err, errlen, "gguf writer: tensor %s: dimension %u is %lld", name,
+                                 d, (long long)ne[d]);
         if (d > 0) rows *= (uint64_t)ne[d];
     }
     if (!rt_type_get(type))
-        return gw_fail(err, errlen, "gguf writer: tensor %s: type %s is not supported", name,
-                       rt_type_name(type));
+        return swarm_err_set(err, errlen, "gguf writer: tensor %s: type %s is not supported", name,
+                             rt_type_name(type));
     size_t row = rt_type_row_size(type, ne[0]);
     if (row == 0)
-        return gw_fail(err, errlen,
-                       "gguf writer: tensor %s: row length %lld is not a multiple of the %s "
-                       "block size",
-                       name, (long long)ne[0], rt_type_name(type));
+        return swarm_err_set(err, errlen,
+                             "gguf writer: tensor %s: row length %lld is not a multiple of the %s "
+                             "block size",
+                             name, (long long)ne[0], rt_type_name(type));
     if (w->n_tensors == w->tensors_cap) {
         size_t cap = w->tensors_cap ? 2 * w->tensors_cap : 64;
         gw_tensor *t = realloc(w->tensors, cap * sizeof *t);
-        if (!t) return gw_fail(err, errlen, "gguf writer: out of memory adding tensor %s", name);
+        if (!t)
+            return swarm_err_set(err, errlen, "gguf writer: out of memory adding tensor %s", name);
         w->tensors = t;
         w->tensors_cap = cap;
     }
     gw_tensor *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof *t);
     t->name = strdup(name);
-    if (!t->name) return gw_fail(err, errlen, "gguf writer: out of memory adding tensor %s", name);
+    if (!t->name)
+        return swarm_err_set(err, errlen, "gguf writer: out of memory adding tensor %s", name);
     t->n_dims = n_dims;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
         t->ne[d] = d < n_dims ? ne[d] : 1;
@@ -388,8 +386,9 @@ static int io_fail(gguf_writer *w, char *err, size_t errlen, const char *what)
 {
     int e = errno;
     w->failed = true;
-    return gw_fail(err, errlen, "%s: %s: %s%s", w->path, what, strerror(e),
-                   e == ENOSPC || e == EFBIG || e == EDQUOT ? " (not enough disk space?)" : "");
+    return swarm_err_set(err, errlen, "%s: %s: %s%s", w->path, what, strerror(e),
+                         e == ENOSPC || e == EFBIG || e == EDQUOT ? " (not enough disk space?)"
+                                                                  : "");
 }
 
 static int put_file(gguf_writer *w, const void *p, size_t n, char *err, size_t errlen)
@@ -425,18 +424,18 @@ static int put_u32(gguf_writer *w, uint32_t v, char *err, size_t errlen)
 
 int gguf_writer_begin(gguf_writer *w, const char *path, char *err, size_t errlen)
 {
-    if (w->began) return gw_fail(err, errlen, "gguf writer: header already written");
+    if (w->began) return swarm_err_set(err, errlen, "gguf writer: header already written");
     w->path = strdup(path);
     size_t n = strlen(path) + 32;
     w->tmp_path = malloc(n);
-    if (!w->path || !w->tmp_path) return gw_fail(err, errlen, "gguf writer: out of memory");
+    if (!w->path || !w->tmp_path) return swarm_err_set(err, errlen, "gguf writer: out of memory");
     snprintf(w->tmp_path, n, "%s.tmp%ld", path, (long)getpid());
     w->fp = fopen(w->tmp_path, "wb");
     if (!w->fp) {
         int e = errno;
         free(w->tmp_path);
         w->tmp_path = NULL; /* nothing created, nothing to remove */
-        return gw_fail(err, errlen, "%s: cannot create file: %s", path, strerror(e));
+        return swarm_err_set(err, errlen, "%s: cannot create file: %s", path, strerror(e));
     }
     w->began = true;
     /* Big buffer: the data section is written in many small row chunks. */
@@ -465,16 +464,16 @@ int gguf_writer_begin(gguf_writer *w, const char *path, char *err, size_t errlen
 
 int gguf_writer_write(gguf_writer *w, const void *data, size_t n, char *err, size_t errlen)
 {
-    if (!w->began || w->finished) return gw_fail(err, errlen, "gguf writer: not writing");
-    if (w->failed) return gw_fail(err, errlen, "%s: an earlier write failed", w->path);
+    if (!w->began || w->finished) return swarm_err_set(err, errlen, "gguf writer: not writing");
+    if (w->failed) return swarm_err_set(err, errlen, "%s: an earlier write failed", w->path);
     if (w->cur >= w->n_tensors)
-        return gw_fail(err, errlen, "%s: %zu bytes written past the last tensor", w->path, n);
+        return swarm_err_set(err, errlen, "%s: %zu bytes written past the last tensor", w->path, n);
     gw_tensor *t = &w->tensors[w->cur];
     if (n > t->nbytes - w->cur_done)
-        return gw_fail(err, errlen,
-                       "%s: tensor %s: chunk of %zu bytes runs past its end (%llu of %llu written)",
-                       w->path, t->name, n, (unsigned long long)w->cur_done,
-                       (unsigned long long)t->nbytes);
+        return swarm_err_set(
+            err, errlen,
+            "%s: tensor %s: chunk of %zu bytes runs past its end (%llu of %llu written)", w->path,
+            t->name, n, (unsigned long long)w->cur_done, (unsigned long long)t->nbytes);
     if (put_file(w, data, n, err, errlen)) return -1;
     w->cur_done += n;
     if (w->cur_done == t->nbytes) {
@@ -493,12 +492,13 @@ size_t gguf_writer_current(const gguf_writer *w)
 
 int gguf_writer_finish(gguf_writer *w, char *err, size_t errlen)
 {
-    if (!w->began || w->finished) return gw_fail(err, errlen, "gguf writer: not writing");
-    if (w->failed) return gw_fail(err, errlen, "%s: an earlier write failed", w->path);
+    if (!w->began || w->finished) return swarm_err_set(err, errlen, "gguf writer: not writing");
+    if (w->failed) return swarm_err_set(err, errlen, "%s: an earlier write failed", w->path);
     if (w->cur < w->n_tensors)
-        return gw_fail(err, errlen, "%s: tensor %s is incomplete (%llu of %llu bytes written)",
-                       w->path, w->tensors[w->cur].name, (unsigned long long)w->cur_done,
-                       (unsigned long long)w->tensors[w->cur].nbytes);
+        return swarm_err_set(err, errlen,
+                             "%s: tensor %s is incomplete (%llu of %llu bytes written)", w->path,
+                             w->tensors[w->cur].name, (unsigned long long)w->cur_done,
+                             (unsigned long long)w->tensors[w->cur].nbytes);
     /* fflush/fsync/fclose report the errors a buffered fwrite deferred (ENOSPC). */
     if (fflush(w->fp) != 0) return io_fail(w, err, errlen, "write failed");
     if (fsync(fileno(w->fp)) != 0 && errno != EINVAL && errno != EROFS)

@@ -49,6 +49,8 @@
 #include "gguf_write.h"
 #include "mkmodel_vocab.h"
 #include "quant.h"
+#include "swarm_err.h"
+#include "swarm_rand.h"
 
 #define MK_MAX_THREADS 64
 
@@ -123,15 +125,6 @@ static const struct {
     [Y_Q6_K] = {"Q6_K", 18}, [Y_MXFP4] = {"MXFP4", 38},
 };
 
-static int mk_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* ---- presets ---- */
 
 static void preset_tiny(mk_hparams *h, mk_arch arch)
@@ -201,13 +194,14 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
     else if (strcmp(preset, "gpt-oss-20b") == 0)
         a = ARCH_GPTOSS;
     else
-        return mk_fail(err, errlen,
-                       "unknown --preset %s (tiny, olmoe-1b-7b, qwen3-30b-a3b, deepseek-v2-lite, "
-                       "gpt-oss-20b)",
-                       preset);
+        return swarm_err_set(
+            err, errlen,
+            "unknown --preset %s (tiny, olmoe-1b-7b, qwen3-30b-a3b, deepseek-v2-lite, "
+            "gpt-oss-20b)",
+            preset);
     if (arch_given && *arch_io != a)
-        return mk_fail(err, errlen, "--preset %s is a %s model, not --arch %s", preset,
-                       arch_names[a], arch_names[*arch_io]);
+        return swarm_err_set(err, errlen, "--preset %s is a %s model, not --arch %s", preset,
+                             arch_names[a], arch_names[*arch_io]);
     *arch_io = a;
     memset(h, 0, sizeof *h);
     h->arch = a;
@@ -289,7 +283,7 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
         h->yarn_orig_ctx = 4096;
         break;
     default:
-        return mk_fail(err, errlen, "no real preset for --arch %s", arch_names[a]);
+        return swarm_err_set(err, errlen, "no real preset for --arch %s", arch_names[a]);
     }
     return 0;
 }
@@ -647,14 +641,6 @@ typedef struct {
     uint64_t s[4];
 } xoshiro;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* One independent stream per (seed, tensor name, chunk): chunks can be
  * generated in any order, on any number of threads, with the same bytes. */
 static void rng_seed(xoshiro *r, uint64_t seed, const char *name, uint64_t chunk)
@@ -663,27 +649,14 @@ static void rng_seed(xoshiro *r, uint64_t seed, const char *name, uint64_t chunk
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     uint64_t x = seed ^ h;
-    x ^= splitmix64(&x) + chunk * 0xD1B54A32D192ED03ull;
+    x ^= swarm_splitmix64(&x) + chunk * 0xD1B54A32D192ED03ull;
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
+        r->s[i] = swarm_splitmix64(&x);
 }
 
 static inline uint64_t rng_next(xoshiro *r)
 {
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
+    return swarm_xoshiro_next(r->s);
 }
 
 /* Irwin-Hall sum of four uniforms, rescaled to mean 0, std 1: normal-ish,

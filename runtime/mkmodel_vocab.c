@@ -14,6 +14,7 @@
  * last. SentencePiece = <unk> <s> </s>, <0x00>..<0xFF>, learned pieces (score
  * -rank), generated pieces, then single characters with the lowest scores. */
 #include "mkmodel_vocab.h"
+#include "swarm_err.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -574,15 +575,6 @@ int32_t mk_vocab_min_size(mk_vocab_family fam)
     return fam == MK_VOCAB_SPM ? 3 + 256 + 128 : 256 + families[fam].n_specials + 64;
 }
 
-static int vfail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Final token list being assembled for the GGUF arrays. */
 typedef struct {
     const char **text;
@@ -689,8 +681,8 @@ static int build_bpe(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
         free(seeds);
         if (padded < 0) goto oom;
         if (padded < want - learned) {
-            vfail(err, errlen, "vocabulary: could not generate %lld tokens",
-                  (long long)(want - learned));
+            swarm_err_set(err, errlen, "vocabulary: could not generate %lld tokens",
+                          (long long)(want - learned));
             goto out;
         }
     }
@@ -717,7 +709,7 @@ static int build_bpe(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
         tok_push(&tl, fd->specials[s].text, strlen(fd->specials[s].text), fd->specials[s].type,
                  0.0f);
     if (tl.n != (size_t)n_vocab) {
-        vfail(err, errlen, "vocabulary: built %zu tokens, wanted %d", tl.n, n_vocab);
+        swarm_err_set(err, errlen, "vocabulary: built %zu tokens, wanted %d", tl.n, n_vocab);
         goto out;
     }
     if (gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", err, errlen) ||
@@ -732,7 +724,7 @@ static int build_bpe(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
     rc = 0;
     goto out;
 oom:
-    vfail(err, errlen, "vocabulary: out of memory");
+    swarm_err_set(err, errlen, "vocabulary: out of memory");
 out:
     for (size_t m = 0; m < n_merge_txt; m++)
         free(merge_txt[m]);
@@ -806,8 +798,8 @@ static int build_spm(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
     size_t n_chars = tr.tab.n;
     int64_t want = (int64_t)n_vocab - fd->n_specials - 256 - (int64_t)n_chars;
     if (want < 0) {
-        vfail(err, errlen, "vocabulary: %d tokens is too small for a SentencePiece vocabulary",
-              n_vocab);
+        swarm_err_set(err, errlen,
+                      "vocabulary: %d tokens is too small for a SentencePiece vocabulary", n_vocab);
         goto out;
     }
     int64_t learned = train(&tr, want);
@@ -830,8 +822,8 @@ static int build_spm(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
         free(seeds);
         if (padded < 0) goto oom;
         if (padded < want - learned) {
-            vfail(err, errlen, "vocabulary: could not generate %lld pieces",
-                  (long long)(want - learned));
+            swarm_err_set(err, errlen, "vocabulary: could not generate %lld pieces",
+                          (long long)(want - learned));
             goto out;
         }
     }
@@ -856,7 +848,7 @@ static int build_spm(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
         tok_push(&tl, tr.tab.str[c], tr.tab.len[c], TT_NORMAL, score);
     }
     if (tl.n != (size_t)n_vocab) {
-        vfail(err, errlen, "vocabulary: built %zu pieces, wanted %d", tl.n, n_vocab);
+        swarm_err_set(err, errlen, "vocabulary: built %zu pieces, wanted %d", tl.n, n_vocab);
         goto out;
     }
     if (gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", err, errlen) ||
@@ -871,7 +863,7 @@ static int build_spm(gguf_writer *w, const family_desc *fd, int32_t n_vocab, cha
     rc = 0;
     goto out;
 oom:
-    vfail(err, errlen, "vocabulary: out of memory");
+    swarm_err_set(err, errlen, "vocabulary: out of memory");
 out:
     free(bytes);
     toklist_free(&tl);
@@ -896,10 +888,12 @@ bool mk_vocab_is_muted(mk_vocab_family fam, int32_t n_vocab, int32_t id)
 
 int mk_vocab_add(gguf_writer *w, mk_vocab_family fam, int32_t n_vocab, char *err, size_t errlen)
 {
-    if ((unsigned)fam > MK_VOCAB_SPM) return vfail(err, errlen, "vocabulary: unknown family");
+    if ((unsigned)fam > MK_VOCAB_SPM)
+        return swarm_err_set(err, errlen, "vocabulary: unknown family");
     if (n_vocab < mk_vocab_min_size(fam))
-        return vfail(err, errlen, "--vocab %d is too small for this tokenizer (at least %d)",
-                     n_vocab, mk_vocab_min_size(fam));
+        return swarm_err_set(err, errlen,
+                             "--vocab %d is too small for this tokenizer (at least %d)", n_vocab,
+                             mk_vocab_min_size(fam));
     const family_desc *fd = &families[fam];
     return fam == MK_VOCAB_SPM ? build_spm(w, fd, n_vocab, err, errlen)
                                : build_bpe(w, fd, n_vocab, err, errlen);

@@ -19,6 +19,7 @@
 
 #include "grammar/grammar.h"
 #include "rt.h"
+#include "swarm_rand.h"
 
 typedef struct {
     int32_t id;
@@ -35,36 +36,10 @@ struct rt_sampler {
     bool full_mask;
 };
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xoshiro_next(uint64_t *s)
-{
-    const uint64_t r = rotl(s[1] * 5, 7) * 9;
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
 /* Uniform in [0, 1) with 53 random bits. */
 static double rng_uniform(uint64_t *s)
 {
-    return (double)(xoshiro_next(s) >> 11) * (1.0 / 9007199254740992.0);
+    return (double)(swarm_xoshiro_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 rt_sampler_params rt_sampler_default_params(void)
@@ -88,9 +63,7 @@ rt_sampler *rt_sampler_new(const rt_sampler_params *p)
     rt_sampler *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->p = p ? *p : rt_sampler_default_params();
-    uint64_t x = s->p.seed;
-    for (int i = 0; i < 4; i++)
-        s->rng[i] = splitmix64(&x);
+    swarm_xoshiro_seed(s->rng, s->p.seed);
     return s;
 }
 

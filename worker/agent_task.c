@@ -23,6 +23,7 @@
 #include "gitws.h"
 #include "loop.h"
 #include "wire.h"
+#include "swarm_clock.h"
 
 #define AGENT_MAX_MCP 8
 #define AGENT_MAX_TOOLS 64
@@ -366,20 +367,13 @@ typedef struct {
     uint64_t partial_ms; /* when the last partial Progress left */
 } agent_model_ctx;
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A streaming backend's reply so far: tokens and the text's tail go out as a
  * Progress (no step record, so swarmd only updates the task's tokens and
  * tail), at most one per 100 ms since each costs swarmd a Redis write. */
 static void model_partial(void *ud, uint32_t tokens, const char *text, size_t len)
 {
     agent_model_ctx *m = ud;
-    uint64_t t = mono_ms();
+    uint64_t t = swarm_clock_ms();
     if (m->partial_ms && t < m->partial_ms + 100) return;
     m->partial_ms = t;
     size_t start = len > 80 ? len - 80 : 0;

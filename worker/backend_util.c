@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "swarm_utf8.h"
 
 char *wb_prompt_expand(const char *instructions, const char *input)
 {
@@ -30,31 +31,6 @@ char *wb_prompt_expand(const char *instructions, const char *input)
     return out;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    if (left < n) return 0;
-    unsigned cp = c & (0x7F >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
 char *wb_utf8_sanitize(const char *buf, size_t len)
 {
     /* each bad byte becomes 3 bytes (U+FFFD) */
@@ -63,7 +39,7 @@ char *wb_utf8_sanitize(const char *buf, size_t len)
     const unsigned char *s = (const unsigned char *)buf;
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_seq_len(s + i, len - i);
+        size_t n = swarm_utf8_seq_len(s + i, len - i);
         if (n == 1 && s[i] == 0) n = 0; /* NUL would truncate C strings */
         if (n == 0) {
             memcpy(w, "\xEF\xBF\xBD", 3);

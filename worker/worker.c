@@ -31,6 +31,7 @@
 #include "backend.h"
 #include "wire.h"
 #include "worker.h"
+#include "swarm_clock.h"
 
 #define WORKER_VERSION "swarm-worker 0.1"
 #define TAIL_BYTES 80
@@ -83,13 +84,6 @@ struct worker {
     uint64_t corr;
     uint64_t incarnation; /* random per process: swarmd tells a restart from a reconnect */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void worker_log(const worker *w, const char *fmt, ...)
 {
@@ -156,7 +150,7 @@ static void worker_send_register(worker *w)
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
     env.register_ = &reg;
     worker_send(w, &env);
-    w->last_register_ms = now_ms();
+    w->last_register_ms = swarm_clock_ms();
 }
 
 static void worker_send_credit(worker *w, int force)
@@ -190,16 +184,16 @@ static void worker_send_heartbeat(worker *w)
         refs[n].lease_token = s->token;
         ptrs[n] = &refs[n];
         n++;
-    Swarm__PrefixCacheStats pcs = SWARM__PREFIX_CACHE_STATS__INIT;
-    wb_cache_stats cst;
-    if (wb_backend_cache_stats(w->backend, &cst) == 0) {
-        pcs.lookups = cst.lookups;
-        pcs.hits = cst.hits;
-        pcs.tokens_reused = cst.tokens_reused;
-        pcs.bytes = cst.bytes;
-        pcs.max_bytes = cst.max_bytes;
-        hb.prefix_cache = &pcs;
-    }
+        Swarm__PrefixCacheStats pcs = SWARM__PREFIX_CACHE_STATS__INIT;
+        wb_cache_stats cst;
+        if (wb_backend_cache_stats(w->backend, &cst) == 0) {
+            pcs.lookups = cst.lookups;
+            pcs.hits = cst.hits;
+            pcs.tokens_reused = cst.tokens_reused;
+            pcs.bytes = cst.bytes;
+            pcs.max_bytes = cst.max_bytes;
+            hb.prefix_cache = &pcs;
+        }
     }
     wire_envelope_init(&env, w->id, ++w->corr);
     hb.worker_id = w->id;
@@ -255,7 +249,7 @@ static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len
 {
     slot_run *r = ud;
     if (atomic_load(&r->s->cancel)) return 1;
-    uint64_t t = now_ms();
+    uint64_t t = swarm_clock_ms();
     /* the first report after a few tokens, then at most one per 100 ms: each
      * Progress costs swarmd a Redis write */
     if (tokens < r->sent_tokens + 4 || (r->sent_tokens > 0 && t < r->sent_ms + 100)) return 0;
@@ -295,10 +289,10 @@ static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
                  .max_tokens = a->max_tokens,
                  .temperature = a->temperature,
                  .seed = a->seed};
-    slot_run r = {.s = s, .push = push, .a = a, .sent_ms = now_ms()};
+    slot_run r = {.s = s, .push = push, .a = a, .sent_ms = swarm_clock_ms()};
     char *output = NULL, err[512] = "";
     uint32_t tokens = 0;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = swarm_clock_ms();
     int rc = wb_slot_run(s->ws, &t, slot_progress, &r, &output, &tokens, err, sizeof(err));
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Result res = SWARM__RESULT__INIT;
@@ -312,7 +306,7 @@ static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
     if (rc == 1) snprintf(err, sizeof(err), "cancelled");
     res.error = rc == 0 ? "" : err;
     res.tokens = tokens;
-    res.elapsed_ms = now_ms() - t0;
+    res.elapsed_ms = swarm_clock_ms() - t0;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
     env.result = &res;
     /* the main thread must learn the slot is free, so retry until it goes */
@@ -356,9 +350,9 @@ static int slot_request(void *ud, Swarm__Envelope *req, Swarm__Envelope **reply,
         snprintf(err, errlen, "cannot reach the worker's main thread: %s", zmq_strerror(errno));
         return -EIO;
     }
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = swarm_clock_ms() + (uint64_t)timeout_ms;
     pthread_mutex_lock(&s->mu);
-    while (!s->reply && !atomic_load(&s->cancel) && now_ms() < deadline) {
+    while (!s->reply && !atomic_load(&s->cancel) && swarm_clock_ms() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100 * 1000000L; /* wake to notice a cancel */
@@ -394,7 +388,7 @@ static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *
                           .request_ud = &rq};
     worker_agent_out o;
     char err[1024] = "";
-    uint64_t t0 = now_ms();
+    uint64_t t0 = swarm_clock_ms();
     int rc = worker_agent_execute(&c, &o, err, sizeof(err));
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Result res = SWARM__RESULT__INIT;
@@ -410,7 +404,7 @@ static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *
     res.tokens = o.tokens;
     res.steps = o.steps;
     res.tool_calls = o.tool_calls;
-    res.elapsed_ms = now_ms() - t0;
+    res.elapsed_ms = swarm_clock_ms() - t0;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
     env.result = &res;
     while (send_env(push, &env) != 0 && errno == EAGAIN)
@@ -557,7 +551,7 @@ static void worker_on_dealer(worker *w)
         char err[256] = "";
         int rc = wire_recv(w->dealer, false, NULL, NULL, &env, err, sizeof(err));
         if (rc == 1) return;
-        w->last_rx_ms = now_ms();
+        w->last_rx_ms = swarm_clock_ms();
         w->probed = 0;
         if (rc < 0) {
             worker_log(w, "bad message from swarmd dropped: %s", err);
@@ -640,7 +634,7 @@ static void worker_on_pull(worker *w)
 
 static void worker_tick(worker *w)
 {
-    uint64_t t = now_ms();
+    uint64_t t = swarm_clock_ms();
     uint64_t silence = t - w->last_rx_ms;
     if (!w->registered) {
         if (t - w->last_register_ms >= 2 * w->hb_ms) worker_send_register(w);
@@ -679,7 +673,7 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
     w->n_slots = cfg->slots > 0 ? cfg->slots : 1;
     while (!w->incarnation)
         if (getentropy(&w->incarnation, sizeof w->incarnation) != 0)
-            w->incarnation = (uint64_t)getpid() << 32 ^ now_ms();
+            w->incarnation = (uint64_t)getpid() << 32 ^ swarm_clock_ms();
     if (!cfg->connect || !*cfg->connect) {
         snprintf(err, errlen, "--connect: swarmd's worker endpoint is required");
         return -1;
@@ -767,13 +761,13 @@ int worker_run(const worker_config *cfg, char *err, size_t errlen)
         return -1;
     }
     worker_log(&w, "%d slot(s), connecting to %s", w.n_slots, cfg->connect);
-    w.last_rx_ms = now_ms();
+    w.last_rx_ms = swarm_clock_ms();
     worker_send_register(&w);
-    uint64_t next_tick = now_ms() + w.hb_ms;
+    uint64_t next_tick = swarm_clock_ms() + w.hb_ms;
     int rc = 0;
     while (!*cfg->stop) {
         zmq_pollitem_t items[2] = {{w.dealer, 0, ZMQ_POLLIN, 0}, {w.pull, 0, ZMQ_POLLIN, 0}};
-        uint64_t t = now_ms();
+        uint64_t t = swarm_clock_ms();
         long timeout = next_tick > t ? (long)(next_tick - t) : 0;
         if (timeout > 200) timeout = 200; /* notice a stop request promptly */
         int n = zmq_poll(items, 2, timeout);
@@ -783,9 +777,9 @@ int worker_run(const worker_config *cfg, char *err, size_t errlen)
         }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) worker_on_pull(&w);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN)) worker_on_dealer(&w);
-        if (now_ms() >= next_tick) {
+        if (swarm_clock_ms() >= next_tick) {
             worker_tick(&w);
-            next_tick = now_ms() + w.hb_ms;
+            next_tick = swarm_clock_ms() + w.hb_ms;
             /* a refused key will not start working by retrying: say why and stop */
             if (curve_watch_failed(w.watch, err, errlen)) {
                 rc = -1;

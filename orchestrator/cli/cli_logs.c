@@ -12,6 +12,7 @@
  * Memory stays bounded by a page (500 entries, ~1 MiB) plus one small cursor
  * per agent task that has steps. */
 #include "cli_logs.h"
+#include "swarm_clock.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -26,13 +27,6 @@
 #define LOGS_BUSY_POLL_MS 20 /* after a poll that found many events */
 #define LOGS_MAP_MAX 1000000 /* agent tasks whose transcript cursor is kept */
 
-static uint64_t logs_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void logs_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -43,7 +37,7 @@ int cli_logs_page(cli_client *c, const char *kind, const char *job, const char *
                   const char *after, uint32_t limit, int retry_ms, volatile sig_atomic_t *stop,
                   Swarm__Envelope **reply, char *err, size_t errlen)
 {
-    uint64_t start = logs_mono_ms();
+    uint64_t start = swarm_clock_ms();
     for (;;) {
         Swarm__Envelope env = SWARM__ENVELOPE__INIT;
         Swarm__Events rq = SWARM__EVENTS__INIT;
@@ -67,7 +61,7 @@ int cli_logs_page(cli_client *c, const char *kind, const char *job, const char *
          * (a swarmd just restarted) is not */
         if (rc == 0 || (rc == -2 && code != WIRE_E_INTERNAL)) return rc;
         /* swarmd may be restarting; it keeps nothing a cursor needs */
-        if ((stop && *stop) || logs_mono_ms() - start >= (uint64_t)retry_ms) return -1;
+        if ((stop && *stop) || swarm_clock_ms() - start >= (uint64_t)retry_ms) return -1;
         logs_sleep_ms(LOGS_POLL_MS);
     }
 }

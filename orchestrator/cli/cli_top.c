@@ -28,6 +28,7 @@
 
 #include "cli_logs.h"
 #include "cli_view.h"
+#include "swarm_clock.h"
 
 #define TOP_TTY_MS 250    /* refresh on a terminal */
 #define TOP_PLAIN_MS 2000 /* plain frames elsewhere */
@@ -67,13 +68,6 @@ typedef struct {
     char **v;
     size_t n, cap;
 } top_lines;
-
-static uint64_t top_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void top_add(top_lines *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void top_add(top_lines *l, const char *fmt, ...)
@@ -121,7 +115,7 @@ static void top_last_line(const char *tail, char *out, size_t cap)
 /* Measure tokens/s per worker from this frame's live tasks against the last. */
 static void top_measure(top_ctx *t, const Swarm__Events *live)
 {
-    uint64_t now = top_mono_ms();
+    uint64_t now = swarm_clock_ms();
     top_samples cur = {.v = calloc(live ? live->n_entries + 1 : 1, sizeof(top_sample)), .ms = now};
     if (!cur.v) return;
     for (size_t i = 0; live && i < live->n_entries; i++) {
@@ -394,10 +388,10 @@ static void top_draw(top_ctx *t, size_t rows, size_t cols, int tty)
 /* Wait up to ms for a key; 1 when q was pressed. */
 static int top_wait_key(int fd, int ms, volatile sig_atomic_t *stop)
 {
-    uint64_t end = top_mono_ms() + (uint64_t)ms;
+    uint64_t end = swarm_clock_ms() + (uint64_t)ms;
     for (;;) {
         if (stop && *stop) return 0;
-        uint64_t now = top_mono_ms();
+        uint64_t now = swarm_clock_ms();
         if (now >= end) return 0;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, fd >= 0 ? 1 : 0, (int)(end - now));

@@ -34,19 +34,13 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "swarm_clock.h"
 
 #define CLI_MAX_WORKERS 256
 
 /* Every start appends this line to the process's log (l_spawn), so an error
  * quotes only what this run wrote, never an earlier run's lines. */
 #define L_LOG_MARK "---- swarm up: process started ----\n"
-
-static uint64_t l_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void l_sleep_ms(int ms)
 {
@@ -304,7 +298,7 @@ static void sup_run(const cli_env *e, int nw, char **argv, int id_at)
     if (!log) _exit(1);
     sup_worker *sw = calloc((size_t)nw, sizeof(*sw));
     if (!sw) _exit(1);
-    uint64_t now = l_now_ms(), bmin = SUP_BACKOFF_MIN_MS;
+    uint64_t now = swarm_clock_ms(), bmin = SUP_BACKOFF_MIN_MS;
     const char *env = getenv("SWARM_RESTART_BACKOFF_MS");
     if (env && atol(env) > 0) bmin = (uint64_t)atol(env);
     uint64_t bmax = bmin * SUP_BACKOFF_MAX_FACTOR;
@@ -314,7 +308,7 @@ static void sup_run(const cli_env *e, int nw, char **argv, int id_at)
     }
     sup_log(log, "watching workers w-1..w-%d", nw);
     while (!sup_stop) {
-        now = l_now_ms();
+        now = swarm_clock_ms();
         for (int i = 0; i < nw && !sup_stop; i++) {
             char pidf[1100], id[32], wlog[1100], err[256];
             snprintf(pidf, sizeof(pidf), "%s/worker-%d.pid", e->state, i + 1);
@@ -530,12 +524,12 @@ static int l_redis_cmd(const char *sock_path, const char *cmd, char *out, size_t
 
 static int l_wait_gone(l_proc *p, int n, int ms)
 {
-    uint64_t deadline = l_now_ms() + (uint64_t)ms;
+    uint64_t deadline = swarm_clock_ms() + (uint64_t)ms;
     for (;;) {
         int alive = 0;
         for (int i = 0; i < n; i++)
             if (p[i].pid > 0 && l_pid_alive(p[i].pid, p[i].comm)) alive++;
-        if (!alive || l_now_ms() >= deadline) return alive;
+        if (!alive || swarm_clock_ms() >= deadline) return alive;
         l_sleep_ms(50);
     }
 }
@@ -606,8 +600,8 @@ static int l_wait_redis(const cli_env *e, pid_t pid, const char *log, char *err,
 {
     char sock[1100], reply[256];
     snprintf(sock, sizeof(sock), "%s/redis.sock", e->state);
-    uint64_t deadline = l_now_ms() + 15000;
-    while (l_now_ms() < deadline) {
+    uint64_t deadline = swarm_clock_ms() + 15000;
+    while (swarm_clock_ms() < deadline) {
         if (!l_pid_alive(pid, NULL)) break;
         if (l_redis_cmd(sock, "PING\r\n", reply, sizeof(reply), 1000) > 0 &&
             strncmp(reply, "+PONG", 5) == 0)
@@ -628,10 +622,10 @@ static int l_wait_swarmd(const cli_env *e, pid_t swarmd_pid, int want_workers,
     cli_env_client_endpoint(e, ep, sizeof(ep));
     cli_client c;
     if (cli_client_open(&c, ep, err, errlen) != 0) return -1;
-    uint64_t deadline = l_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = swarm_clock_ms() + (uint64_t)timeout_ms;
     int rc = -1;
     char last[512] = "no answer yet";
-    while (l_now_ms() < deadline) {
+    while (swarm_clock_ms() < deadline) {
         if (!l_pid_alive(swarmd_pid, NULL)) {
             char tail[700], log[1100];
             snprintf(log, sizeof(log), "%s/logs/swarmd.log", e->state);

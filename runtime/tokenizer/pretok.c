@@ -20,17 +20,7 @@
 
 #include "tok_internal.h"
 #include "tok_unicode.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "swarm_err.h"
 
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define RE_LLAMA3                                                                                  \
@@ -235,8 +225,8 @@ static int compile(tok_split *s, const char *re, bool utf, char *err, size_t err
     if (!code) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof(msg));
-        return fail(err, errlen, "pre-tokenizer regex does not compile at offset %zu: %s",
-                    (size_t)eo, (const char *)msg);
+        return swarm_err_set(err, errlen, "pre-tokenizer regex does not compile at offset %zu: %s",
+                             (size_t)eo, (const char *)msg);
     }
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
     s->code = code;
@@ -260,8 +250,8 @@ int tok_pretok_init(rt_vocab *v, const char *pre, char *err, size_t errlen)
              i++)
             k += (size_t)snprintf(known + k, sizeof(known) - k, "%s%s", i ? "|" : "",
                                   k_families[i].names);
-        return fail(err, errlen, "tokenizer.ggml.pre \"%s\" is not supported (known: %s)", pre,
-                    known);
+        return swarm_err_set(err, errlen, "tokenizer.ggml.pre \"%s\" is not supported (known: %s)",
+                             pre, known);
     }
     v->ignore_merges = fam->ignore_merges;
     if (fam->add_bos) v->add_bos = true;
@@ -275,7 +265,7 @@ int tok_pretok_init(rt_vocab *v, const char *pre, char *err, size_t errlen)
             s->kind = TOK_SPLIT_LLAMA3;
         } else if (uses_categories(re)) {
             char *c = collapse_regex(re);
-            if (!c) return fail(err, errlen, "out of memory");
+            if (!c) return swarm_err_set(err, errlen, "out of memory");
             s->kind = TOK_SPLIT_COLLAPSED;
             int rc = compile(s, c, false, err, errlen);
             free(c);
@@ -612,10 +602,11 @@ int tok_pretok_split(const rt_vocab *v, const uint32_t *cps, size_t n, size_t **
             }
             if (r == -1) goto oom;
             if (r < 0) {
-                fail(err, errlen,
-                     "pre-tokenizer \"%s\": regex match failed on a word of %zu characters "
-                     "(resource limit)",
-                     v->pre, b - a);
+                swarm_err_set(
+                    err, errlen,
+                    "pre-tokenizer \"%s\": regex match failed on a word of %zu characters "
+                    "(resource limit)",
+                    v->pre, b - a);
                 goto done;
             }
             a = b;
@@ -630,7 +621,7 @@ int tok_pretok_split(const rt_vocab *v, const uint32_t *cps, size_t n, size_t **
     rc = 0;
     goto done;
 oom:
-    fail(err, errlen, "tokenize: out of memory");
+    swarm_err_set(err, errlen, "tokenize: out of memory");
 done:
     free(cur.v);
     free(nxt.v);

@@ -15,17 +15,7 @@
 #include <string.h>
 
 #include "tok_unicode.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "swarm_err.h"
 
 int tok_ids_push(tok_ids *a, int32_t id)
 {
@@ -145,32 +135,37 @@ static int load_tokens(rt_vocab *v, const gguf_file *g, char *err, size_t errlen
     const char *path = gpath(g);
     const gguf_kv *kt = gguf_find(g, "tokenizer.ggml.tokens");
     if (!kt)
-        return fail(err, errlen, "%s: key tokenizer.ggml.tokens missing (no vocabulary)", path);
+        return swarm_err_set(err, errlen, "%s: key tokenizer.ggml.tokens missing (no vocabulary)",
+                             path);
     if (kt->type != GGUF_T_ARRAY || kt->arr_type != GGUF_T_STRING)
-        return fail(err, errlen, "%s: key tokenizer.ggml.tokens is not an array of strings", path);
+        return swarm_err_set(err, errlen,
+                             "%s: key tokenizer.ggml.tokens is not an array of strings", path);
     if (kt->n == 0 || kt->n > INT32_MAX / 2)
-        return fail(err, errlen, "%s: key tokenizer.ggml.tokens has %llu entries", path,
-                    (unsigned long long)kt->n);
+        return swarm_err_set(err, errlen, "%s: key tokenizer.ggml.tokens has %llu entries", path,
+                             (unsigned long long)kt->n);
     size_t n = kt->n, total = 0;
     for (size_t i = 0; i < n; i++)
         total += (kt->strs[i].len ? kt->strs[i].len : 24) + 1;
-    if (total > UINT32_MAX) return fail(err, errlen, "%s: tokenizer.ggml.tokens too large", path);
+    if (total > UINT32_MAX)
+        return swarm_err_set(err, errlen, "%s: tokenizer.ggml.tokens too large", path);
 
     const gguf_kv *ks = gguf_find(g, "tokenizer.ggml.scores");
     if (ks && (ks->type != GGUF_T_ARRAY || ks->n < n ||
                (ks->arr_type != GGUF_T_FLOAT32 && ks->arr_type != GGUF_T_FLOAT64)))
-        return fail(err, errlen,
-                    "%s: key tokenizer.ggml.scores must be a float array with at least %zu "
-                    "entries",
-                    path, n);
+        return swarm_err_set(
+            err, errlen,
+            "%s: key tokenizer.ggml.scores must be a float array with at least %zu "
+            "entries",
+            path, n);
     const gguf_kv *ky = gguf_find(g, "tokenizer.ggml.token_type");
     if (ky && (ky->type != GGUF_T_ARRAY || ky->n < n || ky->arr_type == GGUF_T_STRING ||
                ky->arr_type == GGUF_T_ARRAY || ky->arr_type == GGUF_T_FLOAT32 ||
                ky->arr_type == GGUF_T_FLOAT64 || ky->arr_type == GGUF_T_BOOL))
-        return fail(err, errlen,
-                    "%s: key tokenizer.ggml.token_type must be an integer array with at least "
-                    "%zu entries",
-                    path, n);
+        return swarm_err_set(
+            err, errlen,
+            "%s: key tokenizer.ggml.token_type must be an integer array with at least "
+            "%zu entries",
+            path, n);
 
     v->n_tokens = (int32_t)n;
     v->arena = malloc(total);
@@ -180,7 +175,7 @@ static int load_tokens(rt_vocab *v, const gguf_file *g, char *err, size_t errlen
     v->idx_cap = pow2_at_least(n * 2);
     v->idx = malloc(v->idx_cap * sizeof(*v->idx));
     if (!v->arena || !v->text || !v->score || !v->attr || !v->idx)
-        return fail(err, errlen, "%s: out of memory loading %zu tokens", path, n);
+        return swarm_err_set(err, errlen, "%s: out of memory loading %zu tokens", path, n);
     memset(v->idx, 0xff, v->idx_cap * sizeof(*v->idx));
 
     size_t off = 0;
@@ -244,20 +239,23 @@ static int load_merges(rt_vocab *v, const gguf_file *g, char *err, size_t errlen
 {
     const char *path = gpath(g);
     const gguf_kv *km = gguf_find(g, "tokenizer.ggml.merges");
-    if (!km) return fail(err, errlen, "%s: BPE vocabulary without key tokenizer.ggml.merges", path);
+    if (!km)
+        return swarm_err_set(err, errlen, "%s: BPE vocabulary without key tokenizer.ggml.merges",
+                             path);
     if (km->type != GGUF_T_ARRAY || km->arr_type != GGUF_T_STRING)
-        return fail(err, errlen, "%s: key tokenizer.ggml.merges is not an array of strings", path);
+        return swarm_err_set(err, errlen,
+                             "%s: key tokenizer.ggml.merges is not an array of strings", path);
     size_t n = km->n, total = 0;
     for (size_t i = 0; i < n; i++)
         total += km->strs[i].len + 1;
     if (total > UINT32_MAX || n > INT32_MAX / 2)
-        return fail(err, errlen, "%s: tokenizer.ggml.merges too large", path);
+        return swarm_err_set(err, errlen, "%s: tokenizer.ggml.merges too large", path);
     v->merge_arena = malloc(total ? total : 1);
     v->merges = calloc(n ? n : 1, sizeof(*v->merges));
     v->midx_cap = pow2_at_least(n * 2);
     v->midx = malloc(v->midx_cap * sizeof(*v->midx));
     if (!v->merge_arena || !v->merges || !v->midx)
-        return fail(err, errlen, "%s: out of memory loading %zu merges", path, n);
+        return swarm_err_set(err, errlen, "%s: out of memory loading %zu merges", path, n);
     memset(v->midx, 0xff, v->midx_cap * sizeof(*v->midx));
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
@@ -266,9 +264,9 @@ static int load_merges(rt_vocab *v, const gguf_file *g, char *err, size_t errlen
         /* the separator is the first space after the first byte */
         const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
         if (!sp)
-            return fail(err, errlen,
-                        "%s: tokenizer.ggml.merges[%zu] = \"%.*s\" is not \"left right\"", path, i,
-                        (int)(len > 60 ? 60 : len), s);
+            return swarm_err_set(err, errlen,
+                                 "%s: tokenizer.ggml.merges[%zu] = \"%.*s\" is not \"left right\"",
+                                 path, i, (int)(len > 60 ? 60 : len), s);
         size_t ln = (size_t)(sp - s), rn = len - ln - 1;
         memcpy(v->merge_arena + off, s, len);
         v->merge_arena[off + len] = 0;
@@ -390,7 +388,7 @@ static int setup_specials(rt_vocab *v, const gguf_file *g, bool eot_from_key, ch
         if (eot && v->eot < 0 && !eot_from_key) v->eot = id;
         if (text_in(v, id, k_eog_texts)) {
             v->attr[id] |= TOK_ATTR_CONTROL;
-            if (add_eog(v, id)) return fail(err, errlen, "%s: out of memory", path);
+            if (add_eog(v, id)) return swarm_err_set(err, errlen, "%s: out of memory", path);
         } else if ((eot && !eot_from_key) || text_is(v, id, "<|eom_id|>") ||
                    text_in(v, id, k_fim_texts)) {
             v->attr[id] |= TOK_ATTR_CONTROL;
@@ -403,7 +401,7 @@ static int setup_specials(rt_vocab *v, const gguf_file *g, bool eot_from_key, ch
             v->attr[id] = TOK_ATTR_USER_DEFINED; /* gpt-oss renders these always */
     }
     if (add_eog(v, v->eos) || add_eog(v, v->eot) || add_eog(v, v->eom))
-        return fail(err, errlen, "%s: out of memory", path);
+        return swarm_err_set(err, errlen, "%s: out of memory", path);
     /* harmony: "<|end|>" ends a message, not the generation, when <|return|>/<|call|> exist */
     int32_t r = rt_vocab_find(v, "<|return|>"), c = rt_vocab_find(v, "<|call|>"),
             e = rt_vocab_find(v, "<|end|>");
@@ -426,7 +424,7 @@ static int setup_specials(rt_vocab *v, const gguf_file *g, bool eot_from_key, ch
     for (int32_t id = 0; id < v->n_tokens; id++)
         if (v->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED | TOK_ATTR_UNKNOWN)) ns++;
     v->special = malloc((ns ? ns : 1) * sizeof(*v->special));
-    if (!v->special) return fail(err, errlen, "%s: out of memory", path);
+    if (!v->special) return swarm_err_set(err, errlen, "%s: out of memory", path);
     for (int32_t id = 0; id < v->n_tokens; id++)
         if (v->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED | TOK_ATTR_UNKNOWN))
             v->special[v->n_special++] = id;
@@ -452,10 +450,12 @@ static int read_id(const gguf_file *g, const rt_vocab *v, const char *key, int32
     int rc = gguf_get_u32(g, key, &x);
     if (found) *found = false;
     if (rc == -1) return 0;
-    if (rc != 0) return fail(err, errlen, "%s: key %s is not an unsigned integer", gpath(g), key);
+    if (rc != 0)
+        return swarm_err_set(err, errlen, "%s: key %s is not an unsigned integer", gpath(g), key);
     if (x >= (uint32_t)v->n_tokens)
-        return fail(err, errlen, "%s: key %s = %u is out of range (vocabulary has %d tokens)",
-                    gpath(g), key, x, v->n_tokens);
+        return swarm_err_set(err, errlen,
+                             "%s: key %s = %u is out of range (vocabulary has %d tokens)", gpath(g),
+                             key, x, v->n_tokens);
     *id = (int32_t)x;
     if (found) *found = true;
     return 0;
@@ -464,7 +464,7 @@ static int read_id(const gguf_file *g, const rt_vocab *v, const char *key, int32
 static int read_bool(const gguf_file *g, const char *key, bool *b, char *err, size_t errlen)
 {
     int rc = gguf_get_bool(g, key, b);
-    if (rc == -2) return fail(err, errlen, "%s: key %s is not a bool", gpath(g), key);
+    if (rc == -2) return swarm_err_set(err, errlen, "%s: key %s is not a bool", gpath(g), key);
     return 0;
 }
 
@@ -476,12 +476,14 @@ int rt_vocab_load(const gguf_file *g, rt_vocab **out, char *err, size_t errlen)
     gguf_str ms;
     int rc = gguf_get_str(g, "tokenizer.ggml.model", &ms);
     if (rc == -1)
-        return fail(err, errlen, "%s: key tokenizer.ggml.model missing (no tokenizer)", path);
-    if (rc != 0) return fail(err, errlen, "%s: key tokenizer.ggml.model is not a string", path);
+        return swarm_err_set(err, errlen, "%s: key tokenizer.ggml.model missing (no tokenizer)",
+                             path);
+    if (rc != 0)
+        return swarm_err_set(err, errlen, "%s: key tokenizer.ggml.model is not a string", path);
     get_cstr(g, "tokenizer.ggml.model", model, sizeof(model));
 
     rt_vocab *v = calloc(1, sizeof(*v));
-    if (!v) return fail(err, errlen, "%s: out of memory", path);
+    if (!v) return swarm_err_set(err, errlen, "%s: out of memory", path);
     v->bos = v->eos = v->eot = v->eom = v->unk = v->sep = v->pad = v->mask = -1;
     get_cstr(g, "tokenizer.ggml.pre", v->pre, sizeof(v->pre));
 
@@ -503,10 +505,11 @@ int rt_vocab_load(const gguf_file *g, rt_vocab **out, char *err, size_t errlen)
         v->bos = 11, v->eos = 11;
     } else {
         rt_vocab_free(v);
-        return fail(err, errlen,
-                    "%s: tokenizer.ggml.model \"%s\" is not supported (known: llama, gpt2, bert, "
-                    "none)",
-                    path, model);
+        return swarm_err_set(
+            err, errlen,
+            "%s: tokenizer.ggml.model \"%s\" is not supported (known: llama, gpt2, bert, "
+            "none)",
+            path, model);
     }
 
     if (load_tokens(v, g, err, errlen)) goto bad;
@@ -518,7 +521,7 @@ int rt_vocab_load(const gguf_file *g, rt_vocab **out, char *err, size_t errlen)
     if (v->type == TOK_BPE) {
         char perr[1024];
         if (tok_pretok_init(v, v->pre, perr, sizeof(perr))) {
-            fail(err, errlen, "%s: %s", path, perr);
+            swarm_err_set(err, errlen, "%s: %s", path, perr);
             goto bad;
         }
         for (int b = 0; b < 256; b++) {
@@ -544,13 +547,13 @@ int rt_vocab_load(const gguf_file *g, rt_vocab **out, char *err, size_t errlen)
         read_bool(g, "tokenizer.ggml.add_sep_token", &v->add_sep, err, errlen))
         goto bad;
     if (v->add_bos && v->bos < 0 && v->type != TOK_WPM) {
-        fail(err, errlen, "%s: tokenizer.ggml.add_bos_token is set but there is no BOS token",
-             path);
+        swarm_err_set(err, errlen,
+                      "%s: tokenizer.ggml.add_bos_token is set but there is no BOS token", path);
         goto bad;
     }
     if (v->add_eos && v->eos < 0) {
-        fail(err, errlen, "%s: tokenizer.ggml.add_eos_token is set but there is no EOS token",
-             path);
+        swarm_err_set(err, errlen,
+                      "%s: tokenizer.ggml.add_eos_token is set but there is no EOS token", path);
         goto bad;
     }
     if (setup_specials(v, g, eot_key, err, errlen)) goto bad;
@@ -709,18 +712,20 @@ int rt_vocab_tokenize(const rt_vocab *v, const char *text, size_t len, bool add_
     *ids = NULL;
     *n_ids = 0;
     if (v->type == TOK_NONE)
-        return fail(err, errlen, "the model has no vocabulary (tokenizer.ggml.model = none)");
-    if (!text && len) return fail(err, errlen, "tokenize: NULL text");
+        return swarm_err_set(err, errlen,
+                             "the model has no vocabulary (tokenizer.ggml.model = none)");
+    if (!text && len) return swarm_err_set(err, errlen, "tokenize: NULL text");
     tok_ids out = {0};
     frag_list fr = {0};
     if (len && partition(v, text, len, parse_special, &fr)) {
-        fail(err, errlen, "tokenize: out of memory");
+        swarm_err_set(err, errlen, "tokenize: out of memory");
         goto bad;
     }
     bool bos = add_special && (v->type == TOK_WPM ? true : v->add_bos);
     if (bos) {
         if (v->bos < 0) {
-            fail(err, errlen, "tokenize: the vocabulary asks for BOS but has no BOS token");
+            swarm_err_set(err, errlen,
+                          "tokenize: the vocabulary asks for BOS but has no BOS token");
             goto bad;
         }
         if (tok_ids_push(&out, v->bos)) goto oom;
@@ -753,7 +758,7 @@ int rt_vocab_tokenize(const rt_vocab *v, const char *text, size_t len, bool add_
     }
     if (add_special && v->type == TOK_WPM) {
         if (v->sep < 0) {
-            fail(err, errlen, "tokenize: WordPiece vocabulary without a separator token");
+            swarm_err_set(err, errlen, "tokenize: WordPiece vocabulary without a separator token");
             goto bad;
         }
         if (tok_ids_push(&out, v->sep)) goto oom;
@@ -766,7 +771,7 @@ int rt_vocab_tokenize(const rt_vocab *v, const char *text, size_t len, bool add_
     *n_ids = out.n;
     return 0;
 oom:
-    fail(err, errlen, "tokenize: out of memory");
+    swarm_err_set(err, errlen, "tokenize: out of memory");
 bad:
     free(fr.v);
     free(out.v);

@@ -26,6 +26,10 @@ int main(void)
         {"e_trunc.txt", "ok\xE2\x82", "ok??", 4},
         {"f_broken.txt", "\xE2\x28\xA1", "?(?", 3},
         {"g_nul.txt", "a\0b", "a?b", 3},
+        /* strict: overlong forms and surrogates are refused byte by byte */
+        {"h_overlong.txt", "\xE0\x80\xAFz", "??" "?z", 4},
+        {"i_surrogate.txt", "\xED\xA0\x80z", "??" "?z", 4},
+        {"j_above.txt", "\xF4\x90\x80\x80", "??" "??", 4},
     };
     /* clang-format on */
     const size_t n_cases = sizeof cases / sizeof cases[0];

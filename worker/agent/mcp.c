@@ -11,6 +11,7 @@
  * out is cancelled (notifications/cancelled); a server that exits is reported
  * with its exit status and refuses further calls. */
 #include "agent_internal.h"
+#include "swarm_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,13 +40,6 @@ struct agent_mcp {
     cJSON *tools;
     int dead, exit_status;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int mcp_dead_msg(agent_mcp *m, char *err, size_t errlen)
 {
@@ -112,7 +106,7 @@ static int mcp_read_line(agent_mcp *m, int64_t deadline, char **line, char *err,
             return *line ? 0 : -ENOMEM;
         }
         if (m->dead) return mcp_dead_msg(m, err, errlen);
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - (int64_t)swarm_clock_ms();
         if (left <= 0) {
             snprintf(err, errlen, "MCP server '%s' did not answer within %.1f s", m->name,
                      m->timeout_s);
@@ -188,7 +182,7 @@ static int mcp_request(agent_mcp *m, const char *method, cJSON *params, cJSON **
     int rc = mcp_send(m, msg, err, errlen);
     cJSON_Delete(msg);
     if (rc) return rc;
-    int64_t deadline = mono_ms() + (int64_t)(m->timeout_s * 1000);
+    int64_t deadline = (int64_t)swarm_clock_ms() + (int64_t)(m->timeout_s * 1000);
     for (;;) {
         char *line = NULL;
         rc = mcp_read_line(m, deadline, &line, err, errlen);
@@ -244,9 +238,9 @@ void agent_mcp_free(agent_mcp *m)
     if (m->fd >= 0) close(m->fd); /* the server sees EOF on stdin and should exit */
     if (m->pid > 0) {
         int st;
-        int64_t until = mono_ms() + 1000;
+        int64_t until = (int64_t)swarm_clock_ms() + 1000;
         while (waitpid(m->pid, &st, WNOHANG) == 0) {
-            if (mono_ms() > until) {
+            if ((int64_t)swarm_clock_ms() > until) {
                 kill(-m->pid, SIGKILL);
                 waitpid(m->pid, &st, 0);
                 break;

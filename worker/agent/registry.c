@@ -6,6 +6,7 @@
  * clear observation instead of reaching the tool, skip side effects a resumed
  * agent already performed, cap the observation, and fill the audit record. */
 #include "agent_internal.h"
+#include "swarm_clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -133,13 +134,6 @@ static int64_t now_unix_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -425,7 +419,7 @@ int agent_registry_call(agent_registry *r, agent_env *env, const char *name, con
     copy_id(a.tool, sizeof a.tool, name);
     a.step = step;
     a.started_ms = now_unix_ms();
-    int64_t t0 = now_mono_ms();
+    int64_t t0 = (int64_t)swarm_clock_ms();
     a.bytes_in = args_json ? strlen(args_json) : 0;
 
     cJSON *args = NULL;
@@ -520,7 +514,7 @@ done:
     a.replayed = res->replayed;
     a.truncated = res->truncated;
     a.sandboxed = res->sandboxed;
-    a.duration_ms = now_mono_ms() - t0;
+    a.duration_ms = (int64_t)swarm_clock_ms() - t0;
     a.bytes_out = res->observation ? strlen(res->observation) : 0;
     if (audit) *audit = a;
     return res->status;

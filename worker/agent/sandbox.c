@@ -18,6 +18,7 @@
  * run_gid (the workspace must be writable by them) for the process limit to
  * hold; the pid namespace and the timeout still bound a fork bomb without. */
 #include "agent.h"
+#include "swarm_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -178,13 +179,6 @@ static int seccomp_memfd(char *err, size_t errlen)
     return fd >= 0 ? fd : rc;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Between fork and exec only async-signal-safe calls: no stdio, no strerror. */
 static void child_fail(int fd, const char *what)
 {
@@ -288,7 +282,7 @@ int agent_sandbox_run(const agent_sandbox_cfg *cfg, const char *workspace, const
         argv[2] = command;
         argv[3] = NULL;
     }
-    int64_t t0 = mono_ms(), deadline = t0 + (int64_t)(timeout_s * 1000);
+    int64_t t0 = (int64_t)swarm_clock_ms(), deadline = t0 + (int64_t)(timeout_s * 1000);
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -337,7 +331,7 @@ int agent_sandbox_run(const agent_sandbox_cfg *cfg, const char *workspace, const
     int status = 0, reaped = 0, open_pipe = 1;
     char chunk[16384];
     while (!reaped) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - (int64_t)swarm_clock_ms();
         if (left <= 0) {
             kill(-pid, SIGKILL);
             waitpid(pid, &status, 0);
@@ -386,7 +380,7 @@ int agent_sandbox_run(const agent_sandbox_cfg *cfg, const char *workspace, const
     }
     close(pfd[0]);
     res->output[res->output_len] = 0;
-    res->duration_ms = mono_ms() - t0;
+    res->duration_ms = (int64_t)swarm_clock_ms() - t0;
     res->sandboxed = use_bwrap;
     if (WIFSIGNALED(status)) {
         res->exit_code = -1;

@@ -1,0 +1,25 @@
+/* swarm_clock.h - the monotonic clock for timeouts, deadlines and durations
+ * (never the wall clock, which jumps when the time is set). libc only. */
+#ifndef SWARM_CLOCK_H
+#define SWARM_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+static inline uint64_t swarm_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Seconds on CLOCK_MONOTONIC, for benchmarks and rates. */
+static inline double swarm_clock_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#endif

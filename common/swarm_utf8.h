@@ -1,0 +1,50 @@
+/* swarm_utf8.h - one strict UTF-8 decoder step for every place that checks
+ * or repairs text (task inputs, generated output): shortest form only, no
+ * surrogates (U+D800..DFFF), nothing above U+10FFFF, as RFC 3629 says.
+ * libc only. */
+#ifndef SWARM_UTF8_H
+#define SWARM_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length (1..4) of the valid UTF-8 sequence at s, which has left > 0 bytes,
+ * or 0 when it is not one (bad lead, bad or missing continuation, overlong
+ * form, surrogate, above U+10FFFF). NUL counts as a valid 1-byte sequence. */
+static inline size_t swarm_utf8_seq_len(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    if (left < n) return 0;
+    unsigned cp = c & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+/* Whether buf[0..len) is entirely valid UTF-8. */
+static inline bool swarm_utf8_valid(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    for (size_t i = 0; i < len;) {
+        size_t n = swarm_utf8_seq_len(s + i, len - i);
+        if (!n) return false;
+        i += n;
+    }
+    return true;
+}
+
+#endif
