@@ -59,8 +59,8 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
     Swarm__JobStatus **jp = calloc(n ? n : 1, sizeof *jp);
     Swarm__WorkerStatus *ws = calloc(d->n_workers ? d->n_workers : 1, sizeof *ws);
     Swarm__WorkerStatus **wp = calloc(d->n_workers ? d->n_workers : 1, sizeof *wp);
-    Swarm__Counter cs[SWARMD_C_COUNT];
     Swarm__PrefixCacheStats *pcs = calloc(d->n_workers ? d->n_workers : 1, sizeof *pcs);
+    Swarm__Counter cs[SWARMD_C_COUNT];
     Swarm__Counter *cp[SWARMD_C_COUNT];
     size_t total_tasks = 0;
     for (size_t i = 0; i < n; i++)
@@ -120,7 +120,6 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
         ws[i].quarantined = w->quarantined;
         ws[i].quarantine_reason = (char *)w->quarantine_reason;
         ws[i].sandbox = (char *)w->sandbox;
-    }
         if (w->has_pc) {
             swarm__prefix_cache_stats__init(&pcs[i]);
             pcs[i].lookups = w->pc_lookups;
@@ -130,6 +129,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
             pcs[i].max_bytes = w->pc_max_bytes;
             ws[i].prefix_cache = &pcs[i];
         }
+    }
     st.workers = wp;
     st.n_workers = d->n_workers;
     for (int i = 0; i < SWARMD_C_COUNT; i++) {
@@ -150,8 +150,8 @@ out:
     free(jp);
     free(ws);
     free(wp);
-    free(ts);
     free(pcs);
+    free(ts);
     free(tp);
 }
 

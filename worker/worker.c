@@ -184,22 +184,22 @@ static void worker_send_heartbeat(worker *w)
         refs[n].lease_token = s->token;
         ptrs[n] = &refs[n];
         n++;
-        Swarm__PrefixCacheStats pcs = SWARM__PREFIX_CACHE_STATS__INIT;
-        wb_cache_stats cst;
-        if (wb_backend_cache_stats(w->backend, &cst) == 0) {
-            pcs.lookups = cst.lookups;
-            pcs.hits = cst.hits;
-            pcs.tokens_reused = cst.tokens_reused;
-            pcs.bytes = cst.bytes;
-            pcs.max_bytes = cst.max_bytes;
-            hb.prefix_cache = &pcs;
-        }
     }
     wire_envelope_init(&env, w->id, ++w->corr);
     hb.worker_id = w->id;
     hb.n_running = n;
     hb.running = ptrs;
     hb.free_slots = worker_free_slots(w);
+    Swarm__PrefixCacheStats pcs = SWARM__PREFIX_CACHE_STATS__INIT;
+    wb_cache_stats cst;
+    if (wb_backend_cache_stats(w->backend, &cst) == 0) {
+        pcs.lookups = cst.lookups;
+        pcs.hits = cst.hits;
+        pcs.tokens_reused = cst.tokens_reused;
+        pcs.bytes = cst.bytes;
+        pcs.max_bytes = cst.max_bytes;
+        hb.prefix_cache = &pcs;
+    }
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_HEARTBEAT;
     env.heartbeat = &hb;
     worker_send(w, &env);

@@ -27,18 +27,18 @@ static const char *usage_text =
     "           [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "           [--repeat-last-n N] [--presence-penalty P] [--frequency-penalty P]\n"
     "           [--ids] [--ignore-eos] [--stop S]... [--ctx N] [-t THREADS] [--chat]\n"
-    "           [--grammar F.gbnf | --json-schema F.json]\n"
     "           [--kv-type f32|f16]\n"
+    "           [--grammar F.gbnf | --json-schema F.json]\n"
     "           (under a grammar the output always parses: it stops where the grammar\n"
     "            may end, and a completion is appended when -n runs out)\n"
     "           (--chat wraps --prompt as one user message in the model's chat format)\n"
     "           (--tokens generates exactly N tokens, as reference runs do; --prompt stops\n"
     "            at end-of-generation tokens unless --ignore-eos)\n"
     "  bench    --model M.gguf [-p 512] [-n 128] [-t THREADS] [--streams N] [--json]\n"
-    "           (--streams N: N sequences decode together; --batch B is the same)\n"
     "           [--kv-type f32|f16]\n"
     "           (--kv-type: the KV cache's element type; generate/logits/bench default f32,\n"
     "            the reference the goldens were made with; serve and the worker use f16)\n"
+    "           (--streams N: N sequences decode together; --batch B is the same)\n"
     "  mkmodel  --arch A --preset P --type T --out M.gguf (see swarm-infer mkmodel --help)\n"
     "  serve    --model M.gguf [--host 127.0.0.1] [--port 8080] [--slots N] [--max-queue N]\n"
     "           [--api-key K] (OpenAI-compatible HTTP; see swarm-infer serve --help)\n"
@@ -53,9 +53,9 @@ static int usage(const char *msg)
 
 typedef struct {
     const char *model, *text, *text_file, *tokens, *prompt, *out, *json_schema, *grammar;
-    const char *stops[17];
     const char *kv_type_s;
     rt_kv_type kv_type;
+    const char *stops[17];
     int n_stops;
     bool no_bos, greedy, ids, json, ignore_eos, chat, help;
     long n_predict, n_prompt, n_threads, n_ctx, batch;
@@ -120,8 +120,8 @@ static int parse_opts(int argc, char **argv, opts *o)
         STR("--model", model) STR("-m", model) STR("--text", text) STR("--text-file", text_file);
         STR("--tokens", tokens) STR("--prompt", prompt) STR("--out", out);
         STR("--json-schema", json_schema) STR("--grammar", grammar);
-        FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
         STR("--kv-type", kv_type_s);
+        FLAG("--no-bos", no_bos) FLAG("--greedy", greedy) FLAG("--ids", ids);
         FLAG("--json", json) FLAG("--ignore-eos", ignore_eos) FLAG("--chat", chat);
         FLAG("--help", help) FLAG("-h", help);
         NUM("--seed", seed, parse_long) NUM("-t", n_threads, parse_long);
@@ -162,11 +162,11 @@ static int parse_opts(int argc, char **argv, opts *o)
     }
     if (o->n_threads < 0 || o->n_threads > 1024)
         return fprintf(stderr, "swarm-infer: -t must be between 0 and 1024\n"), -1;
-    return 0;
     if (o->kv_type_s && rt_kv_type_parse(o->kv_type_s, &o->kv_type) != 0)
         return fprintf(stderr, "swarm-infer: --kv-type must be f32 or f16, not '%s'\n",
                        o->kv_type_s),
                -1;
+    return 0;
 }
 
 static int parse_ids(const char *s, int32_t **out, size_t *n)
@@ -568,16 +568,16 @@ static int cmd_bench(const opts *o)
                rt_model_name(m), rt_model_arch(m), np, ng, B, B, nthr, pp, tg, t1 - t0, t3 - t2, bw,
                bpt, bound, roof, rt_kv_type_name(o->kv_type),
                rt_kv_bytes_per_token_type(m, o->kv_type),
-    if (!o->json)
-        printf("KV cache %s: %zu bytes per position, %zu bytes for %ld x %ld positions\n",
-               rt_kv_type_name(o->kv_type), rt_kv_bytes_per_token_type(m, o->kv_type),
-               rt_kv_bytes_per_token_type(m, o->kv_type) * (size_t)n_ctx * (size_t)B, B, n_ctx);
                rt_kv_bytes_per_token_type(m, o->kv_type) * (size_t)n_ctx * (size_t)B);
     else
         printf("%s (%s): prompt %ld tok at %.2f tok/s, generation %ld x %ld tok at %.2f tok/s;\n"
                "read bandwidth %.2f GB/s, %.3f GB per token: bound %.2f tok/s%s%.2f\n",
                rt_model_name(m), rt_model_arch(m), np, pp, B, ng, tg, bw, bpt / 1e9, bound,
                B == 1 ? ", roofline " : " (single-stream roofline n/a) ", roof);
+    if (!o->json)
+        printf("KV cache %s: %zu bytes per position, %zu bytes for %ld x %ld positions\n",
+               rt_kv_type_name(o->kv_type), rt_kv_bytes_per_token_type(m, o->kv_type),
+               rt_kv_bytes_per_token_type(m, o->kv_type) * (size_t)n_ctx * (size_t)B, B, n_ctx);
     rc = 0;
     goto done;
 fail:
