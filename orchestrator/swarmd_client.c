@@ -23,6 +23,7 @@ typedef struct client_req {
     uint32_t result_limit;
     uint64_t wait_until;     /* Status.wait_ms: hold the answer until then */
     struct client_req *next; /* in d->waiters */
+    planner_job *pj; /* a Submit's plan: sched reads a large job's tasks until submit_done */
 } client_req;
 
 #define SWARMD_MAX_WAITERS 4096
@@ -257,6 +258,8 @@ static void submit_done(void *ud, int rc, const char *err)
 {
     client_req *r = ud;
     swarmd *d = r->d;
+    planner_job_free(r->pj);
+    r->pj = NULL;
     swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     if (rc != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
@@ -353,11 +356,12 @@ static void handle_submit(client_req *r, const Swarm__Submit *s)
         snprintf(msg, sizeof msg, "job not accepted: %s", err);
         reply_error(r, WIRE_E_INTERNAL, msg);
         free(r);
+        planner_job_free(pj);
     } else {
         swarmd_log(d, "job %s (%s): %zu task(s), merge %s", r->job_id, pj->spec.name,
                    pj->spec.n_tasks, pj->spec.merge);
+        r->pj = pj; /* freed by submit_done */
     }
-    planner_job_free(pj);
 }
 
 static void cancel_done(void *ud, int rc, const char *err, const char *prev,

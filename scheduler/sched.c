@@ -20,6 +20,7 @@
 
 enum {
     S_SUBMIT,
+    S_SUBMIT_CHUNK,
     S_LEASE,
     S_PROGRESS,
     S_HEARTBEAT,
@@ -581,8 +582,29 @@ static void op_done_reply(sched_op *op, redisReply *r, const char *err)
     ((sched_done_fn)op->cb)(op->ud, err ? -1 : 0, err);
 }
 
-int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, sched_done_fn cb,
-                     void *ud, char *err, size_t errlen)
+/* Jobs over this many tasks (and without a DAG, whose checks need every task
+ * in one script) are written in batches by submit_chunk.lua, then submit.lua
+ * stores the job with the last batch: swarmd never builds a Redis call (argument
+ * copies plus hiredis' command buffer) holding more than one batch. */
+#define SCHED_SUBMIT_BATCH 2000
+
+static int submit_tasks(sched_op *op, const sched_job_spec *job, size_t from, size_t to)
+{
+    int bad = 0;
+    for (size_t i = from; !bad && i < to; i++) {
+        char tid[24]; /* room for any size_t: Release -Wformat-truncation */
+        sched_task_id(i, tid, sizeof tid);
+        const sched_task_spec *t = &job->tasks[i];
+        bad = op_str(op, tid) || op_str(op, t->instructions) || op_str(op, t->item) ||
+              op_str(op, t->input);
+    }
+    return bad;
+}
+
+/* submit.lua: the job hash and tasks staged..n_tasks-1 (the first staged ones
+ * are already written by submit_chunk.lua). */
+static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *job, size_t staged,
+                        sched_done_fn cb, void *ud, char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_SUBMIT, op_done_reply, (void *)cb, ud);
     char num[64];
@@ -590,7 +612,8 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     bool agent = job->agent_json && *job->agent_json;
     bool dag = job->dag && *job->dag;
     bool reducer = job->reducer && *job->reducer, plan = job->plan_schema && *job->plan_schema;
-    snprintf(num, sizeof num, "%d", 11 + agent + dag + reducer + plan); /* field pairs below */
+    snprintf(num, sizeof num, "%d",
+             11 + agent + dag + reducer + plan + (staged > 0)); /* field pairs below */
     bad = bad || op_str(op, job_id) || op_str(op, num);
     bad = bad || op_str(op, "name") || op_str(op, job->name) || op_str(op, "goal") ||
           op_str(op, job->goal) || op_str(op, "merge") || op_str(op, job->merge);
@@ -607,18 +630,104 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
     if (dag) bad = bad || op_str(op, "dag") || op_str(op, job->dag);
     if (reducer) bad = bad || op_str(op, "reducer") || op_str(op, job->reducer);
     if (plan) bad = bad || op_str(op, "plan_schema") || op_str(op, job->plan_schema);
-    for (size_t i = 0; !bad && i < job->n_tasks; i++) {
-        char tid[24]; /* room for any size_t: Release -Wformat-truncation */
-        sched_task_id(i, tid, sizeof tid);
-        const sched_task_spec *t = &job->tasks[i];
-        bad = op_str(op, tid) || op_str(op, t->instructions) || op_str(op, t->item) ||
-              op_str(op, t->input);
-    }
+    if (staged) bad = bad || op_str(op, "staged") || op_u64(op, staged);
+    bad = bad || submit_tasks(op, job, staged, job->n_tasks);
     if (bad && op) {
         op_free(op);
         op = NULL;
     }
     return op_send(op, err, errlen);
+}
+
+/* A large job's submission in flight: one batch at a time, the next sent when
+ * Redis acknowledged the previous one. */
+typedef struct submit_chain {
+    sched_t *s;
+    char job_id[64];
+    const sched_job_spec *job; /* the caller's, valid until cb */
+    size_t next, staged;       /* next task to send; tasks staged before submit.lua */
+    sched_done_fn cb;
+    void *ud;
+} submit_chain;
+
+static void chain_abort_reply(sched_op *op, redisReply *r, const char *err)
+{
+    /* nothing waits for it: if it failed, purge.lua drops the staged tasks
+     * 10 minutes after the last batch */
+    (void)op, (void)r, (void)err;
+}
+
+/* Reports the failure and drops what was staged (the job was never visible). */
+static void chain_fail(submit_chain *c, const char *why)
+{
+    char e[256];
+    sched_op *op = op_new(c->s, S_SUBMIT_CHUNK, chain_abort_reply, NULL, NULL);
+    if (op && (op_str(op, c->job_id) || op_str(op, "abort"))) {
+        op_free(op);
+        op = NULL;
+    }
+    if (op) op_send(op, e, sizeof e);
+    c->cb(c->ud, -1, why);
+    free(c);
+}
+
+static void chain_reply(sched_op *op, redisReply *r, const char *err);
+
+/* Sends the next batch, or the job with the last one (then c is freed and cb
+ * answers through op_done_reply). -1 with err when nothing could be sent. */
+static int chain_step(submit_chain *c, char *err, size_t errlen)
+{
+    if (c->next >= c->staged) {
+        int rc = submit_final(c->s, c->job_id, c->job, c->staged, c->cb, c->ud, err, errlen);
+        if (rc == 0) free(c);
+        return rc;
+    }
+    size_t to = c->next + SCHED_SUBMIT_BATCH;
+    if (to > c->staged) to = c->staged;
+    sched_op *op = op_new(c->s, S_SUBMIT_CHUNK, chain_reply, NULL, c);
+    if (op &&
+        (op_str(op, c->job_id) || op_str(op, "tasks") || submit_tasks(op, c->job, c->next, to))) {
+        op_free(op);
+        op = NULL;
+    }
+    if (op_send(op, err, errlen) != 0) return -1;
+    c->next = to;
+    return 0;
+}
+
+static void chain_reply(sched_op *op, redisReply *r, const char *err)
+{
+    submit_chain *c = op->ud;
+    char e[256];
+    (void)r;
+    if (err)
+        chain_fail(c, err);
+    else if (chain_step(c, e, sizeof e) != 0)
+        chain_fail(c, e);
+}
+
+int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, sched_done_fn cb,
+                     void *ud, char *err, size_t errlen)
+{
+    if (job->n_tasks <= SCHED_SUBMIT_BATCH || (job->dag && *job->dag))
+        return submit_final(s, job_id, job, 0, cb, ud, err, errlen);
+    submit_chain *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory building a Redis call");
+        return -1;
+    }
+    c->s = s;
+    snprintf(c->job_id, sizeof c->job_id, "%s", job_id);
+    c->job = job;
+    /* the last batch (1..SCHED_SUBMIT_BATCH tasks) goes with the job hash */
+    c->staged = (job->n_tasks - 1) / SCHED_SUBMIT_BATCH * SCHED_SUBMIT_BATCH;
+    c->cb = cb;
+    c->ud = ud;
+    if (chain_step(c, err, errlen) != 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- spawn ---- */

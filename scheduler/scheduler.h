@@ -85,7 +85,9 @@ typedef struct sched_job_spec {
 } sched_job_spec;
 
 typedef void (*sched_done_fn)(void *ud, int rc, const char *err);
-/* Stores the job and all its tasks in one script; job_id must be unique. */
+/* Stores the job and its tasks; job_id must be unique. A job of more than
+ * 2000 tasks without a DAG is written in batches (lua/submit_chunk.lua) and
+ * becomes visible with the last one: *job must then stay valid until cb. */
 int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, sched_done_fn cb,
                      void *ud, char *err, size_t errlen);
 /* Writes a fresh id "j-YYYYmmddHHMMSS-xxxx" into buf (>= 32 bytes). */

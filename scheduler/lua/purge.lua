@@ -13,6 +13,13 @@ for _, j in ipairs(redis.call('ZRANGEBYSCORE', P .. 'finished', '-inf', tonumber
     redis.call('ZREM', P .. 'finished', j)
   end
 end
+-- A submission whose swarmd died between batches (submit_chunk.lua) is
+-- dropped 10 minutes after its last batch; its staged tasks go to the trash.
+for _, j in ipairs(redis.call('ZRANGEBYSCORE', P .. 'submitting', '-inf', NOW - 600000,
+                              'LIMIT', 0, 16)) do
+  if redis.call('EXISTS', jkey(j)) == 0 then job_remove(j) end
+  redis.call('ZREM', P .. 'submitting', j)
+end
 local budget = tonumber(ARGV[5])
 -- one kind of deletion per call, so a call never deletes more than the budget
 local trash = redis.call('SCARD', P .. 'trash') > 0

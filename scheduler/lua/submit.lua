@@ -1,15 +1,25 @@
--- submit.lua - store a new job and all its tasks at once (ready to lease).
+-- submit.lua - store a new job and its tasks (ready to lease).
 -- ARGV[3] job id, ARGV[4] n job fields, then n field/value pairs, then
 -- per task: id, instructions, item, input.
 -- The job field 'dag' (not stored as such) gives dependencies,
 -- "<task>=<dep>,<dep>;...": those tasks start 'pending' (lib.lua dag_release).
 -- An unknown id or a cycle refuses the whole job, naming them, before anything
 -- is written.
+-- The job field 'staged' (not stored) counts tasks submit_chunk.lua already
+-- wrote for this job (ids before this call's); they count in total and ready.
 local j = ARGV[3]
 if redis.call('EXISTS', jkey(j)) == 1 then return redis.error_reply('job ' .. j .. ' exists') end
 local nf = tonumber(ARGV[4])
 local first = 5 + 2 * nf
 local n = (#ARGV - first + 1) / 4
+local staged = 0
+for i = 0, nf - 1 do
+  if ARGV[5 + 2 * i] == 'staged' then staged = tonumber(ARGV[6 + 2 * i]) end
+end
+if staged > 0 and redis.call('LLEN', tlist(j)) ~= staged then
+  return redis.error_reply('job ' .. j .. ': ' .. redis.call('LLEN', tlist(j)) ..
+                           ' tasks staged, expected ' .. staged)
+end
 local deps, dependants, items = {}, {}, {}
 for i = 0, n - 1 do items[ARGV[first + i * 4]] = ARGV[first + i * 4 + 2] end
 local npend = 0
@@ -36,11 +46,11 @@ local order = {}
 for i = 0, n - 1 do order[#order + 1] = ARGV[first + i * 4] end
 local cyc = dag_cycle(order, deps, items)
 if cyc then return redis.error_reply('depends_on: dependency cycle ' .. cyc) end
-local h = {'state', 'running', 'total', n, 'n_ready', n - npend, 'n_pending', npend, 'n_leased', 0,
+local h = {'state', 'running', 'total', staged + n, 'n_ready', staged + n - npend, 'n_pending', npend, 'n_leased', 0,
            'n_running', 0, 'n_done', 0, 'n_failed', 0, 'n_cancelled', 0, 'n_skipped', 0,
            'created_ms', NOW, 'finished_ms', 0}
 for i = 0, nf - 1 do
-  if ARGV[5 + 2 * i] ~= 'dag' then
+  if ARGV[5 + 2 * i] ~= 'dag' and ARGV[5 + 2 * i] ~= 'staged' then
     h[#h + 1] = ARGV[5 + 2 * i]; h[#h + 1] = ARGV[6 + 2 * i]
   end
 end
@@ -59,8 +69,9 @@ for i = 0, n - 1 do
   if not deps[t] then ready_add(j, t, NOW) end
 end
 redis.call('ZADD', P .. 'jobs', NOW, j)
+if staged > 0 then redis.call('ZREM', P .. 'submitting', j) end
 -- budget.wall_time_s counts from the first dispatch (lease.lua), not from here:
 -- a job queued behind others must not spend its budget waiting.
-event(j, 'job_submitted', nil, nil, {'tasks', n})
-if n == 0 then maybe_finish(j) end
-return n
+event(j, 'job_submitted', nil, nil, {'tasks', staged + n})
+if staged + n == 0 then maybe_finish(j) end
+return staged + n
