@@ -188,17 +188,6 @@ RT_AVX2 float rt_dot_q5_0_avx2(const void *w, const float *x, int64_t n)
     return hsum(acc);
 }
 
-static void k_scale_min(const uint8_t *q, int j, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* The 64 codes of chunk c (0..3) of a Q4_K/Q5_K block: lo = its first 32 (low
  * nibbles), hi = its last 32 (high nibbles), plus the 5th bit from qh for Q5_K.
  * Shared by the float dot, the dequantizer and the integer vec_dot. */
@@ -230,8 +219,8 @@ RT_AVX2 static inline float dot_q45_K(const uint8_t *b, const float *x, int64_t 
             __m256i lo, hi;
             q45_codes(qs, qh, c, five, &lo, &hi);
             int s0, m0, s1, m1;
-            k_scale_min(b + 4, 2 * c, &s0, &m0);
-            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            rt_k_scale_min(b + 4, 2 * c, &s0, &m0);
+            rt_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
             const float *x0 = x + 64 * c, *x1 = x0 + 32;
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d * (float)s0),
                                   dot32_i8(lo, x0, _mm256_setzero_ps()), acc);
@@ -391,8 +380,8 @@ RT_AVX2 static inline void deq_q45_K(const uint8_t *b, float *y, int64_t n, int 
             __m256i lo, hi;
             q45_codes(qs, qh, c, five, &lo, &hi);
             int s0, m0, s1, m1;
-            k_scale_min(b + 4, 2 * c, &s0, &m0);
-            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            rt_k_scale_min(b + 4, 2 * c, &s0, &m0);
+            rt_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
             put32_i8(lo, _mm256_set1_ps(d * (float)s0), _mm256_set1_ps(dmin * (float)m0),
                      y + 64 * c);
             put32_i8(hi, _mm256_set1_ps(d * (float)s1), _mm256_set1_ps(dmin * (float)m1),
@@ -517,15 +506,6 @@ RT_AVX2 static inline __m256i q3_codes(__m256i qs, __m256i hm, int h, int j)
     return _mm256_sub_epi8(u, _mm256_set1_epi8(4));
 }
 
-static void q3_scales_avx(const uint8_t *p, int *sc)
-{
-    for (int s = 0; s < 16; s++) {
-        int lo = s < 8 ? (p[s] & 0xF) : (p[s - 8] >> 4);
-        int hi = (p[8 + s % 4] >> (2 * (s / 4))) & 3;
-        sc[s] = (lo | (hi << 4)) - 32;
-    }
-}
-
 RT_AVX2 static inline __m256 sum16(const float *x)
 {
     return _mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));
@@ -583,7 +563,7 @@ RT_AVX2 float rt_dot_q3_K_avx2(const void *w, const float *x, int64_t n)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += 110, x += RT_QK_K) {
         int sc[16];
-        q3_scales_avx(b + 96, sc);
+        rt_q3_K_scales(b + 96, sc);
         float d = h2f(b + 108);
         __m256i hm = _mm256_loadu_si256((const __m256i *)b);
         for (int h = 0; h < 2; h++) {
@@ -608,7 +588,7 @@ RT_AVX2 void rt_dequant_q3_K_avx2(const void *src, float *dst, int64_t n)
     const __m256 z = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / RT_QK_K; i++, b += 110, dst += RT_QK_K) {
         int sc[16];
-        q3_scales_avx(b + 96, sc);
+        rt_q3_K_scales(b + 96, sc);
         float d = h2f(b + 108);
         __m256i hm = _mm256_loadu_si256((const __m256i *)b);
         for (int h = 0; h < 2; h++) {
@@ -701,7 +681,7 @@ RT_AVX2 static inline float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, in
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
         int sc[8], mn[8];
         for (int j = 0; j < 8; j++)
-            k_scale_min(b + 4, j, &sc[j], &mn[j]);
+            rt_k_scale_min(b + 4, j, &sc[j], &mn[j]);
         int16_t bsums[16];
         memcpy(bsums, a + 260, 32);
         int sm = 0;

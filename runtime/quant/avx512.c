@@ -257,7 +257,7 @@ RT_AVX512 float rt_vec_dot_q8_0_avx512(const void *w, const void *xq, int64_t n)
 /* ---- Q4_K x Q8_K ---- */
 
 /* The 8 6-bit scales and 8 6-bit mins of a K-quant block's 12 scale bytes,
- * as bytes sc[0..7] then mn[0..7] (the packing k_scale_min reads one at a
+ * as bytes sc[0..7] then mn[0..7] (the packing rt_k_scale_min reads one at a
  * time), in registers: a scalar unpack through memory stalls on store
  * forwarding. q points at the 12 bytes; 4 more are readable after them. With
  * u0..u2 the three little-endian words:

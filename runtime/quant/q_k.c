@@ -132,17 +132,6 @@ static void weights_abs(const float *x, int n, float *w)
 
 /* ---- 6-bit scale/min packing shared by Q4_K and Q5_K ---- */
 
-static void get_scale_min(int j, const uint8_t *q, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 static void put_scale_min(const int *sc, const int *m, uint8_t *q)
 {
     memset(q, 0, 12);
@@ -201,8 +190,8 @@ static void deq_q4_K(const uint8_t *b, float *y)
     const uint8_t *sc = b + 4, *qs = b + 16;
     for (int c = 0; c < 4; c++) {
         int s0, m0, s1, m1;
-        get_scale_min(2 * c, sc, &s0, &m0);
-        get_scale_min(2 * c + 1, sc, &s1, &m1);
+        rt_k_scale_min(sc, 2 * c, &s0, &m0);
+        rt_k_scale_min(sc, 2 * c + 1, &s1, &m1);
         float d0 = d * (float)s0, n0 = dmin * (float)m0, d1 = d * (float)s1, n1 = dmin * (float)m1;
         for (int i = 0; i < 32; i++) {
             y[64 * c + i] = d0 * (float)(qs[32 * c + i] & 0xF) - n0;
@@ -249,8 +238,8 @@ static void deq_q5_K(const uint8_t *b, float *y)
     const uint8_t *sc = b + 4, *qh = b + 16, *qs = b + 48;
     for (int c = 0; c < 4; c++) {
         int s0, m0, s1, m1;
-        get_scale_min(2 * c, sc, &s0, &m0);
-        get_scale_min(2 * c + 1, sc, &s1, &m1);
+        rt_k_scale_min(sc, 2 * c, &s0, &m0);
+        rt_k_scale_min(sc, 2 * c + 1, &s1, &m1);
         float d0 = d * (float)s0, n0 = dmin * (float)m0, d1 = d * (float)s1, n1 = dmin * (float)m1;
         for (int i = 0; i < 32; i++) {
             int h0 = (qh[i] >> (2 * c)) & 1, h1 = (qh[i] >> (2 * c + 1)) & 1;
@@ -306,15 +295,13 @@ static void deq_q6_K(const uint8_t *b, float *y)
     for (int h = 0; h < 2; h++) {
         for (int l = 0; l < 32; l++) {
             int a = ql[64 * h + l], c = ql[64 * h + l + 32], hb = qh[32 * h + l];
-            int q0 = ((a & 0xF) | ((hb & 3) << 4)) - 32;
-            int q1 = ((c & 0xF) | (((hb >> 2) & 3) << 4)) - 32;
-            int q2 = ((a >> 4) | (((hb >> 4) & 3) << 4)) - 32;
-            int q3 = ((c >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+            int q[4];
+            rt_q6_K_codes(a, c, hb, q);
             int s = 8 * h + l / 16;
-            y[128 * h + l] = d * (float)sc[s] * (float)q0;
-            y[128 * h + l + 32] = d * (float)sc[s + 2] * (float)q1;
-            y[128 * h + l + 64] = d * (float)sc[s + 4] * (float)q2;
-            y[128 * h + l + 96] = d * (float)sc[s + 6] * (float)q3;
+            y[128 * h + l] = d * (float)sc[s] * (float)q[0];
+            y[128 * h + l + 32] = d * (float)sc[s + 2] * (float)q[1];
+            y[128 * h + l + 64] = d * (float)sc[s + 4] * (float)q[2];
+            y[128 * h + l + 96] = d * (float)sc[s + 6] * (float)q[3];
         }
     }
 }
@@ -393,20 +380,11 @@ float rt_dot_q6_K(const void *w, const float *x, int64_t n)
  * the high nibble of scales[s-8]; top 2 bits at bits 2*(s/4) of
  * scales[8 + s%4]. ---- */
 
-static void q3_scales(const uint8_t *p, int *sc)
-{
-    for (int s = 0; s < 16; s++) {
-        int lo = s < 8 ? (p[s] & 0xF) : (p[s - 8] >> 4);
-        int hi = (p[8 + s % 4] >> (2 * (s / 4))) & 3;
-        sc[s] = (lo | (hi << 4)) - 32;
-    }
-}
-
 static void deq_q3_K(const uint8_t *b, float *y)
 {
     const uint8_t *hm = b, *qs = b + 32;
     int sc[16];
-    q3_scales(b + 96, sc);
+    rt_q3_K_scales(b + 96, sc);
     float d = rt_rdh(b + 108);
     for (int e = 0; e < RT_QK_K; e++) {
         int h = e / 128, p = e % 128, j = p / 32, l = p % 32;

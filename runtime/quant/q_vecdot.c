@@ -99,17 +99,6 @@ static inline int a8k_bsum(const uint8_t *a, int k)
     return v;
 }
 
-static void k_scale_min(const uint8_t *q, int j, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 static float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, int64_t n, int five)
 {
     const size_t bs = five ? 176 : 144;
@@ -120,8 +109,8 @@ static float vec_dot_q45_K(const uint8_t *b, const uint8_t *a, int64_t n, int fi
         int32_t sq = 0, sm = 0;
         for (int c = 0; c < 4; c++) {
             int s0, m0, s1, m1;
-            k_scale_min(b + 4, 2 * c, &s0, &m0);
-            k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
+            rt_k_scale_min(b + 4, 2 * c, &s0, &m0);
+            rt_k_scale_min(b + 4, 2 * c + 1, &s1, &m1);
             int32_t d0 = 0, d1 = 0;
             for (int l = 0; l < 32; l++) {
                 int lo = qs[32 * c + l] & 0xF, hi = qs[32 * c + l] >> 4;
@@ -163,16 +152,14 @@ float rt_vec_dot_q6_K(const void *w, const void *xq, int64_t n)
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 32; l++) {
                 int qa = ql[64 * h + l], qc = ql[64 * h + l + 32], hb = qh[32 * h + l];
-                int q0 = ((qa & 0xF) | ((hb & 3) << 4)) - 32;
-                int q1 = ((qc & 0xF) | (((hb >> 2) & 3) << 4)) - 32;
-                int q2 = ((qa >> 4) | (((hb >> 4) & 3) << 4)) - 32;
-                int q3 = ((qc >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+                int q[4];
+                rt_q6_K_codes(qa, qc, hb, q);
                 const int8_t *xh = x + 128 * h;
                 int s = 8 * h + l / 16;
-                sub[s] += q0 * xh[l];
-                sub[s + 2] += q1 * xh[l + 32];
-                sub[s + 4] += q2 * xh[l + 64];
-                sub[s + 6] += q3 * xh[l + 96];
+                sub[s] += q[0] * xh[l];
+                sub[s + 2] += q[1] * xh[l + 32];
+                sub[s + 4] += q[2] * xh[l + 64];
+                sub[s + 6] += q[3] * xh[l + 96];
             }
         int32_t st = 0;
         for (int s = 0; s < 16; s++)

@@ -134,6 +134,43 @@ static inline float rt_rdh(const uint8_t *p)
     return rt_fp16_to_f32(rt_rd16(p));
 }
 
+/* Q4_K/Q5_K: the 6-bit scale and min of sub-block j (0..7) from the block's
+ * 12 packed bytes q (j < 4: low 6 bits of q[j], q[j+4]; j >= 4: a nibble of
+ * q[j+4] plus the top 2 bits of q[j-4] / q[j]). */
+static inline void rt_k_scale_min(const uint8_t *q, int j, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q3_K: the sixteen signed scales (6 bits, minus 32) from the 12 packed bytes
+ * p: low 4 bits in p[s] (s < 8) or the high nibble of p[s-8], top 2 bits at
+ * bits 2*(s/4) of p[8 + s%4]. */
+static inline void rt_q3_K_scales(const uint8_t *p, int *sc)
+{
+    for (int s = 0; s < 16; s++) {
+        int lo = s < 8 ? (p[s] & 0xF) : (p[s - 8] >> 4);
+        int hi = (p[8 + s % 4] >> (2 * (s / 4))) & 3;
+        sc[s] = (lo | (hi << 4)) - 32;
+    }
+}
+
+/* Q6_K: the four signed 6-bit codes (minus 32) that share position l of half
+ * h: a = ql[64h + l], c = ql[64h + l + 32], hb = qh[32h + l]; q[g] is the code
+ * of element 128h + 32g + l. */
+static inline void rt_q6_K_codes(int a, int c, int hb, int q[4])
+{
+    q[0] = ((a & 0xF) | ((hb & 3) << 4)) - 32;
+    q[1] = ((c & 0xF) | (((hb >> 2) & 3) << 4)) - 32;
+    q[2] = ((a >> 4) | (((hb >> 4) & 3) << 4)) - 32;
+    q[3] = ((c >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+}
+
 /* Dot of n (a multiple of 8) floats with 8 independent partial sums, the
  * shape compilers turn into SIMD lanes. */
 static inline float rt_dot_block(const float *a, const float *x, int n)
