@@ -16,6 +16,7 @@
 #include "serve.h"
 #include "swarm_version.h"
 #include "vocab.h"
+#include "swarm_clock.h"
 
 #define EXIT_USAGE 2
 
@@ -443,13 +444,6 @@ done:
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Read bandwidth: nt threads each sum their share of one buffer larger than
  * any cache; best of a few passes (the machine is shared, the best pass is
  * the closest to what the memory system gives). */
@@ -483,7 +477,7 @@ static double bench_bandwidth_gb_s(long nt)
     for (int pass = 0; pass < 4; pass++) {
         pthread_t th[64];
         bw_part parts[64];
-        double t0 = now_s();
+        double t0 = swarm_clock_sec();
         for (long t = 0; t < nt; t++) {
             parts[t] = (bw_part){buf + n / (size_t)nt * (size_t)t, n / (size_t)nt, 0};
             if (pthread_create(&th[t], NULL, bw_read, &parts[t]) != 0) parts[t].n = 0;
@@ -491,7 +485,7 @@ static double bench_bandwidth_gb_s(long nt)
         uint64_t sum = 0;
         for (long t = 0; t < nt; t++)
             if (parts[t].n) pthread_join(th[t], NULL), sum += parts[t].sum;
-        double dt = now_s() - t0;
+        double dt = swarm_clock_sec() - t0;
         if (sum != 0 && dt > 0 && (double)bytes / dt > best) best = (double)bytes / dt;
     }
     free(buf);
@@ -533,16 +527,16 @@ static int cmd_bench(const opts *o)
         x = x * 1664525u + 1013904223u;
         ids[i] = (int32_t)((x >> 8) % (uint32_t)nv);
     }
-    double t0 = now_s();
+    double t0 = swarm_clock_sec();
     if (np > 0 && rt_session_eval(ss[0], ids, (size_t)np, NULL, NULL, err, sizeof err) != 0)
         goto fail;
-    double t1 = now_s();
+    double t1 = swarm_clock_sec();
     /* the other sessions get the same prompt (not timed) */
     for (long b = 1; b < B && np > 0; b++)
         if (rt_session_eval(ss[b], ids, (size_t)np, NULL, NULL, err, sizeof err) != 0) goto fail;
     for (long b = 0; b < B; b++)
         toks[b] = (int32_t)((np > 0 ? ids[np - 1] : 1) + b) % nv;
-    double t2 = now_s();
+    double t2 = swarm_clock_sec();
     for (long i = 0; i < ng; i++) {
         int drc = B == 1 ? rt_session_eval(ss[0], toks, 1, NULL, NULL, err, sizeof err)
                          : rt_sessions_decode(ss, toks, (size_t)B, NULL, err, sizeof err);
@@ -550,7 +544,7 @@ static int cmd_bench(const opts *o)
         for (long b = 0; b < B; b++)
             toks[b] = (toks[b] * 31 + 7 + (int32_t)b) % nv;
     }
-    double t3 = now_s();
+    double t3 = swarm_clock_sec();
     double pp = np > 0 ? (double)np / (t1 - t0) : 0.0;
     double tg = ng > 0 ? (double)(ng * B) / (t3 - t2) : 0.0;
     long nthr = o->n_threads > 0 ? o->n_threads : sysconf(_SC_NPROCESSORS_ONLN);
