@@ -54,7 +54,7 @@ void swarmd_drain_soon(swarmd *d)
 int swarmd_send(swarmd *d, void *sock, const uint8_t *id, size_t id_len, const Swarm__Envelope *e)
 {
     char err[256];
-    int rc = wire_send(sock, id, id_len, e, err, sizeof err);
+    int rc = wire_send(sock, id, id_len, e, WIRE_SEND_DONTWAIT, err, sizeof err);
     if (rc != 0)
         swarmd_log(d, "send to %s peer failed: %s", sock == d->client ? "client" : "worker", err);
     else if (d->http && sock == d->worker)

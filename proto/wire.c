@@ -35,17 +35,22 @@ int wire_socket_setup(void *sock, bool router)
     return 0;
 }
 
-void wire_envelope_init(Swarm__Envelope *env, const char *sender, uint64_t correlation_id)
+void wire_envelope_stamp(Swarm__Envelope *env, const char *sender, uint64_t correlation_id)
 {
-    swarm__envelope__init(env);
     env->version = WIRE_VERSION;
     /* protobuf-c packs string fields by pointer; "" is its empty default. */
     env->sender = (char *)(sender ? sender : "");
     env->correlation_id = correlation_id;
 }
 
-int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *env, char *err,
-              size_t errlen)
+void wire_envelope_init(Swarm__Envelope *env, const char *sender, uint64_t correlation_id)
+{
+    swarm__envelope__init(env);
+    wire_envelope_stamp(env, sender, correlation_id);
+}
+
+int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *env, int flags,
+              char *err, size_t errlen)
 {
     size_t len = protobuf_c_message_get_packed_size(&env->base);
     if (len > WIRE_MAX_MSG) {
@@ -64,9 +69,9 @@ int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *
     protobuf_c_message_pack(&env->base, buf);
     /* ROUTER sends never block the coordinator's loop: a full or gone peer
      * is an error the caller handles (EAGAIN / EHOSTUNREACH). */
-    int flags = id ? ZMQ_DONTWAIT : 0;
+    int zflags = id || (flags & WIRE_SEND_DONTWAIT) ? ZMQ_DONTWAIT : 0;
     if (id) {
-        if (zmq_send(sock, id, id_len, flags | ZMQ_SNDMORE) < 0) {
+        if (zmq_send(sock, id, id_len, zflags | ZMQ_SNDMORE) < 0) {
             int e = errno;
             wire_err_set(err, errlen, "send identity: %s", zmq_strerror(e));
             free(buf);
@@ -74,7 +79,7 @@ int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *
             return -1;
         }
     }
-    if (zmq_send(sock, buf, len, flags) < 0) {
+    if (zmq_send(sock, buf, len, zflags) < 0) {
         int e = errno;
         wire_err_set(err, errlen, "send: %s", zmq_strerror(e));
         free(buf);
@@ -201,5 +206,5 @@ int wire_send_error(void *sock, const void *id, size_t id_len, const char *sende
     e.message = (char *)(message ? message : "");
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_ERROR;
     env.error = &e;
-    return wire_send(sock, id, id_len, &env, NULL, 0);
+    return wire_send(sock, id, id_len, &env, 0, NULL, 0);
 }

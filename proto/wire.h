@@ -33,15 +33,26 @@ enum {
 /* Apply the standard options. router: also ROUTER_MANDATORY. */
 int wire_socket_setup(void *sock, bool router);
 
-/* Fill version/sender/correlation id. */
+/* A fresh envelope: clears *env (payload included), then stamps it. */
 void wire_envelope_init(Swarm__Envelope *env, const char *sender, uint64_t correlation_id);
 
-/* Pack and send. For ROUTER sockets pass the peer identity (the send never
- * blocks: a full or gone peer is an error); else id = NULL (a blocking send,
- * bounded by the socket's ZMQ_SNDTIMEO if the caller sets one).
- * Returns 0, or -1 with err set (e.g. EHOSTUNREACH for a gone peer). */
-int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *env, char *err,
-              size_t errlen);
+/* Stamp version, sender and correlation id on an envelope whose payload the
+ * caller already set; the payload is kept. */
+void wire_envelope_stamp(Swarm__Envelope *env, const char *sender, uint64_t correlation_id);
+
+/* wire_send flags. */
+enum {
+    WIRE_SEND_DONTWAIT = 1, /* a full queue is an error (EAGAIN), never a wait */
+};
+
+/* Pack and send, refusing bodies over WIRE_MAX_MSG (EMSGSIZE). For ROUTER
+ * sockets pass the peer identity (such a send never blocks, whatever flags
+ * say: a full or gone peer is an error); else id = NULL, and the send blocks
+ * (bounded by the socket's ZMQ_SNDTIMEO if the caller sets one) unless flags
+ * has WIRE_SEND_DONTWAIT. Returns 0, or -1 with errno and err set (e.g.
+ * EHOSTUNREACH for a gone peer). */
+int wire_send(void *sock, const void *id, size_t id_len, const Swarm__Envelope *env, int flags,
+              char *err, size_t errlen);
 
 /* Unpack a body; checks version and payload presence. On failure returns
  * -WIRE_E_* and sets err; *out is NULL. Free a success with wire_free(). */

@@ -43,14 +43,8 @@ typedef struct {
 
 static int agent_send(void *push, const Swarm__Envelope *env)
 {
-    size_t n = swarm__envelope__get_packed_size(env);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) return -1;
-    swarm__envelope__pack(env, buf);
     /* blocking: a step record must not be dropped (the main thread drains it) */
-    int rc = zmq_send(push, buf, n, 0);
-    free(buf);
-    return rc < 0 ? -1 : 0;
+    return wire_send(push, NULL, 0, env, 0, NULL, 0);
 }
 
 /* Every agent Progress carries the running token count and a tail for

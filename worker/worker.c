@@ -105,13 +105,7 @@ static void worker_log(const worker *w, const char *fmt, ...)
  * stall the worker (the reconnect logic deals with the peer). */
 static int send_env(void *sock, const Swarm__Envelope *env)
 {
-    size_t n = swarm__envelope__get_packed_size(env);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) return -1;
-    swarm__envelope__pack(env, buf);
-    int rc = zmq_send(sock, buf, n, ZMQ_DONTWAIT);
-    free(buf);
-    return rc < 0 ? -1 : 0;
+    return wire_send(sock, NULL, 0, env, WIRE_SEND_DONTWAIT, NULL, 0);
 }
 
 static void worker_send(worker *w, Swarm__Envelope *env)
@@ -337,18 +331,10 @@ static int slot_request(void *ud, Swarm__Envelope *req, Swarm__Envelope **reply,
     if (s->reply) wire_free(s->reply);
     s->reply = NULL;
     pthread_mutex_unlock(&s->mu);
-    size_t n = swarm__envelope__get_packed_size(req);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    swarm__envelope__pack(req, buf);
-    int sent = zmq_send(rc->push, buf, n, 0);
-    free(buf);
-    if (sent < 0) {
-        snprintf(err, errlen, "cannot reach the worker's main thread: %s", zmq_strerror(errno));
-        return -EIO;
+    char werr[160];
+    if (wire_send(rc->push, NULL, 0, req, 0, werr, sizeof werr) != 0) {
+        snprintf(err, errlen, "cannot reach the worker's main thread: %s", werr);
+        return errno == ENOMEM ? -ENOMEM : -EIO;
     }
     uint64_t deadline = swarm_clock_ms() + (uint64_t)timeout_ms;
     pthread_mutex_lock(&s->mu);

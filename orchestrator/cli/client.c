@@ -93,21 +93,11 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
     if (code) *code = 0;
     if (!c->sock && cli_client_socket(c, err, errlen) != 0) return -1;
     uint64_t corr = ++c->corr;
-    /* not wire_envelope_init(): it would clear the payload the caller set */
-    req->version = WIRE_VERSION;
-    req->sender = c->sender;
-    req->correlation_id = corr;
-    size_t n = swarm__envelope__get_packed_size(req);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    swarm__envelope__pack(req, buf);
-    int rc = zmq_send(c->sock, buf, n, ZMQ_DONTWAIT);
-    free(buf);
-    if (rc < 0) {
-        snprintf(err, errlen, "send to swarmd at %s: %s", c->endpoint, zmq_strerror(errno));
+    wire_envelope_stamp(req, c->sender, corr); /* keeps the payload the caller set */
+    char werr[200];
+    if (wire_send(c->sock, NULL, 0, req, WIRE_SEND_DONTWAIT, werr, sizeof werr) != 0) {
+        snprintf(err, errlen, "send to swarmd at %s: %s", c->endpoint,
+                 errno == EMSGSIZE ? werr : zmq_strerror(errno));
         return -1;
     }
     uint64_t deadline = cli_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);

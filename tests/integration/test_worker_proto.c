@@ -100,7 +100,7 @@ static Swarm__Envelope *expect(Swarm__Envelope__PayloadCase kind, int ms)
 static void send_to(const char *id, Swarm__Envelope *env)
 {
     char err[256];
-    if (wire_send(g_router, id, strlen(id), env, err, sizeof(err)) != 0)
+    if (wire_send(g_router, id, strlen(id), env, WIRE_SEND_DONTWAIT, err, sizeof(err)) != 0)
         fprintf(stderr, "send to %s: %s\n", id, err);
 }
 

@@ -2,6 +2,7 @@
  * sockets -> decode unchanged; garbage, truncated, wrong-version, empty and
  * multi-frame input is rejected with the right code and never crashes; every
  * truncation of a valid message and random bytes are handled. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,7 +279,7 @@ static void test_sockets(void)
     zmq_send(dealer, "a", 1, ZMQ_SNDMORE);
     zmq_send(dealer, "b", 1, ZMQ_SNDMORE);
     zmq_send(dealer, "c", 1, 0);
-    CHECK(wire_send(dealer, NULL, 0, &env, err, sizeof err) == 0);
+    CHECK(wire_send(dealer, NULL, 0, &env, 0, err, sizeof err) == 0);
     int rc;
     zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
     zmq_poll(&it, 1, 1000);
@@ -298,7 +299,29 @@ static void test_sockets(void)
     CHECK(rc == 0 && out && out->payload_case == SWARM__ENVELOPE__PAYLOAD_ERROR);
     if (out) CHECK(out->correlation_id == 77 && out->error->code == WIRE_E_PARSE);
     wire_free(out);
-    CHECK(wire_send(router, "nobody", 6, &env, err, sizeof err) == -1);
+    CHECK(wire_send(router, "nobody", 6, &env, 0, err, sizeof err) == -1);
+
+    /* stamping keeps the payload; the size limit holds on DEALER sends too */
+    Swarm__Envelope big;
+    Swarm__Result br;
+    fill(&big, SWARM__ENVELOPE__PAYLOAD_RESULT, &br);
+    size_t blen = (size_t)WIRE_MAX_MSG + 16;
+    char *huge = malloc(blen + 1);
+    CHECK(huge != NULL);
+    if (huge) {
+        memset(huge, 'x', blen);
+        huge[blen] = 0;
+        br.output = huge;
+        wire_envelope_stamp(&big, "stamped", 991);
+        CHECK(big.payload_case == SWARM__ENVELOPE__PAYLOAD_RESULT && big.result == &br);
+        CHECK(big.version == WIRE_VERSION && big.correlation_id == 991);
+        CHECK_STR(big.sender, "stamped");
+        errno = 0;
+        CHECK(wire_send(dealer, NULL, 0, &big, WIRE_SEND_DONTWAIT, err, sizeof err) == -1);
+        CHECK(errno == EMSGSIZE);
+        CHECK_CONTAINS(err, "exceeds");
+        free(huge);
+    }
 
     zmq_close(dealer);
     zmq_close(router);

@@ -95,7 +95,7 @@ typedef struct fake_worker {
 static void send_env(void *sock, Swarm__Envelope *env)
 {
     char err[128];
-    if (wire_send(sock, NULL, 0, env, err, sizeof err) != 0) fprintf(stderr, "send: %s\n", err);
+    if (wire_send(sock, NULL, 0, env, 0, err, sizeof err) != 0) fprintf(stderr, "send: %s\n", err);
 }
 
 static void fw_register(fake_worker *w)
