@@ -26,6 +26,7 @@
 #include "cli_view.h"
 #include "client.h"
 #include "swarm_version.h"
+#include "swarm_clock.h"
 
 #define CLI_TIMEOUT_MS 10000
 #define CLI_MAX_JOB_BYTES (4 * 1024 * 1024)
@@ -574,19 +575,12 @@ static int cli_print_result(FILE *to, const char *result_json, int as_json)
     return 0;
 }
 
-static uint64_t cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Follow a job until it is terminal; returns its final status reply with the result. */
 static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
 {
     int tty = isatty(2);
     char last[512] = "";
-    uint64_t last_ok = cli_now_ms(), last_print = 0;
+    uint64_t last_ok = swarm_clock_ms(), last_print = 0;
     int cancelled = 0;
     uint64_t terminal_since = 0;
     *final = NULL;
@@ -602,20 +596,20 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         char err[1024];
         uint32_t code = 0;
         /* held by swarmd until the job ends (at most 1 s, for the progress line) */
-        uint64_t asked = cli_now_ms();
+        uint64_t asked = swarm_clock_ms();
         int rc = cli_client_status_wait(c, job, 1000, 5000, &reply, &code, err, sizeof(err));
         if (rc == -2) {
             fprintf(stderr, "swarm run: %s\n", err);
             return -1;
         }
         if (rc != 0) {
-            if (cli_now_ms() - last_ok > 120000) {
+            if (swarm_clock_ms() - last_ok > 120000) {
                 fprintf(stderr, "swarm run: lost swarmd: %s\n", err);
                 return -1;
             }
             continue; /* swarmd may be restarting; it resumes the job */
         }
-        last_ok = cli_now_ms();
+        last_ok = swarm_clock_ms();
         if (reply->status->n_jobs < 1) {
             fprintf(stderr, "swarm run: swarmd no longer knows job %s\n", job);
             wire_free(reply);
@@ -632,15 +626,15 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         snprintf(counts, sizeof(counts), "%s %u %u %u %u %u", j->state, j->done, j->failed,
                  j->running, j->pending, j->cancelled);
         /* the merged result lands just after the state turns terminal */
-        if (cli_view_terminal(j->state) && !terminal_since) terminal_since = cli_now_ms();
+        if (cli_view_terminal(j->state) && !terminal_since) terminal_since = swarm_clock_ms();
         int term = cli_view_terminal(j->state) &&
-                   (j->result_size || cli_now_ms() - terminal_since > 10000);
+                   (j->result_size || swarm_clock_ms() - terminal_since > 10000);
         if (tty) {
             fprintf(stderr, "\r%s\033[K", line);
             if (term) fputc('\n', stderr);
-        } else if (strcmp(counts, last) != 0 && (term || cli_now_ms() - last_print >= 1000)) {
+        } else if (strcmp(counts, last) != 0 && (term || swarm_clock_ms() - last_print >= 1000)) {
             fprintf(stderr, "%s\n", line);
-            last_print = cli_now_ms();
+            last_print = swarm_clock_ms();
             snprintf(last, sizeof(last), "%s", counts);
         }
         if (term) {
@@ -649,7 +643,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         }
         wire_free(reply);
         /* an older swarmd answers at once: do not spin */
-        uint64_t took = cli_now_ms() - asked;
+        uint64_t took = swarm_clock_ms() - asked;
         if (took < 200) {
             struct timespec ts = {0, (long)(200 - took) * 1000000L};
             nanosleep(&ts, NULL);
@@ -725,7 +719,7 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
 {
     cli_client c;
     if (cli_connect(e, &c, "wait") != 0) return CLI_EXIT_ERROR;
-    uint64_t start = cli_now_ms(), last_ok = start;
+    uint64_t start = swarm_clock_ms(), last_ok = start;
     char last_state[32] = "unknown";
     int status = CLI_EXIT_ERROR;
     for (;;) {
@@ -735,7 +729,7 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
             status = CLI_EXIT_INTERRUPTED;
             break;
         }
-        if (o->timeout_s && cli_now_ms() - start >= (uint64_t)o->timeout_s * 1000u) {
+        if (o->timeout_s && swarm_clock_ms() - start >= (uint64_t)o->timeout_s * 1000u) {
             fprintf(stderr, "swarm wait: job %s is still %s after %d s (--timeout)\n", o->arg,
                     last_state, o->timeout_s);
             status = CLI_EXIT_TIMEOUT;
@@ -755,12 +749,12 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
             break;
         }
         if (rc != 0) {
-            if (cli_now_ms() - last_ok > 120000) {
+            if (swarm_clock_ms() - last_ok > 120000) {
                 fprintf(stderr, "swarm wait: lost swarmd: %s\n", err);
                 break;
             }
         } else {
-            last_ok = cli_now_ms();
+            last_ok = swarm_clock_ms();
             const Swarm__JobStatus *j = reply->status->jobs[0];
             snprintf(last_state, sizeof(last_state), "%s", j->state);
             if (cli_view_terminal(j->state)) {

@@ -14,13 +14,7 @@
 
 #include "client.h"
 #include "curve.h"
-
-static uint64_t cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "swarm_clock.h"
 
 static int cli_client_socket(cli_client *c, char *err, size_t errlen)
 {
@@ -100,9 +94,9 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
                  errno == EMSGSIZE ? werr : zmq_strerror(errno));
         return -1;
     }
-    uint64_t deadline = cli_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    uint64_t deadline = swarm_clock_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        uint64_t t = cli_now_ms();
+        uint64_t t = swarm_clock_ms();
         if (t >= deadline) break;
         zmq_pollitem_t it[2] = {{c->sock, 0, ZMQ_POLLIN, 0},
                                 {curve_watch_socket(c->watch), 0, ZMQ_POLLIN, 0}};
