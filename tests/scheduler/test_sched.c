@@ -9,17 +9,9 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "redis_fixture.h"
+#include "../common/redis_fixture.h"
 #include "scheduler.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 typedef struct tctx {
     uv_loop_t *loop;
@@ -712,9 +704,9 @@ int main(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0);
     redis_fixture_cleanup(&fx);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count)
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
     else
         printf("test_sched: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }

@@ -7,15 +7,7 @@
 #include <unistd.h>
 
 #include "planner.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static void write_file(const char *dir, const char *rel, const char *text)
 {
@@ -24,7 +16,7 @@ static void write_file(const char *dir, const char *rel, const char *text)
     FILE *f = fopen(p, "w");
     if (!f) {
         perror(p);
-        failures++;
+        check_fail_count++;
         return;
     }
     fputs(text, f);
@@ -40,7 +32,7 @@ static void expect_error(const char *json, const char *dir, const char *want)
     CHECK(rc != 0 && j == NULL);
     if (!strstr(err, want)) {
         fprintf(stderr, "error \"%s\" does not mention \"%s\"\n", err, want);
-        failures++;
+        check_fail_count++;
     }
 }
 
@@ -147,8 +139,8 @@ int main(void)
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count) {
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
         return 1;
     }
     printf("test_planner: all checks passed\n");

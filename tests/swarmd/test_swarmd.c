@@ -17,17 +17,9 @@
 #include <cjson/cJSON.h>
 #include <zmq.h>
 
-#include "redis_fixture.h"
+#include "../common/redis_fixture.h"
 #include "wire.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static uint64_t now_ms(void)
 {
@@ -172,7 +164,7 @@ static void fw_pump(fake_worker *w)
         if (rc == 1) break;
         if (rc < 0) {
             fprintf(stderr, "fake worker got a bad frame: %s\n", err);
-            failures++;
+            check_fail_count++;
             continue;
         }
         switch (env->payload_case) {
@@ -887,15 +879,15 @@ int main(int argc, char **argv)
     CHECK(WIFEXITED(stt) && WEXITSTATUS(stt) == 0);
     zmq_close(w.sock);
     zmq_ctx_term(e.zctx);
-    if (failures || getenv("SWARM_TEST_VERBOSE")) {
+    if (check_fail_count || getenv("SWARM_TEST_VERBOSE")) {
         char cmd[600];
-        snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", failures ? 40 : 400, e.log);
+        snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", check_fail_count ? 40 : 400, e.log);
         if (system(cmd) != 0) fprintf(stderr, "(no swarmd log)\n");
     }
     redis_fixture_cleanup(&e.fx);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_fail_count)
+        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
     else
         printf("test_swarmd: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_fail_count ? 1 : 0;
 }
