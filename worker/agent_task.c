@@ -50,30 +50,38 @@ static int agent_send(void *push, const Swarm__Envelope *env)
 /* Every agent Progress carries the running token count and a tail for
  * `swarm status`/`swarm top`: the pause reason while paused (why the agent
  * makes no progress), else the last finished step. */
+/* One Progress envelope of this task (fenced by its attempt and lease
+ * token); env points at p, so both live in the caller's frame. */
+static void agent_progress_fill(const worker_agent_ctx *c, Swarm__Envelope *env, Swarm__Progress *p,
+                                uint32_t step, const char *tool, uint64_t tokens,
+                                uint32_t tool_calls, const char *record, const char *ckpt,
+                                const char *paused, const char *tail)
+{
+    const Swarm__Assign *a = c->assign;
+    wire_envelope_init(env, c->worker_id, 0);
+    p->job_id = a->job_id;
+    p->task_id = a->task_id;
+    p->attempt = a->attempt;
+    p->lease_token = a->lease_token;
+    p->tokens = (uint32_t)tokens;
+    p->text_tail = (char *)tail;
+    p->step = step;
+    p->tool = (char *)(tool ? tool : "");
+    p->step_json = (char *)(record ? record : "");
+    p->checkpoint = (char *)(ckpt ? ckpt : "");
+    p->paused = (char *)(paused ? paused : "");
+    p->tool_calls = tool_calls;
+    env->payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+    env->progress = p;
+}
+
 static void agent_progress(const worker_agent_ctx *c, uint32_t step, const char *tool,
                            uint64_t tokens, uint32_t tool_calls, const char *record,
                            const char *ckpt, const char *paused, const char *tail)
 {
-    const Swarm__Assign *a = c->assign;
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Progress p = SWARM__PROGRESS__INIT;
-    wire_envelope_init(&env, c->worker_id, 0);
-    p.job_id = a->job_id;
-    p.task_id = a->task_id;
-    p.attempt = a->attempt;
-    p.lease_token = a->lease_token;
-    p.tokens = (uint32_t)tokens;
-    /* the task's tail, shown by `swarm status`/`swarm top`: a pause reason
-     * first (why the agent makes no progress), else the step it finished */
-    p.text_tail = (char *)tail;
-    p.step = step;
-    p.tool = (char *)(tool ? tool : "");
-    p.step_json = (char *)(record ? record : "");
-    p.checkpoint = (char *)(ckpt ? ckpt : "");
-    p.paused = (char *)(paused ? paused : "");
-    p.tool_calls = tool_calls;
-    env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
-    env.progress = &p;
+    agent_progress_fill(c, &env, &p, step, tool, tokens, tool_calls, record, ckpt, paused, tail);
     agent_send(c->push, &env);
 }
 
@@ -120,23 +128,10 @@ static int hook_intent(void *ud, const char *checkpoint, char *err, size_t errle
     agent_run_state *st = ud;
     const worker_agent_ctx *c = st->c;
     if (!c->request) return 0; /* no swarmd to keep it */
-    const Swarm__Assign *a = c->assign;
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Progress p = SWARM__PROGRESS__INIT;
-    wire_envelope_init(&env, c->worker_id, 0);
-    p.job_id = a->job_id;
-    p.task_id = a->task_id;
-    p.attempt = a->attempt;
-    p.lease_token = a->lease_token;
-    p.tokens = (uint32_t)st->tokens;
-    p.text_tail = st->tail;
-    p.tool = "";
-    p.step_json = "";
-    p.checkpoint = (char *)checkpoint;
-    p.paused = "";
-    p.tool_calls = st->tool_calls;
-    env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
-    env.progress = &p;
+    agent_progress_fill(c, &env, &p, 0, "", st->tokens, st->tool_calls, "", checkpoint, "",
+                        st->tail);
     Swarm__Envelope *reply = NULL;
     char rerr[256];
     int rc = c->request(c->request_ud, &env, &reply, 10000, rerr, sizeof rerr);
