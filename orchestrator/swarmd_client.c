@@ -45,6 +45,13 @@ static void reply_error(client_req *r, uint32_t code, const char *msg)
     swarmd_send_error(r->d, r->d->client, r->id, r->id_len, r->corr, code, msg);
 }
 
+/* The request ends here: answer with an Error and release it. */
+static void reply_fail(client_req *r, uint32_t code, const char *msg)
+{
+    reply_error(r, code, msg);
+    free(r);
+}
+
 /* Status reply from scheduler job summaries plus the worker table and counters. */
 static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
 {
@@ -242,15 +249,13 @@ static void status_of_job(client_req *r)
 {
     char err[256];
     if (!r->d->sched) {
-        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down");
-        free(r);
+        reply_fail(r, WIRE_E_INTERNAL, "swarmd is shutting down");
         return;
     }
     const char *ids[1] = {r->job_id};
     if (sched_status(r->d->sched, ids, 1, r->with_tasks, r->with_result, 0, SWARMD_RESULT_PAGE,
                      status_done, r, err, sizeof err) != 0) {
-        reply_error(r, WIRE_E_INTERNAL, err);
-        free(r);
+        reply_fail(r, WIRE_E_INTERNAL, err);
     }
 }
 
@@ -266,8 +271,7 @@ static void submit_done(void *ud, int rc, const char *err)
         char msg[512];
         snprintf(msg, sizeof msg, "could not store job %s: %s", r->job_id, err);
         swarmd_log(d, "%s", msg);
-        reply_error(r, WIRE_E_INTERNAL, msg);
-        free(r);
+        reply_fail(r, WIRE_E_INTERNAL, msg);
         return;
     }
     d->counters[SWARMD_C_JOBS_SUBMITTED]++;
@@ -340,22 +344,19 @@ static void handle_submit(client_req *r, const Swarm__Submit *s)
     planner_job *pj = NULL;
     if (submit_text_check(s->job_json, err, sizeof err) != 0) {
         swarmd_log(d, "submit rejected: %s", err);
-        reply_error(r, WIRE_E_BAD_REQUEST, err);
-        free(r);
+        reply_fail(r, WIRE_E_BAD_REQUEST, err);
         return;
     }
     if (planner_plan(s->job_json, s->base_dir, &pj, err, sizeof err) != 0) {
         swarmd_log(d, "submit rejected: %s", err);
-        reply_error(r, WIRE_E_BAD_REQUEST, err);
-        free(r);
+        reply_fail(r, WIRE_E_BAD_REQUEST, err);
         return;
     }
     sched_job_id_new(r->job_id, sizeof r->job_id);
     if (sched_job_submit(d->sched, r->job_id, &pj->spec, submit_done, r, err, sizeof err) != 0) {
         char msg[1100];
         snprintf(msg, sizeof msg, "job not accepted: %s", err);
-        reply_error(r, WIRE_E_INTERNAL, msg);
-        free(r);
+        reply_fail(r, WIRE_E_INTERNAL, msg);
         planner_job_free(pj);
     } else {
         swarmd_log(d, "job %s (%s): %zu task(s), merge %s", r->job_id, pj->spec.name,
@@ -381,8 +382,7 @@ static void cancel_done(void *ud, int rc, const char *err, const char *prev,
         bool unknown = err && strstr(err, "unknown job");
         if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
         snprintf(msg, sizeof msg, "cancel %s: %s", r->job_id, err ? err : "failed");
-        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
-        free(r);
+        reply_fail(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
         return;
     }
     bool more = prev && strcmp(prev, "running-more") == 0;
@@ -432,8 +432,7 @@ static void task_cancel_done(void *ud, int rc, const char *err, bool cancelled, 
         bool unknown = err && strstr(err, "unknown ");
         if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
         snprintf(msg, sizeof msg, "cancel %s %s: %s", r->job_id, r->task_id, err ? err : "failed");
-        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
-        free(r);
+        reply_fail(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
         return;
     }
     if (rc > 0 || !cancelled) {
@@ -443,8 +442,7 @@ static void task_cancel_done(void *ud, int rc, const char *err, bool cancelled, 
         else
             snprintf(msg, sizeof msg, "task %s of job %s had already ended %s; nothing to cancel",
                      r->task_id, r->job_id, state);
-        reply_error(r, WIRE_E_BAD_REQUEST, msg);
-        free(r);
+        reply_fail(r, WIRE_E_BAD_REQUEST, msg);
         return;
     }
     swarmd_log(d, "task %s/%s cancelled (was %s)", r->job_id, r->task_id, state);
@@ -471,8 +469,7 @@ static void retry_done(void *ud, int rc, const char *err, const char *prev, size
         bool unknown = err && strstr(err, "unknown job");
         if (!unknown) d->counters[SWARMD_C_REDIS_ERRORS]++;
         snprintf(msg, sizeof msg, "retry %s: %s", r->job_id, err ? err : "failed");
-        reply_error(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
-        free(r);
+        reply_fail(r, unknown ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
         return;
     }
     if (strcmp(prev, "failed") != 0) {
@@ -483,8 +480,7 @@ static void retry_done(void *ud, int rc, const char *err, const char *prev, size
                  strcmp(prev, "running") == 0 || strcmp(prev, "merging") == 0
                      ? " (wait for it to end: swarm wait)"
                      : "");
-        reply_error(r, WIRE_E_BAD_REQUEST, msg);
-        free(r);
+        reply_fail(r, WIRE_E_BAD_REQUEST, msg);
         return;
     }
     swarmd_log(d, "job %s retried: %zu failed task(s) back to ready", r->job_id, n);
@@ -535,8 +531,7 @@ static void logs_done(void *ud, int rc, const char *err, const sched_log_page *p
         if (!unknown && !bad) d->counters[SWARMD_C_REDIS_ERRORS]++;
         char msg[512];
         snprintf(msg, sizeof msg, "logs: %s", err ? err : "failed");
-        reply_error(r, unknown || bad ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
-        free(r);
+        reply_fail(r, unknown || bad ? WIRE_E_BAD_REQUEST : WIRE_E_INTERNAL, msg);
         return;
     }
     Swarm__Envelope env;
@@ -581,18 +576,16 @@ static void handle_events(client_req *r, const Swarm__Events *e)
     bool live = strcmp(e->kind, "live") == 0;
     if ((!live && !e->job_id[0]) || strlen(e->job_id) >= sizeof r->job_id ||
         strlen(e->task_id) >= 64 || strlen(e->after) >= 128) {
-        reply_error(r, WIRE_E_BAD_REQUEST,
-                    "Events: job_id missing (only kind live may omit it), or job_id, task_id or "
-                    "after too long");
-        free(r);
+        reply_fail(r, WIRE_E_BAD_REQUEST,
+                   "Events: job_id missing (only kind live may omit it), or job_id, task_id or "
+                   "after too long");
         return;
     }
     snprintf(r->job_id, sizeof r->job_id, "%s", e->job_id);
     uint32_t limit = e->limit == 0 || e->limit > SWARMD_LOG_LIMIT ? SWARMD_LOG_LIMIT : e->limit;
     if (sched_logs_read(r->d->sched, e->kind, e->job_id, e->task_id, e->after, limit,
                         SWARMD_LOG_BYTES, logs_done, r, err, sizeof err) != 0) {
-        reply_error(r, WIRE_E_INTERNAL, err);
-        free(r);
+        reply_fail(r, WIRE_E_INTERNAL, err);
     }
 }
 
@@ -613,8 +606,7 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         const Swarm__Status *s = env->status;
         for (size_t i = 0; i < s->n_job_ids; i++) {
             if (!s->job_ids[i][0] || strlen(s->job_ids[i]) >= sizeof r->job_id) {
-                reply_error(r, WIRE_E_BAD_REQUEST, "Status.job_ids: empty or too long job id");
-                free(r);
+                reply_fail(r, WIRE_E_BAD_REQUEST, "Status.job_ids: empty or too long job id");
                 return;
             }
         }
@@ -632,43 +624,37 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         if (sched_status(d->sched, (const char *const *)s->job_ids, s->n_job_ids, s->with_tasks,
                          with_result, s->result_offset, limit, status_done, r, err,
                          sizeof err) != 0) {
-            reply_error(r, WIRE_E_INTERNAL, err);
-            free(r);
+            reply_fail(r, WIRE_E_INTERNAL, err);
         }
         return;
     }
     case SWARM__ENVELOPE__PAYLOAD_CANCEL: {
         const Swarm__Cancel *c = env->cancel;
         if (!c->job_id[0] || strlen(c->job_id) >= sizeof r->job_id) {
-            reply_error(r, WIRE_E_BAD_REQUEST, "Cancel.job_id: missing or too long");
-            free(r);
+            reply_fail(r, WIRE_E_BAD_REQUEST, "Cancel.job_id: missing or too long");
             return;
         }
         snprintf(r->job_id, sizeof r->job_id, "%s", c->job_id);
         if (c->remove) {
             if (sched_job_remove(d->sched, r->job_id, removed_done, r, err, sizeof err) != 0) {
-                reply_error(r, WIRE_E_INTERNAL, err);
-                free(r);
+                reply_fail(r, WIRE_E_INTERNAL, err);
             }
             return;
         }
         if (c->task_id[0]) {
             if (strlen(c->task_id) >= sizeof r->task_id) {
-                reply_error(r, WIRE_E_BAD_REQUEST, "Cancel.task_id: too long");
-                free(r);
+                reply_fail(r, WIRE_E_BAD_REQUEST, "Cancel.task_id: too long");
                 return;
             }
             snprintf(r->task_id, sizeof r->task_id, "%s", c->task_id);
             if (sched_task_cancel(d->sched, r->job_id, r->task_id, task_cancel_done, r, err,
                                   sizeof err) != 0) {
-                reply_error(r, WIRE_E_INTERNAL, err);
-                free(r);
+                reply_fail(r, WIRE_E_INTERNAL, err);
             }
             return;
         }
         if (sched_job_cancel(d->sched, r->job_id, cancel_done, r, err, sizeof err) != 0) {
-            reply_error(r, WIRE_E_INTERNAL, err);
-            free(r);
+            reply_fail(r, WIRE_E_INTERNAL, err);
         }
         return;
     }
@@ -678,14 +664,12 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
     case SWARM__ENVELOPE__PAYLOAD_RETRY: {
         const Swarm__Retry *rt = env->retry;
         if (!rt->job_id[0] || strlen(rt->job_id) >= sizeof r->job_id) {
-            reply_error(r, WIRE_E_BAD_REQUEST, "Retry.job_id: missing or too long");
-            free(r);
+            reply_fail(r, WIRE_E_BAD_REQUEST, "Retry.job_id: missing or too long");
             return;
         }
         snprintf(r->job_id, sizeof r->job_id, "%s", rt->job_id);
         if (sched_job_retry(d->sched, r->job_id, retry_done, r, err, sizeof err) != 0) {
-            reply_error(r, WIRE_E_INTERNAL, err);
-            free(r);
+            reply_fail(r, WIRE_E_INTERNAL, err);
         }
         return;
     }
