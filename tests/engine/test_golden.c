@@ -13,26 +13,7 @@
 
 #include "rt.h"
 #include "../common/check.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        if (len) *len = (size_t)n;
-    }
-    return b;
-}
+#include "../common/test_files.h"
 
 static int32_t *json_ids(const cJSON *arr, size_t *n)
 {
@@ -232,7 +213,7 @@ static void check_arch(const char *dir, const char *arch)
 {
     char path[1400]; /* dir (1023) + arch (255) + file: Release -Wformat-truncation */
     snprintf(path, sizeof path, "%s/%s/golden.json", dir, arch);
-    char *js = slurp(path, NULL);
+    char *js = test_file_read(path, NULL);
     if (!js) return;
     cJSON *g = cJSON_Parse(js);
     free(js);
@@ -268,7 +249,7 @@ static void check_arch(const char *dir, const char *arch)
             snprintf(path, sizeof path, "%s/%s/%s", dir, arch,
                      cJSON_GetObjectItem(fp, "logits_file")->valuestring);
             size_t flen = 0;
-            float *ref = (float *)slurp(path, &flen);
+            float *ref = (float *)test_file_read(path, &flen);
             CHECK(ref && flen == n * nv * sizeof(float), "%s: size %zu", path, flen);
             rt_session *s = NULL;
             CHECK(rt_session_new(m, (int32_t)(n + ng), &s, err, sizeof err) == 0, "%s", err);

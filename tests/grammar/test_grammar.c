@@ -23,6 +23,7 @@
 #include "rt.h"
 #include "vocab.h"
 #include "../common/check.h"
+#include "../common/test_files.h"
 
 static rt_grammar *compile(const char *src)
 {
@@ -279,26 +280,6 @@ static void test_matching(void)
     }
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        if (len) *len = (size_t)n;
-    }
-    return b;
-}
-
 static const char *grammar_files[] = {"arithmetic", "c",    "chess",    "english",
                                       "japanese",   "json", "json_arr", "list"};
 static const char *models[] = {"qwen3moe/qwen3moe-q8_0.gguf", "mixtral/mixtral-q8_0.gguf",
@@ -309,7 +290,7 @@ static rt_grammar *load_fixture_grammar(const char *dir, const char *name)
     char path[1024];
     snprintf(path, sizeof path, "%s/grammars/%s.gbnf", dir, name);
     size_t len = 0;
-    char *src = slurp(path, &len);
+    char *src = test_file_read(path, &len);
     CHECK(src != NULL, "cannot read %s", path);
     if (!src) return NULL;
     char err[512] = "";
@@ -633,7 +614,7 @@ static int run_mutate(const char *dir, int iterations)
     for (size_t gi = 0; gi < sizeof grammar_files / sizeof *grammar_files && nf < 8; gi++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/grammars/%s.gbnf", dir, grammar_files[gi]);
-        src[nf] = slurp(path, &len[nf]);
+        src[nf] = test_file_read(path, &len[nf]);
         CHECK(src[nf] != NULL, "cannot read %s", path);
         if (src[nf]) nf++;
     }
