@@ -7,16 +7,21 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* Length (1..4) of the valid UTF-8 sequence at s, which has left > 0 bytes,
- * or 0 when it is not one (bad lead, bad or missing continuation, overlong
- * form, surrogate, above U+10FFFF). NUL counts as a valid 1-byte sequence. */
-static inline size_t swarm_utf8_seq_len(const unsigned char *s, size_t left)
+/* Decodes the valid UTF-8 sequence at s, which has left > 0 bytes: its
+ * length (1..4) with the code point in *cp, or 0 when it is not one (bad
+ * lead, bad or missing continuation, overlong form, surrogate, above
+ * U+10FFFF). NUL counts as a valid 1-byte sequence. */
+static inline size_t swarm_utf8_decode(const unsigned char *s, size_t left, uint32_t *cp)
 {
     unsigned c = s[0];
     size_t n;
-    unsigned min;
-    if (c < 0x80) return 1;
+    uint32_t min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
     if (c >= 0xC2 && c <= 0xDF)
         n = 2, min = 0x80;
     else if (c >= 0xE0 && c <= 0xEF)
@@ -26,13 +31,22 @@ static inline size_t swarm_utf8_seq_len(const unsigned char *s, size_t left)
     else
         return 0;
     if (left < n) return 0;
-    unsigned cp = c & (0x7Fu >> n);
+    uint32_t v = c & (0x7Fu >> n);
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
+        v = (v << 6) | (s[i] & 0x3Fu);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
     return n;
+}
+
+/* Length (1..4) of the valid UTF-8 sequence at s (left > 0 bytes), or 0
+ * when it is not one; swarm_utf8_decode without the code point. */
+static inline size_t swarm_utf8_seq_len(const unsigned char *s, size_t left)
+{
+    uint32_t cp;
+    return swarm_utf8_decode(s, left, &cp);
 }
 
 /* Whether buf[0..len) is entirely valid UTF-8. */

@@ -1,10 +1,11 @@
 /* test_common.c - unit tests for the libc-only helpers in common/: the error
- * formatter, strict UTF-8, the PRNG (published reference values) and the
- * monotonic clock. */
+ * formatter, the growable string, strict UTF-8, the PRNG (published reference
+ * values) and the monotonic clock. */
 #include <stdint.h>
 #include <string.h>
 
 #include "check.h"
+#include "swarm_buf.h"
 #include "swarm_clock.h"
 #include "swarm_err.h"
 #include "swarm_rand.h"
@@ -23,6 +24,45 @@ static void test_err(void)
     err[0] = 'x';
     CHECK_EQ(swarm_err_set(err, 0, "ignored"), -1);
     CHECK(err[0] == 'x');
+    /* a prefix, then the caller's words after it, truncated like set */
+    swarm_err_set(err, sizeof err, "%s: ", "f.gguf");
+    CHECK_EQ(swarm_err_append(err, sizeof err, "bad %d", 42), -1);
+    CHECK_STR(err, "f.gguf: bad 42");
+    CHECK_EQ(swarm_err_append(err, sizeof err, " and more text"), -1);
+    CHECK_STR(err, "f.gguf: bad 42 ");
+    CHECK_EQ(swarm_err_append(err, sizeof err, "full"), -1);
+    CHECK_STR(err, "f.gguf: bad 42 ");
+    CHECK_EQ(swarm_err_append(NULL, 0, "ignored"), -1);
+}
+
+static void test_buf(void)
+{
+    swarm_buf b = {0};
+    CHECK_STR(swarm_buf_str(&b), "");
+    swarm_buf_put(&b, "[");
+    for (int i = 0; i < 1000; i++)
+        swarm_buf_printf(&b, "%s%d", i ? "," : "", i);
+    swarm_buf_putc(&b, ']');
+    CHECK(!b.oom);
+    CHECK_EQ(b.n, strlen(b.s));
+    CHECK(strncmp(b.s, "[0,1,2,", 7) == 0 && strcmp(b.s + b.n - 5, ",999]") == 0);
+    /* a formatted piece longer than any spare room grows the buffer once */
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    size_t before = b.n;
+    swarm_buf_printf(&b, "<%s>", big);
+    CHECK_EQ(b.n, before + sizeof big + 1);
+    CHECK(b.s[before] == '<' && b.s[b.n - 1] == '>' && b.s[b.n] == 0);
+    swarm_buf_putn(&b, "a\0b", 3); /* embedded NUL kept, length counts it */
+    CHECK_EQ(b.n, before + sizeof big + 4);
+    swarm_buf_free(&b);
+    CHECK(b.s == NULL && b.n == 0 && b.cap == 0);
+    /* out of memory is sticky: nothing more is appended */
+    b.oom = true;
+    swarm_buf_put(&b, "lost");
+    swarm_buf_printf(&b, "%d", 1);
+    CHECK(b.s == NULL && b.n == 0);
 }
 
 static int utf8_ok(const char *s, size_t n)
@@ -55,6 +95,14 @@ static void test_utf8(void)
     CHECK_EQ(swarm_utf8_seq_len((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
     CHECK_EQ(swarm_utf8_seq_len((const unsigned char *)"\xF0\x9F\x98\x80", 3), 0);
     CHECK_EQ(swarm_utf8_seq_len((const unsigned char *)"", 1), 1); /* NUL: caller decides */
+    uint32_t cp = 0;
+    CHECK_EQ(swarm_utf8_decode((const unsigned char *)"\xF0\x9F\x98\x80", 4, &cp), 4);
+    CHECK_EQ(cp, 0x1F600);
+    CHECK_EQ(swarm_utf8_decode((const unsigned char *)"\xC3\xA9", 2, &cp), 2);
+    CHECK_EQ(cp, 0xE9);
+    CHECK_EQ(swarm_utf8_decode((const unsigned char *)"A", 1, &cp), 1);
+    CHECK_EQ(cp, 'A');
+    CHECK_EQ(swarm_utf8_decode((const unsigned char *)"\xED\xA0\x80", 3, &cp), 0);
 }
 
 static void test_rand(void)
@@ -87,6 +135,7 @@ static void test_clock(void)
 int main(void)
 {
     test_err();
+    test_buf();
     test_utf8();
     test_rand();
     test_clock();
