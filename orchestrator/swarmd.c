@@ -177,7 +177,9 @@ static void swarmd_tick_cb(uv_timer_t *t)
     }
     swarmd_drain_all(d);
     if (!sched_is_up(d->sched)) return;
-    uint64_t now = sched_now_ms();
+    /* the loop's monotonic time: waits and liveness are durations, immune to
+     * the wall clock being set (lease times in Redis stay epoch ms) */
+    uint64_t now = uv_now(&d->loop);
     swarmd_waiters_tick(d, now);
     swarmd_workers_check(d, now);
     char err[256];

@@ -69,8 +69,8 @@ typedef struct swarmd_ref {
     char job[64], task[32];
     uint32_t attempt;
     uint64_t token;
-    uint64_t since_ms;
-    bool answered; /* the worker listed it, or sent Progress for it */
+    uint64_t since_ms; /* the loop's monotonic time (uv_now) it was assigned */
+    bool answered;     /* the worker listed it, or sent Progress for it */
 } swarmd_ref;
 
 typedef struct swarmd_worker {
@@ -81,7 +81,8 @@ typedef struct swarmd_worker {
     uint32_t slots;
     uint32_t credit;       /* last announced free slots */
     uint32_t since_credit; /* tasks assigned since that announcement */
-    uint64_t last_seen_ms;
+    uint64_t last_seen_ms; /* wall clock (epoch ms) of its last message: shown in Status */
+    uint64_t seen_ms;      /* the same on the loop's monotonic time: the liveness check */
     /* Leases it lost without a word (assigned, never listed, no Progress or
      * Result); at SWARMD_QUARANTINE_AFTER it is quarantined: no credit, and
      * what it held does not burn the tasks' attempts. */

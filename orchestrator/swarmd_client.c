@@ -21,7 +21,7 @@ typedef struct client_req {
     bool silent; /* a cancel's continuation: nobody waits for an answer */
     uint64_t result_offset;
     uint32_t result_limit;
-    uint64_t wait_until;     /* Status.wait_ms: hold the answer until then */
+    uint64_t wait_until;     /* Status.wait_ms: hold the answer until then (uv_now) */
     struct client_req *next; /* in d->waiters */
     planner_job *pj; /* a Submit's plan: sched reads a large job's tasks until submit_done */
 } client_req;
@@ -170,7 +170,7 @@ static bool waiter_park(client_req *r, const sched_job_status *jobs, size_t n)
 {
     swarmd *d = r->d;
     if (!r->wait_until || n != 1 || !jobs[0].found || jobs[0].result_size) return false;
-    if (sched_now_ms() >= r->wait_until || d->n_waiters >= SWARMD_MAX_WAITERS || d->stopping)
+    if (uv_now(&d->loop) >= r->wait_until || d->n_waiters >= SWARMD_MAX_WAITERS || d->stopping)
         return false;
     r->next = d->waiters;
     d->waiters = r;
@@ -614,7 +614,7 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         r->with_tasks = s->with_tasks;
         if (s->wait_ms && s->n_job_ids == 1) {
             snprintf(r->job_id, sizeof r->job_id, "%s", s->job_ids[0]);
-            r->wait_until = sched_now_ms() + (s->wait_ms > 60000 ? 60000 : s->wait_ms);
+            r->wait_until = uv_now(&d->loop) + (s->wait_ms > 60000 ? 60000 : s->wait_ms);
         }
         /* a page, never the whole result: replies stay far below WIRE_MAX_MSG */
         uint32_t limit = s->result_limit;

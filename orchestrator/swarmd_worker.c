@@ -43,6 +43,15 @@ void swarmd_workers_free(swarmd *d)
     d->n_workers = 0;
 }
 
+/* A message from w: it is alive. Liveness runs on the loop's monotonic time
+ * (a wall-clock step would lose every worker at once, or none ever);
+ * last_seen_ms is only what Status shows. */
+static void worker_seen(swarmd *d, swarmd_worker *w)
+{
+    w->seen_ms = uv_now(&d->loop);
+    w->last_seen_ms = sched_now_ms();
+}
+
 static int inflight_add(swarmd_worker *w, const char *job, const char *task, uint32_t attempt,
                         uint64_t token, uint64_t now, bool answered)
 {
@@ -128,10 +137,9 @@ void swarmd_workers_check(swarmd *d, uint64_t now)
     uint64_t limit = 3 * d->cfg.heartbeat_ms;
     for (size_t i = 0; i < d->n_workers;) {
         swarmd_worker *w = d->workers[i];
-        if (now > w->last_seen_ms + limit) {
+        if (now > w->seen_ms + limit) {
             char why[96];
-            snprintf(why, sizeof why, "silent for %llu ms",
-                     (unsigned long long)(now - w->last_seen_ms));
+            snprintf(why, sizeof why, "silent for %llu ms", (unsigned long long)(now - w->seen_ms));
             d->counters[SWARMD_C_WORKERS_LOST]++;
             worker_remove(d, w, why);
             continue; /* the slot now holds another worker */
@@ -177,7 +185,7 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
         swarmd_log(d, "lease failed: %s", err);
         return;
     }
-    uint64_t now = sched_now_ms();
+    uint64_t now = uv_now(&d->loop);
     sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
     size_t n_lost = 0;
     for (size_t i = 0; i < n; i++) {
@@ -531,7 +539,6 @@ static void released_cb(void *ud, int rc, const char *err, long long n)
 static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const Swarm__Envelope *env)
 {
     const Swarm__Register *r = env->register_;
-    uint64_t now = sched_now_ms();
     if (!r->worker_id[0] || strlen(r->worker_id) >= 128 || r->slots == 0 || r->slots > 4096) {
         bad_request(d, id, id_len, env->correlation_id,
                     "Register: worker_id (1-127 bytes) and slots (1-4096) are required");
@@ -585,7 +592,7 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
      * assigned to this identity stays tracked; heartbeats prune it. */
     w->credit = 0;
     w->since_credit = 0;
-    w->last_seen_ms = now;
+    worker_seen(d, w);
     swarmd_log(d, "worker %s registered: host %s, pid %u, %u slot(s), model %s", w->name,
                w->hostname, r->pid, w->slots, w->model);
     Swarm__Envelope rep;
@@ -611,8 +618,8 @@ static void tell_unknown(swarmd *d, const uint8_t *id, size_t id_len, uint64_t c
 
 static void handle_heartbeat(swarmd *d, swarmd_worker *w, const Swarm__Heartbeat *h)
 {
-    uint64_t now = sched_now_ms();
-    w->last_seen_ms = now;
+    uint64_t now = uv_now(&d->loop);
+    worker_seen(d, w);
     w->credit = h->free_slots;
     if (h->prefix_cache) {
         w->has_pc = true;
@@ -815,7 +822,7 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
         return;
     }
     if (w) {
-        w->last_seen_ms = sched_now_ms();
+        worker_seen(d, w);
         inflight_drop(w, r->job_id, r->task_id);
     }
     /* a queued Progress of this attempt is moot now (and would read as stale) */
@@ -928,7 +935,7 @@ static void handle_progress(swarmd *d, const uint8_t *id, size_t id_len, swarmd_
                     "Progress: job_id, task_id and attempt are required");
         return;
     }
-    w->last_seen_ms = sched_now_ms();
+    worker_seen(d, w);
     for (size_t i = 0; i < w->n_inflight; i++)
         if (!strcmp(w->inflight[i].job, p->job_id) && !strcmp(w->inflight[i].task, p->task_id))
             w->inflight[i].answered = true;
@@ -1063,7 +1070,7 @@ static void handle_notes(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wor
                     "Notes: job_id, task_id and attempt are required");
         return;
     }
-    w->last_seen_ms = sched_now_ms();
+    worker_seen(d, w);
     size_t tl = strlen(n->text), gl = strlen(n->tag);
     /* the caps keep one job's memory bounded whatever its agents write */
     if (tl > SCHED_NOTE_MAX_BYTES)
@@ -1154,7 +1161,7 @@ static void handle_spawn(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wor
                     "Spawn: job_id, task_id and attempt are required");
         return;
     }
-    w->last_seen_ms = sched_now_ms();
+    worker_seen(d, w);
     char why[300] = "";
     size_t il = strlen(s->instructions);
     if (il == 0 || il > SPAWN_MAX_INSTRUCTIONS)
@@ -1241,7 +1248,7 @@ void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
             tell_unknown(d, id, id_len, env->correlation_id, "Credit");
             return;
         }
-        w->last_seen_ms = sched_now_ms();
+        worker_seen(d, w);
         w->credit = env->credit->slots;
         w->since_credit = 0;
         swarmd_dispatch(d);

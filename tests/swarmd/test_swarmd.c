@@ -5,7 +5,13 @@
  * Each bad message must be answered with the right Error (or dropped, for
  * oversize) and counted, and the job must complete with every result exactly
  * once. Then swarmd is killed with SIGKILL mid-job and restarted: the job
- * still completes. Usage: test_swarmd PATH/TO/swarmd */
+ * still completes. Usage: test_swarmd PATH/TO/swarmd
+ *
+ * test_swarmd PATH/TO/swarmd --clock-step PATH/TO/libfaketime.so.1: swarmd's
+ * wall clock jumps an hour ahead and then two back (libfaketime, monotonic
+ * clock untouched) while one worker heartbeats and another has gone silent:
+ * the live one is never dropped and the silent one is dropped after three
+ * heartbeats, as liveness runs on the loop's monotonic time. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +42,9 @@ typedef struct env_t {
     char client_ep[400], worker_ep[400], log[400];
     pid_t swarmd;
     void *zctx;
+    /* --clock-step: libfaketime preloaded into swarmd, its offset in faketime */
+    const char *faketime_lib;
+    char faketime[400];
 } env_t;
 
 static int swarmd_start(env_t *e)
@@ -43,6 +52,19 @@ static int swarmd_start(env_t *e)
     e->swarmd = fork();
     if (e->swarmd < 0) return -1;
     if (e->swarmd == 0) {
+        if (e->faketime_lib) {
+            /* CLOCK_REALTIME only: libuv's and ZeroMQ's monotonic clocks run on */
+            setenv("LD_PRELOAD", e->faketime_lib, 1);
+            setenv("FAKETIME_TIMESTAMP_FILE", e->faketime, 1);
+            setenv("FAKETIME_NO_CACHE", "1", 1);
+            setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+            /* an ASan build: libfaketime comes before the sanitizer runtime */
+            char asan[600];
+            const char *prev = getenv("ASAN_OPTIONS");
+            snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", prev ? prev : "",
+                     prev && *prev ? ":" : "");
+            setenv("ASAN_OPTIONS", asan, 1);
+        }
         execl(e->swarmd_bin, e->swarmd_bin, "--redis", e->fx.addr, "--client", e->client_ep,
               "--workers", e->worker_ep, "--log", e->log, "--heartbeat-ms", "200", "--lease-ms",
               "1000", "--prefix", "t:", (char *)NULL);
@@ -484,19 +506,121 @@ static void check_result(const char *json, const char *const *items, int n)
     cJSON_Delete(res);
 }
 
+/* A private Redis, swarmd's endpoints and log in its temp dir, a ZeroMQ context. */
+static int env_open(env_t *e)
+{
+    if (redis_fixture_start(&e->fx) != 0) return -1;
+    snprintf(e->client_ep, sizeof e->client_ep, "ipc://%s/client.ipc", e->fx.dir);
+    snprintf(e->worker_ep, sizeof e->worker_ep, "ipc://%s/worker.ipc", e->fx.dir);
+    snprintf(e->log, sizeof e->log, "%s/swarmd.log", e->fx.dir);
+    e->zctx = zmq_ctx_new();
+    return e->zctx ? 0 : -1;
+}
+
+/* Set swarmd's wall-clock offset (libfaketime reads the file on every call). */
+static void clock_offset(const env_t *e, const char *offset)
+{
+    FILE *f = fopen(e->faketime, "w");
+    CHECK(f != NULL, "%s", e->faketime);
+    if (!f) return;
+    fprintf(f, "%s\n", offset);
+    fclose(f);
+}
+
+/* Is worker `name` listed by Status? Counts workers.lost into *lost. */
+static bool worker_listed(env_t *e, const char *name, fake_worker *w, uint64_t *lost)
+{
+    bool seen = false;
+    Swarm__Envelope *r = status_call(e, NULL, false, w);
+    CHECK(r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS);
+    if (r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS) {
+        for (size_t i = 0; i < r->status->n_workers; i++)
+            seen |= !strcmp(r->status->workers[i]->worker_id, name);
+        *lost = counter(r->status, "workers.lost");
+    }
+    wire_free(r);
+    return seen;
+}
+
+/* The wall clock steps while workers are connected (see the file comment). */
+static int clock_step(env_t *e)
+{
+    snprintf(e->faketime, sizeof e->faketime, "%s/faketime", e->fx.dir);
+    clock_offset(e, "+0");
+    if (swarmd_start(e) != 0) return 1;
+    fake_worker w = {.name = "w-live", .slots = 1};
+    fake_worker q = {.name = "w-quiet", .slots = 1};
+    w.sock = dealer(e, e->worker_ep);
+    q.sock = dealer(e, e->worker_ep);
+    fw_register(&w);
+    fw_register(&q);
+    for (uint64_t until = now_ms() + 10000; !(w.registered && q.registered) && now_ms() < until;)
+        pump_two(&w, &q, 20);
+    CHECK(w.registered && q.registered);
+    uint64_t lost = 0;
+
+    /* An hour ahead: on the wall clock every worker would look silent for an
+     * hour and be dropped at the next tick. */
+    clock_offset(e, "+1h");
+    pump_two(&w, &q, 1500); /* more than 3 heartbeats (200 ms) and several ticks */
+    CHECK(worker_listed(e, "w-live", &w, &lost));
+    CHECK(worker_listed(e, "w-quiet", &w, &lost));
+    CHECK_EQ(lost, 0);
+    CHECK_EQ(w.reregisters, 0);
+    CHECK_EQ(q.reregisters, 0);
+
+    /* Two hours back while w-quiet stops talking: on the wall clock it would
+     * look seen in the future and never be dropped; on the monotonic clock it
+     * goes after 3 heartbeats, and w-live stays. */
+    clock_offset(e, "-1h");
+    bool gone = false;
+    for (uint64_t until = now_ms() + 5000; !gone && now_ms() < until;) {
+        pump_for(&w, 100);
+        gone = !worker_listed(e, "w-quiet", &w, &lost);
+    }
+    CHECK(gone, "a silent worker was not dropped after a backward clock step");
+    CHECK_EQ(lost, 1);
+    CHECK(worker_listed(e, "w-live", &w, &lost));
+    CHECK_EQ(w.reregisters, 0);
+
+    int st = swarmd_stop(e, SIGTERM);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    zmq_close(w.sock);
+    zmq_close(q.sock);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: test_swarmd PATH/TO/swarmd\n");
+    if (argc < 2 || (argc > 2 && (argc != 4 || strcmp(argv[2], "--clock-step") != 0))) {
+        fprintf(stderr,
+                "usage: test_swarmd PATH/TO/swarmd [--clock-step PATH/TO/libfaketime.so.1]\n");
         return 2;
     }
     env_t e = {.swarmd_bin = argv[1]};
-    if (redis_fixture_start(&e.fx) != 0) return 1;
-    snprintf(e.client_ep, sizeof e.client_ep, "ipc://%s/client.ipc", e.fx.dir);
-    snprintf(e.worker_ep, sizeof e.worker_ep, "ipc://%s/worker.ipc", e.fx.dir);
-    snprintf(e.log, sizeof e.log, "%s/swarmd.log", e.fx.dir);
-    e.zctx = zmq_ctx_new();
-    if (swarmd_start(&e) != 0) return 1;
+    if (argc == 4) {
+        if (access(argv[3], R_OK) != 0) {
+            /* a test dependency (Debian package libfaketime), like tmux for the tui tests */
+            const char *ci = getenv("CI");
+            fprintf(stderr,
+                    "test_swarmd: libfaketime not found at '%s' (apt-get install libfaketime)%s\n",
+                    argv[3], ci && !strcmp(ci, "true") ? "" : ": skipped");
+            return ci && !strcmp(ci, "true") ? 1 : 77;
+        }
+        e.faketime_lib = argv[3];
+        if (env_open(&e) != 0) return 1;
+        int rc = clock_step(&e);
+        swarmd_stop(&e, SIGKILL);
+        zmq_ctx_term(e.zctx);
+        if (check_fail_count || rc) {
+            char cmd[600];
+            snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", e.log);
+            if (system(cmd) != 0) fprintf(stderr, "(no swarmd log)\n");
+        }
+        redis_fixture_cleanup(&e.fx);
+        return rc ? rc : check_done();
+    }
+    if (env_open(&e) != 0 || swarmd_start(&e) != 0) return 1;
 
     fake_worker w = {
         .name = "w-test", .slots = 2, .delay_ms = 200, .send_duplicate = true, .send_stale = true};
