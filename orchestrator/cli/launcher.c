@@ -708,33 +708,47 @@ static int l_default_model(const cli_env *e, char *out, size_t cap, bool quiet, 
     return 0;
 }
 
-int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
+/* What `swarm up` resolves and starts, handed from step to step. The worker
+ * argv (and the strings it points to) must outlive the supervisor's fork. */
+typedef struct l_up {
+    const char *engine;
+    bool sim;
+    int nw, slots;
+    char redis[1100], swarmd[1100], worker[1100]; /* executables */
+    char model[1100];                             /* "" with the sim engine */
+    char sock[256], logs[256];
+    char worker_ep[1100];
+    pid_t spid;
+    pid_t wpids[CLI_MAX_WORKERS];
+    char slots_s[16], threads_s[16], id[32];
+    char *wargv[16];
+} l_up;
+
+/* Options alone: worker count and engine name (nothing started yet). */
+static int l_up_check_opts(const cli_up_opts *o, l_up *u, char *err, size_t errlen)
 {
-    char path[1100], logs[256], models[256];
-    snprintf(logs, sizeof(logs), "%s/logs", e->state);
-    snprintf(models, sizeof(models), "%s/models", e->state);
-    if (l_mkdir_p(e->state, err, errlen) || l_mkdir_p(logs, err, errlen) ||
-        l_mkdir_p(models, err, errlen))
-        return -1;
-    int nw = o->workers, slots = o->slots > 0 ? o->slots : 1;
-    if (nw < 1 || nw > CLI_MAX_WORKERS) {
+    u->nw = o->workers;
+    u->slots = o->slots > 0 ? o->slots : 1;
+    if (u->nw < 1 || u->nw > CLI_MAX_WORKERS) {
         snprintf(err, errlen, "--workers must be 1..%d", CLI_MAX_WORKERS);
         return -1;
     }
-    const char *engine = o->engine && *o->engine ? o->engine : "embedded";
-    bool sim = strcmp(engine, "sim") == 0;
+    u->engine = o->engine && *o->engine ? o->engine : "embedded";
+    u->sim = strcmp(u->engine, "sim") == 0;
     /* http and replay take their settings from the environment the workers
      * inherit ($SWARM_HTTP_URL, $SWARM_REPLAY: see swarm-worker --help) */
-    if (!sim && strcmp(engine, "embedded") != 0 && strcmp(engine, "http") != 0 &&
-        strcmp(engine, "replay") != 0) {
+    if (!u->sim && strcmp(u->engine, "embedded") != 0 && strcmp(u->engine, "http") != 0 &&
+        strcmp(u->engine, "replay") != 0) {
         snprintf(err, errlen, "--engine: unknown engine \"%s\" (use embedded, http, sim or replay)",
-                 engine);
+                 u->engine);
         return -1;
     }
-    int lock = l_lock(e, err, errlen);
-    if (lock < 0) return -1;
-    int rc = -1;
-    pid_t wpids[CLI_MAX_WORKERS];
+    return 0;
+}
+
+/* Under the lock: refuse when a swarm runs here, and clear what a dead one left. */
+static int l_up_refuse_running(const cli_env *e, char *err, size_t errlen)
+{
     l_proc procs[CLI_MAX_WORKERS + 4];
     int n = l_procs_list(e, procs, CLI_MAX_WORKERS + 4);
     for (int i = 0; i < n; i++) {
@@ -742,7 +756,6 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
             snprintf(err, errlen,
                      "a swarm is already running in %s (%s pid %d); stop it with `swarm down`",
                      e->state, procs[i].comm, (int)procs[i].pid);
-            l_unlock(lock);
             return -1;
         }
         unlink(procs[i].file); /* stale */
@@ -750,40 +763,48 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
     /* a supervisor left from a swarm whose other processes died would keep
      * starting workers for it */
     sup_stop_running(e);
-    char redis[1100], swarmd[1100], worker[1100];
-    if (l_find_exe("redis-server", NULL, redis, sizeof(redis)) != 0) {
+    return 0;
+}
+
+/* redis-server on PATH, swarmd and swarm-worker next to swarm; the model. */
+static int l_up_resolve(const cli_env *e, const cli_up_opts *o, l_up *u, char *err, size_t errlen)
+{
+    if (l_find_exe("redis-server", NULL, u->redis, sizeof(u->redis)) != 0) {
         snprintf(err, errlen,
                  "redis-server is not installed (on Debian/Ubuntu: apt-get install "
                  "redis-server); swarm up runs a private one");
-        goto out;
+        return -1;
     }
-    if (l_find_exe("swarmd", e->bindir, swarmd, sizeof(swarmd)) != 0 ||
-        l_find_exe("swarm-worker", e->bindir, worker, sizeof(worker)) != 0) {
+    if (l_find_exe("swarmd", e->bindir, u->swarmd, sizeof(u->swarmd)) != 0 ||
+        l_find_exe("swarm-worker", e->bindir, u->worker, sizeof(u->worker)) != 0) {
         snprintf(err, errlen, "swarmd and swarm-worker must be installed next to swarm (in %s)",
                  e->bindir);
-        goto out;
+        return -1;
     }
-    char model[1100] = "";
-    if (!sim) {
-        if (o->model && *o->model) {
-            if (!realpath(o->model, model)) {
-                snprintf(err, errlen, "--model %s: %s", o->model, strerror(errno));
-                goto out;
-            }
-        } else if (l_default_model(e, model, sizeof(model), o->quiet, err, errlen) != 0)
-            goto out;
+    u->model[0] = 0;
+    if (u->sim) return 0;
+    if (o->model && *o->model) {
+        if (!realpath(o->model, u->model)) {
+            snprintf(err, errlen, "--model %s: %s", o->model, strerror(errno));
+            return -1;
+        }
+        return 0;
     }
+    return l_default_model(e, u->model, sizeof(u->model), o->quiet, err, errlen);
+}
 
-    /* redis: private, unix socket only, AOF on */
-    char sock[256], log[1100];
-    snprintf(sock, sizeof(sock), "%s/redis.sock", e->state);
-    snprintf(log, sizeof(log), "%s/redis.log", logs);
-    unlink(sock);
-    char *rargv[] = {redis,
+/* redis: private, unix socket only, AOF on; returns when it answers PING. */
+static int l_up_start_redis(const cli_env *e, l_up *u, char *err, size_t errlen)
+{
+    char log[1100], path[1100];
+    snprintf(u->sock, sizeof(u->sock), "%s/redis.sock", e->state);
+    snprintf(log, sizeof(log), "%s/redis.log", u->logs);
+    unlink(u->sock);
+    char *rargv[] = {u->redis,
                      "--port",
                      "0",
                      "--unixsocket",
-                     sock,
+                     u->sock,
                      "--unixsocketperm",
                      "700",
                      "--dir",
@@ -798,20 +819,23 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
                      "",
                      NULL};
     pid_t rpid = l_spawn(rargv, log, err, errlen);
-    if (rpid < 0) goto out;
+    if (rpid < 0) return -1;
     snprintf(path, sizeof(path), "%s/redis.pid", e->state);
     l_pid_write(path, rpid);
-    if (l_wait_redis(e, rpid, log, err, errlen) != 0) goto fail;
+    return l_wait_redis(e, rpid, log, err, errlen);
+}
 
-    /* swarmd */
-    char redis_arg[1100], client_ep[1100], worker_ep[1100];
-    snprintf(redis_arg, sizeof(redis_arg), "unix:%s", sock);
+/* swarmd on the state dir's endpoints; returns when it answers Status. */
+static int l_up_start_swarmd(const cli_env *e, const cli_up_opts *o, l_up *u, char *err,
+                             size_t errlen)
+{
+    char log[1100], path[1100], redis_arg[1100], client_ep[1100], token_file[1100];
+    snprintf(redis_arg, sizeof(redis_arg), "unix:%s", u->sock);
     snprintf(client_ep, sizeof(client_ep), "ipc://%s/client.ipc", e->state);
-    snprintf(worker_ep, sizeof(worker_ep), "ipc://%s/worker.ipc", e->state);
-    snprintf(log, sizeof(log), "%s/swarmd.log", logs);
-    char *sargv[12] = {swarmd,    "--redis",   redis_arg, "--client",
-                       client_ep, "--workers", worker_ep, NULL};
-    char token_file[1100];
+    snprintf(u->worker_ep, sizeof(u->worker_ep), "ipc://%s/worker.ipc", e->state);
+    snprintf(log, sizeof(log), "%s/swarmd.log", u->logs);
+    char *sargv[12] = {u->swarmd, "--redis",   redis_arg,    "--client",
+                       client_ep, "--workers", u->worker_ep, NULL};
     if (o->http && *o->http) {
         /* the dashboard; STATE/http.token (when the user made one) guards its API */
         int k = 7;
@@ -824,77 +848,113 @@ int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
         }
         sargv[k] = NULL;
     }
-    pid_t spid = l_spawn(sargv, log, err, errlen);
-    if (spid < 0) goto fail;
+    u->spid = l_spawn(sargv, log, err, errlen);
+    if (u->spid < 0) return -1;
     snprintf(path, sizeof(path), "%s/swarmd.pid", e->state);
-    l_pid_write(path, spid);
-    if (l_wait_swarmd(e, spid, 0, NULL, 20000, err, errlen) != 0) goto fail;
+    l_pid_write(path, u->spid);
+    return l_wait_swarmd(e, u->spid, 0, NULL, 20000, err, errlen);
+}
 
-    /* workers: share the cores between all slots */
+/* N workers sharing the cores between all slots; returns when all registered. */
+static int l_up_start_workers(const cli_env *e, const cli_up_opts *o, l_up *u, char *err,
+                              size_t errlen)
+{
     int threads = o->threads;
     if (threads <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(cores / (nw * slots));
+        threads = (int)(cores / (u->nw * u->slots));
         if (threads < 1) threads = 1;
     }
-    char slots_s[16], threads_s[16];
-    snprintf(slots_s, sizeof(slots_s), "%d", slots);
-    snprintf(threads_s, sizeof(threads_s), "%d", threads);
-    char *wargv[16];
-    for (int i = 0; i < nw; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "w-%d", i + 1);
-        snprintf(log, sizeof(log), "%s/worker-%d.log", logs, i + 1);
+    snprintf(u->slots_s, sizeof(u->slots_s), "%d", u->slots);
+    snprintf(u->threads_s, sizeof(u->threads_s), "%d", threads);
+    for (int i = 0; i < u->nw; i++) {
+        char log[1100], path[1100];
+        snprintf(u->id, sizeof(u->id), "w-%d", i + 1);
+        snprintf(log, sizeof(log), "%s/worker-%d.log", u->logs, i + 1);
         int k = 0;
-        wargv[k++] = worker;
-        wargv[k++] = "--connect";
-        wargv[k++] = worker_ep;
-        wargv[k++] = "--id";
-        wargv[k++] = id;
-        wargv[k++] = "--slots";
-        wargv[k++] = slots_s;
-        wargv[k++] = "--threads";
-        wargv[k++] = threads_s;
-        wargv[k++] = "--engine";
-        wargv[k++] = (char *)engine;
-        if (!sim) {
-            wargv[k++] = "--model";
-            wargv[k++] = model;
+        u->wargv[k++] = u->worker;
+        u->wargv[k++] = "--connect";
+        u->wargv[k++] = u->worker_ep;
+        u->wargv[k++] = "--id";
+        u->wargv[k++] = u->id; /* wargv[4]: the supervisor sets it per worker */
+        u->wargv[k++] = "--slots";
+        u->wargv[k++] = u->slots_s;
+        u->wargv[k++] = "--threads";
+        u->wargv[k++] = u->threads_s;
+        u->wargv[k++] = "--engine";
+        u->wargv[k++] = (char *)u->engine;
+        if (!u->sim) {
+            u->wargv[k++] = "--model";
+            u->wargv[k++] = u->model;
         }
-        wargv[k] = NULL;
-        wpids[i] = l_spawn(wargv, log, err, errlen);
-        if (wpids[i] < 0) goto fail;
+        u->wargv[k] = NULL;
+        u->wpids[i] = l_spawn(u->wargv, log, err, errlen);
+        if (u->wpids[i] < 0) return -1;
         snprintf(path, sizeof(path), "%s/worker-%d.pid", e->state, i + 1);
-        l_pid_write(path, wpids[i]);
+        l_pid_write(path, u->wpids[i]);
     }
-    if (l_wait_swarmd(e, spid, nw, wpids, 60000, err, errlen) != 0) goto fail;
-    /* wargv[4] is the --id value, set per worker by the supervisor */
-    pid_t sup = sup_start(e, nw, wargv, 4, lock);
+    return l_wait_swarmd(e, u->spid, u->nw, u->wpids, 60000, err, errlen);
+}
+
+/* The supervisor that restarts workers (the file comment); it holds the lock fd. */
+static int l_up_start_supervisor(const cli_env *e, l_up *u, int lock, char *err, size_t errlen)
+{
+    char path[1100];
+    pid_t sup = sup_start(e, u->nw, u->wargv, 4, lock);
     if (sup < 0) {
         snprintf(err, errlen, "cannot start the worker supervisor: %s", strerror(errno));
-        goto fail;
+        return -1;
     }
     snprintf(path, sizeof(path), "%s/supervisor.pid", e->state);
     l_pid_write(path, sup);
-    if (!o->quiet)
-        fprintf(stderr, "swarm up: redis, swarmd and %d worker(s) x %d slot(s) running in %s%s\n",
-                nw, slots, e->state,
-                sim                             ? " (SIMULATED engine)"
-                : strcmp(engine, "replay") == 0 ? " (REPLAY engine: recorded trajectories)"
-                                                : "");
-    if (!o->quiet && o->http && *o->http)
+    return 0;
+}
+
+static void l_up_banner(const cli_env *e, const cli_up_opts *o, const l_up *u)
+{
+    if (o->quiet) return;
+    fprintf(stderr, "swarm up: redis, swarmd and %d worker(s) x %d slot(s) running in %s%s\n",
+            u->nw, u->slots, e->state,
+            u->sim                             ? " (SIMULATED engine)"
+            : strcmp(u->engine, "replay") == 0 ? " (REPLAY engine: recorded trajectories)"
+                                               : "");
+    if (o->http && *o->http)
         fprintf(stderr, "swarm up: dashboard and /metrics on %s (see logs/swarmd.log)\n", o->http);
-    rc = 0;
-    goto out;
-fail:
-    l_unlock(lock);
-    lock = -1;
-    {
+}
+
+/* The steps in order; once a process was started, a failure stops them all
+ * (swarm down) so nothing is left half up. */
+int cli_up(const cli_env *e, const cli_up_opts *o, char *err, size_t errlen)
+{
+    l_up *u = calloc(1, sizeof *u);
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char models[256];
+    snprintf(u->logs, sizeof(u->logs), "%s/logs", e->state);
+    snprintf(models, sizeof(models), "%s/models", e->state);
+    int rc = -1, lock = -1;
+    if (l_mkdir_p(e->state, err, errlen) || l_mkdir_p(u->logs, err, errlen) ||
+        l_mkdir_p(models, err, errlen) || l_up_check_opts(o, u, err, errlen) != 0)
+        goto out;
+    if ((lock = l_lock(e, err, errlen)) < 0) goto out;
+    if (l_up_refuse_running(e, err, errlen) != 0 || l_up_resolve(e, o, u, err, errlen) != 0)
+        goto out;
+    if (l_up_start_redis(e, u, err, errlen) != 0 || l_up_start_swarmd(e, o, u, err, errlen) != 0 ||
+        l_up_start_workers(e, o, u, err, errlen) != 0 ||
+        l_up_start_supervisor(e, u, lock, err, errlen) != 0) {
+        l_unlock(lock);
+        lock = -1;
         int stopped;
         char derr[256];
         cli_down(e, true, &stopped, derr, sizeof(derr));
+        goto out;
     }
+    l_up_banner(e, o, u);
+    rc = 0;
 out:
     l_unlock(lock);
+    free(u);
     return rc;
 }
