@@ -12,9 +12,7 @@
 
 #include <uv.h>
 
-#include "../common/redis_fixture.h"
-#include "scheduler.h"
-#include "../common/check.h"
+#include "../common/sched_fixture.h"
 
 typedef struct lease_rec {
     char job[32], task[16], worker[8], input[512];
@@ -23,53 +21,20 @@ typedef struct lease_rec {
 } lease_rec;
 
 typedef struct tctx {
-    uv_loop_t *loop;
-    sched_t *s;
-    redisContext *rc; /* plain connection for direct reads */
-    int calls, rc_op, outcome;
-    bool merge;
-    char err[512], child[16], msg[512];
+    sched_fixture f;  /* first: the kit's callbacks take a tctx as their ud */
+    redisContext *db; /* plain connection for direct reads */
+    char child[16], msg[512];
     lease_rec leases[16];
     size_t n_leases;
     lease_rec held[64];
     size_t n_held;
-    int merged;
-    char merged_state[32];
 } tctx;
-
-static void spin_until(tctx *t, int target)
-{
-    uint64_t end = sched_now_ms() + 5000;
-    while (t->calls < target && sched_now_ms() < end)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
-    CHECK(t->calls >= target);
-}
-
-#define SYNC(t, call)                                                                              \
-    do {                                                                                           \
-        char e_[256];                                                                              \
-        int before_ = (t)->calls;                                                                  \
-        if ((call) != 0) {                                                                         \
-            (t)->rc_op = -1;                                                                       \
-            snprintf((t)->err, sizeof(t)->err, "%s", e_);                                          \
-        } else {                                                                                   \
-            spin_until((t), before_ + 1);                                                          \
-        }                                                                                          \
-    } while (0)
-
-static void done_cb(void *ud, int rc, const char *err)
-{
-    tctx *t = ud;
-    t->rc_op = rc;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
-    t->calls++;
-}
 
 static void lease_cb(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
 {
     tctx *t = ud;
-    t->rc_op = rc;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->f.rc = rc;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
     t->n_leases = n < 16 ? n : 16;
     for (size_t i = 0; i < t->n_leases; i++) {
         lease_rec *r = &t->leases[i];
@@ -81,51 +46,29 @@ static void lease_cb(void *ud, int rc, const char *err, const sched_lease *l, si
         r->token = l[i].token;
         if (t->n_held < 64) t->held[t->n_held++] = *r;
     }
-    t->calls++;
-}
-
-static void outcome_cb(void *ud, int rc, const char *err, int outcome, bool merge)
-{
-    tctx *t = ud;
-    t->rc_op = rc;
-    t->outcome = outcome;
-    t->merge = merge;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
-    t->calls++;
+    t->f.calls++;
 }
 
 static void spawn_cb(void *ud, int rc, const char *err, int outcome, const char *child,
                      const char *msg)
 {
     tctx *t = ud;
-    t->rc_op = rc;
-    t->outcome = outcome;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->f.rc = rc;
+    t->f.outcome = outcome;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
     snprintf(t->child, sizeof t->child, "%s", child);
     snprintf(t->msg, sizeof t->msg, "%s", msg);
-    t->calls++;
+    t->f.calls++;
 }
 
 static void retry_cb(void *ud, int rc, const char *err, const char *prev, size_t n)
 {
     tctx *t = ud;
-    t->rc_op = rc;
-    t->outcome = (int)n;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->f.rc = rc;
+    t->f.outcome = (int)n;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
     (void)prev;
-    t->calls++;
-}
-
-static void merged_cb(void *ud, const char *job, int rc, const char *err, const char *state)
-{
-    tctx *t = ud;
-    (void)job;
-    if (rc == 0) {
-        t->merged++;
-        snprintf(t->merged_state, sizeof t->merged_state, "%s", state);
-    } else {
-        fprintf(stderr, "merge failed: %s\n", err);
-    }
+    t->f.calls++;
 }
 
 /* Tasks are given as "item" or "item<dep,dep" by index: t0000, t0001, ... */
@@ -146,8 +89,8 @@ static int submit(tctx *t, const char *id, const char *const *items, size_t n, c
                           .tasks = tasks,
                           .dag = dag,
                           .max_depth = max_depth};
-    SYNC(t, sched_job_submit(t->s, id, &job, done_cb, t, e_, sizeof e_));
-    return t->rc_op;
+    SCHED_SYNC(&t->f, sched_job_submit(t->f.s, id, &job, sched_fixture_done_cb, t, e_, sizeof e_));
+    return t->f.rc;
 }
 
 static void lease(tctx *t, size_t n)
@@ -155,8 +98,8 @@ static void lease(tctx *t, size_t n)
     sched_slot w[8];
     for (size_t i = 0; i < 8; i++)
         w[i] = (sched_slot){i % 2 ? "w2" : "w1", 1};
-    SYNC(t, sched_task_lease(t->s, 30000, w, n, lease_cb, t, e_, sizeof e_));
-    CHECK(t->rc_op == 0);
+    SCHED_SYNC(&t->f, sched_task_lease(t->f.s, 30000, w, n, lease_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
 }
 
 static const lease_rec *held(tctx *t, const char *job, const char *task)
@@ -178,9 +121,9 @@ static int complete(tctx *t, const char *job, const char *task, bool ok, const c
                       .output = out,
                       .error = ok ? "" : "compiler exploded",
                       .tokens = 5};
-    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc_op == 0);
-    return t->outcome;
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
+    return t->f.outcome;
 }
 
 static int spawn(tctx *t, const char *job, const char *parent, const char *item, const char *deps)
@@ -195,15 +138,15 @@ static int spawn(tctx *t, const char *job, const char *parent, const char *item,
                       .input = item,
                       .depends_on = deps,
                       .tools = ""};
-    SYNC(t, sched_task_spawn(t->s, &sp, spawn_cb, t, e_, sizeof e_));
-    CHECK(t->rc_op == 0);
-    return t->outcome;
+    SCHED_SYNC(&t->f, sched_task_spawn(t->f.s, &sp, spawn_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
+    return t->f.outcome;
 }
 
 static char *hget(tctx *t, const char *job, const char *task, const char *field, char *buf,
                   size_t len)
 {
-    redisReply *r = redisCommand(t->rc, "HGET test:job:%s:task:%s %s", job, task, field);
+    redisReply *r = redisCommand(t->db, "HGET test:job:%s:task:%s %s", job, task, field);
     snprintf(buf, len, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
     freeReplyObject(r);
     return buf;
@@ -214,7 +157,7 @@ static char *hget(tctx *t, const char *job, const char *task, const char *field,
 static uint64_t event_ts(tctx *t, const char *job, const char *kind, const char *task, char *id,
                          size_t idlen)
 {
-    redisReply *r = redisCommand(t->rc, "XRANGE test:job:%s:events - +", job);
+    redisReply *r = redisCommand(t->db, "XRANGE test:job:%s:events - +", job);
     uint64_t ts = 0;
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements && !ts; i++) {
         redisReply *e = r->element[i], *f = e->element[1];
@@ -246,12 +189,12 @@ static int id_cmp(const char *a, const char *b)
 static void merge(tctx *t)
 {
     char e[256];
-    int before = t->merged;
-    CHECK(sched_merge_pending(t->s, merged_cb, t, e, sizeof e) == 0);
-    uint64_t end = sched_now_ms() + 5000;
-    while (t->merged == before && sched_now_ms() < end)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
-    CHECK(t->merged == before + 1);
+    int before = t->f.merged;
+    CHECK(sched_merge_pending(t->f.s, sched_fixture_merged_cb, t, e, sizeof e) == 0);
+    uint64_t end = swarm_clock_ms() + 5000;
+    while (t->f.merged == before && swarm_clock_ms() < end)
+        uv_run(t->f.loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+    CHECK(t->f.merged == before + 1);
 }
 
 static void test_submit_refused(tctx *t)
@@ -259,15 +202,15 @@ static void test_submit_refused(tctx *t)
     const char *items[] = {"fetch", "parse", "index", "report"};
     /* parse -> index -> report -> parse */
     CHECK(submit(t, "j-cycle", items, 4, "t0001=t0003;t0002=t0001;t0003=t0002", 3, 100, 0) != 0);
-    CHECK(strstr(t->err, "dependency cycle") != NULL);
-    CHECK(strstr(t->err, "parse") && strstr(t->err, "index") && strstr(t->err, "report"));
-    CHECK(strstr(t->err, "fetch") == NULL); /* not on the cycle, not named */
+    CHECK(strstr(t->f.err, "dependency cycle") != NULL);
+    CHECK(strstr(t->f.err, "parse") && strstr(t->f.err, "index") && strstr(t->f.err, "report"));
+    CHECK(strstr(t->f.err, "fetch") == NULL); /* not on the cycle, not named */
     CHECK(submit(t, "j-self", items, 2, "t0001=t0001", 3, 100, 0) != 0);
-    CHECK(strstr(t->err, "depends on itself") != NULL);
+    CHECK(strstr(t->f.err, "depends on itself") != NULL);
     CHECK(submit(t, "j-unknown", items, 2, "t0001=t0007", 3, 100, 0) != 0);
-    CHECK(strstr(t->err, "unknown task t0007") != NULL);
+    CHECK(strstr(t->f.err, "unknown task t0007") != NULL);
     /* nothing was written for a refused job */
-    redisReply *r = redisCommand(t->rc, "EXISTS test:job:j-cycle test:job:j-cycle:tasks");
+    redisReply *r = redisCommand(t->db, "EXISTS test:job:j-cycle test:job:j-cycle:tasks");
     CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
     freeReplyObject(r);
 }
@@ -295,7 +238,7 @@ static void test_slow_branch(tctx *t)
     lease(t, 4);
     CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0001"));
     CHECK(complete(t, "j-flow", "t0001", true, "as") == SCHED_OK);
-    CHECK(t->merge);
+    CHECK(t->f.merge);
     /* ordering by the events' timestamps: after-quick became ready in the very
      * script call that finished quick, and was leased and done before slow was */
     char id_qd[64], id_aqr[64], id_aqd[64], id_sd[64], id_asr[64];
@@ -309,7 +252,7 @@ static void test_slow_branch(tctx *t)
     CHECK(id_cmp(id_aqd, id_sd) < 0);
     CHECK(as_ready == slow_done && id_cmp(id_sd, id_asr) < 0);
     merge(t);
-    CHECK(!strcmp(t->merged_state, "done"));
+    CHECK(!strcmp(t->f.merged_state, "done"));
 }
 
 static void test_failure_skips_branch(tctx *t)
@@ -335,19 +278,19 @@ static void test_failure_skips_branch(tctx *t)
     hget(t, "j-fail", "t0002", "error", buf, sizeof buf);
     CHECK(strstr(buf, "skipped: dependency t0000 (build) failed") != NULL);
     CHECK(strstr(buf, "compiler exploded") != NULL);
-    CHECK(!t->merge);
+    CHECK(!t->f.merge);
     CHECK(complete(t, "j-fail", "t0003", true, "docs-ok") == SCHED_OK);
-    CHECK(t->merge); /* all terminal: skipped counts as terminal */
+    CHECK(t->f.merge); /* all terminal: skipped counts as terminal */
     merge(t);
-    CHECK(!strcmp(t->merged_state, "failed"));
-    redisReply *r = redisCommand(t->rc, "GET test:job:j-fail:result");
+    CHECK(!strcmp(t->f.merged_state, "failed"));
+    redisReply *r = redisCommand(t->db, "GET test:job:j-fail:result");
     const char *res = r && r->type == REDIS_REPLY_STRING ? r->str : "";
     CHECK(strstr(res, "\"state\":\"skipped\"") != NULL);
     CHECK(strstr(res, "docs-ok") != NULL);
     freeReplyObject(r);
     /* swarm retry: build runs again and its branch waits for it once more */
-    SYNC(t, sched_job_retry(t->s, "j-fail", retry_cb, t, e_, sizeof e_));
-    CHECK(t->rc_op == 0 && t->outcome == 1);
+    SCHED_SYNC(&t->f, sched_job_retry(t->f.s, "j-fail", retry_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.outcome == 1);
     CHECK(!strcmp(hget(t, "j-fail", "t0002", "state", buf, sizeof buf), "pending"));
     lease(t, 4);
     CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0000"));
@@ -359,9 +302,9 @@ static void test_failure_skips_branch(tctx *t)
     CHECK(t->n_leases == 2);
     CHECK(complete(t, "j-fail", "t0002", true, "deployed") == SCHED_OK);
     CHECK(complete(t, "j-fail", "t0004", true, "summed") == SCHED_OK);
-    CHECK(t->merge);
+    CHECK(t->f.merge);
     merge(t);
-    CHECK(!strcmp(t->merged_state, "done"));
+    CHECK(!strcmp(t->f.merged_state, "done"));
 }
 
 static void test_spawn_budget(tctx *t)
@@ -384,28 +327,28 @@ static void test_spawn_budget(tctx *t)
     /* a forged token is not the holder */
     sched_spawn sp = {
         .parent = {"j-spawn", "t0000", 1, 12345}, .worker = "w1", .instructions = "x", .item = "x"};
-    SYNC(t, sched_task_spawn(t->s, &sp, spawn_cb, t, e_, sizeof e_));
-    CHECK(t->outcome == SCHED_SPAWN_STALE && t->child[0] == 0);
+    SCHED_SYNC(&t->f, sched_task_spawn(t->f.s, &sp, spawn_cb, t, e_, sizeof e_));
+    CHECK(t->f.outcome == SCHED_SPAWN_STALE && t->child[0] == 0);
     /* child-a at depth 1 may not spawn below max_depth = 1 */
     lease(t, 2);
     CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0001"));
     CHECK(spawn(t, "j-spawn", "t0001", "grandchild", "") == SCHED_SPAWN_REFUSED);
     CHECK(strstr(t->msg, "budget.max_depth exceeded") != NULL);
-    redisReply *r = redisCommand(t->rc, "HMGET test:job:j-spawn total n_ready n_pending");
+    redisReply *r = redisCommand(t->db, "HMGET test:job:j-spawn total n_ready n_pending");
     CHECK(r && r->elements == 3 && !strcmp(r->element[0]->str, "3") &&
           !strcmp(r->element[1]->str, "0") && !strcmp(r->element[2]->str, "1"));
     freeReplyObject(r);
     /* the parent finishes: child-b is released with the parent's result */
     CHECK(complete(t, "j-spawn", "t0000", true, "lead-out") == SCHED_OK);
     CHECK(complete(t, "j-spawn", "t0001", true, "a-out") == SCHED_OK);
-    CHECK(!t->merge);
+    CHECK(!t->f.merge);
     lease(t, 2);
     CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0002"));
     CHECK(strstr(t->leases[0].input, "lead-out") != NULL);
     CHECK(complete(t, "j-spawn", "t0002", true, "b-out") == SCHED_OK);
-    CHECK(t->merge);
+    CHECK(t->f.merge);
     merge(t);
-    CHECK(!strcmp(t->merged_state, "done"));
+    CHECK(!strcmp(t->f.merged_state, "done"));
 }
 
 static void test_model_plan(tctx *t)
@@ -422,8 +365,9 @@ static void test_model_plan(tctx *t)
                           .n_tasks = 1,
                           .tasks = tasks,
                           .plan_schema = "{\"type\":\"object\"}"};
-    SYNC(t, sched_job_submit(t->s, "j-plan", &job, done_cb, t, e_, sizeof e_));
-    CHECK(t->rc_op == 0);
+    SCHED_SYNC(&t->f,
+               sched_job_submit(t->f.s, "j-plan", &job, sched_fixture_done_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
     lease(t, 4);
     CHECK(t->n_leases == 1);
     /* a plan over the budget (5 - planner - reducer = 3 sub-tasks) fails the attempt */
@@ -453,7 +397,7 @@ static void test_model_plan(tctx *t)
                    "{\"tasks\":[{\"id\":\"survey\",\"instructions\":\"Survey\",\"depends_on\":[]},"
                    "{\"id\":\"write\",\"instructions\":\"Write it up\",\"tools\":[\"read_file\"],"
                    "\"depends_on\":[\"survey\"]}]}") == SCHED_OK);
-    CHECK(!t->merge);
+    CHECK(!t->f.merge);
     /* survey t0001 ready; write t0002 waits for it; reducer t0003 waits for both */
     CHECK(!strcmp(hget(t, "j-plan", "t0001", "state", buf, sizeof buf), "ready"));
     CHECK(!strcmp(hget(t, "j-plan", "t0002", "deps", buf, sizeof buf), "t0001"));
@@ -469,10 +413,10 @@ static void test_model_plan(tctx *t)
     CHECK(t->n_leases == 1 && !strcmp(t->leases[0].task, "t0003"));
     CHECK(strstr(t->leases[0].input, "survey-out") && strstr(t->leases[0].input, "write-out"));
     CHECK(complete(t, "j-plan", "t0003", true, "THE FINAL ANSWER") == SCHED_OK);
-    CHECK(t->merge);
+    CHECK(t->f.merge);
     merge(t);
-    CHECK(!strcmp(t->merged_state, "done"));
-    redisReply *r = redisCommand(t->rc, "GET test:job:j-plan:result");
+    CHECK(!strcmp(t->f.merged_state, "done"));
+    redisReply *r = redisCommand(t->db, "GET test:job:j-plan:result");
     const char *res = r && r->type == REDIS_REPLY_STRING ? r->str : "";
     CHECK(strstr(res, "\"merged\":\"THE FINAL ANSWER\"") != NULL);
     CHECK(strstr(res, "\"reducer\":\"t0003\"") != NULL);
@@ -488,28 +432,23 @@ int main(void)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    tctx t = {.loop = &loop};
-    t.rc = redisConnectUnix(fx.sock);
-    char err[256];
-    sched_config cfg = {.loop = &loop, .redis = fx.addr, .prefix = "test:"};
-    if (!t.rc || t.rc->err || sched_open(&t.s, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "cannot connect to the test redis-server\n");
+    tctx t = {0};
+    t.db = redisConnectUnix(fx.sock);
+    char err[256] = "";
+    if (!t.db || t.db->err ||
+        sched_fixture_open(&t.f, &loop, &fx, NULL, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot connect to the test redis-server %s\n", err);
         redis_fixture_cleanup(&fx);
         return 1;
     }
-    uint64_t end = sched_now_ms() + 5000;
-    while (!sched_is_up(t.s) && sched_now_ms() < end)
-        uv_run(&loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
-    CHECK(sched_is_up(t.s));
     test_submit_refused(&t);
     test_slow_branch(&t);
     test_failure_skips_branch(&t);
     test_spawn_budget(&t);
     test_model_plan(&t);
-    sched_close(t.s);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    sched_fixture_close(&t.f);
     CHECK(uv_loop_close(&loop) == 0);
-    redisFree(t.rc);
+    redisFree(t.db);
     redis_fixture_cleanup(&fx);
     if (check_fail_count)
         fprintf(stderr, "%d check(s) failed\n", check_fail_count);

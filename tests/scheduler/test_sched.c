@@ -9,21 +9,13 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "../common/redis_fixture.h"
-#include "scheduler.h"
-#include "../common/check.h"
+#include "../common/sched_fixture.h"
 
 typedef struct tctx {
-    uv_loop_t *loop;
+    sched_fixture f;        /* first: the kit's callbacks take a tctx as their ud */
     const char *redis_sock; /* for direct checks with a plain connection */
-    sched_t *s;
     int up_events, down_events;
     bool up;
-    /* last callback results */
-    int calls, rc, outcome;
-    bool merge;
-    long long count;
-    char err[512];
     size_t n_leases;
     char lease_task[16][16];
     unsigned lease_attempt[16];
@@ -33,9 +25,6 @@ typedef struct tctx {
     uint64_t held_token[64];
     char held_worker[64][8];
     size_t n_held;
-    int merged_calls;
-    char merged_state[32];
-    char merged_job[64];
     sched_job_status status;
     char status_state[32];
     char result[65536];
@@ -52,33 +41,11 @@ static void on_state(void *ud, bool up, const char *msg)
         t->down_events++;
 }
 
-static void wait_for(tctx *t, int *counter, int target, int timeout_ms)
-{
-    uint64_t end = sched_now_ms() + (uint64_t)timeout_ms;
-    while (*counter < target && sched_now_ms() < end)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
-}
-
-static void wait_up(tctx *t)
-{
-    uint64_t end = sched_now_ms() + 5000;
-    while (!sched_is_up(t->s) && sched_now_ms() < end)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
-}
-
-static void done_cb(void *ud, int rc, const char *err)
-{
-    tctx *t = ud;
-    t->rc = rc;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
-    t->calls++;
-}
-
 static void lease_cb(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
 {
     tctx *t = ud;
-    t->rc = rc;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->f.rc = rc;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
     t->n_leases = n;
     for (size_t i = 0; i < n && i < 16; i++) {
         snprintf(t->lease_task[i], sizeof t->lease_task[i], "%s", l[i].task_id);
@@ -96,43 +63,13 @@ static void lease_cb(void *ud, int rc, const char *err, const sched_lease *l, si
             t->held_token[k] = l[i].token;
         }
     }
-    t->calls++;
-}
-
-static void outcome_cb(void *ud, int rc, const char *err, int outcome, bool merge)
-{
-    tctx *t = ud;
-    t->rc = rc;
-    t->outcome = outcome;
-    t->merge = merge;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
-    t->calls++;
-}
-
-static void count_cb(void *ud, int rc, const char *err, long long n)
-{
-    tctx *t = ud;
-    t->rc = rc;
-    t->count = n;
-    t->calls++;
-}
-
-static void merged_cb(void *ud, const char *job, int rc, const char *err, const char *state)
-{
-    tctx *t = ud;
-    if (rc == 0) {
-        t->merged_calls++;
-        snprintf(t->merged_state, sizeof t->merged_state, "%s", state);
-        snprintf(t->merged_job, sizeof t->merged_job, "%s", job);
-    } else {
-        fprintf(stderr, "merge %s failed: %s\n", job, err);
-    }
+    t->f.calls++;
 }
 
 static void status_cb(void *ud, int rc, const char *err, const sched_job_status *j, size_t n)
 {
     tctx *t = ud;
-    t->rc = rc;
+    t->f.rc = rc;
     if (rc == 0 && n == 1) {
         t->status = *j;
         snprintf(t->status_state, sizeof t->status_state, "%s", j->state);
@@ -141,32 +78,18 @@ static void status_cb(void *ud, int rc, const char *err, const sched_job_status 
         t->status.tasks = NULL;
         t->status.job_id = t->status.name = t->status.result_json = NULL;
     }
-    t->calls++;
+    t->f.calls++;
 }
 
 static void cancel_cb(void *ud, int rc, const char *err, const char *prev,
                       const sched_taskref *running, const char *const *workers, size_t n)
 {
     tctx *t = ud;
-    t->rc = rc;
+    t->f.rc = rc;
     t->n_cancel = n;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
-    t->calls++;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
+    t->f.calls++;
 }
-
-/* Synchronous wrappers: issue, then spin the loop until the callback ran. */
-#define SYNC(t, call)                                                                              \
-    do {                                                                                           \
-        char e_[256];                                                                              \
-        int before_ = (t)->calls;                                                                  \
-        if ((call) != 0) {                                                                         \
-            (t)->rc = -1;                                                                          \
-            snprintf((t)->err, sizeof(t)->err, "%s", e_);                                          \
-        } else {                                                                                   \
-            wait_for((t), &(t)->calls, before_ + 1, 5000);                                         \
-            CHECK((t)->calls == before_ + 1);                                                      \
-        }                                                                                          \
-    } while (0)
 
 static void submit_wall(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts,
                         uint32_t wall_s)
@@ -190,9 +113,9 @@ static void submit_wall(tctx *t, const char *id, size_t n, const char *merge, ui
                           .seed = 7,
                           .n_tasks = n,
                           .tasks = tasks};
-    SYNC(t, sched_job_submit(t->s, id, &job, done_cb, t, e_, sizeof e_));
-    if (t->rc != 0) fprintf(stderr, "submit %s: %s\n", id, t->err);
-    CHECK(t->rc == 0);
+    SCHED_SYNC(&t->f, sched_job_submit(t->f.s, id, &job, sched_fixture_done_cb, t, e_, sizeof e_));
+    if (t->f.rc != 0) fprintf(stderr, "submit %s: %s\n", id, t->f.err);
+    CHECK(t->f.rc == 0);
 }
 
 static void submit(tctx *t, const char *id, size_t n, const char *merge, uint32_t max_attempts)
@@ -205,9 +128,9 @@ static void lease(tctx *t, size_t n, uint64_t lease_ms)
     sched_slot w[8];
     for (int i = 0; i < 8; i++)
         w[i] = (sched_slot){i % 2 ? "w2" : "w1", 7};
-    SYNC(t, sched_task_lease(t->s, lease_ms, w, n, lease_cb, t, e_, sizeof e_));
-    if (t->rc != 0) fprintf(stderr, "lease: %s\n", t->err);
-    CHECK(t->rc == 0);
+    SCHED_SYNC(&t->f, sched_task_lease(t->f.s, lease_ms, w, n, lease_cb, t, e_, sizeof e_));
+    if (t->f.rc != 0) fprintf(stderr, "lease: %s\n", t->f.err);
+    CHECK(t->f.rc == 0);
 }
 
 /* The token and holder of job/task's latest lease (0 / "w1" if never leased). */
@@ -236,20 +159,20 @@ static int complete(tctx *t, const char *job, const char *task, unsigned attempt
                       .output = out,
                       .error = ok ? "" : "boom",
                       .tokens = 3};
-    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0);
-    return t->outcome;
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
+    return t->f.outcome;
 }
 
 /* Wait until nothing is left waiting in test:merging. */
 static void merge_wait(tctx *t)
 {
     redisContext *c = redisConnectUnix(t->redis_sock);
-    uint64_t end = sched_now_ms() + 5000;
+    uint64_t end = swarm_clock_ms() + 5000;
     long long left = 1;
-    while (left > 0 && sched_now_ms() < end) {
+    while (left > 0 && swarm_clock_ms() < end) {
         for (int i = 0; i < 5; i++)
-            uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+            uv_run(t->f.loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
         redisReply *r = c && !c->err ? redisCommand(c, "SCARD test:merging") : NULL;
         left = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
         freeReplyObject(r);
@@ -257,22 +180,23 @@ static void merge_wait(tctx *t)
     if (c) redisFree(c);
     /* the finish callbacks follow their replies */
     for (int i = 0; i < 20; i++)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
+        uv_run(t->f.loop, UV_RUN_NOWAIT), fixture_sleep_ms(1);
 }
 
 /* Run the merger and wait for it. */
 static void merge_all(tctx *t)
 {
     char e[256];
-    CHECK(sched_merge_pending(t->s, merged_cb, t, e, sizeof e) == 0);
+    CHECK(sched_merge_pending(t->f.s, sched_fixture_merged_cb, t, e, sizeof e) == 0);
     merge_wait(t);
 }
 
 static void status(tctx *t, const char *job)
 {
     const char *ids[1] = {job};
-    SYNC(t, sched_status(t->s, ids, 1, true, true, 0, 1u << 20, status_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0);
+    SCHED_SYNC(&t->f,
+               sched_status(t->f.s, ids, 1, true, true, 0, 1u << 20, status_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
 }
 
 static void test_fence_and_merge(tctx *t)
@@ -283,7 +207,7 @@ static void test_fence_and_merge(tctx *t)
     CHECK(strcmp(t->lease_task[0], "t0000") == 0 && strcmp(t->lease_task[1], "t0001") == 0);
     CHECK(t->lease_attempt[0] == 1 && strcmp(t->lease_input[0], "item0") == 0);
     CHECK(complete(t, "j-a", "t0000", 1, true, "out0") == SCHED_OK);
-    CHECK(!t->merge);
+    CHECK(!t->f.merge);
     /* the same result again: duplicate; an old attempt: stale; unknown task */
     CHECK(complete(t, "j-a", "t0000", 1, true, "again") == SCHED_DUPLICATE);
     CHECK(complete(t, "j-a", "t0001", 2, true, "wrong attempt") == SCHED_STALE);
@@ -307,16 +231,16 @@ static void test_fence_and_merge(tctx *t)
                       .error = "",
                       .tokens = 3};
     int outcomes[2] = {-1, -1};
-    int before = t->calls;
-    CHECK(sched_task_complete(t->s, &r, outcome_cb, t, e, sizeof e) == 0);
-    CHECK(sched_task_complete(t->s, &r, outcome_cb, t, e, sizeof e) == 0);
-    wait_for(t, &t->calls, before + 2, 5000);
-    outcomes[1] = t->outcome;
+    int before = t->f.calls;
+    CHECK(sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e, sizeof e) == 0);
+    CHECK(sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e, sizeof e) == 0);
+    sched_fixture_spin(&t->f, &t->f.calls, before + 2, 5000);
+    outcomes[1] = t->f.outcome;
     CHECK(outcomes[1] == SCHED_DUPLICATE);
     merge_all(t);
     merge_all(t);
-    CHECK(t->merged_calls == 1);
-    CHECK(strcmp(t->merged_state, "done") == 0);
+    CHECK(t->f.merged == 1);
+    CHECK(strcmp(t->f.merged_state, "done") == 0);
     status(t, "j-a");
     CHECK(strcmp(t->status.state, "done") == 0);
     cJSON *res = cJSON_Parse(t->result);
@@ -344,7 +268,7 @@ static void test_fence_and_merge(tctx *t)
 static void test_retry_expire(tctx *t)
 {
     merge_all(t);
-    int merged0 = t->merged_calls;
+    int merged0 = t->f.merged;
     submit(t, "j-b", 2, "json", 2);
     lease(t, 2, 30000);
     CHECK(t->n_leases == 2);
@@ -358,8 +282,8 @@ static void test_retry_expire(tctx *t)
     lease(t, 1, 50); /* a short lease that will expire */
     CHECK(t->n_leases == 1 && t->lease_attempt[0] == 2);
     fixture_sleep_ms(80);
-    SYNC(t, sched_leases_expire(t->s, 100, count_cb, t, e_, sizeof e_));
-    CHECK(t->count == 1);
+    SCHED_SYNC(&t->f, sched_leases_expire(t->f.s, 100, sched_fixture_count_cb, t, e_, sizeof e_));
+    CHECK(t->f.count == 1);
     /* attempt 2 of 2 expired: failed for good, a late result is stale */
     status(t, "j-b");
     CHECK(t->status.failed == 1);
@@ -369,20 +293,23 @@ static void test_retry_expire(tctx *t)
     const char *hw = NULL;
     uint64_t htok = held(t, "j-b", "t0001", &hw);
     sched_taskref refs[2] = {{"j-b", "t0001", 1, htok}, {"j-b", "t0001", 7, htok}};
-    SYNC(t, sched_tasks_heartbeat(t->s, hw, refs, 2, 30000, count_cb, t, e_, sizeof e_));
-    CHECK(t->count == 1);
+    SCHED_SYNC(&t->f, sched_tasks_heartbeat(t->f.s, hw, refs, 2, 30000, sched_fixture_count_cb, t,
+                                            e_, sizeof e_));
+    CHECK(t->f.count == 1);
     /* a wrong token, or another worker naming the right one, extends nothing */
     refs[0].token = htok ^ 1;
-    SYNC(t, sched_tasks_heartbeat(t->s, hw, refs, 1, 30000, count_cb, t, e_, sizeof e_));
-    CHECK(t->count == 0);
+    SCHED_SYNC(&t->f, sched_tasks_heartbeat(t->f.s, hw, refs, 1, 30000, sched_fixture_count_cb, t,
+                                            e_, sizeof e_));
+    CHECK(t->f.count == 0);
     refs[0].token = htok;
-    SYNC(t, sched_tasks_heartbeat(t->s, "intruder", refs, 1, 30000, count_cb, t, e_, sizeof e_));
-    CHECK(t->count == 0);
+    SCHED_SYNC(&t->f, sched_tasks_heartbeat(t->f.s, "intruder", refs, 1, 30000,
+                                            sched_fixture_count_cb, t, e_, sizeof e_));
+    CHECK(t->f.count == 0);
     CHECK(complete(t, "j-b", "t0001", 1, true, "{\"k\": 1}") == SCHED_OK);
-    CHECK(t->merge);
+    CHECK(t->f.merge);
     merge_all(t);
-    CHECK(t->merged_calls == merged0 + 1);
-    CHECK(strcmp(t->merged_state, "failed") == 0);
+    CHECK(t->f.merged == merged0 + 1);
+    CHECK(strcmp(t->f.merged_state, "failed") == 0);
     status(t, "j-b");
     CHECK(strcmp(t->status.state, "failed") == 0);
     cJSON *res = cJSON_Parse(t->result);
@@ -411,38 +338,39 @@ static void test_worker_lost_and_cancel(tctx *t)
     lease(t, 2, 30000);
     CHECK(t->n_leases == 2);
     sched_taskref lost[1] = {{"j-c", "t0000", 1, 0}};
-    SYNC(t, sched_tasks_fail(t->s, lost, 1, "worker w1 lost", false, count_cb, t, e_, sizeof e_));
-    CHECK(t->count == 1);
+    SCHED_SYNC(&t->f, sched_tasks_fail(t->f.s, lost, 1, "worker w1 lost", false,
+                                       sched_fixture_count_cb, t, e_, sizeof e_));
+    CHECK(t->f.count == 1);
     status(t, "j-c");
     CHECK(t->status.pending == 2 && t->status.running == 1);
-    SYNC(t, sched_job_cancel(t->s, "j-c", cancel_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->n_cancel == 1);
+    SCHED_SYNC(&t->f, sched_job_cancel(t->f.s, "j-c", cancel_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->n_cancel == 1);
     CHECK(complete(t, "j-c", "t0001", 1, true, "after cancel") == SCHED_STALE);
     merge_all(t);
     status(t, "j-c");
     CHECK(strcmp(t->status.state, "cancelled") == 0 && t->status.cancelled == 3);
-    SYNC(t, sched_job_cancel(t->s, "j-nope", cancel_cb, t, e_, sizeof e_));
-    CHECK(t->rc == -1 && strstr(t->err, "unknown job"));
+    SCHED_SYNC(&t->f, sched_job_cancel(t->f.s, "j-nope", cancel_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == -1 && strstr(t->f.err, "unknown job"));
 }
 
 static void test_deadline_and_noscript(tctx *t, redis_fixture *fx)
 {
     merge_all(t);
-    int merged0 = t->merged_calls;
+    int merged0 = t->f.merged;
     submit_wall(t, "j-e", 3, "concat", 3, 1);
     lease(t, 1, 30000);
     CHECK(t->n_leases == 1);
     CHECK(complete(t, "j-e", "t0000", 1, true, "in time") == SCHED_OK);
     lease(t, 1, 30000);
     CHECK(t->n_leases == 1 && strcmp(t->lease_task[0], "t0001") == 0);
-    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->n_cancel == 0); /* not yet */
+    SCHED_SYNC(&t->f, sched_jobs_deadline(t->f.s, 10, cancel_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->n_cancel == 0); /* not yet */
     fixture_sleep_ms(1050);
-    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->n_cancel == 1); /* t0001 was running: stop it */
+    SCHED_SYNC(&t->f, sched_jobs_deadline(t->f.s, 10, cancel_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->n_cancel == 1); /* t0001 was running: stop it */
     CHECK(complete(t, "j-e", "t0001", 1, true, "too late") == SCHED_STALE);
     merge_all(t);
-    CHECK(t->merged_calls == merged0 + 1 && strcmp(t->merged_state, "failed") == 0);
+    CHECK(t->f.merged == merged0 + 1 && strcmp(t->f.merged_state, "failed") == 0);
     status(t, "j-e");
     CHECK(t->status.done == 1 && t->status.failed == 2);
     CHECK(strstr(t->result, "budget.wall_time_s exceeded") != NULL);
@@ -466,14 +394,11 @@ static void test_deadline_and_noscript(tctx *t, redis_fixture *fx)
  * to merge: one completion wins, the result is stored exactly once. */
 static void test_two_connections(tctx *t, redis_fixture *fx)
 {
-    tctx u = {.loop = t->loop, .redis_sock = fx->sock};
+    tctx u = {.redis_sock = fx->sock};
     char err[256];
-    sched_config cfg = {
-        .loop = t->loop, .redis = fx->addr, .prefix = "test:", .on_state = on_state, .ud = &u};
-    CHECK(sched_open(&u.s, &cfg, err, sizeof err) == 0);
-    wait_up(&u);
+    CHECK(sched_fixture_open(&u.f, t->f.loop, fx, on_state, &u, err, sizeof err) == 0, "%s", err);
     merge_all(t);
-    int merged_t = t->merged_calls;
+    int merged_t = t->f.merged;
     submit(t, "j-g", 2, "concat", 3);
     lease(t, 2, 30000);
     CHECK(t->n_leases == 2);
@@ -486,18 +411,18 @@ static void test_two_connections(tctx *t, redis_fixture *fx)
                       .output = "second",
                       .error = "",
                       .tokens = 1};
-    int tb = t->calls, ub = u.calls;
-    CHECK(sched_task_complete(t->s, &r, outcome_cb, t, err, sizeof err) == 0);
-    CHECK(sched_task_complete(u.s, &r, outcome_cb, &u, err, sizeof err) == 0);
-    wait_for(t, &t->calls, tb + 1, 5000);
-    wait_for(&u, &u.calls, ub + 1, 5000);
-    CHECK((t->outcome == SCHED_OK) != (u.outcome == SCHED_OK));
-    CHECK(t->outcome == SCHED_DUPLICATE || u.outcome == SCHED_DUPLICATE);
-    CHECK(t->merge != u.merge); /* exactly one of them made the job ready to merge */
-    CHECK(sched_merge_pending(t->s, merged_cb, t, err, sizeof err) == 0);
-    CHECK(sched_merge_pending(u.s, merged_cb, &u, err, sizeof err) == 0);
+    int tb = t->f.calls, ub = u.f.calls;
+    CHECK(sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, err, sizeof err) == 0);
+    CHECK(sched_task_complete(u.f.s, &r, sched_fixture_outcome_cb, &u, err, sizeof err) == 0);
+    sched_fixture_spin(&t->f, &t->f.calls, tb + 1, 5000);
+    sched_fixture_spin(&u.f, &u.f.calls, ub + 1, 5000);
+    CHECK((t->f.outcome == SCHED_OK) != (u.f.outcome == SCHED_OK));
+    CHECK(t->f.outcome == SCHED_DUPLICATE || u.f.outcome == SCHED_DUPLICATE);
+    CHECK(t->f.merge != u.f.merge); /* exactly one of them made the job ready to merge */
+    CHECK(sched_merge_pending(t->f.s, sched_fixture_merged_cb, t, err, sizeof err) == 0);
+    CHECK(sched_merge_pending(u.f.s, sched_fixture_merged_cb, &u, err, sizeof err) == 0);
     merge_wait(t);
-    CHECK((t->merged_calls - merged_t) + u.merged_calls == 1);
+    CHECK((t->f.merged - merged_t) + u.f.merged == 1);
     status(t, "j-g");
     cJSON *res = cJSON_Parse(t->result);
     CHECK(res && cJSON_GetArraySize(cJSON_GetObjectItem(res, "results")) == 2);
@@ -505,9 +430,9 @@ static void test_two_connections(tctx *t, redis_fixture *fx)
         CHECK(!strcmp(cJSON_GetObjectItem(res, "merged")->valuestring,
                       "## item0\nfirst\n\n## item1\nsecond"));
     cJSON_Delete(res);
-    sched_close(u.s);
+    sched_close(u.f.s);
     for (int i = 0; i < 10; i++)
-        uv_run(t->loop, UV_RUN_NOWAIT);
+        uv_run(t->f.loop, UV_RUN_NOWAIT);
 }
 
 /* Bug 5: a result or progress for the running attempt is merged only from
@@ -527,22 +452,24 @@ static void test_forged(tctx *t)
                       .error = "",
                       .tokens = 1};
     /* no token, a guessed one, the right one from another sender */
-    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.outcome == SCHED_FORGED);
     r.ref.token = tok + 1;
     r.worker = w;
-    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.outcome == SCHED_FORGED);
     r.ref.token = tok;
     r.worker = strcmp(w, "w1") ? "w1" : "w2";
-    SYNC(t, sched_task_complete(t->s, &r, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.outcome == SCHED_FORGED);
     sched_taskref ref = {"j-x", "t0000", 1, tok ^ 0x100};
-    SYNC(t, sched_task_progress(t->s, &ref, w, 5, "x", 30000, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->outcome == SCHED_FORGED);
+    SCHED_SYNC(&t->f, sched_task_progress(t->f.s, &ref, w, 5, "x", 30000, sched_fixture_outcome_cb,
+                                          t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.outcome == SCHED_FORGED);
     ref.token = tok;
-    SYNC(t, sched_task_progress(t->s, &ref, w, 5, "x", 30000, outcome_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->outcome == SCHED_OK);
+    SCHED_SYNC(&t->f, sched_task_progress(t->f.s, &ref, w, 5, "x", 30000, sched_fixture_outcome_cb,
+                                          t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.outcome == SCHED_OK);
     /* the holder's own result still goes in; the forged output never did */
     CHECK(complete(t, "j-x", "t0000", 1, true, "real") == SCHED_OK);
     CHECK(complete(t, "j-x", "t0001", 1, true, "real1") == SCHED_OK);
@@ -562,21 +489,21 @@ static void test_fair_share(tctx *t)
     CHECK(t->n_leases == 4);
     CHECK(held(t, "j-small", "t0000", NULL) != 0 && held(t, "j-small", "t0001", NULL) != 0);
     CHECK(held(t, "j-big", "t0000", NULL) != 0 && held(t, "j-big", "t0001", NULL) != 0);
-    SYNC(t, sched_job_cancel(t->s, "j-big", cancel_cb, t, e_, sizeof e_));
-    SYNC(t, sched_job_cancel(t->s, "j-small", cancel_cb, t, e_, sizeof e_));
+    SCHED_SYNC(&t->f, sched_job_cancel(t->f.s, "j-big", cancel_cb, t, e_, sizeof e_));
+    SCHED_SYNC(&t->f, sched_job_cancel(t->f.s, "j-small", cancel_cb, t, e_, sizeof e_));
     merge_all(t);
 
     /* queued for longer than its wall time, never dispatched: not failed */
     submit_wall(t, "j-wall", 1, "concat", 3, 1);
     fixture_sleep_ms(1100);
-    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
+    SCHED_SYNC(&t->f, sched_jobs_deadline(t->f.s, 10, cancel_cb, t, e_, sizeof e_));
     status(t, "j-wall");
     CHECK(strcmp(t->status.state, "running") == 0 && t->status.failed == 0);
     lease(t, 1, 30000);
     CHECK(t->n_leases == 1);
     fixture_sleep_ms(1050);
-    SYNC(t, sched_jobs_deadline(t->s, 10, cancel_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && t->n_cancel == 1);
+    SCHED_SYNC(&t->f, sched_jobs_deadline(t->f.s, 10, cancel_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->n_cancel == 1);
     merge_all(t);
     status(t, "j-wall");
     CHECK(strcmp(t->status.state, "failed") == 0);
@@ -585,11 +512,11 @@ static void test_fair_share(tctx *t)
 static void removed_cb(void *ud, int rc, const char *err, const char *state, long long left)
 {
     tctx *t = ud;
-    t->rc = rc;
-    snprintf(t->err, sizeof t->err, "%s", err ? err : "");
+    t->f.rc = rc;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
     snprintf(t->status_state, sizeof t->status_state, "%s", state ? state : "(removed)");
-    t->count = left;
-    t->calls++;
+    t->f.count = left;
+    t->f.calls++;
 }
 
 /* Keys in Redis matching pattern (a plain connection, SCAN). */
@@ -626,29 +553,31 @@ static void test_remove_and_retention(tctx *t)
     CHECK(complete(t, "j-r", "t0001", 1, true, "b") == SCHED_OK);
     merge_all(t);
     CHECK(keys_matching(t, "test:job:j-r:*") >= 4); /* tasks, 2 task hashes, events, result */
-    SYNC(t, sched_job_remove(t->s, "j-r", removed_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && strcmp(t->status_state, "(removed)") == 0 && t->count == 0);
+    SCHED_SYNC(&t->f, sched_job_remove(t->f.s, "j-r", removed_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && strcmp(t->status_state, "(removed)") == 0 && t->f.count == 0);
     CHECK(keys_matching(t, "test:job:j-r") == 0 && keys_matching(t, "test:job:j-r:*") == 0);
     CHECK(keys_matching(t, "test:trash*") == 0);
     const char *ids[1] = {"j-r"};
-    SYNC(t, sched_status(t->s, ids, 1, false, false, 0, 0, status_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && !t->status.found);
-    SYNC(t, sched_job_remove(t->s, "j-r", removed_cb, t, e_, sizeof e_));
-    CHECK(t->rc == -1 && strstr(t->err, "unknown job"));
+    SCHED_SYNC(&t->f,
+               sched_status(t->f.s, ids, 1, false, false, 0, 0, status_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && !t->status.found);
+    SCHED_SYNC(&t->f, sched_job_remove(t->f.s, "j-r", removed_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == -1 && strstr(t->f.err, "unknown job"));
 
     submit(t, "j-r2", 3, "concat", 3);
-    SYNC(t, sched_job_remove(t->s, "j-r2", removed_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && strcmp(t->status_state, "running") == 0);
+    SCHED_SYNC(&t->f, sched_job_remove(t->f.s, "j-r2", removed_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && strcmp(t->status_state, "running") == 0);
     CHECK(keys_matching(t, "test:job:j-r2") == 1);
-    SYNC(t, sched_job_cancel(t->s, "j-r2", cancel_cb, t, e_, sizeof e_));
+    SCHED_SYNC(&t->f, sched_job_cancel(t->f.s, "j-r2", cancel_cb, t, e_, sizeof e_));
     merge_all(t);
     /* retention: finished before an hour ago -> kept; before now + 1 s -> removed */
-    SYNC(t,
-         sched_jobs_purge(t->s, sched_now_ms() - 3600000, 100, 1000, removed_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && strcmp(t->status_state, "0") == 0);
+    SCHED_SYNC(&t->f, sched_jobs_purge(t->f.s, sched_now_ms() - 3600000, 100, 1000, removed_cb, t,
+                                       e_, sizeof e_));
+    CHECK(t->f.rc == 0 && strcmp(t->status_state, "0") == 0);
     CHECK(keys_matching(t, "test:job:j-r2") == 1);
-    SYNC(t, sched_jobs_purge(t->s, sched_now_ms() + 1000, 100, 1000, removed_cb, t, e_, sizeof e_));
-    CHECK(t->rc == 0 && atoi(t->status_state) >= 1 && t->count == 0);
+    SCHED_SYNC(&t->f, sched_jobs_purge(t->f.s, sched_now_ms() + 1000, 100, 1000, removed_cb, t, e_,
+                                       sizeof e_));
+    CHECK(t->f.rc == 0 && atoi(t->status_state) >= 1 && t->f.count == 0);
     CHECK(keys_matching(t, "test:job:j-r2") == 0 && keys_matching(t, "test:job:j-r2:*") == 0);
     CHECK(keys_matching(t, "test:trash*") == 0);
 }
@@ -656,16 +585,16 @@ static void test_remove_and_retention(tctx *t)
 static void test_redis_down(tctx *t, redis_fixture *fx)
 {
     redis_fixture_stop(fx);
-    for (int i = 0; i < 100 && sched_is_up(t->s); i++)
-        uv_run(t->loop, UV_RUN_NOWAIT), fixture_sleep_ms(5);
-    CHECK(!sched_is_up(t->s));
+    for (int i = 0; i < 100 && sched_is_up(t->f.s); i++)
+        uv_run(t->f.loop, UV_RUN_NOWAIT), fixture_sleep_ms(5);
+    CHECK(!sched_is_up(t->f.s));
     char e[256];
     sched_slot w[1] = {{"w1", 1}};
-    CHECK(sched_task_lease(t->s, 1000, w, 1, lease_cb, t, e, sizeof e) == -1);
+    CHECK(sched_task_lease(t->f.s, 1000, w, 1, lease_cb, t, e, sizeof e) == -1);
     CHECK(strstr(e, "not connected") != NULL);
     CHECK(redis_fixture_start(fx) == 0);
-    wait_up(t);
-    CHECK(sched_is_up(t->s));
+    sched_fixture_wait_up(&t->f);
+    CHECK(sched_is_up(t->f.s));
     /* a fresh redis has no scripts cached: EVALSHA must recover via NOSCRIPT or reload */
     submit(t, "j-d", 1, "concat", 1);
     lease(t, 1, 1000);
@@ -681,16 +610,13 @@ int main(void)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    tctx t = {.loop = &loop, .redis_sock = fx.sock};
+    tctx t = {.redis_sock = fx.sock};
     char err[256];
-    sched_config cfg = {
-        .loop = &loop, .redis = fx.addr, .prefix = "test:", .on_state = on_state, .ud = &t};
-    if (sched_open(&t.s, &cfg, err, sizeof err) != 0) {
+    if (sched_fixture_open(&t.f, &loop, &fx, on_state, &t, err, sizeof err) != 0) {
         fprintf(stderr, "sched_open: %s\n", err);
+        redis_fixture_cleanup(&fx);
         return 1;
     }
-    wait_up(&t);
-    CHECK(sched_is_up(t.s));
     test_fence_and_merge(&t);
     test_retry_expire(&t);
     test_worker_lost_and_cancel(&t);
@@ -700,8 +626,7 @@ int main(void)
     test_fair_share(&t);
     test_remove_and_retention(&t);
     test_redis_down(&t, &fx);
-    sched_close(t.s);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    sched_fixture_close(&t.f);
     CHECK(uv_loop_close(&loop) == 0);
     redis_fixture_cleanup(&fx);
     if (check_fail_count)
