@@ -144,104 +144,328 @@ RT_AVX512 RT_INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1)
                               _mm256_loadu_si256((const __m256i *)p1), 1);
 }
 
-/* Two adjacent Q8_0 blocks per 512-bit step: lanes 0-7 hold block i's eight
- * int32 partial sums, lanes 8-15 block i+1's; a lone last block takes a
- * 256-bit step. dx[t] holds token t's block scales as floats (converted
- * once per call, not once per row). */
-RT_AVX512 RT_INLINE void q8_0_row(const uint8_t *w, const uint8_t *const *xs,
-                                  const float *const *dx, int nt, int64_t n, float *out,
-                                  int64_t ldo)
+/* Q8_0 tiles: Q8_TR rows x Q8_TT tokens. Two adjacent blocks per 512-bit
+ * step (lanes 0-7 block i's eight int32 partial sums, lanes 8-15 block
+ * i+1's). vpdpbusd multiplies unsigned by signed bytes, so the weights are
+ * offset to w + 128 (an xor, once per row block, shared by every token) and
+ * each token's step starts its integer sum at -128 * (sum of its four
+ * bytes) per lane, precomputed once per call: the sum is then exactly
+ * sum w * x, one instruction per 64 multiply-adds per (row, token).
+ * The activations are laid out once per call, per 64-element pair of
+ * blocks: 64 bytes of codes, the 16 int32 corrections, the 16 float scales
+ * (8 x d_i, 8 x d_i+1); an odd last block is padded with zeros, which add
+ * exactly nothing. */
+#ifndef Q8_TR
+#define Q8_TR 4
+#endif
+#ifndef Q8_TT
+#define Q8_TT 8
+#endif
+enum { Q8_PAIR = 192 };
+
+RT_AVX512 static void q8_0_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
 {
-    __m512 acc[NT_MAX];
-    for (int t = 0; t < nt; t++)
-        acc[t] = _mm512_setzero_ps();
-    const int64_t nb = n / 32;
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i idx01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const uint8_t *b = w + 34 * i;
-        const __m512i W = load_2x32(b + 2, b + 36);
-        /* unsigned |w| for dpbusd; the sign moves to the activation */
-        const __m512i aW = _mm512_abs_epi8(W);
-        const __mmask64 neg = _mm512_movepi8_mask(W);
-        const __m512 dw =
-            _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(b)), _mm512_set1_ps(h2f(b + 34)));
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *a = xs[t] + 34 * i;
-            __m512i X =
-                _mm512_mask_sub_epi8(load_2x32(a + 2, a + 36), neg, zero, load_2x32(a + 2, a + 36));
-            __m512i s = _mm512_dpbusd_epi32(zero, aW, X);
-            __m512 d2 =
-                _mm512_castpd_ps(_mm512_castpd128_pd512(_mm_load_sd((const double *)(dx[t] + i))));
-            d2 = _mm512_permutexvar_ps(idx01, d2);
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, d2), _mm512_cvtepi32_ps(s), acc[t]);
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < nb; i += 2, a += 68, dst += Q8_PAIR) {
+        __m512i X;
+        __m512 dx;
+        if (i + 1 < nb) {
+            X = load_2x32(a + 2, a + 36);
+            dx = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(a)), _mm512_set1_ps(h2f(a + 34)));
+        } else {
+            X = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2)));
+            dx = _mm512_maskz_mov_ps(0x00FF, _mm512_set1_ps(h2f(a)));
         }
+        const __m512i nc = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, X));
+        _mm512_storeu_si512((void *)dst, X);
+        _mm512_storeu_si512((void *)(dst + 64), nc);
+        _mm512_storeu_ps((float *)(dst + 128), dx);
     }
-    if (i < nb) {
-        const uint8_t *b = w + 34 * i;
-        const __m256i W = _mm256_loadu_si256((const __m256i *)(b + 2));
-        const __m256i aW = _mm256_abs_epi8(W);
-        const float dw = h2f(b);
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *a = xs[t] + 34 * i;
-            __m256i X = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(a + 2)), W);
-            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aW, X);
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dw * dx[t][i]),
-                                     _mm512_cvtepi32_ps(_mm512_zextsi256_si512(s)), acc[t]);
-        }
-    }
-    for (int t = 0; t < nt; t++)
-        out[t * ldo] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* The driver for Q8_0: token groups outermost, so each group's activation
- * scales are converted once; rows in tiles inside. */
+/* R rows (stride ws) x T tokens (prepared by q8_0_act_prep); each (row,
+ * token) has its own accumulator and the same float operations whatever R
+ * and T are, so a token's result does not depend on its neighbours. */
+RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
+                                   const uint8_t *const *xp, const int T, int64_t nb, float *out,
+                                   int64_t ldo)
+{
+    __m512 acc[Q8_TR][Q8_TT];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm512_setzero_ps();
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    /* half-precision scales at bytes 0 and 34 of a 64-byte load -> words 0, 17 */
+    const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 17,
+                                          17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int64_t i = 0, p = 0; i < nb; i += 2, p++) {
+        __m512i W[Q8_TR];
+        __m512 DW[Q8_TR];
+        for (int r = 0; r < R; r++) {
+            const uint8_t *b = w + (size_t)r * ws + 34 * (size_t)i;
+            if (i + 1 < nb) {
+                W[r] = _mm512_xor_si512(load_2x32(b + 2, b + 36), k80);
+                const __m512i h =
+                    _mm512_permutexvar_epi16(sidx, _mm512_loadu_si512((const void *)b));
+                DW[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+            } else {
+                W[r] = _mm512_zextsi256_si512(_mm256_xor_si256(
+                    _mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80)));
+                DW[r] = _mm512_maskz_mov_ps(0x00FF, _mm512_set1_ps(h2f(b)));
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *a = xp[t] + Q8_PAIR * (size_t)p;
+            const __m512i X = _mm512_loadu_si512((const void *)a);
+            const __m512i NC = _mm512_loadu_si512((const void *)(a + 64));
+            const __m512 DX = _mm512_loadu_ps((const float *)(a + 128));
+            for (int r = 0; r < R; r++) {
+                const __m512i s = _mm512_dpbusd_epi32(NC, W[r], X);
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(DW[r], DX), _mm512_cvtepi32_ps(s), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define Q8_TILE(r, t)                                                                              \
+    case (r)*16 + (t):                                                                             \
+        q8_0_tile(w, ws, r, xp, t, nb, out, ldo);                                                  \
+        break;
+
+RT_AVX512 static void q8_0_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xp,
+                                    int T, int64_t nb, float *out, int64_t ldo)
+{
+    switch (R * 16 + T) {
+#if 8 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(8, 8)
+#endif
+#if 8 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(8, 7)
+#endif
+#if 8 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(8, 6)
+#endif
+#if 8 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(8, 5)
+#endif
+#if 8 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(8, 4)
+#endif
+#if 8 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(8, 3)
+#endif
+#if 8 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(8, 2)
+#endif
+#if 8 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(8, 1)
+#endif
+#if 7 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(7, 8)
+#endif
+#if 7 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(7, 7)
+#endif
+#if 7 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(7, 6)
+#endif
+#if 7 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(7, 5)
+#endif
+#if 7 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(7, 4)
+#endif
+#if 7 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(7, 3)
+#endif
+#if 7 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(7, 2)
+#endif
+#if 7 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(7, 1)
+#endif
+#if 6 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(6, 8)
+#endif
+#if 6 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(6, 7)
+#endif
+#if 6 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(6, 6)
+#endif
+#if 6 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(6, 5)
+#endif
+#if 6 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(6, 4)
+#endif
+#if 6 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(6, 3)
+#endif
+#if 6 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(6, 2)
+#endif
+#if 6 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(6, 1)
+#endif
+#if 5 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(5, 8)
+#endif
+#if 5 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(5, 7)
+#endif
+#if 5 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(5, 6)
+#endif
+#if 5 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(5, 5)
+#endif
+#if 5 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(5, 4)
+#endif
+#if 5 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(5, 3)
+#endif
+#if 5 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(5, 2)
+#endif
+#if 5 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(5, 1)
+#endif
+#if 4 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(4, 8)
+#endif
+#if 4 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(4, 7)
+#endif
+#if 4 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(4, 6)
+#endif
+#if 4 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(4, 5)
+#endif
+#if 4 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(4, 4)
+#endif
+#if 4 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(4, 3)
+#endif
+#if 4 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(4, 2)
+#endif
+#if 4 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(4, 1)
+#endif
+#if 3 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(3, 8)
+#endif
+#if 3 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(3, 7)
+#endif
+#if 3 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(3, 6)
+#endif
+#if 3 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(3, 5)
+#endif
+#if 3 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(3, 4)
+#endif
+#if 3 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(3, 3)
+#endif
+#if 3 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(3, 2)
+#endif
+#if 3 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(3, 1)
+#endif
+#if 2 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(2, 8)
+#endif
+#if 2 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(2, 7)
+#endif
+#if 2 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(2, 6)
+#endif
+#if 2 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(2, 5)
+#endif
+#if 2 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(2, 4)
+#endif
+#if 2 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(2, 3)
+#endif
+#if 2 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(2, 2)
+#endif
+#if 2 <= Q8_TR && 1 <= Q8_TT
+        Q8_TILE(2, 1)
+#endif
+#if 1 <= Q8_TR && 8 <= Q8_TT
+        Q8_TILE(1, 8)
+#endif
+#if 1 <= Q8_TR && 7 <= Q8_TT
+        Q8_TILE(1, 7)
+#endif
+#if 1 <= Q8_TR && 6 <= Q8_TT
+        Q8_TILE(1, 6)
+#endif
+#if 1 <= Q8_TR && 5 <= Q8_TT
+        Q8_TILE(1, 5)
+#endif
+#if 1 <= Q8_TR && 4 <= Q8_TT
+        Q8_TILE(1, 4)
+#endif
+#if 1 <= Q8_TR && 3 <= Q8_TT
+        Q8_TILE(1, 3)
+#endif
+#if 1 <= Q8_TR && 2 <= Q8_TT
+        Q8_TILE(1, 2)
+#endif
+    default:
+        q8_0_tile(w, ws, 1, xp, 1, nb, out, ldo);
+    }
+}
+#undef Q8_TILE
+
+/* The driver for Q8_0: token groups outermost, so each group's activations
+ * are laid out once; row tiles inside. */
 RT_AVX512 void rt_gemm_q8_0_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
                                    size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
 {
-    enum { SEG = 1024 }; /* blocks of scales kept on the stack per token */
-    const int64_t nb = n / 32;
-    float stack[NT_MAX][SEG];
-    float *heap = NULL;
-    float *buf = &stack[0][0];
-    int64_t cap = SEG;
-    if (nb > SEG) { /* rows over 32768 elements: no model has them; still exact */
-        heap = malloc(sizeof(float) * NT_MAX * (size_t)nb);
+    enum { STACK = 49152 };
+    const int64_t nb = n / 32, np = (nb + 1) / 2;
+    const size_t per_tok = (size_t)np * Q8_PAIR;
+    _Alignas(64) uint8_t stack[STACK];
+    uint8_t *heap = NULL, *buf = stack;
+    if (per_tok * Q8_TT > STACK) { /* rows over 4096 elements */
+        heap = malloc(per_tok * Q8_TT);
         if (!heap) {
             rt_gemm_generic(rt_vec_dot_q8_0, w, w_stride, nr, xq, x_stride, nt, n, out, ldo);
             return;
         }
         buf = heap;
-        cap = nb;
     }
-    for (int64_t t0 = 0; t0 < nt; t0 += NT_MAX) {
-        const int64_t tn = nt - t0 < NT_MAX ? nt - t0 : NT_MAX;
-        const uint8_t *xs[NT_MAX];
-        const float *dx[NT_MAX];
-        for (int64_t t = 0; t < tn; t++) {
-            xs[t] = (const uint8_t *)xq + (size_t)(t0 + t) * x_stride;
-            float *d = buf + t * cap;
-            for (int64_t i = 0; i < nb; i++)
-                d[i] = h2f(xs[t] + 34 * i);
-            dx[t] = d;
+    for (int64_t t0 = 0; t0 < nt; t0 += Q8_TT) {
+        const int tn = (int)(nt - t0 < Q8_TT ? nt - t0 : Q8_TT);
+        const uint8_t *xp[Q8_TT];
+        for (int t = 0; t < tn; t++) {
+            q8_0_act_prep((const uint8_t *)xq + (size_t)(t0 + t) * x_stride, nb,
+                          buf + (size_t)t * per_tok);
+            xp[t] = buf + (size_t)t * per_tok;
         }
-        for (int64_t r = 0; r < nr; r++) {
-            const uint8_t *wr = (const uint8_t *)w + (size_t)r * w_stride;
-            float *o = out + t0 * ldo + r;
-            switch (tn) {
-            case 4:
-                q8_0_row(wr, xs, dx, 4, n, o, ldo);
-                break;
-            case 3:
-                q8_0_row(wr, xs, dx, 3, n, o, ldo);
-                break;
-            case 2:
-                q8_0_row(wr, xs, dx, 2, n, o, ldo);
-                break;
-            default:
-                q8_0_row(wr, xs, dx, 1, n, o, ldo);
-            }
+        for (int64_t r0 = 0; r0 < nr; r0 += Q8_TR) {
+            const int rn = (int)(nr - r0 < Q8_TR ? nr - r0 : Q8_TR);
+            q8_0_tile_any((const uint8_t *)w + (size_t)r0 * w_stride, w_stride, rn, xp, tn, nb,
+                          out + t0 * ldo + r0, ldo);
         }
     }
     free(heap);

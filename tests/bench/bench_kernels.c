@@ -15,13 +15,22 @@
  * differ from the float ones by the activations' 8-bit rounding, so it is
  * checked with a looser bound (2e-2 of the largest output).
  *
+ * --gemm T1,T2,... times the integer gemm instead (rt_type_vec_dot(type)->gemm,
+ * what the forward pass runs): rows x cols weights against T tokens of
+ * activations already quantized, in GMAC/s (multiply-adds per second) and
+ * GB/s of weights streamed; --threads N splits the rows over N threads (the
+ * decode figure: T = 1, a matrix larger than the caches, 2 threads). Each
+ * (type, T) also checks the gemm against one vec_dot per (row, token).
+ *
  * usage: bench_kernels [--rows R] [--cols C] [--rounds N] [--min-ms MS] [--json]
- *                      [--types f32,bf16,...]
+ *                      [--types f32,bf16,...] [--gemm T1,T2,...] [--threads N]
  * Exit 0 when every benchmarked type ran and its fast and scalar results
- * agree within 1e-3 relative (integer path: 2e-2); 1 otherwise; 2 on bad usage. */
+ * agree within 1e-3 relative (integer path: 2e-2; gemm: bit-identical to
+ * vec_dot); 1 otherwise; 2 on bad usage. */
 #include "quant.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +52,10 @@ static const bench_type bench_types[] = {
 #define N_BENCH_TYPES (sizeof bench_types / sizeof bench_types[0])
 
 typedef struct {
-    long rows, cols, rounds, min_ms;
+    long rows, cols, rounds, min_ms, threads;
     bool json;
     const char *types; /* comma-separated names, NULL = all */
+    const char *gemm;  /* comma-separated token counts, NULL = matvec mode */
 } bench_opts;
 
 static double bench_now_s(void)
@@ -230,6 +240,151 @@ done:
     return rc;
 }
 
+/* ---- gemm mode ---- */
+
+typedef struct {
+    const rt_vec_dot_traits *vt;
+    const unsigned char *w;
+    size_t row_bytes, x_bytes;
+    const unsigned char *xq;
+    long r0, r1, ntok, cols, ldo;
+    float *out;
+} bench_gemm_part;
+
+static void *bench_gemm_thread(void *arg)
+{
+    const bench_gemm_part *p = arg;
+    p->vt->gemm(p->w + (size_t)p->r0 * p->row_bytes, p->row_bytes, p->r1 - p->r0, p->xq, p->x_bytes,
+                p->ntok, p->cols, p->out + p->r0, p->ldo);
+    return NULL;
+}
+
+/* One gemm over all rows, split in contiguous row ranges (multiples of 16)
+ * over nth threads; returns seconds, or -1 when a thread could not start. */
+static double bench_gemm_run(bench_gemm_part *parts, long nth)
+{
+    pthread_t th[64];
+    double t0 = bench_now_s();
+    long started = 0;
+    for (long k = 1; k < nth; k++) {
+        if (pthread_create(&th[k], NULL, bench_gemm_thread, &parts[k]) != 0) break;
+        started = k;
+    }
+    bench_gemm_thread(&parts[0]);
+    for (long k = 1; k <= started; k++)
+        pthread_join(th[k], NULL);
+    double t = bench_now_s() - t0;
+    return started == nth - 1 ? t : -1.0;
+}
+
+static int bench_gemm_type(const bench_opts *o, const bench_type *bt, long ntok, int *failed)
+{
+    const rt_vec_dot_traits *vt = rt_type_vec_dot(bt->type);
+    const rt_type_traits *ref = rt_type_get_scalar(bt->type);
+    if (!vt || !ref || !ref->quantize) return 0; /* no integer path: not a gemm type */
+    const rt_type_traits *act = rt_type_get_scalar(vt->act_type);
+    size_t row_bytes = rt_type_row_size(bt->type, o->cols);
+    size_t x_bytes = rt_type_row_size(vt->act_type, o->cols);
+    if (!row_bytes || !x_bytes) {
+        fprintf(stderr, "bench_kernels: %s: --cols %ld does not fit the type's blocks\n", bt->name,
+                o->cols);
+        (*failed)++;
+        return -1;
+    }
+    unsigned char *w = malloc(row_bytes * (size_t)o->rows);
+    unsigned char *xq = malloc(x_bytes * (size_t)ntok);
+    float *src = malloc(sizeof(float) * (size_t)o->cols);
+    float *out = malloc(sizeof(float) * (size_t)o->rows * (size_t)ntok);
+    if (!w || !xq || !src || !out) {
+        fprintf(stderr, "bench_kernels: %s: out of memory for the gemm\n", bt->name);
+        free(w), free(xq), free(src), free(out);
+        (*failed)++;
+        return -1;
+    }
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ bt->type;
+    for (long r = 0; r < o->rows; r++) {
+        for (long c = 0; c < o->cols; c++)
+            src[c] = bench_rng_weight(&s);
+        ref->quantize(src, w + (size_t)r * row_bytes, o->cols);
+    }
+    for (long t = 0; t < ntok; t++) {
+        for (long c = 0; c < o->cols; c++)
+            src[c] = bench_rng_weight(&s) * 20.0f;
+        act->quantize(src, xq + (size_t)t * x_bytes, o->cols);
+    }
+    long nth = o->threads < 1 ? 1 : (o->threads > 64 ? 64 : o->threads);
+    bench_gemm_part parts[64];
+    long per = ((o->rows + nth - 1) / nth + 15) / 16 * 16;
+    for (long k = 0; k < nth; k++) {
+        long r0 = k * per < o->rows ? k * per : o->rows;
+        long r1 = r0 + per < o->rows ? r0 + per : o->rows;
+        parts[k] =
+            (bench_gemm_part){vt, w, row_bytes, x_bytes, xq, r0, r1, ntok, o->cols, o->rows, out};
+    }
+    double best = 1e30;
+    for (long k = 0; k < o->rounds; k++) {
+        double spent = 0.0;
+        for (int reps = 0; reps < 2 || spent * 1000.0 < (double)o->min_ms; reps++) {
+            double t = bench_gemm_run(parts, nth);
+            if (t < 0) {
+                fprintf(stderr, "bench_kernels: could not start %ld threads\n", nth);
+                free(w), free(xq), free(src), free(out);
+                (*failed)++;
+                return -1;
+            }
+            if (t < best) best = t;
+            spent += t;
+        }
+    }
+    /* the gemm's promise: each (row, token) equals its one-pair vec_dot */
+    long bad = 0;
+    for (long r = 0; r < o->rows; r += 1 + o->rows / 64)
+        for (long t = 0; t < ntok; t++) {
+            float one = vt->vec_dot(w + (size_t)r * row_bytes, xq + (size_t)t * x_bytes, o->cols);
+            if (memcmp(&one, &out[t * o->rows + r], sizeof one) != 0) bad++;
+        }
+    if (bad) (*failed)++;
+    double macs = (double)o->rows * (double)o->cols * (double)ntok;
+    double bytes = (double)row_bytes * (double)o->rows;
+    if (o->json)
+        printf("{\"bench\":\"gemm\",\"type\":\"%s\",\"rows\":%ld,\"cols\":%ld,\"tokens\":%ld,"
+               "\"threads\":%ld,\"seconds\":%.6g,\"gmac_s\":%.4g,\"weight_gb_s\":%.4g,"
+               "\"matches_vec_dot\":%s}\n",
+               bt->name, o->rows, o->cols, ntok, nth, best, macs / best / 1e9, bytes / best / 1e9,
+               bad ? "false" : "true");
+    else
+        printf("%-6s %6ld %8.3f %9.2f %9.2f%s\n", bt->name, ntok, best * 1e3, macs / best / 1e9,
+               bytes / best / 1e9, bad ? "  MISMATCH vs vec_dot" : "");
+    fflush(stdout);
+    free(w), free(xq), free(src), free(out);
+    return 0;
+}
+
+static int bench_gemm_all(const bench_opts *o)
+{
+    int failed = 0;
+    if (!o->json)
+        printf("integer gemm %ld x %ld, %ld thread(s), best of %ld rounds (activations "
+               "quantized beforehand)\n%-6s %6s %8s %9s %9s\n",
+               o->rows, o->cols, o->threads, o->rounds, "type", "tokens", "ms", "GMAC/s", "GB/s");
+    for (size_t i = 0; i < N_BENCH_TYPES; i++) {
+        const bench_type *bt = &bench_types[i];
+        if (!bench_type_wanted(o, bt->name)) continue;
+        for (const char *p = o->gemm; *p;) {
+            char *end;
+            long nt = strtol(p, &end, 10);
+            if (end == p || nt < 1) {
+                fprintf(stderr, "bench_kernels: --gemm wants token counts like 1,8,64\n");
+                return 2;
+            }
+            bench_gemm_type(o, bt, nt, &failed);
+            p = *end == ',' ? end + 1 : end;
+            if (*end && *end != ',') return 2;
+        }
+    }
+    return failed ? 1 : 0;
+}
+
 static int bench_parse_long(const char *s, long lo, long *out)
 {
     char *end;
@@ -243,13 +398,14 @@ static int bench_usage(const char *msg)
 {
     if (msg) fprintf(stderr, "bench_kernels: %s\n", msg);
     fprintf(stderr, "usage: bench_kernels [--rows R] [--cols C] [--rounds N] [--min-ms MS] "
-                    "[--json] [--types f32,q4_0,...]\n");
+                    "[--json] [--types f32,q4_0,...]\n"
+                    "                     [--gemm 1,8,64] [--threads N]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.rows = 2048, .cols = 2048, .rounds = 5, .min_ms = 100};
+    bench_opts o = {.rows = 2048, .cols = 2048, .rounds = 5, .min_ms = 100, .threads = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
@@ -258,13 +414,16 @@ int main(int argc, char **argv)
         }
         if (i + 1 >= argc) return bench_usage("missing value after an option");
         const char *v = argv[++i];
-        long *dst = strcmp(a, "--rows") == 0     ? &o.rows
-                    : strcmp(a, "--cols") == 0   ? &o.cols
-                    : strcmp(a, "--rounds") == 0 ? &o.rounds
-                    : strcmp(a, "--min-ms") == 0 ? &o.min_ms
-                                                 : NULL;
+        long *dst = strcmp(a, "--rows") == 0      ? &o.rows
+                    : strcmp(a, "--cols") == 0    ? &o.cols
+                    : strcmp(a, "--rounds") == 0  ? &o.rounds
+                    : strcmp(a, "--min-ms") == 0  ? &o.min_ms
+                    : strcmp(a, "--threads") == 0 ? &o.threads
+                                                  : NULL;
         if (strcmp(a, "--types") == 0)
             o.types = v;
+        else if (strcmp(a, "--gemm") == 0)
+            o.gemm = v;
         else if (!dst)
             return bench_usage("unknown option");
         else if (bench_parse_long(v, dst == &o.min_ms ? 0 : 1, dst) != 0)
@@ -278,6 +437,7 @@ int main(int argc, char **argv)
                         "Q5_K Q6_K MXFP4)\n");
         return 2;
     }
+    if (o.gemm) return bench_gemm_all(&o);
     int failed = 0;
     if (!o.json)
         printf("matvec %ld x %ld, 1 thread, best of %ld alternating rounds\n"

@@ -526,11 +526,11 @@ static void test_vec_dot(void)
  * the bits of its own one-pair vec_dot whatever the number of tokens (what
  * makes prefill and decode agree), and stays within float rounding of the
  * scalar reference. */
-static void test_gemm(void)
+static void test_gemm_n(int64_t n, int *checked_out)
 {
     static const char *const isas[] = {"scalar", "avx2", "avx512vnni"};
-    enum { NR = 5, NT = 7 };
-    const int64_t n = 256 * 4;
+    /* more rows and tokens than one kernel tile (4 x 8), with remainders */
+    enum { NR = 11, NT = 19 };
     float *w = malloc(sizeof(float) * NR * n), *x = malloc(sizeof(float) * NT * n);
     float *wd = malloc(sizeof(float) * n), *xd = malloc(sizeof(float) * n);
     uint8_t *wq = malloc((size_t)NR * n * 4), *xq = malloc((size_t)NT * n * 4);
@@ -549,6 +549,7 @@ static void test_gemm(void)
         if (!ref) continue;
         const rt_type_traits *wt = rt_type_get_scalar(t), *at = rt_type_get_scalar(ref->act_type);
         const size_t wrow = rt_type_row_size(t, n), arow = rt_type_row_size(ref->act_type, n);
+        if (!wrow || !arow) continue; /* n is not a whole number of this type's blocks */
         for (int r = 0; r < NR; r++)
             wt->quantize(w + r * n, wq + r * wrow, n);
         for (int k = 0; k < NT; k++)
@@ -567,7 +568,7 @@ static void test_gemm(void)
             }
             /* all tokens at once, then odd splits: bits must not change */
             vd->gemm(wq, wrow, NR, xq, arow, NT, n, out, NR);
-            for (int split = 1; split <= 3; split++) {
+            for (int split = 1; split <= 9; split += (split < 3 ? 1 : 6)) {
                 float o2[NT * NR];
                 for (int k0 = 0; k0 < NT; k0 += split) {
                     int kn = NT - k0 < split ? NT - k0 : split;
@@ -576,6 +577,19 @@ static void test_gemm(void)
                 if (memcmp(o2, out, sizeof out) != 0) {
                     fprintf(stderr, "%s/%s: gemm bits depend on the token split %d\n", wt->name,
                             isas[ii], split);
+                    check_fail_count++;
+                }
+            }
+            /* rows in odd ranges (tile remainders): bits must not change */
+            for (int rs = 1; rs <= 6; rs += 5) {
+                float o2[NT * NR];
+                for (int r0 = 0; r0 < NR; r0 += rs) {
+                    int rn = NR - r0 < rs ? NR - r0 : rs;
+                    vd->gemm(wq + r0 * wrow, wrow, rn, xq, arow, NT, n, o2 + r0, NR);
+                }
+                if (memcmp(o2, out, sizeof out) != 0) {
+                    fprintf(stderr, "%s/%s: gemm bits depend on the row split %d\n", wt->name,
+                            isas[ii], rs);
                     check_fail_count++;
                 }
             }
@@ -599,9 +613,21 @@ static void test_gemm(void)
             }
         }
     }
-    CHECK(checked >= 6);
-    printf("gemm/vec_dot/activation quantizers: %d (type, isa) pairs checked\n", checked);
+    *checked_out += checked;
     free(w), free(x), free(wd), free(xd), free(wq), free(xq), free(xr);
+}
+
+/* n = 1024: whole K-quant blocks; n = 1184: 37 blocks of 32, an odd count
+ * (the Q8_0 kernels pair blocks and pad the last one). Row counts also
+ * vary by weight row (the tiles' row remainders) through the gemm calls
+ * on sub-ranges below. */
+static void test_gemm(void)
+{
+    int checked = 0;
+    test_gemm_n(256 * 4, &checked);
+    test_gemm_n(32 * 37, &checked);
+    CHECK(checked >= 10);
+    printf("gemm/vec_dot/activation quantizers: %d (type, isa, n) cases checked\n", checked);
 }
 
 /* ---- golden: real llama-quantize output vs the F32 fixture ---- */
