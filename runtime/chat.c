@@ -80,11 +80,11 @@ const char *rt_chat_detect(const gguf_file *g)
     return NULL;
 }
 
-typedef cj_buf sbuf;
+typedef swarm_buf sbuf;
 
 static void put(sbuf *b, const char *s)
 {
-    cj_put(b, s ? s : "");
+    swarm_buf_put(b, s ? s : "");
 }
 
 static bool is_ws(char c)
@@ -101,7 +101,7 @@ static void put_trimmed(sbuf *b, const char *s)
     size_t l = strlen(s);
     while (l && is_ws(s[l - 1]))
         l--;
-    cj_putn(b, s, l);
+    swarm_buf_putn(b, s, l);
 }
 
 static int bad_role(const char *family, size_t i, const char *role, const char *known, char *err,
@@ -150,17 +150,17 @@ static int put_json(sbuf *b, const render_ctx *c, const char *what, const char *
 static int put_tool_json(sbuf *b, const render_ctx *c, const rt_tool_def *t, int indent)
 {
     sbuf src = {0};
-    cj_put(&src, "{\"type\":\"function\",\"function\":{\"name\":");
+    swarm_buf_put(&src, "{\"type\":\"function\",\"function\":{\"name\":");
     cj_dump_str(&src, t->name, strlen(t->name));
     if (t->description) {
-        cj_put(&src, ",\"description\":");
+        swarm_buf_put(&src, ",\"description\":");
         cj_dump_str(&src, t->description, strlen(t->description));
     }
     if (t->parameters) {
-        cj_put(&src, ",\"parameters\":");
-        cj_put(&src, t->parameters);
+        swarm_buf_put(&src, ",\"parameters\":");
+        swarm_buf_put(&src, t->parameters);
     }
-    cj_put(&src, "}}");
+    swarm_buf_put(&src, "}}");
     char what[128];
     snprintf(what, sizeof(what), "tool \"%s\" parameters", t->name);
     int rc = src.oom ? swarm_err_set(c->err, c->el, "out of memory")
@@ -640,7 +640,7 @@ static bool truthy(const cj_value *v)
 static void put_raw(sbuf *b, const cj_value *v)
 {
     if (v->t == CJ_STR)
-        cj_putn(b, v->s, v->len);
+        swarm_buf_putn(b, v->s, v->len);
     else
         cj_dump(b, v, -1);
 }
@@ -916,7 +916,7 @@ int rt_chat_apply_tools(const char *family, const rt_chat_msg *msgs, size_t n,
     render_ctx c = {family, msgs, n, tools, n_tools, add_generation_prompt, err, errlen};
     if (check_input(&c)) return -1;
     sbuf b = {0};
-    cj_putn(&b, "", 0);
+    swarm_buf_putn(&b, "", 0);
     int rc;
     if (!strcmp(family, "chatml"))
         rc = render_chatml(&b, &c);

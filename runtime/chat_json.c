@@ -10,32 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "swarm_err.h"
+
 enum { CJ_MAX_DEPTH = 256 };
-
-void cj_putn(cj_buf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            b->oom = true;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-void cj_put(cj_buf *b, const char *s)
-{
-    cj_putn(b, s, strlen(s));
-}
 
 typedef struct {
     const char *p;
@@ -45,15 +22,15 @@ typedef struct {
     bool failed;
 } cj_reader;
 
-static int rfail(cj_reader *r, const char *fmt, ...)
+/* The first failure is reported, with the byte offset it was found at. */
+__attribute__((format(printf, 2, 3))) static int rfail(cj_reader *r, const char *fmt, ...)
 {
-    if (!r->failed && r->err && r->errlen) {
-        char msg[160];
+    if (!r->failed) {
+        swarm_err_set(r->err, r->errlen, "invalid JSON at byte %zu: ", r->i);
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        swarm_err_vappend(r->err, r->errlen, fmt, ap);
         va_end(ap);
-        snprintf(r->err, r->errlen, "invalid JSON at byte %zu: %s", r->i, msg);
     }
     r->failed = true;
     return -1;
@@ -86,7 +63,7 @@ static int hex4(cj_reader *r, uint32_t *out)
     return 0;
 }
 
-static void put_utf8(cj_buf *b, uint32_t cp)
+static void put_utf8(swarm_buf *b, uint32_t cp)
 {
     char u[4];
     size_t n;
@@ -109,14 +86,14 @@ static void put_utf8(cj_buf *b, uint32_t cp)
         u[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    cj_putn(b, u, n);
+    swarm_buf_putn(b, u, n);
 }
 
 /* Reads a string at r->i (on the opening quote) into a fresh buffer. */
 static int read_string(cj_reader *r, char **out, size_t *outlen)
 {
-    cj_buf b = {0};
-    cj_putn(&b, "", 0);
+    swarm_buf b = {0};
+    swarm_buf_putn(&b, "", 0);
     r->i++; /* opening quote */
     for (;;) {
         if (r->i >= r->len) {
@@ -137,7 +114,7 @@ static int read_string(cj_reader *r, char **out, size_t *outlen)
             while (j < r->len && r->p[j] != '"' && r->p[j] != '\\' &&
                    (unsigned char)r->p[j] >= 0x20)
                 j++;
-            cj_putn(&b, r->p + r->i, j - r->i);
+            swarm_buf_putn(&b, r->p + r->i, j - r->i);
             r->i = j;
             continue;
         }
@@ -205,7 +182,7 @@ static int read_string(cj_reader *r, char **out, size_t *outlen)
             free(b.s);
             return rfail(r, "unknown escape \\%c", e);
         }
-        if (rep) cj_putn(&b, rep, 1);
+        if (rep) swarm_buf_putn(&b, rep, 1);
     }
     if (b.oom) {
         free(b.s);
@@ -406,9 +383,9 @@ bool cj_is_str(const cj_value *v, const char *s)
 
 /* json.dumps escapes ", \, the C0 controls (\n \r \t \b \f by name) and
  * leaves everything else, non-ASCII included (ensure_ascii=False), as is. */
-void cj_dump_str(cj_buf *b, const char *s, size_t n)
+void cj_dump_str(swarm_buf *b, const char *s, size_t n)
 {
-    cj_putn(b, "\"", 1);
+    swarm_buf_putn(b, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -443,36 +420,36 @@ void cj_dump_str(cj_buf *b, const char *s, size_t n)
             }
         }
         if (rep) {
-            cj_putn(b, s + run, i - run);
-            cj_put(b, rep);
+            swarm_buf_putn(b, s + run, i - run);
+            swarm_buf_put(b, rep);
             run = i + 1;
         }
     }
-    cj_putn(b, s + run, n - run);
-    cj_putn(b, "\"", 1);
+    swarm_buf_putn(b, s + run, n - run);
+    swarm_buf_putn(b, "\"", 1);
 }
 
-static void newline(cj_buf *b, int indent, int level)
+static void newline(swarm_buf *b, int indent, int level)
 {
-    cj_putn(b, "\n", 1);
+    swarm_buf_putn(b, "\n", 1);
     for (int i = 0; i < indent * level; i++)
-        cj_putn(b, " ", 1);
+        swarm_buf_putn(b, " ", 1);
 }
 
-static void dump(cj_buf *b, const cj_value *v, int indent, int level)
+static void dump(swarm_buf *b, const cj_value *v, int indent, int level)
 {
     switch (v->t) {
     case CJ_NULL:
-        cj_put(b, "null");
+        swarm_buf_put(b, "null");
         return;
     case CJ_TRUE:
-        cj_put(b, "true");
+        swarm_buf_put(b, "true");
         return;
     case CJ_FALSE:
-        cj_put(b, "false");
+        swarm_buf_put(b, "false");
         return;
     case CJ_NUM:
-        cj_putn(b, v->s, v->len);
+        swarm_buf_putn(b, v->s, v->len);
         return;
     case CJ_STR:
         cj_dump_str(b, v->s, v->len);
@@ -483,24 +460,24 @@ static void dump(cj_buf *b, const cj_value *v, int indent, int level)
     }
     bool obj = v->t == CJ_OBJ;
     if (v->n == 0) {
-        cj_put(b, obj ? "{}" : "[]");
+        swarm_buf_put(b, obj ? "{}" : "[]");
         return;
     }
-    cj_put(b, obj ? "{" : "[");
+    swarm_buf_put(b, obj ? "{" : "[");
     for (size_t i = 0; i < v->n; i++) {
-        if (i) cj_put(b, indent < 0 ? ", " : ",");
+        if (i) swarm_buf_put(b, indent < 0 ? ", " : ",");
         if (indent >= 0) newline(b, indent, level + 1);
         if (obj) {
             cj_dump_str(b, v->keys[i], strlen(v->keys[i]));
-            cj_put(b, ": ");
+            swarm_buf_put(b, ": ");
         }
         dump(b, &v->kids[i], indent, level + 1);
     }
     if (indent >= 0) newline(b, indent, level);
-    cj_put(b, obj ? "}" : "]");
+    swarm_buf_put(b, obj ? "}" : "]");
 }
 
-void cj_dump(cj_buf *b, const cj_value *v, int indent)
+void cj_dump(swarm_buf *b, const cj_value *v, int indent)
 {
     dump(b, v, indent, 0);
 }

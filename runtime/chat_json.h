@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "swarm_buf.h"
+
 typedef enum { CJ_NULL, CJ_FALSE, CJ_TRUE, CJ_NUM, CJ_STR, CJ_ARR, CJ_OBJ } cj_type;
 
 typedef struct cj_value {
@@ -21,16 +23,6 @@ typedef struct cj_value {
     char **keys;           /* CJ_OBJ: decoded keys (NUL-terminated) */
     size_t n;
 } cj_value;
-
-/* A growable NUL-terminated string; oom is sticky so callers check once. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} cj_buf;
-
-void cj_putn(cj_buf *b, const char *s, size_t n);
-void cj_put(cj_buf *b, const char *s);
 
 /* Parses one JSON value from text[0..len). With end != NULL, parsing stops
  * after the value (leading whitespace skipped) and *end is the offset just
@@ -45,8 +37,8 @@ bool cj_is_str(const cj_value *v, const char *s);
 
 /* Python json.dumps(v, ensure_ascii=False): indent < 0 gives one line with
  * ", " and ": "; indent >= 0 gives json.dumps(..., indent=indent). */
-void cj_dump(cj_buf *b, const cj_value *v, int indent);
-void cj_dump_str(cj_buf *b, const char *s, size_t n);
+void cj_dump(swarm_buf *b, const cj_value *v, int indent);
+void cj_dump_str(swarm_buf *b, const char *s, size_t n);
 
 /* Are two values equal as JSON (object members in any order)? */
 bool cj_equal(const cj_value *a, const cj_value *b);

@@ -34,7 +34,7 @@ typedef struct {
     size_t len;
     rt_tool_call *calls;
     size_t n, cap;
-    cj_buf content;
+    swarm_buf content;
     char *err;
     size_t el;
 } parser;
@@ -62,7 +62,7 @@ static size_t skip_ws(const parser *P, size_t i)
 
 static void add_content(parser *P, size_t from, size_t to)
 {
-    if (to > from) cj_putn(&P->content, P->t + from, to - from);
+    if (to > from) swarm_buf_putn(&P->content, P->t + from, to - from);
 }
 
 /* Records a call; args is the JSON arguments value (an object, or a string
@@ -99,11 +99,11 @@ static int add_call(parser *P, const char *name, size_t name_len, const cj_value
         P->calls = ncalls;
         P->cap = nc;
     }
-    cj_buf a = {0};
+    swarm_buf a = {0};
     if (args)
         cj_dump(&a, args, -1);
     else
-        cj_put(&a, "{}");
+        swarm_buf_put(&a, "{}");
     cj_free(decoded);
     rt_tool_call *c = &P->calls[P->n];
     c->name = strndup(name, name_len);
@@ -361,7 +361,7 @@ int rt_chat_parse_tool_calls(const char *family, const char *text, size_t len, r
     if (!family)
         return swarm_err_set(err, errlen, "tool-call parser: no chat template family given");
     parser P = {family, text ? text : "", text ? len : 0, NULL, 0, 0, {0}, err, errlen};
-    cj_putn(&P.content, "", 0);
+    swarm_buf_putn(&P.content, "", 0);
     int rc;
     if (!strcmp(family, "chatml"))
         rc = parse_chatml(&P);
@@ -410,33 +410,33 @@ int rt_chat_parse_tool_calls(const char *family, const char *text, size_t len, r
 
 /* A GBNF string literal for s (code points as they are, ASCII controls,
  * quotes and backslashes escaped). */
-static void g_lit(cj_buf *b, const char *s)
+static void g_lit(swarm_buf *b, const char *s)
 {
-    cj_putn(b, "\"", 1);
+    swarm_buf_putn(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char e[8];
         if (c == '"' || c == '\\' || c < 0x20 || c == 0x7f) {
             snprintf(e, sizeof(e), "\\x%02X", c);
-            cj_put(b, e);
+            swarm_buf_put(b, e);
         } else {
-            cj_putn(b, s, 1);
+            swarm_buf_putn(b, s, 1);
         }
     }
-    cj_putn(b, "\"", 1);
+    swarm_buf_putn(b, "\"", 1);
 }
 
 /* One code point (UTF-8 bytes at s) for a character class. */
-static size_t g_class_cp(cj_buf *b, const char *s)
+static size_t g_class_cp(swarm_buf *b, const char *s)
 {
     unsigned char c = (unsigned char)*s;
     size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
     if (c < 0x80 && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
         char e[8];
         snprintf(e, sizeof(e), "\\x%02X", c);
-        cj_put(b, e);
+        swarm_buf_put(b, e);
     } else {
-        cj_putn(b, s, n);
+        swarm_buf_putn(b, s, n);
     }
     return n;
 }
@@ -446,20 +446,20 @@ static size_t g_class_cp(cj_buf *b, const char *s)
  * no occurrence of that code point is followed by the rest of m:
  *   NAME ::= [^c0]* (c0 NAME-r0)*
  *   NAME-rj ::= "" | [^Tj c0] [^c0]* | Tj NAME-r(j+1)   (T = m without c0) */
-static void g_free_text(cj_buf *b, const char *name, const char *m)
+static void g_free_text(swarm_buf *b, const char *name, const char *m)
 {
     unsigned char c = (unsigned char)m[0];
     size_t c0n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
     char c0[8] = {0};
     memcpy(c0, m, c0n);
-    cj_put(b, name);
-    cj_put(b, " ::= [^");
+    swarm_buf_put(b, name);
+    swarm_buf_put(b, " ::= [^");
     g_class_cp(b, c0);
-    cj_put(b, "]* (");
+    swarm_buf_put(b, "]* (");
     g_lit(b, c0);
-    cj_put(b, " ");
-    cj_put(b, name);
-    cj_put(b, "-r0)*\n");
+    swarm_buf_put(b, " ");
+    swarm_buf_put(b, name);
+    swarm_buf_put(b, "-r0)*\n");
     const char *t = m + c0n;
     for (int j = 0; *t; j++) {
         unsigned char tc = (unsigned char)*t;
@@ -468,20 +468,20 @@ static void g_free_text(cj_buf *b, const char *name, const char *m)
         memcpy(tj, t, tn);
         char line[160];
         snprintf(line, sizeof(line), "%s-r%d ::= \"\" | [^", name, j);
-        cj_put(b, line);
+        swarm_buf_put(b, line);
         g_class_cp(b, tj);
         g_class_cp(b, c0);
-        cj_put(b, "] [^");
+        swarm_buf_put(b, "] [^");
         g_class_cp(b, c0);
-        cj_put(b, "]*");
+        swarm_buf_put(b, "]*");
         t += tn;
         if (*t) {
-            cj_put(b, " | ");
+            swarm_buf_put(b, " | ");
             g_lit(b, tj);
             snprintf(line, sizeof(line), " %s-r%d", name, j + 1);
-            cj_put(b, line);
+            swarm_buf_put(b, line);
         }
-        cj_put(b, "\n");
+        swarm_buf_put(b, "\n");
     }
 }
 
@@ -493,7 +493,7 @@ static bool name_char(char c)
 
 /* Appends gbnf with every rule name prefixed, so several compiled schemas
  * live in one grammar. Strings, classes, comments and {m,n} pass through. */
-static void g_prefixed(cj_buf *b, const char *g, const char *prefix)
+static void g_prefixed(swarm_buf *b, const char *g, const char *prefix)
 {
     const char *p = g;
     while (*p) {
@@ -506,29 +506,29 @@ static void g_prefixed(cj_buf *b, const char *g, const char *prefix)
                 p++;
             }
             if (*p) p++;
-            cj_putn(b, s, (size_t)(p - s));
+            swarm_buf_putn(b, s, (size_t)(p - s));
         } else if (c == '#') {
             const char *s = p;
             while (*p && *p != '\n')
                 p++;
-            cj_putn(b, s, (size_t)(p - s));
+            swarm_buf_putn(b, s, (size_t)(p - s));
         } else if (c == '{') {
             const char *s = p;
             while (*p && *p != '}')
                 p++;
             if (*p) p++;
-            cj_putn(b, s, (size_t)(p - s));
+            swarm_buf_putn(b, s, (size_t)(p - s));
         } else if (name_char(c)) {
             const char *s = p;
             while (name_char(*p))
                 p++;
-            cj_put(b, prefix);
-            cj_putn(b, s, (size_t)(p - s));
+            swarm_buf_put(b, prefix);
+            swarm_buf_putn(b, s, (size_t)(p - s));
         } else {
-            cj_putn(b, p++, 1);
+            swarm_buf_putn(b, p++, 1);
         }
     }
-    cj_put(b, "\n");
+    swarm_buf_put(b, "\n");
 }
 
 typedef struct {
@@ -638,47 +638,48 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
                 err, errlen, "tool grammar: tool_choice names \"%s\", which is not a listed tool",
                 named ? named : "(none)");
     }
-    cj_buf b = {0};
-    cj_putn(&b, "", 0);
+    swarm_buf b = {0};
+    swarm_buf_putn(&b, "", 0);
     bool calls = choice != RT_TOOL_CHOICE_NONE;
     bool text = choice == RT_TOOL_CHOICE_AUTO || choice == RT_TOOL_CHOICE_NONE;
     bool harmony = cs == &k_harmony;
     /* root */
-    cj_put(&b, "root ::= ");
+    swarm_buf_put(&b, "root ::= ");
     if (harmony) {
         /* an optional analysis message, then the final answer or a call */
-        cj_put(&b, "(\"<|channel|>analysis<|message|>\" free \"<|end|><|start|>assistant\")? (");
-        if (text) cj_put(&b, "\"<|channel|>final<|message|>\" free");
-        if (text && calls) cj_put(&b, " | ");
-        if (calls) cj_put(&b, "call");
-        cj_put(&b, ")\n");
+        swarm_buf_put(&b,
+                      "(\"<|channel|>analysis<|message|>\" free \"<|end|><|start|>assistant\")? (");
+        if (text) swarm_buf_put(&b, "\"<|channel|>final<|message|>\" free");
+        if (text && calls) swarm_buf_put(&b, " | ");
+        if (calls) swarm_buf_put(&b, "call");
+        swarm_buf_put(&b, ")\n");
     } else if (!calls) {
-        cj_put(&b, cs == &k_llama3 ? "answer\n" : "free\n");
+        swarm_buf_put(&b, cs == &k_llama3 ? "answer\n" : "free\n");
     } else if (!text) {
-        cj_put(&b, "calls\n");
+        swarm_buf_put(&b, "calls\n");
     } else if (cs->text_first) {
-        cj_put(&b, "free calls?\n");
+        swarm_buf_put(&b, "free calls?\n");
     } else {
-        cj_put(&b, cs == &k_llama3 ? "answer | calls\n" : "free | calls\n");
+        swarm_buf_put(&b, cs == &k_llama3 ? "answer | calls\n" : "free | calls\n");
     }
     if (cs == &k_llama3)
-        cj_put(&b, "answer ::= ([^{ \\x09\\x0A\\x0D] [^\\x00]*)?\n");
+        swarm_buf_put(&b, "answer ::= ([^{ \\x09\\x0A\\x0D] [^\\x00]*)?\n");
     else
         g_free_text(&b, "free", cs->marker);
     if (calls) {
         if (!harmony) {
-            cj_put(&b, "calls ::= ");
+            swarm_buf_put(&b, "calls ::= ");
             g_lit(&b, cs->first);
-            cj_put(&b, cs->multi ? " call (" : " call");
+            swarm_buf_put(&b, cs->multi ? " call (" : " call");
             if (cs->multi) {
                 g_lit(&b, cs->between);
-                cj_put(&b, " call)*");
+                swarm_buf_put(&b, " call)*");
             }
-            cj_put(&b, " ");
+            swarm_buf_put(&b, " ");
             g_lit(&b, cs->last);
-            cj_put(&b, "\n");
+            swarm_buf_put(&b, "\n");
         }
-        cj_put(&b, "call ::= ");
+        swarm_buf_put(&b, "call ::= ");
         size_t alts = 0;
         for (size_t i = 0; i < n_tools; i++) {
             const rt_tool_def *t = &tools[i];
@@ -693,20 +694,20 @@ int rt_chat_tool_grammar(const char *family, const rt_tool_def *tools, size_t n_
             }
             char ref[48];
             snprintf(ref, sizeof(ref), " t%zu-root ", i);
-            if (alts++) cj_put(&b, " | ");
+            if (alts++) swarm_buf_put(&b, " | ");
             g_lit(&b, cs->pre);
-            cj_put(&b, " ");
+            swarm_buf_put(&b, " ");
             g_lit(&b, t->name);
-            cj_put(&b, " ");
+            swarm_buf_put(&b, " ");
             g_lit(&b, cs->mid);
-            cj_put(&b, ref);
+            swarm_buf_put(&b, ref);
             if (cs->opt) {
-                cj_put(&b, cs->opt);
-                cj_put(&b, " ");
+                swarm_buf_put(&b, cs->opt);
+                swarm_buf_put(&b, " ");
             }
             g_lit(&b, cs->post);
         }
-        cj_put(&b, "\n");
+        swarm_buf_put(&b, "\n");
         for (size_t i = 0; i < n_tools; i++) {
             const rt_tool_def *t = &tools[i];
             if (choice == RT_TOOL_CHOICE_NAMED && strcmp(t->name, named)) continue;

@@ -9,6 +9,7 @@
  * once, which also detect duplicate keys and tensor names in O(n). */
 #include "gguf.h"
 #include "quant.h"
+#include "swarm_err.h"
 #include "swarm_utf8.h"
 
 #include <errno.h>
@@ -56,18 +57,14 @@ typedef struct {
     size_t errlen;
 } parser;
 
-static int perr(parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int perr(parser *ps, const char *fmt, ...)
+/* "<path>: <message>", so the user knows which file is broken. */
+__attribute__((format(printf, 2, 3))) static int perr(parser *ps, const char *fmt, ...)
 {
-    if (!ps->err || ps->errlen == 0) return -1;
-    int n = snprintf(ps->err, ps->errlen, "%s: ", ps->f->path);
-    if (n < 0) n = 0;
-    if ((size_t)n < ps->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
+    swarm_err_set(ps->err, ps->errlen, "%s: ", ps->f->path);
+    va_list ap;
+    va_start(ap, fmt);
+    swarm_err_vappend(ps->err, ps->errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "swarm_err.h"
 
 typedef struct {
     rt_model *m;
@@ -20,13 +21,13 @@ typedef struct {
     size_t errlen;
 } loader;
 
-static int load_fail(loader *L, const char *fmt, ...)
+/* "<path>: <message>", so the user knows which file is broken. */
+__attribute__((format(printf, 2, 3))) static int load_fail(loader *L, const char *fmt, ...)
 {
-    int n = snprintf(L->err, L->errlen, "%s: ", gguf_path(L->m->g));
-    if (n < 0 || (size_t)n >= L->errlen) n = 0;
+    swarm_err_set(L->err, L->errlen, "%s: ", gguf_path(L->m->g));
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
+    swarm_err_vappend(L->err, L->errlen, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -139,29 +140,16 @@ static bool has_tensor(loader *L, int il, const char *suffix)
 
 static int load_arch_kind(loader *L)
 {
-    static const struct {
-        const char *name;
-        rt_arch_kind kind;
-    } archs[] = {
-        {"llama", RT_ARCH_LLAMA}, {"qwen3moe", RT_ARCH_QWEN3MOE},   {"qwen2moe", RT_ARCH_QWEN2MOE},
-        {"olmoe", RT_ARCH_OLMOE}, {"deepseek2", RT_ARCH_DEEPSEEK2}, {"gpt-oss", RT_ARCH_GPTOSS},
-    };
     gguf_str s;
     if (gguf_get_str(L->m->g, "general.architecture", &s) != 0)
         return load_fail(L, "missing metadata key general.architecture");
     if (s.len >= sizeof L->m->arch) return load_fail(L, "architecture name too long");
     memcpy(L->m->arch, s.ptr, s.len);
     L->m->arch[s.len] = 0;
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
-        if (strcmp(archs[i].name, L->m->arch) == 0) {
-            L->m->kind = archs[i].kind;
-            return 0;
-        }
-    }
-    return load_fail(L,
-                     "architecture '%s' is not supported (supported: llama, qwen3moe, "
-                     "qwen2moe, olmoe, deepseek2, gpt-oss)",
-                     L->m->arch);
+    if (rt_arch_from_name(L->m->arch, &L->m->kind) == 0) return 0;
+    char names[256];
+    return load_fail(L, "architecture '%s' is not supported (supported: %s)", L->m->arch,
+                     rt_arch_names_join(", ", names, sizeof names));
 }
 
 static int load_rope_scaling(loader *L)

@@ -11,28 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch_list.h"
 #include "gguf.h"
 #include "quant.h"
 #include "rt.h"
+#include "threadpool.h"
 #include "vocab.h"
-
-typedef struct rt_pool rt_pool;
-
-/* Parallel-for over [0, n): fn(ctx, begin, end) is called on disjoint ranges. */
-typedef void (*rt_pool_fn)(void *ctx, int64_t begin, int64_t end);
-int rt_pool_new(int n_threads, rt_pool **out);
-void rt_pool_free(rt_pool *p);
-int rt_pool_size(const rt_pool *p);
-void rt_pool_for(rt_pool *p, int64_t n, int64_t min_chunk, rt_pool_fn fn, void *ctx);
-
-typedef enum {
-    RT_ARCH_LLAMA,    /* llama / Mixtral */
-    RT_ARCH_QWEN3MOE, /* per-head q/k RMS norm, NEOX rope */
-    RT_ARCH_QWEN2MOE, /* qkv biases, shared expert with sigmoid gate */
-    RT_ARCH_OLMOE,    /* q/k RMS norm over the whole projection */
-    RT_ARCH_DEEPSEEK2,
-    RT_ARCH_GPTOSS,
-} rt_arch_kind;
 
 typedef enum { RT_ROPE_NORM, RT_ROPE_NEOX } rt_rope_kind;
 typedef enum { RT_GATE_SOFTMAX, RT_GATE_SIGMOID, RT_GATE_SOFTMAX_WEIGHT } rt_gate_kind;

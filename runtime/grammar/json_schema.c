@@ -62,6 +62,9 @@
 #include <string.h>
 
 #include "rt.h"
+#include "swarm_buf.h"
+#include "swarm_err.h"
+#include "swarm_utf8.h"
 
 #define JSC_MAX_SCHEMA (8u << 20)
 #define JSC_MAX_OUT (4u << 20)
@@ -109,68 +112,6 @@ static const char *const helper_name[H_COUNT] = {
     "ws",        "json-value", "json-object", "json-array",   "json-string",
     "json-char", "json-hex",   "json-number", "json-integer", "json-kchar",
 };
-
-/* ---- growable string ---- */
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} jbuf;
-
-static void jb_putn(jbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->s = p;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void jb_put(jbuf *b, const char *s)
-{
-    jb_putn(b, s, strlen(s));
-}
-
-static void jb_printf(jbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) return;
-    if ((size_t)k < sizeof tmp) {
-        jb_putn(b, tmp, (size_t)k);
-        return;
-    }
-    char *big = malloc((size_t)k + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    jb_putn(b, big, (size_t)k);
-    free(big);
-}
-
-static const char *jb_str(const jbuf *b)
-{
-    return b->s ? b->s : "";
-}
 
 /* ---- string -> int map (open addressing), for memo keys and rule names ---- */
 
@@ -287,12 +228,13 @@ typedef struct {
     bool failed;
 } jctx;
 
-static int jfail(jctx *x, const char *fmt, ...)
+/* The first failure's message is the one reported (later ones follow from it). */
+__attribute__((format(printf, 2, 3))) static int jfail(jctx *x, const char *fmt, ...)
 {
     if (!x->failed) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(x->err, x->errlen, fmt, ap);
+        swarm_err_vset(x->err, x->errlen, fmt, ap);
         va_end(ap);
         x->failed = true;
     }
@@ -324,16 +266,16 @@ static const char *jstr_keep(jctx *x, char *s)
 /* ptr + "/" + escaped token (~ -> ~0, / -> ~1). */
 static const char *jptr(jctx *x, const char *ptr, const char *tok)
 {
-    jbuf b = {0};
-    jb_put(&b, ptr);
-    jb_put(&b, "/");
+    swarm_buf b = {0};
+    swarm_buf_put(&b, ptr);
+    swarm_buf_put(&b, "/");
     for (const char *p = tok; *p; p++) {
         if (*p == '~')
-            jb_put(&b, "~0");
+            swarm_buf_put(&b, "~0");
         else if (*p == '/')
-            jb_put(&b, "~1");
+            swarm_buf_put(&b, "~1");
         else
-            jb_putn(&b, p, 1);
+            swarm_buf_putn(&b, p, 1);
     }
     if (b.oom) {
         free(b.s);
@@ -381,65 +323,42 @@ static void jhelper(jctx *x, int h)
 
 /* ---- UTF-8 and GBNF text ---- */
 
+/* Decodes the code point at s[*i] (strict UTF-8, common/swarm_utf8.h) and
+ * steps past it; -1 on invalid UTF-8. */
 static int utf8_next(const char *s, size_t n, size_t *i, uint32_t *cp)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    unsigned c = u[*i];
-    size_t k;
-    uint32_t v;
-    if (c < 0x80) {
-        *cp = c;
-        (*i)++;
-        return 0;
-    } else if ((c & 0xE0) == 0xC0) {
-        k = 1;
-        v = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        k = 2;
-        v = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        k = 3;
-        v = c & 0x07;
-    } else {
-        return -1;
-    }
-    for (size_t j = 1; j <= k; j++) {
-        if (*i + j >= n || (u[*i + j] & 0xC0) != 0x80) return -1;
-        v = (v << 6) | (u[*i + j] & 0x3F);
-    }
-    static const uint32_t minv[4] = {0, 0x80, 0x800, 0x10000};
-    if (v < minv[k] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return -1;
-    *i += k + 1;
-    *cp = v;
+    size_t k = swarm_utf8_decode((const unsigned char *)s + *i, n - *i, cp);
+    if (!k) return -1;
+    *i += k;
     return 0;
 }
 
 /* One code point as GBNF source (inside a literal or a class). */
-static void gb_cp(jbuf *b, uint32_t c)
+static void gb_cp(swarm_buf *b, uint32_t c)
 {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        jb_printf(b, "%c", (char)c);
+        swarm_buf_printf(b, "%c", (char)c);
     else if (c < 0x80)
-        jb_printf(b, "\\x%02X", (unsigned)c);
+        swarm_buf_printf(b, "\\x%02X", (unsigned)c);
     else if (c <= 0xFFFF)
-        jb_printf(b, "\\u%04X", (unsigned)c);
+        swarm_buf_printf(b, "\\u%04X", (unsigned)c);
     else
-        jb_printf(b, "\\U%08X", (unsigned)c);
+        swarm_buf_printf(b, "\\U%08X", (unsigned)c);
 }
 
 /* A GBNF string literal for UTF-8 bytes (n > 0, valid UTF-8). */
-static int gb_lit(jbuf *b, const char *s, size_t n)
+static int gb_lit(swarm_buf *b, const char *s, size_t n)
 {
-    jb_put(b, "\"");
+    swarm_buf_put(b, "\"");
     for (size_t i = 0; i < n;) {
         uint32_t c;
         if (utf8_next(s, n, &i, &c)) return -1;
         if (c == ' ')
-            jb_put(b, " ");
+            swarm_buf_put(b, " ");
         else
             gb_cp(b, c);
     }
-    jb_put(b, "\"");
+    swarm_buf_put(b, "\"");
     return 0;
 }
 
@@ -513,23 +432,23 @@ static bool set_has(const jset *s, uint32_t c)
     return false;
 }
 
-static void gb_class(jbuf *b, const jset *s, bool neg)
+static void gb_class(swarm_buf *b, const jset *s, bool neg)
 {
-    jb_put(b, neg ? "[^" : "[");
+    swarm_buf_put(b, neg ? "[^" : "[");
     for (size_t i = 0; i < s->n; i++) {
         gb_cp(b, s->v[2 * i]);
         if (s->v[2 * i + 1] != s->v[2 * i]) {
-            jb_put(b, "-");
+            swarm_buf_put(b, "-");
             gb_cp(b, s->v[2 * i + 1]);
         }
     }
-    jb_put(b, "]");
+    swarm_buf_put(b, "]");
 }
 
 /* Alternatives joined by |; an empty alternative makes the rest optional.
  * Returns false when there is no alternative at all (the empty language). */
 typedef struct {
-    jbuf b;
+    swarm_buf b;
     int n;
     bool eps;
 } jalt;
@@ -540,24 +459,24 @@ static void alt_add(jalt *a, const char *expr)
         a->eps = true;
         return;
     }
-    if (a->n++) jb_put(&a->b, " | ");
-    jb_put(&a->b, expr);
+    if (a->n++) swarm_buf_put(&a->b, " | ");
+    swarm_buf_put(&a->b, expr);
 }
 
 /* Writes the alternation as one grouped expression into out. */
-static bool alt_emit(jalt *a, jbuf *out)
+static bool alt_emit(jalt *a, swarm_buf *out)
 {
     bool any = a->n || a->eps;
     if (a->n == 1 && !a->eps)
-        jb_put(out, jb_str(&a->b));
+        swarm_buf_put(out, swarm_buf_str(&a->b));
     else if (a->n) {
-        jb_put(out, "(");
-        jb_put(out, jb_str(&a->b));
-        jb_put(out, a->eps ? ")?" : ")");
+        swarm_buf_put(out, "(");
+        swarm_buf_put(out, swarm_buf_str(&a->b));
+        swarm_buf_put(out, a->eps ? ")?" : ")");
     }
     if (a->b.oom) out->oom = true;
     free(a->b.s);
-    a->b = (jbuf){0};
+    a->b = (swarm_buf){0};
     return any;
 }
 
@@ -565,7 +484,7 @@ static bool alt_emit(jalt *a, jbuf *out)
  * canonically: raw UTF-8 except " \ and control characters, which take their
  * short escapes or \u00XX (either case); '/' also as \/. Returns false for
  * the empty set. */
-static bool gb_jchars(jbuf *out, const jset *s)
+static bool gb_jchars(swarm_buf *out, const jset *s)
 {
     /* raw = s minus controls, '"', '\\' and surrogates */
     jset raw = {0};
@@ -582,14 +501,14 @@ static bool gb_jchars(jbuf *out, const jset *s)
     set_norm(&raw);
     jalt al = {0};
     if (raw.n) {
-        jbuf c = {0};
+        swarm_buf c = {0};
         jset inv = set_not(&raw);
         if (inv.n < raw.n)
             gb_class(&c, &inv, true);
         else
             gb_class(&c, &raw, false);
         free(inv.v);
-        alt_add(&al, jb_str(&c));
+        alt_add(&al, swarm_buf_str(&c));
         free(c.s);
     }
     if (set_has(s, '"')) alt_add(&al, "\"\\\\\\\"\"");
@@ -615,10 +534,10 @@ static bool gb_jchars(jbuf *out, const jset *s)
         }
         if (low.n) {
             set_norm(&low);
-            jbuf t = {0};
-            jb_printf(&t, "\"\\\\u00%d\" ", hi);
+            swarm_buf t = {0};
+            swarm_buf_printf(&t, "\"\\\\u00%d\" ", hi);
             gb_class(&t, &low, false);
-            alt_add(&al, jb_str(&t));
+            alt_add(&al, swarm_buf_str(&t));
             free(t.s);
         }
         free(low.v);
@@ -712,66 +631,66 @@ static void dbl_plain(double d, char *out, size_t cap)
 
 /* Canonical number text: integral values as integers, others in the
  * shortest form that reads back to the same double. */
-static void jv_num(jbuf *b, double d)
+static void jv_num(swarm_buf *b, double d)
 {
     char t[400];
     if (d == 0) {
-        jb_put(b, "0");
+        swarm_buf_put(b, "0");
         return;
     }
     if (floor(d) == d) {
         snprintf(t, sizeof t, "%.0f", d);
-        jb_put(b, t);
+        swarm_buf_put(b, t);
         return;
     }
     dbl_plain(d, t, sizeof t);
-    jb_put(b, t);
+    swarm_buf_put(b, t);
 }
 
-static void jv_str(jbuf *b, const char *s)
+static void jv_str(swarm_buf *b, const char *s)
 {
-    jb_put(b, "\"");
+    swarm_buf_put(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
         case '"':
-            jb_put(b, "\\\"");
+            swarm_buf_put(b, "\\\"");
             break;
         case '\\':
-            jb_put(b, "\\\\");
+            swarm_buf_put(b, "\\\\");
             break;
         case '\b':
-            jb_put(b, "\\b");
+            swarm_buf_put(b, "\\b");
             break;
         case '\f':
-            jb_put(b, "\\f");
+            swarm_buf_put(b, "\\f");
             break;
         case '\n':
-            jb_put(b, "\\n");
+            swarm_buf_put(b, "\\n");
             break;
         case '\r':
-            jb_put(b, "\\r");
+            swarm_buf_put(b, "\\r");
             break;
         case '\t':
-            jb_put(b, "\\t");
+            swarm_buf_put(b, "\\t");
             break;
         default:
             if (*p < 0x20)
-                jb_printf(b, "\\u%04x", *p);
+                swarm_buf_printf(b, "\\u%04x", *p);
             else
-                jb_putn(b, (const char *)p, 1);
+                swarm_buf_putn(b, (const char *)p, 1);
         }
     }
-    jb_put(b, "\"");
+    swarm_buf_put(b, "\"");
 }
 
-static void jv_canon(jbuf *b, const cJSON *v)
+static void jv_canon(swarm_buf *b, const cJSON *v)
 {
     switch (jv_type(v)) {
     case T_NULL:
-        jb_put(b, "null");
+        swarm_buf_put(b, "null");
         break;
     case T_BOOL:
-        jb_put(b, cJSON_IsTrue(v) ? "true" : "false");
+        swarm_buf_put(b, cJSON_IsTrue(v) ? "true" : "false");
         break;
     case T_INT:
     case T_FRAC:
@@ -781,22 +700,22 @@ static void jv_canon(jbuf *b, const cJSON *v)
         jv_str(b, v->valuestring);
         break;
     case T_ARR:
-        jb_put(b, "[");
+        swarm_buf_put(b, "[");
         for (const cJSON *c = v->child; c; c = c->next) {
             jv_canon(b, c);
-            if (c->next) jb_put(b, ",");
+            if (c->next) swarm_buf_put(b, ",");
         }
-        jb_put(b, "]");
+        swarm_buf_put(b, "]");
         break;
     default:
-        jb_put(b, "{");
+        swarm_buf_put(b, "{");
         for (const cJSON *c = v->child; c; c = c->next) {
             jv_str(b, c->string);
-            jb_put(b, ":");
+            swarm_buf_put(b, ":");
             jv_canon(b, c);
-            if (c->next) jb_put(b, ",");
+            if (c->next) swarm_buf_put(b, ",");
         }
-        jb_put(b, "}");
+        swarm_buf_put(b, "}");
     }
 }
 
@@ -814,15 +733,15 @@ static int member_cmp(const void *a, const void *b)
 }
 
 /* Canonical text with object members sorted: equal keys <=> equal JSON. */
-static void jv_sorted(jbuf *b, const cJSON *v)
+static void jv_sorted(swarm_buf *b, const cJSON *v)
 {
     if (jv_type(v) == T_ARR) {
-        jb_put(b, "[");
+        swarm_buf_put(b, "[");
         for (const cJSON *c = v->child; c; c = c->next) {
             jv_sorted(b, c);
-            if (c->next) jb_put(b, ",");
+            if (c->next) swarm_buf_put(b, ",");
         }
-        jb_put(b, "]");
+        swarm_buf_put(b, "]");
         return;
     }
     if (jv_type(v) != T_OBJ) {
@@ -838,20 +757,20 @@ static void jv_sorted(jbuf *b, const cJSON *v)
     for (const cJSON *c = v->child; c; c = c->next)
         m[k++] = c;
     qsort(m, n, sizeof *m, member_cmp);
-    jb_put(b, "{");
+    swarm_buf_put(b, "{");
     for (size_t i = 0; i < n; i++) {
         jv_str(b, m[i]->string);
-        jb_put(b, ":");
+        swarm_buf_put(b, ":");
         jv_sorted(b, m[i]);
-        if (i + 1 < n) jb_put(b, ",");
+        if (i + 1 < n) swarm_buf_put(b, ",");
     }
-    jb_put(b, "}");
+    swarm_buf_put(b, "}");
     free(m);
 }
 
 static char *jv_key(const cJSON *v)
 {
-    jbuf b = {0};
+    swarm_buf b = {0};
     jv_sorted(&b, v);
     if (b.oom) {
         free(b.s);
@@ -939,12 +858,12 @@ static const jkw *kw_find(const char *k)
 
 static int kw_fail(jctx *x, const char *ptr, const char *kw, const char *why)
 {
-    jbuf p = {0};
-    jb_put(&p, ptr);
-    jb_put(&p, "/");
+    swarm_buf p = {0};
+    swarm_buf_put(&p, ptr);
+    swarm_buf_put(&p, "/");
     for (const char *c = kw; *c; c++)
-        jb_put(&p, *c == '~' ? "~0" : *c == '/' ? "~1" : (char[]){*c, 0});
-    int rc = jfail(x, "%s: %s", jb_str(&p), why);
+        swarm_buf_put(&p, *c == '~' ? "~0" : *c == '/' ? "~1" : (char[]){*c, 0});
+    int rc = jfail(x, "%s: %s", swarm_buf_str(&p), why);
     free(p.s);
     return rc;
 }
@@ -1254,10 +1173,10 @@ static int dep_rewrite(jctx *x, const jel *e, jel *out)
                 /* S stays where it is: a $ref to it keeps its identity */
                 const char *sp = jptr(x, e->ptr, kws[w]);
                 sp = sp ? jptr(x, sp, k->string) : NULL;
-                jbuf ref = {0};
-                jb_put(&ref, "#");
+                swarm_buf ref = {0};
+                swarm_buf_put(&ref, "#");
                 for (const char *c = sp ? sp : ""; *c; c++)
-                    jb_put(&ref, *c == '%' ? "%25" : (char[]){*c, 0});
+                    swarm_buf_put(&ref, *c == '%' ? "%25" : (char[]){*c, 0});
                 ok = sp && !ref.oom && cJSON_AddStringToObject(present, "$ref", ref.s);
                 free(ref.s);
                 if (!ok) {
@@ -1356,9 +1275,9 @@ static char *conj_key(const jconj *c)
     jconj s;
     if (conj_copy(c, &s)) return NULL;
     if (s.n) qsort(s.v, s.n, sizeof *s.v, jel_cmp);
-    jbuf b = {0};
+    swarm_buf b = {0};
     for (size_t i = 0; i < s.n; i++)
-        jb_printf(&b, "%s\x01%u\x02", s.v[i].ptr, s.v[i].done);
+        swarm_buf_printf(&b, "%s\x01%u\x02", s.v[i].ptr, s.v[i].done);
     free(s.v);
     if (b.oom) {
         free(b.s);
@@ -1423,13 +1342,13 @@ static int rule_new(jctx *x, const char *hint, const char *suffix)
     return (int)x->n_rules++;
 }
 
-static int rule_set(jctx *x, int r, const jbuf *body)
+static int rule_set(jctx *x, int r, const swarm_buf *body)
 {
     if (body->oom) return joom(x);
     x->out_bytes += body->n + strlen(x->rules[r].name) + 6;
     if (x->out_bytes > JSC_MAX_OUT)
         return jfail(x, "json schema: the grammar would exceed %u bytes", JSC_MAX_OUT);
-    x->rules[r].body = strdup(jb_str(body));
+    x->rules[r].body = strdup(swarm_buf_str(body));
     return x->rules[r].body ? 0 : joom(x);
 }
 
@@ -1501,7 +1420,7 @@ static int bounds_collect(jctx *x, const jconj *c, jbounds *b)
 }
 
 /* Decimal digit strings of equal length n, a <= b: every string between. */
-static void dig_range(jbuf *o, const char *a, const char *b, size_t n);
+static void dig_range(swarm_buf *o, const char *a, const char *b, size_t n);
 
 static bool all_is(const char *s, size_t n, char c)
 {
@@ -1510,16 +1429,16 @@ static bool all_is(const char *s, size_t n, char c)
     return true;
 }
 
-static void dig_any(jbuf *o, size_t n)
+static void dig_any(swarm_buf *o, size_t n)
 {
     if (n == 1)
-        jb_put(o, "[0-9]");
+        swarm_buf_put(o, "[0-9]");
     else if (n > 1)
-        jb_printf(o, "[0-9]{%zu}", n);
+        swarm_buf_printf(o, "[0-9]{%zu}", n);
 }
 
 /* strings of length n that are >= a (ge) or <= a (!ge) */
-static void dig_bound(jbuf *o, const char *a, size_t n, bool ge)
+static void dig_bound(swarm_buf *o, const char *a, size_t n, bool ge)
 {
     if (!n) return;
     if (all_is(a, n, ge ? '0' : '9')) {
@@ -1527,75 +1446,75 @@ static void dig_bound(jbuf *o, const char *a, size_t n, bool ge)
         return;
     }
     jalt al = {0};
-    jbuf t = {0};
-    jb_printf(&t, "\"%c\"", a[0]);
+    swarm_buf t = {0};
+    swarm_buf_printf(&t, "\"%c\"", a[0]);
     if (n > 1) {
-        jb_put(&t, " ");
+        swarm_buf_put(&t, " ");
         dig_bound(&t, a + 1, n - 1, ge);
     }
-    alt_add(&al, jb_str(&t));
+    alt_add(&al, swarm_buf_str(&t));
     t.n = 0;
     if (ge ? a[0] < '9' : a[0] > '0') {
         if (ge)
-            jb_printf(&t, "[%c-9]", a[0] + 1);
+            swarm_buf_printf(&t, "[%c-9]", a[0] + 1);
         else
-            jb_printf(&t, "[0-%c]", a[0] - 1);
+            swarm_buf_printf(&t, "[0-%c]", a[0] - 1);
         if (n > 1) {
-            jb_put(&t, " ");
+            swarm_buf_put(&t, " ");
             dig_any(&t, n - 1);
         }
-        alt_add(&al, jb_str(&t));
+        alt_add(&al, swarm_buf_str(&t));
     }
     free(t.s);
     alt_emit(&al, o);
 }
 
-static void dig_range(jbuf *o, const char *a, const char *b, size_t n)
+static void dig_range(swarm_buf *o, const char *a, const char *b, size_t n)
 {
     if (!n) return;
     if (a[0] == b[0]) {
-        jb_printf(o, "\"%c\"", a[0]);
+        swarm_buf_printf(o, "\"%c\"", a[0]);
         if (n > 1) {
-            jb_put(o, " ");
+            swarm_buf_put(o, " ");
             dig_range(o, a + 1, b + 1, n - 1);
         }
         return;
     }
     jalt al = {0};
-    jbuf t = {0};
+    swarm_buf t = {0};
     char lo = a[0], hi = b[0];
     bool lo_full = all_is(a + 1, n - 1, '0'), hi_full = all_is(b + 1, n - 1, '9');
     if (!lo_full) {
-        jb_printf(&t, "\"%c\" ", a[0]);
+        swarm_buf_printf(&t, "\"%c\" ", a[0]);
         dig_bound(&t, a + 1, n - 1, true);
-        alt_add(&al, jb_str(&t));
+        alt_add(&al, swarm_buf_str(&t));
         t.n = 0;
         lo++;
     }
     if (!hi_full) hi--;
     if (lo <= hi) {
         if (lo == hi)
-            jb_printf(&t, "\"%c\"", lo);
+            swarm_buf_printf(&t, "\"%c\"", lo);
         else
-            jb_printf(&t, "[%c-%c]", lo, hi);
+            swarm_buf_printf(&t, "[%c-%c]", lo, hi);
         if (n > 1) {
-            jb_put(&t, " ");
+            swarm_buf_put(&t, " ");
             dig_any(&t, n - 1);
         }
-        alt_add(&al, jb_str(&t));
+        alt_add(&al, swarm_buf_str(&t));
         t.n = 0;
     }
     if (!hi_full) {
-        jb_printf(&t, "\"%c\" ", b[0]);
+        swarm_buf_printf(&t, "\"%c\" ", b[0]);
         dig_bound(&t, b + 1, n - 1, false);
-        alt_add(&al, jb_str(&t));
+        alt_add(&al, swarm_buf_str(&t));
     }
     free(t.s);
     alt_emit(&al, o);
 }
 
 /* Non-negative integers in [a, b] (b < 0: unbounded), canonical digits. */
-static void uint_range(jbuf *o, uint64_t a, int64_t b)
+static void uint_range(swarm_buf *o, uint64_t a, int64_t b)
 {
     char sa[32], sb[32], t[32];
     snprintf(sa, sizeof sa, "%llu", (unsigned long long)a);
@@ -1605,33 +1524,33 @@ static void uint_range(jbuf *o, uint64_t a, int64_t b)
         lb = strlen(sb);
     }
     jalt al = {0};
-    jbuf e = {0};
+    swarm_buf e = {0};
     if (b >= 0 && la == lb) {
         dig_range(&e, sa, sb, la);
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
     } else {
         memset(t, '9', la);
         t[la] = 0;
         dig_range(&e, sa, t, la);
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
         e.n = 0;
         if (b < 0) {
-            jb_printf(&e, "[1-9] [0-9]{%zu,}", la);
-            alt_add(&al, jb_str(&e));
+            swarm_buf_printf(&e, "[1-9] [0-9]{%zu,}", la);
+            alt_add(&al, swarm_buf_str(&e));
         } else {
             if (lb > la + 1) {
                 if (lb == la + 2)
-                    jb_printf(&e, "[1-9] [0-9]{%zu}", la);
+                    swarm_buf_printf(&e, "[1-9] [0-9]{%zu}", la);
                 else
-                    jb_printf(&e, "[1-9] [0-9]{%zu,%zu}", la, lb - 2);
-                alt_add(&al, jb_str(&e));
+                    swarm_buf_printf(&e, "[1-9] [0-9]{%zu,%zu}", la, lb - 2);
+                alt_add(&al, swarm_buf_str(&e));
                 e.n = 0;
             }
             t[0] = '1';
             memset(t + 1, '0', lb - 1);
             t[lb] = 0;
             dig_range(&e, t, sb, lb);
-            alt_add(&al, jb_str(&e));
+            alt_add(&al, swarm_buf_str(&e));
         }
     }
     free(e.s);
@@ -1639,24 +1558,24 @@ static void uint_range(jbuf *o, uint64_t a, int64_t b)
 }
 
 /* Integers within bounds; false when the range is empty. */
-static bool int_range(jbuf *o, const jbounds *b)
+static bool int_range(swarm_buf *o, const jbounds *b)
 {
     if (b->has_lo && b->has_hi && b->lo > b->hi) return false;
     jalt al = {0};
-    jbuf e = {0};
+    swarm_buf e = {0};
     /* negative part: magnitudes [max(1, -hi), -lo] */
     if (!b->has_lo || b->lo < 0) {
         uint64_t mlo = (b->has_hi && b->hi < 0) ? (uint64_t)(-b->hi) : 1;
         int64_t mhi = b->has_lo ? -b->lo : -1;
-        jb_put(&e, "\"-\" ");
+        swarm_buf_put(&e, "\"-\" ");
         uint_range(&e, mlo, mhi);
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
         e.n = 0;
     }
     if (!b->has_hi || b->hi >= 0) {
         uint64_t lo = (b->has_lo && b->lo > 0) ? (uint64_t)b->lo : 0;
         uint_range(&e, lo, b->has_hi ? b->hi : -1);
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
     }
     free(e.s);
     return alt_emit(&al, o);
@@ -1712,19 +1631,19 @@ static void frac_alts(jctx *x, jalt *al, const char *a, const char *b, size_t i,
 /* t += digit c followed by the continuation from position i; every 24
  * digits the continuation becomes a rule of its own, so a bound like the
  * smallest double (324 fraction digits) does not nest groups 324 deep. */
-static void frac_digit(jctx *x, jbuf *t, char c, const char *a, const char *b, size_t i, bool tlo,
-                       bool thi)
+static void frac_digit(jctx *x, swarm_buf *t, char c, const char *a, const char *b, size_t i,
+                       bool tlo, bool thi)
 {
     jalt sub = {0};
     frac_alts(x, &sub, a, b, i, tlo, thi);
-    jb_printf(t, "\"%c\"", c);
+    swarm_buf_printf(t, "\"%c\"", c);
     if (sub.n) {
-        jb_put(t, " ");
+        swarm_buf_put(t, " ");
         if (i % 24 == 0) {
             int r = rule_new(x, "num-frac", NULL);
-            jbuf body = {0};
+            swarm_buf body = {0};
             alt_emit(&sub, &body);
-            if (r >= 0 && !rule_set(x, r, &body)) jb_put(t, x->rules[r].name);
+            if (r >= 0 && !rule_set(x, r, &body)) swarm_buf_put(t, x->rules[r].name);
             free(body.s);
         } else {
             alt_emit(&sub, t);
@@ -1747,78 +1666,78 @@ static void frac_alts(jctx *x, jalt *al, const char *a, const char *b, size_t i,
         return;
     }
     char lo = tlo ? a[i] : '0', hi = thi ? b[i] : '9';
-    jbuf t = {0};
+    swarm_buf t = {0};
     if (lo == hi) {
         frac_digit(x, &t, lo, a, b, i + 1, tlo, thi);
-        alt_add(al, jb_str(&t));
+        alt_add(al, swarm_buf_str(&t));
         free(t.s);
         return;
     }
     char mlo = lo, mhi = hi;
     if (tlo) {
         frac_digit(x, &t, lo, a, b, i + 1, true, false);
-        alt_add(al, jb_str(&t));
+        alt_add(al, swarm_buf_str(&t));
         t.n = 0;
         mlo++;
     }
     if (thi) mhi--;
     if (mlo <= mhi) {
         if (mlo == mhi)
-            jb_printf(&t, "\"%c\" [0-9]*", mlo);
+            swarm_buf_printf(&t, "\"%c\" [0-9]*", mlo);
         else
-            jb_printf(&t, "[%c-%c] [0-9]*", mlo, mhi);
-        alt_add(al, jb_str(&t));
+            swarm_buf_printf(&t, "[%c-%c] [0-9]*", mlo, mhi);
+        alt_add(al, swarm_buf_str(&t));
         t.n = 0;
     }
     if (thi) {
         frac_digit(x, &t, hi, a, b, i + 1, false, true);
-        alt_add(al, jb_str(&t));
+        alt_add(al, swarm_buf_str(&t));
     }
     free(t.s);
 }
 
 /* "." and fraction digits within the bounds (either may be NULL), or no
  * fraction at all where the lower bound allows. */
-static void frac_expr(jctx *x, jbuf *o, const char *a, const char *b)
+static void frac_expr(jctx *x, swarm_buf *o, const char *a, const char *b)
 {
     jalt al = {0};
     frac_alts(x, &al, a, b, 0, a != NULL, b != NULL);
     bool eps = al.eps;
     al.eps = false;
-    jbuf body = {0};
+    swarm_buf body = {0};
     alt_emit(&al, &body);
-    if (body.n) jb_printf(o, eps ? " (\".\" %s)?" : " \".\" %s", body.s);
+    if (body.n) swarm_buf_printf(o, eps ? " (\".\" %s)?" : " \".\" %s", body.s);
     free(body.s);
 }
 
 /* Magnitudes m in [lo, hi] (hi < 0: unbounded), plain decimal notation. */
-static void mag_range(jctx *x, jbuf *o, double lo, double hi)
+static void mag_range(jctx *x, swarm_buf *o, double lo, double hi)
 {
     uint64_t li, hi_i = 0;
     char lf[400], hf[400];
     dec_split(lo, &li, lf, sizeof lf);
     if (hi >= 0) dec_split(hi, &hi_i, hf, sizeof hf);
     jalt al = {0};
-    jbuf t = {0};
+    swarm_buf t = {0};
     if (hi >= 0 && li == hi_i) {
-        jb_printf(&t, "\"%llu\"", (unsigned long long)li);
+        swarm_buf_printf(&t, "\"%llu\"", (unsigned long long)li);
         frac_expr(x, &t, lf, hf);
-        alt_add(&al, jb_str(&t));
+        alt_add(&al, swarm_buf_str(&t));
     } else {
-        jb_printf(&t, "\"%llu\"", (unsigned long long)li);
+        swarm_buf_printf(&t, "\"%llu\"", (unsigned long long)li);
         frac_expr(x, &t, lf, NULL);
-        alt_add(&al, jb_str(&t));
+        alt_add(&al, swarm_buf_str(&t));
         t.n = 0;
         if (hi < 0 || hi_i - li >= 2) {
             uint_range(&t, li + 1, hi < 0 ? -1 : (int64_t)(hi_i - 1));
-            jb_put(&t, " (\".\" [0-9]+)?");
-            alt_add(&al, jb_str(&t));
+            swarm_buf_put(&t, " (\".\" [0-9]+)?");
+            alt_add(&al, swarm_buf_str(&t));
             t.n = 0;
         }
         if (hi >= 0) {
-            jb_printf(&t, "\"%llu\"", (unsigned long long)hi_i);
+            swarm_buf_printf(&t, "\"%llu\"", (unsigned long long)hi_i);
             frac_expr(x, &t, NULL, hf);
-            alt_add(&al, jb_str(&t));
+            alt_add(&al, swarm_buf_str(&t));
         }
     }
     free(t.s);
@@ -1826,20 +1745,20 @@ static void mag_range(jctx *x, jbuf *o, double lo, double hi)
 }
 
 /* Numbers within the bounds, written without exponent; false if none. */
-static bool num_range(jctx *x, jbuf *o, const jdbounds *b)
+static bool num_range(jctx *x, swarm_buf *o, const jdbounds *b)
 {
     if (b->has_lo && b->has_hi && b->lo > b->hi) return false;
     jalt al = {0};
-    jbuf e = {0};
+    swarm_buf e = {0};
     if (!b->has_hi || b->hi >= 0) {
         mag_range(x, &e, b->has_lo && b->lo > 0 ? b->lo : 0, b->has_hi ? b->hi : -1);
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
         e.n = 0;
     }
     if (!b->has_lo || b->lo < 0) {
-        jb_put(&e, "\"-\" ");
+        swarm_buf_put(&e, "\"-\" ");
         mag_range(x, &e, b->has_hi && b->hi < 0 ? -b->hi : 0, b->has_lo ? -b->lo : -1);
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
     }
     free(e.s);
     return alt_emit(&al, o);
@@ -2045,7 +1964,7 @@ static int re_class(jre *r, jset *out)
     return 0;
 }
 
-static int re_alt(jre *r, jbuf *out, bool top, bool *never, bool *nullable);
+static int re_alt(jre *r, swarm_buf *out, bool top, bool *never, bool *nullable);
 
 /* Parses {m}, {m,}, {m,n} at r->i (after '{'); 1 if it is not a quantifier. */
 static int re_braces(jre *r, long *m, long *n)
@@ -2082,9 +2001,9 @@ static int re_braces(jre *r, long *m, long *n)
 
 /* One atom with its quantifier, appended to seq; *never when it matches
  * nothing (and is not optional). */
-static int re_atom(jre *r, jbuf *seq, bool *never, bool *nullable)
+static int re_atom(jre *r, swarm_buf *seq, bool *never, bool *nullable)
 {
-    jbuf a = {0};
+    swarm_buf a = {0};
     bool a_never = false, a_null = false;
     uint32_t c = r->c[r->i];
     jset s = {0};
@@ -2098,7 +2017,7 @@ static int re_atom(jre *r, jbuf *seq, bool *never, bool *nullable)
                 return re_err(r, "lookaround and named groups are not supported");
         }
         if (++r->depth > 60) return re_err(r, "groups nested deeper than 60");
-        jbuf g = {0};
+        swarm_buf g = {0};
         int grc = re_alt(r, &g, false, &a_never, &a_null);
         r->depth--;
         if (grc) {
@@ -2111,9 +2030,9 @@ static int re_atom(jre *r, jbuf *seq, bool *never, bool *nullable)
         }
         r->i++;
         if (g.n) {
-            jb_put(&a, "(");
-            jb_put(&a, g.s);
-            jb_put(&a, ")");
+            swarm_buf_put(&a, "(");
+            swarm_buf_put(&a, g.s);
+            swarm_buf_put(&a, ")");
         }
         free(g.s);
     } else if (c == '[') {
@@ -2196,37 +2115,37 @@ static int re_atom(jre *r, jbuf *seq, bool *never, bool *nullable)
         free(a.s);
         return 0;
     }
-    if (seq->n) jb_put(seq, " ");
+    if (seq->n) swarm_buf_put(seq, " ");
     bool grouped = a.s[0] == '(' || a.s[0] == '[' || (a.s[0] == '"' && !strchr(a.s + 1, ' '));
     if (!(m == 1 && n == 1) && !grouped) {
-        jb_put(seq, "(");
-        jb_put(seq, a.s);
-        jb_put(seq, ")");
+        swarm_buf_put(seq, "(");
+        swarm_buf_put(seq, a.s);
+        swarm_buf_put(seq, ")");
     } else {
-        jb_put(seq, a.s);
+        swarm_buf_put(seq, a.s);
     }
     if (m == 0 && n == 1)
-        jb_put(seq, "?");
+        swarm_buf_put(seq, "?");
     else if (m == 0 && n < 0)
-        jb_put(seq, "*");
+        swarm_buf_put(seq, "*");
     else if (m == 1 && n < 0)
-        jb_put(seq, "+");
+        swarm_buf_put(seq, "+");
     else if (n < 0)
-        jb_printf(seq, "{%ld,}", m);
+        swarm_buf_printf(seq, "{%ld,}", m);
     else if (m == n && m != 1)
-        jb_printf(seq, "{%ld}", m);
+        swarm_buf_printf(seq, "{%ld}", m);
     else if (m != n)
-        jb_printf(seq, "{%ld,%ld}", m, n);
+        swarm_buf_printf(seq, "{%ld,%ld}", m, n);
     free(a.s);
     return a.oom ? joom(r->x) : 0;
 }
 
-static int re_alt(jre *r, jbuf *out, bool top, bool *never, bool *nullable)
+static int re_alt(jre *r, swarm_buf *out, bool top, bool *never, bool *nullable)
 {
     jalt al = {0};
     bool any = false, any_null = false;
     while (true) {
-        jbuf seq = {0};
+        swarm_buf seq = {0};
         bool sn = false, anc_s = false, anc_e = false, seq_null = true;
         if (top && r->i < r->n && r->c[r->i] == '^') {
             anc_s = true;
@@ -2248,21 +2167,21 @@ static int re_alt(jre *r, jbuf *out, bool top, bool *never, bool *nullable)
         }
         if (!sn && seq_null) any_null = true;
         if (!sn) {
-            jbuf full = {0};
+            swarm_buf full = {0};
             if (top && !anc_s) {
                 jhelper(r->x, H_KCHAR);
-                jb_put(&full, "json-kchar*");
+                swarm_buf_put(&full, "json-kchar*");
             }
             if (seq.n) {
-                if (full.n) jb_put(&full, " ");
-                jb_put(&full, seq.s);
+                if (full.n) swarm_buf_put(&full, " ");
+                swarm_buf_put(&full, seq.s);
             }
             if (top && !anc_e) {
                 jhelper(r->x, H_KCHAR);
-                if (full.n) jb_put(&full, " ");
-                jb_put(&full, "json-kchar*");
+                if (full.n) swarm_buf_put(&full, " ");
+                swarm_buf_put(&full, "json-kchar*");
             }
-            alt_add(&al, jb_str(&full));
+            alt_add(&al, swarm_buf_str(&full));
             free(full.s);
             any = true;
         }
@@ -2285,7 +2204,7 @@ static int re_alt(jre *r, jbuf *out, bool top, bool *never, bool *nullable)
 
 /* GBNF for the inside of a string matching the pattern; *never when no
  * string matches. */
-static int pattern_expr(jctx *x, const jel *e, const char *pat, jbuf *out, bool *never)
+static int pattern_expr(jctx *x, const jel *e, const char *pat, swarm_buf *out, bool *never)
 {
     size_t n = strlen(pat), k = 0;
     uint32_t *cps = malloc((n + 1) * sizeof *cps);
@@ -2320,59 +2239,59 @@ static long rep_block(long c)
     return b;
 }
 
-static void rep_emit(jbuf *o, const char *atom, long m, long n)
+static void rep_emit(swarm_buf *o, const char *atom, long m, long n)
 {
     if ((n >= 0 && n <= JSC_REP_DIRECT) || (n < 0 && m <= JSC_REP_DIRECT)) {
         if (n < 0 && m == 0)
-            jb_printf(o, "%s*", atom);
+            swarm_buf_printf(o, "%s*", atom);
         else if (n < 0 && m == 1)
-            jb_printf(o, "%s+", atom);
+            swarm_buf_printf(o, "%s+", atom);
         else if (n < 0)
-            jb_printf(o, "%s{%ld,}", atom, m);
+            swarm_buf_printf(o, "%s{%ld,}", atom, m);
         else if (m == 0 && n == 1)
-            jb_printf(o, "%s?", atom);
+            swarm_buf_printf(o, "%s?", atom);
         else if (m == n && m == 1)
-            jb_put(o, atom);
+            swarm_buf_put(o, atom);
         else if (m == n)
-            jb_printf(o, "%s{%ld}", atom, m);
+            swarm_buf_printf(o, "%s{%ld}", atom, m);
         else
-            jb_printf(o, "%s{%ld,%ld}", atom, m, n);
+            swarm_buf_printf(o, "%s{%ld,%ld}", atom, m, n);
         return;
     }
     const char *sep = "";
     if (m > JSC_REP_DIRECT) {
         long b = rep_block(m);
-        jb_printf(o, "(%s{%ld}){%ld}", atom, b, m / b);
-        if (m % b) jb_printf(o, " %s{%ld}", atom, m % b);
+        swarm_buf_printf(o, "(%s{%ld}){%ld}", atom, b, m / b);
+        if (m % b) swarm_buf_printf(o, " %s{%ld}", atom, m % b);
         sep = " ";
     } else if (m > 0) {
-        jb_printf(o, "%s{%ld}", atom, m);
+        swarm_buf_printf(o, "%s{%ld}", atom, m);
         sep = " ";
     }
     if (n < 0) {
-        jb_printf(o, "%s%s*", sep, atom);
+        swarm_buf_printf(o, "%s%s*", sep, atom);
         return;
     }
     long N = n - m;
     if (N == 0) return;
     if (N <= JSC_REP_DIRECT) {
-        jb_printf(o, "%s%s{0,%ld}", sep, atom, N);
+        swarm_buf_printf(o, "%s%s{0,%ld}", sep, atom, N);
         return;
     }
     long b = rep_block(N), q = N / b, r = N % b;
-    jb_printf(o, "%s((%s{%ld}){0,%ld}", sep, atom, b, q);
-    if (r) jb_printf(o, " %s{0,%ld}", atom, r);
+    swarm_buf_printf(o, "%s((%s{%ld}){0,%ld}", sep, atom, b, q);
+    if (r) swarm_buf_printf(o, " %s{0,%ld}", atom, r);
     if (r < b - 1) {
-        jb_put(o, " | ");
-        if (q > 1) jb_printf(o, "(%s{%ld}){0,%ld} ", atom, b, q - 1);
-        jb_printf(o, "%s{%ld,%ld}", atom, r + 1, b - 1);
+        swarm_buf_put(o, " | ");
+        if (q > 1) swarm_buf_printf(o, "(%s{%ld}){0,%ld} ", atom, b, q - 1);
+        swarm_buf_printf(o, "%s{%ld,%ld}", atom, r + 1, b - 1);
     }
-    jb_put(o, ")");
+    swarm_buf_put(o, ")");
 }
 
 /* ---- strings ---- */
 
-static int comp_string(jctx *x, const jconj *c, jbuf *out, bool *never)
+static int comp_string(jctx *x, const jconj *c, swarm_buf *out, bool *never)
 {
     long minl = 0, maxl = -1;
     const jel *pat_el = NULL, *len_el = NULL;
@@ -2406,18 +2325,18 @@ static int comp_string(jctx *x, const jconj *c, jbuf *out, bool *never)
         return kw_fail(x, pat_el->ptr, "pattern",
                        "pattern together with minLength/maxLength is not supported");
     if (pat) {
-        jbuf p = {0};
+        swarm_buf p = {0};
         if (pattern_expr(x, pat_el, pat, &p, never)) {
             free(p.s);
             return -1;
         }
         if (!*never) {
-            jb_put(out, "\"\\\"\"");
+            swarm_buf_put(out, "\"\\\"\"");
             if (p.n) {
-                jb_put(out, " ");
-                jb_put(out, p.s);
+                swarm_buf_put(out, " ");
+                swarm_buf_put(out, p.s);
             }
-            jb_put(out, " \"\\\"\"");
+            swarm_buf_put(out, " \"\\\"\"");
         }
         free(p.s);
         return 0;
@@ -2428,19 +2347,19 @@ static int comp_string(jctx *x, const jconj *c, jbuf *out, bool *never)
     }
     if (minl > JSC_MAX_COUNT || maxl > JSC_MAX_COUNT)
         return kw_fail(x, len_el->ptr, len_kw, "lengths above 10000000 are not supported");
-    jb_put(out, "\"\\\"\" ");
+    swarm_buf_put(out, "\"\\\"\" ");
     if (maxl != 0) {
         jhelper(x, H_CHAR);
         rep_emit(out, "json-char", minl, maxl);
-        jb_put(out, " ");
+        swarm_buf_put(out, " ");
     }
-    jb_put(out, "\"\\\"\"");
+    swarm_buf_put(out, "\"\\\"\"");
     return 0;
 }
 
 /* ---- arrays ---- */
 
-static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
+static int comp_array(jctx *x, const jconj *c, swarm_buf *out, bool *never)
 {
     long minn = 0, maxn = -1;
     size_t npre = 0;
@@ -2565,7 +2484,7 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
             return 0;
         }
         jhelper(x, H_WS);
-        jb_printf(out, "\"[\" ws (%s ws \",\" ws)* %s ws (\",\" ws %s ws)* \"]\"", t, tc, t);
+        swarm_buf_printf(out, "\"[\" ws (%s ws \",\" ws)* %s ws (\",\" ws %s ws)* \"]\"", t, tc, t);
         return 0;
     }
     if (minn > JSC_MAX_COUNT || maxeff > JSC_MAX_COUNT) {
@@ -2574,12 +2493,12 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
     }
     jhelper(x, H_WS);
     /* tail: positions >= npre */
-    jbuf cur = {0};
+    swarm_buf cur = {0};
     const char *t = pos[npre];
     if (maxeff < 0 || maxeff > (long)npre) {
         long a, b;
         if (npre == 0) {
-            jb_printf(&cur, "%s ws", t);
+            swarm_buf_printf(&cur, "%s ws", t);
             a = minn > 1 ? minn - 1 : 0;
             b = maxeff < 0 ? -1 : maxeff - 1;
         } else {
@@ -2587,15 +2506,15 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
             b = maxeff < 0 ? -1 : maxeff - (long)npre;
         }
         if (b != 0) {
-            if (cur.n) jb_put(&cur, " ");
-            jbuf item = {0};
-            jb_printf(&item, "(\",\" ws %s ws)", t);
-            rep_emit(&cur, jb_str(&item), a, b);
+            if (cur.n) swarm_buf_put(&cur, " ");
+            swarm_buf item = {0};
+            swarm_buf_printf(&item, "(\",\" ws %s ws)", t);
+            rep_emit(&cur, swarm_buf_str(&item), a, b);
             free(item.s);
         }
         if (npre == 0 && minn == 0) {
-            jbuf w = {0};
-            jb_printf(&w, "(%s)?", jb_str(&cur));
+            swarm_buf w = {0};
+            swarm_buf_printf(&w, "(%s)?", swarm_buf_str(&cur));
             free(cur.s);
             cur = w;
         }
@@ -2603,18 +2522,18 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
     size_t k = npre;
     if (maxeff >= 0 && (size_t)maxeff < k) k = (size_t)maxeff;
     for (size_t i = k; i-- > 0;) {
-        jbuf it = {0};
-        jb_printf(&it, "%s%s ws", i ? "\",\" ws " : "", pos[i]);
+        swarm_buf it = {0};
+        swarm_buf_printf(&it, "%s%s ws", i ? "\",\" ws " : "", pos[i]);
         if (cur.n) {
-            jb_put(&it, " ");
-            jb_put(&it, cur.s);
+            swarm_buf_put(&it, " ");
+            swarm_buf_put(&it, cur.s);
         }
         free(cur.s);
-        cur = (jbuf){0};
+        cur = (swarm_buf){0};
         if ((long)i >= minn)
-            jb_printf(&cur, "(%s)?", jb_str(&it));
+            swarm_buf_printf(&cur, "(%s)?", swarm_buf_str(&it));
         else
-            jb_put(&cur, jb_str(&it));
+            swarm_buf_put(&cur, swarm_buf_str(&it));
         free(it.s);
         /* a rule every 24 positions keeps group nesting shallow */
         if (i % 24 == 0 && i) {
@@ -2625,16 +2544,16 @@ static int comp_array(jctx *x, const jconj *c, jbuf *out, bool *never)
                 return -1;
             }
             cur.n = 0;
-            jb_put(&cur, x->rules[r].name);
+            swarm_buf_put(&cur, x->rules[r].name);
         }
     }
     free(pos);
-    jb_put(out, "\"[\" ws ");
+    swarm_buf_put(out, "\"[\" ws ");
     if (cur.n) {
-        jb_put(out, cur.s);
-        jb_put(out, " ");
+        swarm_buf_put(out, cur.s);
+        swarm_buf_put(out, " ");
     }
-    jb_put(out, "\"]\"");
+    swarm_buf_put(out, "\"]\"");
     bool oom = cur.oom;
     free(cur.s);
     return oom ? joom(x) : 0;
@@ -2707,11 +2626,11 @@ static int trie_rule(jctx *x, const jtrie *t, int at, const char *base)
         set_add(&kids, t->v[k].cp, t->v[k].cp);
         jset one = {0};
         set_add(&one, t->v[k].cp, t->v[k].cp);
-        jbuf e = {0};
+        swarm_buf e = {0};
         gb_jchars(&e, &one);
         free(one.v);
         if (t->v[k].first < 0) {
-            jb_put(&e, " json-kchar+");
+            swarm_buf_put(&e, " json-kchar+");
         } else {
             int cr = trie_rule(x, t, k, base);
             if (cr < 0) {
@@ -2720,23 +2639,23 @@ static int trie_rule(jctx *x, const jtrie *t, int at, const char *base)
                 free(al.b.s);
                 return -1;
             }
-            jb_printf(&e, " %s%s", x->rules[cr].name, t->v[k].term ? "" : "?");
+            swarm_buf_printf(&e, " %s%s", x->rules[cr].name, t->v[k].term ? "" : "?");
         }
-        alt_add(&al, jb_str(&e));
+        alt_add(&al, swarm_buf_str(&e));
         free(e.s);
     }
     set_norm(&kids);
     jset other = set_not(&kids);
-    jbuf e = {0};
+    swarm_buf e = {0};
     if (gb_jchars(&e, &other)) {
-        jb_put(&e, " json-kchar*");
-        alt_add(&al, jb_str(&e));
+        swarm_buf_put(&e, " json-kchar*");
+        alt_add(&al, swarm_buf_str(&e));
     }
     free(e.s);
     free(other.v);
     free(kids.v);
     jhelper(x, H_KCHAR);
-    jbuf body = {0};
+    swarm_buf body = {0};
     alt_emit(&al, &body);
     int rc = rule_set(x, r, &body);
     free(body.s);
@@ -2749,7 +2668,7 @@ typedef struct {
     const char *rule; /* NULL: no value allowed */
 } jprop;
 
-static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, bool *never)
+static int comp_object(jctx *x, const jconj *c, const char *hint, swarm_buf *out, bool *never)
 {
     jprop *pr = NULL;
     size_t np = 0, capp = 0;
@@ -2856,7 +2775,7 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
     }
     jhelper(x, H_WS);
     /* additional key: any key but the named ones */
-    jbuf akv = {0};
+    swarm_buf akv = {0};
     if (arule) {
         if (trie_node(&trie, 0) < 0) goto oom;
         for (size_t q = 0; q < np; q++) {
@@ -2876,15 +2795,15 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
             if (k < 0) goto oom;
         }
         jhelper(x, H_KCHAR);
-        jb_put(&akv, "\"\\\"\" ");
+        swarm_buf_put(&akv, "\"\\\"\" ");
         if (trie.v[0].first < 0 && !trie.v[0].term) {
-            jb_put(&akv, "json-kchar*");
+            swarm_buf_put(&akv, "json-kchar*");
         } else {
             int kr = trie_rule(x, &trie, 0, hint);
             if (kr < 0) goto done;
-            jb_printf(&akv, "%s%s", x->rules[kr].name, trie.v[0].term ? "" : "?");
+            swarm_buf_printf(&akv, "%s%s", x->rules[kr].name, trie.v[0].term ? "" : "?");
         }
-        jb_printf(&akv, " \"\\\"\" ws \":\" ws %s ws", arule);
+        swarm_buf_printf(&akv, " \"\\\"\" ws \":\" ws %s ws", arule);
     }
     /* Named properties p0..p(n-1) in order; S+(i,c) / T+(i,c) are the
      * non-empty member lists from property i on after c members (c > 0: a
@@ -2999,45 +2918,45 @@ static int comp_object(jctx *x, const jconj *c, const char *hint, jbuf *out, boo
                 int r = srule[IDX(i, kind, cc)];
                 if (r < 0) continue;
                 jalt al = {0};
-                jbuf t = {0};
+                swarm_buf t = {0};
                 const char *K = cc ? "\",\" ws " : "";
                 long nc = NEXTC(cc);
                 if (kind == 0) {
                     if (nc >= 0 && SEQ_OK(i, nc)) {
-                        jb_printf(&t, "%s%s", K, jb_str(&akv));
+                        swarm_buf_printf(&t, "%s%s", K, swarm_buf_str(&akv));
                         if (sne[AT(i, nc)])
-                            jb_printf(&t, " %s%s", SNAME(i, nc), NULLABLE(i, nc) ? "?" : "");
-                        alt_add(&al, jb_str(&t));
+                            swarm_buf_printf(&t, " %s%s", SNAME(i, nc), NULLABLE(i, nc) ? "?" : "");
+                        alt_add(&al, swarm_buf_str(&t));
                         t.n = 0;
                     }
                     if (tne[AT(i, cc)]) alt_add(&al, x->rules[srule[IDX(i, 1, cc)]].name);
                 } else {
                     if (pr[i].rule && nc >= 0 && SEQ_OK(i + 1, nc)) {
-                        jbuf key = {0};
+                        swarm_buf key = {0};
                         jv_str(&key, pr[i].name);
-                        jb_put(&t, K);
+                        swarm_buf_put(&t, K);
                         if (gb_lit(&t, key.s, key.n)) ok = false;
                         free(key.s);
-                        jb_printf(&t, " ws \":\" ws %s ws", pr[i].rule);
+                        swarm_buf_printf(&t, " ws \":\" ws %s ws", pr[i].rule);
                         if (sne[AT(i + 1, nc)])
-                            jb_printf(&t, " %s%s", SNAME(i + 1, nc),
-                                      NULLABLE(i + 1, nc) ? "?" : "");
-                        alt_add(&al, jb_str(&t));
+                            swarm_buf_printf(&t, " %s%s", SNAME(i + 1, nc),
+                                             NULLABLE(i + 1, nc) ? "?" : "");
+                        alt_add(&al, swarm_buf_str(&t));
                         t.n = 0;
                     }
                     if (!pr[i].req && tne[AT(i + 1, cc)])
                         alt_add(&al, x->rules[srule[IDX(i + 1, 1, cc)]].name);
                 }
                 free(t.s);
-                jbuf body = {0};
+                swarm_buf body = {0};
                 alt_emit(&al, &body);
                 if (rule_set(x, r, &body)) ok = false;
                 free(body.s);
             }
     if (ok) {
-        jb_put(out, "\"{\" ws ");
-        if (sne[AT(0, 0)]) jb_printf(out, "%s%s ", SNAME(0, 0), NULLABLE(0, 0) ? "?" : "");
-        jb_put(out, "\"}\"");
+        swarm_buf_put(out, "\"{\" ws ");
+        if (sne[AT(0, 0)]) swarm_buf_printf(out, "%s%s ", SNAME(0, 0), NULLABLE(0, 0) ? "?" : "");
+        swarm_buf_put(out, "\"}\"");
     }
 #undef SNAME
 #undef MARK_S
@@ -3180,7 +3099,7 @@ static int conj_types(jctx *x, const jconj *c, unsigned *types)
     return 0;
 }
 
-static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool *never)
+static int comp_leaf(jctx *x, const jconj *c, const char *hint, swarm_buf *out, bool *never)
 {
     unsigned t;
     if (conj_types(x, c, &t)) return -1;
@@ -3259,13 +3178,13 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
                 break;
             }
             if (!keep) continue;
-            jbuf lit = {0}, g = {0};
+            swarm_buf lit = {0}, g = {0};
             jv_canon(&lit, v);
             if (lit.oom || gb_lit(&g, lit.s, lit.n))
                 rc = lit.oom ? joom(x)
                              : jfail(x, "%s: enum/const string is not valid UTF-8",
                                      *c->v[0].ptr ? c->v[0].ptr : "(root)");
-            alt_add(&al, jb_str(&g));
+            alt_add(&al, swarm_buf_str(&g));
             free(lit.s);
             free(g.s);
         }
@@ -3289,7 +3208,7 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
         }
     if (!constrained) {
         jhelper(x, H_VALUE);
-        jb_put(out, "json-value");
+        swarm_buf_put(out, "json-value");
         return 0;
     }
     jalt al = {0};
@@ -3312,13 +3231,13 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
         if ((b.has_lo || b.has_hi) && (t & T_FRAC)) {
             jdbounds db;
             if (dbounds_collect(x, c, &db)) goto fail;
-            jbuf e = {0};
-            if (num_range(x, &e, &db)) alt_add(&al, jb_str(&e));
+            swarm_buf e = {0};
+            if (num_range(x, &e, &db)) alt_add(&al, swarm_buf_str(&e));
             free(e.s);
             if (x->failed) goto fail;
         } else if (b.has_lo || b.has_hi) {
-            jbuf e = {0};
-            if (int_range(&e, &b)) alt_add(&al, jb_str(&e));
+            swarm_buf e = {0};
+            if (int_range(&e, &b)) alt_add(&al, swarm_buf_str(&e));
             free(e.s);
         } else if ((t & T_FRAC) && !(t & T_INT)) {
             /* non-integral numbers only (not: integer): a fraction with a
@@ -3333,38 +3252,38 @@ static int comp_leaf(jctx *x, const jconj *c, const char *hint, jbuf *out, bool 
         }
     }
     if (t & T_STR) {
-        jbuf e = {0};
+        swarm_buf e = {0};
         bool nv2 = false;
         if (comp_string(x, c, &e, &nv2)) {
             free(e.s);
             goto fail;
         }
-        if (!nv2) alt_add(&al, jb_str(&e));
+        if (!nv2) alt_add(&al, swarm_buf_str(&e));
         free(e.s);
     }
     if (t & T_ARR) {
-        jbuf e = {0};
+        swarm_buf e = {0};
         bool nv2 = false;
         if (comp_array(x, c, &e, &nv2)) {
             free(e.s);
             goto fail;
         }
-        if (!nv2) alt_add(&al, jb_str(&e));
+        if (!nv2) alt_add(&al, swarm_buf_str(&e));
         free(e.s);
     }
     if (t & T_OBJ) {
-        jbuf e = {0};
+        swarm_buf e = {0};
         bool nv2 = false;
         if (comp_object(x, c, hint, &e, &nv2)) {
             free(e.s);
             goto fail;
         }
-        if (!nv2) alt_add(&al, jb_str(&e));
+        if (!nv2) alt_add(&al, swarm_buf_str(&e));
         free(e.s);
     }
     if (!al.n) *never = true;
     /* a top-level alternation: no grouping needed in a rule body */
-    jb_put(out, jb_str(&al.b));
+    swarm_buf_put(out, swarm_buf_str(&al.b));
     free(al.b.s);
     return 0;
 fail:
@@ -3571,7 +3490,7 @@ static int conj_rule_inner(jctx *x, jconj *c, const char *key, const char **name
         else if (el_kw(&c->v[i], "oneOf") && !(c->v[i].done & D_ONEOF))
             gi = i, gkw = "oneOf";
     }
-    jbuf body = {0};
+    swarm_buf body = {0};
     bool never = false;
     int rc = 0;
     if (gkw) {
@@ -3656,7 +3575,7 @@ static int conj_rule_inner(jctx *x, jconj *c, const char *key, const char **name
             return -1;
         }
         never = !al.n;
-        jb_put(&body, jb_str(&al.b));
+        swarm_buf_put(&body, swarm_buf_str(&al.b));
         free(al.b.s);
     } else {
         rc = comp_leaf(x, c, hint, &body, &never);
@@ -3843,18 +3762,19 @@ int rt_json_schema_to_gbnf(const char *schema, size_t len, char **gbnf, char *er
         free(c.v);
     }
     if (!rc && !top) rc = jfail(&x, "json schema: the schema matches no value at all");
-    jbuf out = {0};
+    swarm_buf out = {0};
     if (!rc) {
         jhelper(&x, H_WS);
-        jb_printf(&out, "root ::= %s ws\n", top);
+        swarm_buf_printf(&out, "root ::= %s ws\n", top);
         for (size_t i = 0; i < x.n_rules; i++)
-            if (x.rules[i].body) jb_printf(&out, "%s ::= %s\n", x.rules[i].name, x.rules[i].body);
+            if (x.rules[i].body)
+                swarm_buf_printf(&out, "%s ::= %s\n", x.rules[i].name, x.rules[i].body);
         for (int h = 0; h < H_COUNT; h++)
             if (x.helper[h]) {
-                jb_put(&out, helper_name[h]);
-                jb_put(&out, " ::= ");
-                jb_put(&out, helper_body[h]);
-                jb_put(&out, "\n");
+                swarm_buf_put(&out, helper_name[h]);
+                swarm_buf_put(&out, " ::= ");
+                swarm_buf_put(&out, helper_body[h]);
+                swarm_buf_put(&out, "\n");
             }
         if (out.oom)
             rc = joom(&x);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "grammar.h"
+#include "swarm_buf.h"
 
 #define GSTACK_MAX_DEPTH 4096 /* deeper stacks are dropped (rejected), never recursed into */
 
@@ -423,13 +424,7 @@ bool rt_grammar_state_done(const rt_grammar_state *st)
 
 /* ---- shortest completion ---- */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} cbuf;
-
-static void cbuf_cp(cbuf *b, uint32_t cp)
+static void cbuf_cp(swarm_buf *b, uint32_t cp)
 {
     char u[4];
     size_t k;
@@ -452,21 +447,7 @@ static void cbuf_cp(cbuf *b, uint32_t cp)
         u[3] = (char)(0x80 | (cp & 0x3F));
         k = 4;
     }
-    if (b->n + k + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        while (nc < b->n + k + 1)
-            nc *= 2;
-        char *t = realloc(b->p, nc);
-        if (!t) {
-            b->oom = true;
-            return;
-        }
-        b->p = t;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, u, k);
-    b->n += k;
-    b->p[b->n] = 0;
+    swarm_buf_putn(b, u, k);
 }
 
 /* A printable member when there is one (completions end up in user-visible text). */
@@ -479,7 +460,7 @@ static uint32_t cs_pick(const rt_grammar *g, int32_t cs)
 /* Emits the fewest code points that finish the alternative from pos on.
  * Iterative (an explicit stack of return positions): a hostile grammar's
  * derivations may nest deeper than the C stack allows. */
-static int gen_seq(const rt_grammar *g, int32_t pos, cbuf *b)
+static int gen_seq(const rt_grammar *g, int32_t pos, swarm_buf *b)
 {
     gset ret = {0};
     int rc = 0;
@@ -526,18 +507,17 @@ int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes)
     if (!st) return -1;
     const rt_grammar *g = st->g;
     const garena *a = st->a;
-    cbuf b = {0};
-    cbuf_cp(&b, 0); /* allocate and NUL-terminate */
-    b.n = 0;
+    swarm_buf b = {0};
+    swarm_buf_putn(&b, "", 0); /* allocate and NUL-terminate: "" when it can end */
     if (rt_grammar_state_can_end(st)) {
-        *bytes = b.p;
+        *bytes = b.s;
         return b.oom ? -1 : 0;
     }
     int32_t best = -1;
     int64_t best_cost = INT64_MAX;
     uint32_t lo = 0, hi = 0;
     if (st->rem && !partial_range(st->cp & 0xFFFFFF, st->rem, (uint8_t)(st->cp >> 24), &lo, &hi)) {
-        free(b.p);
+        free(b.s);
         return -1;
     }
     for (int32_t i = 0; i < st->set.n; i++) {
@@ -551,7 +531,7 @@ int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes)
         }
     }
     if (best < 0 || best_cost == INT64_MAX) {
-        free(b.p);
+        free(b.s);
         return -1;
     }
     const gnode *nd = &a->nodes[best];
@@ -559,8 +539,7 @@ int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes)
         /* finish the pending code point: emit only its missing continuation bytes */
         uint32_t cp = grammar_cs_first(g, g->el[nd->pos].arg, lo, hi);
         for (int k = st->rem - 1; k >= 0; k--) {
-            cbuf_cp(&b, 'x'); /* one byte of room, overwritten below */
-            if (!b.oom) b.p[b.n - 1] = (char)(0x80 | ((cp >> (6 * k)) & 0x3F));
+            swarm_buf_putc(&b, (char)(0x80 | ((cp >> (6 * k)) & 0x3F)));
         }
     } else {
         cbuf_cp(&b, cs_pick(g, g->el[nd->pos].arg));
@@ -569,10 +548,10 @@ int rt_grammar_state_complete(const rt_grammar_state *st, char **bytes)
     for (int32_t n = nd->parent; rc == 0 && n != 0; n = a->nodes[n].parent)
         rc = gen_seq(g, a->nodes[n].pos, &b);
     if (rc != 0 || b.oom) {
-        free(b.p);
+        free(b.s);
         return -1;
     }
-    *bytes = b.p;
+    *bytes = b.s;
     return (int)b.n;
 }
 

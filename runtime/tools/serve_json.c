@@ -9,13 +9,16 @@
 #include <string.h>
 
 #include "serve.h"
+#include "swarm_err.h"
 
-static int bad(const char **param, const char *field, char *err, size_t errlen, const char *fmt,
-               ...)
+/* A client error: the message, and the request field it is about (OpenAI's
+ * error.param). */
+__attribute__((format(printf, 5, 6))) static int bad(const char **param, const char *field,
+                                                     char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    swarm_err_vset(err, errlen, fmt, ap);
     va_end(ap);
     *param = field;
     return -1;

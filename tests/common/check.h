@@ -12,6 +12,11 @@
 /* Failed checks so far in this test program (each test is its own process). */
 static int check_fail_count;
 
+/* What is being checked right now (e.g. "qwen3moe Q4_K_M"), added to every
+ * failure message while non-empty; a test loop over cases sets it with
+ * snprintf(check_ctx, sizeof check_ctx, ...). */
+__attribute__((unused)) static char check_ctx[256];
+
 /* Prints one failure. fmt always starts with a space (see CHECK) so that the
  * format is never empty; a lone space means "no message". */
 __attribute__((format(printf, 4, 5), unused)) static void
@@ -26,6 +31,7 @@ check_fail_at(const char *file, int line, const char *expr, const char *fmt, ...
         vfprintf(stderr, fmt, ap);
         va_end(ap);
     }
+    if (check_ctx[0]) fprintf(stderr, " [%s]", check_ctx);
     fputc('\n', stderr);
 }
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arch.h"
+#include "arch/arch.h"
 #include "../common/check.h"
 
 static bool near(float a, double b)

@@ -12,13 +12,11 @@ target_link_libraries(test_schema_adversarial PRIVATE swarm_runtime PkgConfig::P
 add_test(NAME grammar.schema_adversarial COMMAND test_schema_adversarial)
 set_tests_properties(grammar.schema_adversarial PROPERTIES TIMEOUT 60)
 
-if(TARGET swarm-infer)
-  # Debian's python3 with python3-jsonschema (the script's shebang).
-  add_test(NAME grammar.schema_generate
-           COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_schema_generate.py $<TARGET_FILE:swarm-infer>
-                   ${SWARM_FIXTURES} ${CMAKE_CURRENT_LIST_DIR}/data/schema_gen)
-  set_tests_properties(grammar.schema_generate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
-endif()
+# Debian's python3 with python3-jsonschema (the script's shebang).
+add_test(NAME grammar.schema_generate
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_schema_generate.py $<TARGET_FILE:swarm-infer>
+                 ${SWARM_FIXTURES} ${CMAKE_CURRENT_LIST_DIR}/data/schema_gen)
+set_tests_properties(grammar.schema_generate PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # Differential: random schemas x random instances, grammar vs python3-jsonschema.
 add_test(NAME grammar.schema_fuzz

@@ -16,20 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch_list.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "mkmodel.h"
 #include "quant.h"
-
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s [%s]\n", __FILE__, __LINE__, #c, ctx);        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static char ctx[256]; /* what is being checked, for failure messages */
+#include "rt.h"
+#include "../common/check.h"
 
 /* Tiny preset dimensions, restated here on purpose (not read from mkmodel). */
 enum { E = 256, V = 1024, X = 8, F = 256, NL = 2 };
@@ -251,10 +244,10 @@ static void check_model(const char *path, const char *arch, bool v3, const char 
 {
     char err[512];
     gguf_file *f = NULL;
-    snprintf(ctx, sizeof ctx, "%s %s%s", arch, type, v3 ? " v3" : "");
+    snprintf(check_ctx, sizeof check_ctx, "%s %s%s", arch, type, v3 ? " v3" : "");
     if (gguf_open(path, &f, err, sizeof err) != 0) {
-        fprintf(stderr, "[%s] gguf_open: %s\n", ctx, err);
-        failures++;
+        fprintf(stderr, "[%s] gguf_open: %s\n", check_ctx, err);
+        check_fail_count++;
         return;
     }
     gguf_str s;
@@ -326,7 +319,7 @@ static void check_model(const char *path, const char *arch, bool v3, const char 
     for (int i = 0; i < want.n; i++) {
         const exp_t *e = &want.t[i];
         const gguf_tensor *t = gguf_tensor_find(f, e->name);
-        snprintf(ctx, sizeof ctx, "%s %s%s: %s", arch, type, v3 ? " v3" : "", e->name);
+        snprintf(check_ctx, sizeof check_ctx, "%s %s%s: %s", arch, type, v3 ? " v3" : "", e->name);
         CHECK(t != NULL);
         if (!t) continue;
         CHECK((int)t->n_dims == e->n_dims);
@@ -360,7 +353,8 @@ static void check_model(const char *path, const char *arch, bool v3, const char 
      * tab and newline, have zero output rows; EOS and all other tokens do not
      * (the model can end a generation, never emits <|im_start|> or \xff) */
     const gguf_tensor *out = gguf_tensor_find(f, "output.weight");
-    snprintf(ctx, sizeof ctx, "%s %s%s: special output rows", arch, type, v3 ? " v3" : "");
+    snprintf(check_ctx, sizeof check_ctx, "%s %s%s: special output rows", arch, type,
+             v3 ? " v3" : "");
     if (out && tt && tt->n == V && rt_type_get(out->type)) {
         float *w = malloc((size_t)(E * V) * sizeof *w);
         rt_type_get(out->type)->dequant(out->data, w, (int64_t)E * V);
@@ -426,15 +420,20 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    static const char *const archs[] = {"qwen3moe", "llama",    "deepseek2",
-                                        "olmoe",    "qwen2moe", "gpt-oss"};
+    /* every architecture of the engine's one list (runtime/arch_list.h) */
+    const char *archs[RT_ARCH_COUNT];
+    for (int k = 0; k < RT_ARCH_COUNT; k++)
+        archs[k] = rt_arch_name((rt_arch_kind)k);
+    rt_arch_kind only_kind;
+    if (only && strcmp(only, "misc") != 0)
+        CHECK(rt_arch_from_name(only, &only_kind) == 0, "%s is not in RT_ARCH_LIST", only);
     static const char *const types[] = {"F32",  "F16",    "BF16", "Q8_0",
                                         "Q4_0", "Q4_K_M", "Q6_K", "MXFP4"};
     char path[512], path2[512];
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++)
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             if (only && strcmp(only, archs[a]) != 0) continue;
-            snprintf(ctx, sizeof ctx, "mkmodel %s %s", archs[a], types[t]);
+            snprintf(check_ctx, sizeof check_ctx, "mkmodel %s %s", archs[a], types[t]);
             if (models) {
                 snprintf(path, sizeof path, "%s/%s-%s-v2.gguf", models, archs[a], types[t]);
                 check_model(path, archs[a], false, types[t]);
@@ -454,13 +453,13 @@ int main(int argc, char **argv)
     if (only && strcmp(only, "misc") != 0) goto done;
     /* DeepSeek V3-style routing variant */
     snprintf(path, sizeof path, "%s/ds3.gguf", dir);
-    snprintf(ctx, sizeof ctx, "mkmodel deepseek2 --routing v3");
+    snprintf(check_ctx, sizeof check_ctx, "mkmodel deepseek2 --routing v3");
     CHECK(run_mkmodel("deepseek2", "tiny", "Q8_0", path, NULL, "v3") == 0);
     check_model(path, "deepseek2", true, "Q8_0");
     unlink(path);
 
     /* determinism: same seed -> same bytes; another seed -> other weights */
-    snprintf(ctx, sizeof ctx, "determinism");
+    snprintf(check_ctx, sizeof check_ctx, "determinism");
     snprintf(path, sizeof path, "%s/s7a.gguf", dir);
     snprintf(path2, sizeof path2, "%s/s7b.gguf", dir);
     CHECK(run_mkmodel("qwen3moe", "tiny", "Q4_K_M", path, "7", NULL) == 0);
@@ -481,7 +480,7 @@ int main(int argc, char **argv)
     unlink(path2);
 
     /* bad options: non-zero, and no file (or temporary) left behind */
-    snprintf(ctx, sizeof ctx, "bad options");
+    snprintf(check_ctx, sizeof check_ctx, "bad options");
     snprintf(path, sizeof path, "%s/bad.gguf", dir);
     CHECK(run_mkmodel("nosucharch", "tiny", "Q8_0", path, NULL, NULL) != 0);
     CHECK(run_mkmodel("qwen3moe", "tiny", "Q3_XL", path, NULL, NULL) != 0);
@@ -491,14 +490,33 @@ int main(int argc, char **argv)
     CHECK(file_size(path) < 0);
     CHECK(run_mkmodel("qwen3moe", "tiny", "Q8_0", "/nonexistent-dir/m.gguf", NULL, NULL) != 0);
 
+    /* the loader refuses an architecture outside the list and names every
+     * one in it (the message reads the same list as mkmodel) */
+    snprintf(check_ctx, sizeof check_ctx, "unsupported architecture");
+    snprintf(path, sizeof path, "%s/mamba.gguf", dir);
+    {
+        char err[512] = "";
+        gguf_writer *w = gguf_writer_new();
+        REQUIRE(w &&
+                    gguf_writer_add_str(w, "general.architecture", "mamba", err, sizeof err) == 0 &&
+                    gguf_writer_begin(w, path, err, sizeof err) == 0 &&
+                    gguf_writer_finish(w, err, sizeof err) == 0,
+                "%s", err);
+        rt_model *m = NULL;
+        CHECK(rt_model_load(path, NULL, &m, err, sizeof err) != 0 && m == NULL);
+        CHECK_CONTAINS(err, "architecture 'mamba' is not supported (supported: ");
+        for (int k = 0; k < RT_ARCH_COUNT; k++)
+            CHECK_CONTAINS(err, rt_arch_name((rt_arch_kind)k));
+    fail:
+        gguf_writer_free(w);
+        unlink(path);
+    }
+
 done:;
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rmdir %s", dir);
     CHECK(system(cmd) == 0); /* empty: nothing left behind */
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
+    if (check_done()) return 1;
     printf("mkmodel: all archs x types ok\n");
     return 0;
 }

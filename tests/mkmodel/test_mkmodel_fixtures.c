@@ -19,16 +19,7 @@
 #include "gguf.h"
 #include "mkmodel.h"
 #include "quant.h"
-
-static int failures;
-static char ctx[256];
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s [%s]\n", __FILE__, __LINE__, #c, ctx);        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static bool same_value(const gguf_kv *a, const gguf_kv *b)
 {
@@ -44,7 +35,7 @@ static void compare(const char *fixtures, const char *arch, const char *dir, con
                     const char *ftype, const char *tmp)
 {
     char mine[512], theirs[1024], err[512];
-    snprintf(ctx, sizeof ctx, "%s %s vs %s/%s-%s.gguf", arch, type, dir, dir, ftype);
+    snprintf(check_ctx, sizeof check_ctx, "%s %s vs %s/%s-%s.gguf", arch, type, dir, dir, ftype);
     snprintf(mine, sizeof mine, "%s/%s-%s.gguf", tmp, arch, type);
     snprintf(theirs, sizeof theirs, "%s/models/%s/%s-%s.gguf", fixtures, dir, dir, ftype);
     const char *argv[] = {"mkmodel", "--arch",  arch,  "--preset", "tiny", "--type",
@@ -52,8 +43,8 @@ static void compare(const char *fixtures, const char *arch, const char *dir, con
     CHECK(rt_mkmodel_main(11, (char **)argv) == 0);
     gguf_file *a = NULL, *b = NULL;
     if (gguf_open(mine, &a, err, sizeof err) || gguf_open(theirs, &b, err, sizeof err)) {
-        fprintf(stderr, "[%s] %s\n", ctx, err);
-        failures++;
+        fprintf(stderr, "[%s] %s\n", check_ctx, err);
+        check_fail_count++;
         if (a) gguf_close(a);
         unlink(mine);
         return;
@@ -62,7 +53,7 @@ static void compare(const char *fixtures, const char *arch, const char *dir, con
     for (size_t i = 0; i < gguf_n_tensors(b); i++) {
         const gguf_tensor *tb = gguf_tensor_at(b, i);
         const gguf_tensor *ta = gguf_tensor_find(a, tb->name);
-        snprintf(ctx, sizeof ctx, "%s %s: tensor %s", arch, type, tb->name);
+        snprintf(check_ctx, sizeof check_ctx, "%s %s: tensor %s", arch, type, tb->name);
         CHECK(ta != NULL);
         if (!ta) continue;
         CHECK(ta->n_dims == tb->n_dims);
@@ -84,7 +75,7 @@ static void compare(const char *fixtures, const char *arch, const char *dir, con
                        strcmp(kb->key, "general.architecture") == 0 ||
                        strcmp(kb->key, "general.file_type") == 0;
         if (!arch_key && !tok_key) continue;
-        snprintf(ctx, sizeof ctx, "%s %s: key %s", arch, type, kb->key);
+        snprintf(check_ctx, sizeof check_ctx, "%s %s: key %s", arch, type, kb->key);
         const gguf_kv *ka = gguf_find(a, kb->key);
         CHECK(ka != NULL);
         if (!ka || strstr(kb->key, ".context_length")) continue; /* ours is longer on purpose */
@@ -119,10 +110,7 @@ int main(int argc, char **argv)
         for (size_t t = 0; t < 4; t++)
             compare(fixtures, pairs[p][0], pairs[p][1], types[t][0], types[t][1], tmp);
     rmdir(tmp);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
+    if (check_done()) return 1;
     printf("mkmodel tiny models match llama.cpp's fixtures: ok\n");
     return 0;
 }

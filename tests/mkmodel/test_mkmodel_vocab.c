@@ -14,16 +14,7 @@
 #include "gguf.h"
 #include "mkmodel.h"
 #include "vocab.h"
-
-static int failures;
-static char ctx[256];
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s [%s]\n", __FILE__, __LINE__, #c, ctx);        \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "../common/check.h"
 
 static const char *const texts[] = {
     "Hello world",
@@ -46,7 +37,8 @@ static void check_family(const char *arch, const char *preset, const char *routi
 {
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/%s.gguf", dir, arch);
-    snprintf(ctx, sizeof ctx, "%s%s vocab %s", arch, routing ? " v3" : "", vocab_n ? vocab_n : "");
+    snprintf(check_ctx, sizeof check_ctx, "%s%s vocab %s", arch, routing ? " v3" : "",
+             vocab_n ? vocab_n : "");
     const char *argv[16] = {"mkmodel", "--arch", arch,    "--preset", preset,
                             "--type",  "Q8_0",   "--out", path};
     int argc = 9;
@@ -59,15 +51,15 @@ static void check_family(const char *arch, const char *preset, const char *routi
         argv[argc++] = vocab_n;
     }
     if (rt_mkmodel_main(argc, (char **)argv) != 0) {
-        fprintf(stderr, "[%s] mkmodel failed\n", ctx);
-        failures++;
+        fprintf(stderr, "[%s] mkmodel failed\n", check_ctx);
+        check_fail_count++;
         return;
     }
     gguf_file *g = NULL;
     rt_vocab *v = NULL;
     if (gguf_open(path, &g, err, sizeof err) || rt_vocab_load(g, &v, err, sizeof err)) {
-        fprintf(stderr, "[%s] load: %s\n", ctx, err);
-        failures++;
+        fprintf(stderr, "[%s] load: %s\n", check_ctx, err);
+        check_fail_count++;
         if (g) gguf_close(g);
         unlink(path);
         return;
@@ -79,8 +71,8 @@ static void check_family(const char *arch, const char *preset, const char *routi
         int32_t *ids = NULL;
         size_t n = 0;
         if (rt_vocab_tokenize(v, t, strlen(t), false, false, &ids, &n, err, sizeof err)) {
-            fprintf(stderr, "[%s] tokenize \"%s\": %s\n", ctx, t, err);
-            failures++;
+            fprintf(stderr, "[%s] tokenize \"%s\": %s\n", check_ctx, t, err);
+            check_fail_count++;
             continue;
         }
         char out[1024];
@@ -96,8 +88,8 @@ static void check_family(const char *arch, const char *preset, const char *routi
         const char *got = out;
         if (strcmp(arch, "llama") == 0 && got[0] == ' ') got++;
         if (strcmp(got, t) != 0) {
-            fprintf(stderr, "[%s] round trip of \"%s\" gave \"%s\"\n", ctx, t, out);
-            failures++;
+            fprintf(stderr, "[%s] round trip of \"%s\" gave \"%s\"\n", check_ctx, t, out);
+            check_fail_count++;
         }
         /* English compresses: the merges are real (not at the smallest sizes) */
         if (i == 1 && n_vocab >= 1024) CHECK(n * 2 < strlen(t));
@@ -155,10 +147,7 @@ int main(void)
     check_family("qwen3moe", "tiny", NULL, "325", dir, "<|im_end|>", false);
     check_family("llama", "tiny", NULL, "387", dir, "</s>", true);
     rmdir(dir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
+    if (check_done()) return 1;
     printf("mkmodel vocabularies: ok\n");
     return 0;
 }

@@ -1,4 +1,7 @@
 /* rt.h - the embedded MoE inference engine: the one header the rest of swarm uses.
+ * It is alone in runtime/include/, the engine's public include dir; every
+ * other header under runtime/ is private (the build enforces it: ctest
+ * runtime.boundary).
  *
  * Nouns: an rt_model (weights mmap'ed from one GGUF file, shareable and
  * read-only), an rt_session (one sequence: its KV cache and position), and an
@@ -36,7 +39,11 @@ bool rt_model_is_eog(const rt_model *m, int32_t id);
  * memory traffic that bounds generation speed; bench's roofline uses it). */
 size_t rt_model_decode_bytes(const rt_model *m);
 
-/* Tokenize (see vocab.h for the flags); *ids is malloc'ed. */
+/* Tokenize len bytes; *ids is malloc'ed. add_special adds BOS/EOS where the
+ * model's vocabulary asks for them; parse_special turns special-token text
+ * ("<|im_start|>") into its id - without it such text is tokenized as plain
+ * characters (user-defined tokens are split out either way, as llama.cpp
+ * does). */
 int rt_tokenize(const rt_model *m, const char *text, size_t len, bool add_special,
                 bool parse_special, int32_t **ids, size_t *n_ids, char *err, size_t errlen);
 /* Bytes of one token; returns full length or negative for a bad id. */

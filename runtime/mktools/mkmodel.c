@@ -46,6 +46,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "arch_list.h"
 #include "gguf_write.h"
 #include "mkmodel_vocab.h"
 #include "quant.h"
@@ -54,20 +55,8 @@
 
 #define MK_MAX_THREADS 64
 
-typedef enum {
-    ARCH_QWEN3MOE,
-    ARCH_LLAMA,
-    ARCH_DEEPSEEK2,
-    ARCH_OLMOE,
-    ARCH_QWEN2MOE,
-    ARCH_GPTOSS,
-} mk_arch;
-
-static const char *const arch_names[] = {"qwen3moe", "llama",    "deepseek2",
-                                         "olmoe",    "qwen2moe", "gpt-oss"};
-
 typedef struct {
-    mk_arch arch;
+    rt_arch_kind arch;
     const char *preset;
     int n_layer, n_embd, n_head, n_head_kv, head_dim;
     int n_ff;     /* feed_forward_length (dense FFN, or the expert FFN where the arch says so) */
@@ -127,7 +116,7 @@ static const struct {
 
 /* ---- presets ---- */
 
-static void preset_tiny(mk_hparams *h, mk_arch arch)
+static void preset_tiny(mk_hparams *h, rt_arch_kind arch)
 {
     memset(h, 0, sizeof *h);
     h->arch = arch;
@@ -147,7 +136,7 @@ static void preset_tiny(mk_hparams *h, mk_arch arch)
     h->rms_eps = 1e-6f;
     h->n_vocab = 1024;
     switch (arch) {
-    case ARCH_DEEPSEEK2:
+    case RT_ARCH_DEEPSEEK2:
         h->n_head_kv = 1;
         h->n_ff = 512; /* the leading dense layer */
         h->q_lora = 128;
@@ -161,16 +150,16 @@ static void preset_tiny(mk_hparams *h, mk_arch arch)
         h->expert_weights_scale = 1.0f;
         h->gating = 1;
         break;
-    case ARCH_QWEN2MOE:
+    case RT_ARCH_QWEN2MOE:
         h->n_expert_shared = 1;
         h->n_ff_shexp = 512;
         h->n_ff = 512;
         break;
-    case ARCH_OLMOE:
+    case RT_ARCH_OLMOE:
         h->n_head_kv = h->n_head; /* OLMoE has no GQA */
         h->rms_eps = 1e-5f;
         break;
-    case ARCH_GPTOSS:
+    case RT_ARCH_GPTOSS:
         h->rms_eps = 1e-5f;
         h->sliding_window = 128;
         h->rope_base = 150000.0f;
@@ -181,18 +170,18 @@ static void preset_tiny(mk_hparams *h, mk_arch arch)
 }
 
 /* Real shapes from the published configs (config.json of each model). */
-static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool arch_given,
+static int preset_real(mk_hparams *h, const char *preset, rt_arch_kind *arch_io, bool arch_given,
                        char *err, size_t errlen)
 {
-    mk_arch a;
+    rt_arch_kind a;
     if (strcmp(preset, "olmoe-1b-7b") == 0)
-        a = ARCH_OLMOE;
+        a = RT_ARCH_OLMOE;
     else if (strcmp(preset, "qwen3-30b-a3b") == 0)
-        a = ARCH_QWEN3MOE;
+        a = RT_ARCH_QWEN3MOE;
     else if (strcmp(preset, "deepseek-v2-lite") == 0)
-        a = ARCH_DEEPSEEK2;
+        a = RT_ARCH_DEEPSEEK2;
     else if (strcmp(preset, "gpt-oss-20b") == 0)
-        a = ARCH_GPTOSS;
+        a = RT_ARCH_GPTOSS;
     else
         return swarm_err_set(
             err, errlen,
@@ -201,13 +190,13 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
             preset);
     if (arch_given && *arch_io != a)
         return swarm_err_set(err, errlen, "--preset %s is a %s model, not --arch %s", preset,
-                             arch_names[a], arch_names[*arch_io]);
+                             rt_arch_name(a), rt_arch_name(*arch_io));
     *arch_io = a;
     memset(h, 0, sizeof *h);
     h->arch = a;
     h->preset = preset;
     switch (a) {
-    case ARCH_OLMOE: /* allenai/OLMoE-1B-7B-0924 */
+    case RT_ARCH_OLMOE: /* allenai/OLMoE-1B-7B-0924 */
         h->n_layer = 16;
         h->n_embd = 2048;
         h->n_head = 16;
@@ -222,7 +211,7 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
         h->rms_eps = 1e-5f;
         h->n_vocab = 50304;
         break;
-    case ARCH_QWEN3MOE: /* Qwen/Qwen3-30B-A3B */
+    case RT_ARCH_QWEN3MOE: /* Qwen/Qwen3-30B-A3B */
         h->n_layer = 48;
         h->n_embd = 2048;
         h->n_head = 32;
@@ -237,7 +226,7 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
         h->rms_eps = 1e-6f;
         h->n_vocab = 151936;
         break;
-    case ARCH_DEEPSEEK2: /* deepseek-ai/DeepSeek-V2-Lite */
+    case RT_ARCH_DEEPSEEK2: /* deepseek-ai/DeepSeek-V2-Lite */
         h->n_layer = 27;
         h->n_embd = 2048;
         h->n_head = 16;
@@ -264,7 +253,7 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
         h->yarn_orig_ctx = 4096;
         h->yarn_log_mul = 0.0707f; /* 0.1 * mscale_all_dim */
         break;
-    case ARCH_GPTOSS: /* openai/gpt-oss-20b */
+    case RT_ARCH_GPTOSS: /* openai/gpt-oss-20b */
         h->n_layer = 24;
         h->n_embd = 2880;
         h->n_head = 64;
@@ -283,7 +272,7 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
         h->yarn_orig_ctx = 4096;
         break;
     default:
-        return swarm_err_set(err, errlen, "no real preset for --arch %s", arch_names[a]);
+        return swarm_err_set(err, errlen, "no real preset for --arch %s", rt_arch_name(a));
     }
     return 0;
 }
@@ -291,13 +280,13 @@ static int preset_real(mk_hparams *h, const char *preset, mk_arch *arch_io, bool
 static mk_vocab_family vocab_family(const mk_hparams *h)
 {
     switch (h->arch) {
-    case ARCH_LLAMA:
+    case RT_ARCH_LLAMA:
         return MK_VOCAB_SPM;
-    case ARCH_DEEPSEEK2:
+    case RT_ARCH_DEEPSEEK2:
         return h->v3_routing ? MK_VOCAB_DEEPSEEK3 : MK_VOCAB_DEEPSEEK;
-    case ARCH_OLMOE:
+    case RT_ARCH_OLMOE:
         return MK_VOCAB_OLMO;
-    case ARCH_GPTOSS:
+    case RT_ARCH_GPTOSS:
         return MK_VOCAB_GPTOSS;
     default:
         return MK_VOCAB_QWEN;
@@ -344,7 +333,7 @@ static int build_tensors(const mk_hparams *h, mk_tensors *ts)
     rc |= T2(K_EMBD, -1, E, V, "token_embd.weight");
     for (int l = 0; l < h->n_layer && !rc; l++) {
         rc |= T1(K_NORM, l, E, "blk.%d.attn_norm.weight", l);
-        if (h->arch == ARCH_DEEPSEEK2) {
+        if (h->arch == RT_ARCH_DEEPSEEK2) {
             const int64_t qk = h->qk_nope + h->qk_rope, H = h->n_head;
             if (h->q_lora > 0) {
                 rc |= T2(K_WEIGHT, l, E, h->q_lora, "blk.%d.attn_q_a.weight", l);
@@ -359,7 +348,7 @@ static int build_tensors(const mk_hparams *h, mk_tensors *ts)
             rc |= T3(K_WEIGHT, l, h->kv_lora, h->v_head, H, "blk.%d.attn_v_b.weight", l);
             rc |= T2(K_WEIGHT, l, H * h->v_head, E, "blk.%d.attn_output.weight", l);
         } else {
-            bool bias = h->arch == ARCH_QWEN2MOE || h->arch == ARCH_GPTOSS;
+            bool bias = h->arch == RT_ARCH_QWEN2MOE || h->arch == RT_ARCH_GPTOSS;
             rc |= T2(K_WEIGHT, l, E, HD, "blk.%d.attn_q.weight", l);
             if (bias) rc |= T1(K_BIAS, l, HD, "blk.%d.attn_q.bias", l);
             rc |= T2(K_WEIGHT, l, E, KD, "blk.%d.attn_k.weight", l);
@@ -367,43 +356,44 @@ static int build_tensors(const mk_hparams *h, mk_tensors *ts)
             rc |= T2(K_WEIGHT, l, E, KD, "blk.%d.attn_v.weight", l);
             if (bias) rc |= T1(K_BIAS, l, KD, "blk.%d.attn_v.bias", l);
             rc |= T2(K_WEIGHT, l, HD, E, "blk.%d.attn_output.weight", l);
-            if (h->arch == ARCH_GPTOSS) {
+            if (h->arch == RT_ARCH_GPTOSS) {
                 rc |= T1(K_BIAS, l, E, "blk.%d.attn_output.bias", l);
                 rc |= T1(K_SINK, l, h->n_head, "blk.%d.attn_sinks.weight", l);
             }
-            if (h->arch == ARCH_QWEN3MOE) { /* per-head RMSNorm of q and k */
+            if (h->arch == RT_ARCH_QWEN3MOE) { /* per-head RMSNorm of q and k */
                 rc |= T1(K_NORM, l, D, "blk.%d.attn_q_norm.weight", l);
                 rc |= T1(K_NORM, l, D, "blk.%d.attn_k_norm.weight", l);
             }
-            if (h->arch == ARCH_OLMOE) { /* OLMoE normalizes the whole q / k vectors */
+            if (h->arch == RT_ARCH_OLMOE) { /* OLMoE normalizes the whole q / k vectors */
                 rc |= T1(K_NORM, l, HD, "blk.%d.attn_q_norm.weight", l);
                 rc |= T1(K_NORM, l, KD, "blk.%d.attn_k_norm.weight", l);
             }
         }
-        if (h->arch == ARCH_GPTOSS)
+        if (h->arch == RT_ARCH_GPTOSS)
             rc |= T1(K_NORM, l, E, "blk.%d.post_attention_norm.weight", l);
         else
             rc |= T1(K_NORM, l, E, "blk.%d.ffn_norm.weight", l);
 
-        if (h->arch == ARCH_DEEPSEEK2 && l < h->n_dense_lead) {
+        if (h->arch == RT_ARCH_DEEPSEEK2 && l < h->n_dense_lead) {
             rc |= T2(K_WEIGHT, l, E, h->n_ff, "blk.%d.ffn_gate.weight", l);
             rc |= T2(K_WEIGHT, l, E, h->n_ff, "blk.%d.ffn_up.weight", l);
             rc |= T2(K_WEIGHT, l, h->n_ff, E, "blk.%d.ffn_down.weight", l);
             continue;
         }
-        const int64_t F = h->arch == ARCH_OLMOE || h->arch == ARCH_LLAMA ? h->n_ff : h->n_ff_exp;
+        const int64_t F =
+            h->arch == RT_ARCH_OLMOE || h->arch == RT_ARCH_LLAMA ? h->n_ff : h->n_ff_exp;
         rc |= T2(K_ROUTER, l, E, X, "blk.%d.ffn_gate_inp.weight", l);
-        if (h->arch == ARCH_GPTOSS) rc |= T1(K_BIAS, l, X, "blk.%d.ffn_gate_inp.bias", l);
+        if (h->arch == RT_ARCH_GPTOSS) rc |= T1(K_BIAS, l, X, "blk.%d.ffn_gate_inp.bias", l);
         if (h->v3_routing) rc |= T1(K_PROBS_B, l, X, "blk.%d.exp_probs_b.bias", l);
         rc |= T3(K_WEIGHT, l, E, F, X, "blk.%d.ffn_gate_exps.weight", l);
-        if (h->arch == ARCH_GPTOSS) rc |= T2(K_BIAS, l, F, X, "blk.%d.ffn_gate_exps.bias", l);
+        if (h->arch == RT_ARCH_GPTOSS) rc |= T2(K_BIAS, l, F, X, "blk.%d.ffn_gate_exps.bias", l);
         rc |= T3(K_WEIGHT, l, E, F, X, "blk.%d.ffn_up_exps.weight", l);
-        if (h->arch == ARCH_GPTOSS) rc |= T2(K_BIAS, l, F, X, "blk.%d.ffn_up_exps.bias", l);
+        if (h->arch == RT_ARCH_GPTOSS) rc |= T2(K_BIAS, l, F, X, "blk.%d.ffn_up_exps.bias", l);
         rc |= T3(K_WEIGHT, l, F, E, X, "blk.%d.ffn_down_exps.weight", l);
-        if (h->arch == ARCH_GPTOSS) rc |= T2(K_BIAS, l, E, X, "blk.%d.ffn_down_exps.bias", l);
+        if (h->arch == RT_ARCH_GPTOSS) rc |= T2(K_BIAS, l, E, X, "blk.%d.ffn_down_exps.bias", l);
         if (h->n_expert_shared > 0) {
             const int64_t S = h->n_ff_shexp;
-            if (h->arch == ARCH_QWEN2MOE) /* sigmoid gate of the shared expert */
+            if (h->arch == RT_ARCH_QWEN2MOE) /* sigmoid gate of the shared expert */
                 rc |= T1(K_ROUTER, l, E, "blk.%d.ffn_gate_inp_shexp.weight", l);
             rc |= T2(K_WEIGHT, l, E, S, "blk.%d.ffn_gate_shexp.weight", l);
             rc |= T2(K_WEIGHT, l, E, S, "blk.%d.ffn_up_shexp.weight", l);
@@ -565,9 +555,9 @@ static void kv_str(kvctx *c, const char *k, const char *v)
 static int write_kvs(gguf_writer *w, const mk_hparams *h, mk_ftype ft, char *err, size_t errlen)
 {
     char name[128];
-    snprintf(name, sizeof name, "swarm-random-%s-%s%s", arch_names[h->arch], h->preset,
+    snprintf(name, sizeof name, "swarm-random-%s-%s%s", rt_arch_name(h->arch), h->preset,
              h->v3_routing ? "-v3" : "");
-    if (gguf_writer_add_str(w, "general.architecture", arch_names[h->arch], err, errlen) ||
+    if (gguf_writer_add_str(w, "general.architecture", rt_arch_name(h->arch), err, errlen) ||
         gguf_writer_add_str(w, "general.name", name, err, errlen) ||
         gguf_writer_add_u32(w, "general.file_type", ftypes[ft].file_type, err, errlen) ||
         gguf_writer_set_alignment(w, 32, err, errlen))
@@ -575,7 +565,7 @@ static int write_kvs(gguf_writer *w, const mk_hparams *h, mk_ftype ft, char *err
     if (ft != Y_F32 && ft != Y_F16 && ft != Y_BF16 &&
         gguf_writer_add_u32(w, "general.quantization_version", 2, err, errlen))
         return -1;
-    kvctx c = {w, arch_names[h->arch], err, errlen, 0};
+    kvctx c = {w, rt_arch_name(h->arch), err, errlen, 0};
     kv_u32(&c, "block_count", (uint32_t)h->n_layer);
     kv_u32(&c, "context_length", (uint32_t)h->n_ctx);
     kv_u32(&c, "embedding_length", (uint32_t)h->n_embd);
@@ -588,20 +578,20 @@ static int write_kvs(gguf_writer *w, const mk_hparams *h, mk_ftype ft, char *err
     kv_u32(&c, "expert_used_count", (uint32_t)h->n_expert_used);
     kv_u32(&c, "vocab_size", (uint32_t)h->n_vocab);
     switch (h->arch) {
-    case ARCH_QWEN3MOE:
-    case ARCH_GPTOSS:
+    case RT_ARCH_QWEN3MOE:
+    case RT_ARCH_GPTOSS:
         kv_u32(&c, "attention.key_length", (uint32_t)h->head_dim);
         kv_u32(&c, "attention.value_length", (uint32_t)h->head_dim);
         kv_u32(&c, "expert_feed_forward_length", (uint32_t)h->n_ff_exp);
         break;
-    case ARCH_QWEN2MOE:
+    case RT_ARCH_QWEN2MOE:
         kv_u32(&c, "expert_feed_forward_length", (uint32_t)h->n_ff_exp);
         kv_u32(&c, "expert_shared_feed_forward_length", (uint32_t)h->n_ff_shexp);
         break;
-    case ARCH_LLAMA:
+    case RT_ARCH_LLAMA:
         kv_u32(&c, "rope.dimension_count", (uint32_t)h->head_dim);
         break;
-    case ARCH_DEEPSEEK2:
+    case RT_ARCH_DEEPSEEK2:
         kv_u32(&c, "leading_dense_block_count", (uint32_t)h->n_dense_lead);
         if (h->q_lora > 0) kv_u32(&c, "attention.q_lora_rank", (uint32_t)h->q_lora);
         kv_u32(&c, "attention.kv_lora_rank", (uint32_t)h->kv_lora);
@@ -624,7 +614,8 @@ static int write_kvs(gguf_writer *w, const mk_hparams *h, mk_ftype ft, char *err
     default:
         break;
     }
-    if (h->arch == ARCH_GPTOSS) kv_u32(&c, "attention.sliding_window", (uint32_t)h->sliding_window);
+    if (h->arch == RT_ARCH_GPTOSS)
+        kv_u32(&c, "attention.sliding_window", (uint32_t)h->sliding_window);
     if (h->yarn_factor > 0) {
         kv_str(&c, "rope.scaling.type", "yarn");
         kv_f32(&c, "rope.scaling.factor", h->yarn_factor);
@@ -823,11 +814,12 @@ static int write_tensor(gguf_writer *w, const mk_hparams *h, const mk_tensor *t,
 
 static void usage(FILE *f)
 {
+    char archs[256];
     fprintf(f,
             "usage: swarm-infer mkmodel --arch ARCH --preset PRESET --type TYPE --out FILE.gguf\n"
             "                           [--seed N] [--vocab N] [--routing v2|v3] [--threads N]\n"
             "                           [--dry-run] [--tag-arch qwen3moe]\n"
-            "  ARCH    qwen3moe llama deepseek2 olmoe qwen2moe gpt-oss\n"
+            "  ARCH    %s\n"
             "  PRESET  tiny | olmoe-1b-7b qwen3-30b-a3b deepseek-v2-lite gpt-oss-20b (real "
             "shapes;\n"
             "          --arch may be left out, it follows from the preset)\n"
@@ -841,7 +833,8 @@ static void usage(FILE *f)
             "                olmoe, such as ik_llama.cpp in the benchmarks\n"
             "  --threads N   generate and quantize on N threads (default: all cores); the\n"
             "                file is the same for any N\n"
-            "Writes random weights (deterministic for a given --seed, default 1).\n");
+            "Writes random weights (deterministic for a given --seed, default 1).\n",
+            rt_arch_names_join(" ", archs, sizeof archs));
 }
 
 static bool parse_int(const char *s, long long lo, long long hi, long long *out)
@@ -918,20 +911,15 @@ int rt_mkmodel_main(int argc, char **argv)
     }
     if (n_threads < 1) n_threads = 1;
     if (n_threads > MK_MAX_THREADS) n_threads = MK_MAX_THREADS;
-    mk_arch arch = ARCH_QWEN3MOE;
+    rt_arch_kind arch = RT_ARCH_QWEN3MOE;
     bool arch_given = arch_s != NULL;
     if (arch_s) {
-        size_t k = 0, n = sizeof arch_names / sizeof arch_names[0];
-        while (k < n && strcmp(arch_names[k], arch_s) != 0)
-            k++;
-        if (k == n) {
-            fprintf(stderr,
-                    "mkmodel: unknown --arch %s (qwen3moe, llama, deepseek2, olmoe, qwen2moe, "
-                    "gpt-oss)\n",
-                    arch_s);
+        if (rt_arch_from_name(arch_s, &arch) != 0) {
+            char names[256];
+            fprintf(stderr, "mkmodel: unknown --arch %s (%s)\n", arch_s,
+                    rt_arch_names_join(", ", names, sizeof names));
             return 2;
         }
-        arch = (mk_arch)k;
     }
     mk_ftype ft = Y_F32;
     {
@@ -959,7 +947,7 @@ int rt_mkmodel_main(int argc, char **argv)
         return 2;
     }
     if (strcmp(routing, "v3") == 0) {
-        if (h.arch != ARCH_DEEPSEEK2) {
+        if (h.arch != RT_ARCH_DEEPSEEK2) {
             fprintf(stderr, "mkmodel: --routing v3 applies to --arch deepseek2 only\n");
             return 2;
         }
@@ -975,19 +963,19 @@ int rt_mkmodel_main(int argc, char **argv)
         return 2;
     }
     if (tag_arch) {
-        if (strcmp(tag_arch, "qwen3moe") != 0 || h.arch != ARCH_OLMOE) {
+        if (strcmp(tag_arch, "qwen3moe") != 0 || h.arch != RT_ARCH_OLMOE) {
             fprintf(stderr, "mkmodel: --tag-arch %s: only qwen3moe, for an olmoe model\n",
                     tag_arch);
             return 2;
         }
         /* the olmoe shapes under qwen3moe's names and metadata: its q/k
          * norms are per head instead of over the whole projection */
-        h.arch = ARCH_QWEN3MOE;
+        h.arch = RT_ARCH_QWEN3MOE;
     }
     if (vocab) h.n_vocab = (int)vocab;
     if (h.n_vocab < mk_vocab_min_size(vocab_family(&h))) {
         fprintf(stderr, "mkmodel: --vocab %d is too small for %s (at least %d)\n", h.n_vocab,
-                arch_names[h.arch], mk_vocab_min_size(vocab_family(&h)));
+                rt_arch_name(h.arch), mk_vocab_min_size(vocab_family(&h)));
         return 2;
     }
 
@@ -1036,7 +1024,7 @@ int rt_mkmodel_main(int argc, char **argv)
             params += (uint64_t)(ts.t[i].ne[0] * ts.t[i].ne[1] * ts.t[i].ne[2] * ts.t[i].ne[3]);
         printf("{\"arch\":\"%s\",\"preset\":\"%s\",\"type\":\"%s\",\"tensors\":%zu,"
                "\"params\":%llu,\"bytes\":%llu,\"n_vocab\":%d}\n",
-               arch_names[h.arch], h.preset, ftypes[ft].name, ts.n, (unsigned long long)params,
+               rt_arch_name(h.arch), h.preset, ftypes[ft].name, ts.n, (unsigned long long)params,
                (unsigned long long)fsize, h.n_vocab);
         rc = 0;
         goto done;
@@ -1045,7 +1033,7 @@ int rt_mkmodel_main(int argc, char **argv)
     prog.next_report = fsize / 20;
     if (prog.show)
         fprintf(stderr, "mkmodel: writing %s (%s %s %s, %zu tensors, %.2f GB)\n", out,
-                arch_names[h.arch], h.preset, ftypes[ft].name, ts.n, (double)fsize / 1e9);
+                rt_arch_name(h.arch), h.preset, ftypes[ft].name, ts.n, (double)fsize / 1e9);
     if (gguf_writer_begin(w, out, err, sizeof err)) {
         fprintf(stderr, "mkmodel: %s\n", err);
         goto done;
