@@ -47,7 +47,8 @@ typedef struct {
 const rt_type_traits *rt_type_get(uint32_t type);
 /* The scalar reference kernels only (tests compare the fast ones to these). */
 const rt_type_traits *rt_type_get_scalar(uint32_t type);
-const char *rt_type_name(uint32_t type); /* "type 42" style string never NULL */
+/* ggml's name ("q4_K"); "unknown type" for an id without one, never NULL. */
+const char *rt_type_name(uint32_t type);
 /* Bytes for a row of n elements; 0 if n is not a multiple of the block size. */
 size_t rt_type_row_size(uint32_t type, int64_t n);
 

@@ -1,5 +1,8 @@
-/* avx2.c - AVX2 + FMA + F16C versions of dot_f32 for the types models use
- * most (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K, MXFP4).
+/* avx2.c - AVX2 + FMA + F16C kernels: dot_f32 for F32, F16, BF16, Q8_0,
+ * Q8_K, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and MXFP4;
+ * dequantize for the same types but F32; the integer vec_dot against
+ * quantized activations for Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K and MXFP4; and
+ * rt_cpu_has_avx2, the run-time check quant.c selects them by.
  *
  * Each kernel computes exactly what the scalar one in q_*.c does (same
  * codes, same scales) but in a different summation order, so results agree
