@@ -19,55 +19,84 @@ typedef struct {
     size_t tsize;
 } type_geom;
 
-/* ggml type ids; gaps are ids ggml has retired. */
+/* ggml type geometry - name, elements per block, bytes per block - written
+ * once here: geom[] (every id the GGUF format defines; gaps are ids ggml has
+ * retired) and the kernel tables below take their first fields from these. */
+#define G_f32 "f32", 1, 4
+#define G_f16 "f16", 1, 2
+#define G_q4_0 "q4_0", 32, 18
+#define G_q4_1 "q4_1", 32, 20
+#define G_q5_0 "q5_0", 32, 22
+#define G_q5_1 "q5_1", 32, 24
+#define G_q8_0 "q8_0", 32, 34
+#define G_q8_1 "q8_1", 32, 36
+#define G_q2_K "q2_K", 256, 84
+#define G_q3_K "q3_K", 256, 110
+#define G_q4_K "q4_K", 256, 144
+#define G_q5_K "q5_K", 256, 176
+#define G_q6_K "q6_K", 256, 210
+#define G_q8_K "q8_K", 256, 292
+#define G_iq2_xxs "iq2_xxs", 256, 66
+#define G_iq2_xs "iq2_xs", 256, 74
+#define G_iq3_xxs "iq3_xxs", 256, 98
+#define G_iq1_s "iq1_s", 256, 50
+#define G_iq4_nl "iq4_nl", 32, 18
+#define G_iq3_s "iq3_s", 256, 110
+#define G_iq2_s "iq2_s", 256, 82
+#define G_iq4_xs "iq4_xs", 256, 136
+#define G_i8 "i8", 1, 1
+#define G_i16 "i16", 1, 2
+#define G_i32 "i32", 1, 4
+#define G_i64 "i64", 1, 8
+#define G_f64 "f64", 1, 8
+#define G_iq1_m "iq1_m", 256, 56
+#define G_bf16 "bf16", 1, 2
+#define G_tq1_0 "tq1_0", 256, 54
+#define G_tq2_0 "tq2_0", 256, 66
+#define G_mxfp4 "mxfp4", 32, 17
+
 static const type_geom geom[RT_TYPE_COUNT] = {
-    [0] = {"f32", 1, 4},         [1] = {"f16", 1, 2},         [2] = {"q4_0", 32, 18},
-    [3] = {"q4_1", 32, 20},      [6] = {"q5_0", 32, 22},      [7] = {"q5_1", 32, 24},
-    [8] = {"q8_0", 32, 34},      [9] = {"q8_1", 32, 36},      [10] = {"q2_K", 256, 84},
-    [11] = {"q3_K", 256, 110},   [12] = {"q4_K", 256, 144},   [13] = {"q5_K", 256, 176},
-    [14] = {"q6_K", 256, 210},   [15] = {"q8_K", 256, 292},   [16] = {"iq2_xxs", 256, 66},
-    [17] = {"iq2_xs", 256, 74},  [18] = {"iq3_xxs", 256, 98}, [19] = {"iq1_s", 256, 50},
-    [20] = {"iq4_nl", 32, 18},   [21] = {"iq3_s", 256, 110},  [22] = {"iq2_s", 256, 82},
-    [23] = {"iq4_xs", 256, 136}, [24] = {"i8", 1, 1},         [25] = {"i16", 1, 2},
-    [26] = {"i32", 1, 4},        [27] = {"i64", 1, 8},        [28] = {"f64", 1, 8},
-    [29] = {"iq1_m", 256, 56},   [30] = {"bf16", 1, 2},       [34] = {"tq1_0", 256, 54},
-    [35] = {"tq2_0", 256, 66},   [39] = {"mxfp4", 32, 17},
+    [0] = {G_f32},     [1] = {G_f16},      [2] = {G_q4_0},   [3] = {G_q4_1},    [6] = {G_q5_0},
+    [7] = {G_q5_1},    [8] = {G_q8_0},     [9] = {G_q8_1},   [10] = {G_q2_K},   [11] = {G_q3_K},
+    [12] = {G_q4_K},   [13] = {G_q5_K},    [14] = {G_q6_K},  [15] = {G_q8_K},   [16] = {G_iq2_xxs},
+    [17] = {G_iq2_xs}, [18] = {G_iq3_xxs}, [19] = {G_iq1_s}, [20] = {G_iq4_nl}, [21] = {G_iq3_s},
+    [22] = {G_iq2_s},  [23] = {G_iq4_xs},  [24] = {G_i8},    [25] = {G_i16},    [26] = {G_i32},
+    [27] = {G_i64},    [28] = {G_f64},     [29] = {G_iq1_m}, [30] = {G_bf16},   [34] = {G_tq1_0},
+    [35] = {G_tq2_0},  [39] = {G_mxfp4},
 };
 
-/* Types with kernels; the geometry repeats geom[] (a test checks they agree).
+/* Types with kernels (geometry from the G_* list above).
  * The scalar table is the reference; the AVX2 one swaps in the dequant and
  * dot_f32 kernels of avx2.c where it has them (quantizers stay scalar). */
-#define K(t) rt_dequant_##t, rt_quantize_##t, rt_dot_##t
+#define K(t) G_##t, rt_dequant_##t, rt_quantize_##t, rt_dot_##t
 static const rt_type_traits traits_scalar[RT_TYPE_COUNT] = {
-    [RT_TYPE_F32] = {"f32", 1, 4, K(f32)},        [RT_TYPE_F16] = {"f16", 1, 2, K(f16)},
-    [RT_TYPE_BF16] = {"bf16", 1, 2, K(bf16)},     [RT_TYPE_Q4_0] = {"q4_0", 32, 18, K(q4_0)},
-    [RT_TYPE_Q4_1] = {"q4_1", 32, 20, K(q4_1)},   [RT_TYPE_Q5_0] = {"q5_0", 32, 22, K(q5_0)},
-    [RT_TYPE_Q5_1] = {"q5_1", 32, 24, K(q5_1)},   [RT_TYPE_Q8_0] = {"q8_0", 32, 34, K(q8_0)},
-    [RT_TYPE_Q8_1] = {"q8_1", 32, 36, K(q8_1)},   [RT_TYPE_Q2_K] = {"q2_K", 256, 84, K(q2_K)},
-    [RT_TYPE_Q3_K] = {"q3_K", 256, 110, K(q3_K)}, [RT_TYPE_Q4_K] = {"q4_K", 256, 144, K(q4_K)},
-    [RT_TYPE_Q5_K] = {"q5_K", 256, 176, K(q5_K)}, [RT_TYPE_Q6_K] = {"q6_K", 256, 210, K(q6_K)},
-    [RT_TYPE_Q8_K] = {"q8_K", 256, 292, K(q8_K)}, [RT_TYPE_MXFP4] = {"mxfp4", 32, 17, K(mxfp4)},
+    [RT_TYPE_F32] = {K(f32)},     [RT_TYPE_F16] = {K(f16)},   [RT_TYPE_BF16] = {K(bf16)},
+    [RT_TYPE_Q4_0] = {K(q4_0)},   [RT_TYPE_Q4_1] = {K(q4_1)}, [RT_TYPE_Q5_0] = {K(q5_0)},
+    [RT_TYPE_Q5_1] = {K(q5_1)},   [RT_TYPE_Q8_0] = {K(q8_0)}, [RT_TYPE_Q8_1] = {K(q8_1)},
+    [RT_TYPE_Q2_K] = {K(q2_K)},   [RT_TYPE_Q3_K] = {K(q3_K)}, [RT_TYPE_Q4_K] = {K(q4_K)},
+    [RT_TYPE_Q5_K] = {K(q5_K)},   [RT_TYPE_Q6_K] = {K(q6_K)}, [RT_TYPE_Q8_K] = {K(q8_K)},
+    [RT_TYPE_MXFP4] = {K(mxfp4)},
 };
 
 #ifdef RT_HAVE_AVX2_KERNELS
-#define A(t) rt_dequant_##t##_avx2, rt_quantize_##t, rt_dot_##t##_avx2
+#define A(t) G_##t, rt_dequant_##t##_avx2, rt_quantize_##t, rt_dot_##t##_avx2
 static const rt_type_traits traits_avx2[RT_TYPE_COUNT] = {
-    [RT_TYPE_F32] = {"f32", 1, 4, rt_dequant_f32, rt_quantize_f32, rt_dot_f32_avx2},
-    [RT_TYPE_F16] = {"f16", 1, 2, A(f16)},
-    [RT_TYPE_BF16] = {"bf16", 1, 2, A(bf16)},
-    [RT_TYPE_Q4_0] = {"q4_0", 32, 18, A(q4_0)},
-    [RT_TYPE_Q4_1] = {"q4_1", 32, 20, A(q4_1)},
-    [RT_TYPE_Q5_0] = {"q5_0", 32, 22, A(q5_0)},
-    [RT_TYPE_Q5_1] = {"q5_1", 32, 24, A(q5_1)},
-    [RT_TYPE_Q8_0] = {"q8_0", 32, 34, A(q8_0)},
-    [RT_TYPE_Q8_1] = {"q8_1", 32, 36, K(q8_1)},
-    [RT_TYPE_Q2_K] = {"q2_K", 256, 84, A(q2_K)},
-    [RT_TYPE_Q3_K] = {"q3_K", 256, 110, A(q3_K)},
-    [RT_TYPE_Q4_K] = {"q4_K", 256, 144, A(q4_K)},
-    [RT_TYPE_Q5_K] = {"q5_K", 256, 176, A(q5_K)},
-    [RT_TYPE_Q6_K] = {"q6_K", 256, 210, A(q6_K)},
-    [RT_TYPE_Q8_K] = {"q8_K", 256, 292, A(q8_K)},
-    [RT_TYPE_MXFP4] = {"mxfp4", 32, 17, A(mxfp4)},
+    [RT_TYPE_F32] = {G_f32, rt_dequant_f32, rt_quantize_f32, rt_dot_f32_avx2},
+    [RT_TYPE_F16] = {A(f16)},
+    [RT_TYPE_BF16] = {A(bf16)},
+    [RT_TYPE_Q4_0] = {A(q4_0)},
+    [RT_TYPE_Q4_1] = {A(q4_1)},
+    [RT_TYPE_Q5_0] = {A(q5_0)},
+    [RT_TYPE_Q5_1] = {A(q5_1)},
+    [RT_TYPE_Q8_0] = {A(q8_0)},
+    [RT_TYPE_Q8_1] = {K(q8_1)},
+    [RT_TYPE_Q2_K] = {A(q2_K)},
+    [RT_TYPE_Q3_K] = {A(q3_K)},
+    [RT_TYPE_Q4_K] = {A(q4_K)},
+    [RT_TYPE_Q5_K] = {A(q5_K)},
+    [RT_TYPE_Q6_K] = {A(q6_K)},
+    [RT_TYPE_Q8_K] = {A(q8_K)},
+    [RT_TYPE_MXFP4] = {A(mxfp4)},
 };
 #undef A
 #endif
