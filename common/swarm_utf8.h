@@ -49,6 +49,33 @@ static inline size_t swarm_utf8_seq_len(const unsigned char *s, size_t left)
     return swarm_utf8_decode(s, left, &cp);
 }
 
+/* Writes code point cp as UTF-8 into out (room for 4 bytes) and returns the
+ * byte count; a cp above U+10FFFF is written as U+FFFD. */
+static inline size_t swarm_utf8_encode(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp > 0x10FFFF) cp = 0xFFFD;
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 /* Whether buf[0..len) is entirely valid UTF-8. */
 static inline bool swarm_utf8_valid(const char *buf, size_t len)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "swarm_err.h"
+#include "swarm_utf8.h"
 
 enum { CJ_MAX_DEPTH = 256 };
 
@@ -66,27 +67,7 @@ static int hex4(cj_reader *r, uint32_t *out)
 static void put_utf8(swarm_buf *b, uint32_t cp)
 {
     char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    swarm_buf_putn(b, u, n);
+    swarm_buf_putn(b, u, swarm_utf8_encode(cp, u));
 }
 
 /* Reads a string at r->i (on the opening quote) into a fresh buffer. */

@@ -16,6 +16,7 @@
 
 #include "grammar.h"
 #include "swarm_buf.h"
+#include "swarm_utf8.h"
 
 #define GSTACK_MAX_DEPTH 4096 /* deeper stacks are dropped (rejected), never recursed into */
 
@@ -427,27 +428,7 @@ bool rt_grammar_state_done(const rt_grammar_state *st)
 static void cbuf_cp(swarm_buf *b, uint32_t cp)
 {
     char u[4];
-    size_t k;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | cp >> 6);
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | cp >> 12);
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        k = 3;
-    } else {
-        u[0] = (char)(0xF0 | cp >> 18);
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        k = 4;
-    }
-    swarm_buf_putn(b, u, k);
+    swarm_buf_putn(b, u, swarm_utf8_encode(cp, u));
 }
 
 /* A printable member when there is one (completions end up in user-visible text). */

@@ -1,5 +1,6 @@
 /* tok_unicode.c - codepoint classification, UTF-8 and the GPT-2 byte map for the tokenizers. */
 #include "tok_unicode.h"
+#include "swarm_utf8.h"
 
 #include <stdlib.h>
 
@@ -98,28 +99,7 @@ bad:
 
 size_t tok_utf8_put(uint32_t cp, char *o)
 {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    if (cp > 0x10FFFF) cp = 0xFFFD;
-    if (cp < 0x10000) return tok_utf8_put(cp, o);
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
+    return swarm_utf8_encode(cp, o);
 }
 
 uint32_t *tok_utf8_decode(const char *s, size_t len, size_t *n_out)

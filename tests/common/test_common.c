@@ -103,6 +103,20 @@ static void test_utf8(void)
     CHECK_EQ(swarm_utf8_decode((const unsigned char *)"A", 1, &cp), 1);
     CHECK_EQ(cp, 'A');
     CHECK_EQ(swarm_utf8_decode((const unsigned char *)"\xED\xA0\x80", 3, &cp), 0);
+    /* encode: every length, and the round trip through decode */
+    static const uint32_t cps[] = {0x41, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000, 0x10FFFF};
+    static const size_t lens[] = {1, 1, 2, 2, 3, 3, 4, 4};
+    for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
+        char u[4];
+        uint32_t back = 0;
+        size_t k = swarm_utf8_encode(cps[i], u);
+        CHECK(k == lens[i], "U+%X took %zu bytes", (unsigned)cps[i], k);
+        CHECK(swarm_utf8_decode((const unsigned char *)u, k, &back) == k && back == cps[i], "U+%X",
+              (unsigned)cps[i]);
+    }
+    char u[4];
+    CHECK_EQ(swarm_utf8_encode(0x110000, u), 3); /* out of range: U+FFFD */
+    CHECK(memcmp(u, "\xEF\xBF\xBD", 3) == 0);
 }
 
 static void test_rand(void)
