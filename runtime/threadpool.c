@@ -9,10 +9,11 @@
  * serialises callers with its own lock. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "threadpool.h"
 
 /* One published job. Workers copy it under the mutex, so a worker that wakes
  * late reads one whole job, never a mix of two. */

@@ -13,7 +13,7 @@
  *
  * usage: bench_pool [--threads T] [--rounds N] [--json]
  * Exit 0 when every job computed the same result on both sides. */
-#include "model.h"
+#include "threadpool.h"
 
 #include <stdbool.h>
 #include <stdio.h>
