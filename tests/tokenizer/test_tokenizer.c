@@ -14,26 +14,7 @@
 
 #include "gguf.h"
 #include "vocab.h"
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = 0;
-        if (len) *len = (size_t)n;
-    }
-    return b;
-}
+#include "../common/test_files.h"
 
 typedef struct {
     gguf_file *g;
@@ -115,7 +96,7 @@ static int check_json(const char *fix, const char *name, int *n_rt, int *n_rt_ok
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/tokenizer/%s", fix, name);
-    char *js = read_all(path, NULL);
+    char *js = test_file_read(path, NULL);
     cJSON *root = js ? cJSON_Parse(js) : NULL;
     free(js);
     if (!root) {
@@ -214,7 +195,7 @@ static int check_vocab(const char *fix, const char *name, int *n_rt, int *n_rt_o
     snprintf(pin, sizeof(pin), "%s.inp", path);
     snprintf(pout, sizeof(pout), "%s.out", path);
     size_t inl, outl;
-    char *inp = read_all(pin, &inl), *outp = read_all(pout, &outl);
+    char *inp = test_file_read(pin, &inl), *outp = test_file_read(pout, &outl);
     loaded l;
     if (!inp || !outp || load(path, &l)) {
         fprintf(stderr, "FAIL %s: cannot read test files or vocab\n", name);
