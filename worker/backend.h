@@ -2,7 +2,7 @@
  *
  * A backend is opened once per worker process (the model is loaded once and
  * shared read-only); each agent slot owns a backend slot (its own session and
- * sampler). Two kinds exist: "embedded" (the real MoE engine, runtime/rt.h)
+ * sampler). Two kinds exist: "embedded" (the real MoE engine, runtime/include/rt.h)
  * and "sim" (a clearly labelled simulated engine that emits deterministic fake
  * tokens with a delay, for scale tests of the orchestration only).
  *

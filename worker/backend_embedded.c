@@ -1,4 +1,4 @@
-/* backend_embedded.c - runs sub-tasks on the embedded MoE engine (runtime/rt.h).
+/* backend_embedded.c - runs sub-tasks on the embedded MoE engine (runtime/include/rt.h).
  *
  * The model is loaded once per worker and shared read-only by every slot.
  * The slot threads do not run forward passes themselves: they submit to one
