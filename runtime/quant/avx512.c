@@ -144,6 +144,11 @@ RT_AVX512 RT_INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1)
                               _mm256_loadu_si256((const __m256i *)p1), 1);
 }
 
+/* Every tile shape of R rows (given) x 1..8 tokens, as switch cases on
+ * R * 16 + T: each shape is compiled with constant R and T, so its
+ * accumulators live in registers. */
+#define RT_TILES_T8(M, r) M(r, 8) M(r, 7) M(r, 6) M(r, 5) M(r, 4) M(r, 3) M(r, 2) M(r, 1)
+
 /* Q8_0 tiles: Q8_TR rows x Q8_TT tokens. Two adjacent blocks per 512-bit
  * step (lanes 0-7 block i's eight int32 partial sums, lanes 8-15 block
  * i+1's). vpdpbusd multiplies unsigned by signed bytes, so the weights are
@@ -155,13 +160,7 @@ RT_AVX512 RT_INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1)
  * blocks: 64 bytes of codes, the 16 int32 corrections, the 16 float scales
  * (8 x d_i, 8 x d_i+1); an odd last block is padded with zeros, which add
  * exactly nothing. */
-#ifndef Q8_TR
-#define Q8_TR 4
-#endif
-#ifndef Q8_TT
-#define Q8_TT 8
-#endif
-enum { Q8_PAIR = 192 };
+enum { Q8_TR = 4, Q8_TT = 8, Q8_PAIR = 192 };
 
 RT_AVX512 static void q8_0_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
 {
@@ -241,197 +240,12 @@ RT_AVX512 static void q8_0_tile_any(const uint8_t *w, size_t ws, int R, const ui
                                     int T, int64_t nb, float *out, int64_t ldo)
 {
     switch (R * 16 + T) {
-#if 8 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(8, 8)
-#endif
-#if 8 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(8, 7)
-#endif
-#if 8 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(8, 6)
-#endif
-#if 8 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(8, 5)
-#endif
-#if 8 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(8, 4)
-#endif
-#if 8 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(8, 3)
-#endif
-#if 8 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(8, 2)
-#endif
-#if 8 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(8, 1)
-#endif
-#if 7 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(7, 8)
-#endif
-#if 7 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(7, 7)
-#endif
-#if 7 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(7, 6)
-#endif
-#if 7 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(7, 5)
-#endif
-#if 7 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(7, 4)
-#endif
-#if 7 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(7, 3)
-#endif
-#if 7 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(7, 2)
-#endif
-#if 7 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(7, 1)
-#endif
-#if 6 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(6, 8)
-#endif
-#if 6 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(6, 7)
-#endif
-#if 6 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(6, 6)
-#endif
-#if 6 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(6, 5)
-#endif
-#if 6 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(6, 4)
-#endif
-#if 6 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(6, 3)
-#endif
-#if 6 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(6, 2)
-#endif
-#if 6 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(6, 1)
-#endif
-#if 5 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(5, 8)
-#endif
-#if 5 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(5, 7)
-#endif
-#if 5 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(5, 6)
-#endif
-#if 5 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(5, 5)
-#endif
-#if 5 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(5, 4)
-#endif
-#if 5 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(5, 3)
-#endif
-#if 5 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(5, 2)
-#endif
-#if 5 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(5, 1)
-#endif
-#if 4 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(4, 8)
-#endif
-#if 4 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(4, 7)
-#endif
-#if 4 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(4, 6)
-#endif
-#if 4 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(4, 5)
-#endif
-#if 4 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(4, 4)
-#endif
-#if 4 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(4, 3)
-#endif
-#if 4 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(4, 2)
-#endif
-#if 4 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(4, 1)
-#endif
-#if 3 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(3, 8)
-#endif
-#if 3 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(3, 7)
-#endif
-#if 3 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(3, 6)
-#endif
-#if 3 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(3, 5)
-#endif
-#if 3 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(3, 4)
-#endif
-#if 3 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(3, 3)
-#endif
-#if 3 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(3, 2)
-#endif
-#if 3 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(3, 1)
-#endif
-#if 2 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(2, 8)
-#endif
-#if 2 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(2, 7)
-#endif
-#if 2 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(2, 6)
-#endif
-#if 2 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(2, 5)
-#endif
-#if 2 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(2, 4)
-#endif
-#if 2 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(2, 3)
-#endif
-#if 2 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(2, 2)
-#endif
-#if 2 <= Q8_TR && 1 <= Q8_TT
-        Q8_TILE(2, 1)
-#endif
-#if 1 <= Q8_TR && 8 <= Q8_TT
-        Q8_TILE(1, 8)
-#endif
-#if 1 <= Q8_TR && 7 <= Q8_TT
-        Q8_TILE(1, 7)
-#endif
-#if 1 <= Q8_TR && 6 <= Q8_TT
-        Q8_TILE(1, 6)
-#endif
-#if 1 <= Q8_TR && 5 <= Q8_TT
-        Q8_TILE(1, 5)
-#endif
-#if 1 <= Q8_TR && 4 <= Q8_TT
-        Q8_TILE(1, 4)
-#endif
-#if 1 <= Q8_TR && 3 <= Q8_TT
-        Q8_TILE(1, 3)
-#endif
-#if 1 <= Q8_TR && 2 <= Q8_TT
-        Q8_TILE(1, 2)
-#endif
+        RT_TILES_T8(Q8_TILE, 4)
+        RT_TILES_T8(Q8_TILE, 3)
+        RT_TILES_T8(Q8_TILE, 2)
+        RT_TILES_T8(Q8_TILE, 1)
     default:
-        q8_0_tile(w, ws, 1, xp, 1, nb, out, ldo);
+        break; /* R and T are within the tile by construction */
     }
 }
 #undef Q8_TILE
@@ -498,135 +312,291 @@ RT_AVX512 RT_INLINE __m128i k_scales_unpack(const uint8_t *q)
     return _mm_or_si128(lo, hi);
 }
 
-/* vpshufb controls spreading 16-bit scales over maddubs pairs, one table
- * row per 512-bit vector: Q4_K row k gives int16 lanes 0-15 scale 2k and
- * lanes 16-31 scale 2k+1 (32-element sub-blocks) from 8 int16 scales
- * broadcast to every 128-bit lane; Q6_K row k gives 128-bit lane i the
- * scale 4k + i (16-element sub-blocks) from the 8 scales of one half. */
-#define P2(a) a, a + 1
-#define L8(a) P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a), P2(a)
-static const uint8_t q4k_spread[4][64] = {
-    {L8(0), L8(0), L8(2), L8(2)},
-    {L8(4), L8(4), L8(6), L8(6)},
-    {L8(8), L8(8), L8(10), L8(10)},
-    {L8(12), L8(12), L8(14), L8(14)},
-};
-static const uint8_t q6k_spread[2][64] = {
-    {L8(0), L8(2), L8(4), L8(6)},
-    {L8(8), L8(10), L8(12), L8(14)},
-};
-#undef L8
-#undef P2
+/* Q4_K tiles: Q4_TR rows x Q4_TT tokens.
+ *
+ * The nibbles are unsigned and the Q8_K codes signed, so vpdpbusd sums four
+ * products per int32 lane directly (|sum| <= 4 * 15 * 127, fits int16);
+ * two such results packed to int16 (vpackssdw, exact) meet the sub-block
+ * scales in one vpdpwssd: 1.5 multiply instructions per 64 multiply-adds
+ * instead of 2 (vpmaddubsw + vpdpwssd). The activations are laid out once
+ * per call so the weights need no shuffle: a 64-byte load of the codes
+ * gives, in its low nibbles, elements 0-31 and 64-95 of a 128-element half
+ * and, in its high nibbles, 32-63 and 96-127; each token's 256 codes are
+ * stored in that order, then its 16 bsums and its scale (320 bytes a block).
+ * Per (row, token, block) the integer sum folds to 8 lanes and the mins'
+ * sum fills the other 8, so one conversion and one FMA (scales d * dx on
+ * the first 8 lanes, -dmin * dx on the rest) finish the block. */
+enum { Q4_TR = 1, Q4_TT = 8, Q4_BLK = 320 };
 
-RT_AVX512 RT_INLINE void q4_K_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
-                                  float *out, int64_t ldo)
+RT_AVX512 static void q4_K_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
 {
-    __m512 acc[NT_MAX];
-    __m256 accm[NT_MAX];
-    for (int t = 0; t < nt; t++) {
-        acc[t] = _mm512_setzero_ps();
-        accm[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, a += 292, dst += Q4_BLK) {
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *q = a + 4 + 128 * h;
+            uint8_t *o = dst + 128 * h;
+            /* chunks of 32: 0 2 1 3 */
+            _mm256_storeu_si256((__m256i *)o, _mm256_loadu_si256((const __m256i *)q));
+            _mm256_storeu_si256((__m256i *)(o + 32), _mm256_loadu_si256((const __m256i *)(q + 64)));
+            _mm256_storeu_si256((__m256i *)(o + 64), _mm256_loadu_si256((const __m256i *)(q + 32)));
+            _mm256_storeu_si256((__m256i *)(o + 96), _mm256_loadu_si256((const __m256i *)(q + 96)));
+        }
+        memcpy(dst + 256, a + 260, 32);
+        memcpy(dst + 288, a, 4);
+        memset(dst + 292, 0, Q4_BLK - 292);
     }
+}
+
+/* vpshufb controls giving int16 word w of 128-bit lane q of the packed sums
+ * of half p the scale of sub-block 4p + 2 * (q >= 2) + (w >= 4), from the 8
+ * int16 scales broadcast to every 128-bit lane. */
+#define W2(s) 2 * (s), 2 * (s) + 1
+#define L4(s) W2(s), W2(s), W2(s), W2(s)
+static const uint8_t q4k_pack_spread[2][64] = {
+    {L4(0), L4(1), L4(0), L4(1), L4(2), L4(3), L4(2), L4(3)},
+    {L4(4), L4(5), L4(4), L4(5), L4(6), L4(7), L4(6), L4(7)},
+};
+#undef L4
+#undef W2
+
+RT_AVX512 RT_INLINE void q4_K_tile(const uint8_t *w, size_t ws, const int R,
+                                   const uint8_t *const *xp, const int T, int64_t nb, float *out,
+                                   int64_t ldo)
+{
+    __m512 acc[Q4_TR][Q4_TT];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i sp[4];
-    for (int k = 0; k < 4; k++)
-        sp[k] = _mm512_loadu_si512((const void *)q4k_spread[k]);
-    for (int64_t i = 0; i < n / RT_QK_K; i++) {
-        const uint8_t *b = w + 144 * (size_t)i;
-        const float d = h2f(b), dmin = h2f(b + 2);
-        const __m128i sm8 = k_scales_unpack(b + 4);
-        const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm8));
-        /* mins, each repeated for the two 16-element halves of its
-         * sub-block (the activation's bsums are per 16) */
-        __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm8, sm8));
-        __m512i W[4], S[4];
-        for (int p = 0; p < 2; p++) {
-            __m512i v = _mm512_loadu_si512((const void *)(b + 16 + 64 * p));
-            __m512i lo = _mm512_and_si512(v, m4);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            /* elements 128p+0..63 and 128p+64..127, each contiguous */
-            W[2 * p] = _mm512_shuffle_i64x2(lo, hi, 0x44);
-            W[2 * p + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);
-            S[2 * p] = _mm512_shuffle_epi8(sc16, sp[2 * p]);
-            S[2 * p + 1] = _mm512_shuffle_epi8(sc16, sp[2 * p + 1]);
-        }
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *a = xs[t] + 292 * (size_t)i;
-            __m512i isum = _mm512_setzero_si512();
-            for (int k = 0; k < 4; k++) {
-                __m512i X = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
-                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(W[k], X), S[k]);
+    const __m512i sp0 = _mm512_loadu_si512((const void *)q4k_pack_spread[0]);
+    const __m512i sp1 = _mm512_loadu_si512((const void *)q4k_pack_spread[1]);
+    for (int64_t i = 0; i < nb; i++) {
+        __m512i W[Q4_TR][4], S[Q4_TR][2];
+        __m256i MN[Q4_TR];
+        __m512 DM[Q4_TR];
+        for (int r = 0; r < R; r++) {
+            const uint8_t *b = w + (size_t)r * ws + 144 * (size_t)i;
+            DM[r] =
+                _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(b)), _mm512_set1_ps(-h2f(b + 2)));
+            const __m128i sm8 = k_scales_unpack(b + 4);
+            const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm8));
+            /* mins, each repeated for the two 16-element halves of its
+             * sub-block (the bsums are per 16) */
+            MN[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm8, sm8));
+            S[r][0] = _mm512_shuffle_epi8(sc16, sp0);
+            S[r][1] = _mm512_shuffle_epi8(sc16, sp1);
+            for (int p = 0; p < 2; p++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(b + 16 + 64 * p));
+                W[r][2 * p] = _mm512_and_si512(v, m4);
+                W[r][2 * p + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(a + 260));
-            __m256i msum = _mm256_madd_epi16(bs, mn16);
-            float dx;
-            memcpy(&dx, a, 4);
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * dx), _mm512_cvtepi32_ps(isum), acc[t]);
-            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * dx), _mm256_cvtepi32_ps(msum), accm[t]);
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *a = xp[t] + Q4_BLK * (size_t)i;
+            __m512i X[4];
+            for (int k = 0; k < 4; k++)
+                X[k] = _mm512_loadu_si512((const void *)(a + 64 * k));
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(a + 256));
+            const __m512 dx = _mm512_set1_ps(*(const float *)(a + 288));
+            for (int r = 0; r < R; r++) {
+                const __m512i z = _mm512_setzero_si512();
+                __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][0], X[0]),
+                                                _mm512_dpbusd_epi32(z, W[r][1], X[1]));
+                __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][2], X[2]),
+                                                _mm512_dpbusd_epi32(z, W[r][3], X[3]));
+                __m512i is = _mm512_dpwssd_epi32(_mm512_madd_epi16(p0, S[r][0]), p1, S[r][1]);
+                __m256i i8 =
+                    _mm256_add_epi32(_mm512_castsi512_si256(is), _mm512_extracti64x4_epi64(is, 1));
+                __m512i v =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(i8), _mm256_madd_epi16(bs, MN[r]), 1);
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(DM[r], dx), _mm512_cvtepi32_ps(v), acc[r][t]);
+            }
         }
     }
-    for (int t = 0; t < nt; t++) {
-        __m256 m = accm[t];
-        __m128 m1 = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m1 = _mm_add_ps(m1, _mm_movehl_ps(m1, m1));
-        m1 = _mm_add_ss(m1, _mm_movehdup_ps(m1));
-        out[t * ldo] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(m1);
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define Q4_TILE(r, t)                                                                              \
+    case (r)*16 + (t):                                                                             \
+        q4_K_tile(w, ws, r, xp, t, nb, out, ldo);                                                  \
+        break;
+
+RT_AVX512 static void q4_K_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xp,
+                                    int T, int64_t nb, float *out, int64_t ldo)
+{
+    switch (R * 16 + T) {
+        RT_TILES_T8(Q4_TILE, 1)
+    default:
+        break; /* R and T are within the tile by construction */
     }
+}
+#undef Q4_TILE
+
+RT_AVX512 void rt_gemm_q4_K_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
+                                   size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
+{
+    enum { STACK = 49152 };
+    const int64_t nb = n / RT_QK_K;
+    const size_t per_tok = (size_t)nb * Q4_BLK;
+    _Alignas(64) uint8_t stack[STACK];
+    uint8_t *heap = NULL, *buf = stack;
+    if (per_tok * Q4_TT > STACK) { /* rows over 4608 elements */
+        heap = malloc(per_tok * Q4_TT);
+        if (!heap) {
+            rt_gemm_generic(rt_vec_dot_q4_K, w, w_stride, nr, xq, x_stride, nt, n, out, ldo);
+            return;
+        }
+        buf = heap;
+    }
+    for (int64_t t0 = 0; t0 < nt; t0 += Q4_TT) {
+        const int tn = (int)(nt - t0 < Q4_TT ? nt - t0 : Q4_TT);
+        const uint8_t *xp[Q4_TT];
+        for (int t = 0; t < tn; t++) {
+            q4_K_act_prep((const uint8_t *)xq + (size_t)(t0 + t) * x_stride, nb,
+                          buf + (size_t)t * per_tok);
+            xp[t] = buf + (size_t)t * per_tok;
+        }
+        for (int64_t r0 = 0; r0 < nr; r0 += Q4_TR) {
+            const int rn = (int)(nr - r0 < Q4_TR ? nr - r0 : Q4_TR);
+            q4_K_tile_any((const uint8_t *)w + (size_t)r0 * w_stride, w_stride, rn, xp, tn, nb,
+                          out + t0 * ldo + r0, ldo);
+        }
+    }
+    free(heap);
+}
+
+RT_AVX512 float rt_vec_dot_q4_K_avx512(const void *w, const void *xq, int64_t n)
+{
+    float r;
+    rt_gemm_q4_K_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
+    return r;
 }
 
 /* ---- Q6_K x Q8_K ---- */
 
-/* Codes q are unsigned 0..63 (maddubs takes them as they are); the -32
- * offset is sum_s sc[s] * 32 * bsum[s], subtracted in the integer sum. */
-RT_AVX512 RT_INLINE void q6_K_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
-                                  float *out, int64_t ldo)
+/* Q6_K tiles: Q6_TR rows x Q6_TT tokens, on the Q8_K rows as they are.
+ * Codes q are unsigned 0..63, so vpdpbusd sums four products per lane
+ * (<= 4 * 63 * 127, fits int16); two results packed to int16 meet the
+ * 16-element sub-blocks' signed scales in one vpdpwssd, as for Q4_K. The
+ * -32 offset is sum_s sc[s] * 32 * bsum[s], subtracted in the integer sum. */
+enum { Q6_TR = 2, Q6_TT = 8 };
+
+/* vpermw indices: word w of 128-bit lane q of half h's packed sums takes
+ * scale 8h + q + 4 * (w >= 4) of the block's 16 (as int16, words 0-15). */
+#define Q6I(h, q)                                                                                  \
+    8 * (h) + (q), 8 * (h) + (q), 8 * (h) + (q), 8 * (h) + (q), 8 * (h) + (q) + 4,                 \
+        8 * (h) + (q) + 4, 8 * (h) + (q) + 4, 8 * (h) + (q) + 4
+static const uint16_t q6k_pack_idx[2][32] = {
+    {Q6I(0, 0), Q6I(0, 1), Q6I(0, 2), Q6I(0, 3)},
+    {Q6I(1, 0), Q6I(1, 1), Q6I(1, 2), Q6I(1, 3)},
+};
+#undef Q6I
+
+RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
+                                   const uint8_t *const *xs, const int T, int64_t nb, float *out,
+                                   int64_t ldo)
 {
-    __m512 acc[NT_MAX];
-    for (int t = 0; t < nt; t++)
-        acc[t] = _mm512_setzero_ps();
+    __m512 acc[Q6_TR][Q6_TT];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     /* per 16-bit lane shifts of the broadcast qh: lower half of the vector
      * holds codes of qa (bits 0-1 / 4-5), upper half codes of qc (2-3 / 6-7) */
     const __m512i sha = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     const __m512i shb = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-    const __m512i sp[2] = {_mm512_loadu_si512((const void *)q6k_spread[0]),
-                           _mm512_loadu_si512((const void *)q6k_spread[1])};
-    for (int64_t i = 0; i < n / RT_QK_K; i++) {
-        const uint8_t *b = w + 210 * (size_t)i;
-        const float d = h2f(b + 208);
-        const __m256i sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
-        __m512i W[4], S[4];
-        for (int h = 0; h < 2; h++) {
-            __m512i ql = _mm512_loadu_si512((const void *)(b + 64 * h));
-            __m512i qh =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
-            __m512i ha = _mm512_and_si512(_mm512_srlv_epi16(qh, sha), m3);
-            __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shb), m3);
-            W[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(ha, 4));
-            W[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                           _mm512_slli_epi16(hb, 4));
-            /* this half's 8 scales in every 128-bit lane */
-            const __m512i sch = _mm512_broadcast_i32x4(h ? _mm256_extracti128_si256(sc16y, 1)
-                                                         : _mm256_castsi256_si128(sc16y));
-            S[2 * h] = _mm512_shuffle_epi8(sch, sp[0]);
-            S[2 * h + 1] = _mm512_shuffle_epi8(sch, sp[1]);
-        }
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *a = xs[t] + 292 * (size_t)i;
-            __m512i isum = _mm512_setzero_si512();
-            for (int k = 0; k < 4; k++) {
-                __m512i X = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
-                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(W[k], X), S[k]);
+    const __m512i ix0 = _mm512_loadu_si512((const void *)q6k_pack_idx[0]);
+    const __m512i ix1 = _mm512_loadu_si512((const void *)q6k_pack_idx[1]);
+    for (int64_t i = 0; i < nb; i++) {
+        __m512i W[Q6_TR][4], S[Q6_TR][2];
+        __m256i SC[Q6_TR];
+        __m512 D[Q6_TR];
+        for (int r = 0; r < R; r++) {
+            const uint8_t *b = w + (size_t)r * ws + 210 * (size_t)i;
+            D[r] = _mm512_set1_ps(h2f(b + 208));
+            SC[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+            S[r][0] = _mm512_permutexvar_epi16(ix0, _mm512_castsi256_si512(SC[r]));
+            S[r][1] = _mm512_permutexvar_epi16(ix1, _mm512_castsi256_si512(SC[r]));
+            for (int h = 0; h < 2; h++) {
+                __m512i ql = _mm512_loadu_si512((const void *)(b + 64 * h));
+                __m512i qh =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+                __m512i ha = _mm512_and_si512(_mm512_srlv_epi16(qh, sha), m3);
+                __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shb), m3);
+                W[r][2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(ha, 4));
+                W[r][2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                                  _mm512_slli_epi16(hb, 4));
             }
-            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(a + 260)), sc16y);
-            isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(_mm256_slli_epi32(off, 5)));
-            float dx;
-            memcpy(&dx, a, 4);
-            acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * dx), _mm512_cvtepi32_ps(isum), acc[t]);
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *a = xs[t] + 292 * (size_t)i;
+            __m512i X[4];
+            for (int k = 0; k < 4; k++)
+                X[k] = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(a + 260));
+            float dxs;
+            memcpy(&dxs, a, 4);
+            const __m512 dx = _mm512_set1_ps(dxs);
+            for (int r = 0; r < R; r++) {
+                const __m512i z = _mm512_setzero_si512();
+                __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][0], X[0]),
+                                                _mm512_dpbusd_epi32(z, W[r][1], X[1]));
+                __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][2], X[2]),
+                                                _mm512_dpbusd_epi32(z, W[r][3], X[3]));
+                __m512i is = _mm512_dpwssd_epi32(_mm512_madd_epi16(p0, S[r][0]), p1, S[r][1]);
+                __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, SC[r]), 5);
+                is = _mm512_sub_epi32(is, _mm512_zextsi256_si512(off));
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(D[r], dx), _mm512_cvtepi32_ps(is), acc[r][t]);
+            }
         }
     }
-    for (int t = 0; t < nt; t++)
-        out[t * ldo] = _mm512_reduce_add_ps(acc[t]);
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define Q6_TILE(r, t)                                                                              \
+    case (r)*16 + (t):                                                                             \
+        q6_K_tile(w, ws, r, xs, t, nb, out, ldo);                                                  \
+        break;
+
+RT_AVX512 static void q6_K_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xs,
+                                    int T, int64_t nb, float *out, int64_t ldo)
+{
+    switch (R * 16 + T) {
+        RT_TILES_T8(Q6_TILE, 2)
+        RT_TILES_T8(Q6_TILE, 1)
+    default:
+        break; /* R and T are within the tile by construction */
+    }
+}
+#undef Q6_TILE
+
+RT_AVX512 void rt_gemm_q6_K_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
+                                   size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
+{
+    const int64_t nb = n / RT_QK_K;
+    for (int64_t t0 = 0; t0 < nt; t0 += Q6_TT) {
+        const int tn = (int)(nt - t0 < Q6_TT ? nt - t0 : Q6_TT);
+        const uint8_t *xs[Q6_TT];
+        for (int t = 0; t < tn; t++)
+            xs[t] = (const uint8_t *)xq + (size_t)(t0 + t) * x_stride;
+        for (int64_t r0 = 0; r0 < nr; r0 += Q6_TR) {
+            const int rn = (int)(nr - r0 < Q6_TR ? nr - r0 : Q6_TR);
+            q6_K_tile_any((const uint8_t *)w + (size_t)r0 * w_stride, w_stride, rn, xs, tn, nb,
+                          out + t0 * ldo + r0, ldo);
+        }
+    }
+}
+
+RT_AVX512 float rt_vec_dot_q6_K_avx512(const void *w, const void *xq, int64_t n)
+{
+    float r;
+    rt_gemm_q6_K_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
+    return r;
 }
 
 /* ---- MXFP4 x Q8_0 ---- */
@@ -707,8 +677,6 @@ RT_AVX512 RT_INLINE void mxfp4_row(const uint8_t *w, const uint8_t *const *xs, i
         return r;                                                                                  \
     }
 
-RT_GEMM(q4_K, q4_K_row)
-RT_GEMM(q6_K, q6_K_row)
 RT_GEMM(mxfp4, mxfp4_row)
 
 #else
