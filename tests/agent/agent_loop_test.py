@@ -35,8 +35,8 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from swarm_e2e import Fail, Swarm, check, make_model, alive  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import Fail, Swarm, alive, check, free_port, make_model  # noqa: E402
 
 SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1"))
 
@@ -242,15 +242,6 @@ def sc_resume(sw, bindir, srcdir):
     print("resume: killed %s at step %d, resumed on attempt %d; log %s" %
           (worker, killed_at, r["attempt"], log))
     sw.down_and_check()
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def sc_http(sw, bindir, srcdir):

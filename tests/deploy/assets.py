@@ -27,14 +27,13 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from swarm_e2e import SLOW, Fail, check  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import SLOW, Fail, check, free_port  # noqa: E402
 
 
 def skip_or_fail(what, why):
@@ -43,14 +42,6 @@ def skip_or_fail(what, why):
         sys.exit(1)
     print("deploy.%s: skipped: %s" % (what, why), file=sys.stderr)
     sys.exit(77)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Procs:

@@ -6,8 +6,8 @@ swarm-workers on the SIMULATED engine (fake tokens: the faults are in the
 orchestration, not the model). Each scenario injects its fault while a job
 runs and then asserts the invariant: the job ends, every sub-task is in the
 result exactly once (done, or failed with its reason), and no process the
-scenario started is left behind. The harness (Swarm, check_result, ...) is
-the integration tests' one.
+scenario started is left behind. The harness (Swarm, check_result, the
+runner) is the test kit's tests/common/swarmtest.py.
 
 usage: fault.py BINDIR SRCDIR SCENARIO
 """
@@ -17,11 +17,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from swarm_e2e import SLOW, Fail, Swarm, alive, check, check_result, describe, write_job  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import (SLOW, Fail, Swarm, alive, check, check_result,  # noqa: E402
+                       run_scenarios, write_job)
 
 
 def redis_argv(sw):
@@ -284,7 +284,6 @@ def sc_bad_inputs(sw, bindir, srcdir):
         f.write(b"not a gguf" * 100)
     sw2 = Swarm(bindir, sw.tmp)
     sw2.state = os.path.join(sw.tmp, "s2")
-    sw2.children = []
     try:
         p = sw2.cli("up", "--workers", "1", "--model", garbage, check_rc=False)
         check(p.returncode != 0, "swarm up with a garbage model succeeded")
@@ -507,44 +506,7 @@ SCENARIOS = {
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    bindir, srcdir, name = sys.argv[1:4]
-    if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-        print("redis-server / redis-cli are not installed", file=sys.stderr)
-        return 77 if os.environ.get("CI") != "true" else 1
-    tmp = tempfile.mkdtemp(prefix="swf-", dir="/tmp")
-    sw = Swarm(bindir, tmp)
-    sw.children = []
-    ok = False
-    try:
-        SCENARIOS[name](sw, bindir, srcdir)
-        ok = True
-    except Fail as e:
-        print("FAIL %s: %s" % (name, e), file=sys.stderr)
-    except subprocess.TimeoutExpired as e:
-        print("FAIL %s: timed out: %s" % (name, e), file=sys.stderr)
-    finally:
-        if not ok:
-            logs = os.path.join(sw.state, "logs")
-            if os.path.isdir(logs):
-                for f in sorted(os.listdir(logs)):
-                    try:
-                        text = open(os.path.join(logs, f), errors="replace").read()
-                    except OSError:
-                        continue
-                    print("---- %s (last 1500 bytes)\n%s" % (f, text[-1500:]), file=sys.stderr)
-        sw.force_cleanup()
-        for p in sw.children:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        shutil.rmtree(tmp, ignore_errors=True)
-    if ok:
-        print("PASS %s" % name)
-    return 0 if ok else 1
+    return run_scenarios(__doc__, SCENARIOS, "swf-", tools=("redis-server", "redis-cli"))
 
 
 if __name__ == "__main__":

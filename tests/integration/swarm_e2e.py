@@ -14,224 +14,19 @@ usage: swarm_e2e.py BINDIR SRCDIR SCENARIO
 scenarios: submit-100, run-demo, kill-worker, bad-job, sim-scale, swarmd-restart
 """
 import json
-import re
 import os
-import shutil
+import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-SLOW = 1
-if os.environ.get("SWARM_TEST_SLOW"):
-    SLOW = int(os.environ["SWARM_TEST_SLOW"])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+# the harness lives in the test kit; the names stay importable from here for
+# the tests that import them from swarm_e2e
+from swarmtest import (SLOW, Fail, Swarm, alive, check, check_result, describe,  # noqa: E402,F401
+                       make_model, run_scenarios, write_job)
 
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
-class Swarm:
-    def __init__(self, bindir, tmp):
-        self.bindir = bindir
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "s")
-        self.pids = set()
-
-    def cli(self, *args, timeout=180, check_rc=True):
-        cmd = [os.path.join(self.bindir, "swarm")] + list(args) + ["--state", self.state]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * SLOW)
-        if check_rc and p.returncode != 0:
-            raise Fail("%s exited %d\nstdout: %s\nstderr: %s" %
-                       (" ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-3000:]))
-        return p
-
-    def record_pids(self):
-        """Remember every pid the state dir names, to check they are gone later."""
-        if not os.path.isdir(self.state):
-            return
-        for f in os.listdir(self.state):
-            if f.endswith(".pid"):
-                try:
-                    self.pids.add(int(open(os.path.join(self.state, f)).read().split()[0]))
-                except (OSError, ValueError, IndexError):
-                    pass
-
-    def worker_pid(self, n):
-        return int(open(os.path.join(self.state, "worker-%d.pid" % n)).read().split()[0])
-
-    def up(self, *args):
-        self.cli("up", *args)
-        self.record_pids()
-        check(len(self.pids) >= 3, "swarm up left no pid files in %s" % self.state)
-
-    def status(self, job):
-        return json.loads(self.cli("status", job, "--json").stdout)
-
-    def wait_terminal(self, job, timeout):
-        deadline = time.time() + timeout * SLOW
-        st = None
-        while time.time() < deadline:
-            st = self.status(job)
-            if st["state"] in ("done", "failed", "cancelled") and "result" in st:
-                return st
-            time.sleep(0.2)
-        raise Fail("job %s not finished after %d s: %s" % (job, timeout * SLOW, st))
-
-    def leftovers(self):
-        left = []
-        for pid in list(self.pids) + scan_proc(self.tmp):
-            if alive(pid):
-                left.append(pid)
-        return sorted(set(left))
-
-    def down_and_check(self):
-        self.record_pids()
-        self.cli("down", timeout=60)
-        time.sleep(0.2)
-        left = self.leftovers()
-        check(not left, "processes left after swarm down: %s" % describe(left))
-        self.check_logs()
-
-    def check_logs(self):
-        """Under ASan/UBSan a child's report only shows in its log: fail on one."""
-        logs = os.path.join(self.state, "logs")
-        if not os.path.isdir(logs):
-            return
-        for f in sorted(os.listdir(logs)):
-            text = open(os.path.join(logs, f), errors="replace").read()
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                at = text.find(marker)
-                check(at < 0, "%s in %s:\n%s" % (marker, f, text[max(0, at - 200):at + 2500]))
-
-    def force_cleanup(self):
-        self.record_pids()
-        try:
-            self.cli("down", timeout=60, check_rc=False)
-        except Exception:
-            pass
-        for pid in self.leftovers():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def alive(pid):
-    """Running and not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def scan_proc(needle):
-    """Pids whose command line mentions needle (our temp dir)."""
-    out = []
-    me = os.getpid()
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if needle.encode() in cmd:
-            out.append(int(d))
-    return out
-
-
-def describe(pids):
-    parts = []
-    for pid in pids:
-        try:
-            cmd = open("/proc/%d/cmdline" % pid, "rb").read().replace(b"\0", b" ").decode()
-        except OSError:
-            cmd = "?"
-        parts.append("%d (%s)" % (pid, cmd.strip()))
-    return ", ".join(parts)
-
-
-def make_model(bindir, tmp):
-    path = os.path.join(tmp, "tiny.gguf")
-    p = subprocess.run([os.path.join(bindir, "swarm-infer"), "mkmodel", "--arch", "qwen3moe",
-                        "--preset", "tiny", "--type", "Q8_0", "--out", path],
-                       capture_output=True, text=True, timeout=120 * SLOW)
-    check(p.returncode == 0 and os.path.exists(path),
-          "swarm-infer mkmodel failed (%d): %s" % (p.returncode, p.stderr[-2000:]))
-    return path
-
-
-def write_job(tmp, name, items, max_tokens=16, extra=None):
-    job = {
-        "name": name,
-        "goal": "You are a test agent.",
-        "instructions": "Say something about {item}.",
-        "fanout": {"items": items},
-        "merge": "concat",
-        "budget": {"max_tokens": max_tokens, "max_attempts": 3},
-        "sampling": {"temperature": 0.0, "seed": 1},
-    }
-    if extra:
-        job.update(extra)
-    path = os.path.join(tmp, name + ".json")
-    with open(path, "w") as f:
-        json.dump(job, f)
-    return path
-
-
-def check_result(res, items, expect_state="done"):
-    """One entry per sub-task, each exactly once, in order, matching its item."""
-    check(res.get("state") == expect_state, "result state %r, want %r" % (res.get("state"),
-                                                                           expect_state))
-    results = res.get("results")
-    check(isinstance(results, list), "result has no results list")
-    n = len(items)
-    check(res.get("total") == n, "total %r, want %d" % (res.get("total"), n))
-    ids = [r.get("task_id") for r in results]
-    check(len(ids) == n, "%d results for %d sub-tasks" % (len(ids), n))
-    check(len(set(ids)) == n, "duplicate task ids in results")
-    want = ["t%04d" % i for i in range(n)]
-    check(ids == want, "task ids not t0000..t%04d in order: %s" % (n - 1, ids[:5]))
-    for i, r in enumerate(results):
-        check(r.get("item") == items[i], "task %s item %r, want %r" % (ids[i], r.get("item"),
-                                                                      items[i]))
-        if expect_state == "done":
-            check(r.get("ok") is True, "task %s not ok: %s" % (ids[i], r))
-            check(isinstance(r.get("output"), str), "task %s has no output" % ids[i])
-            check(isinstance(r.get("tokens"), int) and r["tokens"] >= 1,
-                  "task %s tokens %r" % (ids[i], r.get("tokens")))
-            check(isinstance(r.get("worker"), str) and r["worker"],
-                  "task %s has no worker" % ids[i])
-    if expect_state == "done":
-        check(res.get("done") == n and res.get("failed") == 0,
-              "counts done=%r failed=%r" % (res.get("done"), res.get("failed")))
-        if res.get("merge") == "concat":
-            check(isinstance(res.get("merged"), str), "concat merge is not a string")
-            # one section per task, labelled with its item (sched_merge.c)
-            def label(item):
-                b = item.encode()
-                if len(b) > 120:
-                    n = 120
-                    while n > 0 and (b[n] & 0xC0) == 0x80:
-                        n -= 1
-                    b = b[:n] + b"..."
-                return b.decode().replace("\n", " ").replace("\r", " ")
-            want = "\n\n".join("## %s\n%s" % (label(r["item"]), r["output"]) for r in results)
-            check(res["merged"] == want,
-                  "merged text is not the labelled outputs in task order")
-
-
-# ---- scenarios ----
 
 def sc_submit_100(sw, bindir, srcdir):
     model = make_model(bindir, sw.tmp)
@@ -327,15 +122,42 @@ def sc_kill_worker(sw, bindir, srcdir):
             time.sleep(0.05)
     check(victim is not None, "never saw a busy worker to kill")
     pid = sw.worker_pid(victim)
+    # Frozen first, so what it holds cannot change between reading it and
+    # the kill (a Result already sent gets a moment to be stored).
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(0.5)
+    held = held_by(sw, jid, "w-%d" % victim)
     os.kill(pid, signal.SIGKILL)
-    done_at_kill = st["done"]
+    done_at_kill = sw.status(jid)["done"]
+    check(held, "w-%d was busy but holds no task in the job's events" % victim)
     st = sw.wait_terminal(jid, 300)
-    check_result(st["result"], items)
+    check_result(st["result"], items)  # every task merged exactly once, in order
     check(not alive(pid), "killed worker %d still alive" % pid)
+    by_id = {r["task_id"]: r for r in st["result"]["results"]}
+    for t in held:
+        check(by_id[t].get("attempt", 1) > 1,
+              "task %s was running on the killed w-%d but was not retried: %s" %
+              (t, victim, by_id[t]))
     retried = [r for r in st["result"]["results"] if r.get("attempt", 1) > 1]
-    print("kill-worker: killed w-%d (pid %d) at done=%d; %d task(s) retried" %
-          (victim, pid, done_at_kill, len(retried)))
+    print("kill-worker: killed w-%d (pid %d) at done=%d holding %s; %d task(s) retried" %
+          (victim, pid, done_at_kill, ",".join(held), len(retried)))
     sw.down_and_check()
+
+
+def held_by(sw, jid, worker):
+    """The tasks of job jid whose latest lease went to worker and that have not
+    ended or gone back to the queue since, from the job's event stream."""
+    holder = {}
+    for line in sw.cli("logs", jid, "--json").stdout.splitlines():
+        e = json.loads(line)
+        t = e.get("task_id")
+        if e.get("type") != "event" or not t:
+            continue
+        if e.get("event") == "task_leased":
+            holder[t] = e.get("worker")
+        elif e.get("event") in ("task_done", "task_failed", "task_retry", "task_cancelled"):
+            holder.pop(t, None)
+    return sorted(t for t, w in holder.items() if w == worker)
 
 
 def sc_bad_job(sw, bindir, srcdir):
@@ -491,39 +313,7 @@ SCENARIOS = {
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    bindir, srcdir, name = sys.argv[1:4]
-    if not shutil.which("redis-server") and not os.path.exists("/usr/bin/redis-server"):
-        print("redis-server is not installed", file=sys.stderr)
-        return 77 if os.environ.get("CI") != "true" else 1
-    # unix socket paths must stay short: a short temp dir under /tmp
-    tmp = tempfile.mkdtemp(prefix="swit-", dir="/tmp")
-    sw = Swarm(bindir, tmp)
-    ok = False
-    try:
-        SCENARIOS[name](sw, bindir, srcdir)
-        ok = True
-    except Fail as e:
-        print("FAIL %s: %s" % (name, e), file=sys.stderr)
-    except subprocess.TimeoutExpired as e:
-        print("FAIL %s: timed out: %s" % (name, e), file=sys.stderr)
-    finally:
-        if not ok:
-            logs = os.path.join(sw.state, "logs")
-            if os.path.isdir(logs):
-                for f in sorted(os.listdir(logs)):
-                    try:
-                        text = open(os.path.join(logs, f), errors="replace").read()
-                    except OSError:
-                        continue
-                    print("---- %s (last 1500 bytes)\n%s" % (f, text[-1500:]), file=sys.stderr)
-        sw.force_cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if ok:
-        print("PASS %s" % name)
-    return 0 if ok else 1
+    return run_scenarios(__doc__, SCENARIOS, "swit-")
 
 
 if __name__ == "__main__":

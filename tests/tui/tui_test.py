@@ -23,17 +23,10 @@ import sys
 import tempfile
 import time
 
-SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import SLOW, Fail, check  # noqa: E402
+
 SKIP = 77
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def wait_for(pred, timeout, what):

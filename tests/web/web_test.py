@@ -26,17 +26,10 @@ import time
 import urllib.error
 import urllib.request
 
-SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import SLOW, Fail, check, free_port  # noqa: E402
+
 SKIP = 77
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
 
 
 def need(tool):
@@ -49,14 +42,6 @@ def need(tool):
     print("SKIP: %s is not installed (apt-get install -y --no-install-recommends %s)" %
           (tool, "prometheus" if tool == "promtool" else tool))
     sys.exit(SKIP)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(what, fn, timeout):
