@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "swarm_buf.h"
 #include "swarmd.h"
 
 #define FLIGHT_BUCKETS 4096
@@ -86,50 +87,16 @@ struct http_loop {
 
 /* ---- small helpers ---- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->len;
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if (b->p && (size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-}
-
 /* A Prometheus label value: backslash, quote and newline escaped. */
-static void sb_label(sbuf *b, const char *s)
+static void sb_label(swarm_buf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            sb_printf(b, "\\%c", *s);
+            swarm_buf_printf(b, "\\%c", *s);
         else if (*s == '\n')
-            sb_printf(b, "\\n");
+            swarm_buf_printf(b, "\\n");
         else
-            sb_printf(b, "%c", *s);
+            swarm_buf_printf(b, "%c", *s);
     }
 }
 
@@ -143,16 +110,16 @@ static void hist_observe(hist *h, double v)
     h->count++;
 }
 
-static void hist_print(sbuf *b, const char *name, const char *help, const hist *h)
+static void hist_print(swarm_buf *b, const char *name, const char *help, const hist *h)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    swarm_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
     for (size_t i = 0; i < h->n; i++) {
         cum += h->counts[i];
-        sb_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, h->bounds[i], cum);
+        swarm_buf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, h->bounds[i], cum);
     }
-    sb_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
-              h->count, name, h->sum, name, h->count);
+    swarm_buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %.6f\n%s_count %" PRIu64 "\n",
+                     name, h->count, name, h->sum, name, h->count);
 }
 
 static char *json_take(cJSON *o)
@@ -646,28 +613,30 @@ static void metrics_send(http_req *r, const sched_job_status *jobs, size_t n)
             if (j->state && !strcmp(j->state, jnames[k])) js[k]++;
         if (j->state && !strcmp(j->state, "running")) queue += j->pending;
     }
-    sbuf b = {0};
+    swarm_buf b = {0};
     static const char *const snames[] = {"ready",  "running",   "done",
                                          "failed", "cancelled", "waiting"};
-    sb_printf(&b, "# HELP swarm_subtasks Sub-tasks of the newest 1000 jobs, by state.\n"
-                  "# TYPE swarm_subtasks gauge\n");
+    swarm_buf_printf(&b, "# HELP swarm_subtasks Sub-tasks of the newest 1000 jobs, by state.\n"
+                         "# TYPE swarm_subtasks gauge\n");
     for (int k = 0; k < 6; k++)
-        sb_printf(&b, "swarm_subtasks{state=\"%s\"} %" PRIu64 "\n", snames[k], st[k]);
-    sb_printf(&b, "# HELP swarm_jobs Jobs (the newest 1000) by state.\n# TYPE swarm_jobs gauge\n");
+        swarm_buf_printf(&b, "swarm_subtasks{state=\"%s\"} %" PRIu64 "\n", snames[k], st[k]);
+    swarm_buf_printf(
+        &b, "# HELP swarm_jobs Jobs (the newest 1000) by state.\n# TYPE swarm_jobs gauge\n");
     for (int k = 0; k < 5; k++)
-        sb_printf(&b, "swarm_jobs{state=\"%s\"} %" PRIu64 "\n", jnames[k], js[k]);
-    sb_printf(&b,
-              "# HELP swarm_queue_depth Sub-tasks of running jobs ready and waiting for a slot.\n"
-              "# TYPE swarm_queue_depth gauge\nswarm_queue_depth %" PRIu64 "\n",
-              queue);
+        swarm_buf_printf(&b, "swarm_jobs{state=\"%s\"} %" PRIu64 "\n", jnames[k], js[k]);
+    swarm_buf_printf(
+        &b,
+        "# HELP swarm_queue_depth Sub-tasks of running jobs ready and waiting for a slot.\n"
+        "# TYPE swarm_queue_depth gauge\nswarm_queue_depth %" PRIu64 "\n",
+        queue);
     size_t live = 0, quarantined = 0;
     for (size_t i = 0; i < d->n_workers; i++)
         d->workers[i]->quarantined ? quarantined++ : live++;
-    sb_printf(&b,
-              "# HELP swarm_workers Workers registered with this swarmd.\n"
-              "# TYPE swarm_workers gauge\nswarm_workers{state=\"live\"} %zu\n"
-              "swarm_workers{state=\"quarantined\"} %zu\n",
-              live, quarantined);
+    swarm_buf_printf(&b,
+                     "# HELP swarm_workers Workers registered with this swarmd.\n"
+                     "# TYPE swarm_workers gauge\nswarm_workers{state=\"live\"} %zu\n"
+                     "swarm_workers{state=\"quarantined\"} %zu\n",
+                     live, quarantined);
     static const char *const wm[][3] = {
         {"swarm_worker_slots", "gauge", "Agent slots a worker registered."},
         {"swarm_worker_busy_slots", "gauge", "Sub-tasks assigned to a worker and not finished."},
@@ -676,18 +645,19 @@ static void metrics_send(http_req *r, const sched_job_status *jobs, size_t n)
         {"swarm_worker_tokens_total", "counter",
          "Tokens a worker's sub-tasks reported since swarmd started."}};
     for (int m = 0; m < 4; m++) {
-        sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", wm[m][0], wm[m][2], wm[m][0], wm[m][1]);
+        swarm_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", wm[m][0], wm[m][2], wm[m][0],
+                         wm[m][1]);
         for (size_t i = 0; i < d->n_workers; i++) {
             const swarmd_worker *w = d->workers[i];
             wstats *s = NULL;
             for (size_t k = 0; k < lp->n_ws && !s; k++)
                 if (!strcmp(lp->ws[k].name, w->name)) s = &lp->ws[k];
-            sb_printf(&b, "%s{worker=\"", wm[m][0]);
+            swarm_buf_printf(&b, "%s{worker=\"", wm[m][0]);
             sb_label(&b, w->name);
-            if (m == 0) sb_printf(&b, "\"} %u\n", w->slots);
-            if (m == 1) sb_printf(&b, "\"} %zu\n", w->n_inflight);
-            if (m == 2) sb_printf(&b, "\"} %.3f\n", s ? s->rate : 0.0);
-            if (m == 3) sb_printf(&b, "\"} %" PRIu64 "\n", s ? s->tokens : 0);
+            if (m == 0) swarm_buf_printf(&b, "\"} %u\n", w->slots);
+            if (m == 1) swarm_buf_printf(&b, "\"} %zu\n", w->n_inflight);
+            if (m == 2) swarm_buf_printf(&b, "\"} %.3f\n", s ? s->rate : 0.0);
+            if (m == 3) swarm_buf_printf(&b, "\"} %" PRIu64 "\n", s ? s->tokens : 0);
         }
     }
     hist_print(&b, "swarm_dispatch_latency_seconds",
@@ -695,8 +665,9 @@ static void metrics_send(http_req *r, const sched_job_status *jobs, size_t n)
                &lp->dispatch);
     hist_print(&b, "swarm_redis_roundtrip_seconds",
                "Round trip of the scheduler's status script, as the HTTP side times it.", &lp->rtt);
-    sb_printf(&b, "# HELP swarm_bad_frames_total Frames rejected on an endpoint, by reason.\n"
-                  "# TYPE swarm_bad_frames_total counter\n");
+    swarm_buf_printf(&b,
+                     "# HELP swarm_bad_frames_total Frames rejected on an endpoint, by reason.\n"
+                     "# TYPE swarm_bad_frames_total counter\n");
     static const struct {
         int c;
         const char *ep, *why;
@@ -712,23 +683,24 @@ static void metrics_send(http_req *r, const sched_job_status *jobs, size_t n)
                {SWARMD_C_WORKER_UNEXPECTED, "worker", "unexpected"},
                {SWARMD_C_WORKER_UNKNOWN, "worker", "unknown_sender"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        sb_printf(&b, "swarm_bad_frames_total{endpoint=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
-                  bad[i].ep, bad[i].why, d->counters[bad[i].c]);
-    sb_printf(&b, "# HELP swarmd_events_total Every counter swarmd keeps (swarm status shows "
-                  "them too).\n# TYPE swarmd_events_total counter\n");
+        swarm_buf_printf(&b, "swarm_bad_frames_total{endpoint=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+                         bad[i].ep, bad[i].why, d->counters[bad[i].c]);
+    swarm_buf_printf(&b,
+                     "# HELP swarmd_events_total Every counter swarmd keeps (swarm status shows "
+                     "them too).\n# TYPE swarmd_events_total counter\n");
     for (int i = 0; i < SWARMD_C_COUNT; i++)
-        sb_printf(&b, "swarmd_events_total{counter=\"%s\"} %" PRIu64 "\n", swarmd_counter_names[i],
-                  d->counters[i]);
-    sb_printf(&b,
-              "# HELP swarm_http_event_streams Open server-sent event streams.\n"
-              "# TYPE swarm_http_event_streams gauge\nswarm_http_event_streams %d\n",
-              http_subscribers(h));
+        swarm_buf_printf(&b, "swarmd_events_total{counter=\"%s\"} %" PRIu64 "\n",
+                         swarmd_counter_names[i], d->counters[i]);
+    swarm_buf_printf(&b,
+                     "# HELP swarm_http_event_streams Open server-sent event streams.\n"
+                     "# TYPE swarm_http_event_streams gauge\nswarm_http_event_streams %d\n",
+                     http_subscribers(h));
     if (b.oom) {
-        free(b.p);
+        swarm_buf_free(&b);
         http_req_error(r, 500, "out of memory");
         return;
     }
-    http_req_finish(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p);
+    http_req_finish(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s);
 }
 
 /* ---- the sweep ---- */

@@ -271,6 +271,28 @@ static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len
 
 static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *a);
 
+/* Send a finished attempt's Result (res holds the output and counts; rc 0 ok,
+ * 1 cancelled, else failed with err) to the main thread for swarmd. */
+static void slot_send_result(worker_slot *s, void *push, const Swarm__Assign *a, Swarm__Result *res,
+                             int rc, char *err, size_t errlen, uint64_t t0)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    wire_envelope_init(&env, s->w->id, 0);
+    res->job_id = a->job_id;
+    res->task_id = a->task_id;
+    res->attempt = a->attempt;
+    res->lease_token = a->lease_token;
+    res->ok = rc == 0;
+    if (rc == 1) snprintf(err, errlen, "cancelled");
+    res->error = rc == 0 ? "" : err;
+    res->elapsed_ms = swarm_clock_ms() - t0;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+    env.result = res;
+    /* the main thread must learn the slot is free, so retry until it goes */
+    while (send_env(push, &env) != 0 && errno == EAGAIN)
+        usleep(1000);
+}
+
 static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
 {
     if (a->agent_json && *a->agent_json) {
@@ -288,24 +310,10 @@ static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
     uint32_t tokens = 0;
     uint64_t t0 = swarm_clock_ms();
     int rc = wb_slot_run(s->ws, &t, slot_progress, &r, &output, &tokens, err, sizeof(err));
-    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Result res = SWARM__RESULT__INIT;
-    wire_envelope_init(&env, s->w->id, 0);
-    res.job_id = a->job_id;
-    res.task_id = a->task_id;
-    res.attempt = a->attempt;
-    res.lease_token = a->lease_token;
-    res.ok = rc == 0;
     res.output = output ? output : "";
-    if (rc == 1) snprintf(err, sizeof(err), "cancelled");
-    res.error = rc == 0 ? "" : err;
     res.tokens = tokens;
-    res.elapsed_ms = swarm_clock_ms() - t0;
-    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
-    env.result = &res;
-    /* the main thread must learn the slot is free, so retry until it goes */
-    while (send_env(push, &env) != 0 && errno == EAGAIN)
-        usleep(1000);
+    slot_send_result(s, push, a, &res, rc, err, sizeof(err), t0);
     free(output);
 }
 
@@ -376,25 +384,12 @@ static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *
     char err[1024] = "";
     uint64_t t0 = swarm_clock_ms();
     int rc = worker_agent_execute(&c, &o, err, sizeof(err));
-    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Result res = SWARM__RESULT__INIT;
-    wire_envelope_init(&env, s->w->id, 0);
-    res.job_id = a->job_id;
-    res.task_id = a->task_id;
-    res.attempt = a->attempt;
-    res.lease_token = a->lease_token;
-    res.ok = rc == 0;
     res.output = o.output ? o.output : "";
-    if (rc == 1) snprintf(err, sizeof(err), "cancelled");
-    res.error = rc == 0 ? "" : err;
     res.tokens = o.tokens;
     res.steps = o.steps;
     res.tool_calls = o.tool_calls;
-    res.elapsed_ms = swarm_clock_ms() - t0;
-    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
-    env.result = &res;
-    while (send_env(push, &env) != 0 && errno == EAGAIN)
-        usleep(1000);
+    slot_send_result(s, push, a, &res, rc, err, sizeof(err), t0);
     free(o.output);
 }
 
@@ -485,7 +480,7 @@ static void worker_on_assign(worker *w, Swarm__Envelope *env)
     s->pending = env;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    worker_send_credit(w, 0);
+    /* the Credit goes once the whole burst of Assigns is handled (worker_on_dealer) */
 }
 
 static void worker_on_cancel(worker *w, const Swarm__Cancel *c)
@@ -536,7 +531,11 @@ static void worker_on_dealer(worker *w)
         Swarm__Envelope *env = NULL;
         char err[256] = "";
         int rc = wire_recv(w->dealer, false, NULL, NULL, &env, err, sizeof(err));
-        if (rc == 1) return;
+        if (rc == 1) {
+            /* one Credit per burst of messages, not one per Assign */
+            worker_send_credit(w, 0);
+            return;
+        }
         w->last_rx_ms = swarm_clock_ms();
         w->probed = 0;
         if (rc < 0) {
@@ -590,6 +589,8 @@ static void worker_on_pull(worker *w)
         zmq_msg_init(&msg);
         if (zmq_msg_recv(&msg, w->pull, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg);
+            /* one Credit for every slot freed in this pass, not one per Result */
+            worker_send_credit(w, 0);
             return;
         }
         const void *data = zmq_msg_data(&msg);
@@ -614,7 +615,6 @@ static void worker_on_pull(worker *w)
         if (forward && zmq_send(w->dealer, data, len, ZMQ_DONTWAIT) < 0)
             worker_log(w, "forward to swarmd failed: %s", zmq_strerror(errno));
         zmq_msg_close(&msg);
-        worker_send_credit(w, 0);
     }
 }
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "grammar/grammar.h"
+#include "swarm_buf.h"
 #include "mkmodel.h"
 #include "rt.h"
 
@@ -55,89 +56,64 @@ static double pct(double *v, int n, double p)
     return v[i];
 }
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->n + (size_t)k + 1)
-            nc *= 2;
-        char *t = realloc(b->p, nc);
-        if (!t) return;
-        b->p = t;
-        b->cap = nc;
-    }
-}
-
 /* 20 tools, each {"name": const, "arguments": {4-6 typed properties}}. */
 static char *tool_schema(void)
 {
     static const char *types[] = {"string", "integer", "boolean", "number"};
-    sbuf b = {0};
-    sb_add(&b, "{\"anyOf\":[");
+    swarm_buf b = {0};
+    swarm_buf_printf(&b, "{\"anyOf\":[");
     for (int t = 0; t < 20; t++) {
-        sb_add(&b, "%s{\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"tool_%02d\"},",
-               t ? "," : "", t);
-        sb_add(&b, "\"arguments\":{\"type\":\"object\",\"properties\":{");
+        swarm_buf_printf(
+            &b, "%s{\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"tool_%02d\"},",
+            t ? "," : "", t);
+        swarm_buf_printf(&b, "\"arguments\":{\"type\":\"object\",\"properties\":{");
         int np = 4 + t % 3;
         for (int p = 0; p < np; p++)
-            sb_add(&b, "%s\"arg_%d_%d\":{\"type\":\"%s\"}", p ? "," : "", t, p, types[(t + p) % 4]);
-        sb_add(&b, ",\"mode\":{\"enum\":[\"fast\",\"safe\",\"dry-run\"]}},\"required\":[");
+            swarm_buf_printf(&b, "%s\"arg_%d_%d\":{\"type\":\"%s\"}", p ? "," : "", t, p,
+                             types[(t + p) % 4]);
+        swarm_buf_printf(&b,
+                         ",\"mode\":{\"enum\":[\"fast\",\"safe\",\"dry-run\"]}},\"required\":[");
         for (int p = 0; p < np; p++)
-            sb_add(&b, "%s\"arg_%d_%d\"", p ? "," : "", t, p);
-        sb_add(&b,
-               ",\"mode\"],\"additionalProperties\":false}},\"required\":[\"name\",\"arguments\"],"
-               "\"additionalProperties\":false}");
+            swarm_buf_printf(&b, "%s\"arg_%d_%d\"", p ? "," : "", t, p);
+        swarm_buf_printf(
+            &b, ",\"mode\"],\"additionalProperties\":false}},\"required\":[\"name\",\"arguments\"],"
+                "\"additionalProperties\":false}");
     }
-    sb_add(&b, "]}");
-    return b.p;
+    swarm_buf_printf(&b, "]}");
+    return b.s;
 }
 
 /* The same structure as GBNF (what a schema compiler emits for it). */
 static char *tool_gbnf(void)
 {
     static const char *types[] = {"string", "integer", "boolean", "number"};
-    sbuf b = {0};
-    sb_add(&b, "root ::=");
+    swarm_buf b = {0};
+    swarm_buf_printf(&b, "root ::=");
     for (int t = 0; t < 20; t++)
-        sb_add(&b, "%s tool-%d", t ? " |" : "", t);
-    sb_add(&b, "\n");
+        swarm_buf_printf(&b, "%s tool-%d", t ? " |" : "", t);
+    swarm_buf_printf(&b, "\n");
     for (int t = 0; t < 20; t++) {
-        sb_add(
+        swarm_buf_printf(
             &b,
             "tool-%d ::= \"{\" ws \"\\\"name\\\"\" ws \":\" ws \"\\\"tool_%02d\\\"\" ws \",\" ws "
             "\"\\\"arguments\\\"\" ws \":\" ws args-%d ws \"}\"\n",
             t, t, t);
-        sb_add(&b, "args-%d ::= \"{\" ws", t);
+        swarm_buf_printf(&b, "args-%d ::= \"{\" ws", t);
         int np = 4 + t % 3;
         for (int p = 0; p < np; p++)
-            sb_add(&b, " \"\\\"arg_%d_%d\\\"\" ws \":\" ws %s ws \",\" ws", t, p,
-                   types[(t + p) % 4]);
-        sb_add(&b, " \"\\\"mode\\\"\" ws \":\" ws mode ws \"}\"\n");
+            swarm_buf_printf(&b, " \"\\\"arg_%d_%d\\\"\" ws \":\" ws %s ws \",\" ws", t, p,
+                             types[(t + p) % 4]);
+        swarm_buf_printf(&b, " \"\\\"mode\\\"\" ws \":\" ws mode ws \"}\"\n");
     }
-    sb_add(&b, "mode ::= \"\\\"fast\\\"\" | \"\\\"safe\\\"\" | \"\\\"dry-run\\\"\"\n"
-               "string ::= \"\\\"\" ([^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" "
-               "[0-9a-fA-F]{4}))* \"\\\"\"\n"
-               "integer ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15})\n"
-               "number ::= integer (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?\n"
-               "boolean ::= \"true\" | \"false\"\n"
-               "ws ::= [ \\t\\n]{0,20}\n");
-    return b.p;
+    swarm_buf_printf(
+        &b, "mode ::= \"\\\"fast\\\"\" | \"\\\"safe\\\"\" | \"\\\"dry-run\\\"\"\n"
+            "string ::= \"\\\"\" ([^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" "
+            "[0-9a-fA-F]{4}))* \"\\\"\"\n"
+            "integer ::= \"-\"? (\"0\" | [1-9] [0-9]{0,15})\n"
+            "number ::= integer (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?\n"
+            "boolean ::= \"true\" | \"false\"\n"
+            "ws ::= [ \\t\\n]{0,20}\n");
+    return b.s;
 }
 
 typedef struct {
@@ -167,8 +143,8 @@ static int run(const rt_model *m, const rt_grammar *g, int mode, int n_tok, uint
                                     sizeof err);
     rt_sampler_set_grammar_opts(oracle, m, g, &full, err, sizeof err);
     uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-    sbuf text = {0};
-    sb_add(&text, "%s", "");
+    swarm_buf text = {0};
+    swarm_buf_printf(&text, "%s", "");
     for (int i = 0; i < n_tok; i++) {
         for (int32_t k = 0; k < nv; k++) {
             x ^= x << 13;
@@ -203,7 +179,7 @@ static int run(const rt_model *m, const rt_grammar *g, int mode, int n_tok, uint
         if (rt_model_is_eog(m, id)) break;
         char piece[256];
         int pl = rt_token_piece(m, id, piece, sizeof piece);
-        if (pl > 0 && pl < (int)sizeof piece) sb_add(&text, "%.*s", pl, piece);
+        if (pl > 0 && pl < (int)sizeof piece) swarm_buf_printf(&text, "%.*s", pl, piece);
         if (mode != 0 && rt_grammar_state_done(rt_sampler_grammar_state(smp))) break;
     }
     gmasker *gm = rt_sampler_masker(smp);
@@ -213,9 +189,9 @@ static int run(const rt_model *m, const rt_grammar *g, int mode, int n_tok, uint
         rs->nodes += gmasker_stats(gm)->trie_nodes;
     }
     if (text_out)
-        *text_out = text.p;
+        *text_out = text.s;
     else
-        free(text.p);
+        free(text.s);
     free(logits);
     rt_sampler_free(smp);
     rt_sampler_free(oracle);

@@ -6,7 +6,9 @@
  * clear observation instead of reaching the tool, skip side effects a resumed
  * agent already performed, cap the observation, and fill the audit record. */
 #include "agent_internal.h"
+#include "swarm_buf.h"
 #include "swarm_clock.h"
+#include "swarm_err.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@ int agent_res_fail(agent_result *res, int status, const char *fmt, ...)
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    swarm_err_vset(buf, sizeof buf, fmt, ap);
     va_end(ap);
     free(res->observation);
     res->observation = strdup(buf);
@@ -76,26 +78,17 @@ void agent_sbuf_add(agent_sbuf *b, const char *s, size_t n)
 
 void agent_sbuf_printf(agent_sbuf *b, const char *fmt, ...)
 {
-    char small[512];
+    /* formatted whole first, then added, so the cap cuts it like any text */
+    swarm_buf t = {0};
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
+    swarm_buf_vprintf(&t, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof small) {
-        agent_sbuf_add(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
+    if (t.oom)
         b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    agent_sbuf_add(b, big, (size_t)n);
-    free(big);
+    else
+        agent_sbuf_add(b, swarm_buf_str(&t), t.n);
+    swarm_buf_free(&t);
 }
 
 char *agent_sbuf_take(agent_sbuf *b)
