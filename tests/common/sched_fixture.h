@@ -73,6 +73,36 @@ __attribute__((unused)) static void sched_fixture_close(sched_fixture *f)
     uv_run(f->loop, UV_RUN_DEFAULT);
 }
 
+/* What a test's main starts with: a private redis-server in fx, a loop, and
+ * sched_fixture_open on them. Says why on stderr and returns -1 when it cannot. */
+__attribute__((unused)) static int
+sched_fixture_start(sched_fixture *f, redis_fixture *fx, uv_loop_t *loop,
+                    void (*on_state)(void *ud, bool up, const char *msg), void *ud)
+{
+    char err[256];
+    if (redis_fixture_start(fx) != 0) {
+        fprintf(stderr, "cannot start redis-server\n");
+        return -1;
+    }
+    uv_loop_init(loop);
+    if (sched_fixture_open(f, loop, fx, on_state, ud, err, sizeof err) != 0) {
+        fprintf(stderr, "sched_open: %s\n", err);
+        uv_loop_close(loop);
+        redis_fixture_cleanup(fx);
+        return -1;
+    }
+    return 0;
+}
+
+/* The end of main: the scheduler closed, the loop closed with no handle left
+ * (checked), the redis-server stopped and its dir removed. */
+__attribute__((unused)) static void sched_fixture_stop(sched_fixture *f, redis_fixture *fx)
+{
+    sched_fixture_close(f);
+    CHECK(uv_loop_close(f->loop) == 0);
+    redis_fixture_cleanup(fx);
+}
+
 __attribute__((unused)) static void sched_fixture_done_cb(void *ud, int rc, const char *err)
 {
     sched_fixture *f = ud;

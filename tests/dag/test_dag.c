@@ -426,33 +426,20 @@ static void test_model_plan(tctx *t)
 int main(void)
 {
     redis_fixture fx = {0};
-    if (redis_fixture_start(&fx) != 0) {
-        fprintf(stderr, "cannot start redis-server\n");
-        return 1;
-    }
     uv_loop_t loop;
-    uv_loop_init(&loop);
     tctx t = {0};
+    if (sched_fixture_start(&t.f, &fx, &loop, NULL, NULL) != 0) return 1;
     t.db = redisConnectUnix(fx.sock);
-    char err[256] = "";
-    if (!t.db || t.db->err ||
-        sched_fixture_open(&t.f, &loop, &fx, NULL, NULL, err, sizeof err) != 0) {
-        fprintf(stderr, "cannot connect to the test redis-server %s\n", err);
-        redis_fixture_cleanup(&fx);
-        return 1;
+    CHECK(t.db && !t.db->err);
+    if (t.db && !t.db->err) {
+        test_submit_refused(&t);
+        test_slow_branch(&t);
+        test_failure_skips_branch(&t);
+        test_spawn_budget(&t);
+        test_model_plan(&t);
     }
-    test_submit_refused(&t);
-    test_slow_branch(&t);
-    test_failure_skips_branch(&t);
-    test_spawn_budget(&t);
-    test_model_plan(&t);
-    sched_fixture_close(&t.f);
-    CHECK(uv_loop_close(&loop) == 0);
-    redisFree(t.db);
-    redis_fixture_cleanup(&fx);
-    if (check_fail_count)
-        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
-    else
-        printf("test_dag: all checks passed\n");
-    return check_fail_count ? 1 : 0;
+    if (t.db) redisFree(t.db);
+    sched_fixture_stop(&t.f, &fx);
+    if (!check_fail_count) printf("test_dag: all checks passed\n");
+    return check_done();
 }

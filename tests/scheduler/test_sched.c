@@ -604,19 +604,10 @@ static void test_redis_down(tctx *t, redis_fixture *fx)
 int main(void)
 {
     redis_fixture fx = {0};
-    if (redis_fixture_start(&fx) != 0) {
-        fprintf(stderr, "cannot start redis-server\n");
-        return 1;
-    }
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    tctx t = {.redis_sock = fx.sock};
-    char err[256];
-    if (sched_fixture_open(&t.f, &loop, &fx, on_state, &t, err, sizeof err) != 0) {
-        fprintf(stderr, "sched_open: %s\n", err);
-        redis_fixture_cleanup(&fx);
-        return 1;
-    }
+    tctx t = {0};
+    if (sched_fixture_start(&t.f, &fx, &loop, on_state, &t) != 0) return 1;
+    t.redis_sock = fx.sock;
     test_fence_and_merge(&t);
     test_retry_expire(&t);
     test_worker_lost_and_cancel(&t);
@@ -626,12 +617,7 @@ int main(void)
     test_fair_share(&t);
     test_remove_and_retention(&t);
     test_redis_down(&t, &fx);
-    sched_fixture_close(&t.f);
-    CHECK(uv_loop_close(&loop) == 0);
-    redis_fixture_cleanup(&fx);
-    if (check_fail_count)
-        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
-    else
-        printf("test_sched: all checks passed\n");
-    return check_fail_count ? 1 : 0;
+    sched_fixture_stop(&t.f, &fx);
+    if (!check_fail_count) printf("test_sched: all checks passed\n");
+    return check_done();
 }
