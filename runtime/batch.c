@@ -475,28 +475,7 @@ static int seq_sample(rt_batch *b, seq *s)
 int rt_batch_step(rt_batch *b, char *err, size_t errlen)
 {
     const int32_t N = b->p.n_slots;
-    seq *joined[N > 0 ? N : 1];
-    int n_joined = 0;
-    /* 1. admit from the queue head while a slot is free and the KV fits */
-    pthread_mutex_lock(&b->mu);
-    while (b->qhead && b->n_running < N &&
-           b->reserved_tokens + b->qhead->reserve <= b->budget_tokens) {
-        seq *s = b->qhead;
-        b->qhead = s->next;
-        if (!b->qhead) b->qtail = NULL;
-        s->next = NULL;
-        b->n_queued--;
-        s->slot = pick_slot(b, s);
-        b->slot_seq[s->slot] = s;
-        b->reserved_tokens += s->reserve;
-        b->n_running++;
-        joined[n_joined++] = s;
-    }
-    pthread_mutex_unlock(&b->mu);
-    for (int i = 0; i < n_joined; i++)
-        seq_start(b, joined[i]);
-
-    /* 2. sample one token for every decoding sequence: one row each */
+    /* 1. sample one token for every decoding sequence: one row each */
     rt_session *pss[N > 0 ? N : 1];
     const int32_t *ptok[N > 0 ? N : 1];
     size_t pcnt[N > 0 ? N : 1];
@@ -517,6 +496,29 @@ int rt_batch_step(rt_batch *b, char *err, size_t errlen)
             seq_finish(b, s);
         }
     }
+
+    seq *joined[N > 0 ? N : 1];
+    int n_joined = 0;
+    /* 2. admit from the queue head while a slot is free and the KV fits -
+     * after sampling, so a slot freed by a sequence that just finished takes
+     * its successor's prefill in this very pass instead of idling a step */
+    pthread_mutex_lock(&b->mu);
+    while (b->qhead && b->n_running < N &&
+           b->reserved_tokens + b->qhead->reserve <= b->budget_tokens) {
+        seq *s = b->qhead;
+        b->qhead = s->next;
+        if (!b->qhead) b->qtail = NULL;
+        s->next = NULL;
+        b->n_queued--;
+        s->slot = pick_slot(b, s);
+        b->slot_seq[s->slot] = s;
+        b->reserved_tokens += s->reserve;
+        b->n_running++;
+        joined[n_joined++] = s;
+    }
+    pthread_mutex_unlock(&b->mu);
+    for (int i = 0; i < n_joined; i++)
+        seq_start(b, joined[i]);
 
     /* 3. prefill chunks of joining sequences fill the rest of the pass (at
      * least a quarter of one, so prompts advance however many decode) */

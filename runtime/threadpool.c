@@ -6,11 +6,23 @@
  * job's generation, and the caller returns as soon as every chunk is
  * finished (it does not wait for sleeping workers to wake and check in). A model owns one pool;
  * sessions of the same model must not run their forward passes concurrently on it, so the pool
- * serialises callers with its own lock. */
+ * serialises callers with its own lock.
+ *
+ * Why workers spin before sleeping: a decode step issues a few jobs per
+ * layer separated by microseconds of serial work (norms, routing), and
+ * waking a sleeping thread through a condition variable costs tens of
+ * microseconds (more under a hypervisor), during which only the caller
+ * streams weights. So a worker that finished a job polls for the next one
+ * for a bounded time (SWARM_POOL_SPIN_US, default 200 us; 0 = always sleep)
+ * and only then sleeps; the caller signals the condition variable only when
+ * some worker actually sleeps. The bound keeps an idle engine, or one on an
+ * oversubscribed machine, from burning a core. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "threadpool.h"
@@ -30,9 +42,12 @@ struct rt_pool {
     pthread_mutex_t run_lock; /* one job at a time */
     pthread_mutex_t mu;
     pthread_cond_t cv_start, cv_done;
-    uint64_t generation;
-    bool stop;
-    pool_job job; /* the current job, under mu */
+    /* written under mu, read without it by spinning workers */
+    _Atomic uint64_t generation;
+    atomic_bool stop;
+    int sleepers;    /* workers waiting on cv_start, under mu */
+    int64_t spin_ns; /* how long a worker polls for the next job */
+    pool_job job;    /* the current job, under mu */
     /* (generation << 32) | next chunk index. Claiming a chunk is a CAS that
      * also checks the generation, so a late worker still holding an older
      * job can never take (and lose) a chunk of the next one. */
@@ -40,6 +55,10 @@ struct rt_pool {
     /* chunks of the current job finished; the caller returns when it reaches
      * n_chunks, whether or not the workers ever woke up */
     atomic_int_fast64_t done;
+    /* SWARM_POOL_STATS=1: counters printed to stderr when the pool is freed
+     * (a profiler for the forward pass's threading, under run_lock) */
+    bool stats;
+    int64_t st_jobs, st_par_ns, st_wait_ns, st_serial_ns, st_last_end;
 };
 
 /* Runs chunks of job *j until none is left; returns how many it ran. */
@@ -71,20 +90,51 @@ static int64_t pool_work(rt_pool *p, const pool_job *j)
     return ran;
 }
 
+static int64_t pool_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void pool_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Polls up to p->spin_ns for a generation other than seen (or stop). */
+static void pool_spin(rt_pool *p, uint64_t seen)
+{
+    if (p->spin_ns <= 0) return;
+    const int64_t until = pool_now_ns() + p->spin_ns;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&p->generation, memory_order_acquire) != seen ||
+            atomic_load_explicit(&p->stop, memory_order_relaxed))
+            return;
+        pool_relax();
+        if ((i & 63) == 0 && pool_now_ns() > until) return;
+    }
+}
+
 static void *pool_main(void *arg)
 {
     rt_pool *p = arg;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen)
+        pool_spin(p, seen);
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->generation == seen) {
+            p->sleepers++;
             pthread_cond_wait(&p->cv_start, &p->mu);
+            p->sleepers--;
+        }
         if (p->stop) break;
         seen = p->generation;
         const pool_job j = p->job;
         pthread_mutex_unlock(&p->mu);
         pool_work(p, &j);
-        pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -100,6 +150,17 @@ int rt_pool_new(int n_threads, rt_pool **out)
     rt_pool *p = calloc(1, sizeof *p);
     if (!p) return -1;
     p->n_threads = n_threads;
+    p->spin_ns = 200000;
+    const char *spin = getenv("SWARM_POOL_SPIN_US");
+    if (spin && *spin) {
+        char *end;
+        long us = strtol(spin, &end, 10);
+        if (!*end && us >= 0 && us <= 1000000) p->spin_ns = (int64_t)us * 1000;
+    }
+    const char *st = getenv("SWARM_POOL_STATS");
+    p->stats = st && *st && *st != '0';
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->stop, false);
     pthread_mutex_init(&p->run_lock, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_start, NULL);
@@ -126,6 +187,13 @@ int rt_pool_new(int n_threads, rt_pool **out)
 void rt_pool_free(rt_pool *p)
 {
     if (!p) return;
+    if (p->stats && p->st_jobs)
+        fprintf(stderr,
+                "pool: %lld jobs on %d threads, %.1f ms in jobs (%.2f us each), caller waited "
+                "%.1f ms for the other threads, %.1f ms alone between jobs\n",
+                (long long)p->st_jobs, p->n_threads, (double)p->st_par_ns / 1e6,
+                (double)p->st_par_ns / 1e3 / (double)p->st_jobs, (double)p->st_wait_ns / 1e6,
+                (double)p->st_serial_ns / 1e6);
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cv_start);
@@ -154,36 +222,52 @@ void rt_pool_for(rt_pool *p, int64_t n, int64_t min_chunk, rt_pool_fn fn, void *
         return;
     }
     pthread_mutex_lock(&p->run_lock);
-    int64_t chunk = n / ((int64_t)p->n_threads * 4);
+    /* about 8 chunks per thread: the last chunk each thread runs is short, so
+     * the threads reach the end of a job close together */
+    int64_t chunk = n / ((int64_t)p->n_threads * 8);
     if (chunk < min_chunk) chunk = min_chunk;
     if ((n + chunk - 1) / chunk > (int64_t)0x7fffffff) chunk = n / 0x7fffffff + 1;
+    const int64_t t_start = p->stats ? pool_now_ns() : 0;
     pthread_mutex_lock(&p->mu);
-    p->generation++;
+    const uint64_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
     pool_job j = {.fn = fn,
                   .ctx = ctx,
                   .n = n,
                   .chunk = chunk,
                   .n_chunks = (n + chunk - 1) / chunk,
-                  .gen = (uint32_t)p->generation};
+                  .gen = (uint32_t)gen};
     p->job = j;
     atomic_store(&p->done, 0);
     atomic_store(&p->claim, (uint64_t)j.gen << 32);
-    pthread_cond_broadcast(&p->cv_start);
+    /* release: a spinning worker that sees the new generation then takes mu
+     * and copies the whole job */
+    atomic_store_explicit(&p->generation, gen, memory_order_release);
+    if (p->sleepers > 0) pthread_cond_broadcast(&p->cv_start);
     pthread_mutex_unlock(&p->mu);
     pool_work(p, &j);
+    const int64_t t_own = p->stats ? pool_now_ns() : 0;
     /* Wait for the chunks to be finished, not for the workers to check in:
      * when the caller ran them all, this returns at once. A short spin
      * covers a worker finishing its last chunk; then sleep. */
     for (int spin = 0; spin < 2000; spin++) {
         if (atomic_load_explicit(&p->done, memory_order_acquire) == j.n_chunks) goto out;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        pool_relax();
     }
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(&p->done, memory_order_acquire) != j.n_chunks)
         pthread_cond_wait(&p->cv_done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 out:
+    if (p->stats) {
+        const int64_t t_end = pool_now_ns();
+        p->st_jobs++;
+        p->st_par_ns += t_end - t_start;
+        p->st_wait_ns += t_end - t_own;
+        /* the caller alone between two jobs (gaps over 1 ms are idle time
+         * or another phase, not the forward pass's serial work) */
+        if (p->st_last_end && t_start - p->st_last_end < 1000000)
+            p->st_serial_ns += t_start - p->st_last_end;
+        p->st_last_end = t_end;
+    }
     pthread_mutex_unlock(&p->run_lock);
 }

@@ -16,6 +16,21 @@ void rt_attn_mla(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
 /* FFN sub-layers: norm the nb rows of s->x, add the FFN output to them. */
 void rt_ffn_block(const rt_model *m, const rt_layer *ly, rt_scratch *s, int32_t nb);
 
+/* One output of rt_matmul_multi: y[b * ldy + r] = W[r,:] . x[b] (expert
+ * slice of a 3-D weight). */
+typedef struct {
+    float *y;
+    int64_t ldy;
+    const rt_weight *w;
+    int64_t expert;
+} rt_mm_out;
+#define RT_MM_MAX 4
+/* rt_matmul for up to RT_MM_MAX weights of the same input width against the
+ * same nb activation rows, as one parallel job (falls back to one rt_matmul
+ * each when the types have no common integer path). */
+void rt_matmul_multi(rt_pool *pool, const rt_mm_out *outs, int n_outs, const float *x, int64_t ldx,
+                     int64_t nb);
+
 /* Router: choose n_expert_used experts and their weights from router logits
  * (modified in place). Exposed for tests. */
 void rt_moe_route(const rt_hparams *hp, const rt_weight *probs_bias, float *logits, float *scratch,

@@ -166,9 +166,10 @@ void rt_attn_gqa(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
                   vd = (int64_t)HK * hp->head_v;
     for (int32_t b = 0; b < nb; b++)
         rt_rmsnorm(s->xn + (int64_t)b * E, s->x + (int64_t)b * E, &ly->attn_norm, E, hp->rms_eps);
-    rt_matmul(m->pool, s->q, qd, &ly->wq, 0, s->xn, E, nb);
-    rt_matmul(m->pool, s->k, kd, &ly->wk, 0, s->xn, E, nb);
-    rt_matmul(m->pool, s->v, vd, &ly->wv, 0, s->xn, E, nb);
+    /* q, k and v in one job: one hand-off to the pool, activations quantized once */
+    const rt_mm_out qkv[3] = {
+        {s->q, qd, &ly->wq, 0}, {s->k, kd, &ly->wk, 0}, {s->v, vd, &ly->wv, 0}};
+    rt_matmul_multi(m->pool, qkv, 3, s->xn, E, nb);
     attn_job j = {m,
                   ly,
                   s,
@@ -277,16 +278,18 @@ void rt_attn_mla(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
     const int64_t qd = (int64_t)H * hp->head_k, kd = hp->kv_k_dim;
     for (int32_t b = 0; b < nb; b++)
         rt_rmsnorm(s->xn + (int64_t)b * E, s->x + (int64_t)b * E, &ly->attn_norm, E, hp->rms_eps);
+    /* the query (or its low-rank part) and [kv_lora | rope] in one job */
     if (ly->wq_a.data) {
         const int64_t ql = ly->wq_a.ne[1];
-        rt_matmul(m->pool, s->tmp, ql, &ly->wq_a, 0, s->xn, E, nb);
+        const rt_mm_out in[2] = {{s->tmp, ql, &ly->wq_a, 0}, {s->k, kd, &ly->wkv_a_mqa, 0}};
+        rt_matmul_multi(m->pool, in, 2, s->xn, E, nb);
         for (int32_t b = 0; b < nb; b++)
             rt_rmsnorm(s->tmp + b * ql, s->tmp + b * ql, &ly->q_a_norm, ql, hp->rms_eps);
         rt_matmul(m->pool, s->q, qd, &ly->wq_b, 0, s->tmp, ql, nb);
     } else {
-        rt_matmul(m->pool, s->q, qd, &ly->wq, 0, s->xn, E, nb);
+        const rt_mm_out in[2] = {{s->q, qd, &ly->wq, 0}, {s->k, kd, &ly->wkv_a_mqa, 0}};
+        rt_matmul_multi(m->pool, in, 2, s->xn, E, nb);
     }
-    rt_matmul(m->pool, s->k, kd, &ly->wkv_a_mqa, 0, s->xn, E, nb); /* [kv_lora | rope] */
     attn_job j = {m,
                   ly,
                   s,

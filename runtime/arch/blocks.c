@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "arch.h"
 
 void rt_rmsnorm(float *out, const float *x, const rt_weight *w, int64_t n, float eps)
 {
@@ -172,6 +172,73 @@ static int qmatmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, con
         rt_pool_for(pool, rows, nb > 1 ? 4 : 16, qmatmul_rows, &j);
     free(xq);
     return 0;
+}
+
+/* Several weights against the same activations in one parallel job: the
+ * activation rows are quantized once and the weights' rows form one index
+ * space, so q/k/v (say) cost one thread hand-off instead of three and the
+ * threads never wait at a barrier between them. Per (row, token) the gemm
+ * is the one rt_matmul runs, so results are bit for bit the same. */
+typedef struct {
+    const rt_mm_out *outs;
+    int n_outs;
+    int64_t cum[RT_MM_MAX + 1]; /* first row of each output in the index space */
+    const uint8_t *xq;
+    size_t xq_stride;
+    int64_t nb, n;
+    const rt_vec_dot_traits *vd[RT_MM_MAX];
+} qmulti_job;
+
+static void qmulti_rows(void *ctx, int64_t b, int64_t e)
+{
+    const qmulti_job *j = ctx;
+    int i = 0;
+    while (b < e) {
+        while (j->cum[i + 1] <= b)
+            i++;
+        const rt_mm_out *o = &j->outs[i];
+        const int64_t r0 = b - j->cum[i];
+        const int64_t r1 = (e < j->cum[i + 1] ? e : j->cum[i + 1]) - j->cum[i];
+        const rt_weight *w = o->w;
+        const uint8_t *base =
+            w->data + ((size_t)o->expert * (size_t)w->ne[1] + (size_t)r0) * w->row_bytes;
+        j->vd[i]->gemm(base, w->row_bytes, r1 - r0, j->xq, j->xq_stride, j->nb, j->n, o->y + r0,
+                       o->ldy);
+        b = j->cum[i] + r1;
+    }
+}
+
+void rt_matmul_multi(rt_pool *pool, const rt_mm_out *outs, int n_outs, const float *x, int64_t ldx,
+                     int64_t nb)
+{
+    if (nb <= 0 || n_outs <= 0) return;
+    qmulti_job j = {.outs = outs, .n_outs = n_outs, .nb = nb};
+    bool fused = n_outs <= RT_MM_MAX;
+    for (int i = 0; fused && i < n_outs; i++) {
+        const rt_weight *w = outs[i].w;
+        j.vd[i] = rt_type_vec_dot(w->type);
+        fused = j.vd[i] && w->ne[0] == outs[0].w->ne[0] && j.vd[i]->act_type == j.vd[0]->act_type;
+        j.cum[i + 1] = j.cum[i] + (fused ? w->ne[1] : 0);
+    }
+    j.n = outs[0].w->ne[0];
+    const size_t arow = fused ? rt_type_row_size(j.vd[0]->act_type, j.n) : 0;
+    uint8_t *xq = arow ? malloc(arow * (size_t)nb) : NULL;
+    if (!xq) { /* mixed or float types (or no memory): one matmul each */
+        for (int i = 0; i < n_outs; i++)
+            rt_matmul(pool, outs[i].y, outs[i].ldy, outs[i].w, outs[i].expert, x, ldx, nb);
+        return;
+    }
+    for (int64_t b = 0; b < nb; b++)
+        j.vd[0]->quantize_act(x + b * ldx, xq + (size_t)b * arow, j.n);
+    j.xq = xq;
+    j.xq_stride = arow;
+    const int64_t rows = j.cum[n_outs];
+    /* same threshold as rt_matmul */
+    if (!pool || rows * j.n * nb < 262144)
+        qmulti_rows(&j, 0, rows);
+    else
+        rt_pool_for(pool, rows, nb > 1 ? 4 : 16, qmulti_rows, &j);
+    free(xq);
 }
 
 void rt_matmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, int64_t expert,

@@ -96,8 +96,8 @@ static void swiglu_ffn(const rt_model *m, rt_scratch *s, const rt_weight *gate, 
 {
     const rt_hparams *hp = &m->hp;
     const int64_t ff = gate->ne[1], E = hp->n_embd;
-    rt_matmul(m->pool, s->hb, ff, gate, e, x, E, n);
-    rt_matmul(m->pool, s->hb2, ff, up, e, x, E, n);
+    const rt_mm_out gu[2] = {{s->hb, ff, gate, e}, {s->hb2, ff, up, e}};
+    rt_matmul_multi(m->pool, gu, 2, x, E, n);
     for (int32_t b = 0; b < n; b++) {
         float *g = s->hb + b * ff, *u = s->hb2 + b * ff;
         rt_add_bias(g, gate_b, e, ff);
@@ -119,15 +119,18 @@ static void swiglu_ffn(const rt_model *m, rt_scratch *s, const rt_weight *gate, 
         rt_add_bias(out + b * E, down_b, e, E);
 }
 
-/* ---- the integer expert path: all chosen experts in one parallel job ----
+/* ---- the integer expert path: all chosen experts in two parallel jobs ----
  *
  * Decode reads 8 of 64 experts per layer; running each expert's gate, up and
- * down projections as separate parallel-fors costs a thread wake-up per
- * matmul (24 per layer). Here the gate and up projections of every chosen
- * expert form one job over (expert, row) and the down projections another,
- * with the SwiGLU between them, and each token's activation is quantized
- * once rather than once per expert. Each expert's weights are still read
- * once per batch, and skipped when no token chose it. Per (row, token) the
+ * down projections as separate parallel-fors costs a thread hand-off per
+ * matmul (24 per layer). Here one job runs, per unit of (expert, a block of
+ * ff rows), the gate and up rows of that block, the SwiGLU of those rows and
+ * their quantization for the down projection (the activation quantizers
+ * work block by block, so a unit aligned to the quantizer's block writes
+ * exactly the bytes a whole-row call would); a second job runs the down
+ * projections. Each token's input is quantized once rather than once per
+ * expert. Each expert's weights are read once per batch (for all its
+ * tokens), and skipped when no token chose it. Per (row, token) the
  * arithmetic is the gemm's, so results do not depend on the batch. */
 typedef struct {
     const rt_model *m;
@@ -139,9 +142,13 @@ typedef struct {
     int64_t ff, E;
     const uint8_t *xq; /* gathered quantized inputs [slot][arow] */
     size_t arow, hrow;
-    float *hb, *hb2; /* [slot][ff] */
-    uint8_t *hq;     /* [slot][hrow] quantized SwiGLU output */
-    float *yo;       /* [slot][E] */
+    int64_t rb, upe;  /* ff rows per gate/up unit (a multiple of the down
+                       * quantizer's block) and units per expert */
+    int64_t hblk;     /* elements per block of the down activation type */
+    size_t hblk_size; /* bytes per such block */
+    float *hb, *hb2;  /* [slot][ff] */
+    uint8_t *hq;      /* [slot][hrow] quantized SwiGLU output */
+    float *yo;        /* [slot][E] */
 } moe_job;
 
 static const uint8_t *expert_rows(const rt_weight *w, int64_t e, int64_t r)
@@ -149,48 +156,56 @@ static const uint8_t *expert_rows(const rt_weight *w, int64_t e, int64_t r)
     return w->data + ((size_t)e * (size_t)w->ne[1] + (size_t)r) * w->row_bytes;
 }
 
-/* rows [b, e) of the index space (expert k, row r) = k * ff + r */
+/* SwiGLU of columns [r0, r1) of one slot's gate (g) and up (u) rows, in place in g. */
+static void moe_swiglu(const moe_job *j, int32_t ex, float *g, float *u, int64_t r0, int64_t r1)
+{
+    const rt_hparams *hp = &j->m->hp;
+    const rt_layer *ly = j->ly;
+    if (ly->gate_exps_b.data) {
+        const float *gb =
+            (const float *)(ly->gate_exps_b.data + (size_t)ex * ly->gate_exps_b.row_bytes);
+        for (int64_t i = r0; i < r1; i++)
+            g[i] += gb[i];
+    }
+    if (ly->up_exps_b.data) {
+        const float *ub =
+            (const float *)(ly->up_exps_b.data + (size_t)ex * ly->up_exps_b.row_bytes);
+        for (int64_t i = r0; i < r1; i++)
+            u[i] += ub[i];
+    }
+    if (j->m->kind == RT_ARCH_GPTOSS) {
+        const float lim = hp->swiglu_limit, alpha = hp->swiglu_alpha;
+        for (int64_t i = r0; i < r1; i++) {
+            float gi = fminf(g[i], lim);
+            float ui = fmaxf(-lim, fminf(u[i], lim));
+            g[i] = gi * sigmoidf(alpha * gi) * (ui + 1.0f);
+        }
+    } else {
+        for (int64_t i = r0; i < r1; i++)
+            g[i] = rt_silu(g[i]) * u[i];
+    }
+}
+
+/* units [b, e) of the index space (expert k, row block q) = k * upe + q */
 static void moe_gate_up(void *ctx, int64_t b, int64_t e)
 {
     const moe_job *j = ctx;
     const rt_layer *ly = j->ly;
-    while (b < e) {
-        const int64_t k = b / j->ff, r0 = b % j->ff;
-        const int64_t r1 = e - k * j->ff < j->ff ? e - k * j->ff : j->ff;
+    for (int64_t unit = b; unit < e; unit++) {
+        const int64_t k = unit / j->upe, r0 = unit % j->upe * j->rb;
+        const int64_t r1 = r0 + j->rb < j->ff ? r0 + j->rb : j->ff;
         const int32_t ex = j->ids[k], s0 = j->off[k], nt = j->off[k + 1] - s0;
         const uint8_t *xq = j->xq + (size_t)s0 * j->arow;
         j->vg->gemm(expert_rows(&ly->gate_exps, ex, r0), ly->gate_exps.row_bytes, r1 - r0, xq,
                     j->arow, nt, j->ff, j->hb + (int64_t)s0 * j->ff + r0, j->ff);
         j->vu->gemm(expert_rows(&ly->up_exps, ex, r0), ly->up_exps.row_bytes, r1 - r0, xq, j->arow,
                     nt, j->ff, j->hb2 + (int64_t)s0 * j->ff + r0, j->ff);
-        b = k * j->ff + r1;
-    }
-}
-
-static void moe_act(void *ctx, int64_t b, int64_t e)
-{
-    const moe_job *j = ctx;
-    const rt_hparams *hp = &j->m->hp;
-    for (int64_t slot = b; slot < e; slot++) {
-        int32_t k = 0;
-        while (j->off[k + 1] <= slot)
-            k++;
-        const int32_t ex = j->ids[k];
-        float *g = j->hb + slot * j->ff, *u = j->hb2 + slot * j->ff;
-        rt_add_bias(g, &j->ly->gate_exps_b, ex, j->ff);
-        rt_add_bias(u, &j->ly->up_exps_b, ex, j->ff);
-        if (j->m->kind == RT_ARCH_GPTOSS) {
-            const float lim = hp->swiglu_limit, alpha = hp->swiglu_alpha;
-            for (int64_t i = 0; i < j->ff; i++) {
-                float gi = fminf(g[i], lim);
-                float ui = fmaxf(-lim, fminf(u[i], lim));
-                g[i] = gi * sigmoidf(alpha * gi) * (ui + 1.0f);
-            }
-        } else {
-            for (int64_t i = 0; i < j->ff; i++)
-                g[i] = rt_silu(g[i]) * u[i];
+        const size_t qoff = (size_t)(r0 / j->hblk) * j->hblk_size;
+        for (int32_t t = s0; t < s0 + nt; t++) {
+            float *g = j->hb + (int64_t)t * j->ff, *u = j->hb2 + (int64_t)t * j->ff;
+            moe_swiglu(j, ex, g, u, r0, r1);
+            j->vdn->quantize_act(g + r0, j->hq + (size_t)t * j->hrow + qoff, r1 - r0);
         }
-        j->vdn->quantize_act(g, j->hq + (size_t)slot * j->hrow, j->ff);
     }
 }
 
@@ -225,6 +240,13 @@ static int moe_experts_int(const rt_model *m, const rt_layer *ly, rt_scratch *s,
     j.arow = rt_type_row_size(j.vg->act_type, E);
     j.hrow = rt_type_row_size(j.vdn->act_type, ff);
     if (!j.arow || !j.hrow) return -1;
+    size_t hbs;
+    if (rt_type_block_info(j.vdn->act_type, &j.hblk, &hbs) != 0 || j.hblk <= 0) return -1;
+    j.hblk_size = hbs;
+    /* units of at least 128 rows: small enough to balance two threads over
+     * one expert, big enough that a unit is mostly weight streaming */
+    j.rb = (128 + j.hblk - 1) / j.hblk * j.hblk;
+    j.upe = (ff + j.rb - 1) / j.rb;
     const int64_t slots = (int64_t)nb * K;
     uint8_t *xq1 = malloc(j.arow * (size_t)nb);
     uint8_t *xq = malloc(j.arow * (size_t)slots);
@@ -263,9 +285,8 @@ static int moe_experts_int(const rt_model *m, const rt_layer *ly, rt_scratch *s,
     /* tiny models: below 2^18 multiply-adds the caller alone is faster
      * (the same threshold as rt_matmul) */
     rt_pool *pool = (int64_t)n * ff * E < 262144 ? NULL : m->pool;
-    rt_pool_for(pool, j.n_act * ff, ff / 4 > 0 ? ff / 4 : 1, moe_gate_up, &j);
-    rt_pool_for(pool, n, 4, moe_act, &j);
-    rt_pool_for(pool, j.n_act * E, E / 4 > 0 ? E / 4 : 1, moe_down, &j);
+    rt_pool_for(pool, j.n_act * j.upe, 1, moe_gate_up, &j);
+    rt_pool_for(pool, j.n_act * E, E / 16 > 0 ? E / 16 : 1, moe_down, &j);
     /* a token's experts are added in ascending expert id, whatever the batch */
     for (int32_t k = 0; k < j.n_act; k++) {
         const int32_t ex = j.ids[k];

@@ -497,7 +497,8 @@ static double bench_bandwidth_gb_s(long nt)
  * prompt) decode together, one token each per step through
  * rt_sessions_decode; tg_tok_s counts all N streams. The memory read
  * bandwidth is measured in the same run, so roofline (single-stream tg over
- * bandwidth / weight bytes per token) compares like with like. */
+ * bandwidth / weight bytes per token) compares like with like. An untimed
+ * warm-up runs first. */
 static int cmd_bench(const opts *o)
 {
     if (!o->model) return usage("bench needs --model");
@@ -526,6 +527,20 @@ static int cmd_bench(const opts *o)
     for (long i = 0; i < np; i++) {
         x = x * 1664525u + 1013904223u;
         ids[i] = (int32_t)((x >> 8) % (uint32_t)nv);
+    }
+    /* Warm-up, untimed (llama-bench does the same): a 64-token prompt and one
+     * decode step in a scratch session touch every expert, the output head and
+     * the thread pool, so the timed runs do not pay the mmap page-in. */
+    {
+        rt_session *w = NULL;
+        int32_t wt[65];
+        for (int i = 0; i < 65; i++)
+            wt[i] = (int32_t)((uint32_t)(i * 2654435761u) >> 8) % nv;
+        if (rt_session_new_kv(m, 65, o->kv_type, &w, err, sizeof err) != 0) goto fail;
+        int wrc = rt_session_eval(w, wt, 64, NULL, NULL, err, sizeof err);
+        if (wrc == 0) wrc = rt_session_eval(w, wt + 64, 1, NULL, NULL, err, sizeof err);
+        rt_session_free(w);
+        if (wrc != 0) goto fail;
     }
     double t0 = swarm_clock_sec();
     if (np > 0 && rt_session_eval(ss[0], ids, (size_t)np, NULL, NULL, err, sizeof err) != 0)
