@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "swarm_buf.h"
+#include "swarm_clock.h"
 #include "swarmd.h"
 
 #define FLIGHT_BUCKETS 4096
@@ -234,7 +235,7 @@ static wstats *wstats_get(http_loop *lp, const char *name)
     wstats *w = &lp->ws[lp->n_ws++];
     memset(w, 0, sizeof *w);
     snprintf(w->name, sizeof w->name, "%s", name);
-    w->window_ms = sched_now_ms();
+    w->window_ms = swarm_clock_ms();
     return w;
 }
 
@@ -267,7 +268,7 @@ void swarmd_http_on_send(swarmd_http *h, const uint8_t *id, size_t id_len,
         }
         f->attempt = a->attempt;
         snprintf(f->worker, sizeof f->worker, "%s", w->name);
-        f->assigned_ms = sched_now_ms();
+        f->assigned_ms = swarm_clock_ms();
         f->started = false;
         f->tokens = 0;
         f->tail[0] = 0;
@@ -284,8 +285,19 @@ static void flight_started(http_loop *lp, flight *f)
 {
     if (f->started) return;
     f->started = true;
-    uint64_t now = sched_now_ms();
+    uint64_t now = swarm_clock_ms();
     hist_observe(&lp->dispatch, (double)(now - f->assigned_ms) / 1000.0);
+}
+
+/* The fields every live event about a sub-task attempt starts with. */
+static cJSON *task_event(const char *job, const char *task, uint32_t attempt, const char *worker)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "job_id", job);
+    cJSON_AddStringToObject(o, "task_id", task);
+    cJSON_AddNumberToObject(o, "attempt", attempt);
+    cJSON_AddStringToObject(o, "worker", worker);
+    return o;
 }
 
 void swarmd_http_on_recv(swarmd_http *h, const uint8_t *id, size_t id_len,
@@ -305,11 +317,7 @@ void swarmd_http_on_recv(swarmd_http *h, const uint8_t *id, size_t id_len,
                 snprintf(f->tail, sizeof f->tail, "%s", p->text_tail);
         }
         if (!listen) return;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "job_id", p->job_id);
-        cJSON_AddStringToObject(o, "task_id", p->task_id);
-        cJSON_AddNumberToObject(o, "attempt", p->attempt);
-        cJSON_AddStringToObject(o, "worker", w->name);
+        cJSON *o = task_event(p->job_id, p->task_id, p->attempt, w->name);
         cJSON_AddNumberToObject(o, "tokens", p->tokens);
         cJSON_AddStringToObject(o, "tail", p->text_tail ? p->text_tail : "");
         if (p->step_json && p->step_json[0]) {
@@ -333,11 +341,7 @@ void swarmd_http_on_recv(swarmd_http *h, const uint8_t *id, size_t id_len,
             flight_drop(lp, pp);
         }
         if (!listen) return;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "job_id", r->job_id);
-        cJSON_AddStringToObject(o, "task_id", r->task_id);
-        cJSON_AddNumberToObject(o, "attempt", r->attempt);
-        cJSON_AddStringToObject(o, "worker", w->name);
+        cJSON *o = task_event(r->job_id, r->task_id, r->attempt, w->name);
         cJSON_AddBoolToObject(o, "ok", r->ok);
         cJSON_AddNumberToObject(o, "tokens", r->tokens);
         cJSON_AddNumberToObject(o, "elapsed_ms", (double)r->elapsed_ms);
@@ -424,7 +428,7 @@ static void status_cb(void *ud, int rc, const char *err, const sched_job_status 
 {
     http_req *r = ud;
     swarmd_http *h = r->h;
-    if (rc == 0) hist_observe(&h->lp->rtt, (double)(sched_now_ms() - r->t0_ms) / 1000.0);
+    if (rc == 0) hist_observe(&h->lp->rtt, (double)(swarm_clock_ms() - r->t0_ms) / 1000.0);
     if (rc != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "Redis: %s", err ? err : "error");
@@ -557,7 +561,7 @@ static void req_run(swarmd_http *h, http_req *r)
         http_req_error(r, 503, "swarmd is not connected to Redis right now; try again");
         return;
     }
-    r->t0_ms = sched_now_ms();
+    r->t0_ms = swarm_clock_ms();
     int rc;
     if (r->kind == HTTP_REQ_CANCEL) {
         rc = sched_job_cancel(d->sched, r->job_id, cancel_cb, r, err, sizeof err);
@@ -772,7 +776,7 @@ static void sweep_tasks_cb(void *ud, int rc, const char *err, const sched_job_st
         free(c);
         return;
     }
-    hist_observe(&lp->rtt, (double)(sched_now_ms() - c->t0_ms) / 1000.0);
+    hist_observe(&lp->rtt, (double)(swarm_clock_ms() - c->t0_ms) / 1000.0);
     free(c);
     for (size_t i = 0; i < n; i++) {
         const sched_job_status *s = &jobs[i];
@@ -820,7 +824,7 @@ static void sweep_jobs_cb(void *ud, int rc, const char *err, const sched_job_sta
         free(c);
         return;
     }
-    hist_observe(&lp->rtt, (double)(sched_now_ms() - c->t0_ms) / 1000.0);
+    hist_observe(&lp->rtt, (double)(swarm_clock_ms() - c->t0_ms) / 1000.0);
     for (size_t i = 0; i < lp->n_jobs; i++)
         lp->jobs[i]->seen = false;
     const char *watch[HTTP_SWEEP_JOBS];
@@ -883,7 +887,7 @@ static void sweep_jobs_cb(void *ud, int rc, const char *err, const sched_job_sta
     }
     char err2[256];
     if (n_watch && redis_up(h)) {
-        c->t0_ms = sched_now_ms();
+        c->t0_ms = swarm_clock_ms();
         if (sched_status(h->d->sched, watch, n_watch, true, false, 0, 0, sweep_tasks_cb, c, err2,
                          sizeof err2) == 0)
             return; /* still sweeping */
@@ -919,7 +923,7 @@ void http_loop_timer_cb(uv_timer_t *t)
     swarmd_http *h = t->data;
     http_loop *lp = h->lp;
     if (lp->stopped || h->d->stopping) return;
-    rates_update(lp, sched_now_ms());
+    rates_update(lp, swarm_clock_ms());
     if (http_subscribers(h) == 0) {
         /* nobody listens: the next listener starts from a fresh baseline */
         if (!lp->sweeping && lp->n_jobs) sweep_reset(lp);
@@ -929,7 +933,7 @@ void http_loop_timer_cb(uv_timer_t *t)
     sweep_ctx *c = calloc(1, sizeof *c);
     if (!c) return;
     c->h = h;
-    c->t0_ms = sched_now_ms();
+    c->t0_ms = swarm_clock_ms();
     char err[256];
     lp->sweeping = true;
     if (sched_status(h->d->sched, NULL, 0, false, false, 0, 0, sweep_jobs_cb, c, err, sizeof err) !=
@@ -956,7 +960,7 @@ int http_loop_init(swarmd_http *h, char *err, size_t errlen)
     lp->dispatch.n = sizeof dispatch_bounds / sizeof dispatch_bounds[0];
     lp->rtt.bounds = rtt_bounds;
     lp->rtt.n = sizeof rtt_bounds / sizeof rtt_bounds[0];
-    lp->last_forget_ms = sched_now_ms();
+    lp->last_forget_ms = swarm_clock_ms();
     h->lp = lp;
     return 0;
 }
