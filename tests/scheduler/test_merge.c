@@ -296,7 +296,7 @@ static void test_pages(void)
                          .output = items[i],
                          .error = bad ? "no" : ""};
     }
-    merged one, paged;
+    merged one, paged, as_json;
     cJSON *a = merge_parse(H_CONCAT, t, N, N, &one);
     cJSON *b = merge_parse(H_CONCAT, t, N, 2000, &paged);
     if (a && b) {
@@ -318,13 +318,14 @@ static void test_pages(void)
         const char *mg = str_of(b, "merged");
         CHECK(mg && strstr(mg, "## item 1999\n[failed: no]\n\n## item 2000\nitem 2000"));
     }
-    cJSON *c = merge_parse(H_JSON, t, N, 2000, &paged);
+    cJSON *c = merge_parse(H_JSON, t, N, 2000, &as_json);
     if (c) CHECK_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(c, "merged")), N);
     cJSON_Delete(a);
     cJSON_Delete(b);
     cJSON_Delete(c);
     free(one.json);
     free(paged.json);
+    free(as_json.json);
 out:
     free(t);
     free(ids);
