@@ -2,9 +2,12 @@
  * Q8_K activation quantizers, and multi-row x multi-token integer dots
  * (gemm) for Q8_0, Q4_K, Q6_K and MXFP4 weights.
  *
- * Why a multi-token kernel: prompt processing multiplies the same weight row
- * with many activation rows, so the weight block is loaded and unpacked once
- * and used for up to four tokens. Why per-token numerics must not depend on
+ * Why tiles of rows x tokens: prompt processing multiplies the same weight
+ * row with many activation rows, so each weight block is loaded and
+ * unpacked once and used for up to 8 tokens (and each token's activations
+ * for up to 4 rows); the multiply instructions (all on one port) are what
+ * limits the rate, so the kernels spend as few as they can per multiply-add
+ * (see each type's comment). Why per-token numerics must not depend on
  * the batch: decode (one token) and prefill (many) must give the same
  * logits for the same position, and an 8-bit activation rounding turns any
  * float-level difference into a whole quantization step. So every kernel
@@ -29,10 +32,6 @@
 #define RT_AVX512                                                                                  \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
 #define RT_INLINE static inline __attribute__((always_inline))
-
-/* Tokens per kernel call: 4 keeps every accumulator and the unpacked weight
- * block in registers. */
-enum { NT_MAX = 4 };
 
 int rt_cpu_has_avx512vnni(void)
 {
@@ -183,12 +182,40 @@ RT_AVX512 static void q8_0_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
     }
 }
 
+/* MXFP4 through the Q8_0 tiles: a pair of 17-byte blocks becomes the same
+ * 64 signed codes (doubled E2M1 values, |v| <= 12, so v + 128 is a byte)
+ * offset by 128, and the 16 lane scales 2^(e - 128); a lone last block
+ * leaves the upper half zero (codes 0, not 128: it must add nothing). */
+RT_AVX512 RT_INLINE void mxfp4_pair(const uint8_t *b, int two, __m512i *W, __m512 *DW)
+{
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), k80 = _mm256_set1_epi8((char)0x80);
+    const __m128i v0 = _mm_loadu_si128((const __m128i *)(b + 1));
+    if (two) {
+        const __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(b + 18)), v0);
+        const __m256i lo = _mm256_and_si256(v, m4),
+                      hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        /* [b0 lo, b1 lo, b0 hi, b1 hi] -> [b0 lo, b0 hi, b1 lo, b1 hi]: element order */
+        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+        z = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(tab), z);
+        *W = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+        *DW = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(rt_e8m0_half(b[0])),
+                                   _mm512_set1_ps(rt_e8m0_half(b[17])));
+    } else {
+        const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v0, 4), v0), m4);
+        const __m256i c = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nib);
+        *W = _mm512_zextsi256_si512(_mm256_xor_si256(c, k80));
+        *DW = _mm512_maskz_mov_ps(0x00FF, _mm512_set1_ps(rt_e8m0_half(b[0])));
+    }
+}
+
 /* R rows (stride ws) x T tokens (prepared by q8_0_act_prep); each (row,
  * token) has its own accumulator and the same float operations whatever R
  * and T are, so a token's result does not depend on its neighbours. */
 RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
                                    const uint8_t *const *xp, const int T, int64_t nb, float *out,
-                                   int64_t ldo)
+                                   int64_t ldo, const int mx)
 {
     __m512 acc[Q8_TR][Q8_TT];
     for (int r = 0; r < R; r++)
@@ -202,6 +229,10 @@ RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
         __m512i W[Q8_TR];
         __m512 DW[Q8_TR];
         for (int r = 0; r < R; r++) {
+            if (mx) {
+                mxfp4_pair(w + (size_t)r * ws + 17 * (size_t)i, i + 1 < nb, &W[r], &DW[r]);
+                continue;
+            }
             const uint8_t *b = w + (size_t)r * ws + 34 * (size_t)i;
             if (i + 1 < nb) {
                 W[r] = _mm512_xor_si512(load_2x32(b + 2, b + 36), k80);
@@ -233,9 +264,10 @@ RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
 
 #define Q8_TILE(r, t)                                                                              \
     case (r)*16 + (t):                                                                             \
-        q8_0_tile(w, ws, r, xp, t, nb, out, ldo);                                                  \
+        q8_0_tile(w, ws, r, xp, t, nb, out, ldo, MX);                                              \
         break;
 
+#define MX 0
 RT_AVX512 static void q8_0_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xp,
                                     int T, int64_t nb, float *out, int64_t ldo)
 {
@@ -248,22 +280,40 @@ RT_AVX512 static void q8_0_tile_any(const uint8_t *w, size_t ws, int R, const ui
         break; /* R and T are within the tile by construction */
     }
 }
+#undef MX
+#define MX 1
+RT_AVX512 static void mxfp4_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xp,
+                                     int T, int64_t nb, float *out, int64_t ldo)
+{
+    switch (R * 16 + T) {
+        RT_TILES_T8(Q8_TILE, 4)
+        RT_TILES_T8(Q8_TILE, 3)
+        RT_TILES_T8(Q8_TILE, 2)
+        RT_TILES_T8(Q8_TILE, 1)
+    default:
+        break;
+    }
+}
+#undef MX
 #undef Q8_TILE
 
-/* The driver for Q8_0: token groups outermost, so each group's activations
- * are laid out once; row tiles inside. */
-RT_AVX512 void rt_gemm_q8_0_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
-                                   size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
+/* The driver for weights against Q8_0 activations (Q8_0, MXFP4): token
+ * groups outermost, so each group's activations are laid out once; row
+ * tiles inside. */
+RT_AVX512 static void gemm_q8act(const void *w, size_t w_stride, int64_t nr, const void *xq,
+                                 size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo,
+                                 int mx)
 {
     enum { STACK = 49152 };
     const int64_t nb = n / 32, np = (nb + 1) / 2;
     const size_t per_tok = (size_t)np * Q8_PAIR;
     _Alignas(64) uint8_t stack[STACK];
     uint8_t *heap = NULL, *buf = stack;
-    if (per_tok * Q8_TT > STACK) { /* rows over 4096 elements */
+    if (per_tok * Q8_TT > STACK) { /* rows over 2048 elements */
         heap = malloc(per_tok * Q8_TT);
         if (!heap) {
-            rt_gemm_generic(rt_vec_dot_q8_0, w, w_stride, nr, xq, x_stride, nt, n, out, ldo);
+            rt_gemm_generic(mx ? rt_vec_dot_mxfp4 : rt_vec_dot_q8_0, w, w_stride, nr, xq, x_stride,
+                            nt, n, out, ldo);
             return;
         }
         buf = heap;
@@ -278,17 +328,40 @@ RT_AVX512 void rt_gemm_q8_0_avx512(const void *w, size_t w_stride, int64_t nr, c
         }
         for (int64_t r0 = 0; r0 < nr; r0 += Q8_TR) {
             const int rn = (int)(nr - r0 < Q8_TR ? nr - r0 : Q8_TR);
-            q8_0_tile_any((const uint8_t *)w + (size_t)r0 * w_stride, w_stride, rn, xp, tn, nb,
-                          out + t0 * ldo + r0, ldo);
+            const uint8_t *wr = (const uint8_t *)w + (size_t)r0 * w_stride;
+            float *o = out + t0 * ldo + r0;
+            if (mx)
+                mxfp4_tile_any(wr, w_stride, rn, xp, tn, nb, o, ldo);
+            else
+                q8_0_tile_any(wr, w_stride, rn, xp, tn, nb, o, ldo);
         }
     }
     free(heap);
 }
 
+RT_AVX512 void rt_gemm_q8_0_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
+                                   size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
+{
+    gemm_q8act(w, w_stride, nr, xq, x_stride, nt, n, out, ldo, 0);
+}
+
 RT_AVX512 float rt_vec_dot_q8_0_avx512(const void *w, const void *xq, int64_t n)
 {
     float r;
-    rt_gemm_q8_0_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
+    gemm_q8act(w, 0, 1, xq, 0, 1, n, &r, 1, 0);
+    return r;
+}
+
+RT_AVX512 void rt_gemm_mxfp4_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
+                                    size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
+{
+    gemm_q8act(w, w_stride, nr, xq, x_stride, nt, n, out, ldo, 1);
+}
+
+RT_AVX512 float rt_vec_dot_mxfp4_avx512(const void *w, const void *xq, int64_t n)
+{
+    float r;
+    gemm_q8act(w, 0, 1, xq, 0, 1, n, &r, 1, 1);
     return r;
 }
 
@@ -598,86 +671,6 @@ RT_AVX512 float rt_vec_dot_q6_K_avx512(const void *w, const void *xq, int64_t n)
     rt_gemm_q6_K_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
     return r;
 }
-
-/* ---- MXFP4 x Q8_0 ---- */
-
-/* One 32-element block per 256-bit step: codes looked up as signed int8
- * (doubled E2M1 values), then the Q8_0 trick of unsigned |w| for dpbusd. */
-RT_AVX512 RT_INLINE void mxfp4_row(const uint8_t *w, const uint8_t *const *xs, int nt, int64_t n,
-                                   float *out, int64_t ldo)
-{
-    __m256 acc[NT_MAX];
-    for (int t = 0; t < nt; t++)
-        acc[t] = _mm256_setzero_ps();
-    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
-    const __m256i tab2 = _mm256_set_m128i(tab, tab), m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t i = 0; i < n / 32; i++) {
-        const uint8_t *b = w + 17 * (size_t)i;
-        __m128i v = _mm_loadu_si128((const __m128i *)(b + 1));
-        __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v),
-                                       m4); /* elements 0-15, then 16-31 */
-        __m256i W = _mm256_shuffle_epi8(tab2, nib);
-        __m256i aW = _mm256_abs_epi8(W);
-        const float dw = rt_e8m0_half(b[0]);
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *a = xs[t] + 34 * (size_t)i;
-            __m256i X = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(a + 2)), W);
-            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aW, X);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(a)), _mm256_cvtepi32_ps(s), acc[t]);
-        }
-    }
-    for (int t = 0; t < nt; t++) {
-        __m128 m1 = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-        m1 = _mm_add_ps(m1, _mm_movehl_ps(m1, m1));
-        m1 = _mm_add_ss(m1, _mm_movehdup_ps(m1));
-        out[t * ldo] = _mm_cvtss_f32(m1);
-    }
-}
-
-/* ---- the gemm drivers: tiles of rows x up to four tokens ---- */
-
-#define RT_GEMM(name, row_fn)                                                                      \
-    RT_AVX512 void rt_gemm_##name##_avx512(const void *w, size_t w_stride, int64_t nr,             \
-                                           const void *xq, size_t x_stride, int64_t nt, int64_t n, \
-                                           float *out, int64_t ldo)                                \
-    {                                                                                              \
-        enum { RT_TILE = 8 };                                                                      \
-        for (int64_t r0 = 0; r0 < nr; r0 += RT_TILE) {                                             \
-            const int64_t r1 = r0 + RT_TILE < nr ? r0 + RT_TILE : nr;                              \
-            for (int64_t t0 = 0; t0 < nt; t0 += NT_MAX) {                                          \
-                const int64_t tn = nt - t0 < NT_MAX ? nt - t0 : NT_MAX;                            \
-                const uint8_t *xs[NT_MAX];                                                         \
-                for (int64_t t = 0; t < tn; t++)                                                   \
-                    xs[t] = (const uint8_t *)xq + (size_t)(t0 + t) * x_stride;                     \
-                for (int64_t r = r0; r < r1; r++) {                                                \
-                    const uint8_t *wr = (const uint8_t *)w + (size_t)r * w_stride;                 \
-                    float *o = out + t0 * ldo + r;                                                 \
-                    switch (tn) {                                                                  \
-                    case 4:                                                                        \
-                        row_fn(wr, xs, 4, n, o, ldo);                                              \
-                        break;                                                                     \
-                    case 3:                                                                        \
-                        row_fn(wr, xs, 3, n, o, ldo);                                              \
-                        break;                                                                     \
-                    case 2:                                                                        \
-                        row_fn(wr, xs, 2, n, o, ldo);                                              \
-                        break;                                                                     \
-                    default:                                                                       \
-                        row_fn(wr, xs, 1, n, o, ldo);                                              \
-                    }                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    RT_AVX512 float rt_vec_dot_##name##_avx512(const void *w, const void *xq, int64_t n)           \
-    {                                                                                              \
-        const uint8_t *xs[1] = {xq};                                                               \
-        float r;                                                                                   \
-        row_fn(w, xs, 1, n, &r, 1);                                                                \
-        return r;                                                                                  \
-    }
-
-RT_GEMM(mxfp4, mxfp4_row)
 
 #else
 
