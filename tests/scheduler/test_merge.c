@@ -281,7 +281,7 @@ static void test_pages(void)
 {
     enum { N = 4500 };
     task_in *t = calloc(N, sizeof *t);
-    char(*ids)[16] = calloc(N, sizeof *ids), (*items)[16] = calloc(N, sizeof *items);
+    char(*ids)[16] = calloc(N, sizeof *ids), (*items)[24] = calloc(N, sizeof *items);
     if (!t || !ids || !items) {
         CHECK(0, "out of memory");
         goto out;
