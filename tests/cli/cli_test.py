@@ -23,18 +23,11 @@ import sys
 import tempfile
 import time
 
-SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
 COMMANDS = ["up", "down", "submit", "status", "run", "wait", "cancel", "retry", "result", "rm",
             "workers", "keygen", "logs", "top"]
 
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import SLOW, Fail, check  # noqa: E402
 
 
 class Cli:

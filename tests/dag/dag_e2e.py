@@ -27,14 +27,8 @@ import sys
 import tempfile
 import time
 
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from swarmtest import Fail, check  # noqa: E402
 
 
 def main():
