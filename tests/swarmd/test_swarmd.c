@@ -414,10 +414,21 @@ static uint64_t counter(const Swarm__Status *s, const char *name)
     return (uint64_t)-1;
 }
 
+/* One request on a fresh client DEALER and its reply (3 s, pumping w
+ * meanwhile); NULL on no reply. */
+static Swarm__Envelope *client_call(env_t *e, Swarm__Envelope *req, fake_worker *w)
+{
+    void *s = dealer(e, e->client_ep);
+    send_env(s, req);
+    int bad;
+    Swarm__Envelope *r = await_reply(s, w, 3000, &bad);
+    zmq_close(s);
+    return r;
+}
+
 /* Status of one job (or all when job is NULL); NULL on no reply. */
 static Swarm__Envelope *status_call(env_t *e, const char *job, bool with_result, fake_worker *w)
 {
-    void *s = dealer(e, e->client_ep);
     Swarm__Envelope env;
     Swarm__Status st;
     char *ids[1] = {(char *)job};
@@ -428,17 +439,13 @@ static Swarm__Envelope *status_call(env_t *e, const char *job, bool with_result,
     st.with_result = with_result;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_STATUS;
     env.status = &st;
-    send_env(s, &env);
-    int bad;
-    Swarm__Envelope *r = await_reply(s, w, 3000, &bad);
-    zmq_close(s);
+    Swarm__Envelope *r = client_call(e, &env, w);
     if (r && r->correlation_id != 42) CHECK(r->correlation_id == 42);
     return r;
 }
 
 static int submit(env_t *e, const char *json, char *job_id, size_t len, fake_worker *w)
 {
-    void *s = dealer(e, e->client_ep);
     Swarm__Envelope env;
     Swarm__Submit sub;
     wire_envelope_init(&env, "cli:test", 5);
@@ -447,10 +454,7 @@ static int submit(env_t *e, const char *json, char *job_id, size_t len, fake_wor
     sub.base_dir = e->fx.dir;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_SUBMIT;
     env.submit = &sub;
-    send_env(s, &env);
-    int bad;
-    Swarm__Envelope *r = await_reply(s, w, 3000, &bad);
-    zmq_close(s);
+    Swarm__Envelope *r = client_call(e, &env, w);
     int rc = -1;
     if (r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1) {
         snprintf(job_id, len, "%s", r->status->jobs[0]->job_id);
