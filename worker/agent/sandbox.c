@@ -197,6 +197,19 @@ static void set_limit(int res, uint64_t v)
     setrlimit(res, &rl);
 }
 
+/* Append n bytes of the command's output, keeping at most cap in all (the
+ * rest is dropped and the result marked truncated). */
+static void output_keep(agent_run_result *res, size_t cap, const char *chunk, size_t n)
+{
+    size_t keep = cap - res->output_len;
+    if (n > keep)
+        res->truncated = 1;
+    else
+        keep = n;
+    memcpy(res->output + res->output_len, chunk, keep);
+    res->output_len += keep;
+}
+
 int agent_sandbox_run(const agent_sandbox_cfg *cfg, const char *workspace, const char *command,
                       double timeout_s, agent_run_result *res, char *err, size_t errlen)
 {
@@ -345,13 +358,7 @@ int agent_sandbox_run(const agent_sandbox_cfg *cfg, const char *workspace, const
             if (pr > 0) {
                 ssize_t n = read(pfd[0], chunk, sizeof chunk);
                 if (n > 0) {
-                    size_t keep = cap - res->output_len;
-                    if ((size_t)n > keep)
-                        res->truncated = 1;
-                    else
-                        keep = (size_t)n;
-                    memcpy(res->output + res->output_len, chunk, keep);
-                    res->output_len += keep;
+                    output_keep(res, cap, chunk, (size_t)n);
                 } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
                     open_pipe = 0;
                 }
@@ -370,13 +377,7 @@ int agent_sandbox_run(const agent_sandbox_cfg *cfg, const char *workspace, const
         if (poll(&p, 1, 0) <= 0) break;
         ssize_t n = read(pfd[0], chunk, sizeof chunk);
         if (n <= 0) break;
-        size_t keep = cap - res->output_len;
-        if ((size_t)n > keep)
-            res->truncated = 1;
-        else
-            keep = (size_t)n;
-        memcpy(res->output + res->output_len, chunk, keep);
-        res->output_len += keep;
+        output_keep(res, cap, chunk, (size_t)n);
     }
     close(pfd[0]);
     res->output[res->output_len] = 0;
