@@ -31,6 +31,14 @@ typedef struct {
 void rt_matmul_multi(rt_pool *pool, const rt_mm_out *outs, int n_outs, const float *x, int64_t ldx,
                      int64_t nb);
 
+/* vd->gemm over nr rows (row_bytes apart) and nt quantized activation rows,
+ * in row tiles small enough to stay in L2 while each token group reuses
+ * them; the same bits as one gemm call (a kernel's result per (row, token)
+ * does not depend on the split). */
+void rt_gemm_tiled(const rt_vec_dot_traits *vd, const uint8_t *w, size_t row_bytes, int64_t nr,
+                   const uint8_t *xq, size_t xq_stride, int64_t nt, int64_t n, float *y,
+                   int64_t ldy);
+
 /* Router: choose n_expert_used experts and their weights from router logits
  * (modified in place). Exposed for tests. */
 void rt_moe_route(const rt_hparams *hp, const rt_weight *probs_bias, float *logits, float *scratch,

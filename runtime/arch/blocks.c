@@ -142,11 +142,29 @@ typedef struct {
     const rt_vec_dot_traits *vd;
 } qmatmul_job;
 
+void rt_gemm_tiled(const rt_vec_dot_traits *vd, const uint8_t *w, size_t row_bytes, int64_t nr,
+                   const uint8_t *xq, size_t xq_stride, int64_t nt, int64_t n, float *y,
+                   int64_t ldy)
+{
+    /* The kernels walk token groups outermost and rows inside, so with more
+     * tokens than one group a row range is read once per group: keep the
+     * range to ~256 KiB so the later groups find it in L2, not in memory. */
+    int64_t tile = nr;
+    if (nt > 4) {
+        tile = (int64_t)(((size_t)256 << 10) / (row_bytes ? row_bytes : 1)) & ~(int64_t)15;
+        if (tile < 16) tile = 16;
+    }
+    for (int64_t r = 0; r < nr; r += tile) {
+        const int64_t rn = nr - r < tile ? nr - r : tile;
+        vd->gemm(w + (size_t)r * row_bytes, row_bytes, rn, xq, xq_stride, nt, n, y + r, ldy);
+    }
+}
+
 static void qmatmul_rows(void *ctx, int64_t begin, int64_t end)
 {
     const qmatmul_job *j = ctx;
-    j->vd->gemm(j->base + (size_t)begin * j->row_bytes, j->row_bytes, end - begin, j->xq,
-                j->xq_stride, j->nb, j->n, j->y + begin, j->ldy);
+    rt_gemm_tiled(j->vd, j->base + (size_t)begin * j->row_bytes, j->row_bytes, end - begin, j->xq,
+                  j->xq_stride, j->nb, j->n, j->y + begin, j->ldy);
 }
 
 /* 0 when done; -1 when the weight has no integer path (or no memory), so the
@@ -202,8 +220,8 @@ static void qmulti_rows(void *ctx, int64_t b, int64_t e)
         const rt_weight *w = o->w;
         const uint8_t *base =
             w->data + ((size_t)o->expert * (size_t)w->ne[1] + (size_t)r0) * w->row_bytes;
-        j->vd[i]->gemm(base, w->row_bytes, r1 - r0, j->xq, j->xq_stride, j->nb, j->n, o->y + r0,
-                       o->ldy);
+        rt_gemm_tiled(j->vd[i], base, w->row_bytes, r1 - r0, j->xq, j->xq_stride, j->nb, j->n,
+                      o->y + r0, o->ldy);
         b = j->cum[i] + r1;
     }
 }

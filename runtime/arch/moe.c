@@ -217,9 +217,9 @@ static void moe_down(void *ctx, int64_t b, int64_t e)
         const int64_t k = b / j->E, r0 = b % j->E;
         const int64_t r1 = e - k * j->E < j->E ? e - k * j->E : j->E;
         const int32_t ex = j->ids[k], s0 = j->off[k], nt = j->off[k + 1] - s0;
-        j->vdn->gemm(expert_rows(&ly->down_exps, ex, r0), ly->down_exps.row_bytes, r1 - r0,
-                     j->hq + (size_t)s0 * j->hrow, j->hrow, nt, j->ff,
-                     j->yo + (int64_t)s0 * j->E + r0, j->E);
+        rt_gemm_tiled(j->vdn, expert_rows(&ly->down_exps, ex, r0), ly->down_exps.row_bytes, r1 - r0,
+                      j->hq + (size_t)s0 * j->hrow, j->hrow, nt, j->ff,
+                      j->yo + (int64_t)s0 * j->E + r0, j->E);
         b = k * j->E + r1;
     }
 }
