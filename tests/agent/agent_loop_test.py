@@ -31,14 +31,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from swarmtest import Fail, Swarm, alive, check, free_port, make_model  # noqa: E402
-
-SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1"))
+from swarmtest import (SLOW, Fail, Swarm, alive, check, free_port,  # noqa: E402,F401
+                       make_model, run_scenario, wait_health)
 
 
 def redis(sw, *args):
@@ -253,13 +251,7 @@ def sc_http(sw, bindir, srcdir):
                             "--port", str(port), "--slots", "1", "--max-queue", "0"],
                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 60 * SLOW
-        while time.time() < deadline:
-            p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                url + "/health"], capture_output=True, text=True)
-            if p.stdout == "200":
-                break
-            time.sleep(0.1)
+        wait_health(url, 60)
         # hold the only slot: every agent request meanwhile is answered 429
         hog_body = json.dumps({"messages": [{"role": "user", "content": "hold"}],
                                "max_tokens": 3000, "ignore_eos": True})
@@ -361,28 +353,8 @@ def main():
 
 
 def run(bindir, srcdir, name):
-    if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-        print("redis-server/redis-cli not installed", file=sys.stderr)
-        return 1 if os.environ.get("CI") == "true" else 77
-    tmp = tempfile.mkdtemp(prefix="swarm-agent-")
-    sw = Swarm(bindir, tmp)
-    try:
-        SCENARIOS[name](sw, bindir, srcdir)
-    except Fail as e:
-        print("FAIL %s: %s" % (name, e), file=sys.stderr)
-        for f in sorted(os.listdir(os.path.join(sw.state, "logs"))) if os.path.isdir(
-                os.path.join(sw.state, "logs")) else []:
-            print("--- %s\n%s" % (f, open(os.path.join(sw.state, "logs", f),
-                                         errors="replace").read()[-3000:]), file=sys.stderr)
-        sw.force_cleanup()
-        return 1
-    except BaseException:
-        sw.force_cleanup()
-        raise
-    sw.force_cleanup()
-    shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % name)
-    return 0
+    return run_scenario(SCENARIOS, name, bindir, srcdir, "swarm-agent-",
+                        tools=("redis-server", "redis-cli"), log_tail=3000)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agent_loop_test import (agent_job, check_steps, free_port, redis, transcript,  # noqa
                              run as run_scenario, SCENARIOS, SLOW)
-from swarm_e2e import check, make_model, write_job  # noqa: E402
+from swarmtest import check, make_model, wait_health, write_job  # noqa: E402
 
 NOTE_CAP = 4096
 
@@ -307,13 +307,7 @@ def sc_http_stream_serve(sw, bindir, srcdir):
                             "--port", str(port), "--slots", "2"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 60 * SLOW
-        while time.time() < deadline:
-            p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                url + "/health"], capture_output=True, text=True)
-            if p.stdout == "200":
-                break
-            time.sleep(0.1)
+        wait_health(url, 60)
         os.environ["SWARM_HTTP_URL"] = url
         sw.up("--workers", "1", "--slots", "2", "--engine", "http")
         plain = write_job(sw.tmp, "serve-plain", ["zebras"], max_tokens=48)

@@ -241,16 +241,35 @@ def check_result(res, items, expect_state="done"):
 # ---- scenarios ----
 
 
+def wait_health(url, timeout):
+    """Poll url + "/health" (curl) until it answers 200 or timeout seconds
+    (times SLOW) pass; the caller's next request tells which it was."""
+    deadline = time.time() + timeout * SLOW
+    while time.time() < deadline:
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            url + "/health"], capture_output=True, text=True)
+        if p.stdout == "200":
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def run_scenarios(doc, scenarios, tmp_prefix, tools=("redis-server",)):
-    """main() of a scenario script: `SCRIPT BINDIR SRCDIR SCENARIO`. Runs one
-    scenario in a fresh short temp dir (unix socket paths must stay short),
-    prints the end of every log when it fails, and always stops what it
-    started. Returns the exit code: 0 pass, 1 fail, 2 usage, 77 skipped (a
-    tool missing outside CI; in CI that fails)."""
+    """main() of a scenario script: `SCRIPT BINDIR SRCDIR SCENARIO` (see
+    run_scenario). Returns the exit code; 2 for a usage error."""
     if len(sys.argv) != 4 or sys.argv[3] not in scenarios:
         print(doc, file=sys.stderr)
         return 2
     bindir, srcdir, name = sys.argv[1:4]
+    return run_scenario(scenarios, name, bindir, srcdir, tmp_prefix, tools)
+
+
+def run_scenario(scenarios, name, bindir, srcdir, tmp_prefix, tools=("redis-server",),
+                 log_tail=1500):
+    """Runs one scenario in a fresh short temp dir (unix socket paths must
+    stay short), prints the end of every log when it fails, and always stops
+    what it started. Returns the exit code: 0 pass, 1 fail, 77 skipped (a
+    tool missing outside CI; in CI that fails)."""
     missing = [t for t in tools if not shutil.which(t) and not os.path.exists("/usr/bin/" + t)]
     if missing:
         print("%s not installed" % " / ".join(missing), file=sys.stderr)
@@ -274,7 +293,8 @@ def run_scenarios(doc, scenarios, tmp_prefix, tools=("redis-server",)):
                         text = open(os.path.join(logs, f), errors="replace").read()
                     except OSError:
                         continue
-                    print("---- %s (last 1500 bytes)\n%s" % (f, text[-1500:]), file=sys.stderr)
+                    print("---- %s (last %d bytes)\n%s" % (f, log_tail, text[-log_tail:]),
+                          file=sys.stderr)
         sw.force_cleanup()
         for p in sw.children:
             try:
