@@ -5,7 +5,8 @@
  *   joinleave  requests from threads joining and leaving a running engine
  *   grammar    grammar-constrained sequences next to free ones
  *   budget     KV budget admission and refusal
- *   prefix     prefix-cache reuse counts, equal logits, LRU eviction */
+ *   prefix     prefix-cache reuse counts, equal logits, LRU eviction
+ *   handover   a freed slot takes the next request's prefill in the same step */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -116,6 +117,48 @@ static void on_done(void *ud, rt_batch_result *r)
     collected *c = ud;
     c->res = *r;
     c->done = true;
+}
+
+/* ---- handover: a finished sequence's slot starts the next one's prefill
+ * in the same step (no idle step between sub-tasks) ---- */
+static void case_handover(void)
+{
+    rt_model *m = load("qwen3moe", "q8_0");
+    char err[512];
+    rt_batch *b = NULL;
+    rt_batch_params bp = {.n_slots = 1, .n_ctx = 64};
+    CHECK(rt_batch_new(m, &bp, &b, err, sizeof err) == 0, "rt_batch_new: %s", err);
+    enum { T = 3, NPRED = 4 };
+    collected col[T];
+    int32_t *pr[T];
+    memset(col, 0, sizeof col);
+    for (int i = 0; i < T; i++) {
+        pr[i] = make_prompt(m, 700 + (uint64_t)i, 5);
+        rt_batch_request r = {
+            .prompt = pr[i], .n_prompt = 5, .on_done = on_done, .done_ud = &col[i]};
+        r.sampling = rt_sampler_default_params();
+        r.gen.n_predict = NPRED;
+        CHECK(rt_batch_submit(b, &r, err, sizeof err) == 0, "submit: %s", err);
+    }
+    for (int guard = 0; guard < 1000 && rt_batch_step(b, err, sizeof err) > 0; guard++)
+        ;
+    rt_batch_stats st;
+    rt_batch_get_stats(b, &st);
+    /* a sequence holds its slot for its prefill step and NPRED samples, the
+     * last of which frees the slot and admits the next prompt's prefill into
+     * that same step: T * NPRED + 1 steps in all (T * (NPRED + 1) if a freed
+     * slot idled until the next step) */
+    CHECK(st.steps == (uint64_t)(T * NPRED + 1),
+          "%llu steps for %d sequences of %d tokens, want %d", (unsigned long long)st.steps, T,
+          NPRED, T * NPRED + 1);
+    for (int i = 0; i < T; i++) {
+        CHECK(col[i].done && col[i].res.rc == 0 && col[i].res.n_ids == NPRED, "req %d: %s", i,
+              col[i].res.err);
+        rt_batch_result_free(&col[i].res);
+        free(pr[i]);
+    }
+    rt_batch_free(b);
+    rt_model_free(m);
 }
 
 /* ---- greedy: batch == single, for each architecture ---- */
@@ -522,7 +565,8 @@ static void case_prefix(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: test_batch FIXTURES greedy|joinleave|grammar|budget|prefix\n");
+        fprintf(stderr,
+                "usage: test_batch FIXTURES greedy|joinleave|grammar|budget|prefix|handover\n");
         return 2;
     }
     fixtures = argv[1];
@@ -546,6 +590,8 @@ int main(int argc, char **argv)
         case_budget();
     else if (strcmp(c, "prefix") == 0)
         case_prefix();
+    else if (strcmp(c, "handover") == 0)
+        case_handover();
     else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;
