@@ -40,6 +40,13 @@ int rt_cpu_has_avx512vnni(void)
            __builtin_cpu_supports("avx512dq") && rt_cpu_has_avx2();
 }
 
+static inline uint32_t rt_rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 RT_AVX512 RT_INLINE float h2f(const uint8_t *p)
 {
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(rt_rd16(p))));
@@ -419,17 +426,18 @@ RT_AVX512 static void q4_K_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
     }
 }
 
-/* vpshufb controls giving int16 word w of 128-bit lane q of the packed sums
- * of half p the scale of sub-block 4p + 2 * (q >= 2) + (w >= 4), from the 8
- * int16 scales broadcast to every 128-bit lane. */
-#define W2(s) 2 * (s), 2 * (s) + 1
-#define L4(s) W2(s), W2(s), W2(s), W2(s)
-static const uint8_t q4k_pack_spread[2][64] = {
+/* vpermw indices into the block's 16 int16 words (scales 0-7, mins 8-15):
+ * row p gives word w of 128-bit lane q of half p's packed sums the scale of
+ * sub-block 4p + 2 * (q >= 2) + (w >= 4); row 2 (first 16 words) repeats
+ * each min for the two 16-element halves of its sub-block (the bsums are
+ * per 16). */
+#define L4(s) s, s, s, s
+static const uint16_t q4k_pack_idx[3][32] = {
     {L4(0), L4(1), L4(0), L4(1), L4(2), L4(3), L4(2), L4(3)},
     {L4(4), L4(5), L4(4), L4(5), L4(6), L4(7), L4(6), L4(7)},
+    {8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15},
 };
 #undef L4
-#undef W2
 
 RT_AVX512 RT_INLINE void q4_K_tile(const uint8_t *w, size_t ws, const int R,
                                    const uint8_t *const *xp, const int T, int64_t nb, float *out,
@@ -440,23 +448,27 @@ RT_AVX512 RT_INLINE void q4_K_tile(const uint8_t *w, size_t ws, const int R,
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i sp0 = _mm512_loadu_si512((const void *)q4k_pack_spread[0]);
-    const __m512i sp1 = _mm512_loadu_si512((const void *)q4k_pack_spread[1]);
+    const __m512i ix0 = _mm512_loadu_si512((const void *)q4k_pack_idx[0]);
+    const __m512i ix1 = _mm512_loadu_si512((const void *)q4k_pack_idx[1]);
+    const __m512i ixm = _mm512_loadu_si512((const void *)q4k_pack_idx[2]);
+    /* d and dmin (two halves) to [d x 8, dmin x 8]; the min lanes' sign flip */
+    const __m512i dmi = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512 neg_hi = _mm512_castsi512_ps(_mm512_set_epi32(
+        (int)0x80000000, (int)0x80000000, (int)0x80000000, (int)0x80000000, (int)0x80000000,
+        (int)0x80000000, (int)0x80000000, (int)0x80000000, 0, 0, 0, 0, 0, 0, 0, 0));
     for (int64_t i = 0; i < nb; i++) {
         __m512i W[Q4_TR][4], S[Q4_TR][2];
         __m256i MN[Q4_TR];
         __m512 DM[Q4_TR];
         for (int r = 0; r < R; r++) {
             const uint8_t *b = w + (size_t)r * ws + 144 * (size_t)i;
-            DM[r] =
-                _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(b)), _mm512_set1_ps(-h2f(b + 2)));
-            const __m128i sm8 = k_scales_unpack(b + 4);
-            const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm8));
-            /* mins, each repeated for the two 16-element halves of its
-             * sub-block (the bsums are per 16) */
-            MN[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm8, sm8));
-            S[r][0] = _mm512_shuffle_epi8(sc16, sp0);
-            S[r][1] = _mm512_shuffle_epi8(sc16, sp1);
+            const __m512 dd = _mm512_cvtph_ps(_mm256_set1_epi32((int)rt_rd32(b)));
+            DM[r] = _mm512_xor_ps(_mm512_permutexvar_ps(dmi, dd), neg_hi);
+            const __m512i sm16 =
+                _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k_scales_unpack(b + 4)));
+            MN[r] = _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, sm16));
+            S[r][0] = _mm512_permutexvar_epi16(ix0, sm16);
+            S[r][1] = _mm512_permutexvar_epi16(ix1, sm16);
             for (int p = 0; p < 2; p++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(b + 16 + 64 * p));
                 W[r][2 * p] = _mm512_and_si512(v, m4);
