@@ -18,33 +18,9 @@
 
 #include <hiredis/async.h>
 
-enum {
-    S_SUBMIT,
-    S_SUBMIT_CHUNK,
-    S_LEASE,
-    S_PROGRESS,
-    S_HEARTBEAT,
-    S_COMPLETE,
-    S_FAIL,
-    S_EXPIRE,
-    S_CANCEL,
-    S_COLLECT,
-    S_FINISH,
-    S_STATUS,
-    S_DEADLINE,
-    S_CHECKPOINT,
-    S_RELEASE,
-    S_RETRY,
-    S_REMOVE,
-    S_PURGE,
-    S_LOGS,
-    S_SPAWN,
-    S_NOTES,
-    S_LEADER,
-    S_COUNT
-};
-/* Generated from the lua/ scripts in the order of SCHED_SCRIPTS (CMakeLists.txt). */
-extern const char *const sched_script_src[];
+/* enum sched_script (S_SUBMIT ... S_COUNT) and sched_script_src[], both
+ * generated from the one list in embed_lua.cmake. */
+#include "sched_scripts.h"
 
 struct sched {
     uv_loop_t *loop;
@@ -151,6 +127,20 @@ static int op_arg(sched_op *op, const void *p, size_t len)
     op->argv[op->argc] = c;
     op->lens[op->argc] = len;
     op->argc++;
+    return 0;
+}
+
+/* Replaces argument i (one built earlier, not yet sent). */
+static int op_set(sched_op *op, int i, const char *str)
+{
+    char *c = strdup(str);
+    if (!c || i < 2 || i >= op->argc) {
+        free(c);
+        return -1;
+    }
+    free(op->argv[i]);
+    op->argv[i] = c;
+    op->lens[i] = strlen(c);
     return 0;
 }
 
@@ -612,9 +602,10 @@ static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *jo
     bool agent = job->agent_json && *job->agent_json;
     bool dag = job->dag && *job->dag;
     bool reducer = job->reducer && *job->reducer, plan = job->plan_schema && *job->plan_schema;
-    snprintf(num, sizeof num, "%d",
-             11 + agent + dag + reducer + plan + (staged > 0)); /* field pairs below */
-    bad = bad || op_str(op, job_id) || op_str(op, num);
+    /* ARGV: job id, how many field pairs follow, the pairs, the tasks; the
+     * count is filled in once the pairs are built, so it cannot drift */
+    bad = bad || op_str(op, job_id) || op_str(op, "");
+    int at_count = bad ? 0 : op->argc - 1;
     bad = bad || op_str(op, "name") || op_str(op, job->name) || op_str(op, "goal") ||
           op_str(op, job->goal) || op_str(op, "merge") || op_str(op, job->merge);
     bad = bad || op_str(op, "max_tokens") || op_u64(op, job->max_tokens) ||
@@ -631,6 +622,10 @@ static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *jo
     if (reducer) bad = bad || op_str(op, "reducer") || op_str(op, job->reducer);
     if (plan) bad = bad || op_str(op, "plan_schema") || op_str(op, job->plan_schema);
     if (staged) bad = bad || op_str(op, "staged") || op_u64(op, staged);
+    if (!bad) {
+        snprintf(num, sizeof num, "%d", (op->argc - at_count - 1) / 2);
+        bad = op_set(op, at_count, num);
+    }
     bad = bad || submit_tasks(op, job, staged, job->n_tasks);
     if (bad && op) {
         op_free(op);
@@ -825,9 +820,20 @@ int sched_task_lease(sched_t *s, uint64_t lease_ms, const sched_slot *slots, siz
 {
     sched_op *op = op_new(s, S_LEASE, op_lease_reply, (void *)cb, ud);
     int bad = !op || op_u64(op, lease_ms);
-    for (size_t i = 0; !bad && i < n; i++)
-        bad = op_str(op, slots[i].worker) || op_u64(op, sched_token_new()) ||
-              op_u64(op, slots[i].incarnation);
+    /* the slots' tokens from one getrandom call, not one syscall per slot */
+    uint64_t tok[64];
+    for (size_t i = 0; !bad && i < n; i++) {
+        size_t at = i % 64;
+        if (at == 0) {
+            size_t want = n - i < 64 ? n - i : 64;
+            if (getrandom(tok, want * sizeof *tok, 0) != (ssize_t)(want * sizeof *tok))
+                for (size_t k = 0; k < want; k++)
+                    tok[k] = sched_token_new();
+        }
+        if (tok[at] == 0) tok[at] = sched_token_new(); /* 0 means "no token" */
+        bad =
+            op_str(op, slots[i].worker) || op_u64(op, tok[at]) || op_u64(op, slots[i].incarnation);
+    }
     if (bad && op) {
         op_free(op);
         op = NULL;

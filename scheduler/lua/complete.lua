@@ -10,11 +10,12 @@ local moved = {}   -- job -> {from_state -> n}
 local done_n = {}  -- job -> results moved to done
 local order = {}   -- jobs in first-seen order
 local first_of = {} -- job -> index of its first result in out
+local unleased = {} -- members leaving P leased, removed by one ZREM at the end
 
 local function complete_one(b, idx)
   local j, t, attempt = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
   local tk = tkey(j, t)
-  local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
+  local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker', 'dependants')
   if not h[1] then return {'unknown', 0} end
   if tonumber(h[2]) ~= attempt or attempt == 0 then return {'stale', 0} end
   -- The current attempt: only its holder, echoing its token, may end it.
@@ -29,11 +30,11 @@ local function complete_one(b, idx)
   local ok, why = ARGV[b + 5] == '1', ARGV[b + 7]
   if ok then ok, why = plan_expand(j, t, ARGV[b + 6]) end
   if ok then
-    local m = member(j, t)
-    redis.call('ZREM', P .. 'leased', m)
-    ready_rem(j, t)
+    unleased[#unleased + 1] = member(j, t)
+    -- a leased or running task is in no ready set (lease.lua took it out)
+    if h[1] ~= 'leased' and h[1] ~= 'running' then ready_rem(j, t) end
     redis.call('HSET', tk, 'state', 'done', 'output', ARGV[b + 6], 'error', '', 'tokens',
-               ARGV[b + 8], 'elapsed_ms', ARGV[b + 9], 'lease_until', 0)
+               ARGV[b + 8], 'elapsed_ms', ARGV[b + 9], 'lease_until', '0')
     if not moved[j] then
       moved[j] = {}
       done_n[j] = 0
@@ -43,7 +44,7 @@ local function complete_one(b, idx)
     moved[j][h[1]] = (moved[j][h[1]] or 0) + 1
     done_n[j] = done_n[j] + 1
     event(j, 'task_done', t, attempt, {'worker', ARGV[b + 4], 'tokens', ARGV[b + 8]})
-    dag_release(j, t)
+    dag_release(j, t, h[5] or '')
     return {'ok', 0}
   end
   redis.call('HSET', tk, 'tokens', ARGV[b + 8])
@@ -54,6 +55,7 @@ end
 
 local out = {}
 for b = 3, #ARGV - 9, 10 do out[#out + 1] = complete_one(b, #out + 1) end
+if #unleased > 0 then redis.call('ZREM', P .. 'leased', unpack(unleased)) end
 for _, j in ipairs(order) do
   for from, n in pairs(moved[j]) do redis.call('HINCRBY', jkey(j), 'n_' .. from, -n) end
   redis.call('HINCRBY', jkey(j), 'n_done', done_n[j])

@@ -4,8 +4,9 @@
 -- Returns per task {job, task, attempt, worker, goal, instructions, input,
 -- max_tokens, temperature, seed, lease_until, token, agent, checkpoint} (agent: the job's
 -- agent spec JSON or ''; checkpoint: the task's last agent checkpoint or '').
--- Fair share: jobs are served round-robin from the rotation P rr, one task per
--- job per turn, so a small job submitted behind a huge one starts at once.
+-- Fair share: jobs are served round-robin from the rotation P rr, each turn a
+-- job's share of the slots left to fill, so a small job submitted behind a huge
+-- one starts at once.
 local lease_ms = tonumber(ARGV[3])
 local want = (#ARGV - 3) / 3
 local out = {}
@@ -39,13 +40,18 @@ local function job_of(j)
   return jh
 end
 
+-- Each turn takes up to this job's share (want / jobs in the rotation; what a
+-- job leaves of its share flows to the next turns), with one ZRANGEBYSCORE, one ZREM
+-- and one ZADD per turn instead of per task: a call that fills hundreds of
+-- slots costs a few commands per task, not a dozen.
 local k = 1
 local nj = redis.call('LLEN', P .. 'rr')
 local misses = 0
 while k <= want and nj > 0 and misses < nj do
   local j = redis.call('LMOVE', P .. 'rr', P .. 'rr', 'LEFT', 'RIGHT')
   local rk = P .. 'job:' .. j .. ':ready'
-  local ms = redis.call('ZRANGEBYSCORE', rk, '-inf', NOW, 'LIMIT', 0, 1)
+  local share = math.min(math.ceil(want / nj), want - k + 1)
+  local ms = redis.call('ZRANGEBYSCORE', rk, '-inf', NOW, 'LIMIT', 0, share)
   if #ms == 0 then
     -- nothing due: only backoffs left, or nothing at all (then out of the rotation)
     if redis.call('ZCARD', rk) == 0 then
@@ -57,26 +63,30 @@ while k <= want and nj > 0 and misses < nj do
     end
   else
     misses = 0
-    local t = ms[1]
-    redis.call('ZREM', rk, t)
-    local tk = tkey(j, t)
+    redis.call('ZREM', rk, unpack(ms))
     local jh = job_of(j)
-    if redis.call('HGET', tk, 'state') == 'ready' and not jh[8] then
-      local m = member(j, t)
-      local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
-      local attempt = redis.call('HINCRBY', tk, 'attempt', 1)
-      local lu = NOW + lease_ms
-      redis.call('HSET', tk, 'state', 'leased', 'worker', w, 'lease_until', lu, 'token', tok,
-                 'inc', inc)
-      redis.call('ZADD', P .. 'leased', lu, m)
-      leased_n[j] = leased_n[j] + 1
-      event(j, 'task_leased', t, attempt, {'worker', w})
-      local th = redis.call('HMGET', tk, 'instructions', 'input', 'ckpt')
-      out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[1] or '', th[2] or '',
-                       jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
-                       th[3] or ''}
-      k = k + 1
+    local lu = NOW + lease_ms
+    local lus = tostring(lu) -- formatted once, not once per command per task
+    local zl = {}
+    for _, t in ipairs(ms) do
+      local tk = tkey(j, t)
+      local th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'ckpt')
+      if th[1] == 'ready' and not jh[8] then
+        local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
+        local attempt = tonumber(th[2] or '0') + 1
+        redis.call('HSET', tk, 'state', 'leased', 'attempt', attempt, 'worker', w, 'lease_until',
+                   lus, 'token', tok, 'inc', inc)
+        zl[#zl + 1] = lus
+        zl[#zl + 1] = member(j, t)
+        leased_n[j] = leased_n[j] + 1
+        event(j, 'task_leased', t, attempt, {'worker', w})
+        out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[3] or '', th[4] or '',
+                         jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
+                         th[5] or ''}
+        k = k + 1
+      end
     end
+    if #zl > 0 then redis.call('ZADD', P .. 'leased', unpack(zl)) end
   end
 end
 for j, n in pairs(leased_n) do

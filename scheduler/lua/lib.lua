@@ -19,7 +19,7 @@ end
 local function event(j, kind, t, attempt, extra)
   -- capped: the full state lives in the task records; the stream is for followers
   local a = {P .. 'job:' .. j .. ':events', 'MAXLEN', '~', '1000', '*',
-             'ts', tostring(NOW), 'event', kind}
+             'ts', ARGV[2], 'event', kind}  -- ARGV[2]: NOW as sent, no number formatting
   if t then a[#a + 1] = 'task'; a[#a + 1] = t end
   if attempt then a[#a + 1] = 'attempt'; a[#a + 1] = tostring(attempt) end
   if extra then for i = 1, #extra do a[#a + 1] = tostring(extra[i]) end end
@@ -125,8 +125,9 @@ end
 
 -- t is done: dependants whose dependencies are now all done become ready, their
 -- input extended with each dependency's result (what {item} expands to).
-local function dag_release(j, t)
-  local ds = redis.call('HGET', tkey(j, t), 'dependants')
+-- ds: t's dependants when the caller already read them (complete.lua).
+local function dag_release(j, t, ds)
+  ds = ds or redis.call('HGET', tkey(j, t), 'dependants')
   for _, d in ipairs(csv(ds)) do
     local dk = tkey(j, d)
     if redis.call('HINCRBY', dk, 'waiting', -1) <= 0 and redis.call('HGET', dk, 'state') == 'pending' then

@@ -29,6 +29,8 @@ typedef struct tctx {
     char status_state[32];
     char result[65536];
     size_t n_cancel;
+    int batch_ok, batch_calls; /* test_lease_batch's complete call */
+    bool batch_merge;
 } tctx;
 
 static void on_state(void *ud, bool up, const char *msg)
@@ -509,6 +511,91 @@ static void test_fair_share(tctx *t)
     CHECK(strcmp(t->status.state, "failed") == 0);
 }
 
+/* The batched paths: one lease call fills every slot it is given across jobs
+ * (each job its share per turn, what one job cannot use goes to the others),
+ * with the leased index kept exact by its one ZADD per turn; one complete call
+ * stores many results and takes them all out of that index again. */
+static void batch_outcomes_cb(void *ud, int rc, const char *err, const int *outcome,
+                              const bool *merge, size_t n)
+{
+    tctx *t = ud;
+    (void)err;
+    t->f.rc = rc;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (outcome[i] == SCHED_OK) t->batch_ok++;
+        t->batch_merge |= merge[i];
+    }
+    t->batch_calls++;
+    t->f.calls++;
+}
+
+static long long leased_count(tctx *t)
+{
+    redisContext *c = redisConnectUnix(t->redis_sock);
+    redisReply *r = c && !c->err ? redisCommand(c, "ZCARD test:leased") : NULL;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    if (c) redisFree(c);
+    return n;
+}
+
+static void test_lease_batch(tctx *t)
+{
+    merge_all(t);
+    long long leased0 = leased_count(t);
+    submit(t, "j-many", 8, "concat", 3);
+    submit(t, "j-two", 2, "concat", 3);
+    sched_slot w[12];
+    for (int i = 0; i < 12; i++)
+        w[i] = (sched_slot){i % 2 ? "w2" : "w1", 7};
+    SCHED_SYNC(&t->f, sched_task_lease(t->f.s, 30000, w, 12, lease_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
+    /* 12 slots, 10 ready tasks: all of them in this one call, each once */
+    CHECK(t->n_leases == 10);
+    int seen[8] = {0}, two = 0;
+    for (size_t i = 0; i < t->n_leases && i < 16; i++) {
+        CHECK(t->lease_attempt[i] == 1);
+        unsigned k = 99;
+        if (sscanf(t->lease_task[i], "t%u", &k) == 1 && k < 8) seen[k]++;
+    }
+    for (int k = 0; k < 8; k++) {
+        char tid[16];
+        snprintf(tid, sizeof tid, "t%04d", k);
+        CHECK(held(t, "j-many", tid, NULL) != 0);
+        if (k < 2) two += held(t, "j-two", tid, NULL) != 0;
+        CHECK(seen[k] >= 1 && seen[k] <= 2); /* t0000/t0001 exist in both jobs */
+    }
+    CHECK(two == 2);
+    CHECK(leased_count(t) == leased0 + 10);
+
+    /* all ten results in one complete call: every one accepted, both jobs end */
+    sched_result r[10];
+    char tids[10][16];
+    const char *jobs[10];
+    for (int i = 0; i < 10; i++) {
+        jobs[i] = i < 8 ? "j-many" : "j-two";
+        snprintf(tids[i], sizeof tids[i], "t%04d", i < 8 ? i : i - 8);
+        const char *wk = NULL;
+        uint64_t tok = held(t, jobs[i], tids[i], &wk);
+        r[i] = (sched_result){.ref = {jobs[i], tids[i], 1, tok},
+                              .worker = wk,
+                              .ok = true,
+                              .output = "batched",
+                              .error = "",
+                              .tokens = 1};
+    }
+    t->batch_ok = t->batch_calls = 0;
+    t->batch_merge = false;
+    SCHED_SYNC(&t->f, sched_tasks_complete(t->f.s, r, 10, batch_outcomes_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->batch_calls == 1 && t->batch_ok == 10 && t->batch_merge);
+    CHECK(leased_count(t) == leased0);
+    merge_all(t);
+    status(t, "j-many");
+    CHECK(strcmp(t->status.state, "done") == 0 && t->status.done == 8);
+    status(t, "j-two");
+    CHECK(strcmp(t->status.state, "done") == 0 && t->status.done == 2);
+}
+
 static void removed_cb(void *ud, int rc, const char *err, const char *state, long long left)
 {
     tctx *t = ud;
@@ -615,6 +702,7 @@ int main(void)
     test_two_connections(&t, &fx);
     test_forged(&t);
     test_fair_share(&t);
+    test_lease_batch(&t);
     test_remove_and_retention(&t);
     test_redis_down(&t, &fx);
     sched_fixture_stop(&t.f, &fx);
