@@ -181,6 +181,7 @@ static void swarmd_tick_cb(uv_timer_t *t)
      * the wall clock being set (lease times in Redis stay epoch ms) */
     uint64_t now = uv_now(&d->loop);
     swarmd_waiters_tick(d, now);
+    swarmd_uploads_tick(d, now);
     swarmd_workers_check(d, now);
     char err[256];
     if (sched_leases_expire(d->sched, 1000, swarmd_expired_cb, d, err, sizeof err) != 0)
@@ -237,6 +238,8 @@ static void usage(FILE *f)
                "              [--log FILE] [--heartbeat-ms 1000] [--lease-ms 5000] "
                "[--prefix swarm:]\n"
                "              [--retention-s 604800]  (ended jobs are removed after this)\n"
+               "              [--upload-timeout-ms 30000]  (an upload of a job in chunks\n"
+               "              that gets no part for this long is discarded)\n"
                "              [--leader-ttl-ms 2000]  (a second swarmd on the same Redis is a\n"
                "              standby: it takes over within about this long of the first dying)\n"
                "              [--http [HOST:]PORT [--http-token T | --http-token-file F]]\n"
@@ -270,6 +273,7 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
     c->lease_ms = 0;
     c->retention_s = 7 * 24 * 3600;
     c->leader_ttl_ms = 2000;
+    c->upload_timeout_ms = 30000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -306,6 +310,8 @@ static int parse_args(int argc, char **argv, swarmd_config *c)
             if (parse_ms(a, v, &c->lease_ms)) return -1;
         } else if (!strcmp(a, "--leader-ttl-ms")) {
             if (parse_ms(a, v, &c->leader_ttl_ms)) return -1;
+        } else if (!strcmp(a, "--upload-timeout-ms")) {
+            if (parse_ms(a, v, &c->upload_timeout_ms)) return -1;
         } else if (!strcmp(a, "--retention-s")) {
             char *end = NULL;
             errno = 0;
@@ -527,6 +533,7 @@ out:
     swarmd_workers_free(d);
     swarmd_pending_free(d);
     swarmd_waiters_free(d);
+    swarmd_uploads_free(d);
     swarmd_leader_release(d);
     if (d->log) fclose(d->log);
     free(d);

@@ -1,7 +1,8 @@
 # swarmd.cmake - the coordinator binary (included by orchestrator/CMakeLists.txt).
 add_library(swarm_planner STATIC ${CMAKE_CURRENT_LIST_DIR}/planner.c ${CMAKE_CURRENT_LIST_DIR}/planner_model.c)
 target_include_directories(swarm_planner PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(swarm_planner PUBLIC swarm_sched PkgConfig::CJSON)
+# only the spec types of the scheduler (sched_spec.h): no hiredis, no libuv
+target_link_libraries(swarm_planner PUBLIC swarm_sched_spec PkgConfig::CJSON)
 
 # The dashboard's files, embedded into swarmd as a C array (orchestrator/web/embed.cmake).
 set(_swarmd_web ${CMAKE_CURRENT_LIST_DIR}/web)

@@ -102,6 +102,8 @@ typedef struct swarmd_config {
     uint64_t heartbeat_ms, lease_ms;
     uint64_t retention_s;   /* ended jobs are removed this long after they finished */
     uint64_t leader_ttl_ms; /* the leader lease (swarmd_leader.c) */
+    /* an upload (SubmitBegin..End) that gets no part this long is discarded */
+    uint64_t upload_timeout_ms;
     /* HTTP dashboard/API/metrics (http.h): off unless http_addr is set */
     const char *http_addr, *http_token, *http_token_file;
     /* CURVE on network endpoints (proto/curve.h): swarmd's keypair and the
@@ -129,6 +131,9 @@ typedef struct swarmd {
     char leader_id[200];         /* our leader lease value; "" until taken */
     char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
     size_t n_waiters;
+    /* uploads between their parts (swarmd_client.c) */
+    struct swarmd_submission *uploads;
+    size_t n_uploads;
     size_t n_pend, cap_pend;
     struct swarmd_progress *prog; /* Progress drained, not yet sent (coalesced per task) */
     size_t n_prog, cap_prog;
@@ -171,6 +176,10 @@ void swarmd_pending_free(swarmd *d); /* at exit: results and progress that never
 void swarmd_waiters_wake(swarmd *d, const char *job_id);
 void swarmd_waiters_tick(swarmd *d, uint64_t now);
 void swarmd_waiters_free(swarmd *d);
+/* Uploads (SubmitBegin/Chunk/End): the tick discards those silent for
+ * cfg.upload_timeout_ms (with what they staged); at exit the rest are freed. */
+void swarmd_uploads_tick(swarmd *d, uint64_t now);
+void swarmd_uploads_free(swarmd *d);
 /* A state change failed (err) or went through (NULL): Redis out of memory or
  * unable to persist pauses the work, with the reason shown in Status. */
 void swarmd_redis_outcome(swarmd *d, const char *err);

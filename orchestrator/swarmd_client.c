@@ -1,10 +1,12 @@
-/* swarmd_client.c - the client endpoint: Submit, Status, Cancel.
+/* swarmd_client.c - the client endpoint: Submit (whole or uploaded in
+ * chunks), Status, Cancel, Retry, Events.
  *
  * Each request is answered exactly once (Status or Error, same correlation
  * id). Replies wait for Redis: a Submit is acknowledged only after the job
  * and all its tasks are stored, so an acknowledged job survives a crash. */
 #include "swarmd.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +25,6 @@ typedef struct client_req {
     uint32_t result_limit;
     uint64_t wait_until;     /* Status.wait_ms: hold the answer until then (uv_now) */
     struct client_req *next; /* in d->waiters */
-    planner_job *pj; /* a Submit's plan: sched reads a large job's tasks until submit_done */
 } client_req;
 
 #define SWARMD_MAX_WAITERS 4096
@@ -259,110 +260,428 @@ static void status_of_job(client_req *r)
     }
 }
 
+/* ---- Submit and uploads: planned off the loop, stored chunk by chunk ----
+ *
+ * Planning globs and reads files, so it runs on libuv's thread pool
+ * (uv_queue_work) and only its outcome comes back to the loop: a big
+ * workspace never stalls heartbeats. A fan-out job of more than
+ * SWARMD_WHOLE_TASKS tasks is then produced a chunk at a time
+ * (planner_job_next, again off the loop) and each chunk staged in Redis
+ * (sched_job_stage) before the next is made, so swarmd holds one chunk, never
+ * the job; sched_job_commit makes the job visible with the last. An upload
+ * (SubmitBegin/Chunk/End, swarm.proto) is the same with the chunks coming
+ * from the client. Whatever fails on the way drops what was staged: no job
+ * is ever half visible. */
+
+#define SWARMD_WHOLE_TASKS 2000           /* up to this many: one submit.lua call */
+#define SWARMD_STAGE_TASKS 2000           /* tasks per submit_chunk.lua call */
+#define SWARMD_STAGE_BYTES (4u << 20)     /* ... and about this much task input */
+#define SWARMD_MAX_UPLOADS 16             /* uploads in progress at once */
+#define SWARMD_CHUNK_MAX_BYTES (4u << 20) /* one SubmitChunk's items_json */
+
+typedef struct swarmd_submission {
+    swarmd *d;
+    client_req *r; /* answered when this step ends; NULL while an upload waits */
+    uv_work_t work;
+    char *json, *base_dir; /* until planned */
+    unsigned flags;        /* PLANNER_ITEMS_STREAMED for an upload */
+    size_t items_total;
+    planner_job *pj;
+    int rc; /* the thread's outcome: tasks produced, or -1 with err */
+    char err[1024];
+    char job_id[64];
+    size_t staged; /* tasks Redis has staged */
+    /* an upload, between its parts: in d->uploads */
+    struct swarmd_submission *next;
+    char upload_id[24];
+    uint8_t owner[WIRE_MAX_IDENTITY];
+    size_t owner_len;
+    uint64_t next_seq, last_ms; /* last_ms: uv_now of its last part */
+    bool busy;                  /* a part is being stored: nothing else until answered */
+} swarmd_submission;
+
+static void sub_free(swarmd_submission *sub)
+{
+    if (!sub) return;
+    planner_job_free(sub->pj);
+    free(sub->json);
+    free(sub->base_dir);
+    free(sub->r);
+    free(sub);
+}
+
+static void upload_unlink(swarmd_submission *sub)
+{
+    swarmd *d = sub->d;
+    for (swarmd_submission **pp = &d->uploads; *pp; pp = &(*pp)->next)
+        if (*pp == sub) {
+            *pp = sub->next;
+            d->n_uploads--;
+            return;
+        }
+}
+
+/* Drop what this submission staged (it never became a job) and free it. */
+static void sub_abort(swarmd_submission *sub)
+{
+    char e[256];
+    if (sub->staged && sub->d->sched &&
+        sched_job_stage_abort(sub->d->sched, sub->job_id, e, sizeof e))
+        swarmd_log(sub->d, "job %s: staged tasks left for purge.lua (%s)", sub->job_id, e);
+    sub_free(sub);
+}
+
+/* The step failed: answer with an Error, drop what was staged. */
+static void sub_fail(swarmd_submission *sub, uint32_t code, const char *msg)
+{
+    swarmd_log(sub->d, "submit %s: %s", sub->job_id[0] ? sub->job_id : "rejected", msg);
+    if (sub->r) reply_error(sub->r, code, msg);
+    sub_abort(sub);
+}
+
+/* An upload ends badly between parts: out of the list, staged tasks dropped. */
+static void upload_discard(swarmd_submission *sub, const char *why)
+{
+    upload_unlink(sub);
+    swarmd_log(sub->d, "upload %s (job %s, %zu task(s) staged) discarded: %s", sub->upload_id,
+               sub->job_id, sub->staged, why);
+    sub_abort(sub);
+}
+
+static void sub_queue(swarmd_submission *sub, uv_work_cb work, uv_after_work_cb after)
+{
+    sub->work.data = sub;
+    if (uv_queue_work(&sub->d->loop, &sub->work, work, after) != 0)
+        sub_fail(sub, WIRE_E_INTERNAL, "cannot queue the planning work");
+}
+
 static void submit_done(void *ud, int rc, const char *err)
 {
-    client_req *r = ud;
-    swarmd *d = r->d;
-    planner_job_free(r->pj);
-    r->pj = NULL;
+    swarmd_submission *sub = ud;
+    swarmd *d = sub->d;
+    client_req *r = sub->r;
     swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     if (rc != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         char msg[512];
-        snprintf(msg, sizeof msg, "could not store job %s: %s", r->job_id, err);
-        swarmd_log(d, "%s", msg);
-        reply_fail(r, WIRE_E_INTERNAL, msg);
+        snprintf(msg, sizeof msg, "could not store job %s: %s", sub->job_id, err);
+        sub_fail(sub, WIRE_E_INTERNAL, msg);
         return;
     }
+    sub->r = NULL;
+    sub_free(sub);
     d->counters[SWARMD_C_JOBS_SUBMITTED]++;
     swarmd_log(d, "job %s stored", r->job_id);
     swarmd_dispatch(d);
     if (d->stopping || !d->sched) {
-        reply_error(r, WIRE_E_INTERNAL, "swarmd is shutting down; job stored");
-        free(r);
+        reply_fail(r, WIRE_E_INTERNAL, "swarmd is shutting down; job stored");
         return;
     }
     status_of_job(r);
 }
 
-/* The job text must be UTF-8 (status --json echoes it back, and JSON is
- * UTF-8) and must not hold a \u0000 escape (items travel as C strings: a
- * NUL would silently cut them). 0, or -1 with err naming the byte. */
-static int submit_text_check(const char *s, char *err, size_t errlen)
+static void upload_ack(swarmd_submission *sub)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (p[i]) {
-        unsigned c = p[i];
-        size_t n = c < 0x80             ? 1
-                   : (c & 0xE0) == 0xC0 ? 2
-                   : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4
-                                        : 0;
-        unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                n = 0;
-                break;
-            }
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        /* overlong forms, surrogates and beyond U+10FFFF are invalid too */
-        if (n == 0 || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-            (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
-            snprintf(err, errlen,
-                     "the job file is not valid UTF-8 (byte 0x%02x at offset %zu); save it as "
-                     "UTF-8",
-                     c, i);
-            return -1;
-        }
-        if (c == '\\') {
-            size_t run = 1;
-            while (p[i + run] == '\\')
-                run++;
-            /* an odd run of backslashes escapes what follows */
-            if (run % 2 == 1 && p[i + run] == 'u' && p[i + run + 1] == '0' &&
-                p[i + run + 2] == '0' && p[i + run + 3] == '0' && p[i + run + 4] == '0') {
-                snprintf(err, errlen,
-                         "the job has a \\u0000 (NUL) escape at offset %zu: NUL cannot be part "
-                         "of an item or instruction",
-                         i + run - 1);
-                return -1;
-            }
-            i += run;
-            continue;
-        }
-        i += n;
+    client_req *r = sub->r;
+    Swarm__Envelope env;
+    Swarm__SubmitAck ack;
+    wire_envelope_init(&env, "swarmd", r->corr);
+    swarm__submit_ack__init(&ack);
+    ack.upload_id = sub->upload_id;
+    ack.next_seq = sub->next_seq;
+    ack.items = sub->pj->produced;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_SUBMIT_ACK;
+    env.submit_ack = &ack;
+    swarmd_send(sub->d, sub->d->client, r->id, r->id_len, &env);
+    free(r);
+    sub->r = NULL;
+    sub->busy = false;
+    sub->last_ms = uv_now(&sub->d->loop);
+}
+
+static void submit_next_work(uv_work_t *w)
+{
+    swarmd_submission *sub = w->data;
+    sub->err[0] = 0;
+    sub->rc = planner_job_next(sub->pj, SWARMD_STAGE_TASKS, SWARMD_STAGE_BYTES, sub->err,
+                               sizeof sub->err);
+}
+
+static void submit_next_after(uv_work_t *w, int status);
+
+static void stage_done(void *ud, int rc, const char *err)
+{
+    swarmd_submission *sub = ud;
+    swarmd *d = sub->d;
+    swarmd_redis_outcome(d, rc != 0 ? err : NULL);
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        char msg[512];
+        snprintf(msg, sizeof msg, "could not store job %s: %s", sub->job_id, err);
+        if (sub->upload_id[0]) upload_unlink(sub);
+        sub_fail(sub, WIRE_E_INTERNAL, msg);
+        return;
     }
-    return 0;
+    sub->staged = sub->pj->produced;
+    if (d->stopping || !d->sched) {
+        if (sub->upload_id[0]) upload_unlink(sub);
+        sub_fail(sub, WIRE_E_INTERNAL, "swarmd is shutting down; job not stored");
+    } else if (sub->upload_id[0]) {
+        upload_ack(sub);
+    } else {
+        sub_queue(sub, submit_next_work, submit_next_after);
+    }
+}
+
+/* Stores the chunk in pj->spec (n tasks), or commits the job after the last. */
+static void submit_store(swarmd_submission *sub, size_t n)
+{
+    swarmd *d = sub->d;
+    char err[512];
+    planner_job *pj = sub->pj;
+    int rc = n ? sched_job_stage(d->sched, sub->job_id, pj->produced - n, pj->spec.tasks, n,
+                                 stage_done, sub, err, sizeof err)
+               : sched_job_commit(d->sched, sub->job_id, &pj->spec, sub->staged, submit_done, sub,
+                                  err, sizeof err);
+    if (rc != 0) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "job not accepted: %s", err);
+        if (sub->upload_id[0]) upload_unlink(sub);
+        sub_fail(sub, WIRE_E_INTERNAL, msg);
+    }
+}
+
+static void submit_next_after(uv_work_t *w, int status)
+{
+    swarmd_submission *sub = w->data;
+    if (status != 0 || sub->d->stopping || !sub->d->sched) {
+        sub_fail(sub, WIRE_E_INTERNAL, "swarmd is shutting down; job not stored");
+        return;
+    }
+    if (sub->rc < 0) { /* the workspace changed under the planner */
+        sub_fail(sub, WIRE_E_BAD_REQUEST, sub->err);
+        return;
+    }
+    submit_store(sub, (size_t)sub->rc);
+}
+
+/* Off the loop: check the text, plan (glob, count lines), and for a small
+ * fan-out make every task at once. */
+static void submit_open_work(uv_work_t *w)
+{
+    swarmd_submission *sub = w->data;
+    sub->rc = -1;
+    if (planner_text_check(sub->json, sub->err, sizeof sub->err) == 0 &&
+        planner_open(sub->json, sub->base_dir, sub->flags, sub->items_total, &sub->pj, sub->err,
+                     sizeof sub->err) == 0) {
+        sub->rc = 0;
+        planner_job *pj = sub->pj;
+        if (pj->chunked && !(sub->flags & PLANNER_ITEMS_STREAMED) &&
+            pj->total <= SWARMD_WHOLE_TASKS)
+            sub->rc = planner_job_next(pj, pj->total, SIZE_MAX, sub->err, sizeof sub->err);
+    }
+    free(sub->json); /* the plan holds what it needs */
+    sub->json = NULL;
+}
+
+static void submit_open_after(uv_work_t *w, int status)
+{
+    swarmd_submission *sub = w->data;
+    swarmd *d = sub->d;
+    char err[1024];
+    if (status != 0 || d->stopping || !d->sched) {
+        sub_fail(sub, WIRE_E_INTERNAL, "swarmd is shutting down; job not stored");
+        return;
+    }
+    if (sub->rc < 0) {
+        swarmd_log(d, "submit rejected: %s", sub->err);
+        reply_error(sub->r, WIRE_E_BAD_REQUEST, sub->err);
+        sub_free(sub);
+        return;
+    }
+    planner_job *pj = sub->pj;
+    sched_job_id_new(sub->job_id, sizeof sub->job_id);
+    snprintf(sub->r->job_id, sizeof sub->r->job_id, "%s", sub->job_id);
+    swarmd_log(d, "job %s (%s): %zu task(s), merge %s%s", sub->job_id, pj->spec.name,
+               pj->chunked ? pj->total : pj->spec.n_tasks, pj->spec.merge,
+               sub->flags & PLANNER_ITEMS_STREAMED ? ", items uploaded in chunks" : "");
+    if (sub->flags & PLANNER_ITEMS_STREAMED) {
+        /* an upload: the items come in SubmitChunks, each acknowledged */
+        uint64_t tok = sched_token_new();
+        snprintf(sub->upload_id, sizeof sub->upload_id, "u%016llx", (unsigned long long)tok);
+        sub->next = d->uploads;
+        d->uploads = sub;
+        d->n_uploads++;
+        upload_ack(sub);
+        return;
+    }
+    if (!pj->chunked || pj->total <= SWARMD_WHOLE_TASKS) {
+        /* whole (a DAG, or small): one submit.lua call, pj alive until it answers */
+        if (sched_job_submit(d->sched, sub->job_id, &pj->spec, submit_done, sub, err, sizeof err) !=
+            0) {
+            char msg[1100];
+            snprintf(msg, sizeof msg, "job not accepted: %s", err);
+            sub_fail(sub, WIRE_E_INTERNAL, msg);
+        }
+        return;
+    }
+    sub_queue(sub, submit_next_work, submit_next_after);
+}
+
+static swarmd_submission *sub_new(client_req *r, const char *json, const char *base_dir)
+{
+    swarmd_submission *sub = calloc(1, sizeof *sub);
+    if (!sub || !(sub->json = strdup(json)) || !(sub->base_dir = strdup(base_dir))) {
+        if (sub) free(sub->json);
+        free(sub);
+        reply_fail(r, WIRE_E_INTERNAL, "out of memory");
+        return NULL;
+    }
+    sub->d = r->d;
+    sub->r = r;
+    return sub;
 }
 
 static void handle_submit(client_req *r, const Swarm__Submit *s)
 {
+    swarmd_submission *sub = sub_new(r, s->job_json, s->base_dir);
+    if (sub) sub_queue(sub, submit_open_work, submit_open_after);
+}
+
+static void handle_submit_begin(client_req *r, const Swarm__SubmitBegin *b)
+{
     swarmd *d = r->d;
-    char err[1024];
-    planner_job *pj = NULL;
-    if (submit_text_check(s->job_json, err, sizeof err) != 0) {
-        swarmd_log(d, "submit rejected: %s", err);
-        reply_fail(r, WIRE_E_BAD_REQUEST, err);
+    if (d->n_uploads >= SWARMD_MAX_UPLOADS) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "SubmitBegin: %d uploads are in progress already; try again when one ends",
+                 SWARMD_MAX_UPLOADS);
+        reply_fail(r, WIRE_E_BAD_REQUEST, msg);
         return;
     }
-    if (planner_plan(s->job_json, s->base_dir, &pj, err, sizeof err) != 0) {
-        swarmd_log(d, "submit rejected: %s", err);
-        reply_fail(r, WIRE_E_BAD_REQUEST, err);
+    swarmd_submission *sub = sub_new(r, b->job_json, b->base_dir);
+    if (!sub) return;
+    sub->flags = PLANNER_ITEMS_STREAMED;
+    sub->items_total = b->items_total;
+    memcpy(sub->owner, r->id, r->id_len);
+    sub->owner_len = r->id_len;
+    sub->busy = true; /* not listed until planned */
+    sub_queue(sub, submit_open_work, submit_open_after);
+}
+
+/* The upload a part names, if it may take one: else r is answered and NULL. */
+static swarmd_submission *upload_part(client_req *r, const char *what, const char *upload_id)
+{
+    swarmd *d = r->d;
+    char msg[300];
+    swarmd_submission *sub = d->uploads;
+    while (sub && strcmp(sub->upload_id, upload_id) != 0)
+        sub = sub->next;
+    if (!sub)
+        snprintf(msg, sizeof msg,
+                 "%s: unknown upload \"%.40s\" (never begun, already ended, or discarded: "
+                 "nothing came for %llu ms or a part was refused)",
+                 what, upload_id, (unsigned long long)d->cfg.upload_timeout_ms);
+    else if (sub->owner_len != r->id_len || memcmp(sub->owner, r->id, r->id_len) != 0)
+        snprintf(msg, sizeof msg, "%s: upload %s belongs to another client", what, upload_id);
+    else if (sub->busy)
+        snprintf(msg, sizeof msg,
+                 "%s: upload %s is still storing the previous part; send the next one after its "
+                 "SubmitAck",
+                 what, upload_id);
+    else
+        return sub;
+    reply_fail(r, WIRE_E_BAD_REQUEST, msg);
+    return NULL;
+}
+
+/* A part was refused: the upload is gone, the client told why. */
+static void upload_refuse(swarmd_submission *sub, client_req *r, const char *msg)
+{
+    char full[1200];
+    snprintf(full, sizeof full, "%s; upload discarded", msg);
+    upload_discard(sub, msg);
+    reply_fail(r, WIRE_E_BAD_REQUEST, full);
+}
+
+static void handle_submit_chunk(client_req *r, const Swarm__SubmitChunk *c)
+{
+    swarmd_submission *sub = upload_part(r, "SubmitChunk", c->upload_id);
+    if (!sub) return;
+    char msg[1100], err[1024];
+    size_t len = strlen(c->items_json);
+    if (c->seq != sub->next_seq) {
+        snprintf(msg, sizeof msg,
+                 "SubmitChunk: upload %s: chunk seq %llu out of order (expected %llu)",
+                 sub->upload_id, (unsigned long long)c->seq, (unsigned long long)sub->next_seq);
+        upload_refuse(sub, r, msg);
         return;
     }
-    sched_job_id_new(r->job_id, sizeof r->job_id);
-    if (sched_job_submit(d->sched, r->job_id, &pj->spec, submit_done, r, err, sizeof err) != 0) {
-        char msg[1100];
-        snprintf(msg, sizeof msg, "job not accepted: %s", err);
-        reply_fail(r, WIRE_E_INTERNAL, msg);
-        planner_job_free(pj);
-    } else {
-        swarmd_log(d, "job %s (%s): %zu task(s), merge %s", r->job_id, pj->spec.name,
-                   pj->spec.n_tasks, pj->spec.merge);
-        r->pj = pj; /* freed by submit_done */
+    if (len > SWARMD_CHUNK_MAX_BYTES) {
+        snprintf(msg, sizeof msg,
+                 "SubmitChunk: upload %s: chunk %llu is too large (%zu bytes; at most %u)",
+                 sub->upload_id, (unsigned long long)c->seq, len, SWARMD_CHUNK_MAX_BYTES);
+        upload_refuse(sub, r, msg);
+        return;
     }
+    /* parsed here, on the loop: at most SWARMD_CHUNK_MAX_BYTES, no file I/O */
+    int n = planner_job_items(sub->pj, c->items_json, err, sizeof err);
+    if (n < 0) {
+        snprintf(msg, sizeof msg, "SubmitChunk: upload %s: chunk %llu: %s", sub->upload_id,
+                 (unsigned long long)c->seq, err);
+        upload_refuse(sub, r, msg);
+        return;
+    }
+    sub->next_seq++;
+    sub->busy = true;
+    sub->r = r;
+    if (n == 0)
+        upload_ack(sub);
+    else
+        submit_store(sub, (size_t)n);
+}
+
+static void handle_submit_end(client_req *r, const Swarm__SubmitEnd *e)
+{
+    swarmd_submission *sub = upload_part(r, "SubmitEnd", e->upload_id);
+    if (!sub) return;
+    char msg[400];
+    if (e->chunks != sub->next_seq || sub->pj->produced != sub->pj->total) {
+        snprintf(msg, sizeof msg,
+                 "SubmitEnd: upload %s: %llu chunk(s) with %zu item(s) received, %llu chunk(s) "
+                 "sent and %zu item(s) announced in SubmitBegin",
+                 sub->upload_id, (unsigned long long)sub->next_seq, sub->pj->produced,
+                 (unsigned long long)e->chunks, sub->pj->total);
+        upload_refuse(sub, r, msg);
+        return;
+    }
+    upload_unlink(sub); /* from here it is a submission like any other */
+    snprintf(r->job_id, sizeof r->job_id, "%s", sub->job_id);
+    sub->r = r;
+    submit_store(sub, 0);
+}
+
+void swarmd_uploads_tick(swarmd *d, uint64_t now)
+{
+    for (swarmd_submission *sub = d->uploads, *next; sub; sub = next) {
+        next = sub->next;
+        if (!sub->busy && now - sub->last_ms >= d->cfg.upload_timeout_ms) {
+            char why[160];
+            snprintf(why, sizeof why, "no part for %llu ms (the client is gone?)",
+                     (unsigned long long)(now - sub->last_ms));
+            upload_discard(sub, why);
+        }
+    }
+}
+
+void swarmd_uploads_free(swarmd *d)
+{
+    while (d->uploads) {
+        swarmd_submission *sub = d->uploads;
+        d->uploads = sub->next;
+        sub_free(sub); /* Redis is gone: purge.lua drops what it staged */
+    }
+    d->n_uploads = 0;
 }
 
 static void cancel_done(void *ud, int rc, const char *err, const char *prev,
@@ -601,6 +920,15 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
     switch (env->payload_case) {
     case SWARM__ENVELOPE__PAYLOAD_SUBMIT:
         handle_submit(r, env->submit);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_SUBMIT_BEGIN:
+        handle_submit_begin(r, env->submit_begin);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_SUBMIT_CHUNK:
+        handle_submit_chunk(r, env->submit_chunk);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_SUBMIT_END:
+        handle_submit_end(r, env->submit_end);
         return;
     case SWARM__ENVELOPE__PAYLOAD_STATUS: {
         const Swarm__Status *s = env->status;

@@ -626,7 +626,8 @@ static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *jo
         snprintf(num, sizeof num, "%d", (op->argc - at_count - 1) / 2);
         bad = op_set(op, at_count, num);
     }
-    bad = bad || submit_tasks(op, job, staged, job->n_tasks);
+    if (job->n_tasks > staged)
+        bad = bad || submit_tasks(op, job->tasks + staged, staged, job->n_tasks - staged);
     if (bad && op) {
         op_free(op);
         op = NULL;
@@ -680,8 +681,8 @@ static int chain_step(submit_chain *c, char *err, size_t errlen)
     size_t to = c->next + SCHED_SUBMIT_BATCH;
     if (to > c->staged) to = c->staged;
     sched_op *op = op_new(c->s, S_SUBMIT_CHUNK, chain_reply, NULL, c);
-    if (op &&
-        (op_str(op, c->job_id) || op_str(op, "tasks") || submit_tasks(op, c->job, c->next, to))) {
+    if (op && (op_str(op, c->job_id) || op_str(op, "tasks") || op_u64(op, c->next) ||
+               submit_tasks(op, c->job->tasks + c->next, c->next, to - c->next))) {
         op_free(op);
         op = NULL;
     }
@@ -723,6 +724,44 @@ int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, 
         return -1;
     }
     return 0;
+}
+
+/* ---- streamed submission: stage, then commit or abort ---- */
+
+int sched_job_stage(sched_t *s, const char *job_id, size_t first, const sched_task_spec *tasks,
+                    size_t n, sched_done_fn cb, void *ud, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_SUBMIT_CHUNK, op_done_reply, (void *)cb, ud);
+    if (op && (op_str(op, job_id) || op_str(op, "tasks") || op_u64(op, first) ||
+               submit_tasks(op, tasks, first, n))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
+}
+
+int sched_job_commit(sched_t *s, const char *job_id, const sched_job_spec *job, size_t staged,
+                     sched_done_fn cb, void *ud, char *err, size_t errlen)
+{
+    if (staged == 0 || (job->dag && *job->dag)) {
+        snprintf(err, errlen, "job %s: nothing staged to commit (or a DAG, which is never staged)",
+                 job_id);
+        return -1;
+    }
+    sched_job_spec whole = *job; /* every task is staged: none goes with the job hash */
+    whole.tasks = NULL;
+    whole.n_tasks = staged;
+    return submit_final(s, job_id, &whole, staged, cb, ud, err, errlen);
+}
+
+int sched_job_stage_abort(sched_t *s, const char *job_id, char *err, size_t errlen)
+{
+    sched_op *op = op_new(s, S_SUBMIT_CHUNK, chain_abort_reply, NULL, NULL);
+    if (op && (op_str(op, job_id) || op_str(op, "abort"))) {
+        op_free(op);
+        op = NULL;
+    }
+    return op_send(op, err, errlen);
 }
 
 /* ---- spawn ---- */

@@ -38,6 +38,8 @@
 
 #include <uv.h>
 
+#include "sched_spec.h"
+
 typedef struct sched sched_t;
 
 typedef struct sched_config {
@@ -57,32 +59,7 @@ void sched_close(sched_t *s);
 bool sched_is_up(const sched_t *s);
 uint64_t sched_now_ms(void);
 
-/* ---- submission ---- */
-typedef struct sched_task_spec {
-    const char *instructions;
-    const char *item;  /* short label (the item, line, or file path) */
-    const char *input; /* what replaces {item}: text, line, or path + contents */
-} sched_task_spec;
-
-typedef struct sched_job_spec {
-    const char *name, *goal, *merge; /* merge: "concat" | "json" */
-    uint32_t max_tokens, max_attempts, max_subtasks, wall_time_s;
-    double temperature;
-    uint64_t seed;
-    size_t n_tasks;
-    sched_task_spec *tasks; /* ids are t0000, t0001, ... in this order */
-    const char *agent_json; /* NULL/"": plain generations; else the agent spec (docs/AGENTS.md) */
-    /* Task DAG (lua/submit.lua): NULL/"" = every task ready at once, else
-     * "<task>=<dep>,<dep>;..." by task id; a task waits for its dependencies
-     * and is skipped when one fails. An unknown id or a cycle refuses the job. */
-    const char *dag;
-    uint32_t max_depth;      /* spawn depth allowed below a submitted task (0: 3) */
-    uint64_t max_job_tokens; /* spawn refused once the job's tasks used this many (0: no cap) */
-    const char *reducer;     /* merge "agent": the reducer task's id, its output is the answer */
-    /* "plan": "model": t0000 is the planning task; its answer, checked against
-     * this JSON Schema, becomes the job's tasks (lua/lib.lua plan_expand) */
-    const char *plan_schema;
-} sched_job_spec;
+/* ---- submission (the spec types: sched_spec.h) ---- */
 
 typedef void (*sched_done_fn)(void *ud, int rc, const char *err);
 /* Stores the job and its tasks; job_id must be unique. A job of more than
@@ -90,10 +67,19 @@ typedef void (*sched_done_fn)(void *ud, int rc, const char *err);
  * becomes visible with the last one: *job must then stay valid until cb. */
 int sched_job_submit(sched_t *s, const char *job_id, const sched_job_spec *job, sched_done_fn cb,
                      void *ud, char *err, size_t errlen);
+/* A job written as it is planned (a lazy fan-out, a streamed upload), never
+ * held whole: stage writes tasks first..first+n-1 (they must follow what is
+ * staged: a gap or a repeat is an error), invisible to leasing and status;
+ * commit stores the job hash over the staged tasks (job->tasks, n_tasks and
+ * dag unused), which makes the job visible; abort drops what was staged
+ * (fire and forget; purge.lua drops a submission idle for 10 minutes anyway). */
+int sched_job_stage(sched_t *s, const char *job_id, size_t first, const sched_task_spec *tasks,
+                    size_t n, sched_done_fn cb, void *ud, char *err, size_t errlen);
+int sched_job_commit(sched_t *s, const char *job_id, const sched_job_spec *job, size_t staged,
+                     sched_done_fn cb, void *ud, char *err, size_t errlen);
+int sched_job_stage_abort(sched_t *s, const char *job_id, char *err, size_t errlen);
 /* Writes a fresh id "j-YYYYmmddHHMMSS-xxxx" into buf (>= 32 bytes). */
 void sched_job_id_new(char *buf, size_t len);
-/* Task id of the i-th task ("t0000"); buf >= 16 bytes. */
-void sched_task_id(size_t i, char *buf, size_t len);
 
 /* ---- leasing ---- */
 typedef struct sched_lease {

@@ -22,6 +22,7 @@
 #include "cli_args.h"
 #include "cli_logs.h"
 #include "cli_top.h"
+#include "cli_upload.h"
 #include "cli_keygen.h"
 #include "cli_view.h"
 #include "client.h"
@@ -30,6 +31,7 @@
 
 #define CLI_TIMEOUT_MS 10000
 #define CLI_MAX_JOB_BYTES (4 * 1024 * 1024)
+#define CLI_MAX_UPLOAD_BYTES ((size_t)1 << 30) /* a job file with a long fanout.items list */
 /* how a worker's output starts when its input was cut (worker/backend_embedded.c) */
 #define CLI_TRUNCATED_MARK "[input truncated"
 
@@ -180,19 +182,43 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
         fprintf(stderr, "swarm submit: %s: %s\n", file, strerror(errno));
         return -1;
     }
-    char *buf = malloc(CLI_MAX_JOB_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, CLI_MAX_JOB_BYTES + 1, f) : 0;
+    /* read whole: a long fanout.items list makes a job file larger than one
+     * Submit may be; that list then goes as an upload in chunks */
+    size_t n = 0, bcap = 1 << 16;
+    char *buf = malloc(bcap + 1);
+    while (buf && n <= CLI_MAX_UPLOAD_BYTES) {
+        if (n == bcap) {
+            char *p = realloc(buf, bcap * 2 + 1);
+            if (!p) break;
+            buf = p;
+            bcap *= 2;
+        }
+        size_t got = fread(buf + n, 1, bcap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    bool eof = feof(f);
     fclose(f);
-    if (!buf || n > CLI_MAX_JOB_BYTES) {
-        fprintf(stderr, "swarm submit: %s: larger than %d bytes\n", file, CLI_MAX_JOB_BYTES);
+    size_t is = 0, ie = 0;
+    bool upload = buf && eof && cli_upload_find_items(buf, n, &is, &ie) == 1 &&
+                  ie - is >= CLI_UPLOAD_MIN_BYTES;
+    if (!buf || !eof || (!upload && n > CLI_MAX_JOB_BYTES)) {
+        fprintf(stderr,
+                "swarm submit: %s: larger than %d bytes (only a long fanout.items list may make "
+                "a job file larger: it is sent in chunks)\n",
+                file, CLI_MAX_JOB_BYTES);
         free(buf);
         return -1;
     }
     buf[n] = 0;
-    if (cli_check_context(c, file, buf) != 0) {
+    /* the job's own fields, without a long items list to parse */
+    char *header = upload ? cli_upload_header(buf, n, is, ie) : NULL;
+    if ((upload && !header) || cli_check_context(c, file, upload ? header : buf) != 0) {
+        free(header);
         free(buf);
         return -1;
     }
+    free(header);
     char abs[PATH_MAX], dir[PATH_MAX];
     if (!realpath(file, abs)) {
         fprintf(stderr, "swarm submit: %s: %s\n", file, strerror(errno));
@@ -201,6 +227,14 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
     }
     snprintf(dir, sizeof(dir), "%s", abs);
     char *base = dirname(dir);
+    if (upload) {
+        char err[2048];
+        int rc =
+            cli_upload_job(c, buf, n, is, ie, base, 60000, job_id, cap, total, err, sizeof(err));
+        free(buf);
+        if (rc != 0) fprintf(stderr, "swarm submit: %s: %s\n", file, err);
+        return rc;
+    }
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Submit sub = SWARM__SUBMIT__INIT;
     sub.job_json = buf;

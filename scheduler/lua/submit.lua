@@ -69,7 +69,12 @@ for i = 0, n - 1 do
   if not deps[t] then ready_add(j, t, NOW) end
 end
 redis.call('ZADD', P .. 'jobs', NOW, j)
-if staged > 0 then redis.call('ZREM', P .. 'submitting', j) end
+if staged > 0 then
+  redis.call('ZREM', P .. 'submitting', j)
+  -- the staged tasks are in the job's ready set already: the job joins the
+  -- round robin now (every task may have been staged, none sent with us)
+  if redis.call('SADD', P .. 'rrset', j) == 1 then redis.call('RPUSH', P .. 'rr', j) end
+end
 -- budget.wall_time_s counts from the first dispatch (lease.lua), not from here:
 -- a job queued behind others must not spend its budget waiting.
 event(j, 'job_submitted', nil, nil, {'tasks', staged + n})

@@ -1,5 +1,7 @@
 /* test_planner.c - the fan-out planner: items, lines and glob fan-outs on a
- * real temp directory, defaults, and errors that name the offending field. */
+ * real temp directory, defaults, and errors that name the offending field;
+ * the lazy form (planner_open, then a chunk at a time) and streamed items. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +137,66 @@ int main(void)
     expect_error("{\"goal\":\"G\",\"instructions\":\"x\",\"fanout\":{\"items\":[\"a\"]},"
                  "\"sampling\":{\"top_k\":3}}",
                  dir, "sampling.top_k: unknown key");
+
+    /* lazy: planner_open counts, planner_job_next makes a chunk at a time */
+    CHECK(planner_open("{\"goal\":\"G\",\"instructions\":\"{item}\","
+                       "\"fanout\":{\"lines\":\"items.txt\"}}",
+                       dir, 0, 0, &j, err, sizeof err) == 0);
+    if (j) {
+        CHECK(j->chunked && j->total == 3 && j->spec.n_tasks == 0 && j->produced == 0);
+        CHECK(planner_job_next(j, 2, SIZE_MAX, err, sizeof err) == 2);
+        CHECK(j->spec.n_tasks == 2 && !strcmp(j->spec.tasks[1].item, "two"));
+        CHECK(!strcmp(j->spec.tasks[0].instructions, "{item}"));
+        CHECK(planner_job_next(j, 2, SIZE_MAX, err, sizeof err) == 1);
+        CHECK(!strcmp(j->spec.tasks[0].item, "three") && j->produced == 3);
+        CHECK(planner_job_next(j, 2, SIZE_MAX, err, sizeof err) == 0);
+    }
+    planner_job_free(j);
+    /* glob chunks by bytes too: one file's input is over 1 byte */
+    CHECK(planner_open("{\"goal\":\"G\",\"instructions\":\"{item}\","
+                       "\"fanout\":{\"glob\":\"**/*.c\",\"workspace\":\"ws\"}}",
+                       dir, 0, 0, &j, err, sizeof err) == 0);
+    if (j) {
+        CHECK(j->total == 3);
+        CHECK(planner_job_next(j, 100, 1, err, sizeof err) == 1);
+        CHECK(!strcmp(j->spec.tasks[0].item, "a.c") && strstr(j->spec.tasks[0].input, "int a;"));
+        CHECK(planner_job_next(j, 100, 1, err, sizeof err) == 1);
+        CHECK(!strcmp(j->spec.tasks[0].item, "src/b.c"));
+    }
+    planner_job_free(j);
+    /* a file that shrank after it was counted is an error, not a short job */
+    write_file(dir, "shrinks.txt", "1\n2\n3\n4\n");
+    CHECK(planner_open("{\"goal\":\"G\",\"instructions\":\"{item}\","
+                       "\"fanout\":{\"lines\":\"shrinks.txt\"}}",
+                       dir, 0, 0, &j, err, sizeof err) == 0);
+    write_file(dir, "shrinks.txt", "1\n");
+    if (j) {
+        err[0] = 0;
+        int got = planner_job_next(j, 10, SIZE_MAX, err, sizeof err);
+        CHECK(got < 0 && strstr(err, "changed while it was read"), "got %d: %s", got, err);
+    }
+    planner_job_free(j);
+    /* streamed items: announced at open, given in chunks, never more */
+    CHECK(planner_open("{\"goal\":\"G\",\"instructions\":\"{item}\","
+                       "\"fanout\":{\"items\":[]}}",
+                       dir, PLANNER_ITEMS_STREAMED, 3, &j, err, sizeof err) == 0);
+    if (j) {
+        CHECK(j->chunked && j->total == 3);
+        CHECK(planner_job_items(j, "[\"a\", \"b\"]", err, sizeof err) == 2);
+        CHECK(!strcmp(j->spec.tasks[1].input, "b") && j->produced == 2);
+        CHECK(planner_job_next(j, 10, SIZE_MAX, err, sizeof err) < 0);
+        CHECK(planner_job_items(j, "[\"c\", \"d\"]", err, sizeof err) < 0 &&
+              strstr(err, "1 more than the 3 announced"));
+        CHECK(planner_job_items(j, "[1]", err, sizeof err) < 0 &&
+              strstr(err, "fanout.items[2]: expected a string"));
+        CHECK(planner_job_items(j, "[\"c\"]", err, sizeof err) == 1 && j->produced == 3);
+    }
+    planner_job_free(j);
+    /* the job text check: strict UTF-8, no \u0000, an escaped backslash is fine */
+    CHECK(planner_text_check("{\"a\":\"\\\\u0000\"}", err, sizeof err) == 0);
+    CHECK(planner_text_check("{\"a\":\"\\u0000\"}", err, sizeof err) < 0 && strstr(err, "NUL"));
+    CHECK(planner_text_check("\xED\xA0\x80", err, sizeof err) < 0 &&
+          strstr(err, "not valid UTF-8 (byte 0xed at offset 0)"));
 
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
