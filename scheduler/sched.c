@@ -560,11 +560,6 @@ void sched_job_id_new(char *buf, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd & 0xffffffu);
 }
 
-void sched_task_id(size_t i, char *buf, size_t len)
-{
-    snprintf(buf, len, "t%04zu", i);
-}
-
 /* ---- submit ---- */
 
 static void op_done_reply(sched_op *op, redisReply *r, const char *err)
@@ -578,13 +573,14 @@ static void op_done_reply(sched_op *op, redisReply *r, const char *err)
  * copies plus hiredis' command buffer) holding more than one batch. */
 #define SCHED_SUBMIT_BATCH 2000
 
-static int submit_tasks(sched_op *op, const sched_job_spec *job, size_t from, size_t to)
+/* n tasks as script arguments; tasks[k] is the job's task first + k. */
+static int submit_tasks(sched_op *op, const sched_task_spec *tasks, size_t first, size_t n)
 {
     int bad = 0;
-    for (size_t i = from; !bad && i < to; i++) {
+    for (size_t k = 0; !bad && k < n; k++) {
         char tid[24]; /* room for any size_t: Release -Wformat-truncation */
-        sched_task_id(i, tid, sizeof tid);
-        const sched_task_spec *t = &job->tasks[i];
+        sched_task_id(first + k, tid, sizeof tid);
+        const sched_task_spec *t = &tasks[k];
         bad = op_str(op, tid) || op_str(op, t->instructions) || op_str(op, t->item) ||
               op_str(op, t->input);
     }
