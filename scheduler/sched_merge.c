@@ -22,6 +22,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "swarm_buf.h"
+
 static const char *hash_get(const redisReply *h, const char *key)
 {
     if (!h || h->type != REDIS_REPLY_ARRAY) return "";
@@ -31,39 +33,12 @@ static const char *hash_get(const redisReply *h, const char *key)
     return "";
 }
 
-/* Append s to a growing buffer. */
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
 #define MERGE_LABEL_MAX 120 /* bytes of an item shown in its concat label */
 
 /* "## <item>\n" with the item on one line (items may hold newlines) and
  * cut, on a UTF-8 boundary, to MERGE_LABEL_MAX bytes plus "...": a whole
  * line or file is an input, not a label (results[] keeps the full item). */
-static void sb_label(strbuf *b, const char *item)
+static void sb_label(swarm_buf *b, const char *item)
 {
     size_t n = strlen(item);
     bool cut = n > MERGE_LABEL_MAX;
@@ -72,16 +47,16 @@ static void sb_label(strbuf *b, const char *item)
         while (n > 0 && ((unsigned char)item[n] & 0xC0) == 0x80)
             n--;
     }
-    sb_add(b, "## ", 3);
+    swarm_buf_putn(b, "## ", 3);
     for (size_t i = 0; i < n; i++)
-        sb_add(b, (item[i] == '\n' || item[i] == '\r') ? " " : &item[i], 1);
-    if (cut) sb_add(b, "...", 3);
-    sb_add(b, "\n", 1);
+        swarm_buf_putn(b, (item[i] == '\n' || item[i] == '\r') ? " " : &item[i], 1);
+    if (cut) swarm_buf_putn(b, "...", 3);
+    swarm_buf_putn(b, "\n", 1);
 }
 
 /* JSON string body (no quotes), escaped like cJSON prints it; escaping is
  * per byte, so pieces escaped one by one concatenate to the whole escaped. */
-static void sb_json_body(strbuf *b, const char *s)
+static void sb_json_body(swarm_buf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -112,28 +87,28 @@ static void sb_json_body(strbuf *b, const char *s)
             break;
         }
         if (e) {
-            sb_add(b, e, strlen(e));
+            swarm_buf_putn(b, e, strlen(e));
         } else if (c < 32) {
             char u[8];
             snprintf(u, sizeof u, "\\u%04x", c);
-            sb_add(b, u, 6);
+            swarm_buf_putn(b, u, 6);
         } else {
-            sb_add(b, s, 1);
+            swarm_buf_putn(b, s, 1);
         }
     }
 }
 
 /* Append a cJSON item printed unformatted, after a comma unless first. */
-static void sb_item(strbuf *b, cJSON *item, bool *first)
+static void sb_item(swarm_buf *b, cJSON *item, bool *first)
 {
     char *p = item ? cJSON_PrintUnformatted(item) : NULL;
     if (!p) {
         b->oom = true;
         return;
     }
-    if (!*first) sb_add(b, ",", 1);
+    if (!*first) swarm_buf_putn(b, ",", 1);
     *first = false;
-    sb_add(b, p, strlen(p));
+    swarm_buf_putn(b, p, strlen(p));
     free(p);
 }
 
@@ -142,7 +117,7 @@ struct sched_merge_acc {
     bool as_json, cancel;
     bool first_r, first_f, first_m; /* no separator before the first piece */
     unsigned done, failed, cancelled, total;
-    strbuf r, f, m; /* this page's fragments */
+    swarm_buf r, f, m; /* this page's fragments */
 };
 
 void sched_merge_free(sched_merge_acc *a)
@@ -153,9 +128,9 @@ void sched_merge_free(sched_merge_acc *a)
     free(a->merge);
     free(a->reducer);
     free(a->reduced);
-    free(a->r.p);
-    free(a->f.p);
-    free(a->m.p);
+    swarm_buf_free(&a->r);
+    swarm_buf_free(&a->f);
+    swarm_buf_free(&a->m);
     free(a);
 }
 
@@ -271,23 +246,23 @@ int sched_merge_page(sched_merge_acc *a, const redisReply *c, size_t *n_tasks, c
             sb_item(&a->m, mj, &a->first_m);
             cJSON_Delete(mj);
         } else if (!a->reducer[0]) {
-            if (!a->first_m) sb_add(&a->m, "\\n\\n", 4);
+            if (!a->first_m) swarm_buf_putn(&a->m, "\\n\\n", 4);
             a->first_m = false;
-            strbuf label = {0};
+            swarm_buf label = {0};
             sb_label(&label, item);
-            sb_json_body(&a->m, label.p ? label.p : "");
-            free(label.p);
+            sb_json_body(&a->m, swarm_buf_str(&label));
             if (label.oom) a->m.oom = true;
+            swarm_buf_free(&label);
             if (ok) {
                 sb_json_body(&a->m, output);
             } else {
-                sb_add(&a->m, "[", 1);
+                swarm_buf_putn(&a->m, "[", 1);
                 sb_json_body(&a->m, st);
                 if (strcmp(st, "cancelled") != 0) {
-                    sb_add(&a->m, ": ", 2);
+                    swarm_buf_putn(&a->m, ": ", 2);
                     sb_json_body(&a->m, why);
                 }
-                sb_add(&a->m, "]", 1);
+                swarm_buf_putn(&a->m, "]", 1);
             }
         }
         if (a->r.oom || a->f.oom || a->m.oom) goto oom;
@@ -300,14 +275,19 @@ oom:
 
 const char *sched_merge_fragment(sched_merge_acc *a, int which, size_t *len)
 {
-    strbuf *b = which == 0 ? &a->r : which == 1 ? &a->f : &a->m;
-    *len = b->len;
-    return b->p ? b->p : "";
+    swarm_buf *b = which == 0 ? &a->r : which == 1 ? &a->f : &a->m;
+    *len = b->n;
+    return swarm_buf_str(b);
 }
 
 void sched_merge_clear(sched_merge_acc *a)
 {
-    a->r.len = a->f.len = a->m.len = 0;
+    /* keep the memory for the next page; the text starts over */
+    swarm_buf *bufs[3] = {&a->r, &a->f, &a->m};
+    for (int i = 0; i < 3; i++) {
+        bufs[i]->n = 0;
+        if (bufs[i]->s) bufs[i]->s[0] = 0;
+    }
 }
 
 int sched_merge_close(sched_merge_acc *a, char **head, char **mid1, char **mid2, char **tail,
@@ -327,41 +307,41 @@ int sched_merge_close(sched_merge_acc *a, char **head, char **mid1, char **mid2,
     cJSON_AddNumberToObject(root, "cancelled", a->cancelled);
     char *obj = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    strbuf h = {0}, m2 = {0}, tl = {0};
+    swarm_buf h = {0}, m2 = {0}, tl = {0};
     size_t olen = obj ? strlen(obj) : 0;
     if (olen < 2) {
         free(obj);
         goto oom;
     }
     /* "{...}" -> "{...,"results":[" */
-    sb_add(&h, obj, olen - 1);
+    swarm_buf_putn(&h, obj, olen - 1);
     free(obj);
-    sb_add(&h, ",\"results\":[", 12);
-    sb_add(&m2, "]", 1);
+    swarm_buf_putn(&h, ",\"results\":[", 12);
+    swarm_buf_putn(&m2, "]", 1);
     if (a->as_json) {
-        sb_add(&m2, ",\"merged\":[", 11);
-        sb_add(&tl, "]}", 2);
+        swarm_buf_putn(&m2, ",\"merged\":[", 11);
+        swarm_buf_putn(&tl, "]}", 2);
     } else if (a->reducer[0]) {
         /* no answer when the reducer did not run: the sub-results stay in results[] */
-        sb_add(&m2, ",\"reducer\":\"", 12);
+        swarm_buf_putn(&m2, ",\"reducer\":\"", 12);
         sb_json_body(&m2, a->reducer);
-        sb_add(&m2, "\",\"merged\":\"", 12);
+        swarm_buf_putn(&m2, "\",\"merged\":\"", 12);
         sb_json_body(&m2, a->reduced ? a->reduced : "");
-        sb_add(&tl, "\"}", 2);
+        swarm_buf_putn(&tl, "\"}", 2);
     } else {
-        sb_add(&m2, ",\"merged\":\"", 11);
-        sb_add(&tl, "\"}", 2);
+        swarm_buf_putn(&m2, ",\"merged\":\"", 11);
+        swarm_buf_putn(&tl, "\"}", 2);
     }
     *mid1 = strdup("],\"failed_tasks\":[");
     if (h.oom || m2.oom || tl.oom || !*mid1) goto oom;
-    *head = h.p;
-    *mid2 = m2.p;
-    *tail = tl.p;
+    *head = h.s;
+    *mid2 = m2.s;
+    *tail = tl.s;
     return 0;
 oom:
-    free(h.p);
-    free(m2.p);
-    free(tl.p);
+    swarm_buf_free(&h);
+    swarm_buf_free(&m2);
+    swarm_buf_free(&tl);
     free(*mid1);
     *mid1 = NULL;
     snprintf(err, errlen, "merge %s: out of memory", a->job_id);

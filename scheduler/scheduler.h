@@ -312,7 +312,6 @@ typedef void (*sched_merged_fn)(void *ud, const char *job_id, int rc, const char
  * process): collect, build the result JSON (docs/JOBS.md), store it once.
  * cb runs once per job merged (state = final job state). */
 int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, size_t errlen);
-/* Build the merged result JSON from a collect reply (exposed for tests). */
 
 /* ---- status ---- */
 typedef struct sched_task_status {
