@@ -130,6 +130,16 @@ static char *json_take(cJSON *o)
     return s;
 }
 
+/* Answer r with o (consumed) as JSON, or 500 when it cannot be printed. */
+static void reply_json(http_req *r, cJSON *o)
+{
+    char *s = json_take(o);
+    if (s)
+        http_req_finish(r, 200, "application/json", s);
+    else
+        http_req_error(r, 500, "out of memory");
+}
+
 static swarmd_worker *worker_by_id(swarmd *d, const uint8_t *id, size_t id_len)
 {
     for (size_t i = 0; i < d->n_workers; i++)
@@ -459,11 +469,7 @@ static void status_cb(void *ud, int rc, const char *err, const sched_job_status 
         /* status.lua lists the first 1000 tasks of a job */
         cJSON_AddBoolToObject(o, "tasks_truncated", jobs[0].n_tasks < jobs[0].total);
     }
-    char *s = json_take(o);
-    if (s)
-        http_req_finish(r, 200, "application/json", s);
-    else
-        http_req_error(r, 500, "out of memory");
+    reply_json(r, o);
 }
 
 typedef struct cancel_more {
@@ -532,11 +538,7 @@ static void cancel_cb(void *ud, int rc, const char *err, const char *prev,
         cJSON_AddStringToObject(o, "state", "cancelled");
         cJSON_AddStringToObject(o, "previous_state", "running");
         cJSON_AddNumberToObject(o, "tasks_stopped", (double)n);
-        char *s = json_take(o);
-        if (s)
-            http_req_finish(r, 200, "application/json", s);
-        else
-            http_req_error(r, 500, "out of memory");
+        reply_json(r, o);
         return;
     }
     snprintf(msg, sizeof msg, "job %s is %s: nothing to cancel", r->job_id, prev ? prev : "?");
@@ -550,11 +552,7 @@ static void req_run(swarmd_http *h, http_req *r)
     if (r->kind == HTTP_REQ_WORKERS) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "workers", workers_json(h, true));
-        char *s = json_take(o);
-        if (s)
-            http_req_finish(r, 200, "application/json", s);
-        else
-            http_req_error(r, 500, "out of memory");
+        reply_json(r, o);
         return;
     }
     if (!redis_up(h)) {
