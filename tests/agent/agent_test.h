@@ -4,6 +4,7 @@
 #define SWARM_AGENT_TEST_H
 
 #include "../common/check.h"
+#include "../common/test_files.h"
 #include "agent.h"
 
 #include <errno.h>
@@ -38,17 +39,6 @@ static inline void test_dirs_remove(test_dirs *d)
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->base);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", d->base);
-}
-
-static inline void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(text, f);
-    fclose(f);
 }
 
 /* Whole file as a malloc'ed string, NULL when unreadable. */

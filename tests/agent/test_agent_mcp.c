@@ -50,7 +50,7 @@ static void case_tools(const char *entry)
     snprintf(p, sizeof p, "%s/hello.txt", d.ws);
     char content[128];
     snprintf(content, sizeof content, "written by the test at %lld\n", (long long)now_ms());
-    write_text(p, content);
+    test_file_write(p, content);
 
     agent_mcp *m = start_fs(entry);
     CHECK(m != NULL);
@@ -201,10 +201,6 @@ int main(int argc, char **argv)
         return 2;
     }
     test_dirs_remove(&d);
-    if (check_fail_count) {
-        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    if (!check_fail_count) printf("ok\n");
+    return check_done();
 }

@@ -374,10 +374,6 @@ int main(int argc, char **argv)
         return 2;
     }
     test_dirs_remove(&d);
-    if (check_fail_count) {
-        fprintf(stderr, "%d check(s) failed\n", check_fail_count);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    if (!check_fail_count) printf("ok\n");
+    return check_done();
 }

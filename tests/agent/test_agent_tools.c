@@ -167,7 +167,7 @@ static void case_confinement(void)
         if (mode == 1) agent_ws_use_openat2(f.ws, 0);
         char p[600], t[600];
         snprintf(p, sizeof p, "%s/secret", f.d.outside);
-        write_text(p, "top secret\n");
+        test_file_write(p, "top secret\n");
         path_in(&f, "escape_file", t, sizeof t);
         CHECK(symlink(p, t) == 0);
         path_in(&f, "escape_dir", t, sizeof t);
@@ -178,7 +178,7 @@ static void case_confinement(void)
         /* A symlink that stays inside is followed with openat2 and refused
          * (stricter) by the portable walk. */
         path_in(&f, "real.txt", p, sizeof p);
-        write_text(p, "inside\n");
+        test_file_write(p, "inside\n");
         path_in(&f, "alias", t, sizeof t);
         CHECK(symlink("real.txt", t) == 0);
         char *obs;
@@ -230,7 +230,7 @@ static void case_files(void)
         for (int i = 0; i < 10000; i++)
             q += sprintf(q, "line %05d of filler\n", i);
         path_in(&f, "big.txt", p, sizeof p);
-        write_text(p, big);
+        test_file_write(p, big);
         free(big);
         f.env.observation_cap = 4096;
         agent_result res;
@@ -270,7 +270,7 @@ static void case_files(void)
 
     /* edit_file: exactly one match replaced; 0 and >1 refused clearly. */
     path_in(&f, "e.txt", p, sizeof p);
-    write_text(p, "alpha beta\ngamma beta\ndelta\n");
+    test_file_write(p, "alpha beta\ngamma beta\ndelta\n");
     chmod(p, 0755);
     CHECK(call(&f, "edit_file", "{\"path\":\"e.txt\",\"old_string\":\"beta\",\"new_string\":\"B\"}",
                4, &obs) < 0);
@@ -299,7 +299,7 @@ static void case_files(void)
     CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755); /* mode kept */
     /* Overlapping occurrences count: "aa" in "aaa" is ambiguous. */
     path_in(&f, "o.txt", p, sizeof p);
-    write_text(p, "aaa");
+    test_file_write(p, "aaa");
     CHECK(call(&f, "edit_file", "{\"path\":\"o.txt\",\"old_string\":\"aa\",\"new_string\":\"b\"}",
                6, &obs) < 0);
     CHECK_CONTAINS(obs, "occurs 2 times");
@@ -464,7 +464,7 @@ static void case_journal_audit(void)
     free(json);
 
     path_in(&f, "j.txt", p, sizeof p);
-    write_text(p, "changed by someone else");
+    test_file_write(p, "changed by someone else");
     CHECK(agent_registry_call(f.reg, &f.env, "write_file",
                               "{\"content\":\"first\",\"path\":\"j.txt\"}", 3, &res, &a) == 0);
     CHECK(res.replayed && a.replayed);
@@ -553,12 +553,12 @@ static void case_race(void)
         if (mode == 1) agent_ws_use_openat2(f.ws, 0);
         char p[700], real[600], link[600];
         snprintf(p, sizeof p, "%s/f", f.d.outside);
-        write_text(p, "SECRET\n");
+        test_file_write(p, "SECRET\n");
         path_in(&f, "real", real, sizeof real);
         path_in(&f, "d", link, sizeof link);
         mkdir(real, 0755);
         snprintf(p, sizeof p, "%s/f", real);
-        write_text(p, "inside\n");
+        test_file_write(p, "inside\n");
         char tmp[620];
         snprintf(tmp, sizeof tmp, "%s.tmp", link);
         pid_t pid = fork();

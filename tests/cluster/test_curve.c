@@ -16,16 +16,11 @@
 
 #include "curve.h"
 #include "../common/check.h"
+#include "../common/test_files.h"
 
 static void write_text(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(text, f);
-    fclose(f);
+    test_file_write(path, text);
     chmod(path, 0600); /* keypair files others can read are refused */
 }
 
