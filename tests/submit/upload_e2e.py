@@ -90,6 +90,16 @@ def check_compact(res, items):
             raise Fail("entry %d is %r, want task t%04d item %r ok" % (i, r, i, items[i]))
 
 
+def compacted_bytes(sw, jid, size, before):
+    """Redis bytes per task of job jid once retention compacted it (its done
+    task hashes deleted in batches): used_memory now minus before its submit."""
+    deadline = time.time() + 300 * e2e.SLOW
+    while redis_cli(sw, "HGET", "swarm:job:" + jid, "compacted") != "1":
+        check(time.time() < deadline, "job %s not compacted 300 s after it ended" % jid)
+        time.sleep(0.5)
+    return (redis_used(sw) - before) / float(size)
+
+
 def sc_upload_items(sw, bindir):
     n = int(os.environ.get("SWARM_UPLOAD_N", "30000" if sanitized(bindir) else "50000"))
     items = ["upload item %07d of the long list" % i for i in range(n)]
@@ -98,20 +108,26 @@ def sc_upload_items(sw, bindir):
     size = os.path.getsize(job)
     check(size > 1 << 20, "job file is only %d bytes: it would not be uploaded" % size)
     sw.up("--workers", "2", "--slots", "16", "--engine", "sim")
+    spid = int(open(os.path.join(sw.state, "swarmd.pid")).read().split()[0])
+    before = redis_used(sw)
     t0 = time.time()
     jid = sw.cli("submit", job).stdout.strip()
     t_submit = time.time() - t0
-    res = wait_result(sw, jid, 240)
+    wait_done(sw, jid, 240 if n <= 200000 else 1800)
     wall = time.time() - t0
-    check_compact(res, items)
+    hwm = vm_hwm_kb(spid)
+    check_compact(json.loads(sw.cli("result", jid, "--json", timeout=600).stdout), items)
     log = open(os.path.join(sw.state, "logs", "swarmd.log"), errors="replace").read()
     check("%s (upload): %d task(s), merge concat, items uploaded in chunks" % (jid, n) in log
           or "job %s (upload): %d task(s), merge concat, items uploaded in chunks" % (jid, n) in log,
           "swarmd's log does not show job %s as an upload of %d items" % (jid, n))
     staged = redis_cli(sw, "ZCARD", "swarm:submitting")
     check(staged == "0", "%s submissions left staged" % staged)
-    print("upload-items: %d items (%d bytes of job file) submitted in %.1f s, done in %.1f s"
-          % (n, size, t_submit, wall))
+    per_task = compacted_bytes(sw, jid, n, before)
+    print("upload-items: %d items (%d bytes of job file) submitted in %.1f s, done in %.1f s, "
+          "swarmd VmHWM %d kB, %.0f Redis bytes/task after compaction"
+          % (n, size, t_submit, wall, hwm, per_task))
+    check(per_task <= 400, "%.0f Redis bytes per finished task (> 400)" % per_task)
     sw.down_and_check()
 
 
@@ -140,19 +156,15 @@ def sc_lazy_lines(sw, bindir):
                        "budget": {"max_tokens": 4, "max_subtasks": size}}, f)
         t0 = time.time()
         jid = sw.cli("submit", job).stdout.strip()
-        wait_done(sw, jid, 240)
+        t_submit = time.time() - t0
+        wait_done(sw, jid, 240 if size <= 200000 else 1800)
         wall = time.time() - t0
         hwm.append(vm_hwm_kb(spid))
-        check_compact(json.loads(sw.cli("result", jid, "--json", timeout=120).stdout),
+        check_compact(json.loads(sw.cli("result", jid, "--json", timeout=600).stdout),
                       ["line %07d" % i for i in range(size)])
-        # retention compacts a done job's task hashes in batches: wait for it
-        deadline = time.time() + 300 * e2e.SLOW
-        while redis_cli(sw, "HGET", "swarm:job:" + jid, "compacted") != "1":
-            check(time.time() < deadline, "job %s not compacted 300 s after it ended" % jid)
-            time.sleep(0.5)
-        per_task = (redis_used(sw) - before) / float(size)
-        print("lazy-lines: %d lines done in %.1f s, swarmd VmHWM %d kB, %.0f Redis bytes/task "
-              "after compaction" % (size, wall, hwm[-1], per_task))
+        per_task = compacted_bytes(sw, jid, size, before)
+        print("lazy-lines: %d lines submitted in %.1f s, done in %.1f s, swarmd VmHWM %d kB, "
+              "%.0f Redis bytes/task after compaction" % (size, t_submit, wall, hwm[-1], per_task))
         if size == n:  # a small job's share of the fixed costs (job hash, events) is larger
             check(per_task <= 400, "%.0f Redis bytes per finished task (> 400)" % per_task)
     grow = (hwm[1] - hwm[0]) * 1024.0 / (n - 2000)
