@@ -1,7 +1,7 @@
 /* arch_list.h - private: the one list of supported architectures. The
  * loader (model.c), its "not supported" message, `swarm-infer mkmodel`
  * (--arch, presets) and the tests all read it; runtime/CMakeLists.txt reads
- * the X(KIND, "name") entries too, for the per-architecture tests.
+ * the entries below too, for the per-architecture tests.
  * Adding an architecture: docs/CONTRIBUTING.md, "How to add...". */
 #ifndef SWARM_RT_ARCH_LIST_H
 #define SWARM_RT_ARCH_LIST_H

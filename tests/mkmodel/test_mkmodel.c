@@ -413,6 +413,14 @@ int main(int argc, char **argv)
      * runs them in parallel), or "misc". With MODELS_DIR, check the files
      * make_models.sh wrote there with `swarm-infer mkmodel` (shared with the
      * generate test) instead of writing them in-process. */
+    if (argc > 1 && strcmp(argv[1], "archs") == 0) {
+        /* test_mkmodel archs NAME...: the list CMake read from arch_list.h
+         * (the per-architecture tests) is the engine's list, in order */
+        CHECK_EQ(argc - 2, RT_ARCH_COUNT);
+        for (int k = 0; k < RT_ARCH_COUNT && k + 2 < argc; k++)
+            CHECK_STR(argv[k + 2], rt_arch_name((rt_arch_kind)k));
+        return check_done();
+    }
     const char *only = argc > 1 ? argv[1] : NULL;
     const char *models = argc > 2 ? argv[2] : NULL;
     char dir[] = "/tmp/swarm-mkmodel-XXXXXX";
