@@ -737,7 +737,7 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
                                   SWARMD_C_RESULTS_DUPLICATE, SWARMD_C_RESULTS_UNKNOWN,
                                   SWARMD_C_RESULTS_RETRY,     SWARMD_C_RESULTS_FAILED,
                                   SWARMD_C_RESULTS_REJECTED};
-    bool any_merge = false;
+    bool merge_failed = false;
     for (size_t i = 0; i < b->n; i++) {
         const result_ctx *c = &b->p[i].c;
         if (rc != 0 || i >= n) {
@@ -750,11 +750,16 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
         if (outcome[i] != SCHED_OK)
             swarmd_log(d, "result %s/%s#%u from %s: %s", c->job, c->task, c->attempt, c->worker,
                        sched_outcome_name(outcome[i]));
-        any_merge |= merge[i];
+        /* the job this result ended: merged now, without first asking Redis
+         * which jobs wait (the tick's swarmd_merge_pending retries a failure) */
+        char e2[256];
+        if (merge[i] && !d->stopping && d->sched &&
+            sched_job_merge(d->sched, c->job, merged, d, e2, sizeof e2) != 0)
+            merge_failed = true;
     }
     batch_free(b->p, b->n);
     free(b);
-    if (any_merge) swarmd_merge_pending(d);
+    if (merge_failed) swarmd_merge_pending(d);
     if (!d->stopping) swarmd_results_flush(d); /* what waited for this reply */
     swarmd_dispatch(d);
 }

@@ -1388,32 +1388,54 @@ static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
     }
 }
 
+/* Starts job's merge unless this process is merging it already: 0 started or
+ * busy, -1 (err) when it could not be sent (the tick retries it). */
+static int merge_start(sched_t *s, const char *job, sched_merged_fn cb, void *ud, char *err,
+                       size_t errlen)
+{
+    for (size_t k = 0; k < s->n_merging; k++)
+        if (strcmp(s->merging[k], job) == 0) return 0;
+    char **m = realloc(s->merging, sizeof *m * (s->n_merging + 1));
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->merging = m;
+    sched_op *c = collect_op(s, job, 0, NULL, (void *)cb, ud);
+    char *dup = strdup(job);
+    if (!dup) {
+        op_free(c);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->merging[s->n_merging++] = dup;
+    if (op_send(c, err, errlen) != 0) {
+        merging_drop(s, job);
+        return -1;
+    }
+    return 0;
+}
+
 static void op_pending_reply(sched_op *op, redisReply *r, const char *err)
 {
     sched_t *s = op->s;
     if (err || r->type != REDIS_REPLY_ARRAY) return; /* retried on the next tick */
     for (size_t i = 0; i < r->elements; i++) {
         const char *job = sched_reply_str(r->element[i]);
-        bool busy = false;
-        for (size_t k = 0; k < s->n_merging; k++)
-            busy |= strcmp(s->merging[k], job) == 0;
-        if (busy || !job[0]) continue;
-        char **m = realloc(s->merging, sizeof *m * (s->n_merging + 1));
-        if (!m) return;
-        s->merging = m;
         char msg[300];
-        sched_op *c = collect_op(s, job, 0, NULL, op->cb, op->ud);
-        char *dup = strdup(job);
-        if (!dup) {
-            op_free(c);
+        if (job[0] && merge_start(s, job, (sched_merged_fn)op->cb, op->ud, msg, sizeof msg) != 0)
             return;
-        }
-        s->merging[s->n_merging++] = dup;
-        if (op_send(c, msg, sizeof msg) != 0) {
-            merging_drop(s, job);
-            return;
-        }
     }
+}
+
+int sched_job_merge(sched_t *s, const char *job_id, sched_merged_fn cb, void *ud, char *err,
+                    size_t errlen)
+{
+    if (!job_id || !job_id[0]) {
+        snprintf(err, errlen, "no job to merge");
+        return -1;
+    }
+    return merge_start(s, job_id, cb, ud, err, errlen);
 }
 
 static void pending_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)

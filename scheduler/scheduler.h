@@ -312,6 +312,10 @@ typedef void (*sched_merged_fn)(void *ud, const char *job_id, int rc, const char
  * process): collect, build the result JSON (docs/JOBS.md), store it once.
  * cb runs once per job merged (state = final job state). */
 int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, size_t errlen);
+/* The same for one job, named by a complete call's merge flag: no round trip
+ * to read P merging first (a job that ends is merged one reply sooner). */
+int sched_job_merge(sched_t *s, const char *job_id, sched_merged_fn cb, void *ud, char *err,
+                    size_t errlen);
 
 /* ---- status ---- */
 typedef struct sched_task_status {
