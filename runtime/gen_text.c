@@ -5,22 +5,18 @@
 #include <string.h>
 
 #include "gen_text.h"
+#include "swarm_buf.h"
 
 int rt_textbuf_add(rt_textbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return 0;
+    /* the growth is common/'s swarm_buf; rt_textbuf keeps its field names for
+     * generate.c and batch.c */
+    swarm_buf sb = {b->p, b->len, b->cap, false};
+    swarm_buf_putn(&sb, s, n);
+    b->p = sb.s;
+    b->len = sb.n;
+    b->cap = sb.cap;
+    return sb.oom ? -1 : 0;
 }
 
 /* Earliest stop-string match that ends within the last `added` bytes. */
