@@ -32,6 +32,7 @@
 #define CLI_TIMEOUT_MS 10000
 #define CLI_MAX_JOB_BYTES (4 * 1024 * 1024)
 #define CLI_MAX_UPLOAD_BYTES ((size_t)1 << 30) /* a job file with a long fanout.items list */
+#define CLI_SUBMIT_TIMEOUT_MS 300000 /* longest wait for a Submit's (or upload part's) answer */
 /* how a worker's output starts when its input was cut (worker/backend_embedded.c) */
 #define CLI_TRUNCATED_MARK "[input truncated"
 
@@ -229,8 +230,8 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
     char *base = dirname(dir);
     if (upload) {
         char err[2048];
-        int rc =
-            cli_upload_job(c, buf, n, is, ie, base, 60000, job_id, cap, total, err, sizeof(err));
+        int rc = cli_upload_job(c, buf, n, is, ie, base, CLI_SUBMIT_TIMEOUT_MS, job_id, cap, total,
+                                err, sizeof(err));
         free(buf);
         if (rc != 0) fprintf(stderr, "swarm submit: %s: %s\n", file, err);
         return rc;
@@ -244,7 +245,9 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
     Swarm__Envelope *reply = NULL;
     char err[2048];
     uint32_t code = 0;
-    int rc = cli_client_call(c, &env, 60000, &reply, &code, err, sizeof(err));
+    /* swarmd answers once every task is stored: a fanout.lines or glob job of
+     * 1,000,000 tasks takes ~40 s to stage on a loaded 2-core machine */
+    int rc = cli_client_call(c, &env, CLI_SUBMIT_TIMEOUT_MS, &reply, &code, err, sizeof(err));
     free(buf);
     if (rc != 0) {
         fprintf(stderr, "swarm submit: %s: %s\n", file, err);
