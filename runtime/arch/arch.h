@@ -31,6 +31,12 @@ typedef struct {
 void rt_matmul_multi(rt_pool *pool, const rt_mm_out *outs, int n_outs, const float *x, int64_t ldx,
                      int64_t nb);
 
+/* The integer matmuls hand the pool units of RT_ROW_GROUP weight rows, so a
+ * thread's range starts and ends on a multiple of 16 rows (of each weight,
+ * of each expert): a layout that interleaves groups of up to 16 rows (weight
+ * repacking at load) is never cut. Only the last group of a weight is short. */
+#define RT_ROW_GROUP 16
+
 /* vd->gemm over nr rows (row_bytes apart) and nt quantized activation rows,
  * in row tiles small enough to stay in L2 while each token group reuses
  * them; the same bits as one gemm call (a kernel's result per (row, token)

@@ -138,7 +138,7 @@ typedef struct {
     size_t row_bytes;
     const uint8_t *xq;
     size_t xq_stride;
-    int64_t nb, n;
+    int64_t nb, n, rows;
     const rt_vec_dot_traits *vd;
 } qmatmul_job;
 
@@ -160,9 +160,12 @@ void rt_gemm_tiled(const rt_vec_dot_traits *vd, const uint8_t *w, size_t row_byt
     }
 }
 
-static void qmatmul_rows(void *ctx, int64_t begin, int64_t end)
+/* units [ub, ue) of RT_ROW_GROUP rows */
+static void qmatmul_units(void *ctx, int64_t ub, int64_t ue)
 {
     const qmatmul_job *j = ctx;
+    const int64_t begin = ub * RT_ROW_GROUP;
+    const int64_t end = ue * RT_ROW_GROUP < j->rows ? ue * RT_ROW_GROUP : j->rows;
     rt_gemm_tiled(j->vd, j->base + (size_t)begin * j->row_bytes, j->row_bytes, end - begin, j->xq,
                   j->xq_stride, j->nb, j->n, j->y + begin, j->ldy);
 }
@@ -182,12 +185,13 @@ static int qmatmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, con
     if (!xq) return -1;
     for (int64_t b = 0; b < nb; b++)
         vd->quantize_act(x + b * ldx, xq + (size_t)b * arow, n);
-    qmatmul_job j = {y, ldy, base, w->row_bytes, xq, arow, nb, n, vd};
+    qmatmul_job j = {y, ldy, base, w->row_bytes, xq, arow, nb, n, rows, vd};
+    const int64_t units = (rows + RT_ROW_GROUP - 1) / RT_ROW_GROUP;
     /* same threshold as the float path (see rt_matmul) */
     if (!pool || rows * n * nb < 262144)
-        qmatmul_rows(&j, 0, rows);
+        qmatmul_units(&j, 0, units);
     else
-        rt_pool_for(pool, rows, nb > 1 ? 4 : 16, qmatmul_rows, &j);
+        rt_pool_for(pool, units, 1, qmatmul_units, &j);
     free(xq);
     return 0;
 }
@@ -200,14 +204,15 @@ static int qmatmul(rt_pool *pool, float *y, int64_t ldy, const rt_weight *w, con
 typedef struct {
     const rt_mm_out *outs;
     int n_outs;
-    int64_t cum[RT_MM_MAX + 1]; /* first row of each output in the index space */
+    int64_t cum[RT_MM_MAX + 1]; /* first unit (RT_ROW_GROUP rows) of each output */
     const uint8_t *xq;
     size_t xq_stride;
     int64_t nb, n;
     const rt_vec_dot_traits *vd[RT_MM_MAX];
 } qmulti_job;
 
-static void qmulti_rows(void *ctx, int64_t b, int64_t e)
+/* units [b, e) of the outputs' concatenated row groups */
+static void qmulti_units(void *ctx, int64_t b, int64_t e)
 {
     const qmulti_job *j = ctx;
     int i = 0;
@@ -215,14 +220,15 @@ static void qmulti_rows(void *ctx, int64_t b, int64_t e)
         while (j->cum[i + 1] <= b)
             i++;
         const rt_mm_out *o = &j->outs[i];
-        const int64_t r0 = b - j->cum[i];
-        const int64_t r1 = (e < j->cum[i + 1] ? e : j->cum[i + 1]) - j->cum[i];
         const rt_weight *w = o->w;
+        const int64_t u1 = (e < j->cum[i + 1] ? e : j->cum[i + 1]) - j->cum[i];
+        const int64_t r0 = (b - j->cum[i]) * RT_ROW_GROUP;
+        const int64_t r1 = u1 * RT_ROW_GROUP < w->ne[1] ? u1 * RT_ROW_GROUP : w->ne[1];
         const uint8_t *base =
             w->data + ((size_t)o->expert * (size_t)w->ne[1] + (size_t)r0) * w->row_bytes;
         rt_gemm_tiled(j->vd[i], base, w->row_bytes, r1 - r0, j->xq, j->xq_stride, j->nb, j->n,
                       o->y + r0, o->ldy);
-        b = j->cum[i] + r1;
+        b = j->cum[i] + u1;
     }
 }
 
@@ -236,7 +242,7 @@ void rt_matmul_multi(rt_pool *pool, const rt_mm_out *outs, int n_outs, const flo
         const rt_weight *w = outs[i].w;
         j.vd[i] = rt_type_vec_dot(w->type);
         fused = j.vd[i] && w->ne[0] == outs[0].w->ne[0] && j.vd[i]->act_type == j.vd[0]->act_type;
-        j.cum[i + 1] = j.cum[i] + (fused ? w->ne[1] : 0);
+        j.cum[i + 1] = j.cum[i] + (fused ? (w->ne[1] + RT_ROW_GROUP - 1) / RT_ROW_GROUP : 0);
     }
     j.n = outs[0].w->ne[0];
     const size_t arow = fused ? rt_type_row_size(j.vd[0]->act_type, j.n) : 0;
@@ -250,12 +256,12 @@ void rt_matmul_multi(rt_pool *pool, const rt_mm_out *outs, int n_outs, const flo
         j.vd[0]->quantize_act(x + b * ldx, xq + (size_t)b * arow, j.n);
     j.xq = xq;
     j.xq_stride = arow;
-    const int64_t rows = j.cum[n_outs];
+    const int64_t units = j.cum[n_outs];
     /* same threshold as rt_matmul */
-    if (!pool || rows * j.n * nb < 262144)
-        qmulti_rows(&j, 0, rows);
+    if (!pool || units * RT_ROW_GROUP * j.n * nb < 262144)
+        qmulti_units(&j, 0, units);
     else
-        rt_pool_for(pool, rows, nb > 1 ? 4 : 16, qmulti_rows, &j);
+        rt_pool_for(pool, units, 1, qmulti_units, &j);
     free(xq);
 }
 

@@ -142,6 +142,7 @@ typedef struct {
     int64_t ff, E;
     const uint8_t *xq; /* gathered quantized inputs [slot][arow] */
     size_t arow, hrow;
+    int64_t upd;      /* RT_ROW_GROUP units per expert in the down job */
     int64_t rb, upe;  /* ff rows per gate/up unit (a multiple of the down
                        * quantizer's block) and units per expert */
     int64_t hblk;     /* elements per block of the down activation type */
@@ -209,18 +210,21 @@ static void moe_gate_up(void *ctx, int64_t b, int64_t e)
     }
 }
 
+/* units [b, e) of the index space (expert k, row group q) = k * upd + q */
 static void moe_down(void *ctx, int64_t b, int64_t e)
 {
     const moe_job *j = ctx;
     const rt_layer *ly = j->ly;
     while (b < e) {
-        const int64_t k = b / j->E, r0 = b % j->E;
-        const int64_t r1 = e - k * j->E < j->E ? e - k * j->E : j->E;
+        const int64_t k = b / j->upd, q0 = b % j->upd;
+        const int64_t q1 = e - k * j->upd < j->upd ? e - k * j->upd : j->upd;
+        const int64_t r0 = q0 * RT_ROW_GROUP;
+        const int64_t r1 = q1 * RT_ROW_GROUP < j->E ? q1 * RT_ROW_GROUP : j->E;
         const int32_t ex = j->ids[k], s0 = j->off[k], nt = j->off[k + 1] - s0;
         rt_gemm_tiled(j->vdn, expert_rows(&ly->down_exps, ex, r0), ly->down_exps.row_bytes, r1 - r0,
                       j->hq + (size_t)s0 * j->hrow, j->hrow, nt, j->ff,
                       j->yo + (int64_t)s0 * j->E + r0, j->E);
-        b = k * j->E + r1;
+        b = k * j->upd + q1;
     }
 }
 
@@ -286,7 +290,8 @@ static int moe_experts_int(const rt_model *m, const rt_layer *ly, rt_scratch *s,
      * (the same threshold as rt_matmul) */
     rt_pool *pool = (int64_t)n * ff * E < 262144 ? NULL : m->pool;
     rt_pool_for(pool, j.n_act * j.upe, 1, moe_gate_up, &j);
-    rt_pool_for(pool, j.n_act * E, E / 16 > 0 ? E / 16 : 1, moe_down, &j);
+    j.upd = (E + RT_ROW_GROUP - 1) / RT_ROW_GROUP;
+    rt_pool_for(pool, j.n_act * j.upd, 1, moe_down, &j);
     /* a token's experts are added in ascending expert id, whatever the batch */
     for (int32_t k = 0; k < j.n_act; k++) {
         const int32_t ex = j.ids[k];
