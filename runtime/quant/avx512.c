@@ -168,24 +168,32 @@ RT_AVX512 RT_INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1)
  * exactly nothing. */
 enum { Q8_TR = 4, Q8_TT = 8, Q8_PAIR = 192 };
 
+/* One pair of blocks i, i+1 of a Q8_0 activation row (a at block i; two = 0
+ * when block i is the last): its codes, corrections and lane scales. */
+RT_AVX512 RT_INLINE void q8_0_act_pair(const uint8_t *a, int two, __m512i *X, __m512i *NC,
+                                       __m512 *DX)
+{
+    if (two) {
+        *X = load_2x32(a + 2, a + 36);
+        *DX = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(a)), _mm512_set1_ps(h2f(a + 34)));
+    } else {
+        *X = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2)));
+        *DX = _mm512_maskz_mov_ps(0x00FF, _mm512_set1_ps(h2f(a)));
+    }
+    *NC = _mm512_sub_epi32(
+        _mm512_setzero_si512(),
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), *X));
+}
+
 RT_AVX512 static void q8_0_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
 {
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
     for (int64_t i = 0; i < nb; i += 2, a += 68, dst += Q8_PAIR) {
-        __m512i X;
-        __m512 dx;
-        if (i + 1 < nb) {
-            X = load_2x32(a + 2, a + 36);
-            dx = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(a)), _mm512_set1_ps(h2f(a + 34)));
-        } else {
-            X = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(a + 2)));
-            dx = _mm512_maskz_mov_ps(0x00FF, _mm512_set1_ps(h2f(a)));
-        }
-        const __m512i nc = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, X));
+        __m512i X, NC;
+        __m512 DX;
+        q8_0_act_pair(a, i + 1 < nb, &X, &NC, &DX);
         _mm512_storeu_si512((void *)dst, X);
-        _mm512_storeu_si512((void *)(dst + 64), nc);
-        _mm512_storeu_ps((float *)(dst + 128), dx);
+        _mm512_storeu_si512((void *)(dst + 64), NC);
+        _mm512_storeu_ps((float *)(dst + 128), DX);
     }
 }
 
@@ -222,7 +230,7 @@ RT_AVX512 RT_INLINE void mxfp4_pair(const uint8_t *b, int two, __m512i *W, __m51
  * and T are, so a token's result does not depend on its neighbours. */
 RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
                                    const uint8_t *const *xp, const int T, int64_t nb, float *out,
-                                   int64_t ldo, const int mx)
+                                   int64_t ldo, const int mx, const int raw)
 {
     __m512 acc[Q8_TR][Q8_TT];
     for (int r = 0; r < R; r++)
@@ -253,10 +261,16 @@ RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
             }
         }
         for (int t = 0; t < T; t++) {
-            const uint8_t *a = xp[t] + Q8_PAIR * (size_t)p;
-            const __m512i X = _mm512_loadu_si512((const void *)a);
-            const __m512i NC = _mm512_loadu_si512((const void *)(a + 64));
-            const __m512 DX = _mm512_loadu_ps((const float *)(a + 128));
+            __m512i X, NC;
+            __m512 DX;
+            if (raw) { /* vec_dot: the Q8_0 row itself, no layout pass */
+                q8_0_act_pair(xp[t] + 34 * (size_t)i, i + 1 < nb, &X, &NC, &DX);
+            } else {
+                const uint8_t *a = xp[t] + Q8_PAIR * (size_t)p;
+                X = _mm512_loadu_si512((const void *)a);
+                NC = _mm512_loadu_si512((const void *)(a + 64));
+                DX = _mm512_loadu_ps((const float *)(a + 128));
+            }
             for (int r = 0; r < R; r++) {
                 const __m512i s = _mm512_dpbusd_epi32(NC, W[r], X);
                 acc[r][t] =
@@ -271,7 +285,7 @@ RT_AVX512 RT_INLINE void q8_0_tile(const uint8_t *w, size_t ws, const int R,
 
 #define Q8_TILE(r, t)                                                                              \
     case (r)*16 + (t):                                                                             \
-        q8_0_tile(w, ws, r, xp, t, nb, out, ldo, MX);                                              \
+        q8_0_tile(w, ws, r, xp, t, nb, out, ldo, MX, 0);                                           \
         break;
 
 #define MX 0
@@ -354,8 +368,9 @@ RT_AVX512 void rt_gemm_q8_0_avx512(const void *w, size_t w_stride, int64_t nr, c
 
 RT_AVX512 float rt_vec_dot_q8_0_avx512(const void *w, const void *xq, int64_t n)
 {
+    const uint8_t *xs[1] = {xq};
     float r;
-    gemm_q8act(w, 0, 1, xq, 0, 1, n, &r, 1, 0);
+    q8_0_tile(w, 0, 1, xs, 1, n / 32, &r, 1, 0, 1);
     return r;
 }
 
@@ -365,11 +380,39 @@ RT_AVX512 void rt_gemm_mxfp4_avx512(const void *w, size_t w_stride, int64_t nr, 
     gemm_q8act(w, w_stride, nr, xq, x_stride, nt, n, out, ldo, 1);
 }
 
+/* One row, one token, one block per 256-bit step on the rows as they are:
+ * block i's lanes are those the tiles give it (lanes 0-7 of a pair for even
+ * i, 8-15 for odd i), each with the same integer sum, scale product and FMA,
+ * and the final sum is over the same 16 lanes in the same order, so the
+ * result has the tiles' bits (the lanes a lone last block leaves alone only
+ * ever get +0 added there). Cheaper than a 1 x 1 tile for a lone row. */
+RT_AVX512 RT_INLINE __m256 mxfp4_block_step(const uint8_t *b, const uint8_t *a, __m256 acc)
+{
+    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m128i v = _mm_loadu_si128((const __m128i *)(b + 1));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
+    const __m256i W = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nib);
+    /* |w| x sign-moved x: the same exact integer sums as the tiles' offset
+     * codes, one multiply instead of two when nothing is shared */
+    const __m256i X = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(a + 2)), W);
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(W), X);
+    const float sc = rt_e8m0_half(b[0]) * h2f(a);
+    return _mm256_fmadd_ps(_mm256_set1_ps(sc), _mm256_cvtepi32_ps(s), acc);
+}
+
 RT_AVX512 float rt_vec_dot_mxfp4_avx512(const void *w, const void *xq, int64_t n)
 {
-    float r;
-    gemm_q8act(w, 0, 1, xq, 0, 1, n, &r, 1, 1);
-    return r;
+    const uint8_t *b = w, *a = xq;
+    const int64_t nb = n / 32;
+    __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        even = mxfp4_block_step(b + 17 * i, a + 34 * i, even);
+        odd = mxfp4_block_step(b + 17 * (i + 1), a + 34 * (i + 1), odd);
+    }
+    if (i < nb) even = mxfp4_block_step(b + 17 * i, a + 34 * i, even);
+    return _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_castps256_ps512(even), odd, 1));
 }
 
 /* ---- Q4_K x Q8_K ---- */
@@ -441,7 +484,7 @@ static const uint16_t q4k_pack_idx[3][32] = {
 
 RT_AVX512 RT_INLINE void q4_K_tile(const uint8_t *w, size_t ws, const int R,
                                    const uint8_t *const *xp, const int T, int64_t nb, float *out,
-                                   int64_t ldo)
+                                   int64_t ldo, const int raw)
 {
     __m512 acc[Q4_TR][Q4_TT];
     for (int r = 0; r < R; r++)
@@ -476,12 +519,25 @@ RT_AVX512 RT_INLINE void q4_K_tile(const uint8_t *w, size_t ws, const int R,
             }
         }
         for (int t = 0; t < T; t++) {
-            const uint8_t *a = xp[t] + Q4_BLK * (size_t)i;
             __m512i X[4];
-            for (int k = 0; k < 4; k++)
-                X[k] = _mm512_loadu_si512((const void *)(a + 64 * k));
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)(a + 256));
-            const __m512 dx = _mm512_set1_ps(*(const float *)(a + 288));
+            __m256i bs;
+            float dxs;
+            if (raw) { /* vec_dot: the Q8_K row, chunks swapped in registers */
+                const uint8_t *a = xp[t] + 292 * (size_t)i;
+                X[0] = load_2x32(a + 4, a + 68);
+                X[1] = load_2x32(a + 36, a + 100);
+                X[2] = load_2x32(a + 132, a + 196);
+                X[3] = load_2x32(a + 164, a + 228);
+                bs = _mm256_loadu_si256((const __m256i *)(a + 260));
+                memcpy(&dxs, a, 4);
+            } else {
+                const uint8_t *a = xp[t] + Q4_BLK * (size_t)i;
+                for (int k = 0; k < 4; k++)
+                    X[k] = _mm512_loadu_si512((const void *)(a + 64 * k));
+                bs = _mm256_loadu_si256((const __m256i *)(a + 256));
+                memcpy(&dxs, a + 288, 4);
+            }
+            const __m512 dx = _mm512_set1_ps(dxs);
             for (int r = 0; r < R; r++) {
                 const __m512i z = _mm512_setzero_si512();
                 __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][0], X[0]),
@@ -505,7 +561,7 @@ RT_AVX512 RT_INLINE void q4_K_tile(const uint8_t *w, size_t ws, const int R,
 
 #define Q4_TILE(r, t)                                                                              \
     case (r)*16 + (t):                                                                             \
-        q4_K_tile(w, ws, r, xp, t, nb, out, ldo);                                                  \
+        q4_K_tile(w, ws, r, xp, t, nb, out, ldo, 0);                                               \
         break;
 
 RT_AVX512 static void q4_K_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xp,
@@ -554,8 +610,9 @@ RT_AVX512 void rt_gemm_q4_K_avx512(const void *w, size_t w_stride, int64_t nr, c
 
 RT_AVX512 float rt_vec_dot_q4_K_avx512(const void *w, const void *xq, int64_t n)
 {
+    const uint8_t *xs[1] = {xq};
     float r;
-    rt_gemm_q4_K_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
+    q4_K_tile(w, 0, 1, xs, 1, n / RT_QK_K, &r, 1, 1);
     return r;
 }
 
