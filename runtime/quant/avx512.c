@@ -622,7 +622,8 @@ RT_AVX512 float rt_vec_dot_q4_K_avx512(const void *w, const void *xq, int64_t n)
  * Codes q are unsigned 0..63, so vpdpbusd sums four products per lane
  * (<= 4 * 63 * 127, fits int16); two results packed to int16 meet the
  * 16-element sub-blocks' signed scales in one vpdpwssd, as for Q4_K. The
- * -32 offset is sum_s sc[s] * 32 * bsum[s], subtracted in the integer sum. */
+ * codes' -32 offset is folded into where each integer sum starts (see
+ * q6_K_act_prep), so no per-(row, token) correction is left. */
 enum { Q6_TR = 2, Q6_TT = 8 };
 
 /* vpermw indices: word w of 128-bit lane q of half h's packed sums takes
@@ -637,8 +638,8 @@ static const uint16_t q6k_pack_idx[2][32] = {
 #undef Q6I
 
 RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
-                                   const uint8_t *const *xs, const int T, int64_t nb, float *out,
-                                   int64_t ldo)
+                                   const uint8_t *const *xs, const uint8_t *const *nc, const int T,
+                                   int64_t nb, float *out, int64_t ldo, const int raw)
 {
     __m512 acc[Q6_TR][Q6_TT];
     for (int r = 0; r < R; r++)
@@ -677,19 +678,24 @@ RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
             __m512i X[4];
             for (int k = 0; k < 4; k++)
                 X[k] = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)(a + 260));
             float dxs;
             memcpy(&dxs, a, 4);
             const __m512 dx = _mm512_set1_ps(dxs);
+            /* the sums start at -32 x (four codes' sum) per lane: prepared
+             * once per call, or computed here for a lone vec_dot (the same
+             * integers lane by lane, so the same bits) */
+            __m512i N[4];
+            for (int k = 0; k < 4; k++)
+                N[k] = raw ? _mm512_sub_epi32(_mm512_setzero_si512(),
+                                              _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                                  _mm512_set1_epi8(32), X[k]))
+                           : _mm512_loadu_si512((const void *)(nc[t] + 256 * (size_t)i + 64 * k));
             for (int r = 0; r < R; r++) {
-                const __m512i z = _mm512_setzero_si512();
-                __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][0], X[0]),
-                                                _mm512_dpbusd_epi32(z, W[r][1], X[1]));
-                __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, W[r][2], X[2]),
-                                                _mm512_dpbusd_epi32(z, W[r][3], X[3]));
-                __m512i is = _mm512_dpwssd_epi32(_mm512_madd_epi16(p0, S[r][0]), p1, S[r][1]);
-                __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(bs, SC[r]), 5);
-                is = _mm512_sub_epi32(is, _mm512_zextsi256_si512(off));
+                __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(N[0], W[r][0], X[0]),
+                                                _mm512_dpbusd_epi32(N[1], W[r][1], X[1]));
+                __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(N[2], W[r][2], X[2]),
+                                                _mm512_dpbusd_epi32(N[3], W[r][3], X[3]));
+                const __m512i is = _mm512_dpwssd_epi32(_mm512_madd_epi16(p0, S[r][0]), p1, S[r][1]);
                 acc[r][t] =
                     _mm512_fmadd_ps(_mm512_mul_ps(D[r], dx), _mm512_cvtepi32_ps(is), acc[r][t]);
             }
@@ -702,11 +708,12 @@ RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
 
 #define Q6_TILE(r, t)                                                                              \
     case (r)*16 + (t):                                                                             \
-        q6_K_tile(w, ws, r, xs, t, nb, out, ldo);                                                  \
+        q6_K_tile(w, ws, r, xs, nc, t, nb, out, ldo, 0);                                           \
         break;
 
 RT_AVX512 static void q6_K_tile_any(const uint8_t *w, size_t ws, int R, const uint8_t *const *xs,
-                                    int T, int64_t nb, float *out, int64_t ldo)
+                                    const uint8_t *const *nc, int T, int64_t nb, float *out,
+                                    int64_t ldo)
 {
     switch (R * 16 + T) {
         RT_TILES_T8(Q6_TILE, 2)
@@ -717,27 +724,58 @@ RT_AVX512 static void q6_K_tile_any(const uint8_t *w, size_t ws, int R, const ui
 }
 #undef Q6_TILE
 
+/* -32 x (sum of four codes) per int32 lane of each 64-code chunk of a Q8_K
+ * row, 256 bytes a block: the Q6_K codes' offset, folded into the start of
+ * each integer sum (|sum| <= 4 * 32 * 127 stays in int16 range). */
+RT_AVX512 static void q6_K_act_prep(const uint8_t *a, int64_t nb, uint8_t *dst)
+{
+    const __m512i k32 = _mm512_set1_epi8(32), z = _mm512_setzero_si512();
+    for (int64_t i = 0; i < nb; i++, a += 292, dst += 256)
+        for (int k = 0; k < 4; k++) {
+            const __m512i X = _mm512_loadu_si512((const void *)(a + 4 + 64 * k));
+            _mm512_storeu_si512((void *)(dst + 64 * k),
+                                _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, k32, X)));
+        }
+}
+
 RT_AVX512 void rt_gemm_q6_K_avx512(const void *w, size_t w_stride, int64_t nr, const void *xq,
                                    size_t x_stride, int64_t nt, int64_t n, float *out, int64_t ldo)
 {
+    enum { STACK = 49152 };
     const int64_t nb = n / RT_QK_K;
+    const size_t per_tok = (size_t)nb * 256;
+    _Alignas(64) uint8_t stack[STACK];
+    uint8_t *heap = NULL, *buf = stack;
+    if (per_tok * Q6_TT > STACK) { /* rows over 6144 elements */
+        heap = malloc(per_tok * Q6_TT);
+        if (!heap) {
+            rt_gemm_generic(rt_vec_dot_q6_K, w, w_stride, nr, xq, x_stride, nt, n, out, ldo);
+            return;
+        }
+        buf = heap;
+    }
     for (int64_t t0 = 0; t0 < nt; t0 += Q6_TT) {
         const int tn = (int)(nt - t0 < Q6_TT ? nt - t0 : Q6_TT);
-        const uint8_t *xs[Q6_TT];
-        for (int t = 0; t < tn; t++)
+        const uint8_t *xs[Q6_TT], *nc[Q6_TT];
+        for (int t = 0; t < tn; t++) {
             xs[t] = (const uint8_t *)xq + (size_t)(t0 + t) * x_stride;
+            nc[t] = buf + (size_t)t * per_tok;
+            q6_K_act_prep(xs[t], nb, buf + (size_t)t * per_tok);
+        }
         for (int64_t r0 = 0; r0 < nr; r0 += Q6_TR) {
             const int rn = (int)(nr - r0 < Q6_TR ? nr - r0 : Q6_TR);
-            q6_K_tile_any((const uint8_t *)w + (size_t)r0 * w_stride, w_stride, rn, xs, tn, nb,
+            q6_K_tile_any((const uint8_t *)w + (size_t)r0 * w_stride, w_stride, rn, xs, nc, tn, nb,
                           out + t0 * ldo + r0, ldo);
         }
     }
+    free(heap);
 }
 
 RT_AVX512 float rt_vec_dot_q6_K_avx512(const void *w, const void *xq, int64_t n)
 {
+    const uint8_t *xs[1] = {xq};
     float r;
-    rt_gemm_q6_K_avx512(w, 0, 1, xq, 0, 1, n, &r, 1);
+    q6_K_tile(w, 0, 1, xs, NULL, 1, n / RT_QK_K, &r, 1, 1);
     return r;
 }
 
