@@ -58,7 +58,15 @@ def wait_done(sw, jid, timeout):
     deadline = time.time() + timeout * e2e.SLOW
     state = None
     while time.time() < deadline:
-        for line in sw.cli("status").stdout.splitlines():
+        p = sw.cli("status", check_rc=False)
+        if p.returncode != 0:
+            # swarmd answers Status through Redis: while a 1,000,000-task job's
+            # result (~100 MB) is assembled by finish.lua, Redis is busy for longer
+            # than the CLI's 10 s; say so and ask again
+            check("no answer from swarmd" in p.stderr, "swarm status: %s" % p.stderr[-500:])
+            print("wait: swarm status got no answer (%s); asking again" % p.stderr.strip()[-80:])
+            continue
+        for line in p.stdout.splitlines():
             if line.startswith(jid + " "):
                 state = line.split("state=")[1].split()[0]
         if state in ("done", "failed", "cancelled"):
