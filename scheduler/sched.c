@@ -21,6 +21,7 @@
 /* enum sched_script (S_SUBMIT ... S_COUNT) and sched_script_src[], both
  * generated from the one list in embed_lua.cmake. */
 #include "sched_scripts.h"
+#include "swarm_clock.h"
 
 struct sched {
     uv_loop_t *loop;
@@ -61,9 +62,7 @@ struct sched_op {
 
 uint64_t sched_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return swarm_wall_ms();
 }
 
 const char *sched_reply_str(const redisReply *r)

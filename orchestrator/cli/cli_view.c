@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "swarm_clock.h"
+
 uint64_t cli_view_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return swarm_wall_ms();
 }
 
 int cli_view_terminal(const char *state)

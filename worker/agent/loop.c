@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "agent_internal.h"
+#include "swarm_clock.h"
 
 #define LOOP_DEFAULT_STEPS 16
 #define LOOP_DEFAULT_STEP_TOKENS 256
@@ -35,13 +36,6 @@ typedef struct {
     agent_msg *v;
     size_t n, cap;
 } msg_list;
-
-static uint64_t loop_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -543,7 +537,7 @@ int agent_loop_run(const agent_loop_cfg *cfg, agent_loop_result *res, char *err,
     uint32_t step_tokens = b->step_tokens ? b->step_tokens : LOOP_DEFAULT_STEP_TOKENS;
     size_t obs_cap = b->observation_bytes ? b->observation_bytes : LOOP_DEFAULT_OBS;
     size_t ctx_chars = cfg->model.ctx_chars ? cfg->model.ctx_chars : LOOP_DEFAULT_CTX_CHARS;
-    uint64_t now = cfg->now_ms ? cfg->now_ms : loop_now_ms();
+    uint64_t now = cfg->now_ms ? cfg->now_ms : swarm_wall_ms();
 
     msg_list msgs = {0};
     loop_counters c = {.started_ms = now};
@@ -584,7 +578,7 @@ int agent_loop_run(const agent_loop_cfg *cfg, agent_loop_result *res, char *err,
             break;
         }
         uint32_t step = c.step + 1;
-        uint64_t t0 = loop_now_ms();
+        uint64_t t0 = swarm_wall_ms();
         if (b->wall_ms && t0 >= c.started_ms + b->wall_ms) {
             snprintf(err, errlen,
                      "agent wall time budget of %llu ms exceeded after %u steps (counted from the "
@@ -644,7 +638,7 @@ int agent_loop_run(const agent_loop_cfg *cfg, agent_loop_result *res, char *err,
         }
         c.step = step;
         char *record =
-            record_make(cfg, step, &reply, calls_out, c.tokens, final, loop_now_ms() - t0);
+            record_make(cfg, step, &reply, calls_out, c.tokens, final, swarm_wall_ms() - t0);
         char *ckpt = checkpoint_make(&msgs, &c, cfg->env ? cfg->env->journal : NULL);
         int stop = 0;
         if (cfg->hooks.on_step)

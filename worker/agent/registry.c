@@ -123,13 +123,6 @@ size_t agent_env_cap(const agent_env *env)
     return env && env->observation_cap ? env->observation_cap : AGENT_OBS_CAP_DEFAULT;
 }
 
-static int64_t now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------ canonical JSON */
 
 static int cmp_keys(const void *a, const void *b)
@@ -411,7 +404,7 @@ int agent_registry_call(agent_registry *r, agent_env *env, const char *name, con
     copy_id(a.agent_id, sizeof a.agent_id, env->agent_id);
     copy_id(a.tool, sizeof a.tool, name);
     a.step = step;
-    a.started_ms = now_unix_ms();
+    a.started_ms = (int64_t)swarm_wall_ms();
     int64_t t0 = (int64_t)swarm_clock_ms();
     a.bytes_in = args_json ? strlen(args_json) : 0;
 
