@@ -8,11 +8,11 @@
 #   3. the same through a real swarm (redis, swarmd, one worker; embedded
 #      engine), 8 slots vs 1 slot (tests/bench/bench_swarm.py)
 # usage: tests/bench/bench_batch.sh [BUILD_DIR] [MODEL.gguf] [TASKS] [MAX_TOKENS]
-#   defaults: build-h13, /work/models/olmoe-q4_k_m.gguf, 64, 16
+#   defaults: build, /work/models/olmoe-q4_k_m.gguf, 64, 16
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-build=${1:-$src/build-h13}
+build=${1:-$src/build}
 model=${2:-/work/models/olmoe-q4_k_m.gguf}
 tasks=${3:-64}
 maxtok=${4:-16}
