@@ -14,6 +14,10 @@
  * in the model name ("name (arch, ctx N, kv M MiB)"); SWARM_KV_BUDGET_MB and
  * SWARM_PREFIX_CACHE_MB override the defaults (half / an eighth of the
  * memory available at start).
+ * Sub-tasks that start together wait for the one prefill of their shared
+ * head (emb_prefill_wait) instead of each evaluating it; SWARM_PREFILL_SHARE=0
+ * turns that off. SWARM_WORKER_TRACE=1 logs each sub-task's timeline and the
+ * engine's counters (steps, decoded and prefilled tokens) to stderr.
  * An item too long for the context is shortened (and marked as such) rather
  * than failing the task: a summary of a truncated file is still useful. The
  * output then starts with a "[input truncated ...]" line, so the cut is
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend_internal.h"
@@ -31,6 +36,16 @@ typedef struct {
     rt_model *model;
     int32_t n_ctx;
     size_t kv_budget, pc_bytes;
+    int share_wait; /* emb_prefill_wait on (SWARM_PREFILL_SHARE=0 turns it off, for A/B runs) */
+    int trace;      /* SWARM_WORKER_TRACE=1: one stderr line per sub-task (timeline, batch state) */
+    /* every slot (to see the prompts in prefill) and a copy of the last
+     * prompt whose prefill ended, so its KV is in the prefix cache; both
+     * guarded by mu (see emb_prefill_wait) */
+    struct emb_slot **slots;
+    int32_t cap_slots;
+    pthread_cond_t pf_cv;
+    int32_t *done_ids;
+    size_t done_n, done_cap;
     pthread_mutex_t mu; /* guards the lazy start of batch and n_slots */
     int32_t n_slots;
     rt_batch *batch; /* started on the first task, once every slot exists */
@@ -43,10 +58,101 @@ typedef struct {
     rt_grammar *g;
 } emb_grammar;
 
-typedef struct {
+typedef struct emb_slot {
     emb_backend *b;
+    int index;             /* creation order, named in trace lines */
+    const int32_t *pf_ids; /* the prompt in prefill, guarded by b->mu */
+    size_t pf_n;
     emb_grammar gram[RT_TOOL_CHOICE_NAMED + 1];
 } emb_slot;
+
+/* A prompt head shared with a prompt still in prefill must be this much
+ * longer than what the cache already holds before a task waits for it: one
+ * prefix-cache block (runtime/prefix_cache.h), the least it can reuse. */
+#define EMB_SHARE_MIN 32
+
+static size_t emb_common(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Sub-tasks of a job that start together (the first wave, 8 slots at once)
+ * would each evaluate the job's shared head, because the prefix cache only
+ * gets it when a prefill ends. So a prompt waits while another slot's prompt
+ * in prefill shares a head longer than the last finished prompt does (what
+ * the cache holds, approximately); it then reuses that head. Steady-state
+ * tasks share no more with each other than with the cache and never wait.
+ * The wait ends with the other prefill (its first token or its end). */
+static void emb_prefill_wait(emb_slot *s, const int32_t *ids, size_t n)
+{
+    emb_backend *b = s->b;
+    pthread_mutex_lock(&b->mu);
+    while (b->share_wait) {
+        size_t cached = emb_common(ids, n, b->done_ids, b->done_n), best = 0;
+        for (int32_t i = 0; i < b->n_slots; i++) {
+            emb_slot *o = b->slots[i];
+            if (o == s || !o->pf_ids) continue;
+            size_t c = emb_common(ids, n, o->pf_ids, o->pf_n);
+            if (c > best) best = c;
+        }
+        if (best < cached + EMB_SHARE_MIN) break;
+        pthread_cond_wait(&b->pf_cv, &b->mu);
+    }
+    s->pf_ids = ids;
+    s->pf_n = n;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* The slot's prefill ended (or the request did): release the waiters. */
+static void emb_prefill_done(emb_slot *s)
+{
+    emb_backend *b = s->b;
+    pthread_mutex_lock(&b->mu);
+    if (s->pf_ids) {
+        if (b->done_cap < s->pf_n) {
+            int32_t *nd = realloc(b->done_ids, s->pf_n * sizeof(int32_t));
+            if (nd) {
+                b->done_ids = nd;
+                b->done_cap = s->pf_n;
+            }
+        }
+        if (b->done_cap >= s->pf_n) {
+            memcpy(b->done_ids, s->pf_ids, s->pf_n * sizeof(int32_t));
+            b->done_n = s->pf_n;
+        }
+        s->pf_ids = NULL;
+        s->pf_n = 0;
+        pthread_cond_broadcast(&b->pf_cv);
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Seconds on the monotonic clock, for trace lines only. */
+static double emb_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A sub-task's timeline and the engine's counters when it ended: where a
+ * real swarm's slots lose time against the in-process batch (idle between a
+ * Result and the next Assign, prefill not reused, fewer sequences per step). */
+static void emb_trace(emb_backend *b, int slot, double t_submit, double t_end,
+                      const rt_batch_result *res, size_t n_prompt, uint32_t tokens)
+{
+    rt_batch_stats st;
+    rt_batch_get_stats(b->batch, &st);
+    fprintf(stderr,
+            "swarm-worker trace: slot %d submit %.3f end %.3f first %.3f s prompt %zu reused %zu "
+            "tokens %u | running %d queued %d steps %llu decoded %llu prefilled %llu\n",
+            slot, t_submit, t_end, res->t_first_s, n_prompt, res->n_reused, tokens, st.running,
+            st.queued, (unsigned long long)st.steps, (unsigned long long)st.decoded_tokens,
+            (unsigned long long)st.prefill_tokens);
+}
 
 /* Bytes from an environment variable in MiB, or def. */
 static size_t emb_env_mb(const char *name, size_t def)
@@ -113,11 +219,16 @@ static int emb_open(const char *model_path, int threads, void **impl, char **mod
         rt_session_free(probe);
     }
     pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->pf_cv, NULL);
     b->n_ctx = n_ctx;
     long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     size_t avail = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : (size_t)8 << 30;
     b->kv_budget = emb_env_mb("SWARM_KV_BUDGET_MB", avail / 2);
     b->pc_bytes = emb_env_mb("SWARM_PREFIX_CACHE_MB", avail / 8);
+    const char *tr = getenv("SWARM_WORKER_TRACE");
+    b->trace = tr && *tr && strcmp(tr, "0") != 0;
+    const char *sw = getenv("SWARM_PREFILL_SHARE");
+    b->share_wait = !(sw && strcmp(sw, "0") == 0);
     const char *name = rt_model_name(b->model);
     size_t n = strlen(name) + strlen(rt_model_arch(b->model)) + 64;
     *model_name = malloc(n);
@@ -139,6 +250,9 @@ static void emb_close(void *impl)
     rt_batch_free(b->batch);
     rt_model_free(b->model);
     pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->pf_cv);
+    free(b->slots);
+    free(b->done_ids);
     free(b);
 }
 
@@ -150,9 +264,23 @@ static int emb_slot_new(void *impl, void **slot, char *err, size_t errlen)
         return -1;
     }
     s->b = impl;
-    pthread_mutex_lock(&s->b->mu);
-    s->b->n_slots++;
-    pthread_mutex_unlock(&s->b->mu);
+    emb_backend *b = s->b;
+    pthread_mutex_lock(&b->mu);
+    if (b->n_slots == b->cap_slots) {
+        int32_t cap = b->cap_slots ? b->cap_slots * 2 : 8;
+        emb_slot **ns = realloc(b->slots, (size_t)cap * sizeof(*ns));
+        if (!ns) {
+            pthread_mutex_unlock(&b->mu);
+            free(s);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        b->slots = ns;
+        b->cap_slots = cap;
+    }
+    s->index = b->n_slots;
+    b->slots[b->n_slots++] = s;
+    pthread_mutex_unlock(&b->mu);
     *slot = s;
     return 0;
 }
@@ -161,6 +289,15 @@ static void emb_slot_free(void *slot)
 {
     emb_slot *s = slot;
     if (!s) return;
+    /* no longer one of the slots emb_prefill_wait looks at */
+    emb_backend *b = s->b;
+    pthread_mutex_lock(&b->mu);
+    for (int32_t i = 0; i < b->n_slots; i++)
+        if (b->slots[i] == s) {
+            b->slots[i] = b->slots[--b->n_slots];
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
     for (size_t i = 0; i < sizeof s->gram / sizeof s->gram[0]; i++) {
         free(s->gram[i].key);
         rt_grammar_free(s->gram[i].g);
@@ -204,6 +341,7 @@ typedef struct {
     wb_progress_fn progress;
     void *ud;
     int stopped;
+    emb_slot *slot; /* its prefill ends with the first token */
 } emb_gen;
 
 static int emb_on_token(void *ud, int32_t id, const char *piece, size_t len)
@@ -221,6 +359,7 @@ static int emb_on_token(void *ud, int32_t id, const char *piece, size_t len)
     g->len += len;
     g->buf[g->len] = 0;
     g->tokens++;
+    if (g->tokens == 1) emb_prefill_done(g->slot);
     if (g->progress && g->progress(g->ud, g->tokens, g->buf, g->len)) {
         g->stopped = 1;
         return 1;
@@ -296,7 +435,7 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
         free(ids);
         return -1;
     }
-    emb_gen g = {.progress = progress, .ud = ud};
+    emb_gen g = {.progress = progress, .ud = ud, .slot = s};
     rt_batch_request rq = {.prompt = ids, .n_prompt = n_ids};
     rq.sampling = rt_sampler_default_params();
     rq.sampling.temperature = t->temperature;
@@ -304,8 +443,12 @@ static int emb_run(void *slot, const wb_task *t, wb_progress_fn progress, void *
     rq.gen = (rt_generate_params){
         .n_predict = max_new, .stop_at_eog = true, .on_token = emb_on_token, .ud = &g};
     rt_batch_result res;
+    emb_prefill_wait(s, ids, n_ids);
+    double t_submit = s->b->trace ? emb_now_s() : 0;
     int rc = rt_batch_generate(bt, &rq, &res);
+    emb_prefill_done(s);
     free(ids);
+    if (s->b->trace) emb_trace(s->b, s->index, t_submit, emb_now_s(), &res, n_ids, g.tokens);
     if (rc < 0) snprintf(err, errlen, "%s", res.err);
     rt_batch_result_free(&res);
     if (rc != 0 && !g.stopped) {

@@ -117,6 +117,11 @@ class LocalSwarm:
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
+        # SWARM_BENCH_LOGS=DIR keeps the state dir (daemons' logs) for a look afterwards
+        keep = self.env.get("SWARM_BENCH_LOGS")
+        if keep:
+            shutil.copytree(self.state, os.path.join(keep, os.path.basename(self.tmp)),
+                            ignore=shutil.ignore_patterns("*.sock", "*.ipc"), dirs_exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
         return left
 
