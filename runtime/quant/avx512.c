@@ -385,33 +385,64 @@ RT_AVX512 void rt_gemm_mxfp4_avx512(const void *w, size_t w_stride, int64_t nr, 
  * i, 8-15 for odd i), each with the same integer sum, scale product and FMA,
  * and the final sum is over the same 16 lanes in the same order, so the
  * result has the tiles' bits (the lanes a lone last block leaves alone only
- * ever get +0 added there). Cheaper than a 1 x 1 tile for a lone row. */
-RT_AVX512 RT_INLINE __m256 mxfp4_block_step(const uint8_t *b, const uint8_t *a, __m256 acc)
+ * ever get +0 added there). Cheaper than a 1 x 1 tile for a lone row.
+ *
+ * Why the scales are done 16 blocks at a time: one scalar scale product per
+ * block (a byte to a power of two, a half to a float, a multiply, a
+ * broadcast) costs more shuffle-port work than the block's dot itself. Two
+ * gathers, one conversion and one multiply give 16 of them (the same
+ * float products), and each block then broadcasts its own from memory. */
+RT_AVX512 RT_INLINE __m256 mxfp4_block_step(const uint8_t *b, const uint8_t *a, const float *sc,
+                                            __m256 acc)
 {
-    const __m128i tab = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m256i tab = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m128i v = _mm_loadu_si128((const __m128i *)(b + 1));
-    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), m4);
-    const __m256i W = _mm256_shuffle_epi8(_mm256_set_m128i(tab, tab), nib);
+    /* the 16 code bytes in both halves; the high half shifted by 4 (its
+     * high nibbles, elements 16-31): a broadcast load, not a lane insert */
+    const __m256i nsh = _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 1)));
+    const __m256i W = _mm256_shuffle_epi8(tab, _mm256_and_si256(_mm256_srlv_epi16(v, nsh), m4));
     /* |w| x sign-moved x: the same exact integer sums as the tiles' offset
      * codes, one multiply instead of two when nothing is shared */
     const __m256i X = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(a + 2)), W);
     const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(W), X);
-    const float sc = rt_e8m0_half(b[0]) * h2f(a);
-    return _mm256_fmadd_ps(_mm256_set1_ps(sc), _mm256_cvtepi32_ps(s), acc);
+    return _mm256_fmadd_ps(_mm256_broadcast_ss(sc), _mm256_cvtepi32_ps(s), acc);
 }
 
 RT_AVX512 float rt_vec_dot_mxfp4_avx512(const void *w, const void *xq, int64_t n)
 {
     const uint8_t *b = w, *a = xq;
     const int64_t nb = n / 32;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i i17 = _mm512_mullo_epi32(lane, _mm512_set1_epi32(17));
+    const __m512i i34 = _mm512_mullo_epi32(lane, _mm512_set1_epi32(34));
+    const __m512i one = _mm512_set1_epi32(1), z = _mm512_setzero_si512();
+    _Alignas(64) float sc[16];
     __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        even = mxfp4_block_step(b + 17 * i, a + 34 * i, even);
-        odd = mxfp4_block_step(b + 17 * (i + 1), a + 34 * (i + 1), odd);
+    for (int64_t c = 0; c < nb; c += 16) {
+        const int k = (int)(nb - c < 16 ? nb - c : 16);
+        const __mmask16 m = (__mmask16)((1u << k) - 1);
+        const uint8_t *bc = b + 17 * c, *ac = a + 34 * c;
+        /* 4 bytes from each block's start: its exponent byte; from each
+         * activation block's start: its half scale (both within the block) */
+        const __m512i e = _mm512_and_si512(_mm512_mask_i32gather_epi32(z, m, i17, bc, 1),
+                                           _mm512_set1_epi32(0xFF));
+        const __m512i hx = _mm512_mask_i32gather_epi32(z, m, i34, ac, 1);
+        /* rt_e8m0_half bit for bit: 2^(e - 128), subnormal for e < 2 */
+        const __m512i eb =
+            _mm512_mask_blend_epi32(_mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2)),
+                                    _mm512_slli_epi32(_mm512_sub_epi32(e, one), 23),
+                                    _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e));
+        _mm512_store_ps(
+            sc, _mm512_mul_ps(_mm512_castsi512_ps(eb), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hx))));
+        int j = 0;
+        for (; j + 2 <= k; j += 2) { /* c is even: block c + j's parity is j's */
+            even = mxfp4_block_step(bc + 17 * j, ac + 34 * j, sc + j, even);
+            odd = mxfp4_block_step(bc + 17 * (j + 1), ac + 34 * (j + 1), sc + j + 1, odd);
+        }
+        if (j < k) even = mxfp4_block_step(bc + 17 * j, ac + 34 * j, sc + j, even);
     }
-    if (i < nb) even = mxfp4_block_step(b + 17 * i, a + 34 * i, even);
     return _mm512_reduce_add_ps(_mm512_insertf32x8(_mm512_castps256_ps512(even), odd, 1));
 }
 
@@ -637,6 +668,33 @@ static const uint16_t q6k_pack_idx[2][32] = {
 };
 #undef Q6I
 
+/* A Q6_K block's 256 codes (0..63) as four 64-code chunks, elements 64k to
+ * 64k + 63 in W[k]. Half h's 64 ql bytes hold, in their low nibbles,
+ * elements 128h + 0..63 and, in their high nibbles, 128h + 64..127; its 32
+ * qh bytes the two high bits of each (bits 0-1, 2-3, 4-5, 6-7 for the four
+ * 32-element quarters). Why this shape: one variable shift puts every
+ * code's high bits at bits 0-1 (low nibble's code) or 4-5 (high nibble's)
+ * of its byte, and a bit select (vpternlog) merges each nibble with them:
+ * six operations a half instead of eleven, the same codes. */
+RT_AVX512 RT_INLINE void q6_K_codes(const uint8_t *b, __m512i W[4])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m33 = _mm512_set1_epi8(0x33);
+    /* per 16-bit word: shift 0 in the low 256 bits (quarters 0 and 2 of the
+     * half), 2 in the high ones (quarters 1 and 3) */
+    const __m512i sh = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512((const void *)(b + 64 * h));
+        const __m512i qh =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+        /* u: bits 0-1 and 4-5 of each byte only (what a word shift moves
+         * across bytes is masked off) */
+        const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(qh, sh), m33);
+        /* 0xCA: m4 ? first : second, bit by bit */
+        W[2 * h] = _mm512_ternarylogic_epi32(m4, ql, _mm512_slli_epi16(u, 4), 0xCA);
+        W[2 * h + 1] = _mm512_ternarylogic_epi32(m4, _mm512_srli_epi16(ql, 4), u, 0xCA);
+    }
+}
+
 RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
                                    const uint8_t *const *xs, const uint8_t *const *nc, const int T,
                                    int64_t nb, float *out, int64_t ldo, const int raw)
@@ -645,11 +703,6 @@ RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
-    /* per 16-bit lane shifts of the broadcast qh: lower half of the vector
-     * holds codes of qa (bits 0-1 / 4-5), upper half codes of qc (2-3 / 6-7) */
-    const __m512i sha = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    const __m512i shb = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
     const __m512i ix0 = _mm512_loadu_si512((const void *)q6k_pack_idx[0]);
     const __m512i ix1 = _mm512_loadu_si512((const void *)q6k_pack_idx[1]);
     for (int64_t i = 0; i < nb; i++) {
@@ -662,16 +715,7 @@ RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
             SC[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
             S[r][0] = _mm512_permutexvar_epi16(ix0, _mm512_castsi256_si512(SC[r]));
             S[r][1] = _mm512_permutexvar_epi16(ix1, _mm512_castsi256_si512(SC[r]));
-            for (int h = 0; h < 2; h++) {
-                __m512i ql = _mm512_loadu_si512((const void *)(b + 64 * h));
-                __m512i qh =
-                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
-                __m512i ha = _mm512_and_si512(_mm512_srlv_epi16(qh, sha), m3);
-                __m512i hb = _mm512_and_si512(_mm512_srlv_epi16(qh, shb), m3);
-                W[r][2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(ha, 4));
-                W[r][2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                                  _mm512_slli_epi16(hb, 4));
-            }
+            q6_K_codes(b, W[r]);
         }
         for (int t = 0; t < T; t++) {
             const uint8_t *a = xs[t] + 292 * (size_t)i;
@@ -681,21 +725,28 @@ RT_AVX512 RT_INLINE void q6_K_tile(const uint8_t *w, size_t ws, const int R,
             float dxs;
             memcpy(&dxs, a, 4);
             const __m512 dx = _mm512_set1_ps(dxs);
-            /* the sums start at -32 x (four codes' sum) per lane: prepared
-             * once per call, or computed here for a lone vec_dot (the same
-             * integers lane by lane, so the same bits) */
+            /* the sums start at -32 x (four codes' sum) per lane, prepared
+             * once per call. A lone vec_dot computes that sum beside the
+             * codes' and subtracts, and adds the two halves' scaled sums
+             * rather than chaining them: the same integers lane by lane (so
+             * the same bits) on a shorter dependency chain, which is what
+             * limits a one-row call of a few blocks. */
+            const __m512i z = _mm512_setzero_si512();
             __m512i N[4];
             for (int k = 0; k < 4; k++)
-                N[k] = raw ? _mm512_sub_epi32(_mm512_setzero_si512(),
-                                              _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                                  _mm512_set1_epi8(32), X[k]))
+                N[k] = raw ? _mm512_dpbusd_epi32(z, _mm512_set1_epi8(32), X[k])
                            : _mm512_loadu_si512((const void *)(nc[t] + 256 * (size_t)i + 64 * k));
             for (int r = 0; r < R; r++) {
-                __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(N[0], W[r][0], X[0]),
-                                                _mm512_dpbusd_epi32(N[1], W[r][1], X[1]));
-                __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(N[2], W[r][2], X[2]),
-                                                _mm512_dpbusd_epi32(N[3], W[r][3], X[3]));
-                const __m512i is = _mm512_dpwssd_epi32(_mm512_madd_epi16(p0, S[r][0]), p1, S[r][1]);
+                __m512i sk[4];
+                for (int k = 0; k < 4; k++)
+                    sk[k] = raw ? _mm512_sub_epi32(_mm512_dpbusd_epi32(z, W[r][k], X[k]), N[k])
+                                : _mm512_dpbusd_epi32(N[k], W[r][k], X[k]);
+                const __m512i p0 = _mm512_packs_epi32(sk[0], sk[1]);
+                const __m512i p1 = _mm512_packs_epi32(sk[2], sk[3]);
+                const __m512i is =
+                    raw ? _mm512_add_epi32(_mm512_madd_epi16(p0, S[r][0]),
+                                           _mm512_madd_epi16(p1, S[r][1]))
+                        : _mm512_dpwssd_epi32(_mm512_madd_epi16(p0, S[r][0]), p1, S[r][1]);
                 acc[r][t] =
                     _mm512_fmadd_ps(_mm512_mul_ps(D[r], dx), _mm512_cvtepi32_ps(is), acc[r][t]);
             }

@@ -617,6 +617,67 @@ static void test_gemm_n(int64_t n, int *checked_out)
     free(w), free(x), free(wd), free(xd), free(wq), free(xq), free(xr);
 }
 
+/* Weight rows of raw random bytes rather than quantizer output: every
+ * MXFP4 exponent byte (0 and 1 give subnormal scales, 255 overflows to
+ * inf) and every Q6_K code, high-bit and scale pattern, so a one-pair
+ * vec_dot that computes its scales or codes its own way (vectorized, in
+ * batches of blocks) is held to the gemm's bits on all of them. */
+static void test_gemm_raw_bytes(uint32_t type, int64_t n, int *checked_out)
+{
+    static const char *const isas[] = {"scalar", "avx2", "avx512vnni"};
+    enum { NR = 6, NT = 5 };
+    const rt_vec_dot_traits *ref = rt_type_vec_dot_scalar(type);
+    CHECK(ref != NULL);
+    if (!ref) return;
+    const rt_type_traits *at = rt_type_get_scalar(ref->act_type);
+    const size_t wrow = rt_type_row_size(type, n), arow = rt_type_row_size(ref->act_type, n);
+    CHECK(wrow > 0 && arow > 0);
+    uint8_t *wq = malloc((size_t)NR * wrow), *xq = malloc((size_t)NT * arow);
+    float *x = malloc(sizeof(float) * (size_t)n);
+    float out[NT * NR];
+    for (size_t i = 0; i < (size_t)NR * wrow; i++)
+        wq[i] = (uint8_t)(rng() >> 24);
+    for (int r = 0; r < NR; r++) {
+        uint8_t *row = wq + (size_t)r * wrow;
+        if (type == RT_TYPE_MXFP4) {
+            /* rows 0-1 only tiny exponents (their sum is all subnormal
+             * scales), row 2 every byte value in turn, the rest random */
+            for (int64_t i = 0; i < n / 32; i++)
+                if (r < 2)
+                    row[17 * i] = (uint8_t)(i % (r ? 4 : 2));
+                else if (r == 2)
+                    row[17 * i] = (uint8_t)(i * 7);
+        } else if (type == RT_TYPE_Q6_K) {
+            for (int64_t i = 0; i < n / 256; i++) { /* finite d of either sign */
+                const uint16_t d = rt_f32_to_fp16(grand() * 0.01f);
+                memcpy(row + 210 * i + 208, &d, 2);
+            }
+        }
+    }
+    for (int k = 0; k < NT; k++) {
+        for (int64_t i = 0; i < n; i++)
+            x[i] = grand();
+        at->quantize(x, xq + (size_t)k * arow, n);
+    }
+    for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+        const rt_vec_dot_traits *vd = rt_type_vec_dot_isa(type, isas[ii]);
+        if (!vd) continue;
+        (*checked_out)++;
+        vd->gemm(wq, wrow, NR, xq, arow, NT, n, out, NR);
+        for (int r = 0; r < NR; r++)
+            for (int k = 0; k < NT; k++) {
+                float one = vd->vec_dot(wq + (size_t)r * wrow, xq + (size_t)k * arow, n);
+                float g = out[k * NR + r];
+                if (memcmp(&one, &g, sizeof g) != 0) {
+                    fprintf(stderr, "%s raw bytes n=%lld r%d t%d: gemm %.9g, vec_dot %.9g\n",
+                            isas[ii], (long long)n, r, k, g, one);
+                    check_fail_count++;
+                }
+            }
+    }
+    free(wq), free(xq), free(x);
+}
+
 /* n = 1024: whole K-quant blocks; n = 1184: 37 blocks of 32, an odd count
  * (the Q8_0 kernels pair blocks and pad the last one). Row counts also
  * vary by weight row (the tiles' row remainders) through the gemm calls
@@ -626,6 +687,12 @@ static void test_gemm(void)
     int checked = 0;
     test_gemm_n(256 * 4, &checked);
     test_gemm_n(32 * 37, &checked);
+    int raw = 0;
+    test_gemm_raw_bytes(RT_TYPE_MXFP4, 32 * 37, &raw);
+    test_gemm_raw_bytes(RT_TYPE_MXFP4, 32 * 64, &raw);
+    test_gemm_raw_bytes(RT_TYPE_Q6_K, 256 * 5, &raw);
+    CHECK(raw >= 3);
+    checked += raw;
     CHECK(checked >= 10);
     printf("gemm/vec_dot/activation quantizers: %d (type, isa, n) cases checked\n", checked);
 }
