@@ -14,87 +14,53 @@ usage: prefix_workers.py BINDIR
 """
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
-SLOW = int(os.environ.get("SWARM_TEST_SLOW", "1") or 1)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "common"))
+from swarmtest import SLOW, check, check_result, run_scenario, write_job  # noqa: E402
 
 
-def main():
-    bindir = os.path.abspath(sys.argv[1])
-    if not shutil.which("redis-server"):
-        print("prefix_workers: redis-server is not installed", file=sys.stderr)
-        return 1
-    tmp = tempfile.mkdtemp(prefix="swpc-", dir="/tmp")
-    state = os.path.join(tmp, "s")
-    env = dict(os.environ)
-    env.pop("SWARM_ENDPOINT", None)
+def prefix_workers(sw, bindir, srcdir):
+    os.environ.pop("SWARM_ENDPOINT", None)
+    goal = "You are one agent of a test swarm. " + " ".join(
+        "Rule %d: answer briefly and stay on the topic you are given." % i for i in range(40))
 
-    def swarm(*args, timeout=120):
-        p = subprocess.run([os.path.join(bindir, "swarm")] + list(args) + ["--state", state],
-                           capture_output=True, text=True, timeout=timeout * SLOW, env=env,
-                           cwd=tmp)
-        if p.returncode != 0:
-            raise RuntimeError("swarm %s exited %d: %s %s" % (" ".join(args), p.returncode,
-                                                            p.stdout[-1500:], p.stderr[-1500:]))
-        return p.stdout
+    def run(name, items):
+        job = write_job(sw.tmp, name, items, max_tokens=4,
+                        extra={"goal": goal, "instructions": "Say {item}."})
+        check_result(json.loads(sw.cli("run", "--job", job, "--json", timeout=300).stdout),
+                     items)
 
-    def job(name, items):
-        spec = {"name": name,
-                "goal": "You are one agent of a test swarm. " + " ".join(
-                    "Rule %d: answer briefly and stay on the topic you are given." % i
-                    for i in range(40)),
-                "instructions": "Say {item}.", "fanout": {"items": items},
-                "budget": {"max_tokens": 4}}
-        path = os.path.join(tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        return path
-
-    up = False
-    rc = 0
-    try:
-        swarm("up", "--workers", "1", "--slots", "4", timeout=300)
-        up = True
-        ws = json.loads(swarm("workers", "--json"))
-        assert len(ws) == 1, "want one worker: %r" % ws
-        assert "prefix_cache" not in ws[0], "counters before any task ran: %r" % ws[0]
-        swarm("run", "--job", job("first", ["hello"]), "--json", timeout=300)
-        swarm("run", "--job", job("second", ["red", "blue"]), "--json", timeout=300)
-        pc = None
-        deadline = time.time() + 20 * SLOW
-        while time.time() < deadline:  # the next Heartbeat carries them (1 s interval)
-            ws = json.loads(swarm("workers", "--json"))
-            pc = ws[0].get("prefix_cache")
-            if pc and pc.get("hits", 0) > 0:
-                break
-            time.sleep(0.3)
-        assert pc, "swarm workers --json has no prefix_cache: %r" % ws
-        assert pc["hits"] > 0 and pc["tokens_reused"] >= 32, "no prefix-cache hit: %r" % pc
-        assert pc["lookups"] >= 3, "3 sub-tasks ran, %r lookups" % pc
-        assert 0 < pc["bytes"] <= pc["max_bytes"], "cache bytes: %r" % pc
-        text = swarm("workers")
-        assert "prefix cache: %d hits of %d lookups, %d tokens reused" % (
-            pc["hits"], pc["lookups"], pc["tokens_reused"]) in text, "text view: %r" % text
-        print("prefix_workers: ok (%r)" % pc)
-    except (AssertionError, RuntimeError, subprocess.TimeoutExpired) as e:
-        print("prefix_workers: FAIL: %s" % e, file=sys.stderr)
-        rc = 1
-        log = os.path.join(state, "logs")
-        if os.path.isdir(log):
-            for f in sorted(os.listdir(log)):
-                with open(os.path.join(log, f), errors="replace") as fh:
-                    print("--- %s (tail)\n%s" % (f, fh.read()[-1500:]), file=sys.stderr)
-    finally:
-        if up:
-            subprocess.run([os.path.join(bindir, "swarm"), "down", "--state", state],
-                           capture_output=True, timeout=120 * SLOW, env=env)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return rc
+    sw.up("--workers", "1", "--slots", "4")
+    ws = json.loads(sw.cli("workers", "--json").stdout)
+    check(len(ws) == 1, "want one worker: %r" % ws)
+    check("prefix_cache" not in ws[0], "counters before any task ran: %r" % ws[0])
+    run("first", ["hello"])
+    run("second", ["red", "blue"])
+    pc = None
+    deadline = time.time() + 20 * SLOW
+    while time.time() < deadline:  # the next Heartbeat carries them (1 s interval)
+        ws = json.loads(sw.cli("workers", "--json").stdout)
+        pc = ws[0].get("prefix_cache")
+        if pc and pc.get("hits", 0) > 0:
+            break
+        time.sleep(0.3)
+    check(pc, "swarm workers --json has no prefix_cache: %r" % ws)
+    check(pc["hits"] > 0 and pc["tokens_reused"] >= 32, "no prefix-cache hit: %r" % pc)
+    check(pc["lookups"] >= 3, "3 sub-tasks ran, %r lookups" % pc)
+    check(0 < pc["bytes"] <= pc["max_bytes"], "cache bytes: %r" % pc)
+    text = sw.cli("workers").stdout
+    check("prefix cache: %d hits of %d lookups, %d tokens reused" % (
+        pc["hits"], pc["lookups"], pc["tokens_reused"]) in text, "text view: %r" % text)
+    print("prefix_workers: %r" % pc)
+    sw.down_and_check()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run_scenario({"prefix_workers": prefix_workers}, "prefix_workers",
+                          os.path.abspath(sys.argv[1]), "", "swpc-"))
