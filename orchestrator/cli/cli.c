@@ -253,14 +253,10 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
         fprintf(stderr, "swarm submit: %s: %s\n", file, err);
         return -1;
     }
-    if (reply->payload_case != SWARM__ENVELOPE__PAYLOAD_STATUS || reply->status->n_jobs < 1) {
-        fprintf(stderr, "swarm submit: %s: swarmd's reply holds no job\n", file);
-        wire_free(reply);
+    if (cli_submit_reply_job(reply, job_id, cap, total, err, sizeof(err)) != 0) {
+        fprintf(stderr, "swarm submit: %s: %s\n", file, err);
         return -1;
     }
-    snprintf(job_id, cap, "%s", reply->status->jobs[0]->job_id);
-    if (total) *total = reply->status->jobs[0]->total;
-    wire_free(reply);
     return 0;
 }
 

@@ -217,7 +217,13 @@ int cli_upload_job(cli_client *c, const char *text, size_t len, size_t start, si
     env2.submit_end = &end_part;
     if (upload_call(c, &env2, timeout_ms, SWARM__ENVELOPE__PAYLOAD_STATUS, &reply, err, errlen))
         return -1;
-    if (reply->status->n_jobs < 1) {
+    return cli_submit_reply_job(reply, job_id, cap, total, err, errlen);
+}
+
+int cli_submit_reply_job(Swarm__Envelope *reply, char *job_id, size_t cap, uint32_t *total,
+                         char *err, size_t errlen)
+{
+    if (reply->payload_case != SWARM__ENVELOPE__PAYLOAD_STATUS || reply->status->n_jobs < 1) {
         snprintf(err, errlen, "swarmd's reply holds no job");
         wire_free(reply);
         return -1;

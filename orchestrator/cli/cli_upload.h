@@ -27,6 +27,12 @@ int cli_upload_job(cli_client *c, const char *text, size_t len, size_t start, si
                    const char *base_dir, int timeout_ms, char *job_id, size_t cap, uint32_t *total,
                    char *err, size_t errlen);
 
+/* Takes swarmd's answer to a submission (a Submit or an upload's
+ * SubmitEnd) and frees it: 0 with job_id and *total (may be NULL) from its
+ * first job, -1 with err when the answer holds no job. */
+int cli_submit_reply_job(Swarm__Envelope *reply, char *job_id, size_t cap, uint32_t *total,
+                         char *err, size_t errlen);
+
 /* The job text with fanout.items emptied ("[]"): malloc'd, NULL on out of memory. */
 char *cli_upload_header(const char *text, size_t len, size_t start, size_t end);
 
