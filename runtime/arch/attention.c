@@ -115,6 +115,21 @@ static int32_t rt_rows_max_pos(const rt_row *rows, int32_t nb)
     return mx;
 }
 
+/* The job of one layer's attention over rows [0, nb): GQA and MLA alike. */
+static attn_job attn_job_make(const rt_model *m, const rt_layer *ly, rt_scratch *s,
+                              const rt_row *rows, int32_t il, int32_t nb)
+{
+    attn_job j = {m,
+                  ly,
+                  s,
+                  rows,
+                  il,
+                  rt_rows_max_pos(rows, nb),
+                  rt_dot_rows_select(),
+                  rt_type_get(RT_TYPE_F16)};
+    return j;
+}
+
 static void gqa_pairs(void *ctx, int64_t jb, int64_t je)
 {
     const attn_job *j = ctx;
@@ -170,14 +185,7 @@ void rt_attn_gqa(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
     const rt_mm_out qkv[3] = {
         {s->q, qd, &ly->wq, 0}, {s->k, kd, &ly->wk, 0}, {s->v, vd, &ly->wv, 0}};
     rt_matmul_multi(m->pool, qkv, 3, s->xn, E, nb);
-    attn_job j = {m,
-                  ly,
-                  s,
-                  rows,
-                  il,
-                  rt_rows_max_pos(rows, nb),
-                  rt_dot_rows_select(),
-                  rt_type_get(RT_TYPE_F16)};
+    attn_job j = attn_job_make(m, ly, s, rows, il, nb);
     for (int32_t b = 0; b < nb; b++) {
         float *q = s->q + b * qd, *k = s->k + b * kd, *v = s->v + b * vd;
         rt_add_bias(q, &ly->bq, 0, qd);
@@ -290,14 +298,7 @@ void rt_attn_mla(const rt_model *m, const rt_layer *ly, int32_t il, rt_scratch *
         const rt_mm_out in[2] = {{s->q, qd, &ly->wq, 0}, {s->k, kd, &ly->wkv_a_mqa, 0}};
         rt_matmul_multi(m->pool, in, 2, s->xn, E, nb);
     }
-    attn_job j = {m,
-                  ly,
-                  s,
-                  rows,
-                  il,
-                  rt_rows_max_pos(rows, nb),
-                  rt_dot_rows_select(),
-                  rt_type_get(RT_TYPE_F16)};
+    attn_job j = attn_job_make(m, ly, s, rows, il, nb);
     for (int32_t b = 0; b < nb; b++) {
         const float *cs = s->rope_cache + (int64_t)b * hp->n_rot;
         float *kv = s->k + b * kd;
