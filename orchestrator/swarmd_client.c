@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "planner.h"
+#include "swarm_clock.h"
 
 typedef struct client_req {
     swarmd *d;
@@ -368,16 +369,34 @@ static void submit_done(void *ud, int rc, const char *err)
         sub_fail(sub, WIRE_E_INTERNAL, msg);
         return;
     }
+    /* The answer is built from what was just stored (the job is running,
+     * every task still pending), not read back: one Redis round trip less
+     * between a Submit and its answer. */
+    char name[256];
+    snprintf(name, sizeof name, "%s", sub->pj->spec.name ? sub->pj->spec.name : "");
+    /* staged in chunks (a big fan-out, an upload), else stored whole */
+    uint32_t total = (uint32_t)(sub->staged ? sub->staged : sub->pj->spec.n_tasks);
     sub->r = NULL;
     sub_free(sub);
     d->counters[SWARMD_C_JOBS_SUBMITTED]++;
     swarmd_log(d, "job %s stored", r->job_id);
+    /* lease first: the task's way to a worker is the longer path to the result */
     swarmd_dispatch(d);
     if (d->stopping || !d->sched) {
         reply_fail(r, WIRE_E_INTERNAL, "swarmd is shutting down; job stored");
         return;
     }
-    status_of_job(r);
+    sched_job_status js = {.job_id = r->job_id,
+                           .name = name,
+                           .state = "running",
+                           .found = true,
+                           .total = total,
+                           .pending = total,
+                           .created_ms = swarm_wall_ms(),
+                           .result_json = "",
+                           .sandbox = ""};
+    reply_status(r, &js, 1);
+    free(r);
 }
 
 static void upload_ack(swarmd_submission *sub)
@@ -484,6 +503,34 @@ static void submit_open_work(uv_work_t *w)
     sub->json = NULL;
 }
 
+/* A job whose budget.max_tokens cannot fit the context of the workers'
+ * model is refused before it exists, instead of every attempt of every
+ * sub-task failing later. Only workers know their context: they announce it
+ * in their model at Register, "name (arch, ctx N)" (the sim engine announces
+ * none and is not checked; nor is a swarm with no worker yet). Checked here,
+ * not in the CLI, so a Submit needs no Status request before it. */
+static int submit_context_check(swarmd *d, uint32_t want, char *why, size_t whylen)
+{
+    const swarmd_worker *tight = NULL;
+    unsigned long n_ctx = 0;
+    for (size_t i = 0; want && i < d->n_workers; i++) {
+        const char *p = strstr(d->workers[i]->model, "ctx ");
+        char *end = NULL;
+        unsigned long v = p ? strtoul(p + 4, &end, 10) : 0;
+        if (!p || end == p + 4 || v == 0 || v >= 0x7fffffff) continue;
+        if (!n_ctx || v < n_ctx) {
+            n_ctx = v;
+            tight = d->workers[i];
+        }
+    }
+    if (!tight || want < n_ctx) return 0;
+    snprintf(why, whylen,
+             "budget.max_tokens %u does not fit the model context of %lu tokens (worker %s "
+             "runs %s); the prompt needs room too: use a budget.max_tokens well below %lu",
+             want, n_ctx, tight->name, tight->model, n_ctx);
+    return -1;
+}
+
 static void submit_open_after(uv_work_t *w, int status)
 {
     swarmd_submission *sub = w->data;
@@ -500,6 +547,13 @@ static void submit_open_after(uv_work_t *w, int status)
         return;
     }
     planner_job *pj = sub->pj;
+    char why[600];
+    if (submit_context_check(d, pj->spec.max_tokens, why, sizeof why) != 0) {
+        swarmd_log(d, "submit rejected: %s", why);
+        reply_error(sub->r, WIRE_E_BAD_REQUEST, why);
+        sub_free(sub);
+        return;
+    }
     sched_job_id_new(sub->job_id, sizeof sub->job_id);
     snprintf(sub->r->job_id, sizeof sub->r->job_id, "%s", sub->job_id);
     swarmd_log(d, "job %s (%s): %zu task(s), merge %s%s", sub->job_id, pj->spec.name,
@@ -542,10 +596,34 @@ static swarmd_submission *sub_new(client_req *r, const char *json, const char *b
     return sub;
 }
 
+/* Planning reads files only for agent jobs (their workspace) and for
+ * fanout.lines / fanout.glob; a small job that names none of them (and has
+ * no \u escape that could spell one) is planned right here on the loop: the
+ * thread pool's hand-off and wake-up back would be most of a small job's
+ * submit time. Anything else, or anything in doubt, goes to the pool. */
+#define SWARMD_INLINE_PLAN_BYTES 16384
+
+static bool submit_plans_inline(const char *json)
+{
+    static const char *const io_keys[] = {"\"agent\"", "\"lines\"", "\"glob\"", "\"workspace\"",
+                                          "\\u"};
+    if (strlen(json) > SWARMD_INLINE_PLAN_BYTES) return false;
+    for (size_t i = 0; i < sizeof io_keys / sizeof io_keys[0]; i++)
+        if (strstr(json, io_keys[i])) return false;
+    return true;
+}
+
 static void handle_submit(client_req *r, const Swarm__Submit *s)
 {
     swarmd_submission *sub = sub_new(r, s->job_json, s->base_dir);
-    if (sub) sub_queue(sub, submit_open_work, submit_open_after);
+    if (!sub) return;
+    if (submit_plans_inline(s->job_json)) {
+        sub->work.data = sub;
+        submit_open_work(&sub->work);
+        submit_open_after(&sub->work, 0);
+        return;
+    }
+    sub_queue(sub, submit_open_work, submit_open_after);
 }
 
 static void handle_submit_begin(client_req *r, const Swarm__SubmitBegin *b)
