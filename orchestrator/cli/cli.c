@@ -112,63 +112,6 @@ static int cmd_down(const cli_env *e, int quiet)
     return 0;
 }
 
-/* budget.max_tokens of a job file (the planner's default when absent), or 0
- * when the file does not say (not JSON: swarmd's planner will explain). */
-static uint32_t cli_job_max_tokens(const char *json)
-{
-    cJSON *root = cJSON_Parse(json);
-    if (!root) return 0;
-    uint32_t v = 64; /* planner.c's default */
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "budget");
-    const cJSON *m = cJSON_IsObject(b) ? cJSON_GetObjectItemCaseSensitive(b, "max_tokens") : NULL;
-    if (m)
-        v = cJSON_IsNumber(m) && m->valuedouble >= 0 && m->valuedouble < 4e9
-                ? (uint32_t)m->valuedouble
-                : 0;
-    cJSON_Delete(root);
-    return v;
-}
-
-/* Refuse a job whose budget.max_tokens cannot fit the context of the
- * workers' model. Only the workers know their context (they announce it in
- * their model at Register, "name (arch, ctx N)"); swarmd's planner never
- * sees a model, so the check is here, before the job exists, instead of
- * every attempt of every sub-task failing later. Workers that announce no
- * context (the sim engine) are not checked; neither is a swarm with no
- * worker registered yet. */
-static int cli_check_context(cli_client *c, const char *file, const char *json)
-{
-    uint32_t want = cli_job_max_tokens(json);
-    if (!want) return 0;
-    Swarm__Envelope *reply = NULL;
-    char err[1024];
-    uint32_t code;
-    if (cli_client_status(c, NULL, false, false, CLI_TIMEOUT_MS, &reply, &code, err, sizeof(err)) !=
-        0)
-        return 0; /* the submit that follows reports an unreachable swarmd */
-    const Swarm__Status *st = reply->status;
-    const Swarm__WorkerStatus *tight = NULL;
-    uint32_t n_ctx = 0;
-    for (size_t i = 0; i < st->n_workers; i++) {
-        uint32_t ctx = cli_view_worker_ctx(st->workers[i]);
-        if (ctx && (!n_ctx || ctx < n_ctx)) {
-            n_ctx = ctx;
-            tight = st->workers[i];
-        }
-    }
-    int rc = 0;
-    if (tight && want >= n_ctx) {
-        fprintf(stderr,
-                "swarm submit: %s: budget.max_tokens %u does not fit the model context of %u "
-                "tokens (worker %s runs %s); the prompt needs room too: use a budget.max_tokens "
-                "well below %u\n",
-                file, want, n_ctx, tight->worker_id, tight->model, n_ctx);
-        rc = -1;
-    }
-    wire_free(reply);
-    return rc;
-}
-
 /* Submit a job file; returns 0 and fills job_id/total. */
 static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t cap,
                            uint32_t *total)
@@ -212,14 +155,8 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
         return -1;
     }
     buf[n] = 0;
-    /* the job's own fields, without a long items list to parse */
-    char *header = upload ? cli_upload_header(buf, n, is, ie) : NULL;
-    if ((upload && !header) || cli_check_context(c, file, upload ? header : buf) != 0) {
-        free(header);
-        free(buf);
-        return -1;
-    }
-    free(header);
+    /* no Status request first: swarmd itself refuses a budget.max_tokens that
+     * does not fit its workers' model context (swarmd_client.c) */
     char abs[PATH_MAX], dir[PATH_MAX];
     if (!realpath(file, abs)) {
         fprintf(stderr, "swarm submit: %s: %s\n", file, strerror(errno));
@@ -303,16 +240,18 @@ static int cmd_status(const cli_env *e, const cli_opts *o)
     Swarm__Envelope *reply = NULL;
     char err[1024];
     uint32_t code;
-    int rc = cli_client_status(&c, o->arg, false, false, CLI_TIMEOUT_MS, &reply, &code, err,
-                               sizeof(err));
     /* one job as JSON also carries its merged result once it is terminal,
-     * read in pages (a Status reply never carries a whole result) */
+     * read in pages (a Status reply never carries a whole result); the first
+     * page comes with the status itself */
+    bool want_result = o->arg && o->json;
+    int rc = cli_client_status(&c, o->arg, want_result, false, CLI_TIMEOUT_MS, &reply, &code, err,
+                               sizeof(err));
     char *result = NULL;
     size_t result_len = 0;
-    if (rc == 0 && o->arg && o->json && reply->status->n_jobs == 1 &&
+    if (rc == 0 && want_result && reply->status->n_jobs == 1 &&
         reply->status->jobs[0]->result_size) {
-        rc = cli_client_result(&c, o->arg, CLI_TIMEOUT_MS, &result, &result_len, NULL, 0, &code,
-                               err, sizeof(err));
+        rc = cli_client_result_from(&c, o->arg, reply->status->jobs[0], CLI_TIMEOUT_MS, &result,
+                                    &result_len, NULL, 0, &code, err, sizeof(err));
         if (rc == 1) rc = 0;
         if (rc != 0) wire_free(reply);
     }
@@ -628,9 +567,10 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         Swarm__Envelope *reply = NULL;
         char err[1024];
         uint32_t code = 0;
-        /* held by swarmd until the job ends (at most 1 s, for the progress line) */
+        /* held by swarmd until the job ends (at most 1 s, for the progress line);
+         * the reply that says it ended carries the result's first page */
         uint64_t asked = swarm_clock_ms();
-        int rc = cli_client_status_wait(c, job, 1000, 5000, &reply, &code, err, sizeof(err));
+        int rc = cli_client_status_wait_result(c, job, 1000, 5000, &reply, &code, err, sizeof(err));
         if (rc == -2) {
             fprintf(stderr, "swarm run: %s\n", err);
             return -1;
@@ -723,10 +663,12 @@ static int cmd_run(const cli_env *e, const cli_opts *o)
         char *result = NULL, err[1024] = "";
         size_t result_len = 0;
         uint32_t code = 0;
-        /* the result in pages: no single reply has to hold it */
-        if (cli_client_result(&c, id, CLI_TIMEOUT_MS, &result, &result_len, NULL, 0, &code, err,
-                              sizeof(err)) < 0)
+        /* the result in pages: no single reply has to hold it; the first came
+         * with the end, so a small result needs no further request */
+        if (cli_client_result_from(&c, id, j, CLI_TIMEOUT_MS, &result, &result_len, NULL, 0, &code,
+                                   err, sizeof(err)) < 0)
             fprintf(stderr, "swarm run: reading the result: %s\n", err);
+        cli_client_timing(&c, "submit_to_result", c.submitted, swarm_clock_sec());
         cli_print_result(stdout, result ? result : "", o->json);
         free(result);
         fflush(stdout);
@@ -771,7 +713,15 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
         Swarm__Envelope *reply = NULL;
         char err[1024];
         uint32_t code = 0;
-        int rc = cli_client_status(&c, o->arg, false, false, 5000, &reply, &code, err, sizeof(err));
+        /* swarmd holds the answer until the job ends (pushed, not polled); at
+         * most 1 s, so Ctrl-C and --timeout are seen */
+        uint32_t wait_ms = 1000;
+        if (o->timeout_s) {
+            uint64_t left = (uint64_t)o->timeout_s * 1000u - (swarm_clock_ms() - start);
+            if (left < wait_ms) wait_ms = left ? (uint32_t)left : 1;
+        }
+        uint64_t asked = swarm_clock_ms();
+        int rc = cli_client_status_wait(&c, o->arg, wait_ms, 5000, &reply, &code, err, sizeof(err));
         if (rc == -2) {
             fprintf(stderr, "swarm wait: %s\n", err);
             break;
@@ -798,6 +748,7 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
                     fclose(mem);
                     fprintf(stderr, "swarm wait: %s\n", line);
                 }
+                cli_client_timing(&c, "wait_to_end", c.opened, swarm_clock_sec());
                 if (o->json) cli_view_print_json(cli_view_job_json(j, cli_view_wall_ms()));
                 status = strcmp(j->state, "done") == 0     ? CLI_EXIT_OK
                          : strcmp(j->state, "failed") == 0 ? CLI_EXIT_FAILED
@@ -807,8 +758,12 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
             }
             wire_free(reply);
         }
-        struct timespec ts = {0, 250 * 1000000L};
-        nanosleep(&ts, NULL);
+        /* an older swarmd (no wait_ms) or a lost one answers at once: do not spin */
+        uint64_t took = swarm_clock_ms() - asked;
+        if (took < 200) {
+            struct timespec ts = {0, (long)(200 - took) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
     }
     cli_client_close(&c);
     return status;

@@ -13,14 +13,36 @@
 #include <stdint.h>
 
 #include "wire.h"
+#include "zmtp.h"
+
+/* One request/reply exchange, kept for SWARM_TIMING=1 (cli_client_timing). */
+typedef struct {
+    const char *kind;     /* submit, upload, status, wait, result, other */
+    uint32_t us;          /* send to matching reply, microseconds */
+    uint32_t reply_bytes; /* the reply's encoded size */
+    double at;            /* when the reply arrived, swarm_clock_sec() */
+} cli_exchange;
+
+#define CLI_MAX_TRACE 32
 
 typedef struct {
+    /* ipc:// (a local swarmd): ZMTP spoken directly (zmtp.h), no libzmq
+     * context; SWARM_CLIENT_LIBZMQ=1 or any other endpoint: libzmq */
+    bool direct;
+    cli_zmtp z;
     void *ctx;
     void *sock;
     struct curve_watch *watch; /* tcp:// only: turns a refused key into an error */
     char endpoint[1100];
     char sender[64];
     uint64_t corr;
+    /* SWARM_TIMING=1: what each exchange cost, to find round trips to remove */
+    bool timing;
+    double opened;    /* swarm_clock_sec() at cli_client_open */
+    double submitted; /* just before the first Submit (or SubmitBegin) was sent; 0 = none */
+    uint32_t n_calls, n_trace;
+    uint64_t max_reply; /* largest reply's encoded size (all calls) */
+    cli_exchange trace[CLI_MAX_TRACE];
 } cli_client;
 
 int cli_client_open(cli_client *c, const char *endpoint, char *err, size_t errlen);
@@ -49,6 +71,26 @@ int cli_client_status_wait(cli_client *c, const char *job_id, uint32_t wait_ms, 
  * (*state says its state), -1/-2 as cli_client_call. */
 int cli_client_result(cli_client *c, const char *job_id, int timeout_ms, char **out, size_t *len,
                       char *state, size_t state_len, uint32_t *code, char *err, size_t errlen);
+
+/* With SWARM_TIMING=1 (c->timing), one line to stderr: what `label` measured
+ * (submit_to_result for run: from just before Submit was sent to the merged
+ * result in hand; wait_to_end for wait), then each exchange (kind:us/bytes),
+ * how many came after the Submit, and the largest reply. Contract output on
+ * stdout is unchanged. */
+void cli_client_timing(const cli_client *c, const char *label, double from, double to);
+
+/* cli_client_status_wait, and the reply carries the first page of the
+ * merged result once the job has ended: a small job's whole result comes
+ * with the pushed end, in one reply (no reply is ever more than a page). */
+int cli_client_status_wait_result(cli_client *c, const char *job_id, uint32_t wait_ms,
+                                  int timeout_ms, Swarm__Envelope **reply, uint32_t *code,
+                                  char *err, size_t errlen);
+
+/* cli_client_result starting from a page already in hand (first, may be
+ * NULL): only the rest of the result is requested, page by page. */
+int cli_client_result_from(cli_client *c, const char *job_id, const Swarm__JobStatus *first,
+                           int timeout_ms, char **out, size_t *len, char *state, size_t state_len,
+                           uint32_t *code, char *err, size_t errlen);
 
 /* ---- launcher (launcher.c) ---- */
 

@@ -34,10 +34,13 @@ and result backend, a prefork worker with concurrency 2), timed from the first
 apply_async to the last result; the swarm's best rate is divided by it.
 
 Latency (--latency N): N single-sub-task jobs, one after the other, each a
-`swarm run --job ONE.json --json` against one running swarm, timed at the
-client (CLI start, submit, wait for the pushed end, read the result); p50 and
-p99 in ms, and beside them the p50 of starting the CLI process alone
-(`swarm --version`, interleaved), the share no scheduler change can remove.
+`swarm run --job ONE.json --json` against one running swarm. Two figures,
+p50/p99 in ms: submit->result at the client, timed by swarm itself
+(SWARM_TIMING=1: from just before the Submit is sent to the merged result in
+hand), and the whole process wall seen from here (CLI start, connect, submit,
+wait for the pushed end, result, exit), with beside it the p50 of starting the
+CLI process alone (`swarm --version`, interleaved), the share no scheduler
+change can remove.
 
 usage: bench_swarm.py BINDIR --engine sim|embedded [--model M.gguf]
                       [--tasks T] [--workers 1,2,4] [--slots K] [--threads N]
@@ -266,9 +269,26 @@ print(wall)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def timing_line(stderr):
+    """The `swarm timing:` line SWARM_TIMING=1 makes swarm print, as a dict."""
+    for line in stderr.splitlines():
+        if line.startswith("swarm timing: "):
+            return dict(kv.split("=", 1) for kv in line[len("swarm timing: "):].split())
+    return None
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))]
+
+
 def run_latency(args, n):
-    """p50/p99 ms of n single-task `swarm run`s against one swarm (1 worker)."""
-    env = dict(os.environ)
+    """n single-task `swarm run`s against one swarm (1 worker), each timed two
+    ways: at the client by swarm itself (SWARM_TIMING=1: from just before the
+    Submit is sent to the merged result in hand; the issue's figure) and as the
+    whole process wall seen from here (exec, CLI start, connect, submit, wait,
+    result, exit). Returns a dict of percentiles in ms."""
+    env = dict(os.environ, SWARM_TIMING="1")
     if args.engine == "sim":
         env["SWARM_SIM_TOKEN_US"] = str(args.token_us)
     sw = LocalSwarm(args.bindir, env)
@@ -279,23 +299,33 @@ def run_latency(args, n):
         sw.cli(*up)
         job = os.path.join(sw.tmp, "one.json")
         write_job(job, 1, args.max_tokens)
-        ms, start = [], []
+        wall, at_client, after, start = [], [], [], []
         swarm = os.path.join(args.bindir, "swarm")
+        cmd = [swarm, "run", "--job", job, "--json", "--state", sw.state]
         for _ in range(n):
             t0 = time.monotonic()
-            out = json.loads(sw.cli("run", "--job", job, "--json"))
-            ms.append((time.monotonic() - t0) * 1000.0)
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+            wall.append((time.monotonic() - t0) * 1000.0)
+            if p.returncode != 0:
+                raise BenchError("swarm run exited %d: %s" % (p.returncode, p.stderr[-1500:]))
+            out = json.loads(p.stdout)
             if out.get("state") != "done" or out.get("done") != 1:
                 raise BenchError("single-task job ended %s" % out.get("state"))
+            tl = timing_line(p.stderr)
+            if not tl or "submit_to_result_us" not in tl:
+                raise BenchError("swarm run printed no timing line with SWARM_TIMING=1: %r"
+                                 % p.stderr[-500:])
+            at_client.append(float(tl["submit_to_result_us"]) / 1000.0)
+            after.append(int(tl.get("after_submit", "-1")))
             # the part of each figure that is the CLI process itself (exec, dynamic
             # linking, exit), interleaved so it sees the same load: not subtracted
             t0 = time.monotonic()
             subprocess.run([swarm, "--version"], capture_output=True, env=env, check=True)
             start.append((time.monotonic() - t0) * 1000.0)
-        ms.sort()
-        start.sort()
-        return (ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[0],
-                start[len(start) // 2])
+        return {"at_client_p50": pct(at_client, 0.5), "at_client_p99": pct(at_client, 0.99),
+                "at_client_min": min(at_client), "wall_p50": pct(wall, 0.5),
+                "wall_p99": pct(wall, 0.99), "wall_min": min(wall),
+                "cli_start_p50": pct(start, 0.5), "replies_after_submit_p50": pct(after, 0.5)}
     finally:
         left = sw.close()
         if left:
@@ -382,18 +412,25 @@ def main():
         sys.stdout.flush()
     if args.latency:
         try:
-            p50, p99, low, proc = run_latency(args, args.latency)
+            lat = run_latency(args, args.latency)
         except (BenchError, subprocess.TimeoutExpired, OSError) as e:
             print("bench_swarm: latency: %s" % e, file=sys.stderr)
             return 1
         if args.json:
-            print(json.dumps({"bench": "latency", "runs": args.latency, "p50_ms": round(p50, 2),
-                              "p99_ms": round(p99, 2), "min_ms": round(low, 2),
-                              "cli_start_p50_ms": round(proc, 2)}))
+            print(json.dumps(dict({"bench": "latency", "runs": args.latency},
+                                  **{k + ("_ms" if "replies" not in k else ""): round(v, 3)
+                                     for k, v in lat.items()})))
         else:
-            print("latency: %d single-task swarm runs at the client: p50 %.1f ms, p99 %.1f ms, "
-                  "min %.1f ms (of which starting the CLI process, `swarm --version`: p50 %.1f ms)"
-                  % (args.latency, p50, p99, low, proc))
+            print("latency (%s engine), %d single-task `swarm run`s, one after the other:"
+                  % (label, args.latency))
+            print("  submit->result at the client (swarm's own clock, SWARM_TIMING=1): "
+                  "p50 %.2f ms, p99 %.2f ms, min %.2f ms; replies after the Submit: p50 %d"
+                  % (lat["at_client_p50"], lat["at_client_p99"], lat["at_client_min"],
+                     lat["replies_after_submit_p50"]))
+            print("  whole `swarm run` process wall, CLI start included: p50 %.2f ms, "
+                  "p99 %.2f ms, min %.2f ms (starting the CLI alone, `swarm --version`: "
+                  "p50 %.2f ms)" % (lat["wall_p50"], lat["wall_p99"], lat["wall_min"],
+                                     lat["cli_start_p50"]))
     if args.celery and best:
         try:
             cw = min(run_celery(args.tasks, args.timeout) for _ in range(max(args.rounds, 1)))

@@ -11,7 +11,7 @@ value", --workers abc started 4 workers, cancel of a failed job said
 
 usage: cli_test.py BINDIR SCENARIO
 scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results, retry,
-           cancel-tasks, json
+           cancel-tasks, json, pushed-result
 """
 import json
 import os
@@ -537,10 +537,91 @@ def sc_json(c):
           (p.returncode, p.stderr))
 
 
+def timing(stderr):
+    """The one `swarm timing:` line SWARM_TIMING=1 adds to stderr, parsed:
+    its key=value pairs, and exchanges as [(kind, us, reply bytes)]."""
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("swarm timing: ")]
+    check(len(lines) == 1, "want one timing line on stderr, got %r" % stderr[-1500:])
+    kv = dict(f.split("=", 1) for f in lines[0][len("swarm timing: "):].split())
+    ex = []
+    for e in kv.get("exchanges", "").split(","):
+        kind, rest = e.split(":")
+        us, size = rest.rstrip("B").split("/")
+        ex.append((kind, int(us), int(size)))
+    kv["exchanges"] = ex
+    return kv
+
+
+PAGE = 1 << 20  # SWARMD_RESULT_PAGE: the most result bytes one Status reply carries
+
+
+def sc_pushed_result(c):
+    """Issue 10: `swarm run` is pushed its result. After the Submit, a small
+    job's merged result arrives in exactly one reply (the held Status that
+    says the job ended carries it); a result larger than a page still comes
+    in pages, no reply over a page; `swarm wait` is pushed the end, never
+    polls. Over both transports: the CLI's own ZMTP for ipc:// and libzmq
+    (SWARM_CLIENT_LIBZMQ=1)."""
+    fast = {"SWARM_SIM_TOKEN_US": "0"}
+    c.ok("up", "--workers", "1", "--slots", "4", "--engine", "sim", env=fast, timeout=300)
+    c.started = True
+    one = c.job("one", job_spec("one", "Say {item}", ["solo"], budget={"max_tokens": 4}))
+    p = c.ok("run", "--job", one, "--json")
+    check("swarm timing" not in p.stderr, "a timing line without SWARM_TIMING: %r" % p.stderr)
+    for transport in ({}, {"SWARM_CLIENT_LIBZMQ": "1"}):
+        env = dict(transport, SWARM_TIMING="1")
+        p = c.ok("run", "--job", one, "--json", env=env)
+        res = json.loads(p.stdout)
+        check(res.get("state") == "done" and [r["item"] for r in res["results"]] == ["solo"],
+              "%s: single-task run result %r" % (transport, res))
+        t = timing(p.stderr)
+        kinds = [k for k, _, _ in t["exchanges"]]
+        check(kinds == ["submit", "wait"] and t["after_submit"] == "1",
+              "%s: a small job's result should come in the one reply after the Submit "
+              "(the pushed end), exchanges %r" % (transport, t["exchanges"]))
+        size = len(json.dumps(res, separators=(",", ":")))
+        check(t["exchanges"][1][2] > size * 0.9,
+              "%s: the pushed end (%d bytes) does not carry the %d-byte result" %
+              (transport, t["exchanges"][1][2], size))
+        check(float(t["submit_to_result_us"]) > 0, "no submit->result figure: %r" % t)
+    # a result of several pages: the end carries the first, the rest is read in pages
+    items = ["big%04d" % i for i in range(400)]
+    big = c.job("big", job_spec("big", "Say {item}", items,
+                                budget={"max_tokens": 1200, "max_subtasks": 400}))
+    for transport in ({}, {"SWARM_CLIENT_LIBZMQ": "1"}):
+        p = c.ok("run", "--job", big, "--json", env=dict(transport, SWARM_TIMING="1"),
+                 timeout=300)
+        res = json.loads(p.stdout)
+        check(res.get("state") == "done" and [r["item"] for r in res["results"]] == items,
+              "%s: big run result is not the 400 items in order" % transport)
+        t = timing(p.stderr)
+        size = len(json.dumps(res, separators=(",", ":")))
+        check(size > 2 * PAGE, "the big result is only %d bytes; make the job bigger" % size)
+        after = [k for k, _, _ in t["exchanges"][1:]]
+        pages = after.count("result")
+        check(after[-1 - pages] == "wait" and after[-pages:] == ["result"] * pages and
+              pages >= size // PAGE,
+              "%s: a %d-byte result should follow the pushed end in >= %d result pages: %r" %
+              (transport, size, size // PAGE, after))
+        check(int(t["max_reply_bytes"]) <= PAGE + 65536,
+              "%s: a reply of %s bytes: more than one page" % (transport, t["max_reply_bytes"]))
+    # `swarm wait` holds one request until the job ends (the old CLI polled Status
+    # every 250 ms): only "wait" exchanges, about one per second at most
+    job = c.submit(big)
+    t0 = time.monotonic()
+    p = c.ok("wait", job, env={"SWARM_TIMING": "1"}, timeout=300)
+    took = time.monotonic() - t0
+    kinds = [k for k, _, _ in timing(p.stderr)["exchanges"]]
+    check(set(kinds) == {"wait"} and len(kinds) <= 2 + int(took),
+          "swarm wait should be pushed the end, not poll: %d exchanges %r in %.1f s" %
+          (len(kinds), sorted(set(kinds)), took))
+
+
 SCENARIOS = {"help-version": sc_help_version, "numbers": sc_numbers,
              "down-endpoint": sc_down_endpoint, "validation": sc_validation,
              "lifecycle": sc_lifecycle, "results": sc_results, "retry": sc_retry,
-             "cancel-tasks": sc_cancel_tasks, "json": sc_json}
+             "cancel-tasks": sc_cancel_tasks, "json": sc_json,
+             "pushed-result": sc_pushed_result}
 
 
 def main():
