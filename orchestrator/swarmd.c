@@ -34,12 +34,24 @@ void swarmd_log(swarmd *d, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(f, "%s.%03ldZ swarmd: ", when, ts.tv_nsec / 1000000L);
-    va_list ap;
+    /* one write per line (stderr is unbuffered: three calls were three
+     * write(2)s on the loop, before every Submit's answer among others) */
+    char line[2048];
+    int n = snprintf(line, sizeof line, "%s.%03ldZ swarmd: ", when, ts.tv_nsec / 1000000L);
+    va_list ap, again;
     va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
+    va_copy(again, ap);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
-    fputc('\n', f);
+    if (m >= 0 && (size_t)n + (size_t)m + 1 < sizeof line) {
+        line[n + m] = '\n';
+        fwrite(line, 1, (size_t)n + (size_t)m + 1, f);
+    } else { /* a long line: in pieces */
+        fwrite(line, 1, (size_t)n, f);
+        vfprintf(f, fmt, again);
+        fputc('\n', f);
+    }
+    va_end(again);
     fflush(f);
 }
 
