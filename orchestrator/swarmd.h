@@ -81,6 +81,10 @@ typedef struct swarmd_worker {
     uint32_t slots;
     uint32_t credit;       /* last announced free slots */
     uint32_t since_credit; /* tasks assigned since that announcement */
+    /* Register.batch: it takes AssignBatch, and each Result gives a slot
+     * back (no Credit per task); prefetch: Assigns it queues beyond slots */
+    bool batch;
+    uint32_t prefetch;
     uint64_t last_seen_ms; /* wall clock (epoch ms) of its last message: shown in Status */
     uint64_t seen_ms;      /* the same on the loop's monotonic time: the liveness check */
     /* Leases it lost without a word (assigned, never listed, no Progress or

@@ -4,8 +4,14 @@
  * coordinator never has more tasks outstanding on a worker than both its
  * registered slots and its last announced credit (less what was assigned
  * since that announcement). Dispatch is one lease script per round, the
- * slots interleaved across workers so every worker gets a fair share. */
+ * slots interleaved across workers so every worker gets a fair share.
+ *
+ * Batch peers (Register.batch): a round's Assigns for one worker go as one
+ * AssignBatch, its Results and Progress come back as ResultBatch, and each
+ * Result gives a slot back, so such a worker sends no Credit per task; it
+ * may also hold Register.prefetch queued Assigns beyond its slots. */
 #include "swarmd.h"
+#include "http.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -82,14 +88,16 @@ static int inflight_add(swarmd_worker *w, const char *job, const char *task, uin
     return 0;
 }
 
-static void inflight_drop(swarmd_worker *w, const char *job, const char *task)
+/* Returns whether w had it. */
+static bool inflight_drop(swarmd_worker *w, const char *job, const char *task)
 {
     for (size_t i = 0; i < w->n_inflight; i++) {
         if (!strcmp(w->inflight[i].job, job) && !strcmp(w->inflight[i].task, task)) {
             w->inflight[i] = w->inflight[--w->n_inflight];
-            return;
+            return true;
         }
     }
+    return false;
 }
 
 static void fail_done(void *ud, int rc, const char *err, long long n)
@@ -151,7 +159,8 @@ void swarmd_workers_check(swarmd *d, uint64_t now)
 static uint32_t worker_free_slots(const swarmd_worker *w)
 {
     if (w->quarantined) return 0;
-    uint32_t by_slots = w->slots > w->n_inflight ? w->slots - (uint32_t)w->n_inflight : 0;
+    uint32_t cap = w->slots + w->prefetch;
+    uint32_t by_slots = cap > w->n_inflight ? cap - (uint32_t)w->n_inflight : 0;
     uint32_t by_credit = w->credit > w->since_credit ? w->credit - w->since_credit : 0;
     return by_slots < by_credit ? by_slots : by_credit;
 }
@@ -175,6 +184,79 @@ void swarmd_redis_outcome(swarmd *d, const char *err)
              err);
 }
 
+static void assign_fill(swarmd *d, Swarm__Assign *a, const sched_lease *l)
+{
+    swarm__assign__init(a);
+    a->job_id = (char *)l->job_id;
+    a->task_id = (char *)l->task_id;
+    a->attempt = l->attempt;
+    a->lease_token = l->token;
+    a->goal = (char *)l->goal;
+    a->instructions = (char *)l->instructions;
+    a->input = (char *)l->input;
+    a->max_tokens = l->max_tokens;
+    a->temperature = (float)l->temperature;
+    a->seed = l->seed;
+    a->lease_ms = d->cfg.lease_ms;
+    a->agent_json = (char *)(l->agent_json ? l->agent_json : "");
+    a->checkpoint = (char *)(l->checkpoint ? l->checkpoint : "");
+}
+
+/* Room left for Assigns in one AssignBatch body: the limit less a margin
+ * for the envelope's own fields and each item's tag and length. */
+#define ASSIGN_BATCH_ROOM ((size_t)WIRE_MAX_MSG - 4096)
+
+/* Send the Assigns of leases idx[0..m) to w: one AssignBatch per
+ * ASSIGN_BATCH_ROOM bytes for a batch peer, else one Assign each. sent[k]
+ * says whether idx[k]'s went out. */
+static void assigns_send(swarmd *d, swarmd_worker *w, const sched_lease *l, const size_t *idx,
+                         size_t m, Swarm__Assign *as, Swarm__Assign **ptrs, bool *sent)
+{
+    for (size_t k = 0; k < m; k++) {
+        assign_fill(d, &as[k], &l[idx[k]]);
+        ptrs[k] = &as[k];
+    }
+    if (!w->batch || m == 1) {
+        for (size_t k = 0; k < m; k++) {
+            Swarm__Envelope env;
+            wire_envelope_init(&env, "swarmd", 0);
+            env.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN;
+            env.assign = &as[k];
+            sent[k] = swarmd_send(d, d->worker, w->id, w->id_len, &env) == 0;
+        }
+        return;
+    }
+    for (size_t k = 0; k < m;) {
+        size_t first = k, bytes = 0;
+        /* at least one per message: a lone one over the limit fails as it would alone */
+        do {
+            bytes += protobuf_c_message_get_packed_size(&as[k].base) + 16;
+            k++;
+        } while (k < m &&
+                 bytes + protobuf_c_message_get_packed_size(&as[k].base) + 16 <= ASSIGN_BATCH_ROOM);
+        Swarm__Envelope env;
+        Swarm__AssignBatch b;
+        wire_envelope_init(&env, "swarmd", 0);
+        swarm__assign_batch__init(&b);
+        b.n_assigns = k - first;
+        b.assigns = &ptrs[first];
+        env.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN_BATCH;
+        env.assign_batch = &b;
+        bool ok = swarmd_send(d, d->worker, w->id, w->id_len, &env) == 0;
+        for (size_t j = first; j < k; j++) {
+            sent[j] = ok;
+            if (ok && d->http) {
+                /* the dashboard's taps see each Assign as if it went alone */
+                Swarm__Envelope one;
+                wire_envelope_init(&one, "swarmd", 0);
+                one.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN;
+                one.assign = &as[j];
+                swarmd_http_on_send(d->http, w->id, w->id_len, &one);
+            }
+        }
+    }
+}
+
 static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
 {
     swarmd *d = ud;
@@ -187,45 +269,45 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
     }
     uint64_t now = uv_now(&d->loop);
     sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
+    swarmd_worker **ws = calloc(n ? n : 1, sizeof *ws);
+    bool *handled = calloc(n ? n : 1, sizeof *handled);
+    bool *sent = calloc(n ? n : 1, sizeof *sent);
+    size_t *idx = calloc(n ? n : 1, sizeof *idx);
+    Swarm__Assign *as = calloc(n ? n : 1, sizeof *as);
+    Swarm__Assign **ptrs = calloc(n ? n : 1, sizeof *ptrs);
     size_t n_lost = 0;
+    bool oom = !lost || !ws || !handled || !sent || !idx || !as || !ptrs;
     for (size_t i = 0; i < n; i++) {
-        swarmd_worker *w = d->stopping ? NULL : swarmd_worker_by_name(d, l[i].worker);
-        int sent = -1;
+        if (!oom && handled[i]) continue;
+        swarmd_worker *w = oom || d->stopping ? NULL : swarmd_worker_by_name(d, l[i].worker);
+        size_t m = 0;
         if (w) {
-            Swarm__Envelope env;
-            Swarm__Assign a;
-            wire_envelope_init(&env, "swarmd", 0);
-            swarm__assign__init(&a);
-            a.job_id = (char *)l[i].job_id;
-            a.task_id = (char *)l[i].task_id;
-            a.attempt = l[i].attempt;
-            a.lease_token = l[i].token;
-            a.goal = (char *)l[i].goal;
-            a.instructions = (char *)l[i].instructions;
-            a.input = (char *)l[i].input;
-            a.max_tokens = l[i].max_tokens;
-            a.temperature = (float)l[i].temperature;
-            a.seed = l[i].seed;
-            a.lease_ms = d->cfg.lease_ms;
-            a.agent_json = (char *)(l[i].agent_json ? l[i].agent_json : "");
-            a.checkpoint = (char *)(l[i].checkpoint ? l[i].checkpoint : "");
-            env.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN;
-            env.assign = &a;
-            sent = swarmd_send(d, d->worker, w->id, w->id_len, &env);
-            if (sent == 0) {
+            /* this worker's leases of the round, in lease order: one message */
+            for (size_t j = i; j < n; j++) {
+                if (handled[j]) continue;
+                if (!ws[j]) ws[j] = swarmd_worker_by_name(d, l[j].worker);
+                if (ws[j] == w) {
+                    idx[m++] = j;
+                    handled[j] = true;
+                }
+            }
+            assigns_send(d, w, l, idx, m, as, ptrs, sent);
+        }
+        for (size_t k = 0; k < (w ? m : 1); k++) {
+            size_t j = w ? idx[k] : i;
+            if (w && sent[k]) {
                 d->counters[SWARMD_C_ASSIGNS_SENT]++;
                 w->since_credit++;
-                if (inflight_add(w, l[i].job_id, l[i].task_id, l[i].attempt, l[i].token, now,
+                if (inflight_add(w, l[j].job_id, l[j].task_id, l[j].attempt, l[j].token, now,
                                  false) != 0)
-                    swarmd_log(d, "out of memory tracking %s/%s", l[i].job_id, l[i].task_id);
+                    swarmd_log(d, "out of memory tracking %s/%s", l[j].job_id, l[j].task_id);
+                continue;
             }
-        }
-        if (sent != 0) {
             d->counters[SWARMD_C_ASSIGNS_UNDELIVERABLE]++;
             if (lost) {
-                lost[n_lost].job_id = l[i].job_id;
-                lost[n_lost].task_id = l[i].task_id;
-                lost[n_lost].attempt = l[i].attempt;
+                lost[n_lost].job_id = l[j].job_id;
+                lost[n_lost].task_id = l[j].task_id;
+                lost[n_lost].attempt = l[j].attempt;
                 n_lost++;
             }
             if (w) {
@@ -242,6 +324,12 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
     }
     free(lost);
+    free(ws);
+    free(handled);
+    free(sent);
+    free(idx);
+    free(as);
+    free(ptrs);
     if (d->lease_again || n > 0) {
         d->lease_again = false;
         swarmd_dispatch(d);
@@ -577,6 +665,10 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
     snprintf(w->model, sizeof w->model, "%s", r->model);
     snprintf(w->sandbox, sizeof w->sandbox, "%s", r->sandbox);
     w->slots = r->slots;
+    w->batch = r->batch;
+    /* queued Assigns wait behind running ones: a few per slot at most */
+    w->prefetch = r->batch ? (r->prefetch < r->slots ? r->prefetch : r->slots) : 0;
+    if (w->prefetch > 64) w->prefetch = 64;
     bool new_incarnation = w->incarnation != r->incarnation;
     w->incarnation = r->incarnation;
     if (new_incarnation && d->sched && sched_is_up(d->sched)) {
@@ -601,6 +693,7 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
     swarm__register__init(&rr);
     rr.worker_id = w->name;
     rr.heartbeat_ms = d->cfg.heartbeat_ms;
+    rr.batch = true; /* this coordinator takes ResultBatch and returns credit per Result */
     rep.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
     rep.register_ = &rr;
     swarmd_send(d, d->worker, id, id_len, &rep);
@@ -828,7 +921,15 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
     }
     if (w) {
         worker_seen(d, w);
-        inflight_drop(w, r->job_id, r->task_id);
+        /* a batch peer sends no Credit per task: the Result of a task it
+         * held gives its slot back (a Result for one it did not hold, forged
+         * or stale, gives nothing) */
+        if (inflight_drop(w, r->job_id, r->task_id) && w->batch) {
+            if (w->since_credit)
+                w->since_credit--;
+            else if (w->credit < w->slots + w->prefetch)
+                w->credit++;
+        }
     }
     /* a queued Progress of this attempt is moot now (and would read as stale) */
     for (size_t i = 0; i < d->n_prog; i++)
@@ -1234,6 +1335,30 @@ static void handle_spawn(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wor
     free(tools);
 }
 
+/* A ResultBatch: each item handled exactly as if it came alone (same
+ * checks, same fencing, same taps), progress first. */
+static void handle_result_batch(swarmd *d, const uint8_t *id, size_t id_len, swarmd_worker *w,
+                                const Swarm__Envelope *env)
+{
+    const Swarm__ResultBatch *b = env->result_batch;
+    Swarm__Envelope one = *env;
+    for (size_t i = 0; w && i < b->n_progress; i++) {
+        one.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+        one.progress = b->progress[i];
+        handle_progress(d, id, id_len, w, &one);
+        if (d->http) swarmd_http_on_recv(d->http, id, id_len, &one);
+    }
+    for (size_t i = 0; i < b->n_results; i++) {
+        one.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+        one.result = b->results[i];
+        handle_result(d, id, id_len, w, &one);
+        if (d->http) swarmd_http_on_recv(d->http, id, id_len, &one);
+    }
+    /* the slots these results freed are leased again now, not after Redis
+     * has stored the results */
+    if (w && b->n_results) swarmd_dispatch(d);
+}
+
 void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env)
 {
     swarmd_worker *w = worker_by_id(d, id, id_len);
@@ -1284,6 +1409,12 @@ void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
          * restarted mid-task): the fencing token decides, not the table. */
         if (!w) tell_unknown(d, id, id_len, env->correlation_id, "Result");
         handle_result(d, id, id_len, w, env);
+        return;
+    case SWARM__ENVELOPE__PAYLOAD_RESULT_BATCH:
+        /* as a lone Result: the fencing token decides; Progress needs a
+         * registered sender and is dropped without one */
+        if (!w) tell_unknown(d, id, id_len, env->correlation_id, "ResultBatch");
+        handle_result_batch(d, id, id_len, w, env);
         return;
     default: {
         char msg[128];

@@ -1,9 +1,22 @@
 /* worker.c - swarm-worker: registration, heartbeats, credit, slot threads.
  *
  * Protocol (see proto/swarm.proto): Register until swarmd answers; then a
- * Heartbeat every interval listing running tasks (swarmd extends their
- * leases), a Credit with the number of free slots whenever it changes, one
- * Assign per free slot, Progress while a task runs, one Result per task.
+ * Heartbeat every interval listing running (and queued) tasks so swarmd
+ * extends their leases, Progress while a task runs, one Result per task.
+ * With a coordinator whose Register reply says batch, Assigns arrive as
+ * AssignBatch, the Results and Progress ready together leave as one
+ * ResultBatch, a Result gives its slot back (Credit only on registering), and
+ * up to `prefetch` Assigns wait in the queue beyond the slots. With an older
+ * coordinator: one Assign per free slot and a Credit whenever the number of
+ * free slots changes.
+ *
+ * Threads: the main thread owns the DEALER. Assigns go into one queue under
+ * w->mu; idle slot threads take them from it themselves, and a slot that
+ * finishes takes the next one without a round trip through main. Finished
+ * attempts go onto a done list under the same mutex, and the first one onto
+ * an empty list writes an eventfd: one wake-up of main per drain, not one
+ * message per result. Agent sub-tasks' Progress and requests still travel
+ * over the slot's inproc PUSH (agent_task.c).
  *
  * swarmd restarts and lost connections: swarmd never speaks unprompted to an
  * idle worker, so silence alone proves nothing. After a few silent heartbeat
@@ -21,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -44,24 +58,32 @@ typedef struct {
     pthread_t th;
     int started;
     wb_slot *ws;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    Swarm__Envelope *pending; /* handed over by main, guarded by mu */
-    int quit;                 /* guarded by mu */
-    atomic_int cancel;        /* set by main, read by the running task */
+    /* the attempt this slot runs (NULL when idle) and whether swarmd took it
+     * back (its Result is dropped): both guarded by w->mu */
+    Swarm__Assign *cur;
+    int cancelled;
+    atomic_int cancel; /* set by main, read by the running task */
     /* a request to swarmd from the running task (an agent's notes): the
      * main thread hands the answer whose correlation id is wait_corr over in
      * reply; both guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     uint64_t wait_corr;
     Swarm__Envelope *reply;
     uint64_t req_seq; /* slot thread only */
-    /* main thread only */
-    int busy;
-    int cancelled;
-    char *job_id, *task_id;
-    uint32_t attempt;
-    uint64_t token; /* the lease's fencing token, echoed in everything about it */
 } worker_slot;
+
+/* A finished attempt (a Result) or a plain task's Progress report, handed
+ * from a slot to the main thread on w->done. */
+typedef struct worker_done {
+    struct worker_done *next;
+    Swarm__Assign *a; /* a Result: its attempt's Assign, owned; Progress: borrowed */
+    int drop;         /* the attempt was cancelled: swarmd already settled it */
+    int is_progress;
+    Swarm__Result res;   /* strings point into a, out and err */
+    Swarm__Progress pro; /* strings point into a and out */
+    char *out, *err;
+} worker_done;
 
 struct worker {
     const worker_config *cfg;
@@ -75,6 +97,24 @@ struct worker {
     wb_backend *backend;
     worker_slot *slots;
     int n_slots;
+    /* the queue of Assigns not yet started, the slots' cur/cancelled, the
+     * done list and quit: all guarded by mu; idle slots wait on cv */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int mu_ready;
+    Swarm__Assign **queue;
+    size_t q_head, q_n, q_cap;
+    worker_done *done_head, *done_tail;
+    int done_armed; /* wake_fd was written and main has not drained since */
+    /* slots asleep on cv, and those signalled but not yet up: one slot is
+     * woken at a time, and it wakes the next when it finds more queued, so
+     * a burst of short tasks is run by the slots already awake instead of
+     * waking every thread for a few microseconds of work */
+    int sleepers, waking;
+    int quit;
+    int wake_fd;       /* eventfd: "the done list has items" */
+    int batch;         /* swarmd's Register reply said it speaks batches */
+    uint32_t prefetch; /* Assigns queued beyond the slots, when batch */
     int registered;
     uint64_t hb_ms;
     uint64_t last_rx_ms;
@@ -114,12 +154,28 @@ static void worker_send(worker *w, Swarm__Envelope *env)
         worker_log(w, "send to swarmd failed: %s (will retry via reconnect)", zmq_strerror(errno));
 }
 
-static uint32_t worker_free_slots(const worker *w)
+/* Attempts held (running or queued); call with w->mu held. */
+static uint32_t worker_held_locked(const worker *w)
 {
-    uint32_t n = 0;
+    uint32_t n = (uint32_t)w->q_n;
     for (int i = 0; i < w->n_slots; i++)
-        if (!w->slots[i].busy) n++;
+        if (w->slots[i].cur) n++;
     return n;
+}
+
+/* What swarmd may still send: the slots, plus the prefetch queue when batching. */
+static uint32_t worker_capacity(const worker *w)
+{
+    return (uint32_t)w->n_slots + (w->batch ? w->prefetch : 0);
+}
+
+static uint32_t worker_free_slots(worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint32_t held = worker_held_locked(w);
+    pthread_mutex_unlock(&w->mu);
+    uint32_t cap = worker_capacity(w);
+    return cap > held ? cap - held : 0;
 }
 
 static void worker_send_register(worker *w)
@@ -141,6 +197,8 @@ static void worker_send_register(worker *w)
     agent_sandbox_cfg sb;
     agent_sandbox_cfg_default(&sb);
     reg.sandbox = strcmp(agent_sandbox_mode(&sb), "bwrap") == 0 ? "bwrap" : "none";
+    reg.batch = 1;
+    reg.prefetch = w->prefetch;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
     env.register_ = &reg;
     worker_send(w, &env);
@@ -149,8 +207,11 @@ static void worker_send_register(worker *w)
 
 static void worker_send_credit(worker *w, int force)
 {
+    /* a batching swarmd counts each Result as a freed slot: Credit only
+     * when (re)registering or after a refused Assign */
+    if (!w->registered || (!force && w->batch)) return;
     uint32_t free_slots = worker_free_slots(w);
-    if (!w->registered || (!force && free_slots == w->last_credit)) return;
+    if (!force && free_slots == w->last_credit) return;
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Credit cr = SWARM__CREDIT__INIT;
     wire_envelope_init(&env, w->id, ++w->corr);
@@ -161,29 +222,51 @@ static void worker_send_credit(worker *w, int force)
     w->last_credit = free_slots;
 }
 
+static void task_ref_set(Swarm__TaskRef *r, const Swarm__Assign *a)
+{
+    swarm__task_ref__init(r);
+    r->job_id = a->job_id;
+    r->task_id = a->task_id;
+    r->attempt = a->attempt;
+    r->lease_token = a->lease_token;
+}
+
 static void worker_send_heartbeat(worker *w)
 {
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
     Swarm__Heartbeat hb = SWARM__HEARTBEAT__INIT;
-    Swarm__TaskRef refs[w->n_slots];
-    Swarm__TaskRef *ptrs[w->n_slots];
+    size_t cap = (size_t)w->n_slots + w->q_cap + 1;
+    Swarm__TaskRef *refs = calloc(cap, sizeof *refs);
+    Swarm__TaskRef **ptrs = calloc(cap, sizeof *ptrs);
+    if (!refs || !ptrs) {
+        free(refs);
+        free(ptrs);
+        worker_log(w, "out of memory building a heartbeat");
+        return;
+    }
     size_t n = 0;
+    /* the strings point into the held Assigns: packed and sent under the lock */
+    pthread_mutex_lock(&w->mu);
     for (int i = 0; i < w->n_slots; i++) {
         worker_slot *s = &w->slots[i];
-        if (!s->busy || s->cancelled) continue;
-        swarm__task_ref__init(&refs[n]);
-        refs[n].job_id = s->job_id;
-        refs[n].task_id = s->task_id;
-        refs[n].attempt = s->attempt;
-        refs[n].lease_token = s->token;
+        if (!s->cur || s->cancelled) continue;
+        task_ref_set(&refs[n], s->cur);
         ptrs[n] = &refs[n];
         n++;
     }
+    /* queued ones too: swarmd extends their leases and, should this worker
+     * die, releases them with the running ones */
+    for (size_t i = 0; i < w->q_n && n < cap; i++) {
+        task_ref_set(&refs[n], w->queue[w->q_head + i]);
+        ptrs[n] = &refs[n];
+        n++;
+    }
+    uint32_t held = worker_held_locked(w);
     wire_envelope_init(&env, w->id, ++w->corr);
     hb.worker_id = w->id;
     hb.n_running = n;
     hb.running = ptrs;
-    hb.free_slots = worker_free_slots(w);
+    hb.free_slots = worker_capacity(w) > held ? worker_capacity(w) - held : 0;
     Swarm__PrefixCacheStats pcs = SWARM__PREFIX_CACHE_STATS__INIT;
     wb_cache_stats cst;
     if (wb_backend_cache_stats(w->backend, &cst) == 0) {
@@ -197,6 +280,9 @@ static void worker_send_heartbeat(worker *w)
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_HEARTBEAT;
     env.heartbeat = &hb;
     worker_send(w, &env);
+    pthread_mutex_unlock(&w->mu);
+    free(refs);
+    free(ptrs);
 }
 
 static int worker_connect(worker *w, char *err, size_t errlen)
@@ -231,10 +317,32 @@ static int worker_connect(worker *w, char *err, size_t errlen)
 
 /* ---- slot threads ---- */
 
+/* Append to the done list (w->mu held); returns 1 when main must be woken
+ * (the list was drained since the last wake-up), 0 when a wake is pending. */
+static int done_append_locked(worker *w, worker_done *d)
+{
+    d->next = NULL;
+    if (w->done_tail)
+        w->done_tail->next = d;
+    else
+        w->done_head = d;
+    w->done_tail = d;
+    if (w->done_armed) return 0;
+    w->done_armed = 1;
+    return 1;
+}
+
+static void worker_wake(worker *w)
+{
+    uint64_t one = 1;
+    /* EAGAIN only when the counter is full, which still means "awake" */
+    if (write(w->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        worker_log(w, "cannot wake the main thread: %s", strerror(errno));
+}
+
 typedef struct {
     worker_slot *s;
-    void *push;
-    const Swarm__Assign *a;
+    Swarm__Assign *a;
     uint32_t sent_tokens;
     uint64_t sent_ms;
 } slot_run;
@@ -252,69 +360,74 @@ static int slot_progress(void *ud, uint32_t tokens, const char *text, size_t len
     size_t start = len > TAIL_BYTES ? len - TAIL_BYTES : 0;
     while (start < len && ((unsigned char)text[start] & 0xC0) == 0x80)
         start++;
-    char *tail = wb_utf8_sanitize(text + start, len - start);
-    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
-    Swarm__Progress p = SWARM__PROGRESS__INIT;
-    wire_envelope_init(&env, r->s->w->id, 0);
-    p.job_id = r->a->job_id;
-    p.task_id = r->a->task_id;
-    p.attempt = r->a->attempt;
-    p.lease_token = r->a->lease_token;
-    p.tokens = tokens;
-    p.text_tail = tail ? tail : "";
-    env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
-    env.progress = &p;
-    send_env(r->push, &env);
-    free(tail);
+    worker_done *d = calloc(1, sizeof *d);
+    if (!d) return 0; /* a report only: the Result still comes */
+    d->is_progress = 1;
+    d->a = r->a; /* borrowed: its Result, which frees it, is queued after this */
+    d->out = wb_utf8_sanitize(text + start, len - start);
+    swarm__progress__init(&d->pro);
+    d->pro.job_id = r->a->job_id;
+    d->pro.task_id = r->a->task_id;
+    d->pro.attempt = r->a->attempt;
+    d->pro.lease_token = r->a->lease_token;
+    d->pro.tokens = tokens;
+    d->pro.text_tail = d->out ? d->out : "";
+    worker *w = r->s->w;
+    pthread_mutex_lock(&w->mu);
+    int wake = done_append_locked(w, d);
+    pthread_mutex_unlock(&w->mu);
+    if (wake) worker_wake(w);
     return 0;
 }
 
-static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *a);
-
-/* Send a finished attempt's Result (res holds the output and counts; rc 0 ok,
- * 1 cancelled, else failed with err) to the main thread for swarmd. */
-static void slot_send_result(worker_slot *s, void *push, const Swarm__Assign *a, Swarm__Result *res,
-                             int rc, char *err, size_t errlen, uint64_t t0)
+/* A finished attempt's Result for the main thread (rc 0 ok, 1 cancelled, else
+ * failed with err). tmpl holds the counts; output (malloc'ed) moves in. NULL
+ * when out of memory: the Result is lost and the lease expires. */
+static worker_done *slot_result(Swarm__Assign *a, const Swarm__Result *tmpl, char *output, int rc,
+                                const char *err, uint64_t t0)
 {
-    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
-    wire_envelope_init(&env, s->w->id, 0);
-    res->job_id = a->job_id;
-    res->task_id = a->task_id;
-    res->attempt = a->attempt;
-    res->lease_token = a->lease_token;
-    res->ok = rc == 0;
-    if (rc == 1) snprintf(err, errlen, "cancelled");
-    res->error = rc == 0 ? "" : err;
-    res->elapsed_ms = swarm_clock_ms() - t0;
-    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
-    env.result = res;
-    /* the main thread must learn the slot is free, so retry until it goes */
-    while (send_env(push, &env) != 0 && errno == EAGAIN)
-        usleep(1000);
+    worker_done *d = calloc(1, sizeof *d);
+    char *e = rc == 0 ? NULL : strdup(rc == 1 ? "cancelled" : err);
+    if (!d || (rc != 0 && !e)) {
+        free(d);
+        free(e);
+        free(output);
+        return NULL;
+    }
+    d->a = a;
+    d->out = output;
+    d->err = e;
+    d->res = *tmpl;
+    d->res.job_id = a->job_id;
+    d->res.task_id = a->task_id;
+    d->res.attempt = a->attempt;
+    d->res.lease_token = a->lease_token;
+    d->res.ok = rc == 0;
+    d->res.output = output ? output : "";
+    d->res.error = e ? e : "";
+    d->res.elapsed_ms = swarm_clock_ms() - t0;
+    return d;
 }
 
-static void slot_execute(worker_slot *s, void *push, const Swarm__Assign *a)
+static worker_done *slot_execute_agent(worker_slot *s, void *push, Swarm__Assign *a);
+
+static worker_done *slot_execute(worker_slot *s, void *push, Swarm__Assign *a)
 {
-    if (a->agent_json && *a->agent_json) {
-        slot_execute_agent(s, push, a);
-        return;
-    }
+    if (a->agent_json && *a->agent_json) return slot_execute_agent(s, push, a);
     wb_task t = {.goal = a->goal,
                  .instructions = a->instructions,
                  .input = a->input,
                  .max_tokens = a->max_tokens,
                  .temperature = a->temperature,
                  .seed = a->seed};
-    slot_run r = {.s = s, .push = push, .a = a, .sent_ms = swarm_clock_ms()};
+    slot_run r = {.s = s, .a = a, .sent_ms = swarm_clock_ms()};
     char *output = NULL, err[512] = "";
     uint32_t tokens = 0;
     uint64_t t0 = swarm_clock_ms();
     int rc = wb_slot_run(s->ws, &t, slot_progress, &r, &output, &tokens, err, sizeof(err));
     Swarm__Result res = SWARM__RESULT__INIT;
-    res.output = output ? output : "";
     res.tokens = tokens;
-    slot_send_result(s, push, a, &res, rc, err, sizeof(err), t0);
-    free(output);
+    return slot_result(a, &res, output, rc, err, t0);
 }
 
 /* A request from the running task to swarmd, answered through the main
@@ -369,8 +482,9 @@ static int slot_request(void *ud, Swarm__Envelope *req, Swarm__Envelope **reply,
     return -ETIMEDOUT;
 }
 
-/* An agent sub-task: the loop streams a Progress per step (agent_task.c). */
-static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *a)
+/* An agent sub-task: the loop streams a Progress per step (agent_task.c)
+ * over the slot's PUSH; the Result goes on the done list like any other. */
+static worker_done *slot_execute_agent(worker_slot *s, void *push, Swarm__Assign *a)
 {
     slot_req_ctx rq = {.s = s, .push = push};
     worker_agent_ctx c = {.slot = s->ws,
@@ -385,49 +499,73 @@ static void slot_execute_agent(worker_slot *s, void *push, const Swarm__Assign *
     uint64_t t0 = swarm_clock_ms();
     int rc = worker_agent_execute(&c, &o, err, sizeof(err));
     Swarm__Result res = SWARM__RESULT__INIT;
-    res.output = o.output ? o.output : "";
     res.tokens = o.tokens;
     res.steps = o.steps;
     res.tool_calls = o.tool_calls;
-    slot_send_result(s, push, a, &res, rc, err, sizeof(err), t0);
-    free(o.output);
+    return slot_result(a, &res, o.output, rc, err, t0);
+}
+
+/* Wake one sleeping slot for the queue unless one is already on its way
+ * (w->mu held). */
+static void worker_kick_locked(worker *w)
+{
+    if (w->q_n > 0 && w->sleepers > 0 && w->waking == 0) {
+        w->waking++;
+        pthread_cond_signal(&w->cv);
+    }
+}
+
+/* The oldest queued Assign (w->mu held, queue not empty). */
+static Swarm__Assign *queue_pop_locked(worker *w)
+{
+    Swarm__Assign *a = w->queue[w->q_head++];
+    if (--w->q_n == 0) w->q_head = 0;
+    return a;
 }
 
 static void *slot_main(void *arg)
 {
     worker_slot *s = arg;
-    void *push = zmq_socket(s->w->ctx, ZMQ_PUSH);
+    worker *w = s->w;
+    void *push = zmq_socket(w->ctx, ZMQ_PUSH);
     int linger = 0;
     zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_connect(push, s->w->inproc);
+    zmq_connect(push, w->inproc);
+    pthread_mutex_lock(&w->mu);
     for (;;) {
-        pthread_mutex_lock(&s->mu);
-        while (!s->pending && !s->quit)
-            pthread_cond_wait(&s->cv, &s->mu);
-        Swarm__Envelope *env = s->pending;
-        s->pending = NULL;
-        int quit = s->quit;
-        pthread_mutex_unlock(&s->mu);
-        if (env) {
-            slot_execute(s, push, env->assign);
-            wire_free(env);
+        while (!w->quit && w->q_n == 0) {
+            w->sleepers++;
+            pthread_cond_wait(&w->cv, &w->mu);
+            w->sleepers--;
+            if (w->waking) w->waking--;
         }
-        if (quit) break;
+        if (w->quit) break;
+        /* a slot that just finished takes the next queued Assign here, with
+         * no hand-off through the main thread */
+        Swarm__Assign *a = queue_pop_locked(w);
+        worker_kick_locked(w); /* more queued: the next slot */
+        s->cur = a;
+        s->cancelled = 0;
+        atomic_store(&s->cancel, 0);
+        pthread_mutex_unlock(&w->mu);
+        worker_done *d = slot_execute(s, push, a);
+        pthread_mutex_lock(&w->mu);
+        s->cur = NULL;
+        int wake = 0;
+        if (d) {
+            d->drop = s->cancelled;
+            wake = done_append_locked(w, d);
+        } else {
+            swarm__assign__free_unpacked(a, NULL);
+        }
+        if (wake) worker_wake(w);
     }
+    pthread_mutex_unlock(&w->mu);
     zmq_close(push);
     return NULL;
 }
 
 /* ---- main thread: messages from swarmd ---- */
-
-static void slot_clear(worker_slot *s)
-{
-    s->busy = 0;
-    s->cancelled = 0;
-    free(s->job_id);
-    free(s->task_id);
-    s->job_id = s->task_id = NULL;
-}
 
 static void worker_reject_assign(worker *w, const Swarm__Assign *a, const char *why)
 {
@@ -446,54 +584,90 @@ static void worker_reject_assign(worker *w, const Swarm__Assign *a, const char *
     worker_send(w, &env);
 }
 
-/* Takes ownership of env (an Assign). */
-static void worker_on_assign(worker *w, Swarm__Envelope *env)
+static int same_attempt(const Swarm__Assign *x, const Swarm__Assign *a)
 {
-    const Swarm__Assign *a = env->assign;
-    worker_slot *s = NULL;
-    for (int i = 0; i < w->n_slots; i++) {
-        worker_slot *x = &w->slots[i];
-        if (x->busy && strcmp(x->job_id, a->job_id) == 0 && strcmp(x->task_id, a->task_id) == 0 &&
-            x->attempt == a->attempt) {
-            worker_log(w, "duplicate Assign %s/%s attempt %u ignored", a->job_id, a->task_id,
-                       a->attempt);
-            wire_free(env);
-            return;
+    return x->attempt == a->attempt && strcmp(x->task_id, a->task_id) == 0 &&
+           strcmp(x->job_id, a->job_id) == 0;
+}
+
+/* Queue one Assign for the slots; takes ownership of a. */
+static void worker_take_assign(worker *w, Swarm__Assign *a)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < w->n_slots && !why; i++)
+        if (w->slots[i].cur && same_attempt(w->slots[i].cur, a)) why = "duplicate";
+    for (size_t i = 0; i < w->q_n && !why; i++)
+        if (same_attempt(w->queue[w->q_head + i], a)) why = "duplicate";
+    if (!why && worker_held_locked(w) >= worker_capacity(w)) why = "full";
+    if (!why && w->q_head + w->q_n == w->q_cap) {
+        if (w->q_head) {
+            memmove(w->queue, w->queue + w->q_head, w->q_n * sizeof *w->queue);
+            w->q_head = 0;
+        } else {
+            size_t cap = w->q_cap ? w->q_cap * 2 : 32;
+            Swarm__Assign **q = realloc(w->queue, cap * sizeof *q);
+            if (q) {
+                w->queue = q;
+                w->q_cap = cap;
+            } else {
+                why = "oom";
+            }
         }
-        if (!x->busy && !s) s = x;
     }
-    if (!s) {
+    if (!why) {
+        w->queue[w->q_head + w->q_n++] = a;
+        worker_kick_locked(w);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!why) return;
+    if (!strcmp(why, "duplicate")) {
+        worker_log(w, "duplicate Assign %s/%s attempt %u ignored", a->job_id, a->task_id,
+                   a->attempt);
+    } else {
         worker_log(w, "Assign %s/%s with no free slot: refused", a->job_id, a->task_id);
-        worker_reject_assign(w, a, "worker had no free slot (credit exceeded)");
-        wire_free(env);
+        worker_reject_assign(w, a,
+                             strcmp(why, "oom") == 0 ? "worker out of memory queueing the task"
+                                                     : "worker had no free slot (credit exceeded)");
         worker_send_credit(w, 1);
-        return;
     }
-    s->busy = 1;
-    s->cancelled = 0;
-    s->job_id = strdup(a->job_id);
-    s->task_id = strdup(a->task_id);
-    s->attempt = a->attempt;
-    s->token = a->lease_token;
-    atomic_store(&s->cancel, 0);
-    pthread_mutex_lock(&s->mu);
-    s->pending = env;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    /* the Credit goes once the whole burst of Assigns is handled (worker_on_dealer) */
+    swarm__assign__free_unpacked(a, NULL);
 }
 
 static void worker_on_cancel(worker *w, const Swarm__Cancel *c)
 {
+    int n = 0;
+    pthread_mutex_lock(&w->mu);
     for (int i = 0; i < w->n_slots; i++) {
         worker_slot *s = &w->slots[i];
-        if (!s->busy || strcmp(s->job_id, c->job_id) != 0) continue;
-        if (c->task_id[0] && strcmp(s->task_id, c->task_id) != 0) continue;
-        if (c->task_id[0] && c->attempt && c->attempt != s->attempt) continue;
-        worker_log(w, "cancel %s/%s", s->job_id, s->task_id);
+        const Swarm__Assign *a = s->cur;
+        if (!a || strcmp(a->job_id, c->job_id) != 0) continue;
+        if (c->task_id[0] && strcmp(a->task_id, c->task_id) != 0) continue;
+        if (c->task_id[0] && c->attempt && c->attempt != a->attempt) continue;
         s->cancelled = 1;
         atomic_store(&s->cancel, 1);
+        n++;
     }
+    /* queued ones never start */
+    size_t keep = 0;
+    for (size_t i = 0; i < w->q_n; i++) {
+        Swarm__Assign *a = w->queue[w->q_head + i];
+        int hit = strcmp(a->job_id, c->job_id) == 0 &&
+                  (!c->task_id[0] || (strcmp(a->task_id, c->task_id) == 0 &&
+                                      (!c->attempt || c->attempt == a->attempt)));
+        if (hit) {
+            swarm__assign__free_unpacked(a, NULL);
+            n++;
+        } else {
+            w->queue[w->q_head + keep++] = a;
+        }
+    }
+    w->q_n = keep;
+    if (!keep) w->q_head = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (n)
+        worker_log(w, "cancel %s/%s: %d attempt(s) stopped", c->job_id,
+                   c->task_id[0] ? c->task_id : "*", n);
 }
 
 /* The answer to a slot's request (slot_request): handed over when that slot
@@ -517,9 +691,12 @@ static int worker_route_reply(worker *w, Swarm__Envelope *env)
 
 static void worker_registered(worker *w, const Swarm__Register *r)
 {
-    if (!w->registered) worker_log(w, "registered with swarmd at %s", w->cfg->connect);
+    if (!w->registered)
+        worker_log(w, "registered with swarmd at %s%s", w->cfg->connect,
+                   r->batch ? " (batched)" : "");
     w->registered = 1;
     w->probed = 0;
+    w->batch = r->batch;
     if (r->heartbeat_ms >= 50 && r->heartbeat_ms <= 60000) w->hb_ms = r->heartbeat_ms;
     worker_send_credit(w, 1);
     worker_send_heartbeat(w);
@@ -546,10 +723,24 @@ static void worker_on_dealer(worker *w)
         case SWARM__ENVELOPE__PAYLOAD_REGISTER:
             worker_registered(w, env->register_);
             break;
-        case SWARM__ENVELOPE__PAYLOAD_ASSIGN:
-            worker_on_assign(w, env);
-            env = NULL;
+        case SWARM__ENVELOPE__PAYLOAD_ASSIGN: {
+            /* the Assign moves to the queue; the emptied envelope is freed */
+            Swarm__Assign *a = env->assign;
+            env->assign = NULL;
+            env->payload_case = SWARM__ENVELOPE__PAYLOAD__NOT_SET;
+            worker_take_assign(w, a);
             break;
+        }
+        case SWARM__ENVELOPE__PAYLOAD_ASSIGN_BATCH: {
+            Swarm__AssignBatch *b = env->assign_batch;
+            for (size_t i = 0; i < b->n_assigns; i++) {
+                Swarm__Assign *a = b->assigns[i];
+                b->assigns[i] = NULL;
+                if (a) worker_take_assign(w, a);
+            }
+            b->n_assigns = 0;
+            break;
+        }
         case SWARM__ENVELOPE__PAYLOAD_CANCEL:
             worker_on_cancel(w, env->cancel);
             break;
@@ -581,7 +772,7 @@ static void worker_on_dealer(worker *w)
     }
 }
 
-/* Slot threads' Progress/Result, forwarded verbatim. */
+/* Agent sub-tasks' Progress and requests from the slots, forwarded verbatim. */
 static void worker_on_pull(worker *w)
 {
     for (;;) {
@@ -589,33 +780,105 @@ static void worker_on_pull(worker *w)
         zmq_msg_init(&msg);
         if (zmq_msg_recv(&msg, w->pull, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg);
-            /* one Credit for every slot freed in this pass, not one per Result */
-            worker_send_credit(w, 0);
             return;
         }
-        const void *data = zmq_msg_data(&msg);
-        size_t len = zmq_msg_size(&msg);
-        Swarm__Envelope *env = NULL;
-        char err[128];
-        int forward = 1;
-        if (wire_decode(data, len, &env, err, sizeof(err)) == 0 &&
-            env->payload_case == SWARM__ENVELOPE__PAYLOAD_RESULT) {
-            const Swarm__Result *r = env->result;
-            for (int i = 0; i < w->n_slots; i++) {
-                worker_slot *s = &w->slots[i];
-                if (s->busy && strcmp(s->job_id, r->job_id) == 0 &&
-                    strcmp(s->task_id, r->task_id) == 0 && s->attempt == r->attempt) {
-                    if (s->cancelled) forward = 0; /* swarmd already settled it */
-                    slot_clear(s);
-                    break;
-                }
-            }
-        }
-        if (env) wire_free(env);
-        if (forward && zmq_send(w->dealer, data, len, ZMQ_DONTWAIT) < 0)
+        if (zmq_send(w->dealer, zmq_msg_data(&msg), zmq_msg_size(&msg), ZMQ_DONTWAIT) < 0)
             worker_log(w, "forward to swarmd failed: %s", zmq_strerror(errno));
         zmq_msg_close(&msg);
     }
+}
+
+/* Room for items in one ResultBatch body: the limit less a margin for the
+ * envelope's own fields and each item's tag and length. */
+#define RESULT_BATCH_ROOM ((size_t)WIRE_MAX_MSG - 4096)
+
+static void done_send_batch(worker *w, Swarm__Result **rs, size_t nr, Swarm__Progress **ps,
+                            size_t np)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    wire_envelope_init(&env, w->id, ++w->corr);
+    Swarm__ResultBatch b = SWARM__RESULT_BATCH__INIT;
+    if (nr + np == 1 || !w->batch) {
+        /* a lone item, or an older swarmd: the plain messages */
+        for (size_t i = 0; i < np; i++) {
+            env.payload_case = SWARM__ENVELOPE__PAYLOAD_PROGRESS;
+            env.progress = ps[i];
+            worker_send(w, &env);
+        }
+        for (size_t i = 0; i < nr; i++) {
+            env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT;
+            env.result = rs[i];
+            worker_send(w, &env);
+        }
+        return;
+    }
+    b.n_results = nr;
+    b.results = rs;
+    b.n_progress = np;
+    b.progress = ps;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_RESULT_BATCH;
+    env.result_batch = &b;
+    worker_send(w, &env);
+}
+
+/* Everything the slots finished since the last pass: sent as few messages
+ * as fit (in order), then freed. */
+static void worker_on_done(worker *w)
+{
+    uint64_t v;
+    if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        worker_log(w, "eventfd read: %s", strerror(errno));
+    pthread_mutex_lock(&w->mu);
+    worker_done *list = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    w->done_armed = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (!list) return;
+    size_t n = 0;
+    for (worker_done *d = list; d; d = d->next)
+        n++;
+    Swarm__Result **rs = calloc(n, sizeof *rs);
+    Swarm__Progress **ps = calloc(n, sizeof *ps);
+    size_t nr = 0, np = 0, bytes = 0;
+    for (worker_done *d = list; d; d = d->next) {
+        if (d->drop) continue; /* swarmd took it back already */
+        size_t sz = (d->is_progress ? protobuf_c_message_get_packed_size(&d->pro.base)
+                                    : protobuf_c_message_get_packed_size(&d->res.base)) +
+                    16;
+        if (!rs || !ps) {
+            /* out of memory for the arrays: each goes alone */
+            Swarm__Result *r1 = &d->res;
+            Swarm__Progress *p1 = &d->pro;
+            if (d->is_progress)
+                done_send_batch(w, NULL, 0, &p1, 1);
+            else
+                done_send_batch(w, &r1, 1, NULL, 0);
+            continue;
+        }
+        if (nr + np > 0 && bytes + sz > RESULT_BATCH_ROOM) {
+            done_send_batch(w, rs, nr, ps, np);
+            nr = np = 0;
+            bytes = 0;
+        }
+        if (d->is_progress)
+            ps[np++] = &d->pro;
+        else
+            rs[nr++] = &d->res;
+        bytes += sz;
+    }
+    if (nr + np) done_send_batch(w, rs, nr, ps, np);
+    free(rs);
+    free(ps);
+    while (list) {
+        worker_done *d = list;
+        list = d->next;
+        if (!d->is_progress) swarm__assign__free_unpacked(d->a, NULL);
+        free(d->out);
+        free(d->err);
+        free(d);
+    }
+    /* an older swarmd learns of freed slots from Credit (one per pass) */
+    worker_send_credit(w, 0);
 }
 
 static void worker_tick(worker *w)
@@ -639,6 +902,11 @@ static void worker_tick(worker *w)
         return;
     }
     worker_send_heartbeat(w);
+    /* a safety net for the one-at-a-time wake-ups: nothing queued may wait
+     * while slots sleep */
+    pthread_mutex_lock(&w->mu);
+    if (w->q_n > 0 && w->sleepers > 0) pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
     if (silence >= 5 * w->hb_ms && !w->probed) {
         /* swarmd is quiet to idle workers; a Register is always answered */
         w->probed = 1;
@@ -657,6 +925,19 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
     else
         snprintf(w->id, sizeof(w->id), "w-%s-%d", w->host, (int)getpid());
     w->n_slots = cfg->slots > 0 ? cfg->slots : 1;
+    /* SWARM_WORKER_PREFETCH: Assigns queued beyond the slots (default
+     * min(slots, 16)) so a slot finds its next task waiting; 0 turns it off */
+    const char *pf = getenv("SWARM_WORKER_PREFETCH");
+    long pfv = pf && *pf ? strtol(pf, NULL, 10) : (w->n_slots < 16 ? w->n_slots : 16);
+    w->prefetch = pfv < 0 ? 0 : pfv > 64 ? 64 : (uint32_t)pfv;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->mu_ready = 1;
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -1;
+    }
     while (!w->incarnation)
         if (getentropy(&w->incarnation, sizeof w->incarnation) != 0)
             w->incarnation = (uint64_t)getpid() << 32 ^ swarm_clock_ms();
@@ -710,27 +991,39 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
 static void worker_fini(worker *w)
 {
     if (w->slots) {
-        for (int i = 0; i < w->n_slots; i++) {
-            worker_slot *s = &w->slots[i];
-            if (!s->started) continue;
-            atomic_store(&s->cancel, 1);
-            pthread_mutex_lock(&s->mu);
-            s->quit = 1;
-            pthread_cond_signal(&s->cv);
-            pthread_mutex_unlock(&s->mu);
-        }
+        pthread_mutex_lock(&w->mu);
+        w->quit = 1;
+        for (int i = 0; i < w->n_slots; i++)
+            atomic_store(&w->slots[i].cancel, 1);
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
         for (int i = 0; i < w->n_slots; i++) {
             worker_slot *s = &w->slots[i];
             if (s->started) pthread_join(s->th, NULL);
-            if (s->pending) wire_free(s->pending);
             if (s->reply) wire_free(s->reply);
             wb_slot_free(s->ws);
-            slot_clear(s);
             pthread_mutex_destroy(&s->mu);
             pthread_cond_destroy(&s->cv);
         }
         free(w->slots);
     }
+    /* what never ran or never went out */
+    for (size_t i = 0; i < w->q_n; i++)
+        swarm__assign__free_unpacked(w->queue[w->q_head + i], NULL);
+    free(w->queue);
+    while (w->done_head) {
+        worker_done *d = w->done_head;
+        w->done_head = d->next;
+        if (!d->is_progress) swarm__assign__free_unpacked(d->a, NULL);
+        free(d->out);
+        free(d->err);
+        free(d);
+    }
+    if (w->mu_ready) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    if (w->wake_fd >= 0) close(w->wake_fd);
     if (w->dealer) zmq_close(w->dealer);
     curve_watch_close(w->watch);
     if (w->pull) zmq_close(w->pull);
@@ -742,6 +1035,7 @@ int worker_run(const worker_config *cfg, char *err, size_t errlen)
 {
     worker w;
     memset(&w, 0, sizeof(w));
+    w.wake_fd = -1;
     if (worker_init(&w, cfg, err, errlen) != 0) {
         worker_fini(&w);
         return -1;
@@ -752,16 +1046,20 @@ int worker_run(const worker_config *cfg, char *err, size_t errlen)
     uint64_t next_tick = swarm_clock_ms() + w.hb_ms;
     int rc = 0;
     while (!*cfg->stop) {
-        zmq_pollitem_t items[2] = {{w.dealer, 0, ZMQ_POLLIN, 0}, {w.pull, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[3] = {{w.dealer, 0, ZMQ_POLLIN, 0},
+                                   {w.pull, 0, ZMQ_POLLIN, 0},
+                                   {NULL, w.wake_fd, ZMQ_POLLIN, 0}};
         uint64_t t = swarm_clock_ms();
         long timeout = next_tick > t ? (long)(next_tick - t) : 0;
         if (timeout > 200) timeout = 200; /* notice a stop request promptly */
-        int n = zmq_poll(items, 2, timeout);
+        int n = zmq_poll(items, 3, timeout);
         if (n < 0 && errno != EINTR) {
             worker_log(&w, "zmq_poll: %s", zmq_strerror(errno));
             break;
         }
+        /* an agent's Progress (PUSH) was sent before its Result (done list) */
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) worker_on_pull(&w);
+        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) worker_on_done(&w);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN)) worker_on_dealer(&w);
         if (swarm_clock_ms() >= next_tick) {
             worker_tick(&w);

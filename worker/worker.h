@@ -2,9 +2,11 @@
  * sub-tasks by credit and run each on one of K agent slots.
  *
  * Threads: only the calling (main) thread touches the DEALER socket to
- * swarmd. Each slot thread runs one task at a time on its own backend slot
- * and hands Progress/Result envelopes back through its own inproc PUSH
- * socket; the main thread forwards them and keeps the slot table. */
+ * swarmd. It queues Assigns under one mutex; each slot thread takes the next
+ * one itself, runs it on its own backend slot and puts the Result on a done
+ * list that wakes the main thread once per drain (an eventfd), which sends
+ * what is ready as one ResultBatch to a swarmd that speaks batches. An agent
+ * task's Progress and requests go through the slot's inproc PUSH. */
 #ifndef SWARM_WORKER_H
 #define SWARM_WORKER_H
 

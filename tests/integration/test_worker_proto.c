@@ -6,7 +6,9 @@
  * Result per Assign echoing the fencing token, Progress while running,
  * running tasks listed in Heartbeats, Cancel stops a task and frees its slot
  * without a Result, an "unknown worker" Error makes it register again,
- * SIGTERM exits cleanly, a missing model exits 1 naming the file, and (with
+ * SIGTERM exits cleanly, a missing model exits 1 naming the file, the batch
+ * protocol (AssignBatch in, queued tasks listed, no Credit per task, each
+ * Assign answered once in Result or ResultBatch), and (with
  * a model made by swarm-infer mkmodel) the embedded engine answers a task.
  *
  * usage: test_worker_proto BINDIR */
@@ -316,6 +318,184 @@ fail:
     return -1;
 }
 
+/* Results in a Result or a ResultBatch envelope: each one's task index
+ * (t000N) counted in seen[], token checked; returns how many arrived. */
+static int count_results(const Swarm__Envelope *e, int *seen, int n, uint64_t token_base,
+                         int *batched)
+{
+    const Swarm__Result *one[1];
+    Swarm__Result *const *rs = NULL;
+    size_t nr = 0;
+    if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_RESULT) {
+        one[0] = e->result;
+        rs = (Swarm__Result *const *)one;
+        nr = 1;
+    } else if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_RESULT_BATCH) {
+        rs = e->result_batch->results;
+        nr = e->result_batch->n_results;
+        if (nr >= 2) (*batched)++;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        int k = atoi(rs[i]->task_id + 1);
+        CHECK(k >= 0 && k < n, "result for unknown task %s", rs[i]->task_id);
+        if (k < 0 || k >= n) continue;
+        CHECK(rs[i]->ok, "task %s failed: %s", rs[i]->task_id, rs[i]->error);
+        CHECK(rs[i]->lease_token == token_base + (uint64_t)k, "%s echoed token %llu",
+              rs[i]->task_id, (unsigned long long)rs[i]->lease_token);
+        seen[k]++;
+    }
+    return (int)nr;
+}
+
+static void send_assign_batch(const char *id, int n, uint32_t max_tokens, uint64_t token_base)
+{
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__AssignBatch b = SWARM__ASSIGN_BATCH__INIT;
+    Swarm__Assign as[16], *ptrs[16];
+    char tid[16][16];
+    wire_envelope_init(&env, "swarmd", 7);
+    for (int i = 0; i < n && i < 16; i++) {
+        swarm__assign__init(&as[i]);
+        snprintf(tid[i], sizeof tid[i], "t%04d", i);
+        as[i].job_id = "j-batch";
+        as[i].task_id = tid[i];
+        as[i].attempt = 1;
+        as[i].lease_token = token_base + (uint64_t)i;
+        as[i].goal = "You are a test agent.";
+        as[i].instructions = "Describe {item} briefly.";
+        as[i].input = "a lighthouse";
+        as[i].max_tokens = max_tokens;
+        as[i].seed = 5;
+        as[i].lease_ms = 10000;
+        ptrs[i] = &as[i];
+    }
+    b.n_assigns = (size_t)n;
+    b.assigns = ptrs;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_ASSIGN_BATCH;
+    env.assign_batch = &b;
+    send_to(id, &env);
+}
+
+/* A coordinator that speaks batches: the worker asks for them in Register
+ * (prefetch = its slots here), announces slots + prefetch once, queues what
+ * exceeds its slots and lists queued tasks in Heartbeats, sends no Credit per
+ * task, drops cancelled queued tasks, and answers every Assign of an
+ * AssignBatch exactly once (Result or ResultBatch items). */
+static int test_sim_batch(void)
+{
+    char log[128], from[256] = "";
+    snprintf(log, sizeof(log), "%s/batch.log", g_tmp);
+    pid_t pid = spawn_worker("wt-batch", "sim", NULL, 2, log);
+    Swarm__Envelope *e = NULL;
+    for (uint64_t end = now_ms() + 30000; !e && now_ms() < end;) {
+        e = recv_env(1000, from);
+        if (e &&
+            (e->payload_case != SWARM__ENVELOPE__PAYLOAD_REGISTER || strcmp(from, "wt-batch"))) {
+            wire_free(e);
+            e = NULL;
+        }
+    }
+    REQUIRE(e, "no Register from wt-batch");
+    REQUIRE(e->register_->batch, "Register does not ask for batches");
+    REQUIRE(e->register_->prefetch == 2, "Register.prefetch %u, want 2 (min(slots, 16))",
+            e->register_->prefetch);
+    wire_free(e);
+    Swarm__Envelope env = SWARM__ENVELOPE__INIT;
+    Swarm__Register r = SWARM__REGISTER__INIT;
+    wire_envelope_init(&env, "swarmd", 1);
+    r.worker_id = "wt-batch";
+    r.heartbeat_ms = 200;
+    r.batch = 1;
+    env.payload_case = SWARM__ENVELOPE__PAYLOAD_REGISTER;
+    env.register_ = &r;
+    send_to("wt-batch", &env);
+    e = expect(SWARM__ENVELOPE__PAYLOAD_CREDIT, 3000);
+    REQUIRE(e, "no Credit after a batch Register reply");
+    REQUIRE(e->credit->slots == 4, "Credit %u, want 4 (2 slots + 2 queued)", e->credit->slots);
+    wire_free(e);
+
+    /* 2 long tasks run, 2 wait: all 4 listed, nothing free */
+    send_assign_batch("wt-batch", 4, 100000, 1000);
+    int listed = 0, credits = 0;
+    for (uint64_t end = now_ms() + 3000; listed < 4 && now_ms() < end;) {
+        e = recv_env(300, from);
+        if (!e) continue;
+        if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_CREDIT) credits++;
+        REQUIRE(e->payload_case != SWARM__ENVELOPE__PAYLOAD_RESULT,
+                "a Result (%s %s: %s) from %s for a task that cannot have finished",
+                e->result->task_id, e->result->ok ? "ok" : "failed", e->result->error, from);
+        /* Progress of the running ones rides in ResultBatch too, results must not */
+        REQUIRE(e->payload_case != SWARM__ENVELOPE__PAYLOAD_RESULT_BATCH ||
+                    e->result_batch->n_results == 0,
+                "a ResultBatch from %s with results for tasks that cannot have finished", from);
+        if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_HEARTBEAT && e->heartbeat->free_slots == 0)
+            listed = (int)e->heartbeat->n_running;
+        wire_free(e);
+    }
+    REQUIRE(listed == 4, "Heartbeat lists %d of 2 running + 2 queued tasks", listed);
+
+    /* cancel the job: the running ones stop, the queued ones never start;
+     * no Result for any, and the next Heartbeat shows all 4 free again */
+    Swarm__Envelope cenv = SWARM__ENVELOPE__INIT;
+    Swarm__Cancel c = SWARM__CANCEL__INIT;
+    wire_envelope_init(&cenv, "swarmd", 3);
+    c.job_id = "j-batch";
+    c.task_id = "";
+    cenv.payload_case = SWARM__ENVELOPE__PAYLOAD_CANCEL;
+    cenv.cancel = &c;
+    send_to("wt-batch", &cenv);
+    int freed = 0;
+    for (uint64_t end = now_ms() + 3000; !freed && now_ms() < end;) {
+        e = recv_env(300, NULL);
+        if (!e) continue;
+        if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_CREDIT) credits++;
+        REQUIRE(e->payload_case != SWARM__ENVELOPE__PAYLOAD_RESULT &&
+                    (e->payload_case != SWARM__ENVELOPE__PAYLOAD_RESULT_BATCH ||
+                     e->result_batch->n_results == 0),
+                "a cancelled task sent a Result");
+        if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_HEARTBEAT &&
+            e->heartbeat->free_slots == 4 && e->heartbeat->n_running == 0)
+            freed = 1;
+        wire_free(e);
+    }
+    REQUIRE(freed, "cancelled tasks still held");
+
+    /* 4 short tasks in one AssignBatch: each answered exactly once */
+    send_assign_batch("wt-batch", 4, 3, 2000);
+    int seen[4] = {0}, got = 0, batched = 0;
+    for (uint64_t end = now_ms() + 10000; got < 4 && now_ms() < end;) {
+        e = recv_env(300, NULL);
+        if (!e) continue;
+        if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_CREDIT) credits++;
+        got += count_results(e, seen, 4, 2000, &batched);
+        wire_free(e);
+    }
+    /* a little longer: a second answer to any of them would show now */
+    for (uint64_t end = now_ms() + 500; now_ms() < end;) {
+        e = recv_env(100, NULL);
+        if (!e) continue;
+        if (e->payload_case == SWARM__ENVELOPE__PAYLOAD_CREDIT) credits++;
+        got += count_results(e, seen, 4, 2000, &batched);
+        wire_free(e);
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK(seen[i] == 1, "t%04d answered %d times", i, seen[i]);
+    CHECK(got == 4, "%d results for 4 tasks", got);
+    CHECK(credits == 0, "%d Credit message(s) to a batching coordinator after registering",
+          credits);
+    fprintf(stderr, "batch worker: %d of its result messages carried 2 or more\n", batched);
+
+    int st = 0;
+    kill(pid, SIGTERM);
+    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
+    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status %d after SIGTERM", st);
+    return log_clean(log);
+fail:
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
 static int test_missing_model(void)
 {
     char log[128], model[128], buf[2048] = "";
@@ -399,6 +579,7 @@ int main(int argc, char **argv)
         return 1;
     }
     test_sim_protocol();
+    test_sim_batch();
     test_missing_model();
     test_embedded();
     zmq_close(g_router);
