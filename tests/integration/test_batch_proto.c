@@ -13,7 +13,7 @@
  * counted (results.rejected) while B's other items merge; a peer that never
  * registered sends a ResultBatch with the same forged item: told to
  * register, rejected, counted; "FORGED" is never merged. Then a job of
- * 12 lines of 2.5 MB each: a round's Assigns for one worker would exceed
+ * 8 lines of 2.5 MB each: a round's Assigns for one worker would exceed
  * WIRE_MAX_MSG together, so they must go as several AssignBatches (none
  * undeliverable) and the job still ends with every line merged once.
  *
@@ -35,7 +35,7 @@
 
 #define N_ITEMS 40
 #define HB_MS 300
-#define N_BIG 12
+#define N_BIG 8
 #define BIG_LINE (2500 * 1000) /* 4 of them (one round for a 4-slot worker) exceed 8 MiB */
 
 static uint64_t now_ms(void)
@@ -260,14 +260,15 @@ static void pump_both(batch_worker *a, batch_worker *b, int ms)
     } while (now_ms() < end);
 }
 
-/* One request on a fresh client DEALER; its reply (pumping the workers). */
-static Swarm__Envelope *client_call(void *zctx, const char *ep, Swarm__Envelope *req,
-                                    batch_worker *a, batch_worker *b)
+/* One request on a fresh client DEALER; its reply within ms (pumping the
+ * workers meanwhile). */
+static Swarm__Envelope *client_call_ms(void *zctx, const char *ep, Swarm__Envelope *req,
+                                       batch_worker *a, batch_worker *b, int ms)
 {
     void *s = dealer(zctx, ep, NULL);
     send_env(s, req);
     Swarm__Envelope *r = NULL;
-    for (uint64_t end = now_ms() + 5000; !r && now_ms() < end;) {
+    for (uint64_t end = now_ms() + (uint64_t)ms; !r && now_ms() < end;) {
         char err[128];
         int rc = wire_recv(s, false, NULL, NULL, &r, err, sizeof err);
         if (rc != 0) {
@@ -277,6 +278,12 @@ static Swarm__Envelope *client_call(void *zctx, const char *ep, Swarm__Envelope 
     }
     zmq_close(s);
     return r;
+}
+
+static Swarm__Envelope *client_call(void *zctx, const char *ep, Swarm__Envelope *req,
+                                    batch_worker *a, batch_worker *b)
+{
+    return client_call_ms(zctx, ep, req, a, b, 5000);
 }
 
 static Swarm__Envelope *status_call(void *zctx, const char *ep, const char *job, batch_worker *a,
@@ -483,7 +490,8 @@ int main(int argc, char **argv)
         a.stingy = b.stingy = false; /* their heartbeats give the credit back */
         sub.job_json = "{\"name\":\"big\",\"goal\":\"g\",\"instructions\":\"say {item}\","
                        "\"fanout\":{\"lines\":\"big.lines\"},\"merge\":\"concat\"}";
-        r = client_call(zctx, client_ep, &se, &a, &b);
+        /* storing 20 MB of items takes a while under sanitizers */
+        r = client_call_ms(zctx, client_ep, &se, &a, &b, 60000);
         REQUIRE(r && r->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && r->status->n_jobs == 1,
                 "Submit of the big job not answered with the job");
         snprintf(job, sizeof job, "%s", r->status->jobs[0]->job_id);
