@@ -172,8 +172,7 @@ int cli_zmtp_connect(cli_zmtp *z, uint64_t deadline_ms, char *err, size_t errlen
     return z->fd >= 0 ? 0 : zmtp_connect(z, deadline_ms, err, errlen);
 }
 
-int cli_zmtp_send(cli_zmtp *z, const void *buf, size_t len, uint64_t deadline_ms, char *err,
-                  size_t errlen)
+int cli_zmtp_ready(cli_zmtp *z, uint64_t deadline_ms, char *err, size_t errlen)
 {
     if (z->fd < 0 && zmtp_connect(z, deadline_ms, err, errlen) != 0) return -1;
     while (!z->handshaken) {
@@ -190,6 +189,13 @@ int cli_zmtp_send(cli_zmtp *z, const void *buf, size_t len, uint64_t deadline_ms
             return -1;
         }
     }
+    return 0;
+}
+
+int cli_zmtp_send(cli_zmtp *z, const void *buf, size_t len, uint64_t deadline_ms, char *err,
+                  size_t errlen)
+{
+    if (cli_zmtp_ready(z, deadline_ms, err, errlen) != 0) return -1;
     uint8_t head[9];
     size_t hl;
     if (len <= 255) {

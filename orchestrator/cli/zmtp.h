@@ -35,6 +35,10 @@ void cli_zmtp_close(cli_zmtp *z);
  * peer's (a missing socket is retried until deadline_ms). 0, or -1 with err. */
 int cli_zmtp_connect(cli_zmtp *z, uint64_t deadline_ms, char *err, size_t errlen);
 
+/* Connected and the peer's half of the handshake read (connecting first if
+ * needed, as cli_zmtp_send): 0, or -1 with err. */
+int cli_zmtp_ready(cli_zmtp *z, uint64_t deadline_ms, char *err, size_t errlen);
+
 /* Send one message (one frame), connecting first if needed; a refused or
  * missing socket (swarmd restarting) is retried until deadline_ms (the
  * swarm_clock_ms() time). 0, or -1 with err. */
