@@ -797,6 +797,14 @@ int sched_task_spawn(sched_t *s, const sched_spawn *sp, sched_spawn_fn cb, void 
 
 /* ---- lease ---- */
 
+/* The first slot's worker in a lease op's argv: EVALSHA sha 0 prefix now
+ * lease_ms, then worker token incarnation per slot. */
+#define LEASE_SLOT0 6
+
+/* lease.lua's flat reply: a job header ('' job goal max_tokens temperature
+ * seed agent lease_until), then that job's tasks (task attempt instructions
+ * input checkpoint), then the next header; the i-th task took the i-th slot
+ * of the request, whose worker and token are in op->argv. */
 static void op_lease_reply(sched_op *op, redisReply *r, const char *err)
 {
     sched_lease_fn cb = (sched_lease_fn)op->cb;
@@ -804,30 +812,41 @@ static void op_lease_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, -1, err ? err : "lease: unexpected reply", NULL, 0);
         return;
     }
-    sched_lease *l = calloc(r->elements ? r->elements : 1, sizeof *l);
+    size_t cap = r->elements / 5 + 1;
+    sched_lease *l = calloc(cap, sizeof *l);
     if (!l) {
         cb(op->ud, -1, "out of memory", NULL, 0);
         return;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 12) continue;
-        sched_lease *x = &l[n++];
-        x->job_id = sched_reply_str(e->element[0]);
-        x->task_id = sched_reply_str(e->element[1]);
-        x->attempt = (uint32_t)sched_reply_ll(e->element[2]);
-        x->worker = sched_reply_str(e->element[3]);
-        x->goal = sched_reply_str(e->element[4]);
-        x->instructions = sched_reply_str(e->element[5]);
-        x->input = sched_reply_str(e->element[6]);
-        x->max_tokens = (uint32_t)sched_reply_ll(e->element[7]);
-        x->temperature = strtod(sched_reply_str(e->element[8]), NULL);
-        x->seed = strtoull(sched_reply_str(e->element[9]), NULL, 10);
-        x->lease_until = (uint64_t)sched_reply_ll(e->element[10]);
-        x->token = strtoull(sched_reply_str(e->element[11]), NULL, 10);
-        x->agent_json = e->elements >= 14 ? sched_reply_str(e->element[12]) : "";
-        x->checkpoint = e->elements >= 14 ? sched_reply_str(e->element[13]) : "";
+    size_t n = 0, slots = op->argc > LEASE_SLOT0 ? (size_t)(op->argc - LEASE_SLOT0) / 3 : 0;
+    redisReply *const *job = NULL;
+    for (size_t i = 0; i < r->elements;) {
+        redisReply *const *e = &r->element[i];
+        if (e[0]->type == REDIS_REPLY_STRING && e[0]->len == 0) {
+            if (i + 8 > r->elements) break;
+            job = e;
+            i += 8;
+            continue;
+        }
+        if (!job || i + 5 > r->elements || n >= slots || n >= cap) break;
+        sched_lease *x = &l[n];
+        const char *const *slot = (const char *const *)&op->argv[LEASE_SLOT0 + 3 * n];
+        n++;
+        i += 5;
+        x->job_id = sched_reply_str(job[1]);
+        x->goal = sched_reply_str(job[2]);
+        x->max_tokens = (uint32_t)sched_reply_ll(job[3]);
+        x->temperature = strtod(sched_reply_str(job[4]), NULL);
+        x->seed = strtoull(sched_reply_str(job[5]), NULL, 10);
+        x->agent_json = sched_reply_str(job[6]);
+        x->lease_until = (uint64_t)sched_reply_ll(job[7]);
+        x->task_id = sched_reply_str(e[0]);
+        x->attempt = (uint32_t)sched_reply_ll(e[1]);
+        x->instructions = sched_reply_str(e[2]);
+        x->input = sched_reply_str(e[3]);
+        x->checkpoint = sched_reply_str(e[4]);
+        x->worker = slot[0];
+        x->token = strtoull(slot[1], NULL, 10);
     }
     cb(op->ud, 0, NULL, l, n);
     free(l);
@@ -935,7 +954,7 @@ static void op_progress_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, -1, err ? err : "progress: unexpected reply", NULL, NULL, 0);
         return;
     }
-    size_t n = r->elements;
+    size_t n = r->elements / 2; /* flat: outcome, merge flag per result */
     int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
     bool *merge = calloc(n ? n : 1, sizeof *merge); /* always false: progress ends nothing */
     if (!outcomes || !merge) {
@@ -987,11 +1006,11 @@ static int op_result(sched_op *op, const sched_result *r)
            op_u64(op, r->elapsed_ms);
 }
 
-/* One result: the first entry of complete.lua's per-result reply. */
+/* One result: complete.lua's flat reply is its outcome and merge flag. */
 static void op_complete1_reply(sched_op *op, redisReply *r, const char *err)
 {
-    if (!err && r->type == REDIS_REPLY_ARRAY && r->elements >= 1)
-        op_outcome_reply(op, r->element[0], NULL);
+    if (!err && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+        op_outcome_reply(op, r, NULL);
     else
         op_outcome_reply(op, r, err ? err : "complete: unexpected reply");
 }
@@ -1014,7 +1033,7 @@ static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, -1, err ? err : "complete: unexpected reply", NULL, NULL, 0);
         return;
     }
-    size_t n = r->elements;
+    size_t n = r->elements / 2; /* flat: outcome, merge flag per result */
     int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
     bool *merge = calloc(n ? n : 1, sizeof *merge);
     if (!outcomes || !merge) {
@@ -1024,12 +1043,8 @@ static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[i];
-        outcomes[i] = SCHED_UNKNOWN;
-        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2) {
-            outcomes[i] = outcome_parse(sched_reply_str(e->element[0]));
-            merge[i] = sched_reply_ll(e->element[1]) != 0;
-        }
+        outcomes[i] = outcome_parse(sched_reply_str(r->element[2 * i]));
+        merge[i] = sched_reply_ll(r->element[2 * i + 1]) != 0;
     }
     cb(op->ud, 0, NULL, outcomes, merge, n);
     free(outcomes);

@@ -13,8 +13,15 @@
  *  - P job:<id>:tasks: list, task ids in fan-out order.
  *  - P job:<id>:task:<tid>: hash, state attempt instructions input item worker
  *    lease_until output error tokens token (the lease's random fencing token,
- *    a decimal string) inc (the holder's incarnation).
- *  - P job:<id>:events: stream (capped ~10000) of every transition.
+ *    a decimal string) inc (the holder's incarnation). Only fields that differ
+ *    from their default are stored (lua/lib.lua task_store): a missing
+ *    instructions is the job's default (P job:<id>:ins, a string), a missing
+ *    input the item, attempt and tokens 0, item worker output error ''.
+ *    lease_until is not kept current in the hash (P leased is).
+ *  - P job:<id>:events: stream (capped ~1000 entries) of every transition. A
+ *    script's task_leased / task_done events of one job are one entry with
+ *    field n (lua/lib.lua ev_flush); lua/logs.lua reads it back as n events,
+ *    each with its own MS-SEQ id.
  *  - P ready: zset, "<job>/<tid>" -> ready-at ms (backoff delays a retry).
  *  - P leased: zset, "<job>/<tid>" -> lease_until ms.
  *  - P merging: set, jobs whose tasks are all terminal, waiting for the merger.

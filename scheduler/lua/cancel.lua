@@ -23,7 +23,7 @@ if one and one ~= '' then
   redis.call('ZREM', P .. 'leased', member(j, one))
   redis.call('HSET', tk, 'state', 'cancelled', 'lease_until', 0)
   move(j, h[1], 'cancelled')
-  event(j, 'task_cancelled', one, h[2])
+  event(j, 'task_cancelled', one, h[2] or '0')
   -- its dependants can never start: skipped, like a failed dependency's
   dag_skip(j, one, 'cancelled')
   maybe_finish(j)

@@ -19,7 +19,7 @@ for _, j in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', NOW, 'L
         redis.call('HSET', tk, 'state', 'failed', 'error', 'budget.wall_time_s exceeded',
                    'lease_until', 0)
         move(j, h[1], 'failed')
-        event(j, 'task_failed', t, tonumber(h[2]), {'error', 'budget.wall_time_s exceeded'})
+        event(j, 'task_failed', t, tonumber(h[2] or '0'), {'error', 'budget.wall_time_s exceeded'})
       end
     end
     event(j, 'job_deadline')

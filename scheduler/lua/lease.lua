@@ -1,9 +1,12 @@
 -- lease.lua - hand ready tasks (ready_at <= now) to workers, one per slot.
 -- ARGV[3] lease ms, then per slot to fill: worker id, fencing token (random,
 -- decimal string: kept as a string, 64 bits do not fit a Lua number), incarnation.
--- Returns per task {job, task, attempt, worker, goal, instructions, input,
--- max_tokens, temperature, seed, lease_until, token, agent, checkpoint} (agent: the job's
--- agent spec JSON or ''; checkpoint: the task's last agent checkpoint or '').
+-- Returns one flat array (no table per task: converting the reply costs Redis
+-- per element): a job header '', job, goal, max_tokens, temperature, seed,
+-- agent (the job's agent spec JSON or ''), lease_until; then per task of that
+-- job: task, attempt, instructions, input, checkpoint (the task's last agent
+-- checkpoint or ''); then the next header... The i-th task in the reply took
+-- the i-th slot of ARGV (its worker, token and incarnation).
 -- Fair share: jobs are served round-robin from the rotation P rr, each turn a
 -- job's share of the slots left to fill, so a small job submitted behind a huge
 -- one starts at once.
@@ -27,6 +30,7 @@ local function job_of(j)
   if not jh then
     jh = redis.call('HMGET', jkey(j), 'goal', 'max_tokens', 'temperature', 'seed', 'agent',
                     'first_dispatch_ms', 'wall_time_s', 'cancel_requested')
+    jh[9] = redis.call('GET', jkey(j) .. ':ins') or '' -- tasks' default instructions
     -- budget.wall_time_s counts from the job's first dispatch
     if not jh[6] and not jh[8] then
       redis.call('HSET', jkey(j), 'first_dispatch_ms', NOW)
@@ -65,24 +69,41 @@ while k <= want and nj > 0 and misses < nj do
     misses = 0
     redis.call('ZREM', rk, unpack(ms))
     local jh = job_of(j)
-    local lu = NOW + lease_ms
-    local lus = tostring(lu) -- formatted once, not once per command per task
+    local lus = tostring(NOW + lease_ms) -- formatted once, not once per command per task
     local zl = {}
+    local head = false
     for _, t in ipairs(ms) do
       local tk = tkey(j, t)
-      local th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'ckpt')
+      local th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'ckpt', 'item')
       if th[1] == 'ready' and not jh[8] then
         local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
-        local attempt = tonumber(th[2] or '0') + 1
-        redis.call('HSET', tk, 'state', 'leased', 'attempt', attempt, 'worker', w, 'lease_until',
-                   lus, 'token', tok, 'inc', inc)
+        local attempt = tostring(tonumber(th[2] or '0') + 1)
+        -- lease_until lives in P leased only (nothing reads it from the hash)
+        redis.call('HSET', tk, 'state', 'leased', 'attempt', attempt, 'worker', w, 'token', tok,
+                   'inc', inc)
         zl[#zl + 1] = lus
         zl[#zl + 1] = member(j, t)
         leased_n[j] = leased_n[j] + 1
-        event(j, 'task_leased', t, attempt, {'worker', w})
-        out[#out + 1] = {j, t, attempt, w, jh[1] or '', th[3] or '', th[4] or '',
-                         jh[2] or '0', jh[3] or '0', jh[4] or '0', lu, tok, jh[5] or '',
-                         th[5] or ''}
+        event_task(j, 'task_leased', t, attempt, 'worker', w)
+        if not head then
+          head = true
+          local n = #out
+          out[n + 1] = ''
+          out[n + 2] = j
+          out[n + 3] = jh[1] or ''
+          out[n + 4] = jh[2] or '0'
+          out[n + 5] = jh[3] or '0'
+          out[n + 6] = jh[4] or '0'
+          out[n + 7] = jh[5] or ''
+          out[n + 8] = lus
+        end
+        -- a missing instructions field is the job's default, a missing input the item
+        local n = #out
+        out[n + 1] = t
+        out[n + 2] = attempt
+        out[n + 3] = th[3] or jh[9]
+        out[n + 4] = th[4] or th[6] or ''
+        out[n + 5] = th[5] or ''
         k = k + 1
       end
     end
@@ -95,4 +116,5 @@ for j, n in pairs(leased_n) do
     redis.call('HINCRBY', jkey(j), 'n_leased', n)
   end
 end
+events_flush()
 return out

@@ -16,14 +16,115 @@ local function split(m)
   return string.sub(m, 1, s - 1), string.sub(m, s + 1)
 end
 
+-- A new task's hash: only fields that differ from the defaults every reader
+-- assumes for a missing one: instructions = the job's default (P job:<id>:ins,
+-- the first task's, set by submit/submit_chunk), input = the item, item = '',
+-- attempt and tokens 0, worker, output and error ''. extra: more field/value
+-- pairs. Fewer fields: fewer bytes per task and less for Redis to convert and
+-- append to the AOF.
+local function task_store(j, t, state, instructions, item, input, extra, def_ins)
+  local a = {'state', state}
+  if instructions ~= (def_ins or '') then a[#a + 1] = 'instructions'; a[#a + 1] = instructions end
+  if item ~= '' then a[#a + 1] = 'item'; a[#a + 1] = item end
+  if input ~= item then a[#a + 1] = 'input'; a[#a + 1] = input end
+  if extra then for i = 1, #extra do a[#a + 1] = extra[i] end end
+  redis.call('HSET', tkey(j, t), unpack(a))
+end
+
+-- One variadic command (RPUSH, ZADD, ZREM...) for a whole list of arguments, in
+-- pieces of at most 4000 (unpack's stack is bounded); stride keeps pairs together.
+local function push_many(cmd, key, args, stride)
+  local step = 4000 - 4000 % (stride or 1)
+  for i = 1, #args, step do
+    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
+
+-- Task events of one kind for one job gathered by event_task in a script call
+-- and written as ONE stream entry (a lease or result batch is mostly one job's
+-- tasks: one XADD instead of one per task). job -> {kind, names, tasks,
+-- attempts, {values of names[1]}, ...}. Any other event of the job writes the
+-- pending batch first, so the stream keeps the order the events happened in.
+local EVB = {}
+local EVB_MAX = 1000
+
+local function event_add(j, a)
+  redis.call('XADD', P .. 'job:' .. j .. ':events', 'MAXLEN', '~', '1000', unpack(a))
+end
+
+-- A batch of n > 1 events is the entry
+--   ts, event, n, <n>, task, <t1,..,tn>, attempt, <a1,..>, <name>, <v1,..>, ...
+-- stored at id MS-(S+n-1) where MS-S .. MS-(S+n-1) are free ids after the
+-- stream's last entry: event k of the batch reads as its own entry MS-(S+k)
+-- (logs.lua expands it), so ids stay increasing MS-SEQ ids, one per event.
+local function ev_flush(j)
+  local b = EVB[j]
+  if not b then return end
+  EVB[j] = nil
+  local n = #b[3]
+  local last = nil
+  if n > 1 then last = redis.call('XREVRANGE', P .. 'job:' .. j .. ':events', '+', '-', 'COUNT', 1)[1] end
+  if not last then
+    -- one entry per event (a lone event, or no last id to count from)
+    for i = 1, n do
+      local a = {'*', 'ts', ARGV[2], 'event', b[1], 'task', b[3][i], 'attempt', b[4][i]}
+      for k, name in ipairs(b[2]) do a[#a + 1] = name; a[#a + 1] = b[4 + k][i] end
+      event_add(j, a)
+    end
+    return
+  end
+  local dash = string.find(last[1], '-', 1, true)
+  local lms, lseq = string.sub(last[1], 1, dash - 1), tonumber(string.sub(last[1], dash + 1))
+  local ms, seq = lms, lseq + 1
+  -- ms as the stream would pick it: NOW unless the last entry is newer
+  if #ARGV[2] > #lms or (#ARGV[2] == #lms and ARGV[2] > lms) then ms, seq = ARGV[2], 0 end
+  local a = {string.format('%s-%.0f', ms, seq + n - 1), 'ts', ARGV[2], 'event', b[1], 'n', n,
+             'task', table.concat(b[3], ','), 'attempt', table.concat(b[4], ',')}
+  for k, name in ipairs(b[2]) do
+    a[#a + 1] = name
+    a[#a + 1] = table.concat(b[4 + k], ',')
+  end
+  event_add(j, a)
+end
+
 local function event(j, kind, t, attempt, extra)
+  if EVB[j] then ev_flush(j) end
   -- capped: the full state lives in the task records; the stream is for followers
-  local a = {P .. 'job:' .. j .. ':events', 'MAXLEN', '~', '1000', '*',
-             'ts', ARGV[2], 'event', kind}  -- ARGV[2]: NOW as sent, no number formatting
+  local a = {'*', 'ts', ARGV[2], 'event', kind}  -- ARGV[2]: NOW as sent, no number formatting
   if t then a[#a + 1] = 'task'; a[#a + 1] = t end
   if attempt then a[#a + 1] = 'attempt'; a[#a + 1] = tostring(attempt) end
   if extra then for i = 1, #extra do a[#a + 1] = tostring(extra[i]) end end
-  redis.call('XADD', unpack(a))
+  event_add(j, a)
+end
+
+-- A task event (task and attempt strings, then one or two name/value pairs of
+-- strings: n2 may be nil) gathered into its job's batch (ev_flush); the script
+-- writes what is left with events_flush before it returns. A value holding the
+-- list separator ',' is written alone.
+local function event_task(j, kind, t, attempt, n1, v1, n2, v2)
+  local b = EVB[j]
+  if b and (b[1] ~= kind or b[2][1] ~= n1 or b[2][2] ~= n2 or #b[3] >= EVB_MAX) then
+    ev_flush(j)
+    b = nil
+  end
+  if string.find(t, ',', 1, true) or string.find(v1, ',', 1, true) or
+     (n2 and string.find(v2, ',', 1, true)) then
+    return event(j, kind, t, attempt, {n1, v1, n2, v2})
+  end
+  if not b then
+    b = {kind, {n1, n2}, {}, {}, {}}
+    if n2 then b[6] = {} end
+    EVB[j] = b
+  end
+  local i = #b[3] + 1
+  b[3][i] = t
+  b[4][i] = attempt
+  b[5][i] = v1
+  if n2 then b[6][i] = v2 end
+end
+
+local function events_flush()
+  for j in pairs(EVB) do ev_flush(j) end
 end
 
 -- Fair share: each job keeps its own ready set (P job:<id>:ready, task -> ready-at
@@ -47,7 +148,7 @@ local function job_remove(j)
     redis.call('RENAME', jk .. ':tasks', P .. 'trash:' .. j)
     redis.call('SADD', P .. 'trash', j)
   end
-  redis.call('DEL', jk, jk .. ':result', jk .. ':events', jk .. ':ready', jk .. ':notes')
+  redis.call('DEL', jk, jk .. ':result', jk .. ':events', jk .. ':ready', jk .. ':notes', jk .. ':ins')
   redis.call('ZREM', P .. 'jobs', j)
   redis.call('ZREM', P .. 'finished', j)
   redis.call('ZREM', P .. 'deadlines', j)
@@ -112,7 +213,8 @@ end
 -- each dependency's result (counters and events are the caller's).
 local function dag_ready(j, d)
   local dk = tkey(j, d)
-  local parts = {redis.call('HGET', dk, 'input') or ''}
+  local di = redis.call('HMGET', dk, 'input', 'item') -- a missing input is the item
+  local parts = {di[1] or di[2] or ''}
   for _, p in ipairs(csv(redis.call('HGET', dk, 'deps'))) do
     local ph = redis.call('HMGET', tkey(j, p), 'item', 'output')
     parts[#parts + 1] = '## result of ' .. (ph[1] or p) .. '\n' .. (ph[2] or '')

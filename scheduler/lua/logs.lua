@@ -28,6 +28,53 @@ end
 local out = {state, after, 0, 0, ''}
 local bytes = 0
 
+-- A stream id "MS-SEQ" as its two parts (SEQ a number) for comparisons.
+local function id_parts(id)
+  local d = string.find(id, '-', 1, true)
+  return string.sub(id, 1, d - 1), tonumber(string.sub(id, d + 1))
+end
+local function id_le(ams, aseq, bms, bseq) -- a <= b
+  if #ams ~= #bms then return #ams < #bms end
+  if ams ~= bms then return ams < bms end
+  return aseq <= bseq
+end
+
+-- The events of one stream entry as {id, field list}: itself, or for a batch
+-- entry (lib.lua ev_flush: fields ts, event, n, <n>, task, attempt, ... with
+-- comma-separated lists) each of its n events with the fields and id it would
+-- have had alone: ts, event, task, attempt, the rest; ids MS-(SEQ-n+1..SEQ).
+local function entry_events(e)
+  local f = e[2]
+  if f[5] ~= 'n' then return {{e[1], f}} end
+  local n = tonumber(f[6])
+  local ms, seq = id_parts(e[1])
+  local cols = {}
+  for i = 7, #f - 1, 2 do
+    local vals, at = {}, 1
+    local s = f[i + 1]
+    while true do
+      local c = string.find(s, ',', at, true)
+      if not c then
+        vals[#vals + 1] = string.sub(s, at)
+        break
+      end
+      vals[#vals + 1] = string.sub(s, at, c - 1)
+      at = c + 1
+    end
+    cols[#cols + 1] = {f[i], vals}
+  end
+  local evs = {}
+  for k = 1, n do
+    local g = {'ts', f[2], 'event', f[4]}
+    for _, c in ipairs(cols) do
+      g[#g + 1] = c[1]
+      g[#g + 1] = c[2][k] or ''
+    end
+    evs[k] = {string.format('%s-%.0f', ms, seq - n + k), g}
+  end
+  return evs
+end
+
 local function stream(key)
   if redis.call('EXISTS', key) == 0 then return end
   local info = redis.call('XINFO', 'STREAM', key)
@@ -35,32 +82,45 @@ local function stream(key)
   for i = 1, #info, 2 do
     if info[i] == 'entries-added' then added = tonumber(info[i + 1]) end
     if info[i] == 'length' then len = tonumber(info[i + 1]) end
-    if info[i] == 'first-entry' and type(info[i + 1]) == 'table' then out[5] = info[i + 1][1] end
+    if info[i] == 'first-entry' and type(info[i + 1]) == 'table' then
+      out[5] = entry_events(info[i + 1])[1][1]
+    end
   end
+  -- entries, not events: a batch entry dropped by the cap counts once
   if added > len then out[4] = added - len end
   local start = '-'
-  if after ~= '' then start = '(' .. after end
+  local ams, aseq = nil, nil
+  if after ~= '' then
+    start = '(' .. after
+    if string.find(after, '-', 1, true) then ams, aseq = id_parts(after) end
+  end
   local scanned, n = 0, 0
   while true do
     local chunk = redis.call('XRANGE', key, start, '+', 'COUNT', limit)
     for _, e in ipairs(chunk) do
-      local f = e[2]
-      local t = ''
-      for i = 1, #f - 1, 2 do if f[i] == 'task' then t = f[i + 1] end end
-      if task == '' or t == task then
-        local size = 0
-        for i = 1, #f do size = size + #f[i] end
-        if n >= limit or (n > 0 and bytes + size > maxbytes) then
-          out[3] = 1
-          return
+      for _, ev in ipairs(entry_events(e)) do
+        local id, f = ev[1], ev[2]
+        local ms, seq = id_parts(id)
+        -- a cursor inside a batch entry: its events up to the cursor were read
+        if not (ams and id_le(ms, seq, ams, aseq)) then
+          local t = ''
+          for i = 1, #f - 1, 2 do if f[i] == 'task' then t = f[i + 1] end end
+          if task == '' or t == task then
+            local size = 0
+            for i = 1, #f do size = size + #f[i] end
+            if n >= limit or (n > 0 and bytes + size > maxbytes) then
+              out[3] = 1
+              return
+            end
+            local entry = {id, t}
+            for i = 1, #f do entry[#entry + 1] = f[i] end
+            out[#out + 1] = entry
+            n = n + 1
+            bytes = bytes + size
+          end
+          out[2] = id
         end
-        local entry = {e[1], t}
-        for i = 1, #f do entry[#entry + 1] = f[i] end
-        out[#out + 1] = entry
-        n = n + 1
-        bytes = bytes + size
       end
-      out[2] = e[1]
       scanned = scanned + 1
     end
     if #chunk < limit then return end

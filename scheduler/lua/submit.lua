@@ -55,18 +55,38 @@ for i = 0, nf - 1 do
   end
 end
 redis.call('HSET', jkey(j), unpack(h))
+-- one HSET per task (only non-default fields, lib.lua task_store), then one
+-- variadic RPUSH and ZADD for all of them
+local def_ins = ''
+if staged > 0 then
+  def_ins = redis.call('GET', jkey(j) .. ':ins') or ''
+elseif n > 0 then
+  def_ins = ARGV[first + 1] -- the first task's instructions: the job's default
+  redis.call('SET', jkey(j) .. ':ins', def_ins)
+end
+local ids, zr = {}, {}
 for i = 0, n - 1 do
   local b = first + i * 4
   local t = ARGV[b]
-  redis.call('HSET', tkey(j, t), 'state', deps[t] and 'pending' or 'ready', 'attempt', 0,
-             'instructions', ARGV[b + 1], 'item', ARGV[b + 2], 'input', ARGV[b + 3], 'worker', '',
-             'lease_until', 0, 'output', '', 'error', '', 'tokens', 0)
-  if deps[t] then
-    redis.call('HSET', tkey(j, t), 'deps', table.concat(deps[t], ','), 'waiting', #deps[t])
+  local extra = nil
+  if deps[t] then extra = {'deps', table.concat(deps[t], ','), 'waiting', #deps[t]} end
+  if dependants[t] then
+    extra = extra or {}
+    extra[#extra + 1] = 'dependants'
+    extra[#extra + 1] = table.concat(dependants[t], ',')
   end
-  if dependants[t] then redis.call('HSET', tkey(j, t), 'dependants', table.concat(dependants[t], ',')) end
-  redis.call('RPUSH', tlist(j), t)
-  if not deps[t] then ready_add(j, t, NOW) end
+  task_store(j, t, deps[t] and 'pending' or 'ready', ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], extra,
+             def_ins)
+  ids[#ids + 1] = t
+  if not deps[t] then
+    zr[#zr + 1] = NOW
+    zr[#zr + 1] = t
+  end
+end
+push_many('RPUSH', tlist(j), ids)
+if #zr > 0 then
+  push_many('ZADD', jkey(j) .. ':ready', zr, 2)
+  if redis.call('SADD', P .. 'rrset', j) == 1 then redis.call('RPUSH', P .. 'rr', j) end
 end
 redis.call('ZADD', P .. 'jobs', NOW, j)
 if staged > 0 then

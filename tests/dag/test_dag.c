@@ -152,8 +152,25 @@ static char *hget(tctx *t, const char *job, const char *task, const char *field,
     return buf;
 }
 
+/* Index of task in the comma-separated list (-1 if absent). */
+static long list_index(const char *list, const char *task)
+{
+    size_t tl = strlen(task);
+    long i = 0;
+    for (const char *p = list;; i++) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (len == tl && !strncmp(p, task, tl)) return i;
+        if (!c) return -1;
+        p = c + 1;
+    }
+}
+
 /* Timestamp and stream id of the first event `kind` of task (0 if none): the
- * stream orders events, the ts says they happened in the same script call. */
+ * stream orders events, the ts says they happened in the same script call.
+ * A batch entry (scheduler/lua/lib.lua ev_flush: field n, comma-separated
+ * task list, stored at the id of its last event) is read as its n events, the
+ * k-th with id MS-(SEQ-n+1+k), as logs.lua expands it. */
 static uint64_t event_ts(tctx *t, const char *job, const char *kind, const char *task, char *id,
                          size_t idlen)
 {
@@ -161,15 +178,23 @@ static uint64_t event_ts(tctx *t, const char *job, const char *kind, const char 
     uint64_t ts = 0;
     for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements && !ts; i++) {
         redisReply *e = r->element[i], *f = e->element[1];
-        const char *ev = "", *tk = "", *tss = "0";
+        const char *ev = "", *tk = "", *tss = "0", *n = NULL;
         for (size_t k = 0; k + 1 < f->elements; k += 2) {
             if (!strcmp(f->element[k]->str, "event")) ev = f->element[k + 1]->str;
             if (!strcmp(f->element[k]->str, "task")) tk = f->element[k + 1]->str;
             if (!strcmp(f->element[k]->str, "ts")) tss = f->element[k + 1]->str;
+            if (!strcmp(f->element[k]->str, "n")) n = f->element[k + 1]->str;
         }
-        if (!strcmp(ev, kind) && !strcmp(tk, task)) {
+        if (strcmp(ev, kind)) continue;
+        if (!n && !strcmp(tk, task)) {
             ts = strtoull(tss, NULL, 10);
             if (id) snprintf(id, idlen, "%s", e->element[0]->str);
+        } else if (n) {
+            long at = list_index(tk, task);
+            unsigned long long ms = 0, seq = 0, cnt = strtoull(n, NULL, 10);
+            if (at < 0 || sscanf(e->element[0]->str, "%llu-%llu", &ms, &seq) != 2) continue;
+            ts = strtoull(tss, NULL, 10);
+            if (id) snprintf(id, idlen, "%llu-%llu", ms, seq - cnt + 1 + (unsigned long long)at);
         }
     }
     freeReplyObject(r);

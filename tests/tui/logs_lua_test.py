@@ -217,6 +217,67 @@ def run(src, tmp):
         check(sorted(e[0] for e in pg["entries"]) == ["J1/t0002", "J2/t0000"], "live of all")
         pg = logs(r, script, "live", "", limit=1)
         check(len(pg["entries"]) == 1 and pg["more"] == 1, "live over its limit: %s" % pg)
+        # batched task events (lib.lua event_task/ev_flush): one stream entry per
+        # script call and job, read back as the events one by one, in order,
+        # each with its own increasing MS-SEQ id, the last one the entry's id
+        j3 = "J3"
+        r.call("HSET", P + "job:" + j3, "state", "running")
+        body = lib + "\n" + """
+local j = ARGV[3]
+event(j, 'job_submitted', nil, nil, {'tasks', 7})
+for i = 1, 7 do event_task(j, 'task_leased', string.format('t%04d', i), '1', 'worker', 'w-' .. i % 2) end
+event(j, 'job_note')
+for i = 1, 3 do
+  event_task(j, 'task_done', string.format('t%04d', i), '1', 'worker', 'w-1', 'tokens', tostring(i))
+end
+event_task(j, 'task_leased', 't0009', '2', 'worker', 'w,odd')
+event_task(j, 'task_leased', 't0008', '2', 'worker', 'w-1')
+events_flush()
+return 0
+"""
+        ev3 = P + "job:" + j3 + ":events"
+        for _ in range(2):
+            rep = r.call("EVAL", body, 0, P, int(time.time() * 1000), j3)
+            check(not isinstance(rep, RedisError), "event batch script: %r" % rep)
+        raw = r.call("XRANGE", ev3, "-", "+")
+        # per call: job_submitted, a batch of 7, job_note, a batch of 3, t0009
+        # alone (its worker holds the list separator) and t0008 alone
+        check(len(raw) == 12, "stream entries for 2 x 13 events: %d" % len(raw))
+        got, _ = walk(r, script, "events", j3, limit=3)
+        kinds = [(e[2]["event"], e[1]) for e in got]
+        want = []
+        for _ in range(2):
+            want += [("job_submitted", "")] + [("task_leased", "t%04d" % i) for i in range(1, 8)]
+            want += [("job_note", "")] + [("task_done", "t%04d" % i) for i in range(1, 4)]
+            want += [("task_leased", "t0009"), ("task_leased", "t0008")]
+        check(kinds == want, "batched events read back: %s" % kinds)
+
+        def idkey(i):
+            ms, seq = i.split("-")
+            return (int(ms), int(seq))
+        keys = [idkey(e[0]) for e in got]
+        check(keys == sorted(set(keys)), "event ids not increasing and unique: %s" %
+              [e[0] for e in got])
+        check(got[7][0] == raw[1][0] and got[11][0] == raw[3][0],
+              "a batch's last event has the entry's id: %s %s" % (got[7][0], raw[1][0]))
+        check(got[2][2] == {"ts": got[0][2]["ts"], "event": "task_leased", "task": "t0002",
+                            "attempt": "1", "worker": "w-0"}, "fields of a leased event: %s" %
+              (got[2][2],))
+        check(got[10][2]["tokens"] == "2" and got[10][2]["worker"] == "w-1" and
+              got[12][2]["worker"] == "w,odd", "fields of done events: %s" % (got[10][2],))
+        # a cursor inside a batch: the next page starts right after it
+        pg = logs(r, script, "events", j3, after=got[3][0], limit=2)
+        check([e[0] for e in pg["entries"]] == [got[4][0], got[5][0]] and pg["more"] == 1,
+              "page after a cursor inside a batch: %s" % pg)
+        got2, _ = walk(r, script, "events", j3, task="t0002", limit=1)
+        check([(e[2]["event"], e[0]) for e in got2] ==
+              [(e[2]["event"], e[0]) for e in got if e[1] == "t0002"],
+              "task filter over batches: %s" % got2)
+        # trimmed to the last entries: first names the oldest event left
+        r.call("XTRIM", ev3, "MAXLEN", 3)
+        pg = logs(r, script, "events", j3, limit=500)
+        check(pg["first"] == got[-5][0] and pg["entries"][0][0] == got[-5][0],
+              "first event of a trimmed batched stream: %s vs %s" % (pg["first"], got[-5][0]))
         # refusals
         err = logs(r, script, "events", "nope")
         check(isinstance(err, RedisError) and "unknown job nope" in err, "unknown job: %r" % err)
