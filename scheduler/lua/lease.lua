@@ -13,6 +13,8 @@
 local lease_ms = tonumber(ARGV[3])
 local want = (#ARGV - 3) / 3
 local out = {}
+-- attempt numbers as strings without a number formatting (sprintf) per task
+local ATT = {'1', '2', '3', '4', '5', '6', '7', '8'}
 
 -- Tasks still put in the legacy global ready zset join their job's set.
 local legacy = redis.call('ZRANGE', P .. 'ready', 0, 999, 'WITHSCORES')
@@ -74,10 +76,18 @@ while k <= want and nj > 0 and misses < nj do
     local head = false
     for _, t in ipairs(ms) do
       local tk = tkey(j, t)
-      local th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'ckpt', 'item')
+      -- only an agent job's tasks have checkpoints (checkpoint.lua): one field
+      -- fewer to look up per task of any other job
+      local th
+      if jh[5] then
+        th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'item', 'ckpt')
+      else
+        th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'item')
+      end
       if th[1] == 'ready' and not jh[8] then
         local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
-        local attempt = tostring(tonumber(th[2] or '0') + 1)
+        local an = tonumber(th[2] or '0') + 1
+        local attempt = ATT[an] or tostring(an)
         -- lease_until lives in P leased only (nothing reads it from the hash)
         redis.call('HSET', tk, 'state', 'leased', 'attempt', attempt, 'worker', w, 'token', tok,
                    'inc', inc)
@@ -102,8 +112,8 @@ while k <= want and nj > 0 and misses < nj do
         out[n + 1] = t
         out[n + 2] = attempt
         out[n + 3] = th[3] or jh[9]
-        out[n + 4] = th[4] or th[6] or ''
-        out[n + 5] = th[5] or ''
+        out[n + 4] = th[4] or th[5] or ''
+        out[n + 5] = th[6] or ''
         k = k + 1
       end
     end
