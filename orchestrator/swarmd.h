@@ -23,6 +23,11 @@
 #define SWARMD_COMPLETE_BATCH 256     /* most results stored by one script call */
 #define SWARMD_QUARANTINE_AFTER 3     /* leases lost without an answer */
 #define SWARMD_RESULT_PAGE (1u << 20) /* most result bytes in one Status reply */
+/* A worker's prefetch queue is used only while its sub-tasks take less than
+ * this on average: there a Result -> lease -> Assign round trip would idle
+ * its slots; longer tasks gain nothing from it and would wait behind
+ * another, and their busy count stays at most the slots. */
+#define SWARMD_PREFETCH_TASK_MS 50
 
 /* Counters reported in every Status reply (and logged at exit). */
 #define SWARMD_COUNTERS(X)                                                                         \
@@ -85,6 +90,7 @@ typedef struct swarmd_worker {
      * back (no Credit per task); prefetch: Assigns it queues beyond slots */
     bool batch;
     uint32_t prefetch;
+    uint32_t task_ms; /* running mean of its Results' elapsed_ms: prefetch only for short tasks */
     uint64_t last_seen_ms; /* wall clock (epoch ms) of its last message: shown in Status */
     uint64_t seen_ms;      /* the same on the loop's monotonic time: the liveness check */
     /* Leases it lost without a word (assigned, never listed, no Progress or

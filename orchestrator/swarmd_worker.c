@@ -159,7 +159,7 @@ void swarmd_workers_check(swarmd *d, uint64_t now)
 static uint32_t worker_free_slots(const swarmd_worker *w)
 {
     if (w->quarantined) return 0;
-    uint32_t cap = w->slots + w->prefetch;
+    uint32_t cap = w->slots + (w->task_ms < SWARMD_PREFETCH_TASK_MS ? w->prefetch : 0);
     uint32_t by_slots = cap > w->n_inflight ? cap - (uint32_t)w->n_inflight : 0;
     uint32_t by_credit = w->credit > w->since_credit ? w->credit - w->since_credit : 0;
     return by_slots < by_credit ? by_slots : by_credit;
@@ -669,6 +669,8 @@ static void handle_register(swarmd *d, const uint8_t *id, size_t id_len, const S
     /* queued Assigns wait behind running ones: a few per slot at most */
     w->prefetch = r->batch ? (r->prefetch < r->slots ? r->prefetch : r->slots) : 0;
     if (w->prefetch > 64) w->prefetch = 64;
+    /* no prefetch until its first Results show short tasks */
+    if (!w->task_ms) w->task_ms = SWARMD_PREFETCH_TASK_MS;
     bool new_incarnation = w->incarnation != r->incarnation;
     w->incarnation = r->incarnation;
     if (new_incarnation && d->sched && sched_is_up(d->sched)) {
@@ -929,6 +931,9 @@ static void handle_result(swarmd *d, const uint8_t *id, size_t id_len, swarmd_wo
                 w->since_credit--;
             else if (w->credit < w->slots + w->prefetch)
                 w->credit++;
+            /* mean over about the last 8 */
+            uint64_t ms = r->elapsed_ms < 3600000 ? r->elapsed_ms : 3600000;
+            w->task_ms = (uint32_t)((7 * (uint64_t)w->task_ms + ms) / 8);
         }
     }
     /* a queued Progress of this attempt is moot now (and would read as stale) */
