@@ -299,6 +299,7 @@ typedef struct swarmd_submission {
     size_t owner_len;
     uint64_t next_seq, last_ms; /* last_ms: uv_now of its last part */
     bool busy;                  /* a part is being stored: nothing else until answered */
+    bool leased_behind;         /* a lease.lua went out right behind its submit.lua */
 } swarmd_submission;
 
 static void sub_free(swarmd_submission *sub)
@@ -376,12 +377,14 @@ static void submit_done(void *ud, int rc, const char *err)
     snprintf(name, sizeof name, "%s", sub->pj->spec.name ? sub->pj->spec.name : "");
     /* staged in chunks (a big fan-out, an upload), else stored whole */
     uint32_t total = (uint32_t)(sub->staged ? sub->staged : sub->pj->spec.n_tasks);
+    bool leased = sub->leased_behind;
     sub->r = NULL;
     sub_free(sub);
     d->counters[SWARMD_C_JOBS_SUBMITTED]++;
     swarmd_log(d, "job %s stored", r->job_id);
-    /* lease first: the task's way to a worker is the longer path to the result */
-    swarmd_dispatch(d);
+    /* lease first (unless it went right behind submit.lua): the task's way
+     * to a worker is the longer path to the result */
+    if (!leased) swarmd_dispatch(d);
     if (d->stopping || !d->sched) {
         reply_fail(r, WIRE_E_INTERNAL, "swarmd is shutting down; job stored");
         return;
@@ -576,7 +579,14 @@ static void submit_open_after(uv_work_t *w, int status)
             char msg[1100];
             snprintf(msg, sizeof msg, "job not accepted: %s", err);
             sub_fail(sub, WIRE_E_INTERNAL, msg);
+            return;
         }
+        /* Lease now, pipelined behind submit.lua on the same connection:
+         * Redis runs them in order, so the lease sees the stored tasks, and
+         * the first task leaves one round trip sooner than after the answer
+         * (if the submit fails, the lease finds nothing). */
+        sub->leased_behind = true;
+        swarmd_dispatch(d);
         return;
     }
     sub_queue(sub, submit_next_work, submit_next_after);
