@@ -120,13 +120,28 @@ static void swarmd_drain_socket(swarmd *d, void *sock, bool is_client)
     swarmd_drain_soon(d); /* more may be waiting: come back after other events */
 }
 
+/* A just-started swarmd binds its endpoints before its Redis connection is
+ * up; a request read in that moment would be answered Error 7 ("redis is not
+ * connected") although nothing is wrong. Client requests wait in the socket
+ * until Redis first comes up, or SWARMD_CLIENT_HOLD_MS pass (Redis down at
+ * start: then they get the clear Error 7). Workers are read at once. */
+#define SWARMD_CLIENT_HOLD_MS 2000
+
+static bool swarmd_clients_open(swarmd *d)
+{
+    if (!d->clients_open &&
+        (sched_is_up(d->sched) || uv_now(&d->loop) - d->started_ms >= SWARMD_CLIENT_HOLD_MS))
+        d->clients_open = true;
+    return d->clients_open;
+}
+
 static void swarmd_drain_all(swarmd *d)
 {
     if (d->stopping) return;
     swarmd_drain_socket(d, d->worker, false);
     /* the results this pass gathered go to Redis together */
     swarmd_results_flush(d);
-    swarmd_drain_socket(d, d->client, true);
+    if (swarmd_clients_open(d)) swarmd_drain_socket(d, d->client, true);
 }
 
 static void swarmd_drain_cb(uv_timer_t *t)
@@ -214,6 +229,7 @@ static void swarmd_sched_state(void *ud, bool up, const char *msg)
     if (up) {
         swarmd_merge_pending(d);
         swarmd_dispatch(d);
+        swarmd_drain_soon(d); /* client requests held until now (swarmd_clients_open) */
     }
 }
 
@@ -471,6 +487,7 @@ int main(int argc, char **argv)
     /* a standby waits here, before binding anything, until it is the leader */
     swarmd_leader_acquire(d);
     uv_loop_init(&d->loop);
+    d->started_ms = uv_now(&d->loop);
     d->zctx = zmq_ctx_new();
     char err[256];
     if (!d->zctx) goto out;

@@ -140,6 +140,10 @@ typedef struct swarmd {
     struct client_req *waiters;  /* Status requests held until their job ends */
     char leader_id[200];         /* our leader lease value; "" until taken */
     char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
+    /* client requests are read once Redis first came up (or after a grace
+     * period: then they get Error 7), not in the first moments after a start */
+    bool clients_open;
+    uint64_t started_ms; /* uv_now at start */
     size_t n_waiters;
     /* uploads between their parts (swarmd_client.c) */
     struct swarmd_submission *uploads;
