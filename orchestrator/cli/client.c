@@ -250,8 +250,7 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
          * exchange SWARM_TIMING reports: libzmq too connects before sending */
         char zerr[512];
         if (cli_zmtp_ready(&c->z, deadline, zerr, sizeof zerr) != 0) {
-            snprintf(err, errlen, "no answer from swarmd at %s within %d ms (%s)", c->endpoint,
-                     timeout_ms, zerr);
+            snprintf(err, errlen, "no answer from swarmd at %s: %s", c->endpoint, zerr);
             return -1;
         }
     }

@@ -11,7 +11,7 @@ value", --workers abc started 4 workers, cancel of a failed job said
 
 usage: cli_test.py BINDIR SCENARIO
 scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results, retry,
-           cancel-tasks, json, pushed-result
+           cancel-tasks, json, pushed-result, zmtp-peer
 """
 import json
 import os
@@ -617,11 +617,55 @@ def sc_pushed_result(c):
           (len(kinds), sorted(set(kinds)), took))
 
 
+def sc_zmtp_peer(c):
+    """The CLI's own ZMTP client (ipc://) facing a peer that is not swarmd:
+    a clear error naming the endpoint, promptly, never a hang or a crash.
+    A socket nobody listens on is retried until the command's timeout;
+    garbage instead of a ZMTP greeting, or a peer that hangs up, fails at once."""
+    import socket
+    import threading
+    path = os.path.join(c.tmp, "peer.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(8)
+    mode = {"reply": b"HTTP/1.1 400 Bad Request\r\n\r\n" + b"x" * 100}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                conn.recv(4096)
+                if mode["reply"]:
+                    conn.sendall(mode["reply"])
+            except OSError:
+                pass
+            conn.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    env = {"SWARM_ENDPOINT": "ipc://" + path}
+    try:
+        for reply, want in ((mode["reply"], "does not answer as a swarmd client endpoint"),
+                            (b"", "closed the connection")):
+            mode["reply"] = reply
+            t0 = time.monotonic()
+            p = c.run("status", env=env, timeout=60)
+            took = time.monotonic() - t0
+            check(p.returncode == 1 and ("ipc://" + path) in p.stderr and want in p.stderr,
+                  "status against a non-swarmd peer (%r): exit %d %r" %
+                  (reply[:16], p.returncode, p.stderr))
+            check(took < 5, "a non-swarmd peer took %.1f s to be refused" % took)
+    finally:
+        srv.close()
+
+
 SCENARIOS = {"help-version": sc_help_version, "numbers": sc_numbers,
              "down-endpoint": sc_down_endpoint, "validation": sc_validation,
              "lifecycle": sc_lifecycle, "results": sc_results, "retry": sc_retry,
              "cancel-tasks": sc_cancel_tasks, "json": sc_json,
-             "pushed-result": sc_pushed_result}
+             "pushed-result": sc_pushed_result, "zmtp-peer": sc_zmtp_peer}
 
 
 def main():
@@ -629,7 +673,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     bindir, name = os.path.abspath(sys.argv[1]), sys.argv[2]
-    if name not in ("help-version", "numbers") and not shutil.which("redis-server"):
+    if name not in ("help-version", "numbers", "zmtp-peer") and not shutil.which("redis-server"):
         print("cli_test: redis-server is not installed", file=sys.stderr)
         return 1
     tmp = tempfile.mkdtemp(prefix="swcli-", dir="/tmp")
