@@ -547,6 +547,20 @@ static int cli_print_result(FILE *to, const char *result_json, int as_json)
     return 0;
 }
 
+/* A run or wait whose swarmd answered Error 7 (it cannot reach Redis) or did
+ * not answer: said once per outage, then a pause before asking again (an
+ * Error comes back at once, and swarmd keeps the job through the outage). */
+static void cli_transient_wait(const char *cmd, int rc, const char *err, int *noted)
+{
+    if (!*noted)
+        fprintf(stderr, "swarm %s: %s; waiting for it to come back (the job is kept)\n", cmd, err);
+    *noted = 1;
+    if (rc == -2) {
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Follow a job until it is terminal; returns its final status reply with the result. */
 static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
 {
@@ -555,6 +569,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
     uint64_t last_ok = swarm_clock_ms(), last_print = 0;
     int cancelled = 0;
     uint64_t terminal_since = 0;
+    int noted = 0;
     *final = NULL;
     for (;;) {
         if (g_interrupted && !cancelled) {
@@ -571,7 +586,7 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
          * the reply that says it ended carries the result's first page */
         uint64_t asked = swarm_clock_ms();
         int rc = cli_client_status_wait_result(c, job, 1000, 5000, &reply, &code, err, sizeof(err));
-        if (rc == -2) {
+        if (rc == -2 && code != WIRE_E_INTERNAL) {
             fprintf(stderr, "swarm run: %s\n", err);
             return -1;
         }
@@ -580,8 +595,12 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
                 fprintf(stderr, "swarm run: lost swarmd: %s\n", err);
                 return -1;
             }
-            continue; /* swarmd may be restarting; it resumes the job */
+            /* swarmd may be restarting, or its Redis (Error 7): it keeps and
+             * resumes the job, so this waits the outage out */
+            cli_transient_wait("run", rc, err, &noted);
+            continue;
         }
+        noted = 0;
         last_ok = swarm_clock_ms();
         if (reply->status->n_jobs < 1) {
             fprintf(stderr, "swarm run: swarmd no longer knows job %s\n", job);
@@ -695,6 +714,7 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
     cli_client c;
     if (cli_connect(e, &c, "wait") != 0) return CLI_EXIT_ERROR;
     uint64_t start = swarm_clock_ms(), last_ok = start;
+    int noted = 0;
     char last_state[32] = "unknown";
     int status = CLI_EXIT_ERROR;
     for (;;) {
@@ -722,7 +742,7 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
         }
         uint64_t asked = swarm_clock_ms();
         int rc = cli_client_status_wait(&c, o->arg, wait_ms, 5000, &reply, &code, err, sizeof(err));
-        if (rc == -2) {
+        if (rc == -2 && code != WIRE_E_INTERNAL) {
             fprintf(stderr, "swarm wait: %s\n", err);
             break;
         }
@@ -736,7 +756,9 @@ static int cmd_wait(const cli_env *e, const cli_opts *o)
                 fprintf(stderr, "swarm wait: lost swarmd: %s\n", err);
                 break;
             }
+            cli_transient_wait("wait", rc, err, &noted);
         } else {
+            noted = 0;
             last_ok = swarm_clock_ms();
             const Swarm__JobStatus *j = reply->status->jobs[0];
             snprintf(last_state, sizeof(last_state), "%s", j->state);

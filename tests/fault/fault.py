@@ -39,9 +39,10 @@ def redis_cli(sw, *args):
                           capture_output=True, text=True, timeout=10 * SLOW)
 
 
-def redis_restart(sw, mode):
+def redis_restart(sw, mode, during=None):
     """Stop the swarm's redis-server (SHUTDOWN NOSAVE, SHUTDOWN SAVE or kill -9),
-    check that clients get a clear error while it is down, start it again."""
+    check that clients get a clear error while it is down, call during() if
+    given, start it again."""
     pid, argv = redis_argv(sw)
     if mode == "kill":
         os.kill(pid, signal.SIGKILL)
@@ -58,6 +59,8 @@ def redis_restart(sw, mode):
     check(p.returncode != 0 and "redis" in p.stderr.lower(),
           "status while redis is down: rc %d, %r" % (p.returncode, p.stderr))
     check(took < 5 * SLOW, "status while redis is down took %.1f s" % took)
+    if during:
+        during()
     log = open(os.path.join(sw.state, "logs", "redis.log"), "ab")
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                          cwd=sw.state, start_new_session=True)
@@ -94,17 +97,38 @@ def sc_redis_restart(sw, bindir, srcdir):
                                       "max_subtasks": 2000}})
     jid = sw.cli("submit", job).stdout.strip()
     check(jid.startswith("j-"), "submit printed %r" % jid)
+    # a `swarm wait` started while Redis is down follows the job through
+    # every outage: swarmd's Error 7 ("redis is not connected") must not end it
+    waiter = []
+
+    def start_waiter():
+        if not waiter:
+            waiter.append(subprocess.Popen(
+                [os.path.join(bindir, "swarm"), "wait", jid, "--state", sw.state],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            time.sleep(0.5)  # it asks, is told Error 7, and waits
     for r in range(rounds):
         for mode in ("NOSAVE", "SAVE", "kill"):
             st = wait_status_ok(sw, jid, 30)
             if st["state"] != "running":
                 break
             time.sleep(0.3)
-            redis_restart(sw, mode)
+            redis_restart(sw, mode, start_waiter)
     st = wait_status_ok(sw, jid, 30)
     print("redis-restart: %d restarts; job %s at done=%d" % (3 * rounds, st["state"], st["done"]))
     st = sw.wait_terminal(jid, 240)
     check_result(st["result"], items)
+    check(waiter, "no redis outage while the job ran")
+    try:
+        out, err = waiter[0].communicate(timeout=30 * SLOW)
+    except subprocess.TimeoutExpired:
+        waiter[0].kill()
+        out, err = waiter[0].communicate()
+    check(waiter[0].returncode == 0 and "state=done" in err,
+          "swarm wait through the redis restarts: rc %s, stderr %r" % (waiter[0].returncode,
+                                                                     err[-1500:]))
+    check("waiting for it to come back" in err,
+          "swarm wait never saw an outage (did redis go down?): %r" % err[-1500:])
     sw.down_and_check()
 
 
