@@ -409,7 +409,7 @@ static cJSON *workers_json(swarmd_http *h, bool live_fields)
         cJSON_AddStringToObject(o, "hostname", w->hostname);
         cJSON_AddStringToObject(o, "model", w->model);
         cJSON_AddNumberToObject(o, "slots", w->slots);
-        cJSON_AddNumberToObject(o, "busy", (double)w->n_inflight);
+        cJSON_AddNumberToObject(o, "busy", (double)swarmd_worker_busy(w));
         cJSON_AddBoolToObject(o, "quarantined", w->quarantined);
         cJSON_AddStringToObject(o, "quarantine_reason", w->quarantine_reason);
         wstats *s = NULL;
@@ -657,7 +657,7 @@ static void metrics_send(http_req *r, const sched_job_status *jobs, size_t n)
             swarm_buf_printf(&b, "%s{worker=\"", wm[m][0]);
             sb_label(&b, w->name);
             if (m == 0) swarm_buf_printf(&b, "\"} %u\n", w->slots);
-            if (m == 1) swarm_buf_printf(&b, "\"} %zu\n", w->n_inflight);
+            if (m == 1) swarm_buf_printf(&b, "\"} %u\n", swarmd_worker_busy(w));
             if (m == 2) swarm_buf_printf(&b, "\"} %.3f\n", s ? s->rate : 0.0);
             if (m == 3) swarm_buf_printf(&b, "\"} %" PRIu64 "\n", s ? s->tokens : 0);
         }

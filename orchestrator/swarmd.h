@@ -107,6 +107,13 @@ typedef struct swarmd_worker {
     size_t n_inflight, cap_inflight;
 } swarmd_worker;
 
+/* Sub-tasks a worker is running: what it holds, less what waits in its
+ * prefetch queue (at most its slots; Status, /api and /metrics show this). */
+static inline uint32_t swarmd_worker_busy(const swarmd_worker *w)
+{
+    return w->n_inflight < w->slots ? (uint32_t)w->n_inflight : w->slots;
+}
+
 typedef struct swarmd_config {
     const char *redis, *client_ep, *worker_ep, *log_path, *prefix;
     uint64_t heartbeat_ms, lease_ms;

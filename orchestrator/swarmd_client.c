@@ -125,7 +125,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
         ws[i].hostname = (char *)w->hostname;
         ws[i].model = (char *)w->model;
         ws[i].slots = w->slots;
-        ws[i].busy = (uint32_t)w->n_inflight;
+        ws[i].busy = swarmd_worker_busy(w);
         ws[i].last_seen_ms = w->last_seen_ms;
         ws[i].quarantined = w->quarantined;
         ws[i].quarantine_reason = (char *)w->quarantine_reason;

@@ -492,6 +492,17 @@ def sc_json(c):
     ws = json.loads(c.ok("workers", "--json").stdout)
     check(isinstance(ws, list) and len(ws) == 1 and ws[0]["slots"] == 2 and
           "worker_id" in ws[0] and "busy" in ws[0], "workers --json %r" % ws)
+    # short sub-tasks: swarmd keeps a prefetch queue on the worker beyond its 2
+    # slots, yet "busy" counts running sub-tasks only, never more than the slots
+    many = c.submit(c.job("many", job_spec("many", "Say {item}", ["m%d" % i for i in range(300)],
+                                           budget={"max_tokens": 4, "max_subtasks": 300})))
+    seen = []
+    for _ in range(40):
+        seen.append(json.loads(c.ok("workers", "--json").stdout)[0]["busy"])
+        if json.loads(c.ok("status", many, "--json").stdout)["state"] != "running":
+            break
+    check(max(seen) <= 2 and max(seen) >= 1, "busy of a 2-slot worker over a run: %r" % seen)
+    c.ok("wait", many, timeout=120)
     res = json.loads(c.ok("result", job, "--json").stdout)
     check(res["job_id"] == job and res["done"] == 2 and len(res["results"]) == 2 and
           all(r["ok"] for r in res["results"]), "result --json %r" % res)
