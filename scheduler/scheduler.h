@@ -11,13 +11,16 @@
  *  - P job:<id>: hash, name goal merge state total n_<state> budget fields,
  *    created_ms finished_ms result cancel_requested.
  *  - P job:<id>:tasks: list, task ids in fan-out order.
- *  - P job:<id>:task:<tid>: hash, state attempt instructions input item worker
- *    lease_until output error tokens token (the lease's random fencing token,
- *    a decimal string) inc (the holder's incarnation). Only fields that differ
- *    from their default are stored (lua/lib.lua task_store): a missing
- *    instructions is the job's default (P job:<id>:ins, a string), a missing
- *    input the item, attempt and tokens 0, item worker output error ''.
- *    lease_until is not kept current in the hash (P leased is).
+ *  - A task is a row across per-job column hashes keyed by task id (one
+ *    variadic HMGET/HSET per column for a batch, lua/lib.lua row_get/rows_load/
+ *    row_set/rows_flush): P job:<id>:item (task -> item, every task),
+ *    P job:<id>:st (task -> "state|attempt|token|inc|tokens|cold|worker"; token
+ *    the lease's random fencing token, a decimal string, inc the holder's
+ *    incarnation; absent = ready, attempt 0), P job:<id>:out (task -> output).
+ *  - P job:<id>:task:<tid>: hash of a task's cold fields, only when it has one
+ *    (row flag cold = 1): instructions and input when they differ from their
+ *    defaults (the job's P job:<id>:ins, the item), deps dependants waiting,
+ *    error, forgiven, ready_at, parent depth tools, tail.
  *  - P job:<id>:events: stream (capped ~1000 entries) of every transition. A
  *    script's task_leased / task_done events of one job are one entry with
  *    field n (lua/lib.lua ev_flush); lua/logs.lua reads it back as n events,

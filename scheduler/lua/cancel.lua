@@ -15,19 +15,20 @@ if st ~= 'running' then return {st} end
 local jk = jkey(j)
 local one = ARGV[5]
 if one and one ~= '' then
-  local tk = tkey(j, one)
-  local h = redis.call('HMGET', tk, 'state', 'attempt', 'worker')
-  if not h[1] then return redis.error_reply('unknown task ' .. one .. ' in job ' .. j) end
+  local r = row_get(j, one)
+  if not task_exists(j, one, r) then return redis.error_reply('unknown task ' .. one .. ' in job ' .. j) end
+  local h = {r.s, r.a, r.w}
   if TERMINAL[h[1]] then return {'ended', h[1]} end
   ready_rem(j, one)
   redis.call('ZREM', P .. 'leased', member(j, one))
-  redis.call('HSET', tk, 'state', 'cancelled', 'lease_until', 0)
+  r.s = 'cancelled'
+  row_set(j, one, r)
   move(j, h[1], 'cancelled')
-  event(j, 'task_cancelled', one, h[2] or '0')
+  event(j, 'task_cancelled', one, h[2])
   -- its dependants can never start: skipped, like a failed dependency's
   dag_skip(j, one, 'cancelled')
   maybe_finish(j)
-  return {'task', h[1], h[2] or '0', h[3] or ''}
+  return {'task', h[1], h[2], h[3]}
 end
 if redis.call('HSETNX', jk, 'cancel_requested', 1) == 1 then
   -- first call: nothing of this job is leased from now on
@@ -41,20 +42,24 @@ local max = tonumber(ARGV[4] or '0')
 if not max or max <= 0 then max = 20000 end
 local ts = redis.call('LRANGE', tlist(j), from, from + max - 1)
 local out = {'ok'}
+-- rows read and written by one HMGET and one HSET per page
+BATCH = true
+rows_load(j, ts)
 for _, t in ipairs(ts) do
-  local tk = tkey(j, t)
-  local h = redis.call('HMGET', tk, 'state', 'attempt', 'worker')
-  if h[1] and not TERMINAL[h[1]] then
-    if h[1] == 'leased' or h[1] == 'running' then
-      out[#out + 1] = t; out[#out + 1] = h[2]; out[#out + 1] = h[3]
+  local r = ROWS[j][t]
+  if not TERMINAL[r.s] then
+    if r.s == 'leased' or r.s == 'running' then
+      out[#out + 1] = t; out[#out + 1] = r.a; out[#out + 1] = r.w
     end
     local m = member(j, t)
     ready_rem(j, t)
     redis.call('ZREM', P .. 'leased', m)
-    redis.call('HSET', tk, 'state', 'cancelled', 'lease_until', 0)
-    move(j, h[1], 'cancelled')
+    move(j, r.s, 'cancelled')
+    r.s = 'cancelled'
+    row_set(j, t, r)
   end
 end
+rows_flush()
 redis.call('HSET', jk, 'cancel_pos', from + #ts)
 if #ts == max and redis.call('LLEN', tlist(j)) > from + #ts then
   out[1] = 'more'

@@ -10,14 +10,15 @@
 -- fields task, record (agent, tool, argument digest, exit status, duration, bytes).
 local j, t, attempt = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local tk = tkey(j, t)
-local h = redis.call('HMGET', tk, 'state', 'attempt', 'token', 'worker')
-if not h[1] then return 'unknown' end
+local r = row_get(j, t)
+if not task_exists(j, t, r) then return 'unknown' end
+local h = {r.s, r.a, r.k, r.w}
 if tonumber(h[2]) ~= attempt or (h[1] ~= 'leased' and h[1] ~= 'running') then return 'stale' end
 if h[3] ~= ARGV[6] or h[4] ~= ARGV[7] then return 'forged' end
 if ARGV[10] ~= '' then
   redis.call('RPUSH', tk .. ':transcript', ARGV[10])
   redis.call('LTRIM', tk .. ':transcript', -10000, -1)
-  redis.call('HSET', tk, 'steps', ARGV[8], 'tool_calls', ARGV[9])
+  cold_set(j, t, 'steps', ARGV[8], 'tool_calls', ARGV[9])
   event(j, 'task_step', t, attempt, {'step', ARGV[8]})
   local ok, rec = pcall(cjson.decode, ARGV[10])
   if ok and type(rec) == 'table' and type(rec.tool_calls) == 'table' then
@@ -29,13 +30,13 @@ if ARGV[10] ~= '' then
     end
   end
 end
-if ARGV[11] ~= '' then redis.call('HSET', tk, 'ckpt', ARGV[11]) end
+if ARGV[11] ~= '' then cold_set(j, t, 'ckpt', ARGV[11]) end
 if ARGV[12] ~= '' then
-  if redis.call('HGET', tk, 'paused') ~= ARGV[12] then
+  if cold_get(j, t, 'paused')[1] ~= ARGV[12] then
     event(j, 'task_paused', t, attempt, {'reason', ARGV[12]})
   end
-  redis.call('HSET', tk, 'paused', ARGV[12])
-else
+  cold_set(j, t, 'paused', ARGV[12])
+elseif r.c == '1' then
   redis.call('HSET', tk, 'paused', '')
 end
 return 'ok'

@@ -4,7 +4,11 @@ local ms = redis.call('ZRANGEBYSCORE', P .. 'leased', '-inf', NOW, 'LIMIT', 0, t
 local n = 0
 for _, m in ipairs(ms) do
   local j, t = split(m)
-  local h = j and redis.call('HMGET', tkey(j, t), 'state', 'attempt') or {}
+  local h = {}
+  if j then
+    local r = row_get(j, t)
+    h = {r.s, r.a}
+  end
   if h[1] == 'leased' or h[1] == 'running' then
     retry_or_fail(j, t, tonumber(h[2]), 'lease expired')
     n = n + 1

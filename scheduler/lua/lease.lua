@@ -11,6 +11,7 @@
 -- job's share of the slots left to fill, so a small job submitted behind a huge
 -- one starts at once.
 local lease_ms = tonumber(ARGV[3])
+BATCH = true -- rows written by one HSET per job (rows_flush)
 local want = (#ARGV - 3) / 3
 local out = {}
 -- attempt numbers as strings without a number formatting (sprintf) per task
@@ -74,23 +75,26 @@ while k <= want and nj > 0 and misses < nj do
     local lus = tostring(NOW + lease_ms) -- formatted once, not once per command per task
     local zl = {}
     local head = false
-    for _, t in ipairs(ms) do
-      local tk = tkey(j, t)
-      -- only an agent job's tasks have checkpoints (checkpoint.lua): one field
-      -- fewer to look up per task of any other job
-      local th
-      if jh[5] then
-        th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'item', 'ckpt')
-      else
-        th = redis.call('HMGET', tk, 'state', 'attempt', 'instructions', 'input', 'item')
-      end
-      if th[1] == 'ready' and not jh[8] then
+    -- the batch's rows and items: one HMGET each (lib.lua col_many); a fresh
+    -- task (no row) is leased without parsing anything
+    local vs = col_many(stkey(j), ms)
+    local its = col_many(itemkey(j), ms)
+    for x, t in ipairs(ms) do
+      local v = vs[x]
+      local r = nil
+      if v then r = row_get_v(j, t, v) end
+      if (not r or r.s == 'ready') and not jh[8] then
         local w, tok, inc = ARGV[1 + 3 * k], ARGV[2 + 3 * k], ARGV[3 + 3 * k]
-        local an = tonumber(th[2] or '0') + 1
-        local attempt = ATT[an] or tostring(an)
-        -- lease_until lives in P leased only (nothing reads it from the hash)
-        redis.call('HSET', tk, 'state', 'leased', 'attempt', attempt, 'worker', w, 'token', tok,
-                   'inc', inc)
+        local attempt = '1'
+        -- lease_until lives in P leased only (nothing reads it from the row)
+        if r then
+          local an = tonumber(r.a) + 1
+          attempt = ATT[an] or tostring(an)
+          r.s, r.a, r.w, r.k, r.i = 'leased', attempt, w, tok, inc
+          row_set(j, t, r)
+        else
+          row_put_raw(j, t, 'leased|1|' .. tok .. '|' .. inc .. '|0||' .. w)
+        end
         zl[#zl + 1] = lus
         zl[#zl + 1] = member(j, t)
         leased_n[j] = leased_n[j] + 1
@@ -107,13 +111,20 @@ while k <= want and nj > 0 and misses < nj do
           out[n + 7] = jh[5] or ''
           out[n + 8] = lus
         end
-        -- a missing instructions field is the job's default, a missing input the item
+        -- a missing instructions field is the job's default, a missing input
+        -- the item; only a cold task (its row says so) has a per-task hash
+        -- (no table per task: each costs Redis ~3.6 K instructions)
+        local ins, inp, ck = jh[9], its[x] or '', ''
+        if r and r.c == '1' then
+          local th = redis.call('HMGET', tkey(j, t), 'instructions', 'input', 'ckpt')
+          ins, inp, ck = th[1] or ins, th[2] or inp, th[3] or ''
+        end
         local n = #out
         out[n + 1] = t
         out[n + 2] = attempt
-        out[n + 3] = th[3] or jh[9]
-        out[n + 4] = th[4] or th[5] or ''
-        out[n + 5] = th[6] or ''
+        out[n + 3] = ins
+        out[n + 4] = inp
+        out[n + 5] = ck
         k = k + 1
       end
     end
@@ -126,5 +137,6 @@ for j, n in pairs(leased_n) do
     redis.call('HINCRBY', jkey(j), 'n_leased', n)
   end
 end
+rows_flush()
 events_flush()
 return out

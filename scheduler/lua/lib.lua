@@ -16,27 +16,212 @@ local function split(m)
   return string.sub(m, 1, s - 1), string.sub(m, s + 1)
 end
 
--- A new task's hash: only fields that differ from the defaults every reader
--- assumes for a missing one: instructions = the job's default (P job:<id>:ins,
--- the first task's, set by submit/submit_chunk), input = the item, item = '',
--- attempt and tokens 0, worker, output and error ''. extra: more field/value
--- pairs. Fewer fields: fewer bytes per task and less for Redis to convert and
--- append to the AOF.
-local function task_store(j, t, state, instructions, item, input, extra, def_ins)
-  local a = {'state', state}
-  if instructions ~= (def_ins or '') then a[#a + 1] = 'instructions'; a[#a + 1] = instructions end
-  if item ~= '' then a[#a + 1] = 'item'; a[#a + 1] = item end
-  if input ~= item then a[#a + 1] = 'input'; a[#a + 1] = input end
-  if extra then for i = 1, #extra do a[#a + 1] = extra[i] end end
-  redis.call('HSET', tkey(j, t), unpack(a))
-end
-
 -- One variadic command (RPUSH, ZADD, ZREM...) for a whole list of arguments, in
 -- pieces of at most 4000 (unpack's stack is bounded); stride keeps pairs together.
 local function push_many(cmd, key, args, stride)
   local step = 4000 - 4000 % (stride or 1)
   for i = 1, #args, step do
     redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
+
+-- A task is a ROW across per-job column hashes keyed by task id, so a batch of
+-- one job's tasks costs one variadic HMGET/HSET per column instead of one call
+-- per task (each redis.call and each field costs Redis thousands of instructions):
+--   P job:<id>:item  task -> item (every task, '' included: its existence)
+--   P job:<id>:st    task -> hot state "state|attempt|token|inc|tokens|cold|worker"
+--                    (worker last: it is the only free-form part); absent = fresh:
+--                    ready, attempt 0, nothing cold
+--   P job:<id>:out   task -> output (once done)
+-- The per-task hash tkey(j, t) holds only what is rare or cold (instructions or
+-- input differing from the defaults, deps/dependants/waiting, error, forgiven,
+-- checkpoint, steps, tail, parent...). It exists only when the row's cold flag
+-- is '1' (cold_set), so hot paths read it only for those tasks.
+-- Defaults: instructions = the job's (P job:<id>:ins), input = the item.
+-- Rows are cached per script call; in BATCH mode (lease, complete, submit,
+-- submit_chunk, bulk loops) writes are gathered and rows_flush writes each job's
+-- rows and outputs with one HSET per column.
+local function stkey(j) return P .. 'job:' .. j .. ':st' end
+local function itemkey(j) return P .. 'job:' .. j .. ':item' end
+local function outkey(j) return P .. 'job:' .. j .. ':out' end
+
+local ROWS = {}   -- job -> task -> row {s, a, k, i, n, c, w, fresh}
+local DIRTY = {}  -- job -> {task, task, ...} rows to write (BATCH)
+local OUTS = {}   -- job -> {task, output, ...} outputs to write (BATCH)
+local OUTC = {}   -- job -> task -> output set in this call (read back by dag_ready)
+local RAW = {}    -- job -> {task, packed row, ...} written by fast paths (BATCH)
+local BATCH = false
+
+local function row_parse(v)
+  if not v then return {s = 'ready', a = '0', k = '', i = '', n = '0', c = '', w = '', fresh = true} end
+  local s, a, k, i, n, c, w = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  return {s = s, a = a, k = k, i = i, n = n, c = c, w = w}
+end
+
+local function row_pack(r)
+  return r.s .. '|' .. r.a .. '|' .. r.k .. '|' .. r.i .. '|' .. r.n .. '|' .. r.c .. '|' .. r.w
+end
+
+-- A task's row from a value already read (v, false when absent), unless cached.
+-- Parsing costs Redis a Lua table and seven strings (~9 K instructions): the hot
+-- paths (lease, complete) parse only rows off their fast path.
+local function row_get_v(j, t, v)
+  local c = ROWS[j]
+  if not c then c = {}; ROWS[j] = c end
+  local r = c[t]
+  if not r then
+    r = row_parse(v or nil)
+    c[t] = r
+  end
+  return r
+end
+
+-- A packed row written as is, in BATCH mode (the caller knows the task is on
+-- no other path in this call): no table, one string.
+local function row_put_raw(j, t, v)
+  local a = RAW[j]
+  if not a then a = {}; RAW[j] = a end
+  a[#a + 1] = t
+  a[#a + 1] = v
+end
+
+-- One task's row (cached for the rest of the call).
+local function row_get(j, t)
+  local c = ROWS[j]
+  if not c then c = {}; ROWS[j] = c end
+  local r = c[t]
+  if not r then
+    r = row_parse(redis.call('HGET', stkey(j), t))
+    c[t] = r
+  end
+  return r
+end
+
+-- The rows of many tasks of one job: one HMGET per 4000 tasks.
+local function rows_load(j, ts)
+  local c = ROWS[j]
+  if not c then c = {}; ROWS[j] = c end
+  local need = {}
+  for _, t in ipairs(ts) do if not c[t] then need[#need + 1] = t end end
+  for x = 1, #need, 4000 do
+    local last = math.min(x + 3999, #need)
+    local vs = redis.call('HMGET', stkey(j), unpack(need, x, last))
+    for y = x, last do c[need[y]] = row_parse(vs[y - x + 1]) end
+  end
+end
+
+local function row_set(j, t, r)
+  local c = ROWS[j]
+  if not c then c = {}; ROWS[j] = c end
+  c[t] = r
+  if BATCH then
+    if not r.dirty then
+      r.dirty = true
+      local d = DIRTY[j]
+      if not d then d = {}; DIRTY[j] = d end
+      d[#d + 1] = t
+    end
+  else
+    redis.call('HSET', stkey(j), t, row_pack(r))
+  end
+  r.fresh = nil
+end
+
+local function out_set(j, t, v)
+  local c = OUTC[j]
+  if not c then c = {}; OUTC[j] = c end
+  c[t] = v
+  if BATCH then
+    local o = OUTS[j]
+    if not o then o = {}; OUTS[j] = o end
+    o[#o + 1] = t
+    o[#o + 1] = v
+  else
+    redis.call('HSET', outkey(j), t, v)
+  end
+end
+
+-- Write the rows and outputs gathered in BATCH mode: one HSET per job per column.
+local function rows_flush()
+  for j, d in pairs(DIRTY) do
+    local c, a = ROWS[j], RAW[j] or {}
+    RAW[j] = nil
+    for _, t in ipairs(d) do
+      local r = c[t]
+      r.dirty = nil
+      a[#a + 1] = t
+      a[#a + 1] = row_pack(r)
+    end
+    push_many('HSET', stkey(j), a, 2)
+  end
+  DIRTY = {}
+  for j, a in pairs(RAW) do push_many('HSET', stkey(j), a, 2) end
+  RAW = {}
+  for j, o in pairs(OUTS) do push_many('HSET', outkey(j), o, 2) end
+  OUTS = {}
+end
+
+local function out_get(j, t)
+  local c = OUTC[j]
+  if c and c[t] then return c[t] end
+  return redis.call('HGET', outkey(j), t)
+end
+
+-- Does t exist in j (a fresh row is only known by its item)?
+local function task_exists(j, t, r)
+  if not r.fresh then return true end
+  return redis.call('HEXISTS', itemkey(j), t) == 1
+end
+
+-- Write cold fields of a task (its per-task hash) and mark its row cold.
+local function cold_set(j, t, ...)
+  redis.call('HSET', tkey(j, t), ...)
+  local r = row_get(j, t)
+  if r.c ~= '1' then
+    r.c = '1'
+    row_set(j, t, r)
+  end
+end
+
+-- Cold fields of a task: nils (without a Redis call) when it has none.
+local function cold_get(j, t, ...)
+  if row_get(j, t).c ~= '1' then return {} end
+  return redis.call('HMGET', tkey(j, t), ...)
+end
+
+local function item_get(j, t) return redis.call('HGET', itemkey(j), t) end
+
+-- Values of column key for tasks ts (one HMGET per 4000): a list in ts' order.
+local function col_many(key, ts)
+  local out = {}
+  for x = 1, #ts, 4000 do
+    local last = math.min(x + 3999, #ts)
+    local vs = redis.call('HMGET', key, unpack(ts, x, last))
+    for y = x, last do out[y] = vs[y - x + 1] end
+  end
+  return out
+end
+
+-- A new task (submit, submit_chunk): its item always (one pair in the caller's
+-- variadic HSET of items), a row only when not fresh (pending, or cold), a cold
+-- hash only for what differs from the defaults (instructions = the job's, input
+-- = the item) and extra field/value pairs.
+local function task_store(j, t, state, instructions, item, input, extra, def_ins, items)
+  items[#items + 1] = t
+  items[#items + 1] = item
+  -- the common task (defaults, ready) allocates nothing here: no table, no row
+  if state == 'ready' and not extra and input == item and instructions == (def_ins or '') then
+    return
+  end
+  local a = {}
+  if instructions ~= (def_ins or '') then a[#a + 1] = 'instructions'; a[#a + 1] = instructions end
+  if input ~= item then a[#a + 1] = 'input'; a[#a + 1] = input end
+  if extra then for i = 1, #extra do a[#a + 1] = extra[i] end end
+  if #a > 0 then
+    redis.call('HSET', tkey(j, t), unpack(a))
+    row_set(j, t, {s = state, a = '0', k = '', i = '', n = '0', c = '1', w = ''})
+  elseif state ~= 'ready' then
+    row_set(j, t, {s = state, a = '0', k = '', i = '', n = '0', c = '', w = ''})
   end
 end
 
@@ -140,7 +325,7 @@ local function ready_rem(j, t)
   redis.call('ZREM', P .. 'ready', j .. '/' .. t)
 end
 
--- Delete a job's keys at once except its task hashes, whose ids move to the trash
+-- Delete a job's keys at once except its per-task (cold) hashes, whose ids move to the trash
 -- (P trash: set of job ids; P trash:<id>: list of task ids) for trash_drain.
 local function job_remove(j)
   local jk = jkey(j)
@@ -149,6 +334,8 @@ local function job_remove(j)
     redis.call('SADD', P .. 'trash', j)
   end
   redis.call('DEL', jk, jk .. ':result', jk .. ':events', jk .. ':ready', jk .. ':notes', jk .. ':ins')
+  -- the column hashes may hold a million fields: freed in the background
+  redis.call('UNLINK', stkey(j), itemkey(j), outkey(j))
   redis.call('ZREM', P .. 'jobs', j)
   redis.call('ZREM', P .. 'finished', j)
   redis.call('ZREM', P .. 'deadlines', j)
@@ -212,16 +399,18 @@ end
 -- d's dependencies are all done: it becomes ready with its input extended by
 -- each dependency's result (counters and events are the caller's).
 local function dag_ready(j, d)
-  local dk = tkey(j, d)
-  local di = redis.call('HMGET', dk, 'input', 'item') -- a missing input is the item
-  local parts = {di[1] or di[2] or ''}
-  for _, p in ipairs(csv(redis.call('HGET', dk, 'deps'))) do
-    local ph = redis.call('HMGET', tkey(j, p), 'item', 'output')
-    parts[#parts + 1] = '## result of ' .. (ph[1] or p) .. '\n' .. (ph[2] or '')
+  local di = cold_get(j, d, 'input', 'deps')
+  local parts = {di[1] or item_get(j, d) or ''} -- a missing input is the item
+  for _, p in ipairs(csv(di[2])) do
+    parts[#parts + 1] = '## result of ' .. (item_get(j, p) or p) .. '\n' ..
+                        (out_get(j, p) or '')
   end
   local input = table.concat(parts, '\n\n')
   if parts[1] == '' then input = table.concat(parts, '\n\n', 2) end
-  redis.call('HSET', dk, 'state', 'ready', 'input', input, 'ready_at', NOW)
+  cold_set(j, d, 'input', input, 'ready_at', NOW)
+  local r = row_get(j, d)
+  r.s = 'ready'
+  row_set(j, d, r)
   ready_add(j, d, NOW)
 end
 
@@ -229,10 +418,9 @@ end
 -- input extended with each dependency's result (what {item} expands to).
 -- ds: t's dependants when the caller already read them (complete.lua).
 local function dag_release(j, t, ds)
-  ds = ds or redis.call('HGET', tkey(j, t), 'dependants')
+  ds = ds or cold_get(j, t, 'dependants')[1]
   for _, d in ipairs(csv(ds)) do
-    local dk = tkey(j, d)
-    if redis.call('HINCRBY', dk, 'waiting', -1) <= 0 and redis.call('HGET', dk, 'state') == 'pending' then
+    if redis.call('HINCRBY', tkey(j, d), 'waiting', -1) <= 0 and row_get(j, d).s == 'pending' then
       dag_ready(j, d)
       move(j, 'pending', 'ready')
       event(j, 'task_ready', d, nil, {'after', t})
@@ -243,20 +431,22 @@ end
 -- t failed for good (or was skipped): every task that depends on it, directly
 -- or not, is skipped with the reason; other branches go on.
 local function dag_skip(j, t, reason)
-  local item = redis.call('HGET', tkey(j, t), 'item') or t
+  local item = item_get(j, t) or t
   local why = 'skipped: dependency ' .. t .. ' (' .. item .. ') failed: ' .. (reason or '')
-  local queue, qi = csv(redis.call('HGET', tkey(j, t), 'dependants')), 1
+  local queue, qi = csv(cold_get(j, t, 'dependants')[1]), 1
   while qi <= #queue do
     local d = queue[qi]
     qi = qi + 1
-    local dk = tkey(j, d)
-    local st = redis.call('HGET', dk, 'state')
-    if st and not TERMINAL[st] and st ~= 'leased' and st ~= 'running' then
+    local r = row_get(j, d)
+    local st = r.s
+    if task_exists(j, d, r) and not TERMINAL[st] and st ~= 'leased' and st ~= 'running' then
       ready_rem(j, d)
-      redis.call('HSET', dk, 'state', 'skipped', 'error', why)
+      cold_set(j, d, 'error', why)
+      r.s = 'skipped'
+      row_set(j, d, r)
       move(j, st, 'skipped')
       event(j, 'task_skipped', d, nil, {'error', why})
-      for _, e in ipairs(csv(redis.call('HGET', dk, 'dependants'))) do queue[#queue + 1] = e end
+      for _, e in ipairs(csv(cold_get(j, d, 'dependants')[1])) do queue[#queue + 1] = e end
     end
   end
 end
@@ -371,17 +561,17 @@ local function plan_expand(j, t, output)
     if s and deps[x] and not string.find(ins, '{item}', 1, true) then ins = ins .. '\n\n{item}' end
     local tools = ''
     if s and type(s.tools) == 'table' then tools = cjson.encode(s.tools) end
-    local tk = tkey(j, x)
-    redis.call('HSET', tk, 'state', deps[x] and 'pending' or 'ready', 'attempt', 0,
-               'instructions', ins, 'item', names[x], 'input', '', 'worker', '', 'lease_until', 0,
-               'output', '', 'error', '', 'tokens', 0, 'parent', t, 'depth', 1, 'tools', tools)
+    redis.call('HSET', itemkey(j), x, names[x])
+    row_set(j, x, {s = deps[x] and 'pending' or 'ready', a = '0', k = '', i = '', n = '0', c = '1',
+                   w = ''})
+    cold_set(j, x, 'instructions', ins, 'input', '', 'parent', t, 'depth', 1, 'tools', tools)
     if deps[x] then
-      redis.call('HSET', tk, 'deps', table.concat(deps[x], ','), 'waiting', #deps[x])
+      cold_set(j, x, 'deps', table.concat(deps[x], ','), 'waiting', #deps[x])
     else
       ready_add(j, x, NOW)
       nready = nready + 1
     end
-    if dependants[x] then redis.call('HSET', tk, 'dependants', table.concat(dependants[x], ',')) end
+    if dependants[x] then cold_set(j, x, 'dependants', table.concat(dependants[x], ',')) end
     redis.call('RPUSH', tlist(j), x)
   end
   redis.call('HINCRBY', jkey(j), 'total', #order)
@@ -394,10 +584,11 @@ end
 
 -- A lost or failed attempt: back to ready with backoff, or failed for good.
 -- forgive: the attempt was lost to a quarantined worker, not the task's fault:
--- it does not count against max_attempts (the task hash counts 'forgiven').
+-- it does not count against max_attempts (the task's cold hash counts 'forgiven').
 local function retry_or_fail(j, t, attempt, reason, forgive)
   local tk = tkey(j, t)
-  local st = redis.call('HGET', tk, 'state')
+  local r = row_get(j, t)
+  local st = r.s
   local maxa = tonumber(redis.call('HGET', jkey(j), 'max_attempts') or '3')
   local m = member(j, t)
   redis.call('ZREM', P .. 'leased', m)
@@ -405,8 +596,9 @@ local function retry_or_fail(j, t, attempt, reason, forgive)
   local used = attempt
   if forgive then
     used = attempt - redis.call('HINCRBY', tk, 'forgiven', 1)
+    cold_set(j, t, 'error', reason)
   else
-    used = attempt - tonumber(redis.call('HGET', tk, 'forgiven') or '0')
+    used = attempt - tonumber(cold_get(j, t, 'forgiven')[1] or '0')
   end
   if used < maxa then
     local backoff = 0
@@ -414,14 +606,17 @@ local function retry_or_fail(j, t, attempt, reason, forgive)
       backoff = 1000 * (2 ^ (used - 1))
       if backoff > 32000 then backoff = 32000 end
     end
-    redis.call('HSET', tk, 'state', 'ready', 'error', reason, 'lease_until', 0,
-               'ready_at', NOW + backoff)
+    cold_set(j, t, 'error', reason, 'ready_at', NOW + backoff)
+    r.s = 'ready'
+    row_set(j, t, r)
     ready_add(j, t, NOW + backoff)
     move(j, st, 'ready')
     event(j, 'task_retry', t, attempt, {'error', reason, 'backoff_ms', backoff})
     return 'retry'
   end
-  redis.call('HSET', tk, 'state', 'failed', 'error', reason, 'lease_until', 0)
+  cold_set(j, t, 'error', reason)
+  r.s = 'failed'
+  row_set(j, t, r)
   move(j, st, 'failed')
   event(j, 'task_failed', t, attempt, {'error', reason})
   dag_skip(j, t, reason)

@@ -223,8 +223,9 @@ local function live()
         return
       end
       local tk = tkey(mj, mt)
-      local h = redis.call('HMGET', tk, 'state', 'attempt', 'worker', 'tokens', 'tail', 'steps',
-                           'tool_calls', 'paused', 'item')
+      local r = row_get(mj, mt)
+      local c = cold_get(mj, mt, 'tail', 'steps', 'tool_calls', 'paused')
+      local h = {r.s, r.a, r.w, r.n, c[1], c[2], c[3], c[4], item_get(mj, mt)}
       local tool, step, said = last_step(tk)
       out[#out + 1] = {m, mt, 'job', mj, 'state', h[1] or '', 'attempt', h[2] or '0',
                        'worker', h[3] or '', 'tokens', h[4] or '0', 'tail', h[5] or '',

@@ -10,8 +10,9 @@
 --           -> {'ok', next, more (0|1), id, author, tag, text, id, ...}
 -- Anything else: {'stale' | 'unknown' | 'forged', ''}.
 local j, t, attempt = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local h = redis.call('HMGET', tkey(j, t), 'state', 'attempt', 'token', 'worker')
-if not h[1] then return {'unknown', ''} end
+local r = row_get(j, t)
+if not task_exists(j, t, r) then return {'unknown', ''} end
+local h = {r.s, r.a, r.k, r.w}
 if tonumber(h[2]) ~= attempt or (h[1] ~= 'leased' and h[1] ~= 'running') then
   return {'stale', ''}
 end

@@ -42,10 +42,20 @@ for _, j in ipairs(redis.call('SMEMBERS', P .. 'compact')) do
   else
     local at = tonumber(h[2] or '0')
     local ts = redis.call('LRANGE', tlist(j), at, at + math.min(budget, 5000) - 1)
+    -- a done task's row, item and output go (its result is in the job's); a
+    -- cold hash only where the row says there is one
+    rows_load(j, ts)
+    local gone = {}
     for _, t in ipairs(ts) do
-      local tk = tkey(j, t)
-      if redis.call('HGET', tk, 'state') == 'done' then redis.call('DEL', tk) end
+      local r = ROWS[j][t]
+      if r.s == 'done' then
+        gone[#gone + 1] = t
+        if r.c == '1' then redis.call('DEL', tkey(j, t)) end
+      end
     end
+    push_many('HDEL', stkey(j), gone)
+    push_many('HDEL', itemkey(j), gone)
+    push_many('HDEL', outkey(j), gone)
     budget = budget - #ts
     at = at + #ts
     redis.call('HSET', jk, 'compact_at', at)

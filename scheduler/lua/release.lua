@@ -7,7 +7,8 @@ local n = 0
 for _, m in ipairs(redis.call('ZRANGE', P .. 'leased', 0, -1)) do
   local j, t = split(m)
   if j then
-    local h = redis.call('HMGET', tkey(j, t), 'state', 'attempt', 'worker', 'inc')
+    local r = row_get(j, t)
+    local h = {r.s, r.a, r.w, r.i}
     if (h[1] == 'leased' or h[1] == 'running') and h[3] == w and h[4] ~= inc then
       retry_or_fail(j, t, tonumber(h[2]), 'worker ' .. w .. ' restarted')
       n = n + 1

@@ -10,26 +10,31 @@ local st = redis.call('HGET', jkey(j), 'state')
 if not st then return redis.error_reply('unknown job ' .. j) end
 if st ~= 'failed' then return {st} end
 local n = 0
-for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
-  local tk = tkey(j, t)
-  if redis.call('HGET', tk, 'state') == 'failed' then
-    redis.call('HSET', tk, 'state', 'ready', 'lease_until', 0, 'ready_at', NOW)
+local ts = redis.call('LRANGE', tlist(j), 0, -1)
+rows_load(j, ts)
+for _, t in ipairs(ts) do
+  local r = row_get(j, t)
+  if r.s == 'failed' then
+    cold_set(j, t, 'ready_at', NOW)
+    r.s = 'ready'
+    row_set(j, t, r)
     redis.call('ZADD', P .. 'ready', NOW, member(j, t))
     move(j, 'failed', 'ready')
-    event(j, 'task_retry', t, tonumber(redis.call('HGET', tk, 'attempt') or '0'),
-          {'error', 'swarm retry'})
+    event(j, 'task_retry', t, tonumber(r.a), {'error', 'swarm retry'})
     n = n + 1
   end
 end
 -- DAG: tasks skipped because a dependency failed wait again for it
-for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
-  local tk = tkey(j, t)
-  if redis.call('HGET', tk, 'state') == 'skipped' then
+for _, t in ipairs(ts) do
+  local r = row_get(j, t)
+  if r.s == 'skipped' then
     local waiting = 0
-    for _, d in ipairs(csv(redis.call('HGET', tk, 'deps'))) do
-      if redis.call('HGET', tkey(j, d), 'state') ~= 'done' then waiting = waiting + 1 end
+    for _, d in ipairs(csv(cold_get(j, t, 'deps')[1])) do
+      if row_get(j, d).s ~= 'done' then waiting = waiting + 1 end
     end
-    redis.call('HSET', tk, 'state', 'pending', 'waiting', waiting, 'error', '')
+    cold_set(j, t, 'waiting', waiting, 'error', '')
+    r.s = 'pending'
+    row_set(j, t, r)
     move(j, 'skipped', 'pending')
     event(j, 'task_pending', t, nil, {'error', 'swarm retry'})
   end

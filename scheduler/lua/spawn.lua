@@ -11,8 +11,9 @@ local j, parent, attempt = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local jh = redis.call('HMGET', jkey(j), 'state', 'total', 'max_subtasks', 'max_depth',
                       'max_job_tokens', 'first_dispatch_ms', 'wall_time_s', 'cancel_requested')
 if not jh[1] then return {'unknown', 'unknown job ' .. j} end
-local ph = redis.call('HMGET', tkey(j, parent), 'state', 'attempt', 'token', 'worker', 'depth')
-if not ph[1] then return {'unknown', 'unknown task ' .. parent} end
+local pr = row_get(j, parent)
+if not task_exists(j, parent, pr) then return {'unknown', 'unknown task ' .. parent} end
+local ph = {pr.s, pr.a, pr.k, pr.w, cold_get(j, parent, 'depth')[1]}
 if tonumber(ph[2]) ~= attempt then return {'stale', 'the parent lost its lease'} end
 if ph[3] ~= ARGV[6] or ph[4] ~= ARGV[7] then return {'forged', 'not the lease holder'} end
 if ph[1] ~= 'leased' and ph[1] ~= 'running' then return {'stale', 'the parent is ' .. ph[1]} end
@@ -39,9 +40,9 @@ end
 local maxtok = tonumber(jh[5] or '0')
 if maxtok and maxtok > 0 then
   local used = 0
-  for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, -1)) do
-    used = used + tonumber(redis.call('HGET', tkey(j, t), 'tokens') or '0')
-  end
+  local ts = redis.call('LRANGE', tlist(j), 0, -1)
+  rows_load(j, ts)
+  for _, t in ipairs(ts) do used = used + (tonumber(ROWS[j][t].n) or 0) end
   if used >= maxtok then
     return {'refused', 'budget.tokens exceeded: the job has used ' .. used .. ' of its ' ..
             maxtok .. ' tokens'}
@@ -50,8 +51,9 @@ end
 
 local deps, waiting = csv(ARGV[11]), 0
 for _, d in ipairs(deps) do
-  local st = redis.call('HGET', tkey(j, d), 'state')
-  if not st then return {'refused', 'depends_on: unknown task ' .. d} end
+  local dr = row_get(j, d)
+  if not task_exists(j, d, dr) then return {'refused', 'depends_on: unknown task ' .. d} end
+  local st = dr.s
   if st == 'failed' or st == 'skipped' or st == 'cancelled' then
     return {'refused', 'depends_on: task ' .. d .. ' is ' .. st}
   end
@@ -59,18 +61,17 @@ for _, d in ipairs(deps) do
 end
 
 local child = string.format('t%04d', total)
-local ck = tkey(j, child)
-redis.call('HSET', ck, 'state', 'pending', 'attempt', 0, 'instructions', ARGV[8], 'item', ARGV[9],
-           'input', ARGV[10], 'worker', '', 'lease_until', 0, 'output', '', 'error', '',
-           'tokens', 0, 'parent', parent, 'depth', depth, 'tools', ARGV[12])
+redis.call('HSET', itemkey(j), child, ARGV[9])
+row_set(j, child, {s = 'pending', a = '0', k = '', i = '', n = '0', c = '1', w = ''})
+cold_set(j, child, 'instructions', ARGV[8], 'input', ARGV[10], 'parent', parent, 'depth', depth,
+         'tools', ARGV[12])
 redis.call('RPUSH', tlist(j), child)
 redis.call('HINCRBY', jkey(j), 'total', 1)
 if #deps > 0 then
-  redis.call('HSET', ck, 'deps', table.concat(deps, ','), 'waiting', waiting)
+  cold_set(j, child, 'deps', table.concat(deps, ','), 'waiting', waiting)
   for _, d in ipairs(deps) do
-    local dk = tkey(j, d)
-    local cur = redis.call('HGET', dk, 'dependants')
-    redis.call('HSET', dk, 'dependants', (cur and cur ~= '') and (cur .. ',' .. child) or child)
+    local cur = cold_get(j, d, 'dependants')[1]
+    cold_set(j, d, 'dependants', (cur and cur ~= '') and (cur .. ',' .. child) or child)
   end
 end
 if waiting == 0 then

@@ -40,11 +40,14 @@ for _, j in ipairs(ids) do
     end
     if ARGV[3] == '1' then
       local compacted = redis.call('HGET', jkey(j), 'compact_at') ~= false
-      for _, t in ipairs(redis.call('LRANGE', tlist(j), 0, 999)) do
-        local th = redis.call('HMGET', tkey(j, t), 'state', 'attempt', 'worker', 'tokens', 'error')
-        -- a compacted job (purge.lua) kept only its failed tasks' hashes
-        e[#e + 1] = {t, th[1] or (compacted and 'done' or ''), th[2] or '0', th[3] or '',
-                     th[4] or '0', th[5] or ''}
+      local ts = redis.call('LRANGE', tlist(j), 0, 999)
+      rows_load(j, ts)
+      for _, t in ipairs(ts) do
+        local r = ROWS[j][t]
+        local err = ''
+        if r.c == '1' then err = redis.call('HGET', tkey(j, t), 'error') or '' end
+        -- a compacted job (purge.lua) kept only the rows of its tasks not done
+        e[#e + 1] = {t, (r.fresh and compacted) and 'done' or r.s, r.a, r.w, r.n, err}
       end
     end
     out[#out + 1] = e

@@ -55,8 +55,9 @@ for i = 0, nf - 1 do
   end
 end
 redis.call('HSET', jkey(j), unpack(h))
--- one HSET per task (only non-default fields, lib.lua task_store), then one
--- variadic RPUSH and ZADD for all of them
+-- one variadic HSET of items, rows and RPUSH and ZADD for all tasks; a per-task
+-- hash only for a task with non-default fields (lib.lua task_store)
+BATCH = true
 local def_ins = ''
 if staged > 0 then
   def_ins = redis.call('GET', jkey(j) .. ':ins') or ''
@@ -64,7 +65,7 @@ elseif n > 0 then
   def_ins = ARGV[first + 1] -- the first task's instructions: the job's default
   redis.call('SET', jkey(j) .. ':ins', def_ins)
 end
-local ids, zr = {}, {}
+local ids, zr, items = {}, {}, {}
 for i = 0, n - 1 do
   local b = first + i * 4
   local t = ARGV[b]
@@ -76,13 +77,15 @@ for i = 0, n - 1 do
     extra[#extra + 1] = table.concat(dependants[t], ',')
   end
   task_store(j, t, deps[t] and 'pending' or 'ready', ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], extra,
-             def_ins)
+             def_ins, items)
   ids[#ids + 1] = t
   if not deps[t] then
     zr[#zr + 1] = NOW
     zr[#zr + 1] = t
   end
 end
+push_many('HSET', itemkey(j), items, 2)
+rows_flush()
 push_many('RPUSH', tlist(j), ids)
 if #zr > 0 then
   push_many('ZADD', jkey(j) .. ':ready', zr, 2)

@@ -22,10 +22,11 @@ if have ~= tonumber(ARGV[5]) then
   return redis.error_reply('job ' .. j .. ': ' .. have .. ' tasks staged, this batch starts at ' .. ARGV[5])
 end
 local n = (#ARGV - 5) / 4
--- A task hash holds only what differs from the defaults every reader assumes
--- for a missing field (lib.lua task_store), and the list and ready set take the
--- whole batch in one variadic call each: per-task redis.call overhead is most of
--- Redis' CPU.
+-- A task is an item (and, only when it differs from the defaults every reader
+-- assumes, a row and a cold hash: lib.lua task_store), and the item column, the
+-- list and the ready set take the whole batch in one variadic call each:
+-- per-task redis.call overhead is most of Redis' CPU.
+BATCH = true
 -- the first batch's first task sets the job's default instructions
 local def_ins = nil
 if ARGV[5] == '0' and n > 0 then
@@ -34,15 +35,17 @@ if ARGV[5] == '0' and n > 0 then
 else
   def_ins = redis.call('GET', jkey(j) .. ':ins') or ''
 end
-local ids, zr = {}, {}
+local ids, zr, items = {}, {}, {}
 for i = 0, n - 1 do
   local b = 6 + i * 4
   local t = ARGV[b]
-  task_store(j, t, 'ready', ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], nil, def_ins)
+  task_store(j, t, 'ready', ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], nil, def_ins, items)
   ids[#ids + 1] = t
   zr[#zr + 1] = NOW
   zr[#zr + 1] = t
 end
+push_many('HSET', itemkey(j), items, 2)
+rows_flush()
 push_many('RPUSH', tlist(j), ids)
 push_many('ZADD', jkey(j) .. ':ready', zr, 2)
 redis.call('ZADD', P .. 'submitting', NOW, j)

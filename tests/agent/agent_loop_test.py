@@ -46,6 +46,15 @@ def redis(sw, *args):
     return p.stdout
 
 
+def task_field(sw, jid, tid, name):
+    """A task's hot field (state, attempt, worker, tokens...) from its row in the
+    job's column P job:<id>:st, "state|attempt|token|inc|tokens|cold|worker"
+    (scheduler/lua/lib.lua; absent = ready, attempt 0)."""
+    v = redis(sw, "HGET", "swarm:job:%s:st" % jid, tid).rstrip("\n") or "ready|0|||0||"
+    f = v.split("|", 6)
+    return f[["state", "attempt", "token", "inc", "tokens", "cold", "worker"].index(name)]
+
+
 def transcript(sw, job, tid):
     out = redis(sw, "LRANGE", "swarm:job:%s:task:%s:transcript" % (job, tid), "0", "-1")
     return [json.loads(l) for l in out.splitlines() if l.strip()]
@@ -221,7 +230,7 @@ def sc_resume(sw, bindir, srcdir):
         if int(redis(sw, "LLEN", tk + ":transcript").strip() or 0) >= 2:
             break
         time.sleep(0.05)
-    worker = redis(sw, "HGET", tk, "worker").strip()
+    worker = task_field(sw, jid, "t0000", "worker")
     check(worker.startswith("w-"), "no worker holds the task: %r" % worker)
     pid = sw.worker_pid(int(worker[2:]))
     os.kill(pid, signal.SIGKILL)

@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent_loop_test import (agent_job, check_steps, free_port, redis, transcript,  # noqa
+from agent_loop_test import (agent_job, check_steps, free_port, redis, task_field, transcript,  # noqa
                              run as run_scenario, SCENARIOS, SLOW)
 from swarmtest import check, make_model, wait_health, write_job  # noqa: E402
 
@@ -78,8 +78,8 @@ def sc_notes_shared(sw, bindir, srcdir):
     st = sw.wait_terminal(jid, 120)
     res = st["result"]
     check(res["state"] == "done", "job %s: %s" % (res["state"], res["results"]))
-    wa = redis(sw, "HGET", "swarm:job:%s:task:t0000" % jid, "worker").strip()
-    wb = redis(sw, "HGET", "swarm:job:%s:task:t0001" % jid, "worker").strip()
+    wa = task_field(sw, jid, "t0000", "worker")
+    wb = task_field(sw, jid, "t0001", "worker")
     check(wa and wb and wa != wb, "agents A and B ran on the same worker (%r, %r)" % (wa, wb))
     a = transcript(sw, jid, "t0000")
     b = transcript(sw, jid, "t0001")
@@ -226,8 +226,8 @@ def watch_task(sw, jid, tid, until):
     """(tokens, tail) of a running task as often as redis-cli allows."""
     seen = []
     while time.time() < until:
-        h = redis(sw, "HMGET", "swarm:job:%s:task:%s" % (jid, tid), "state", "tokens",
-                  "tail").split("\n")
+        h = [task_field(sw, jid, tid, "state"), task_field(sw, jid, tid, "tokens"),
+             redis(sw, "HGET", "swarm:job:%s:task:%s" % (jid, tid), "tail").split("\n")[0]]
         if h[0] in ("done", "failed"):
             break
         if h[0] == "running" and h[1].isdigit():
@@ -363,7 +363,7 @@ def sc_resume_intent(sw, bindir, srcdir):
         time.sleep(0.02)
     check(os.path.exists(log), "the command never started")
     # the tool runs now, its report not sent: the window a kill used to open
-    worker = redis(sw, "HGET", "swarm:job:%s:task:t0000" % jid, "worker").strip()
+    worker = task_field(sw, jid, "t0000", "worker")
     ck = json.loads(redis(sw, "HGET", "swarm:job:%s:task:t0000" % jid, "ckpt"))
     pending = [e for e in ck.get("journal", []) if e.get("status") == -100000]
     check(len(pending) == 1 and ":run:" in pending[0]["key"],

@@ -143,10 +143,37 @@ static int spawn(tctx *t, const char *job, const char *parent, const char *item,
     return t->f.outcome;
 }
 
+/* A task field as the scheduler stores it (scheduler/lua/lib.lua): hot state in
+ * the job's row column P job:<id>:st ("state|attempt|token|inc|tokens|cold|worker",
+ * absent = ready, attempt 0), item and output in their columns, the rest in the
+ * task's cold hash. */
 static char *hget(tctx *t, const char *job, const char *task, const char *field, char *buf,
                   size_t len)
 {
-    redisReply *r = redisCommand(t->db, "HGET test:job:%s:task:%s %s", job, task, field);
+    static const char *const row[] = {"state",  "attempt", "token", "inc",
+                                      "tokens", "cold",    "worker"};
+    redisReply *r;
+    if (!strcmp(field, "item") || !strcmp(field, "output")) {
+        r = redisCommand(t->db, "HGET test:job:%s:%s %s", job, field[0] == 'i' ? "item" : "out",
+                         task);
+        snprintf(buf, len, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
+        freeReplyObject(r);
+        return buf;
+    }
+    for (size_t k = 0; k < sizeof row / sizeof row[0]; k++) {
+        if (strcmp(field, row[k])) continue;
+        r = redisCommand(t->db, "HGET test:job:%s:st %s", job, task);
+        const char *v = r && r->type == REDIS_REPLY_STRING ? r->str : "ready|0|||0||";
+        for (size_t i = 0; i < k && v; i++) {
+            v = strchr(v, '|');
+            v = v ? v + 1 : NULL;
+        }
+        size_t n = v ? (k + 1 < sizeof row / sizeof row[0] ? strcspn(v, "|") : strlen(v)) : 0;
+        snprintf(buf, len, "%.*s", (int)n, v ? v : "");
+        freeReplyObject(r);
+        return buf;
+    }
+    r = redisCommand(t->db, "HGET test:job:%s:task:%s %s", job, task, field);
     snprintf(buf, len, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
     freeReplyObject(r);
     return buf;

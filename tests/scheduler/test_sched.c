@@ -31,6 +31,7 @@ typedef struct tctx {
     size_t n_cancel;
     int batch_ok, batch_calls; /* test_lease_batch's complete call */
     bool batch_merge;
+    int batch_outcome[8]; /* test_rows_batch: each result's outcome */
 } tctx;
 
 static void on_state(void *ud, bool up, const char *msg)
@@ -529,6 +530,18 @@ static void batch_outcomes_cb(void *ud, int rc, const char *err, const int *outc
     t->f.calls++;
 }
 
+static void outcomes_cb(void *ud, int rc, const char *err, const int *outcome, const bool *merge,
+                        size_t n)
+{
+    tctx *t = ud;
+    (void)err;
+    (void)merge;
+    t->f.rc = rc;
+    for (size_t i = 0; rc == 0 && i < n && i < 8; i++)
+        t->batch_outcome[i] = outcome[i];
+    t->f.calls++;
+}
+
 static long long leased_count(tctx *t)
 {
     redisContext *c = redisConnectUnix(t->redis_sock);
@@ -630,6 +643,63 @@ static long long keys_matching(tctx *t, const char *pattern)
     return n;
 }
 
+/* A task is a row across per-job columns (scheduler/lua/lib.lua): a fan-out
+ * task has no hash of its own, and complete.lua's batch fast path (rows read
+ * once per batch) still merges a result sent twice in one batch only once and
+ * refuses a wrong token in the same batch. */
+static void test_rows_batch(tctx *t)
+{
+    merge_all(t);
+    submit(t, "j-row", 3, "concat", 3);
+    lease(t, 3, 30000);
+    CHECK(keys_matching(t, "test:job:j-row:task:*") == 0);
+    CHECK(keys_matching(t, "test:job:j-row:st") == 1);
+    const char *w0 = NULL, *w1 = NULL;
+    uint64_t k0 = held(t, "j-row", "t0001", &w0), k1 = held(t, "j-row", "t0002", &w1);
+    CHECK(k0 != 0 && k1 != 0);
+    sched_result r[4] = {{.ref = {"j-row", "t0001", 1, k0},
+                          .worker = w0,
+                          .ok = true,
+                          .output = "first",
+                          .error = "",
+                          .tokens = 1},
+                         {.ref = {"j-row", "t0001", 1, k0},
+                          .worker = w0,
+                          .ok = true,
+                          .output = "again",
+                          .error = "",
+                          .tokens = 1},
+                         {.ref = {"j-row", "t0002", 1, k1 + 1},
+                          .worker = w1,
+                          .ok = true,
+                          .output = "forged",
+                          .error = "",
+                          .tokens = 1},
+                         {.ref = {"j-row", "t0002", 1, k1},
+                          .worker = w1,
+                          .ok = true,
+                          .output = "second",
+                          .error = "",
+                          .tokens = 1}};
+    memset(t->batch_outcome, -1, sizeof t->batch_outcome);
+    SCHED_SYNC(&t->f, sched_tasks_complete(t->f.s, r, 4, outcomes_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
+    CHECK(t->batch_outcome[0] == SCHED_OK && t->batch_outcome[1] == SCHED_DUPLICATE);
+    CHECK(t->batch_outcome[2] == SCHED_FORGED && t->batch_outcome[3] == SCHED_OK);
+    /* the last two again, alone: still forged, and a duplicate; nothing changes */
+    SCHED_SYNC(&t->f, sched_tasks_complete(t->f.s, r + 2, 2, outcomes_cb, t, e_, sizeof e_));
+    CHECK(t->batch_outcome[0] == SCHED_FORGED && t->batch_outcome[1] == SCHED_DUPLICATE);
+    merge_all(t);
+    status(t, "j-row");
+    CHECK(strcmp(t->status.state, "running") == 0 && t->status.done == 2);
+    CHECK(complete(t, "j-row", "t0000", 1, true, "zeroth") == SCHED_OK);
+    merge_all(t);
+    status(t, "j-row");
+    CHECK(strcmp(t->status.state, "done") == 0 && t->status.done == 3);
+    CHECK(strstr(t->result, "first") && strstr(t->result, "second"));
+    CHECK(!strstr(t->result, "again") && !strstr(t->result, "forged"));
+}
+
 /* Bug 3: nothing was ever deleted. `swarm rm` removes an ended job's every key;
  * a running one is refused; retention (purge) removes old ended jobs. */
 static void test_remove_and_retention(tctx *t)
@@ -704,6 +774,7 @@ int main(void)
     test_fair_share(&t);
     test_lease_batch(&t);
     test_remove_and_retention(&t);
+    test_rows_batch(&t);
     test_redis_down(&t, &fx);
     sched_fixture_stop(&t.f, &fx);
     if (!check_fail_count) printf("test_sched: all checks passed\n");

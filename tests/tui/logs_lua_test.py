@@ -199,12 +199,16 @@ def run(src, tmp):
         # live: leased and running tasks of this job (or every job) with their last step
         r.call("HSET", P + "job:J2", "state", "running")
         tk = P + "job:%s:task:t0002" % j
-        r.call("HSET", tk, "state", "running", "attempt", 2, "worker", "w-3", "tokens", 77,
-               "tail", "abc\ndef", "steps", 3, "tool_calls", 2, "paused", "", "item", "i2")
+        # a task is a row across the job's columns (scheduler/lua/lib.lua): hot
+        # state "state|attempt|token|inc|tokens|cold|worker", item, and cold fields
+        # in its own hash (flag 1 in the row)
+        r.call("HSET", P + "job:%s:st" % j, "t0002", "running|2|tok|1|77|1|w-3")
+        r.call("HSET", P + "job:%s:item" % j, "t0002", "i2")
+        r.call("HSET", tk, "tail", "abc\ndef", "steps", 3, "tool_calls", 2, "paused", "")
         r.call("RPUSH", tk + ":transcript", json.dumps(
             {"step": 4, "content": "", "tool_calls": [
                 {"name": "grep", "observation": "a.c:3: match"}]}))
-        r.call("HSET", P + "job:J2:task:t0000", "state", "leased", "attempt", 1, "worker", "w-1")
+        r.call("HSET", P + "job:J2:st", "t0000", "leased|1|tok|1|0||w-1")
         r.call("ZADD", P + "leased", 1, j + "/t0002", 2, "J2/t0000")
         pg = logs(r, script, "live", j)
         check(len(pg["entries"]) == 1 and pg["state"] == "running", "live of J1: %s" % pg)
