@@ -926,9 +926,9 @@ static int worker_init(worker *w, const worker_config *cfg, char *err, size_t er
         snprintf(w->id, sizeof(w->id), "w-%s-%d", w->host, (int)getpid());
     w->n_slots = cfg->slots > 0 ? cfg->slots : 1;
     /* SWARM_WORKER_PREFETCH: Assigns queued beyond the slots (default
-     * min(slots, 16)) so a slot finds its next task waiting; 0 turns it off */
+     * min(slots, 64)) so a slot finds its next task waiting; 0 turns it off */
     const char *pf = getenv("SWARM_WORKER_PREFETCH");
-    long pfv = pf && *pf ? strtol(pf, NULL, 10) : (w->n_slots < 16 ? w->n_slots : 16);
+    long pfv = pf && *pf ? strtol(pf, NULL, 10) : (w->n_slots < 64 ? w->n_slots : 64);
     w->prefetch = pfv < 0 ? 0 : pfv > 64 ? 64 : (uint32_t)pfv;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);

@@ -397,7 +397,7 @@ static int test_sim_batch(void)
     }
     REQUIRE(e, "no Register from wt-batch");
     REQUIRE(e->register_->batch, "Register does not ask for batches");
-    REQUIRE(e->register_->prefetch == 2, "Register.prefetch %u, want 2 (min(slots, 16))",
+    REQUIRE(e->register_->prefetch == 2, "Register.prefetch %u, want 2 (min(slots, 64))",
             e->register_->prefetch);
     wire_free(e);
     Swarm__Envelope env = SWARM__ENVELOPE__INIT;
