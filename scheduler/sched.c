@@ -3,9 +3,13 @@
  * One async hiredis connection on the caller's libuv loop. It reconnects with
  * backoff (100 ms doubling to 5 s) forever; while it is down every operation
  * fails at once with a message, so the coordinator keeps serving and simply
- * retries on its next tick. Scripts are SCRIPT LOADed on every connect and
- * called by EVALSHA; a NOSCRIPT reply (Redis restarted, SCRIPT FLUSH) resends
- * the same call once as EVAL, which also caches the script again. */
+ * retries on its next tick. The scripts are one Redis function library
+ * (swarm, generated from lua/ by embed_lua.cmake), FUNCTION LOAD REPLACEd on
+ * every connect, and each call is FCALL swarm_<name> 0 prefix now ...: the
+ * library's shared prelude (lua/lib.lua) runs once per load, not per call. A
+ * "Function not found" reply (Redis restarted without its data, FUNCTION
+ * FLUSH) loads the library again and resends the call once, behind the load on
+ * the same connection. */
 #include "sched_int.h"
 
 #include <errno.h>
@@ -27,7 +31,7 @@ struct sched {
     uv_loop_t *loop;
     redisAsyncContext *ac;
     bool up, closing;
-    int scripts_loaded;
+    bool reloading; /* a FUNCTION LOAD is in flight on this connection */
     char prefix[128];
     char *unix_path, *host;
     int port;
@@ -37,7 +41,6 @@ struct sched {
     uint64_t backoff_ms;
     size_t n_wait;          /* script calls sent, reply not yet seen */
     uint64_t last_reply_ms; /* when Redis last answered one */
-    char sha[S_COUNT][48];
     void (*on_state)(void *ud, bool up, const char *msg);
     void *ud;
     char **merging; /* job ids this process is merging now */
@@ -97,7 +100,7 @@ static void sched_report(sched_t *s, bool up, const char *msg)
 static void op_free(sched_op *op)
 {
     if (!op) return;
-    /* argv[0], argv[1] point at constants / the sha table. */
+    /* argv[0], argv[1] point at constants (FCALL, the function name). */
     for (int i = 2; i < op->argc; i++)
         free(op->argv[i]);
     free(op->argv);
@@ -156,7 +159,7 @@ static int op_u64(sched_op *op, uint64_t v)
     return op_str(op, b);
 }
 
-/* New op: [EVALSHA sha 0 prefix now ...]; slots 0 and 1 are set at send. */
+/* New op: [FCALL swarm_<name> 0 prefix now ...]; slots 0 and 1 are set at send. */
 static sched_op *op_new(sched_t *s, int script, sched_op_fn fn, void *cb, void *ud)
 {
     sched_op *op = calloc(1, sizeof *op);
@@ -178,17 +181,13 @@ static sched_op *op_new(sched_t *s, int script, sched_op_fn fn, void *cb, void *
 }
 
 static void op_reply(redisAsyncContext *ac, void *reply, void *priv);
+static int sched_library_load(sched_t *s);
 
 static int op_dispatch(sched_op *op)
 {
     sched_t *s = op->s;
-    if (!op->retried && s->sha[op->script][0]) {
-        op->argv[0] = "EVALSHA";
-        op->argv[1] = s->sha[op->script];
-    } else {
-        op->argv[0] = "EVAL";
-        op->argv[1] = (char *)sched_script_src[op->script];
-    }
+    op->argv[0] = "FCALL";
+    op->argv[1] = (char *)sched_script_fn[op->script];
     op->lens[0] = strlen(op->argv[0]);
     op->lens[1] = strlen(op->argv[1]);
     if (redisAsyncCommandArgv(s->ac, op_reply, op, op->argc, (const char **)op->argv, op->lens) !=
@@ -236,10 +235,13 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
         op_free(op);
         return;
     }
-    if (r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
+    if (r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, "Function not found") &&
         !op->retried && s->ac == ac && !s->closing) {
+        /* The library is gone (Redis lost its data, FUNCTION FLUSH): load it
+         * again unless a load is already queued, and resend behind the load;
+         * one connection runs its commands in order. */
         op->retried = true;
-        if (op_dispatch(op) == 0) return;
+        if (sched_library_load(s) == 0 && op_dispatch(op) == 0) return;
     }
     if (r->type == REDIS_REPLY_ERROR)
         op->fn(op, NULL, r->str ? r->str : "redis error");
@@ -384,27 +386,44 @@ static void sched_retry_later(sched_t *s)
     s->backoff_ms = s->backoff_ms * 2 > 5000 ? 5000 : s->backoff_ms * 2;
 }
 
-static void sched_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
+/* The reply to FUNCTION LOAD REPLACE. The first one on a connection brings the
+ * scheduler up; a failure (a Redis older than 7.0, a library Redis refuses)
+ * is reported and the connection dropped and retried, since no call can work. */
+static void sched_library_loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
     sched_t *s = ac->data;
     redisReply *r = reply;
-    int i = (int)(intptr_t)priv;
+    (void)priv;
     if (!s || !r) return;
-    if (r->type == REDIS_REPLY_STRING && r->len < (int)sizeof s->sha[i]) {
-        memcpy(s->sha[i], r->str, (size_t)r->len);
-        s->sha[i][r->len] = 0;
-    } else {
-        /* EVAL still works; report why EVALSHA will not be used. */
-        char msg[300];
-        snprintf(msg, sizeof msg, "SCRIPT LOAD failed: %s", r->str ? r->str : "?");
-        s->sha[i][0] = 0;
-        sched_report(s, true, msg);
+    s->reloading = false;
+    if (r->type == REDIS_REPLY_ERROR) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "redis: FUNCTION LOAD of the scheduler library failed (swarm needs Redis >= 7.0): "
+                 "%s",
+                 r->str ? r->str : "?");
+        sched_report(s, false, msg);
+        /* graceful: on_disconnect then retries with backoff */
+        if (s->ac == ac) redisAsyncDisconnect(ac);
+        return;
     }
-    if (++s->scripts_loaded == S_COUNT) {
+    if (!s->up) {
         s->up = true;
         s->backoff_ms = 100;
-        sched_report(s, true, "redis connected, scripts loaded");
+        sched_report(s, true, "redis connected, function library loaded");
     }
+}
+
+/* Queues FUNCTION LOAD REPLACE of the library unless one is already queued
+ * (every call sent after it then finds the functions). */
+static int sched_library_load(sched_t *s)
+{
+    if (s->reloading) return 0;
+    if (redisAsyncCommand(s->ac, sched_library_loaded, NULL, "FUNCTION LOAD REPLACE %s",
+                          sched_library_src) != REDIS_OK)
+        return -1;
+    s->reloading = true;
+    return 0;
 }
 
 static void sched_on_connect(const redisAsyncContext *c, int status)
@@ -419,12 +438,8 @@ static void sched_on_connect(const redisAsyncContext *c, int status)
         sched_retry_later(s);
         return;
     }
-    s->scripts_loaded = 0;
-    for (int i = 0; i < S_COUNT; i++) {
-        s->sha[i][0] = 0;
-        redisAsyncCommand(s->ac, sched_script_loaded, (void *)(intptr_t)i, "SCRIPT LOAD %s",
-                          sched_script_src[i]);
-    }
+    s->reloading = false;
+    if (sched_library_load(s) != 0) sched_report(s, false, "redis: cannot queue FUNCTION LOAD");
 }
 
 static void sched_on_disconnect(const redisAsyncContext *c, int status)
@@ -797,7 +812,7 @@ int sched_task_spawn(sched_t *s, const sched_spawn *sp, sched_spawn_fn cb, void 
 
 /* ---- lease ---- */
 
-/* The first slot's worker in a lease op's argv: EVALSHA sha 0 prefix now
+/* The first slot's worker in a lease op's argv: FCALL name 0 prefix now
  * lease_ms, then worker token incarnation per slot. */
 #define LEASE_SLOT0 6
 

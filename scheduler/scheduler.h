@@ -1,10 +1,11 @@
 /* scheduler.h - swarm's task state machine, kept in Redis (library swarm_sched).
  *
  * Redis is the source of truth; this module only issues Lua scripts through
- * async hiredis on the caller's libuv loop. Every state change is one script
- * (EVALSHA, reloaded on NOSCRIPT) fenced by the task's attempt number, so a
- * late or duplicate result can never be merged twice, and by a per-lease
- * random token plus the holder's name, so a forged one is never merged.
+ * async hiredis on the caller's libuv loop. Every state change is one script,
+ * a function of the Redis function library swarm (FCALL swarm_<name>; the
+ * library is loaded on connect and again on "Function not found"), fenced by the task's attempt
+ * number, so a late or duplicate result can never be merged twice, and by a per-lease random token
+ * plus the holder's name, so a forged one is never merged.
  *
  * Keys (P = prefix, default "swarm:"), one per line:
  *  - P jobs: zset, job id -> created ms (the jobs index).

@@ -1,9 +1,14 @@
--- lib.lua - shared prelude of every scheduler script (prepended at build time).
+-- lib.lua - shared prelude of the scheduler's Redis function library (swarm).
+-- embed_lua.cmake builds ONE library (#!lua name=swarm) from this file and every
+-- lua/<name>.lua: this file runs once, at FUNCTION LOAD, so its definitions cost
+-- nothing per call; each script body becomes a function swarm_<name> called by
+-- FCALL swarm_<name> 0 <prefix> <now> ..., whose wrapper first runs lib_begin.
 -- ARGV[1] = key prefix, ARGV[2] = now (ms, the coordinator's clock).
 -- Keys are built here rather than passed in KEYS: a job's keys are only known
 -- inside the script (tasks of a job), and swarm runs on one Redis, not a cluster.
-local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
+-- Per-call values are library-level locals (functions may not use globals),
+-- set by lib_begin: nothing of one call may leak into the next.
+local ARGV, P, NOW
 local TERMINAL = {done = true, failed = true, cancelled = true, skipped = true}
 
 local function jkey(j) return P .. 'job:' .. j end
@@ -45,12 +50,13 @@ local function stkey(j) return P .. 'job:' .. j .. ':st' end
 local function itemkey(j) return P .. 'job:' .. j .. ':item' end
 local function outkey(j) return P .. 'job:' .. j .. ':out' end
 
-local ROWS = {}   -- job -> task -> row {s, a, k, i, n, c, w, fresh}
-local DIRTY = {}  -- job -> {task, task, ...} rows to write (BATCH)
-local OUTS = {}   -- job -> {task, output, ...} outputs to write (BATCH)
-local OUTC = {}   -- job -> task -> output set in this call (read back by dag_ready)
-local RAW = {}    -- job -> {task, packed row, ...} written by fast paths (BATCH)
-local BATCH = false
+-- Per call (reset by lib_begin):
+local ROWS   -- job -> task -> row {s, a, k, i, n, c, w, fresh}
+local DIRTY  -- job -> {task, task, ...} rows to write (BATCH)
+local OUTS   -- job -> {task, output, ...} outputs to write (BATCH)
+local OUTC   -- job -> task -> output set in this call (read back by dag_ready)
+local RAW    -- job -> {task, packed row, ...} written by fast paths (BATCH)
+local BATCH
 
 local function row_parse(v)
   if not v then return {s = 'ready', a = '0', k = '', i = '', n = '0', c = '', w = '', fresh = true} end
@@ -230,7 +236,7 @@ end
 -- tasks: one XADD instead of one per task). job -> {kind, names, tasks,
 -- attempts, {values of names[1]}, ...}. Any other event of the job writes the
 -- pending batch first, so the stream keeps the order the events happened in.
-local EVB = {}
+local EVB -- per call (lib_begin)
 local EVB_MAX = 1000
 
 local function event_add(j, a)
@@ -636,3 +642,17 @@ local function merge_append(j, at, r, f, m)
   if #m > 0 then redis.call('APPEND', k .. 'm', m) end
   redis.call('SET', k .. 'at', at)
 end
+
+-- The start of every call (the generated wrapper of each function): this
+-- call's arguments, and empty per-call caches, also after a call that raised.
+local function lib_begin(args)
+  ARGV = args
+  P = args[1]
+  NOW = tonumber(args[2])
+  ROWS, DIRTY, OUTS, OUTC, RAW, BATCH, EVB = {}, {}, {}, {}, {}, false, {}
+end
+
+-- lib.lua + a body run as one plain EVAL script (tests/tui/logs_lua_test.py
+-- does): ARGV is then that script's global. embed_lua.cmake drops this line
+-- from the library, where each function's wrapper calls lib_begin instead.
+lib_begin(ARGV) -- EVAL only

@@ -9,9 +9,15 @@ Redis' cost per sub-task for each phase and in all.
 
 With --callgrind, redis-server runs under valgrind and the cost is counted in
 instructions (deterministic: comparable across runs on a busy machine, unlike
-CPU time); without it, in CPU ms of redis-server (and EVALSHA's usec). With
---baseline SRC2 the same run is made with SRC2's scripts (e.g. a `git archive`
-of an older commit) and the ratio printed, both measured in this one run.
+CPU time); without it, in CPU ms of redis-server. With --baseline SRC2 the same
+run is made with SRC2's scripts (e.g. a `git archive` of an older commit) and
+the ratio printed, both measured in this one run.
+
+The scripts are loaded as swarm loads them: a source whose embed_lua.cmake
+builds the Redis function library (#!lua name=swarm) is built by running that
+file (cmake -P, LIB=...) and FUNCTION LOADed, each call an FCALL swarm_<name>;
+an older source (lib.lua prepended to each script) is SCRIPT LOADed and called
+by EVALSHA, so a baseline from before the library stays comparable.
 
 usage: sched_cost.py [--tasks N] [--slots S] [--callgrind] [--baseline SRC2] [SRC]
 """
@@ -90,8 +96,26 @@ def lease_rows(x, slots):
     return rows
 
 
-def run(src, n, nslots, vg_dir):
+def load_scripts(r, src, tmp):
+    """Loads src's scheduler scripts into r the way that source's swarm does;
+    returns call(name, *args) running one of them with no keys."""
+    emb = os.path.join(src, "scheduler", "embed_lua.cmake")
+    if "register_function" in open(emb).read():
+        lib = os.path.join(tmp, "swarm.lua")
+        subprocess.run(["cmake", "-DOUT=%s/s.c" % tmp, "-DHDR=%s/s.h" % tmp, "-DLIB=" + lib,
+                        "-DDIR=" + os.path.join(src, "scheduler", "lua"), "-P", emb],
+                       check=True, stdout=subprocess.DEVNULL)
+        r.call("FUNCTION", "LOAD", "REPLACE", open(lib).read())
+        return lambda name, *a: r.call("FCALL", "swarm_" + name, 0, *a)
     lib = open(os.path.join(src, "scheduler", "lua", "lib.lua")).read()
+    sha = {}
+    for s in ("submit", "submit_chunk", "lease", "complete", "collect"):
+        body = open(os.path.join(src, "scheduler", "lua", s + ".lua")).read()
+        sha[s] = r.call("SCRIPT", "LOAD", lib + "\n" + body)
+    return lambda name, *a: r.call("EVALSHA", sha[name], 0, *a)
+
+
+def run(src, n, nslots, vg_dir):
     tmp = tempfile.mkdtemp(prefix="sched-cost-")
     sock = os.path.join(tmp, "redis.sock")
     pre = []
@@ -108,10 +132,7 @@ def run(src, n, nslots, vg_dir):
             time.sleep(0.05)
         time.sleep(0.2)
         r = Redis(sock)
-        sha = {}
-        for s in ("submit", "submit_chunk", "lease", "complete", "collect"):
-            body = open(os.path.join(src, "scheduler", "lua", s + ".lua")).read()
-            sha[s] = r.call("SCRIPT", "LOAD", lib + "\n" + body)
+        call = load_scripts(r, src, tmp)
         P, J = "swarm:", "j-cost"
 
         def now():
@@ -126,14 +147,14 @@ def run(src, n, nslots, vg_dir):
             staged = (n - 1) // per * per
             for first in range(0, staged, per):
                 a = [x for i in range(first, first + per) for x in task(i)]
-                r.call("EVALSHA", sha["submit_chunk"], 0, P, now(), J, "tasks", first, *a)
+                call("submit_chunk", P, now(), J, "tasks", first, *a)
             f = ["name", "cost", "goal", "You are a benchmark agent.", "merge", "concat",
                  "max_tokens", 2, "max_attempts", 3, "max_subtasks", n, "wall_time_s", 0,
                  "temperature", "0", "seed", 1, "max_depth", 0, "max_job_tokens", 0]
             if staged:
                 f += ["staged", staged]
             a = [x for i in range(staged, n) for x in task(i)]
-            r.call("EVALSHA", sha["submit"], 0, P, now(), J, len(f) // 2, *f, *a)
+            call("submit", P, now(), J, len(f) // 2, *f, *a)
 
         batches = []
 
@@ -141,7 +162,7 @@ def run(src, n, nslots, vg_dir):
             while True:
                 slots = [("w-%d" % (1 + k % 2), str(random.getrandbits(63))) for k in range(nslots)]
                 args = [x for w, tok in slots for x in (w, tok, "1")]
-                x = r.call("EVALSHA", sha["lease"], 0, P, now(), 60000, *args)
+                x = call("lease", P, now(), 60000, *args)
                 if not x:
                     return
                 batches.append(lease_rows(x, slots))
@@ -150,12 +171,12 @@ def run(src, n, nslots, vg_dir):
             for b in batches:
                 a = [x for (j, t, att, w, tok) in b
                      for x in (j, t, att, tok, w, 1, "[sim] done", "", 2, 0)]
-                r.call("EVALSHA", sha["complete"], 0, P, now(), *a)
+                call("complete", P, now(), *a)
 
         def collect():
             at = 0
             while at < n:
-                x = r.call("EVALSHA", sha["collect"], 0, P, now(), J, at, 2000,
+                x = call("collect", P, now(), J, at, 2000,
                            *([] if at == 0 else ["", "", ""]))
                 at += len(x) - 1
 

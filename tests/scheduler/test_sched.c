@@ -378,19 +378,53 @@ static void test_deadline_and_noscript(tctx *t, redis_fixture *fx)
     CHECK(t->status.done == 1 && t->status.failed == 2);
     CHECK(strstr(t->result, "budget.wall_time_s exceeded") != NULL);
 
-    /* Scripts flushed behind our back: EVALSHA gets NOSCRIPT and falls back to EVAL. */
+    /* The function library flushed behind our back: the next FCALL gets
+     * "Function not found", loads the library again and resends. */
     redisContext *c = redisConnectUnix(fx->sock);
     CHECK(c && !c->err);
     if (c && !c->err) {
-        redisReply *r = redisCommand(c, "SCRIPT FLUSH");
+        redisReply *r = redisCommand(c, "FUNCTION FLUSH");
         CHECK(r && r->type == REDIS_REPLY_STATUS);
         freeReplyObject(r);
     }
-    if (c) redisFree(c);
     submit(t, "j-f", 1, "concat", 1);
     lease(t, 1, 1000);
     CHECK(t->n_leases == 1 && strcmp(t->lease_task[0], "t0000") == 0);
     CHECK(complete(t, "j-f", "t0000", 1, true, "ok") == SCHED_OK);
+    if (c && !c->err) {
+        /* back as library swarm; the read-only status is flagged no-writes
+         * (it must answer while Redis is out of memory), lease is not */
+        redisReply *r = redisCommand(c, "FUNCTION LIST LIBRARYNAME swarm");
+        CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+        int seen = 0;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            redisReply *lib = r->element[0], *fns = NULL;
+            for (size_t i = 0; i + 1 < lib->elements; i += 2)
+                if (strcmp(lib->element[i]->str, "functions") == 0) fns = lib->element[i + 1];
+            for (size_t i = 0; fns && i < fns->elements; i++) {
+                redisReply *fn = fns->element[i];
+                const char *name = NULL;
+                redisReply *flags = NULL;
+                for (size_t k = 0; k + 1 < fn->elements; k += 2) {
+                    if (strcmp(fn->element[k]->str, "name") == 0) name = fn->element[k + 1]->str;
+                    if (strcmp(fn->element[k]->str, "flags") == 0) flags = fn->element[k + 1];
+                }
+                if (!name || !flags) continue;
+                bool ro = flags->elements == 1 && strcmp(flags->element[0]->str, "no-writes") == 0;
+                if (strcmp(name, "swarm_status") == 0) {
+                    CHECK(ro);
+                    seen++;
+                }
+                if (strcmp(name, "swarm_lease") == 0) {
+                    CHECK(!ro && flags->elements == 0);
+                    seen++;
+                }
+            }
+        }
+        CHECK(seen == 2);
+        freeReplyObject(r);
+    }
+    if (c) redisFree(c);
 }
 
 /* Two coordinators (two connections) race on the same last task and both try
@@ -752,7 +786,7 @@ static void test_redis_down(tctx *t, redis_fixture *fx)
     CHECK(redis_fixture_start(fx) == 0);
     sched_fixture_wait_up(&t->f);
     CHECK(sched_is_up(t->f.s));
-    /* a fresh redis has no scripts cached: EVALSHA must recover via NOSCRIPT or reload */
+    /* a fresh redis has no functions: the library is loaded on connect */
     submit(t, "j-d", 1, "concat", 1);
     lease(t, 1, 1000);
     CHECK(t->n_leases == 1);
