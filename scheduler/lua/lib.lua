@@ -653,6 +653,7 @@ local function lib_begin(args)
 end
 
 -- lib.lua + a body run as one plain EVAL script (tests/tui/logs_lua_test.py
--- does): ARGV is then that script's global. embed_lua.cmake drops this line
--- from the library, where each function's wrapper calls lib_begin instead.
-lib_begin(ARGV) -- EVAL only
+-- does): ARGV is then that script's global (_G: the local ARGV above shadows
+-- it). embed_lua.cmake drops this line from the library, where each
+-- function's wrapper calls lib_begin instead.
+lib_begin(_G.ARGV) -- EVAL only
