@@ -47,6 +47,20 @@ local function fast_state(v, b)
   return at == 7 and 'leased' or 'running'
 end
 
+-- A result that moved task t of job j from state `from` to done: its job's
+-- counter moves (applied once per job at the end) and its task_done event.
+local function count_done(j, t, from, idx, b)
+  if not moved[j] then
+    moved[j] = {}
+    done_n[j] = 0
+    order[#order + 1] = j
+    first_of[j] = idx
+  end
+  moved[j][from] = (moved[j][from] or 0) + 1
+  done_n[j] = done_n[j] + 1
+  event_task(j, 'task_done', t, ARGV[b + 2], 'worker', ARGV[b + 4], 'tokens', ARGV[b + 8])
+end
+
 local function complete_one(b, idx)
   local j, t, attempt = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2])
   local v = vals[j][t]
@@ -58,15 +72,7 @@ local function complete_one(b, idx)
                 ARGV[b + 4])
     out_set(j, t, ARGV[b + 6])
     unleased[#unleased + 1] = member(j, t)
-    if not moved[j] then
-      moved[j] = {}
-      done_n[j] = 0
-      order[#order + 1] = j
-      first_of[j] = idx
-    end
-    moved[j][fs] = (moved[j][fs] or 0) + 1
-    done_n[j] = done_n[j] + 1
-    event_task(j, 'task_done', t, ARGV[b + 2], 'worker', ARGV[b + 4], 'tokens', ARGV[b + 8])
+    count_done(j, t, fs, idx, b)
     return 'ok', 0
   end
   local r = row_get_v(j, t, v)
@@ -96,15 +102,7 @@ local function complete_one(b, idx)
     r.s, r.n = 'done', ARGV[b + 8]
     row_set(j, t, r)
     out_set(j, t, ARGV[b + 6])
-    if not moved[j] then
-      moved[j] = {}
-      done_n[j] = 0
-      order[#order + 1] = j
-      first_of[j] = idx
-    end
-    moved[j][st] = (moved[j][st] or 0) + 1
-    done_n[j] = done_n[j] + 1
-    event_task(j, 'task_done', t, ARGV[b + 2], 'worker', ARGV[b + 4], 'tokens', ARGV[b + 8])
+    count_done(j, t, st, idx, b)
     dag_release(j, t, h[1] or '')
     return 'ok', 0
   end
