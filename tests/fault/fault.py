@@ -87,14 +87,15 @@ def wait_status_ok(sw, job, timeout):
 
 def sc_redis_restart(sw, bindir, srcdir):
     """Bug 1: swarmd hung for good after some Redis restarts (the hiredis libuv
-    adapter dropped poll errors). Each mode, several times, mid-job."""
-    rounds = int(os.environ.get("SWARM_FAULT_ROUNDS", "3"))
+    adapter dropped poll errors). Each mode 10 times (SWARM_FAULT_ROUNDS), mid-job."""
+    rounds = int(os.environ.get("SWARM_FAULT_ROUNDS", "10"))  # issue 10: 10 of each mode
     os.environ["SWARM_SIM_TOKEN_US"] = "20000"
     sw.up("--workers", "2", "--slots", "8", "--engine", "sim")
-    items = ["r%04d" % i for i in range(1500)]
+    # >= 25 s of work for 16 slots: longer than the 30 restarts
+    items = ["r%04d" % i for i in range(2500)]
     job = write_job(sw.tmp, "redisrestart", items, max_tokens=8,
                     extra={"budget": {"max_tokens": 8, "max_attempts": 10,
-                                      "max_subtasks": 2000}})
+                                      "max_subtasks": 3000}})
     jid = sw.cli("submit", job).stdout.strip()
     check(jid.startswith("j-"), "submit printed %r" % jid)
     # a `swarm wait` started while Redis is down follows the job through
@@ -107,6 +108,7 @@ def sc_redis_restart(sw, bindir, srcdir):
                 [os.path.join(bindir, "swarm"), "wait", jid, "--state", sw.state],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             time.sleep(0.5)  # it asks, is told Error 7, and waits
+    restarts = 0
     for r in range(rounds):
         for mode in ("NOSAVE", "SAVE", "kill"):
             st = wait_status_ok(sw, jid, 30)
@@ -114,8 +116,11 @@ def sc_redis_restart(sw, bindir, srcdir):
                 break
             time.sleep(0.3)
             redis_restart(sw, mode, start_waiter)
+            restarts += 1
     st = wait_status_ok(sw, jid, 30)
-    print("redis-restart: %d restarts; job %s at done=%d" % (3 * rounds, st["state"], st["done"]))
+    print("redis-restart: %d restarts; job %s at done=%d" % (restarts, st["state"], st["done"]))
+    check(restarts == 3 * rounds, "the job ended after %d of %d redis restarts: make it longer"
+          % (restarts, 3 * rounds))
     st = sw.wait_terminal(jid, 240)
     check_result(st["result"], items)
     check(waiter, "no redis outage while the job ran")
