@@ -26,57 +26,15 @@ import glob
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from resp import Redis  # noqa: E402
+
 PHASES = ("submit", "lease", "complete", "collect")
-
-
-class Redis:
-    """A minimal RESP2 client over a unix socket."""
-
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.buf = b""
-
-    def _fill(self, need):
-        while need():
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("redis closed the connection")
-            self.buf += chunk
-
-    def _reply(self):
-        self._fill(lambda: b"\r\n" not in self.buf)
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        kind, rest = line[:1], line[1:]
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind in (b"+", b":"):
-            return rest.decode()
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            self._fill(lambda: len(self.buf) < n + 2)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data.decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._reply() for _ in range(n)]
-        raise RuntimeError("bad reply %r" % line)
-
-    def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.s.sendall(b"".join(out))
-        return self._reply()
 
 
 def lease_rows(x, slots):
@@ -105,14 +63,14 @@ def load_scripts(r, src, tmp):
         subprocess.run(["cmake", "-DOUT=%s/s.c" % tmp, "-DHDR=%s/s.h" % tmp, "-DLIB=" + lib,
                         "-DDIR=" + os.path.join(src, "scheduler", "lua"), "-P", emb],
                        check=True, stdout=subprocess.DEVNULL)
-        r.call("FUNCTION", "LOAD", "REPLACE", open(lib).read())
-        return lambda name, *a: r.call("FCALL", "swarm_" + name, 0, *a)
+        r.must("FUNCTION", "LOAD", "REPLACE", open(lib).read())
+        return lambda name, *a: r.must("FCALL", "swarm_" + name, 0, *a)
     lib = open(os.path.join(src, "scheduler", "lua", "lib.lua")).read()
     sha = {}
     for s in ("submit", "submit_chunk", "lease", "complete", "collect"):
         body = open(os.path.join(src, "scheduler", "lua", s + ".lua")).read()
-        sha[s] = r.call("SCRIPT", "LOAD", lib + "\n" + body)
-    return lambda name, *a: r.call("EVALSHA", sha[name], 0, *a)
+        sha[s] = r.must("SCRIPT", "LOAD", lib + "\n" + body)
+    return lambda name, *a: r.must("EVALSHA", sha[name], 0, *a)
 
 
 def run(src, n, nslots, vg_dir):
@@ -200,7 +158,7 @@ def run(src, n, nslots, vg_dir):
                 ins = [int(l.split()[1]) for l in open(dump) if l.startswith("summary:")]
                 cost = ins[0] / n / 1000.0 if ins else float("nan")  # K instructions per task
             out[name] = cost
-        state = r.call("HGET", P + "job:" + J, "state")
+        state = r.must("HGET", P + "job:" + J, "state")
         if state != "merging":
             raise RuntimeError("%s: the job ended %s, not merging" % (src, state))
         return out
