@@ -170,6 +170,21 @@ fail:
     return -1;
 }
 
+/* The end of every worker test: SIGTERM must make the worker exit 0 within
+ * 10 s, leaving a clean log; otherwise it is killed. */
+static int worker_stop(pid_t pid, const char *log)
+{
+    int st = 0;
+    kill(pid, SIGTERM);
+    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
+    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status %d after SIGTERM", st);
+    return log_clean(log);
+fail:
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
 /* Register handshake; returns 0 when Register + Credit(slots) arrived. */
 static int handshake(const char *id, uint32_t slots)
 {
@@ -307,11 +322,7 @@ static int test_sim_protocol(void)
     REQUIRE(e, "no Register to a restarted, silent coordinator");
     wire_free(e);
 
-    int st = 0;
-    kill(pid, SIGTERM);
-    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
-    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status %d after SIGTERM", st);
-    return log_clean(log);
+    return worker_stop(pid, log);
 fail:
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -485,11 +496,7 @@ static int test_sim_batch(void)
           credits);
     fprintf(stderr, "batch worker: %d of its result messages carried 2 or more\n", batched);
 
-    int st = 0;
-    kill(pid, SIGTERM);
-    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
-    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "worker exit status %d after SIGTERM", st);
-    return log_clean(log);
+    return worker_stop(pid, log);
 fail:
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -545,11 +552,7 @@ static int test_embedded(void)
     }
     REQUIRE(strcmp(outs[0], outs[2]) == 0, "greedy output differs between runs: %s | %s", outs[0],
             outs[2]);
-    int st = 0;
-    kill(pid, SIGTERM);
-    REQUIRE(wait_exit(pid, 10000, &st) == 0, "worker ignored SIGTERM");
-    REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
-    return log_clean(log);
+    return worker_stop(pid, log);
 fail:
     if (pid > 0) {
         kill(pid, SIGKILL);
