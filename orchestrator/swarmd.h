@@ -28,6 +28,8 @@
  * its slots; longer tasks gain nothing from it and would wait behind
  * another, and their busy count stays at most the slots. */
 #define SWARMD_PREFETCH_TASK_MS 50
+#define SWARMD_AHEAD_MAX 16 /* most tasks of a job sent ahead of their lease's answer */
+#define SWARMD_LIVE_MAX 256 /* jobs remembered as stored and not merged (held Status) */
 
 /* Counters reported in every Status reply (and logged at exit). */
 #define SWARMD_COUNTERS(X)                                                                         \
@@ -49,6 +51,8 @@
     X(JOBS_REMOVED, "jobs.removed")                                                                \
     X(ASSIGNS_SENT, "assigns.sent")                                                                \
     X(ASSIGNS_UNDELIVERABLE, "assigns.undeliverable")                                              \
+    X(ASSIGNS_AHEAD, "assigns.ahead")         /* sent before the lease's answer */                 \
+    X(ASSIGNS_WITHDRAWN, "assigns.withdrawn") /* ... that the answer did not confirm */            \
     X(RESULTS_ACCEPTED, "results.accepted")                                                        \
     X(RESULTS_RETRY, "results.retry")                                                              \
     X(RESULTS_FAILED, "results.failed")                                                            \
@@ -143,8 +147,26 @@ typedef struct swarmd {
     size_t rr; /* round-robin start for fair dispatch */
     unsigned ticks;
     bool leasing, lease_again, stopping;
+    size_t lease_asked; /* slots the lease in flight asked for */
+    /* the last lease came back short and nothing called swarmd_dispatch since:
+     * no task is due (swarmd_dispatch_ahead) */
+    bool lease_drained;
+    /* Assigns sent ahead of the lease in flight, confirmed or withdrawn by its answer */
+    struct swarmd_ahead {
+        char job[64], task[16], worker[128];
+        uint64_t token;
+    } ahead[SWARMD_AHEAD_MAX];
+    size_t n_ahead;
+    /* the last ones withdrawn: a Result for one is stale, not forged */
+    struct swarmd_ahead withdrawn[SWARMD_AHEAD_MAX];
+    size_t n_withdrawn, withdrawn_next;
+    /* jobs this swarmd stored and has not seen merged (the newest
+     * SWARMD_LIVE_MAX): a held Status for one waits without a first read */
+    char live[SWARMD_LIVE_MAX][64];
+    size_t n_live, live_next;
     struct swarmd_pending *pend; /* results drained, not yet sent to Redis */
     struct client_req *waiters;  /* Status requests held until their job ends */
+    struct client_req *reading;  /* held Status requests whose first status read is out */
     char leader_id[200];         /* our leader lease value; "" until taken */
     char paused[400];            /* Redis refuses writes (OOM, disk): why, for Status */
     /* client requests are read once Redis first came up (or after a grace
@@ -183,6 +205,12 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
 /* worker endpoint, dispatch, liveness (swarmd_worker.c) */
 void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env);
 void swarmd_dispatch(swarmd *d);
+/* A new plain job's tasks sent to free slots with the lease that will hold them
+ * pipelined behind its submit.lua, without waiting for either answer, when the
+ * lease's outcome is known in advance (nothing else due, every task fits); the
+ * lease's answer confirms them or withdraws them (Cancel). false: not done
+ * (then call swarmd_dispatch). */
+bool swarmd_dispatch_ahead(swarmd *d, const char *job_id, const sched_job_spec *spec);
 void swarmd_workers_check(swarmd *d, uint64_t now);
 void swarmd_workers_free(swarmd *d);
 swarmd_worker *swarmd_worker_by_name(swarmd *d, const char *name);
@@ -194,7 +222,15 @@ void swarmd_results_flush(swarmd *d);
 void swarmd_pending_free(swarmd *d); /* at exit: results and progress that never went out */
 /* Status requests waiting for a job to end (Status.wait_ms, swarmd_client.c):
  * answered when it is merged, when their time is up, or at exit. */
-void swarmd_waiters_wake(swarmd *d, const char *job_id);
+/* Answer the clients waiting on job_id: from st (the job's status as its merge
+ * stored it; NULL: read it) where it holds what they asked for. */
+void swarmd_waiters_wake(swarmd *d, const char *job_id, const sched_job_status *st);
+/* Jobs this swarmd stored and has not seen merged (swarmd_client.c). */
+void swarmd_live_add(swarmd *d, const char *job_id);
+bool swarmd_live_has(const swarmd *d, const char *job_id);
+void swarmd_live_drop(swarmd *d, const char *job_id);
+/* Whether a client waits on job_id. */
+bool swarmd_waiters_on(const swarmd *d, const char *job_id);
 void swarmd_waiters_tick(swarmd *d, uint64_t now);
 void swarmd_waiters_free(swarmd *d);
 /* Uploads (SubmitBegin/Chunk/End): the tick discards those silent for

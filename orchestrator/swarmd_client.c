@@ -25,6 +25,8 @@ typedef struct client_req {
     uint64_t result_offset;
     uint32_t result_limit;
     uint64_t wait_until;     /* Status.wait_ms: hold the answer until then (uv_now) */
+    uint32_t hold_ms;        /* Submit.wait_ms: after the answer, wait on the new job */
+    bool held;               /* this Status answer says a second one follows */
     struct client_req *next; /* in d->waiters */
 } client_req;
 
@@ -64,6 +66,7 @@ static void reply_status(client_req *r, const sched_job_status *jobs, size_t n)
     swarm__status__init(&st);
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_STATUS;
     env.status = &st;
+    st.held = r->held;
 
     Swarm__JobStatus *js = calloc(n ? n : 1, sizeof *js);
     Swarm__JobStatus **jp = calloc(n ? n : 1, sizeof *jp);
@@ -167,11 +170,10 @@ out:
 
 static void status_of_job(client_req *r);
 
-/* Hold r until its job ends (or its time is up): true when parked. */
-static bool waiter_park(client_req *r, const sched_job_status *jobs, size_t n)
+/* Hold r until its job ends (or its time is up): true when held. */
+static bool waiter_hold(client_req *r)
 {
     swarmd *d = r->d;
-    if (!r->wait_until || n != 1 || !jobs[0].found || jobs[0].result_size) return false;
     if (uv_now(&d->loop) >= r->wait_until || d->n_waiters >= SWARMD_MAX_WAITERS || d->stopping)
         return false;
     r->next = d->waiters;
@@ -180,8 +182,38 @@ static bool waiter_park(client_req *r, const sched_job_status *jobs, size_t n)
     return true;
 }
 
-/* Detach the waiters matching (job, or every one past now) and answer them. */
-static void waiters_answer(swarmd *d, const char *job_id, uint64_t now)
+/* Hold r if its job, just read, has not ended: true when held. */
+static bool waiter_park(client_req *r, const sched_job_status *jobs, size_t n)
+{
+    if (!r->wait_until || n != 1 || !jobs[0].found || jobs[0].result_size) return false;
+    return waiter_hold(r);
+}
+
+void swarmd_live_add(swarmd *d, const char *job_id)
+{
+    /* a ring: the oldest entry makes room (its waiters then read first) */
+    snprintf(d->live[d->live_next], sizeof d->live[0], "%s", job_id);
+    d->live_next = (d->live_next + 1) % SWARMD_LIVE_MAX;
+    if (d->n_live < SWARMD_LIVE_MAX) d->n_live++;
+}
+
+bool swarmd_live_has(const swarmd *d, const char *job_id)
+{
+    for (size_t i = 0; i < d->n_live; i++)
+        if (!strcmp(d->live[i], job_id)) return true;
+    return false;
+}
+
+void swarmd_live_drop(swarmd *d, const char *job_id)
+{
+    for (size_t i = 0; i < d->n_live; i++)
+        if (!strcmp(d->live[i], job_id)) d->live[i][0] = 0;
+}
+
+/* Detach the waiters matching (job, or every one past now) and answer them:
+ * from st (the job's status as its merge stored it) where it holds what a
+ * waiter asked for, else from a status read. */
+static void waiters_answer(swarmd *d, const char *job_id, uint64_t now, const sched_job_status *st)
 {
     client_req *ready = NULL;
     for (client_req **pp = &d->waiters; *pp;) {
@@ -199,18 +231,39 @@ static void waiters_answer(swarmd *d, const char *job_id, uint64_t now)
         client_req *r = ready;
         ready = r->next;
         r->wait_until = 0; /* answer now, whatever the state */
-        status_of_job(r);
+        /* st carries the first result page only when one was asked of the merge */
+        if (st && !r->with_tasks && (!r->with_result || st->result_len || !st->result_size)) {
+            sched_job_status one = *st;
+            if (!r->with_result) {
+                one.result_json = "";
+                one.result_len = 0;
+            }
+            reply_status(r, &one, 1);
+            free(r);
+        } else {
+            status_of_job(r);
+        }
     }
 }
 
-void swarmd_waiters_wake(swarmd *d, const char *job_id)
+void swarmd_waiters_wake(swarmd *d, const char *job_id, const sched_job_status *st)
 {
-    if (d->waiters) waiters_answer(d, job_id, 0);
+    if (d->waiters) waiters_answer(d, job_id, 0, st);
+}
+
+bool swarmd_waiters_on(const swarmd *d, const char *job_id)
+{
+    for (const client_req *r = d->waiters; r; r = r->next)
+        if (strcmp(r->job_id, job_id) == 0) return true;
+    /* a held Status still reading its job will park on it */
+    for (const client_req *r = d->reading; r; r = r->next)
+        if (strcmp(r->job_id, job_id) == 0) return true;
+    return false;
 }
 
 void swarmd_waiters_tick(swarmd *d, uint64_t now)
 {
-    if (d->waiters) waiters_answer(d, NULL, now);
+    if (d->waiters) waiters_answer(d, NULL, now, NULL);
 }
 
 void swarmd_waiters_free(swarmd *d)
@@ -226,6 +279,13 @@ void swarmd_waiters_free(swarmd *d)
 static void status_done(void *ud, int rc, const char *err, const sched_job_status *jobs, size_t n)
 {
     client_req *r = ud;
+    for (client_req **pp = &r->d->reading; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            r->next = NULL;
+            break;
+        }
+    }
     if (rc == 0 && waiter_park(r, jobs, n)) return;
     if (rc != 0) {
         r->d->counters[SWARMD_C_REDIS_ERRORS]++;
@@ -258,6 +318,9 @@ static void status_of_job(client_req *r)
     if (sched_status(r->d->sched, ids, 1, r->with_tasks, r->with_result, 0, SWARMD_RESULT_PAGE,
                      status_done, r, err, sizeof err) != 0) {
         reply_fail(r, WIRE_E_INTERNAL, err);
+    } else if (r->wait_until) {
+        r->next = r->d->reading; /* until status_done: swarmd_waiters_on sees it */
+        r->d->reading = r;
     }
 }
 
@@ -382,6 +445,7 @@ static void submit_done(void *ud, int rc, const char *err)
     sub_free(sub);
     d->counters[SWARMD_C_JOBS_SUBMITTED]++;
     swarmd_log(d, "job %s stored", r->job_id);
+    swarmd_live_add(d, r->job_id);
     /* lease first (unless it went right behind submit.lua): the task's way
      * to a worker is the longer path to the result */
     if (!leased) swarmd_dispatch(d);
@@ -398,7 +462,19 @@ static void submit_done(void *ud, int rc, const char *err)
                            .created_ms = swarm_wall_ms(),
                            .result_json = "",
                            .sandbox = ""};
+    /* Submit.wait_ms: the same request waits on its job, answered a second
+     * time when the job ends (its merge hands over the stored status) */
+    r->held = r->hold_ms && d->n_waiters < SWARMD_MAX_WAITERS;
     reply_status(r, &js, 1);
+    if (r->held) {
+        r->held = false;
+        r->with_result = true;
+        r->wait_until = uv_now(&d->loop) + r->hold_ms;
+        if (waiter_hold(r)) return;
+        r->wait_until = 0; /* cannot wait after all: the second answer now */
+        status_of_job(r);
+        return;
+    }
     free(r);
 }
 
@@ -586,7 +662,7 @@ static void submit_open_after(uv_work_t *w, int status)
          * the first task leaves one round trip sooner than after the answer
          * (if the submit fails, the lease finds nothing). */
         sub->leased_behind = true;
-        swarmd_dispatch(d);
+        if (!swarmd_dispatch_ahead(d, sub->job_id, &pj->spec)) swarmd_dispatch(d);
         return;
     }
     sub_queue(sub, submit_next_work, submit_next_after);
@@ -625,6 +701,7 @@ static bool submit_plans_inline(const char *json)
 
 static void handle_submit(client_req *r, const Swarm__Submit *s)
 {
+    r->hold_ms = s->wait_ms > 60000 ? 60000 : s->wait_ms;
     swarmd_submission *sub = sub_new(r, s->job_json, s->base_dir);
     if (!sub) return;
     if (submit_plans_inline(s->job_json)) {
@@ -1031,6 +1108,13 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
         if (s->wait_ms && s->n_job_ids == 1) {
             snprintf(r->job_id, sizeof r->job_id, "%s", s->job_ids[0]);
             r->wait_until = uv_now(&d->loop) + (s->wait_ms > 60000 ? 60000 : s->wait_ms);
+            /* a job this swarmd stored and has not merged yet: nothing to read
+             * before it ends (its merge answers the waiter); the first page of
+             * the result is what a held Status gets. Not while Redis is down:
+             * then the read tells the client so (Error 7). */
+            if (sched_is_up(d->sched) && swarmd_live_has(d, r->job_id) && !s->result_offset &&
+                (!s->result_limit || s->result_limit >= SWARMD_RESULT_PAGE) && waiter_hold(r))
+                return;
         }
         /* a page, never the whole result: replies stay far below WIRE_MAX_MSG */
         uint32_t limit = s->result_limit;

@@ -257,18 +257,14 @@ static void assigns_send(swarmd *d, swarmd_worker *w, const sched_lease *l, cons
     }
 }
 
-static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
+/* Send the Assigns of leases l[0..n) whose skip[i] is not set (skip may be
+ * NULL), one message per worker per call, and track them in flight; delivered[i]
+ * (when not NULL) says whether l[i]'s went out. The ones that could not be
+ * delivered go to lost[] (when not NULL): the return value counts them. */
+static size_t leases_deliver(swarmd *d, const sched_lease *l, size_t n, const bool *skip,
+                             sched_taskref *lost, bool *delivered)
 {
-    swarmd *d = ud;
-    d->leasing = false;
-    swarmd_redis_outcome(d, rc != 0 ? err : NULL);
-    if (rc != 0) {
-        d->counters[SWARMD_C_REDIS_ERRORS]++;
-        swarmd_log(d, "lease failed: %s", err);
-        return;
-    }
     uint64_t now = uv_now(&d->loop);
-    sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
     swarmd_worker **ws = calloc(n ? n : 1, sizeof *ws);
     bool *handled = calloc(n ? n : 1, sizeof *handled);
     bool *sent = calloc(n ? n : 1, sizeof *sent);
@@ -276,15 +272,16 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
     Swarm__Assign *as = calloc(n ? n : 1, sizeof *as);
     Swarm__Assign **ptrs = calloc(n ? n : 1, sizeof *ptrs);
     size_t n_lost = 0;
-    bool oom = !lost || !ws || !handled || !sent || !idx || !as || !ptrs;
+    bool oom = !ws || !handled || !sent || !idx || !as || !ptrs;
     for (size_t i = 0; i < n; i++) {
+        if (skip && skip[i]) continue;
         if (!oom && handled[i]) continue;
         swarmd_worker *w = oom || d->stopping ? NULL : swarmd_worker_by_name(d, l[i].worker);
         size_t m = 0;
         if (w) {
             /* this worker's leases of the round, in lease order: one message */
             for (size_t j = i; j < n; j++) {
-                if (handled[j]) continue;
+                if (handled[j] || (skip && skip[j])) continue;
                 if (!ws[j]) ws[j] = swarmd_worker_by_name(d, l[j].worker);
                 if (ws[j] == w) {
                     idx[m++] = j;
@@ -295,6 +292,7 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
         }
         for (size_t k = 0; k < (w ? m : 1); k++) {
             size_t j = w ? idx[k] : i;
+            if (delivered) delivered[j] = w && sent[k];
             if (w && sent[k]) {
                 d->counters[SWARMD_C_ASSIGNS_SENT]++;
                 w->since_credit++;
@@ -308,8 +306,8 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
                 lost[n_lost].job_id = l[j].job_id;
                 lost[n_lost].task_id = l[j].task_id;
                 lost[n_lost].attempt = l[j].attempt;
-                n_lost++;
             }
+            n_lost++;
             if (w) {
                 /* ROUTER_MANDATORY: the peer is gone (or its queue is full). */
                 w->credit = 0;
@@ -317,27 +315,128 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             }
         }
     }
-    if (n_lost && d->sched && !d->stopping) {
-        char err2[256];
-        if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
-                             false, fail_done, d, err2, sizeof err2) != 0)
-            swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
-    }
-    free(lost);
     free(ws);
     free(handled);
     free(sent);
     free(idx);
     free(as);
     free(ptrs);
-    if (d->lease_again || n > 0) {
+    return n_lost;
+}
+
+/* Withdraw the Assigns sent ahead that the lease did not confirm (matched[i]
+ * false; NULL: none was): Cancel to their worker, out of its in-flight set. */
+static void ahead_withdraw(swarmd *d, const bool *matched)
+{
+    for (size_t i = 0; i < d->n_ahead; i++) {
+        const struct swarmd_ahead *a = &d->ahead[i];
+        if (matched && matched[i]) continue;
+        d->counters[SWARMD_C_ASSIGNS_WITHDRAWN]++;
+        swarmd_log(d, "assign %s/%s sent ahead to %s withdrawn: the lease went otherwise", a->job,
+                   a->task, a->worker);
+        d->withdrawn[d->withdrawn_next] = *a;
+        d->withdrawn_next = (d->withdrawn_next + 1) % SWARMD_AHEAD_MAX;
+        if (d->n_withdrawn < SWARMD_AHEAD_MAX) d->n_withdrawn++;
+        sched_taskref ref = {.job_id = a->job, .task_id = a->task, .attempt = 1};
+        const char *wn = a->worker;
+        swarmd_tasks_stop(d, &ref, &wn, 1);
+    }
+    d->n_ahead = 0;
+}
+
+static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, size_t n)
+{
+    swarmd *d = ud;
+    d->leasing = false;
+    swarmd_redis_outcome(d, rc != 0 ? err : NULL);
+    if (rc != 0) {
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        swarmd_log(d, "lease failed: %s", err);
+        ahead_withdraw(d, NULL);
+        return;
+    }
+    /* the leases whose Assign went ahead (swarmd_dispatch_ahead) are out already */
+    bool *skip = calloc(n ? n : 1, sizeof *skip);
+    bool matched[SWARMD_AHEAD_MAX] = {false};
+    for (size_t i = 0; skip && i < n && d->n_ahead; i++) {
+        for (size_t k = 0; k < d->n_ahead; k++) {
+            const struct swarmd_ahead *a = &d->ahead[k];
+            if (!matched[k] && l[i].token == a->token && l[i].attempt == 1 &&
+                !strcmp(l[i].task_id, a->task) && !strcmp(l[i].job_id, a->job) &&
+                !strcmp(l[i].worker, a->worker)) {
+                matched[k] = skip[i] = true;
+                break;
+            }
+        }
+    }
+    if (d->n_ahead) ahead_withdraw(d, skip ? matched : NULL);
+    sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
+    size_t n_lost = leases_deliver(d, l, n, skip, lost, NULL);
+    if (n_lost && lost && d->sched && !d->stopping) {
+        char err2[256];
+        if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
+                             false, fail_done, d, err2, sizeof err2) != 0)
+            swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
+    }
+    free(lost);
+    free(skip);
+    /* Lease again when asked to meanwhile, or when every slot asked for got a
+     * task (there may be more); fewer than asked: nothing more is due now,
+     * until something calls swarmd_dispatch again. */
+    d->lease_drained = !d->lease_again && n < d->lease_asked;
+    if (d->lease_again || (n > 0 && n >= d->lease_asked)) {
         d->lease_again = false;
         swarmd_dispatch(d);
     }
 }
 
+/* The free slots to fill, interleaved: one slot of each worker per round,
+ * starting at a rotating worker. Returns how many (at most cap). */
+static size_t dispatch_slots(swarmd *d, sched_slot *slots, size_t cap)
+{
+    uint32_t *avail = calloc(d->n_workers ? d->n_workers : 1, sizeof *avail);
+    if (!avail) return 0;
+    uint32_t most = 0;
+    for (size_t i = 0; i < d->n_workers; i++) {
+        avail[i] = worker_free_slots(d->workers[i]);
+        if (avail[i] > most) most = avail[i];
+    }
+    size_t n = 0;
+    for (uint32_t round = 0; round < most && n < cap; round++) {
+        for (size_t k = 0; k < d->n_workers && n < cap; k++) {
+            size_t i = (d->rr + k) % d->n_workers;
+            if (avail[i] > round) {
+                slots[n].worker = d->workers[i]->name;
+                slots[n].incarnation = d->workers[i]->incarnation;
+                slots[n].token = 0;
+                n++;
+            }
+        }
+    }
+    d->rr++;
+    free(avail);
+    return n;
+}
+
+static bool lease_send(swarmd *d, const sched_slot *slots, size_t n)
+{
+    char err[256];
+    d->leasing = true;
+    d->lease_again = false;
+    d->lease_asked = n;
+    if (sched_task_lease(d->sched, d->cfg.lease_ms, slots, n, lease_done, d, err, sizeof err) !=
+        0) {
+        d->leasing = false;
+        d->counters[SWARMD_C_REDIS_ERRORS]++;
+        return false;
+    }
+    return true;
+}
+
 void swarmd_dispatch(swarmd *d)
 {
+    /* whatever called: something may be ready now (the lease's answer tells) */
+    d->lease_drained = false;
     if (d->stopping || !d->sched || !sched_is_up(d->sched)) return;
     if (d->leasing) {
         d->lease_again = true;
@@ -345,42 +444,68 @@ void swarmd_dispatch(swarmd *d)
     }
     if (d->n_workers == 0) return;
     sched_slot *slots = calloc(SWARMD_LEASE_BATCH, sizeof *slots);
-    uint32_t *avail = calloc(d->n_workers, sizeof *avail);
-    if (!slots || !avail) {
-        free(slots);
-        free(avail);
-        return;
-    }
-    uint32_t most = 0;
-    for (size_t i = 0; i < d->n_workers; i++) {
-        avail[i] = worker_free_slots(d->workers[i]);
-        if (avail[i] > most) most = avail[i];
-    }
-    size_t n = 0;
-    /* Interleave: one slot of each worker per round, starting at a rotating worker. */
-    for (uint32_t round = 0; round < most && n < SWARMD_LEASE_BATCH; round++) {
-        for (size_t k = 0; k < d->n_workers && n < SWARMD_LEASE_BATCH; k++) {
-            size_t i = (d->rr + k) % d->n_workers;
-            if (avail[i] > round) {
-                slots[n].worker = d->workers[i]->name;
-                slots[n].incarnation = d->workers[i]->incarnation;
-                n++;
-            }
-        }
-    }
-    d->rr++;
-    if (n > 0) {
-        char err[256];
-        d->leasing = true;
-        d->lease_again = false;
-        if (sched_task_lease(d->sched, d->cfg.lease_ms, slots, n, lease_done, d, err, sizeof err) !=
-            0) {
-            d->leasing = false;
-            d->counters[SWARMD_C_REDIS_ERRORS]++;
-        }
-    }
+    if (!slots) return;
+    size_t n = dispatch_slots(d, slots, SWARMD_LEASE_BATCH);
+    if (n > 0) lease_send(d, slots, n);
     free(slots);
-    free(avail);
+}
+
+bool swarmd_dispatch_ahead(swarmd *d, const char *job_id, const sched_job_spec *spec)
+{
+    /* Only when the outcome of the lease is known in advance: nothing else is
+     * due (the last lease came back short and nothing called dispatch since),
+     * no lease is out, every task fits the free slots, and the tasks are plain
+     * generations (no side effects if withdrawn) with no dependencies. */
+    if (d->stopping || !d->sched || !sched_is_up(d->sched) || d->leasing || !d->lease_drained ||
+        d->n_workers == 0 || spec->n_tasks == 0 || spec->n_tasks > SWARMD_AHEAD_MAX ||
+        (spec->agent_json && *spec->agent_json) || (spec->dag && *spec->dag) ||
+        (spec->plan_schema && *spec->plan_schema))
+        return false;
+    sched_slot slots[SWARMD_LEASE_BATCH];
+    size_t n = dispatch_slots(d, slots, SWARMD_LEASE_BATCH);
+    if (n < spec->n_tasks) return false;
+    for (size_t i = 0; i < n; i++)
+        slots[i].token = sched_token_new();
+    if (!lease_send(d, slots, n)) return false;
+    /* lease.lua, with this job alone due, gives slot i the job's i-th task
+     * (ready in id order, attempt 1): the Assigns go now, confirmed (or
+     * withdrawn) by lease_done */
+    sched_lease l[SWARMD_AHEAD_MAX];
+    char ids[SWARMD_AHEAD_MAX][16];
+    memset(l, 0, sizeof l);
+    size_t m = spec->n_tasks;
+    for (size_t i = 0; i < m; i++) {
+        sched_task_id(i, ids[i], sizeof ids[i]);
+        const sched_task_spec *t = &spec->tasks[i];
+        l[i] = (sched_lease){.job_id = job_id,
+                             .task_id = ids[i],
+                             .worker = slots[i].worker,
+                             .attempt = 1,
+                             .token = slots[i].token,
+                             .goal = spec->goal ? spec->goal : "",
+                             .instructions = t->instructions ? t->instructions : "",
+                             .input = t->input ? t->input : (t->item ? t->item : ""),
+                             .max_tokens = spec->max_tokens,
+                             .temperature = spec->temperature,
+                             .seed = spec->seed,
+                             .agent_json = "",
+                             .checkpoint = ""};
+    }
+    /* an Assign that could not go is not sent ahead: the lease's answer sends
+     * or fails it like any other */
+    bool delivered[SWARMD_AHEAD_MAX] = {false};
+    d->n_ahead = 0;
+    leases_deliver(d, l, m, NULL, NULL, delivered);
+    for (size_t i = 0; i < m; i++) {
+        if (!delivered[i]) continue;
+        struct swarmd_ahead *a = &d->ahead[d->n_ahead++];
+        snprintf(a->job, sizeof a->job, "%s", job_id);
+        memcpy(a->task, ids[i], sizeof a->task);
+        snprintf(a->worker, sizeof a->worker, "%s", slots[i].worker);
+        a->token = slots[i].token;
+        d->counters[SWARMD_C_ASSIGNS_AHEAD]++;
+    }
+    return true;
 }
 
 /* Tell workers to stop tasks that no longer count (cancelled, past deadline). */
@@ -429,7 +554,8 @@ void swarmd_deadlines_check(swarmd *d)
 
 /* ---- merge ---- */
 
-static void merged(void *ud, const char *job_id, int rc, const char *err, const char *state)
+static void merged(void *ud, const char *job_id, int rc, const char *err, const char *state,
+                   const sched_job_status *st)
 {
     swarmd *d = ud;
     if (rc != 0) {
@@ -437,9 +563,10 @@ static void merged(void *ud, const char *job_id, int rc, const char *err, const 
         swarmd_log(d, "merge of job %s failed: %s (retried on the next tick)", job_id, err);
         return;
     }
+    swarmd_live_drop(d, job_id);
     d->counters[SWARMD_C_JOBS_MERGED]++;
     swarmd_log(d, "job %s merged: %s", job_id, state);
-    swarmd_waiters_wake(d, job_id);
+    swarmd_waiters_wake(d, job_id, st);
 }
 
 void swarmd_merge_pending(swarmd *d)
@@ -821,6 +948,15 @@ static void batch_free(struct swarmd_pending *p, size_t n)
     free(p);
 }
 
+static bool withdrawn_was(const swarmd *d, const result_ctx *c, uint64_t token)
+{
+    for (size_t i = 0; i < d->n_withdrawn; i++) {
+        const struct swarmd_ahead *a = &d->withdrawn[i];
+        if (a->token == token && !strcmp(a->task, c->task) && !strcmp(a->job, c->job)) return true;
+    }
+    return false;
+}
+
 static void results_done(void *ud, int rc, const char *err, const int *outcome, const bool *merge,
                          size_t n)
 {
@@ -841,15 +977,24 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
                        c->task, c->attempt, c->worker, rc != 0 ? err : "no reply for it");
             continue;
         }
-        if (outcome[i] >= 0 && outcome[i] <= SCHED_FORGED) d->counters[counter[outcome[i]]]++;
-        if (outcome[i] != SCHED_OK)
+        int oc = outcome[i];
+        /* the Result of an Assign withdrawn before its lease answered holds no
+         * lease: stale, not a forgery */
+        if (oc != SCHED_OK && withdrawn_was(d, c, b->p[i].token)) {
+            oc = SCHED_STALE;
+            swarmd_log(d, "result %s/%s#%u from %s: its Assign was withdrawn (stale)", c->job,
+                       c->task, c->attempt, c->worker);
+        } else if (oc != SCHED_OK) {
             swarmd_log(d, "result %s/%s#%u from %s: %s", c->job, c->task, c->attempt, c->worker,
-                       sched_outcome_name(outcome[i]));
+                       sched_outcome_name(oc));
+        }
+        if (oc >= 0 && oc <= SCHED_FORGED) d->counters[counter[oc]]++;
         /* the job this result ended: merged now, without first asking Redis
          * which jobs wait (the tick's swarmd_merge_pending retries a failure) */
         char e2[256];
         if (merge[i] && !d->stopping && d->sched &&
-            sched_job_merge(d->sched, c->job, merged, d, e2, sizeof e2) != 0)
+            sched_job_merge(d->sched, c->job, swarmd_waiters_on(d, c->job) ? SWARMD_RESULT_PAGE : 0,
+                            merged, d, e2, sizeof e2) != 0)
             merge_failed = true;
     }
     batch_free(b->p, b->n);

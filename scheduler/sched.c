@@ -25,6 +25,7 @@
 /* enum sched_script (S_SUBMIT ... S_COUNT) and sched_script_src[], both
  * generated from the one list in embed_lua.cmake. */
 #include "sched_scripts.h"
+#include "swarm_buf.h"
 #include "swarm_clock.h"
 
 struct sched {
@@ -45,6 +46,10 @@ struct sched {
     void *ud;
     char **merging; /* job ids this process is merging now */
     size_t n_merging;
+    /* While a complete reply's callback runs: that reply, whose elements from
+     * inl_from on are (job, first collect page) pairs for sched_job_merge. */
+    const redisReply *inl;
+    size_t inl_from;
 };
 
 typedef struct sched_op sched_op;
@@ -60,7 +65,8 @@ struct sched_op {
     void *cb, *ud;
     char *tag;            /* per-op string (job id of a merge) */
     sched_merge_acc *acc; /* a merge's state, handed from page to page */
-    uint64_t at;          /* tasks merged before this collect page */
+    uint64_t at;          /* tasks merged before this collect page; results in a complete */
+    uint32_t result_page; /* a merge: result bytes finish.lua returns with the job's status */
 };
 
 uint64_t sched_now_ms(void)
@@ -899,8 +905,9 @@ int sched_task_lease(sched_t *s, uint64_t lease_ms, const sched_slot *slots, siz
                     tok[k] = sched_token_new();
         }
         if (tok[at] == 0) tok[at] = sched_token_new(); /* 0 means "no token" */
-        bad =
-            op_str(op, slots[i].worker) || op_u64(op, tok[at]) || op_u64(op, slots[i].incarnation);
+        bad = op_str(op, slots[i].worker) ||
+              op_u64(op, slots[i].token ? slots[i].token : tok[at]) ||
+              op_u64(op, slots[i].incarnation);
     }
     if (bad && op) {
         op_free(op);
@@ -969,7 +976,7 @@ static void op_progress_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, -1, err ? err : "progress: unexpected reply", NULL, NULL, 0);
         return;
     }
-    size_t n = r->elements / 2; /* flat: outcome, merge flag per result */
+    size_t n = r->elements; /* one outcome per report */
     int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
     bool *merge = calloc(n ? n : 1, sizeof *merge); /* always false: progress ends nothing */
     if (!outcomes || !merge) {
@@ -1048,7 +1055,10 @@ static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, -1, err ? err : "complete: unexpected reply", NULL, NULL, 0);
         return;
     }
-    size_t n = r->elements / 2; /* flat: outcome, merge flag per result */
+    /* flat: outcome, merge flag per result sent; then (job, first collect
+     * page) pairs of the small jobs this call turned to merging */
+    size_t n = op->at;
+    if (2 * n > r->elements) n = r->elements / 2;
     int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
     bool *merge = calloc(n ? n : 1, sizeof *merge);
     if (!outcomes || !merge) {
@@ -1061,7 +1071,11 @@ static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
         outcomes[i] = outcome_parse(sched_reply_str(r->element[2 * i]));
         merge[i] = sched_reply_ll(r->element[2 * i + 1]) != 0;
     }
+    sched_t *s = op->s;
+    s->inl = r; /* sched_job_merge, called from cb, merges from these pages */
+    s->inl_from = 2 * n;
     cb(op->ud, 0, NULL, outcomes, merge, n);
+    s->inl = NULL;
     free(outcomes);
     free(merge);
 }
@@ -1070,6 +1084,7 @@ int sched_tasks_complete(sched_t *s, const sched_result *r, size_t n, sched_outc
                          void *ud, char *err, size_t errlen)
 {
     sched_op *op = op_new(s, S_COMPLETE, op_complete_reply, (void *)cb, ud);
+    if (op) op->at = n;
     for (size_t i = 0; op && i < n; i++) {
         if (op_result(op, &r[i])) {
             op_free(op);
@@ -1315,16 +1330,24 @@ static void merging_drop(sched_t *s, const char *job)
     }
 }
 
+static int status_entry_parse(const redisReply *e, sched_job_status *j);
+
 static void op_finish_reply(sched_op *op, redisReply *r, const char *err)
 {
     sched_merged_fn cb = (sched_merged_fn)op->cb;
     /* argv: ... [5] job [6] state [7] json */
     const char *state = op->argv[6];
     merging_drop(op->s, op->tag);
-    if (err)
-        cb(op->ud, op->tag, -1, err, state);
-    else if (sched_reply_ll(r) == 1)
-        cb(op->ud, op->tag, 0, NULL, state);
+    if (err) {
+        cb(op->ud, op->tag, -1, err, state, NULL);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               sched_reply_ll(r->element[0]) == 1) {
+        /* stored: {1, the job's status entry} */
+        sched_job_status st;
+        int rc = status_entry_parse(r->element[1], &st);
+        cb(op->ud, op->tag, 0, NULL, state, rc == 0 && st.found ? &st : NULL);
+        if (rc == 0) free(st.tasks);
+    }
     /* 0: another merger stored it first; nothing to report. */
 }
 
@@ -1344,8 +1367,8 @@ static int op_merge_frags(sched_op *op, sched_merge_acc *a)
 static void op_collect_reply(sched_op *op, redisReply *r, const char *err);
 
 /* A collect page from task at; a (owned by the op once sent) is NULL for the first. */
-static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merge_acc *a, void *cb,
-                            void *ud)
+static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merge_acc *a,
+                            uint32_t result_page, void *cb, void *ud)
 {
     sched_op *c = op_new(s, S_COLLECT, op_collect_reply, cb, ud);
     if (c && (op_str(c, job) || op_u64(c, at) || op_u64(c, MERGE_PAGE) ||
@@ -1356,53 +1379,63 @@ static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merg
     if (c) {
         c->acc = a;
         c->at = at;
+        c->result_page = result_page;
     } else {
         sched_merge_free(a);
     }
     return c;
 }
 
-static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
+/* One collect page in hand (a collect.lua reply, or the first page a complete
+ * reply carried), tasks [at0, ...) of job: merged into a (NULL: r is the first
+ * page), then the next page asked for or finish.lua sent. The job is in
+ * s->merging: it leaves on a failure here (cb told) or in op_finish_reply. */
+static void merge_on_page(sched_t *s, const char *job, uint64_t at0, sched_merge_acc *a,
+                          const redisReply *r, uint32_t result_page, sched_merged_fn cb, void *ud)
 {
-    sched_t *s = op->s;
-    sched_merged_fn cb = (sched_merged_fn)op->cb;
     char msg[512];
-    if (err) {
-        merging_drop(s, op->tag);
-        cb(op->ud, op->tag, -1, err, NULL);
-        return;
-    }
-    sched_merge_acc *a = op->acc;
-    op->acc = NULL;
     size_t n = 0;
-    if (!a && sched_merge_open(&a, op->tag, r, msg, sizeof msg) != 0) a = NULL;
+    if (!a && sched_merge_open(&a, job, r, msg, sizeof msg) != 0) a = NULL;
     if (a) sched_merge_clear(a); /* the previous page is in Redis now */
     if (!a || sched_merge_page(a, r, &n, msg, sizeof msg) != 0) {
         sched_merge_free(a);
-        merging_drop(s, op->tag);
-        cb(op->ud, op->tag, -1, msg, NULL);
-        return;
+        goto fail;
     }
-    uint64_t at = op->at + n;
+    uint64_t at = at0 + n;
     if (n == MERGE_PAGE) { /* maybe more: the next page */
-        if (op_send(collect_op(s, op->tag, at, a, op->cb, op->ud), msg, sizeof msg) != 0) {
-            merging_drop(s, op->tag);
-            cb(op->ud, op->tag, -1, msg, NULL);
-        }
+        if (op_send(collect_op(s, job, at, a, result_page, (void *)cb, ud), msg, sizeof msg) != 0)
+            goto fail;
         return;
     }
     char *head, *mid1, *mid2, *tail;
     const char *state = NULL;
     if (sched_merge_close(a, &head, &mid1, &mid2, &tail, &state, msg, sizeof msg) != 0) {
         sched_merge_free(a);
-        merging_drop(s, op->tag);
-        cb(op->ud, op->tag, -1, msg, NULL);
-        return;
+        goto fail;
     }
-    sched_op *fin = op_new(s, S_FINISH, op_finish_reply, op->cb, op->ud);
-    if (fin && (op_str(fin, op->tag) || op_str(fin, state) || op_str(fin, head) ||
-                op_str(fin, mid1) || op_str(fin, mid2) || op_str(fin, tail) || op_u64(fin, at) ||
-                op_merge_frags(fin, a) || !(fin->tag = strdup(op->tag)))) {
+    sched_op *fin = op_new(s, S_FINISH, op_finish_reply, (void *)cb, ud);
+    if (fin && at0 == 0) {
+        /* one page: the whole result in one argument, no scratch keys */
+        swarm_buf whole = {0};
+        const char *parts[4] = {head, mid1, mid2, tail};
+        for (int w = 0; w < 4; w++) {
+            swarm_buf_putn(&whole, parts[w], strlen(parts[w]));
+            size_t fl;
+            const char *fp = w < 3 ? sched_merge_fragment(a, w, &fl) : "";
+            swarm_buf_putn(&whole, fp, w < 3 ? fl : 0);
+        }
+        if (whole.oom || op_str(fin, job) || op_str(fin, state) ||
+            op_arg(fin, whole.s ? whole.s : "", whole.n) || op_str(fin, "") || op_str(fin, "") ||
+            op_str(fin, "") || op_u64(fin, 0) || op_str(fin, "") || op_str(fin, "") ||
+            op_str(fin, "") || op_u64(fin, result_page) || !(fin->tag = strdup(job))) {
+            op_free(fin);
+            fin = NULL;
+        }
+        swarm_buf_free(&whole);
+    } else if (fin &&
+               (op_str(fin, job) || op_str(fin, state) || op_str(fin, head) || op_str(fin, mid1) ||
+                op_str(fin, mid2) || op_str(fin, tail) || op_u64(fin, at) ||
+                op_merge_frags(fin, a) || op_u64(fin, result_page) || !(fin->tag = strdup(job)))) {
         op_free(fin);
         fin = NULL;
     }
@@ -1411,16 +1444,32 @@ static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
     free(mid2);
     free(tail);
     sched_merge_free(a);
-    if (op_send(fin, msg, sizeof msg) != 0) {
-        merging_drop(s, op->tag);
-        cb(op->ud, op->tag, -1, msg, NULL);
+    if (op_send(fin, msg, sizeof msg) != 0) goto fail;
+    return;
+fail:
+    /* cb may see job freed: it is a copy owned by the caller */
+    merging_drop(s, job);
+    cb(ud, job, -1, msg, NULL, NULL);
+}
+
+static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_merged_fn cb = (sched_merged_fn)op->cb;
+    if (err) {
+        merging_drop(op->s, op->tag);
+        cb(op->ud, op->tag, -1, err, NULL, NULL);
+        return;
     }
+    sched_merge_acc *a = op->acc;
+    op->acc = NULL;
+    merge_on_page(op->s, op->tag, op->at, a, r, op->result_page, cb, op->ud);
 }
 
 /* Starts job's merge unless this process is merging it already: 0 started or
- * busy, -1 (err) when it could not be sent (the tick retries it). */
-static int merge_start(sched_t *s, const char *job, sched_merged_fn cb, void *ud, char *err,
-                       size_t errlen)
+ * busy, -1 (err) when it could not be sent (the tick retries it). first: the
+ * job's first collect page when a complete reply carried it (no collect call). */
+static int merge_start(sched_t *s, const char *job, const redisReply *first, uint32_t result_page,
+                       sched_merged_fn cb, void *ud, char *err, size_t errlen)
 {
     for (size_t k = 0; k < s->n_merging; k++)
         if (strcmp(s->merging[k], job) == 0) return 0;
@@ -1430,15 +1479,19 @@ static int merge_start(sched_t *s, const char *job, sched_merged_fn cb, void *ud
         return -1;
     }
     s->merging = m;
-    sched_op *c = collect_op(s, job, 0, NULL, (void *)cb, ud);
     char *dup = strdup(job);
     if (!dup) {
-        op_free(c);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     s->merging[s->n_merging++] = dup;
-    if (op_send(c, err, errlen) != 0) {
+    if (first) {
+        /* job may be the caller's string: merge_on_page's failure path drops the
+         * merging entry and tells cb, both of which only read it */
+        merge_on_page(s, job, 0, NULL, first, result_page, cb, ud);
+        return 0;
+    }
+    if (op_send(collect_op(s, job, 0, NULL, result_page, (void *)cb, ud), err, errlen) != 0) {
         merging_drop(s, job);
         return -1;
     }
@@ -1452,19 +1505,25 @@ static void op_pending_reply(sched_op *op, redisReply *r, const char *err)
     for (size_t i = 0; i < r->elements; i++) {
         const char *job = sched_reply_str(r->element[i]);
         char msg[300];
-        if (job[0] && merge_start(s, job, (sched_merged_fn)op->cb, op->ud, msg, sizeof msg) != 0)
+        if (job[0] &&
+            merge_start(s, job, NULL, 0, (sched_merged_fn)op->cb, op->ud, msg, sizeof msg) != 0)
             return;
     }
 }
 
-int sched_job_merge(sched_t *s, const char *job_id, sched_merged_fn cb, void *ud, char *err,
-                    size_t errlen)
+int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page, sched_merged_fn cb,
+                    void *ud, char *err, size_t errlen)
 {
     if (!job_id || !job_id[0]) {
         snprintf(err, errlen, "no job to merge");
         return -1;
     }
-    return merge_start(s, job_id, cb, ud, err, errlen);
+    /* the complete reply being handled may carry the job's first page */
+    const redisReply *first = NULL;
+    for (size_t i = s->inl_from; s->inl && i + 1 < s->inl->elements && !first; i += 2)
+        if (strcmp(sched_reply_str(s->inl->element[i]), job_id) == 0)
+            first = s->inl->element[i + 1];
+    return merge_start(s, job_id, first, result_page, cb, ud, err, errlen);
 }
 
 static void pending_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -1503,6 +1562,49 @@ int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, siz
 
 /* ---- status ---- */
 
+/* One job of status.lua's reply (lib.lua status_entry) into j, pointing into
+ * e; j->tasks is allocated (free it). -1: out of memory. */
+static int status_entry_parse(const redisReply *e, sched_job_status *j)
+{
+    memset(j, 0, sizeof *j);
+    j->job_id = j->name = j->state = j->result_json = j->sandbox = "";
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) return 0;
+    j->job_id = sched_reply_str(e->element[0]);
+    j->found = sched_reply_ll(e->element[1]) == 1;
+    if (!j->found || e->elements < 15) return 0;
+    j->name = sched_reply_str(e->element[2]);
+    j->state = sched_reply_str(e->element[3]);
+    if (strcmp(j->state, "merging") == 0) j->state = "running";
+    j->total = (uint32_t)sched_reply_ll(e->element[4]);
+    j->done = (uint32_t)sched_reply_ll(e->element[5]);
+    j->failed = (uint32_t)sched_reply_ll(e->element[6]);
+    j->cancelled = (uint32_t)sched_reply_ll(e->element[7]);
+    j->running = (uint32_t)sched_reply_ll(e->element[8]);
+    j->pending = (uint32_t)sched_reply_ll(e->element[9]);
+    j->created_ms = (uint64_t)sched_reply_ll(e->element[10]);
+    j->finished_ms = (uint64_t)sched_reply_ll(e->element[11]);
+    j->result_json = sched_reply_str(e->element[12]);
+    j->result_len = e->element[12]->type == REDIS_REPLY_STRING ? e->element[12]->len : 0;
+    j->result_size = (uint64_t)sched_reply_ll(e->element[13]);
+    j->sandbox = sched_reply_str(e->element[14]);
+    size_t nt = e->elements - 15;
+    if (!nt) return 0;
+    j->tasks = calloc(nt, sizeof *j->tasks);
+    if (!j->tasks) return -1;
+    for (size_t k = 0; k < nt; k++) {
+        const redisReply *t = e->element[15 + k];
+        if (t->type != REDIS_REPLY_ARRAY || t->elements < 6) continue;
+        sched_task_status *ts = &j->tasks[j->n_tasks++];
+        ts->task_id = sched_reply_str(t->element[0]);
+        ts->state = sched_reply_str(t->element[1]);
+        ts->attempt = (uint32_t)sched_reply_ll(t->element[2]);
+        ts->worker = sched_reply_str(t->element[3]);
+        ts->tokens = (uint32_t)sched_reply_ll(t->element[4]);
+        ts->error = sched_reply_str(t->element[5]);
+    }
+    return 0;
+}
+
 static void op_status_reply(sched_op *op, redisReply *r, const char *err)
 {
     sched_status_fn cb = (sched_status_fn)op->cb;
@@ -1517,48 +1619,8 @@ static void op_status_reply(sched_op *op, redisReply *r, const char *err)
         return;
     }
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        redisReply *e = r->element[i];
-        sched_job_status *j = &jobs[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
-        j->job_id = sched_reply_str(e->element[0]);
-        j->found = sched_reply_ll(e->element[1]) == 1;
-        j->name = j->state = j->result_json = j->sandbox = "";
-        if (!j->found || e->elements < 15) continue;
-        j->name = sched_reply_str(e->element[2]);
-        j->state = sched_reply_str(e->element[3]);
-        if (strcmp(j->state, "merging") == 0) j->state = "running";
-        j->total = (uint32_t)sched_reply_ll(e->element[4]);
-        j->done = (uint32_t)sched_reply_ll(e->element[5]);
-        j->failed = (uint32_t)sched_reply_ll(e->element[6]);
-        j->cancelled = (uint32_t)sched_reply_ll(e->element[7]);
-        j->running = (uint32_t)sched_reply_ll(e->element[8]);
-        j->pending = (uint32_t)sched_reply_ll(e->element[9]);
-        j->created_ms = (uint64_t)sched_reply_ll(e->element[10]);
-        j->finished_ms = (uint64_t)sched_reply_ll(e->element[11]);
-        j->result_json = sched_reply_str(e->element[12]);
-        j->result_len = e->element[12]->type == REDIS_REPLY_STRING ? e->element[12]->len : 0;
-        j->result_size = (uint64_t)sched_reply_ll(e->element[13]);
-        j->sandbox = sched_reply_str(e->element[14]);
-        size_t nt = e->elements - 15;
-        if (!nt) continue;
-        j->tasks = calloc(nt, sizeof *j->tasks);
-        if (!j->tasks) {
-            rc = -1;
-            break;
-        }
-        for (size_t k = 0; k < nt; k++) {
-            redisReply *t = e->element[15 + k];
-            if (t->type != REDIS_REPLY_ARRAY || t->elements < 6) continue;
-            sched_task_status *ts = &j->tasks[j->n_tasks++];
-            ts->task_id = sched_reply_str(t->element[0]);
-            ts->state = sched_reply_str(t->element[1]);
-            ts->attempt = (uint32_t)sched_reply_ll(t->element[2]);
-            ts->worker = sched_reply_str(t->element[3]);
-            ts->tokens = (uint32_t)sched_reply_ll(t->element[4]);
-            ts->error = sched_reply_str(t->element[5]);
-        }
-    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = status_entry_parse(r->element[i], &jobs[i]);
     if (rc == 0)
         cb(op->ud, 0, NULL, jobs, n);
     else

@@ -106,14 +106,18 @@ typedef struct sched_lease {
     const char *checkpoint; /* the task's last agent checkpoint, "" for a fresh start */
 } sched_lease;
 typedef void (*sched_lease_fn)(void *ud, int rc, const char *err, const sched_lease *l, size_t n);
-/* One free slot to fill: the worker's name and incarnation. */
+/* One free slot to fill: the worker's name and incarnation, and the token its
+ * lease gets (0: a fresh random one; a caller that sends the Assign before the
+ * answer draws its own with sched_token_new). */
 typedef struct sched_slot {
     const char *worker;
     uint64_t incarnation;
+    uint64_t token;
 } sched_slot;
 /* Leases up to n ready tasks, the i-th to slots[i] (give each worker as
  * many entries as free slots, interleaved for fairness). Each lease gets a
- * fresh random token (getrandom), which the holder must echo. */
+ * fresh random token (getrandom) unless its slot brings one; the holder must
+ * echo it. */
 int sched_task_lease(sched_t *s, uint64_t lease_ms, const sched_slot *slots, size_t n,
                      sched_lease_fn cb, void *ud, char *err, size_t errlen);
 /* A random non-zero 64-bit fencing token. */
@@ -316,18 +320,6 @@ int sched_job_retry(sched_t *s, const char *job_id, sched_retry_fn cb, void *ud,
 int sched_jobs_deadline(sched_t *s, size_t max, sched_cancel_fn cb, void *ud, char *err,
                         size_t errlen);
 
-/* ---- merge ---- */
-typedef void (*sched_merged_fn)(void *ud, const char *job_id, int rc, const char *err,
-                                const char *state);
-/* Merges every job waiting in P merging (not already being merged by this
- * process): collect, build the result JSON (docs/JOBS.md), store it once.
- * cb runs once per job merged (state = final job state). */
-int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, size_t errlen);
-/* The same for one job, named by a complete call's merge flag: no round trip
- * to read P merging first (a job that ends is merged one reply sooner). */
-int sched_job_merge(sched_t *s, const char *job_id, sched_merged_fn cb, void *ud, char *err,
-                    size_t errlen);
-
 /* ---- status ---- */
 typedef struct sched_task_status {
     const char *task_id, *state, *worker, *error;
@@ -352,6 +344,24 @@ typedef void (*sched_status_fn)(void *ud, int rc, const char *err, const sched_j
 int sched_status(sched_t *s, const char *const *job_ids, size_t n, bool with_tasks,
                  bool with_result, uint64_t result_offset, uint32_t result_limit,
                  sched_status_fn cb, void *ud, char *err, size_t errlen);
+
+/* ---- merge ---- */
+/* st: when the merge stored the result, the job's status as stored (with the
+ * first result_page bytes of the result), so a client waiting on the job is
+ * answered without another read; NULL when not known. */
+typedef void (*sched_merged_fn)(void *ud, const char *job_id, int rc, const char *err,
+                                const char *state, const sched_job_status *st);
+/* Merges every job waiting in P merging (not already being merged by this
+ * process): collect, build the result JSON (docs/JOBS.md), store it once.
+ * cb runs once per job merged (state = final job state). */
+int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, size_t errlen);
+/* The same for one job, named by a complete call's merge flag: no round trip
+ * to read P merging first (a job that ends is merged one reply sooner). Called
+ * from the complete call's callback, a small job (complete.lua INLINE_MERGE) is
+ * merged from the first page that reply carried: no collect round trip either.
+ * result_page: result bytes cb's st carries (0: none). */
+int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page, sched_merged_fn cb,
+                    void *ud, char *err, size_t errlen);
 
 /* ---- logs (`swarm logs`, `swarm top`; lua/logs.lua, read only) ---- */
 typedef struct sched_log_entry {

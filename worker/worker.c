@@ -584,10 +584,12 @@ static void worker_reject_assign(worker *w, const Swarm__Assign *a, const char *
     worker_send(w, &env);
 }
 
+/* The same lease: an Assign for the same attempt under another token is a new
+ * lease (swarmd withdrew one it sent ahead of the lease and sent the real one). */
 static int same_attempt(const Swarm__Assign *x, const Swarm__Assign *a)
 {
-    return x->attempt == a->attempt && strcmp(x->task_id, a->task_id) == 0 &&
-           strcmp(x->job_id, a->job_id) == 0;
+    return x->attempt == a->attempt && x->lease_token == a->lease_token &&
+           strcmp(x->task_id, a->task_id) == 0 && strcmp(x->job_id, a->job_id) == 0;
 }
 
 /* Queue one Assign for the slots; takes ownership of a. */

@@ -33,6 +33,7 @@
 #define CLI_MAX_JOB_BYTES (4 * 1024 * 1024)
 #define CLI_MAX_UPLOAD_BYTES ((size_t)1 << 30) /* a job file with a long fanout.items list */
 #define CLI_SUBMIT_TIMEOUT_MS 300000 /* longest wait for a Submit's (or upload part's) answer */
+#define CLI_FOLLOW_WAIT_MS 1000      /* run: each held Status waits this long (the progress line) */
 /* how a worker's output starts when its input was cut (worker/backend_embedded.c) */
 #define CLI_TRUNCATED_MARK "[input truncated"
 
@@ -113,9 +114,14 @@ static int cmd_down(const cli_env *e, int quiet)
 }
 
 /* Submit a job file; returns 0 and fills job_id/total. */
+/* Submit a job file; *job_id gets its id. wait_ms > 0 asks swarmd to wait on
+ * the job as a held Status would (Submit.wait_ms): *held is then the
+ * correlation id of the second answer to await (cli_client_await), or 0 when
+ * none follows (send the held Status). */
 static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t cap,
-                           uint32_t *total)
+                           uint32_t *total, uint32_t wait_ms, uint64_t *held)
 {
+    if (held) *held = 0;
     struct stat fst;
     if (stat(file, &fst) == 0 && S_ISDIR(fst.st_mode)) {
         fprintf(stderr, "swarm submit: %s is a directory; give the job's .json file\n", file);
@@ -177,6 +183,7 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
     Swarm__Submit sub = SWARM__SUBMIT__INIT;
     sub.job_json = buf;
     sub.base_dir = base;
+    sub.wait_ms = wait_ms;
     env.payload_case = SWARM__ENVELOPE__PAYLOAD_SUBMIT;
     env.submit = &sub;
     Swarm__Envelope *reply = NULL;
@@ -190,10 +197,13 @@ static int cli_submit_file(cli_client *c, const char *file, char *job_id, size_t
         fprintf(stderr, "swarm submit: %s: %s\n", file, err);
         return -1;
     }
+    bool follows =
+        reply && reply->payload_case == SWARM__ENVELOPE__PAYLOAD_STATUS && reply->status->held;
     if (cli_submit_reply_job(reply, job_id, cap, total, err, sizeof(err)) != 0) {
         fprintf(stderr, "swarm submit: %s: %s\n", file, err);
         return -1;
     }
+    if (held && follows) *held = c->corr;
     return 0;
 }
 
@@ -208,7 +218,7 @@ static int cmd_submit(const cli_env *e, const cli_opts *o)
     if (cli_connect(e, &c, "submit") != 0) return 1;
     char id[256];
     uint32_t total = 0;
-    int rc = cli_submit_file(&c, file, id, sizeof(id), &total);
+    int rc = cli_submit_file(&c, file, id, sizeof(id), &total, 0, NULL);
     cli_client_close(&c);
     if (rc != 0) return 1;
     printf("%s\n", id);
@@ -562,7 +572,8 @@ static void cli_transient_wait(const char *cmd, int rc, const char *err, int *no
 }
 
 /* Follow a job until it is terminal; returns its final status reply with the result. */
-static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
+/* held: the correlation id of a Submit's second answer still to come (0: none). */
+static int cli_follow(cli_client *c, const char *job, uint64_t held, Swarm__Envelope **final)
 {
     int tty = isatty(2);
     char last[512] = "";
@@ -585,7 +596,11 @@ static int cli_follow(cli_client *c, const char *job, Swarm__Envelope **final)
         /* held by swarmd until the job ends (at most 1 s, for the progress line);
          * the reply that says it ended carries the result's first page */
         uint64_t asked = swarm_clock_ms();
-        int rc = cli_client_status_wait_result(c, job, 1000, 5000, &reply, &code, err, sizeof(err));
+        int rc = held ? cli_client_await(c, held, CLI_FOLLOW_WAIT_MS + 5000, &reply, &code, err,
+                                         sizeof(err))
+                      : cli_client_status_wait_result(c, job, CLI_FOLLOW_WAIT_MS, 5000, &reply,
+                                                      &code, err, sizeof(err));
+        held = 0;
         if (rc == -2 && code != WIRE_E_INTERNAL) {
             fprintf(stderr, "swarm run: %s\n", err);
             return -1;
@@ -671,13 +686,16 @@ static int cmd_run(const cli_env *e, const cli_opts *o)
     if (cli_connect(e, &c, "run") != 0) goto down;
     char id[256];
     uint32_t total = 0;
-    if (cli_submit_file(&c, file, id, sizeof(id), &total) != 0) {
+    /* swarmd waits on the job with the Submit itself (its second answer),
+     * not after a further request: the end is pushed one exchange sooner */
+    uint64_t held = 0;
+    if (cli_submit_file(&c, file, id, sizeof(id), &total, CLI_FOLLOW_WAIT_MS, &held) != 0) {
         cli_client_close(&c);
         goto down;
     }
     fprintf(stderr, "swarm run: job %s submitted (%u sub-tasks)\n", id, total);
     Swarm__Envelope *final = NULL;
-    if (cli_follow(&c, id, &final) == 0) {
+    if (cli_follow(&c, id, held, &final) == 0) {
         const Swarm__JobStatus *j = final->status->jobs[0];
         char *result = NULL, err[1024] = "";
         size_t result_len = 0;

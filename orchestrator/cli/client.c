@@ -98,6 +98,7 @@ void cli_client_close(cli_client *c)
 
 static const char *cli_exchange_kind(const Swarm__Envelope *req)
 {
+    if (!req) return "held"; /* the second answer of a Submit with wait_ms */
     switch (req->payload_case) {
     case SWARM__ENVELOPE__PAYLOAD_SUBMIT:
         return "submit";
@@ -153,9 +154,9 @@ void cli_client_timing(const cli_client *c, const char *label, double from, doub
 
 /* A decoded reply: 0 it answers this request (*reply set), 1 it answers an
  * older one (skipped), -2 swarmd answered with Error. */
-static int cli_client_take(cli_client *c, Swarm__Envelope *req, Swarm__Envelope *env, uint64_t corr,
-                           double sent, Swarm__Envelope **reply, uint32_t *code, char *err,
-                           size_t errlen)
+static int cli_client_take(cli_client *c, const Swarm__Envelope *req, Swarm__Envelope *env,
+                           uint64_t corr, double sent, Swarm__Envelope **reply, uint32_t *code,
+                           char *err, size_t errlen)
 {
     if (env->correlation_id != corr) { /* answer to an older request */
         wire_free(env);
@@ -172,29 +173,14 @@ static int cli_client_take(cli_client *c, Swarm__Envelope *req, Swarm__Envelope 
     return 0;
 }
 
-/* The request over the direct ZMTP connection (ipc://). */
-static int cli_client_call_direct(cli_client *c, Swarm__Envelope *req, uint64_t corr, double sent,
-                                  uint64_t deadline, int timeout_ms, Swarm__Envelope **reply,
-                                  uint32_t *code, char *err, size_t errlen)
+/* The answer to corr over the direct connection (req: what it answers, for
+ * SWARM_TIMING; NULL for a Submit's second answer). */
+static int cli_client_recv_direct(cli_client *c, const Swarm__Envelope *req, uint64_t corr,
+                                  double sent, uint64_t start, uint64_t deadline, int timeout_ms,
+                                  Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen)
 {
-    uint64_t start = swarm_clock_ms();
-    size_t len = protobuf_c_message_get_packed_size(&req->base);
-    if (len > WIRE_MAX_MSG) {
-        snprintf(err, errlen,
-                 "send to swarmd at %s: message of %zu bytes exceeds the %d byte limit",
-                 c->endpoint, len, WIRE_MAX_MSG);
-        return -1;
-    }
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        snprintf(err, errlen, "out of memory packing a %zu-byte request", len);
-        return -1;
-    }
-    protobuf_c_message_pack(&req->base, buf);
     char zerr[512] = "";
-    int rc = cli_zmtp_send(&c->z, buf, len, deadline, zerr, sizeof zerr);
-    free(buf);
-    while (rc == 0) {
+    for (;;) {
         uint8_t *msg = NULL;
         size_t mlen = 0;
         int r = cli_zmtp_recv(&c->z, deadline, (size_t)WIRE_MAX_MSG + 64, &msg, &mlen, zerr,
@@ -237,6 +223,74 @@ static int cli_client_call_direct(cli_client *c, Swarm__Envelope *req, uint64_t 
     return -1;
 }
 
+/* The request over the direct ZMTP connection (ipc://). */
+static int cli_client_call_direct(cli_client *c, Swarm__Envelope *req, uint64_t corr, double sent,
+                                  uint64_t deadline, int timeout_ms, Swarm__Envelope **reply,
+                                  uint32_t *code, char *err, size_t errlen)
+{
+    uint64_t start = swarm_clock_ms();
+    size_t len = protobuf_c_message_get_packed_size(&req->base);
+    if (len > WIRE_MAX_MSG) {
+        snprintf(err, errlen,
+                 "send to swarmd at %s: message of %zu bytes exceeds the %d byte limit",
+                 c->endpoint, len, WIRE_MAX_MSG);
+        return -1;
+    }
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory packing a %zu-byte request", len);
+        return -1;
+    }
+    protobuf_c_message_pack(&req->base, buf);
+    char zerr[512] = "";
+    int rc = cli_zmtp_send(&c->z, buf, len, deadline, zerr, sizeof zerr);
+    free(buf);
+    if (rc != 0) {
+        snprintf(err, errlen, "no answer from swarmd at %s within %d ms (%s)", c->endpoint,
+                 timeout_ms, zerr);
+        cli_zmtp_reset(&c->z);
+        return -1;
+    }
+    return cli_client_recv_direct(c, req, corr, sent, start, deadline, timeout_ms, reply, code, err,
+                                  errlen);
+}
+
+/* The answer to corr over the libzmq socket (req as cli_client_recv_direct). */
+static int cli_client_recv_zmq(cli_client *c, const Swarm__Envelope *req, uint64_t corr,
+                               double sent, uint64_t deadline, int timeout_ms,
+                               Swarm__Envelope **reply, uint32_t *code, char *err, size_t errlen)
+{
+    for (;;) {
+        uint64_t t = swarm_clock_ms();
+        if (t >= deadline) break;
+        zmq_pollitem_t it[2] = {{c->sock, 0, ZMQ_POLLIN, 0},
+                                {curve_watch_socket(c->watch), 0, ZMQ_POLLIN, 0}};
+        int pr = zmq_poll(it, c->watch ? 2 : 1, (long)(deadline - t));
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) break;
+        if (c->watch && (it[1].revents & ZMQ_POLLIN) && curve_watch_failed(c->watch, err, errlen)) {
+            zmq_close(c->sock);
+            c->sock = NULL;
+            return -1;
+        }
+        if (!(it[0].revents & ZMQ_POLLIN)) continue;
+        Swarm__Envelope *env = NULL;
+        char derr[256] = "";
+        int r = wire_recv(c->sock, false, NULL, NULL, &env, derr, sizeof(derr));
+        if (r == 1) continue;
+        if (r < 0) {
+            snprintf(err, errlen, "bad reply from swarmd: %s", derr);
+            return -1;
+        }
+        int took = cli_client_take(c, req, env, corr, sent, reply, code, err, errlen);
+        if (took != 1) return took;
+    }
+    snprintf(err, errlen, "no answer from swarmd at %s within %d ms", c->endpoint, timeout_ms);
+    zmq_close(c->sock);
+    c->sock = NULL;
+    return -1;
+}
+
 int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__Envelope **reply,
                     uint32_t *code, char *err, size_t errlen)
 {
@@ -269,35 +323,25 @@ int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__
                  errno == EMSGSIZE ? werr : zmq_strerror(errno));
         return -1;
     }
-    for (;;) {
-        uint64_t t = swarm_clock_ms();
-        if (t >= deadline) break;
-        zmq_pollitem_t it[2] = {{c->sock, 0, ZMQ_POLLIN, 0},
-                                {curve_watch_socket(c->watch), 0, ZMQ_POLLIN, 0}};
-        int pr = zmq_poll(it, c->watch ? 2 : 1, (long)(deadline - t));
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr <= 0) break;
-        if (c->watch && (it[1].revents & ZMQ_POLLIN) && curve_watch_failed(c->watch, err, errlen)) {
-            zmq_close(c->sock);
-            c->sock = NULL;
-            return -1;
-        }
-        if (!(it[0].revents & ZMQ_POLLIN)) continue;
-        Swarm__Envelope *env = NULL;
-        char derr[256] = "";
-        int r = wire_recv(c->sock, false, NULL, NULL, &env, derr, sizeof(derr));
-        if (r == 1) continue;
-        if (r < 0) {
-            snprintf(err, errlen, "bad reply from swarmd: %s", derr);
-            return -1;
-        }
-        int took = cli_client_take(c, req, env, corr, sent, reply, code, err, errlen);
-        if (took != 1) return took;
+    return cli_client_recv_zmq(c, req, corr, sent, deadline, timeout_ms, reply, code, err, errlen);
+}
+
+int cli_client_await(cli_client *c, uint64_t corr, int timeout_ms, Swarm__Envelope **reply,
+                     uint32_t *code, char *err, size_t errlen)
+{
+    *reply = NULL;
+    if (code) *code = 0;
+    uint64_t start = swarm_clock_ms();
+    uint64_t deadline = start + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    double sent = c->timing ? swarm_clock_sec() : 0;
+    if (c->direct)
+        return cli_client_recv_direct(c, NULL, corr, sent, start, deadline, timeout_ms, reply, code,
+                                      err, errlen);
+    if (!c->sock) {
+        snprintf(err, errlen, "no answer from swarmd at %s: not connected", c->endpoint);
+        return -1;
     }
-    snprintf(err, errlen, "no answer from swarmd at %s within %d ms", c->endpoint, timeout_ms);
-    zmq_close(c->sock);
-    c->sock = NULL;
-    return -1;
+    return cli_client_recv_zmq(c, NULL, corr, sent, deadline, timeout_ms, reply, code, err, errlen);
 }
 
 static int cli_client_status_at(cli_client *c, const char *job_id, bool with_result,

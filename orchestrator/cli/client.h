@@ -55,6 +55,11 @@ void cli_client_close(cli_client *c);
 int cli_client_call(cli_client *c, Swarm__Envelope *req, int timeout_ms, Swarm__Envelope **reply,
                     uint32_t *code, char *err, size_t errlen);
 
+/* The second answer to request corr: a Submit with wait_ms whose first answer
+ * said held (Status.held). Waits up to timeout_ms; returns as cli_client_call. */
+int cli_client_await(cli_client *c, uint64_t corr, int timeout_ms, Swarm__Envelope **reply,
+                     uint32_t *code, char *err, size_t errlen);
+
 /* Status request helper: job_id NULL = all jobs. */
 int cli_client_status(cli_client *c, const char *job_id, bool with_result, bool with_tasks,
                       int timeout_ms, Swarm__Envelope **reply, uint32_t *code, char *err,

@@ -4,7 +4,10 @@
 -- worker (the sender), ok (1/0), output, error, tokens, elapsed ms.
 -- Returns one flat array, per result outcome, merge: outcome ok | retry | failed | stale |
 -- duplicate | unknown | forged; merge = 1 when this result made the job ready to merge
--- (flat: Redis converts a reply per element, a table per result costs more).
+-- (flat: Redis converts a reply per element, a table per result costs more). Then, per
+-- job of at most INLINE_MERGE tasks that this call turned to merging, its id and the
+-- first collect page (lib.lua collect_page): swarmd merges it from this reply, one
+-- collect.lua round trip sooner.
 -- Per-job counter moves and the finish check are gathered and applied once per
 -- job at the end of the batch (most of a batch's results share a job).
 local moved = {}   -- job -> {from_state -> n}
@@ -12,6 +15,7 @@ local done_n = {}  -- job -> results moved to done
 local order = {}   -- jobs in first-seen order
 local first_of = {} -- job -> index in out of its first result's merge flag
 local unleased = {} -- members leaving P leased, removed by one ZREM at the end
+local inline = {}   -- small jobs this call turned to merging: their first page goes back
 
 local vals = {}   -- job -> task -> its row as read at the start of the batch
 local fast = {}   -- job -> true when no task of the job comes twice in the batch
@@ -136,6 +140,7 @@ for j, ts in pairs(byjob) do
   local m = vals[j]
   for x, t in ipairs(ts) do m[t] = vs[x] end
 end
+local INLINE_MERGE = 256 -- tasks: the page stays small, the call short
 local out = {}
 for b = 3, #ARGV - 9, 10 do
   local n = #out
@@ -145,8 +150,18 @@ if #unleased > 0 then redis.call('ZREM', P .. 'leased', unpack(unleased)) end
 for _, j in ipairs(order) do
   for from, n in pairs(moved[j]) do redis.call('HINCRBY', jkey(j), 'n_' .. from, -n) end
   redis.call('HINCRBY', jkey(j), 'n_done', done_n[j])
-  if maybe_finish(j) then out[first_of[j]] = 1 end
+  if maybe_finish(j) then
+    out[first_of[j]] = 1
+    if tonumber(redis.call('HGET', jkey(j), 'total') or 0) <= INLINE_MERGE then
+      inline[#inline + 1] = j
+    end
+  end
 end
 rows_flush()
 events_flush()
+-- after rows_flush: the page reads the rows back from the column hashes
+for _, j in ipairs(inline) do
+  out[#out + 1] = j
+  out[#out + 1] = collect_page(j, 0, INLINE_MERGE)
+end
 return out

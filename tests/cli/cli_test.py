@@ -11,7 +11,7 @@ value", --workers abc started 4 workers, cancel of a failed job said
 
 usage: cli_test.py BINDIR SCENARIO
 scenarios: help-version, numbers, down-endpoint, validation, lifecycle, results, retry,
-           cancel-tasks, json, pushed-result, zmtp-peer
+           cancel-tasks, json, pushed-result, zmtp-peer, ahead
 """
 import json
 import os
@@ -568,8 +568,9 @@ PAGE = 1 << 20  # SWARMD_RESULT_PAGE: the most result bytes one Status reply car
 
 def sc_pushed_result(c):
     """Issue 10: `swarm run` is pushed its result. After the Submit, a small
-    job's merged result arrives in exactly one reply (the held Status that
-    says the job ended carries it); a result larger than a page still comes
+    job's merged result arrives in exactly one reply, asked for by no further
+    request: the Submit waits on its job (Submit.wait_ms) and its second
+    answer says the job ended and carries the result; a result larger than a page still comes
     in pages, no reply over a page; `swarm wait` is pushed the end, never
     polls. Over both transports: the CLI's own ZMTP for ipc:// and libzmq
     (SWARM_CLIENT_LIBZMQ=1)."""
@@ -587,7 +588,7 @@ def sc_pushed_result(c):
               "%s: single-task run result %r" % (transport, res))
         t = timing(p.stderr)
         kinds = [k for k, _, _ in t["exchanges"]]
-        check(kinds == ["submit", "wait"] and t["after_submit"] == "1",
+        check(kinds == ["submit", "held"] and t["after_submit"] == "1",
               "%s: a small job's result should come in the one reply after the Submit "
               "(the pushed end), exchanges %r" % (transport, t["exchanges"]))
         size = len(json.dumps(res, separators=(",", ":")))
@@ -610,7 +611,8 @@ def sc_pushed_result(c):
         check(size > 2 * PAGE, "the big result is only %d bytes; make the job bigger" % size)
         after = [k for k, _, _ in t["exchanges"][1:]]
         pages = after.count("result")
-        check(after[-1 - pages] == "wait" and after[-pages:] == ["result"] * pages and
+        check(after[0] == "held" and after[-1 - pages] in ("held", "wait") and
+              after[-pages:] == ["result"] * pages and
               pages >= size // PAGE,
               "%s: a %d-byte result should follow the pushed end in >= %d result pages: %r" %
               (transport, size, size // PAGE, after))
@@ -626,6 +628,76 @@ def sc_pushed_result(c):
     check(set(kinds) == {"wait"} and len(kinds) <= 2 + int(took),
           "swarm wait should be pushed the end, not poll: %d exchanges %r in %.1f s" %
           (len(kinds), sorted(set(kinds)), took))
+
+
+def swarmd_counters(c):
+    """The counters swarmd logs when it stops (`swarm down`): name -> value."""
+    c.down()
+    out = {}
+    with open(os.path.join(c.state, "logs", "swarmd.log"), errors="replace") as f:
+        for line in f:
+            m = re.search(r"swarmd: counter (\S+) = (\d+)$", line.strip())
+            if m:
+                out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def sc_ahead(c):
+    """Issue 10 (latency): swarmd sends a plain job's Assigns ahead of its
+    lease's answer when that answer is known (nothing else is due, every task
+    fits the free slots): single-task runs on an idle swarm go ahead and none
+    is withdrawn. When the guess is wrong - another job was made due behind
+    swarmd's back (stored straight into Redis by submit.lua), so the lease
+    gives the slot to that job's task first - the Assign sent ahead is
+    withdrawn (Cancel; assigns.withdrawn), its Result counts as stale, never as
+    forged, and both jobs end done with every sub-task merged exactly once."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+    import resp
+    fast = {"SWARM_SIM_TOKEN_US": "0"}
+    c.ok("up", "--workers", "1", "--slots", "1", "--engine", "sim", env=fast, timeout=300)
+    c.started = True
+    one = c.job("one", job_spec("one", "Say {item}", ["solo"], budget={"max_tokens": 4}))
+    for _ in range(3):
+        res = json.loads(c.ok("run", "--job", one, "--json").stdout)
+        check(res.get("state") == "done" and [r["item"] for r in res["results"]] == ["solo"],
+              "single-task run: %r" % res)
+    counters = swarmd_counters(c)
+    check(counters.get("assigns.ahead", 0) >= 1 and not counters.get("assigns.withdrawn"),
+          "runs on an idle swarm should go ahead, none withdrawn: %r" % counters)
+
+    c.ok("up", "--workers", "1", "--slots", "1", "--engine", "sim", env=fast, timeout=300)
+    c.started = True
+    c.ok("run", "--job", one, "--json")  # the swarm is idle, its last lease came back short
+    r = resp.Redis(os.path.join(c.state, "redis.sock"))
+    raws = []
+    withdrawn = 0
+    for attempt in range(10):
+        raw = "j-raw-%d" % attempt
+        raws.append(raw)
+        r.must("FCALL", "swarm_submit", "0", "swarm:", str(int(time.time() * 1000)), raw, "9",
+               "name", "raw", "goal", "g", "merge", "concat", "max_tokens", "4",
+               "max_attempts", "3", "max_subtasks", "1", "wall_time_s", "0",
+               "temperature", "0", "seed", "1", "t0000", "Say {item}", "rawitem", "rawitem")
+        res = json.loads(c.ok("run", "--job", one, "--json").stdout)
+        check(res.get("state") == "done" and [x["item"] for x in res["results"]] == ["solo"],
+              "run beside a job made due behind swarmd's back: %r" % res)
+        with open(os.path.join(c.state, "logs", "swarmd.log"), errors="replace") as f:
+            withdrawn = f.read().count("withdrawn: the lease went otherwise")
+        if withdrawn:
+            break
+    for raw in raws:
+        p = c.ok("wait", raw, timeout=60)
+        st = c.status_json(raw)
+        job = st["jobs"][0] if "jobs" in st else st
+        res = job.get("result") or {}
+        check(job.get("state") == "done" and
+              [x["item"] for x in res.get("results", [])] == ["rawitem"],
+              "the job made due behind swarmd's back: %r" % job)
+    counters = swarmd_counters(c)
+    check(withdrawn >= 1 and counters.get("assigns.withdrawn", 0) == withdrawn,
+          "a wrong guess should be withdrawn: %d in the log, counters %r" % (withdrawn, counters))
+    check(not counters.get("results.rejected"),
+          "a withdrawn Assign's Result counted as forged: %r" % counters)
 
 
 def sc_zmtp_peer(c):
@@ -676,7 +748,7 @@ SCENARIOS = {"help-version": sc_help_version, "numbers": sc_numbers,
              "down-endpoint": sc_down_endpoint, "validation": sc_validation,
              "lifecycle": sc_lifecycle, "results": sc_results, "retry": sc_retry,
              "cancel-tasks": sc_cancel_tasks, "json": sc_json,
-             "pushed-result": sc_pushed_result, "zmtp-peer": sc_zmtp_peer}
+             "pushed-result": sc_pushed_result, "zmtp-peer": sc_zmtp_peer, "ahead": sc_ahead}
 
 
 def main():

@@ -27,6 +27,12 @@ typedef struct sched_fixture {
     char err[512];
     int merged; /* jobs merged (sched_fixture_merged_cb) */
     char merged_state[32], merged_job[64];
+    /* the stored status the last merge reported (merged_st: it reported one) */
+    bool merged_st;
+    char merged_st_state[32];
+    uint32_t merged_st_done, merged_st_total;
+    uint64_t merged_st_size;  /* result bytes */
+    char merged_st_page[256]; /* the start of the result page it carried */
 } sched_fixture;
 
 /* Runs the loop until *counter reaches target or timeout_ms pass. */
@@ -133,13 +139,23 @@ __attribute__((unused)) static void sched_fixture_count_cb(void *ud, int rc, con
 }
 
 __attribute__((unused)) static void sched_fixture_merged_cb(void *ud, const char *job, int rc,
-                                                            const char *err, const char *state)
+                                                            const char *err, const char *state,
+                                                            const sched_job_status *st)
 {
     sched_fixture *f = ud;
     if (rc == 0) {
         f->merged++;
         snprintf(f->merged_state, sizeof f->merged_state, "%s", state);
         snprintf(f->merged_job, sizeof f->merged_job, "%s", job);
+        f->merged_st = st != NULL;
+        if (st) {
+            snprintf(f->merged_st_state, sizeof f->merged_st_state, "%s", st->state);
+            f->merged_st_done = st->done;
+            f->merged_st_total = st->total;
+            f->merged_st_size = st->result_size;
+            snprintf(f->merged_st_page, sizeof f->merged_st_page, "%.*s",
+                     (int)(st->result_len < 255 ? st->result_len : 255), st->result_json);
+        }
     } else {
         fprintf(stderr, "merge %s failed: %s\n", job, err);
     }

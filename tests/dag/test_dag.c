@@ -97,7 +97,7 @@ static void lease(tctx *t, size_t n)
 {
     sched_slot w[8];
     for (size_t i = 0; i < 8; i++)
-        w[i] = (sched_slot){i % 2 ? "w2" : "w1", 1};
+        w[i] = (sched_slot){.worker = i % 2 ? "w2" : "w1", .incarnation = 1};
     SCHED_SYNC(&t->f, sched_task_lease(t->f.s, 30000, w, n, lease_cb, t, e_, sizeof e_));
     CHECK(t->f.rc == 0);
 }

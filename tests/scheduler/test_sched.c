@@ -130,7 +130,7 @@ static void lease(tctx *t, size_t n, uint64_t lease_ms)
 {
     sched_slot w[8];
     for (int i = 0; i < 8; i++)
-        w[i] = (sched_slot){i % 2 ? "w2" : "w1", 7};
+        w[i] = (sched_slot){.worker = i % 2 ? "w2" : "w1", .incarnation = 7};
     SCHED_SYNC(&t->f, sched_task_lease(t->f.s, lease_ms, w, n, lease_cb, t, e_, sizeof e_));
     if (t->f.rc != 0) fprintf(stderr, "lease: %s\n", t->f.err);
     CHECK(t->f.rc == 0);
@@ -594,7 +594,7 @@ static void test_lease_batch(tctx *t)
     submit(t, "j-two", 2, "concat", 3);
     sched_slot w[12];
     for (int i = 0; i < 12; i++)
-        w[i] = (sched_slot){i % 2 ? "w2" : "w1", 7};
+        w[i] = (sched_slot){.worker = i % 2 ? "w2" : "w1", .incarnation = 7};
     SCHED_SYNC(&t->f, sched_task_lease(t->f.s, 30000, w, 12, lease_cb, t, e_, sizeof e_));
     CHECK(t->f.rc == 0);
     /* 12 slots, 10 ready tasks: all of them in this one call, each once */
@@ -780,7 +780,7 @@ static void test_redis_down(tctx *t, redis_fixture *fx)
         uv_run(t->f.loop, UV_RUN_NOWAIT), fixture_sleep_ms(5);
     CHECK(!sched_is_up(t->f.s));
     char e[256];
-    sched_slot w[1] = {{"w1", 1}};
+    sched_slot w[1] = {{.worker = "w1", .incarnation = 1}};
     CHECK(sched_task_lease(t->f.s, 1000, w, 1, lease_cb, t, e, sizeof e) == -1);
     CHECK(strstr(e, "not connected") != NULL);
     CHECK(redis_fixture_start(fx) == 0);
@@ -790,6 +790,91 @@ static void test_redis_down(tctx *t, redis_fixture *fx)
     submit(t, "j-d", 1, "concat", 1);
     lease(t, 1, 1000);
     CHECK(t->n_leases == 1);
+}
+
+/* FCALLs Redis has run so far (INFO commandstats), -1 if unreadable. */
+static long long fcalls(tctx *t)
+{
+    redisContext *c = redisConnectUnix(t->redis_sock);
+    long long n = -1;
+    redisReply *r = c && !c->err ? redisCommand(c, "INFO commandstats") : NULL;
+    const char *at = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+    at = at ? strstr(at, "cmdstat_fcall:calls=") : NULL;
+    if (at) n = strtoll(at + strlen("cmdstat_fcall:calls="), NULL, 10);
+    freeReplyObject(r);
+    if (c) redisFree(c);
+    return n;
+}
+
+/* The complete call's callback merges what it ended, as swarmd does. */
+static void merge_from_complete_cb(void *ud, int rc, const char *err, const int *outcome,
+                                   const bool *merge, size_t n)
+{
+    tctx *t = ud;
+    outcomes_cb(ud, rc, err, outcome, merge, n);
+    char e[256];
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (merge[i])
+            CHECK(sched_job_merge(t->f.s, "j-inl", 4096, sched_fixture_merged_cb, t, e, sizeof e) ==
+                      0,
+                  "%s", e);
+}
+
+/* A small job's merge rides on the complete call that ended it: its first (and
+ * only) collect page comes back with the outcomes, so the merge is complete.lua
+ * then finish.lua, two calls, and finish.lua answers with the stored status
+ * and the result's first page (what swarmd answers a waiting client with). A
+ * batch of progress reports gets one outcome per report. */
+static void test_inline_merge(tctx *t)
+{
+    merge_all(t);
+    submit(t, "j-inl", 1, "concat", 3);
+    lease(t, 1, 30000);
+    const char *w = NULL;
+    uint64_t tok = held(t, "j-inl", "t0000", &w);
+    CHECK(tok != 0);
+    int merged0 = t->f.merged;
+    t->f.merged_st = false;
+    long long before = fcalls(t);
+    sched_result r = {.ref = {"j-inl", "t0000", 1, tok},
+                      .worker = w,
+                      .ok = true,
+                      .output = "inline answer",
+                      .error = "",
+                      .tokens = 2};
+    SCHED_SYNC(&t->f,
+               sched_tasks_complete(t->f.s, &r, 1, merge_from_complete_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->batch_outcome[0] == SCHED_OK);
+    sched_fixture_spin(&t->f, &t->f.merged, merged0 + 1, 5000);
+    CHECK_EQ(t->f.merged, merged0 + 1);
+    CHECK_EQ(fcalls(t), before + 2); /* complete, finish: no collect call */
+    CHECK(t->f.merged_st);
+    CHECK_STR(t->f.merged_st_state, "done");
+    CHECK(t->f.merged_st_done == 1 && t->f.merged_st_total == 1);
+    CHECK(t->f.merged_st_size > 0);
+    CHECK(!strncmp(t->f.merged_st_page, "{\"job_id\":\"j-inl\"", 17), "%s", t->f.merged_st_page);
+    status(t, "j-inl");
+    CHECK(t->status.result_size == t->f.merged_st_size);
+    CHECK(!strncmp(t->result, t->f.merged_st_page, strlen(t->f.merged_st_page)));
+    CHECK(strstr(t->result, "\"merged\":\"## item0\\ninline answer\"") != NULL, "%s", t->result);
+
+    /* progress: two reports in one call, the second with a wrong token */
+    submit(t, "j-prog", 2, "concat", 3);
+    lease(t, 2, 30000);
+    sched_progress p[2];
+    char tids[2][16];
+    for (int i = 0; i < 2; i++) {
+        snprintf(tids[i], sizeof tids[i], "t%04d", i);
+        const char *wk = NULL;
+        uint64_t tk = held(t, "j-prog", tids[i], &wk);
+        p[i] = (sched_progress){
+            .ref = {"j-prog", tids[i], 1, i ? tk + 1 : tk}, .worker = wk, .tail = "", .tokens = 1};
+    }
+    t->batch_outcome[0] = t->batch_outcome[1] = -1;
+    SCHED_SYNC(&t->f, sched_tasks_progress(t->f.s, p, 2, 30000, outcomes_cb, t, e_, sizeof e_));
+    CHECK(t->f.rc == 0);
+    CHECK_EQ(t->batch_outcome[0], SCHED_OK);
+    CHECK_EQ(t->batch_outcome[1], SCHED_FORGED);
 }
 
 int main(void)
@@ -809,6 +894,7 @@ int main(void)
     test_lease_batch(&t);
     test_remove_and_retention(&t);
     test_rows_batch(&t);
+    test_inline_merge(&t);
     test_redis_down(&t, &fx);
     sched_fixture_stop(&t.f, &fx);
     if (!check_fail_count) printf("test_sched: all checks passed\n");
