@@ -57,10 +57,18 @@ void swarmd_log(swarmd *d, const char *fmt, ...)
 
 static void swarmd_drain_cb(uv_timer_t *t);
 
-void swarmd_drain_soon(swarmd *d)
+/* Drain sock (NULL: both) on the next turn: only a socket that was used or
+ * signalled, since each ZMQ_EVENTS check costs libzmq a poll() and a getpid(). */
+static void swarmd_drain_mark(swarmd *d, void *sock)
 {
     if (d->stopping) return;
+    d->drain_mask |= !sock ? 3 : sock == d->worker ? 1 : 2;
     if (!uv_is_active((uv_handle_t *)&d->drain)) uv_timer_start(&d->drain, swarmd_drain_cb, 0, 0);
+}
+
+void swarmd_drain_soon(swarmd *d)
+{
+    swarmd_drain_mark(d, NULL);
 }
 
 int swarmd_send(swarmd *d, void *sock, const uint8_t *id, size_t id_len, const Swarm__Envelope *e)
@@ -71,7 +79,7 @@ int swarmd_send(swarmd *d, void *sock, const uint8_t *id, size_t id_len, const S
         swarmd_log(d, "send to %s peer failed: %s", sock == d->client ? "client" : "worker", err);
     else if (d->http && sock == d->worker)
         swarmd_http_on_send(d->http, id, id_len, e); /* dispatch timing, live output */
-    swarmd_drain_soon(d);
+    swarmd_drain_mark(d, sock);
     return rc;
 }
 
@@ -81,7 +89,7 @@ void swarmd_send_error(swarmd *d, void *sock, const uint8_t *id, size_t id_len, 
     if (wire_send_error(sock, id, id_len, "swarmd", corr, code, msg) != 0)
         swarmd_log(d, "could not send Error(%u) to a %s peer: %s", code,
                    sock == d->client ? "client" : "worker", zmq_strerror(errno));
-    swarmd_drain_soon(d);
+    swarmd_drain_mark(d, sock);
 }
 
 /* Handle every waiting message on one socket (up to a batch; then yield). */
@@ -117,7 +125,7 @@ static void swarmd_drain_socket(swarmd *d, void *sock, bool is_client)
         if (!is_client && d->http) swarmd_http_on_recv(d->http, id, id_len, env);
         wire_free(env);
     }
-    swarmd_drain_soon(d); /* more may be waiting: come back after other events */
+    swarmd_drain_mark(d, sock); /* more may be waiting: come back after other events */
 }
 
 /* A just-started swarmd binds its endpoints before its Redis connection is
@@ -135,23 +143,41 @@ static bool swarmd_clients_open(swarmd *d)
     return d->clients_open;
 }
 
-static void swarmd_drain_all(swarmd *d)
+/* mask: 1 the worker socket, 2 the client socket */
+static void swarmd_drain_some(swarmd *d, unsigned mask)
 {
     if (d->stopping) return;
-    swarmd_drain_socket(d, d->worker, false);
-    /* the results this pass gathered go to Redis together */
-    swarmd_results_flush(d);
-    if (swarmd_clients_open(d)) swarmd_drain_socket(d, d->client, true);
+    if (mask & 1) {
+        swarmd_drain_socket(d, d->worker, false);
+        /* the results this pass gathered go to Redis together */
+        swarmd_results_flush(d);
+    }
+    if (mask & 2) {
+        if (swarmd_clients_open(d))
+            swarmd_drain_socket(d, d->client, true);
+        else
+            d->drain_mask |= 2; /* held: read on a later pass (the tick's) */
+    }
+}
+
+static void swarmd_drain_all(swarmd *d)
+{
+    swarmd_drain_some(d, 3);
 }
 
 static void swarmd_drain_cb(uv_timer_t *t)
 {
-    swarmd_drain_all(t->data);
+    swarmd *d = t->data;
+    unsigned mask = d->drain_mask;
+    d->drain_mask = 0;
+    swarmd_drain_some(d, mask);
 }
 
 static void swarmd_poll_cb(uv_poll_t *p, int status, int events)
 {
-    swarmd_drain_all(p->data);
+    swarmd *d = p->data;
+    (void)status, (void)events;
+    swarmd_drain_some(d, p == &d->worker_poll ? 1 : 2);
 }
 
 static void swarmd_expired_cb(void *ud, int rc, const char *err, long long n)

@@ -139,6 +139,7 @@ typedef struct swarmd {
     void *zctx, *client, *worker;
     uv_poll_t client_poll, worker_poll;
     uv_timer_t tick, drain;
+    unsigned drain_mask; /* sockets the next drain pass reads (swarmd.c) */
     uv_signal_t sigterm, sigint;
     sched_t *sched;
     FILE *log;

@@ -962,6 +962,7 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
 {
     batch_ctx *b = ud;
     swarmd *d = b->d;
+    size_t due = rc == 0 && d->sched ? sched_complete_due(d->sched) : 0;
     if (d->complete_inflight) d->complete_inflight--;
     swarmd_redis_outcome(d, rc != 0 ? err : NULL);
     static const int counter[] = {SWARMD_C_RESULTS_ACCEPTED,  SWARMD_C_RESULTS_STALE,
@@ -1001,7 +1002,10 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
     free(b);
     if (merge_failed) swarmd_merge_pending(d);
     if (!d->stopping) swarmd_results_flush(d); /* what waited for this reply */
-    swarmd_dispatch(d);
+    /* the freed slots want work only if some may be due: tasks this call made
+     * due, or others (the last lease did not come back short). Not otherwise:
+     * a lease right behind finish.lua would delay its answer */
+    if (rc != 0 || due || !d->lease_drained) swarmd_dispatch(d);
 }
 
 void swarmd_pending_free(swarmd *d)

@@ -50,7 +50,13 @@ struct sched {
      * inl_from on are (job, first collect page) pairs for sched_job_merge. */
     const redisReply *inl;
     size_t inl_from;
+    size_t due; /* ... and how many tasks it made due (sched_complete_due) */
 };
+
+size_t sched_complete_due(const sched_t *s)
+{
+    return s->due;
+}
 
 typedef struct sched_op sched_op;
 typedef void (*sched_op_fn)(sched_op *op, redisReply *r, const char *err);
@@ -268,7 +274,10 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
 typedef struct sched_uv_io {
     redisAsyncContext *ac; /* NULL once hiredis cleaned up */
     uv_poll_t poll;
-    int events;
+    uv_prepare_t flush; /* writes what the turn's calls queued (sched_uv_flush) */
+    int events, polled; /* wanted; what the poll handle was started with */
+    int open;           /* handles not closed yet: io is freed when both are */
+    bool flushing;
 } sched_uv_io;
 
 static void sched_uv_poll_cb(uv_poll_t *h, int status, int events)
@@ -279,8 +288,12 @@ static void sched_uv_poll_cb(uv_poll_t *h, int status, int events)
     if (io->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(io->ac);
 }
 
+/* libuv re-registers the fd on every uv_poll_start (epoll_ctl DEL + ADD): only
+ * when the events change */
 static void sched_uv_update(sched_uv_io *io)
 {
+    if (io->events == io->polled) return;
+    io->polled = io->events;
     if (io->events)
         uv_poll_start(&io->poll, io->events, sched_uv_poll_cb);
     else
@@ -301,9 +314,29 @@ static void sched_uv_del_read(void *p)
     sched_uv_update(io);
 }
 
+/* Once per loop turn, before libuv polls: one write() of every call queued in
+ * the turn, with no wait for writability (a socket almost always has room).
+ * hiredis asks for a write again only when some output is left (socket
+ * full): only then is the poll handle told to wait for UV_WRITABLE. */
+static void sched_uv_flush(uv_prepare_t *h)
+{
+    sched_uv_io *io = h->data;
+    uv_prepare_stop(h);
+    if (!io->ac) return;
+    io->flushing = true;
+    redisAsyncHandleWrite(io->ac); /* may disconnect: io->ac is then NULL */
+    io->flushing = false;
+}
+
 static void sched_uv_add_write(void *p)
 {
     sched_uv_io *io = p;
+    /* connected: flush at the end of the turn; connecting (writable means the
+     * connect finished) or output left over from a flush: wait for the poll */
+    if (!io->flushing && io->ac && (io->ac->c.flags & REDIS_CONNECTED)) {
+        uv_prepare_start(&io->flush, sched_uv_flush);
+        return;
+    }
     io->events |= UV_WRITABLE;
     sched_uv_update(io);
 }
@@ -311,13 +344,15 @@ static void sched_uv_add_write(void *p)
 static void sched_uv_del_write(void *p)
 {
     sched_uv_io *io = p;
+    uv_prepare_stop(&io->flush);
     io->events &= ~UV_WRITABLE;
     sched_uv_update(io);
 }
 
 static void sched_uv_closed(uv_handle_t *h)
 {
-    free(h->data);
+    sched_uv_io *io = h->data;
+    if (--io->open == 0) free(io);
 }
 
 static void sched_uv_cleanup(void *p)
@@ -325,6 +360,7 @@ static void sched_uv_cleanup(void *p)
     sched_uv_io *io = p;
     io->ac = NULL; /* hiredis frees the context after this returns */
     uv_close((uv_handle_t *)&io->poll, sched_uv_closed);
+    uv_close((uv_handle_t *)&io->flush, sched_uv_closed);
 }
 
 static int sched_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
@@ -336,8 +372,11 @@ static int sched_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
         free(io);
         return -1;
     }
+    uv_prepare_init(loop, &io->flush);
+    io->open = 2;
     io->ac = ac;
     io->poll.data = io;
+    io->flush.data = io;
     ac->ev.addRead = sched_uv_add_read;
     ac->ev.delRead = sched_uv_del_read;
     ac->ev.addWrite = sched_uv_add_write;
@@ -1055,8 +1094,9 @@ static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
         cb(op->ud, -1, err ? err : "complete: unexpected reply", NULL, NULL, 0);
         return;
     }
-    /* flat: outcome, merge flag per result sent; then (job, first collect
-     * page) pairs of the small jobs this call turned to merging */
+    /* flat: outcome, merge flag per result sent; then how many tasks it made
+     * due; then (job, first collect page) pairs of the small jobs this call
+     * turned to merging */
     size_t n = op->at;
     if (2 * n > r->elements) n = r->elements / 2;
     int *outcomes = calloc(n ? n : 1, sizeof *outcomes);
@@ -1073,9 +1113,11 @@ static void op_complete_reply(sched_op *op, redisReply *r, const char *err)
     }
     sched_t *s = op->s;
     s->inl = r; /* sched_job_merge, called from cb, merges from these pages */
-    s->inl_from = 2 * n;
+    s->inl_from = 2 * n + 1;
+    s->due = 2 * n < r->elements ? (size_t)sched_reply_ll(r->element[2 * n]) : 0;
     cb(op->ud, 0, NULL, outcomes, merge, n);
     s->inl = NULL;
+    s->due = 0;
     free(outcomes);
     free(merge);
 }

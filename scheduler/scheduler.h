@@ -183,6 +183,10 @@ int sched_task_complete(sched_t *s, const sched_result *r, sched_outcome_fn cb, 
  * merge[i] for r[i], in order. */
 typedef void (*sched_outcomes_fn)(void *ud, int rc, const char *err, const int *outcome,
                                   const bool *merge, size_t n);
+/* In the callback of sched_tasks_complete: how many tasks that call made due
+ * now (dependants released, planned tasks added); 0 anywhere else. A caller
+ * whose queue was drained needs to lease again only when it is not 0. */
+size_t sched_complete_due(const sched_t *s);
 int sched_tasks_complete(sched_t *s, const sched_result *r, size_t n, sched_outcomes_fn cb,
                          void *ud, char *err, size_t errlen);
 

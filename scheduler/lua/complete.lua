@@ -4,10 +4,12 @@
 -- worker (the sender), ok (1/0), output, error, tokens, elapsed ms.
 -- Returns one flat array, per result outcome, merge: outcome ok | retry | failed | stale |
 -- duplicate | unknown | forged; merge = 1 when this result made the job ready to merge
--- (flat: Redis converts a reply per element, a table per result costs more). Then, per
--- job of at most INLINE_MERGE tasks that this call turned to merging, its id and the
--- first collect page (lib.lua collect_page): swarmd merges it from this reply, one
--- collect.lua round trip sooner.
+-- (flat: Redis converts a reply per element, a table per result costs more). Then how
+-- many tasks this call made due now (dependants released, planned tasks added: swarmd
+-- leases only when some are, or when others may be due). Then, per job of at most
+-- INLINE_MERGE tasks that this call turned to merging, its id and the first collect page
+-- (lib.lua collect_page): swarmd merges it from this reply, one collect.lua round trip
+-- sooner.
 -- Per-job counter moves and the finish check are gathered and applied once per
 -- job at the end of the batch (most of a batch's results share a job).
 local moved = {}   -- job -> {from_state -> n}
@@ -26,7 +28,11 @@ local fast = {}   -- job -> true when no task of the job comes twice in the batc
 -- "<state>|<attempt>|<token>|" prefix and "||<worker>" suffix in place, without
 -- parsing it or building strings (a parse costs Redis a table and seven strings).
 local function fast_state(v, b)
-  if not v or ARGV[b + 5] ~= '1' or ARGV[b + 1] == 't0000' then return nil end
+  if not v or ARGV[b + 5] ~= '1' then return nil end
+  -- a planning job's t0000 is expanded by plan_expand (the full path)
+  if ARGV[b + 1] == 't0000' and redis.call('HEXISTS', jkey(ARGV[b]), 'plan_schema') == 1 then
+    return nil
+  end
   local at
   if string.find(v, 'leased|', 1, true) == 1 then
     at = 7
@@ -159,6 +165,7 @@ for _, j in ipairs(order) do
 end
 rows_flush()
 events_flush()
+out[#out + 1] = DUE
 -- after rows_flush: the page reads the rows back from the column hashes
 for _, j in ipairs(inline) do
   out[#out + 1] = j

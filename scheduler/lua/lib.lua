@@ -57,6 +57,7 @@ local OUTS   -- job -> {task, output, ...} outputs to write (BATCH)
 local OUTC   -- job -> task -> output set in this call (read back by dag_ready)
 local RAW    -- job -> {task, packed row, ...} written by fast paths (BATCH)
 local BATCH
+local DUE    -- tasks this call made due now (ready_add at or before NOW)
 
 local function row_parse(v)
   if not v then return {s = 'ready', a = '0', k = '', i = '', n = '0', c = '', w = '', fresh = true} end
@@ -323,6 +324,7 @@ end
 -- lease.lua walks round-robin. P ready (one zset for all jobs) is legacy: lease.lua
 -- moves whatever is still added there into the per-job sets.
 local function ready_add(j, t, at)
+  if at <= NOW then DUE = DUE + 1 end
   redis.call('ZADD', P .. 'job:' .. j .. ':ready', at, t)
   if redis.call('SADD', P .. 'rrset', j) == 1 then redis.call('RPUSH', P .. 'rr', j) end
 end
@@ -645,8 +647,9 @@ end
 
 -- A page of what the merger needs, in task order (collect.lua; complete.lua
 -- also returns the first page of a small job it turned to merging, so the
--- merge needs no collect round trip): {job fields (HGETALL; {} after the first
--- page), {task, state, attempt, item, output, error, worker, tokens, steps,
+-- merge needs no collect round trip): {the job fields the merger reads (name,
+-- merge, cancel_requested, reducer as field/value pairs; {} when the job is
+-- gone, and after the first page), {task, state, attempt, item, output, error, worker, tokens, steps,
 -- tool_calls}...}; steps and tool_calls are '' for a task that ran no agent
 -- step. The first page clears the merge's scratch keys. Rows come from the
 -- column hashes: call it after rows_flush in a BATCH call.
@@ -655,7 +658,14 @@ local function collect_page(j, at, n)
   if at == 0 then
     local k = jkey(j) .. ':merge:'
     redis.call('DEL', k .. 'r', k .. 'f', k .. 'm', k .. 'at')
-    out[1] = redis.call('HGETALL', jkey(j))
+    -- only what sched_merge.c reads, not the whole job hash (~30 fields)
+    local h = redis.call('HMGET', jkey(j), 'state', 'name', 'merge', 'cancel_requested', 'reducer')
+    if h[1] then
+      local f = {'name', h[2] or '', 'merge', h[3] or ''}
+      if h[4] then f[#f + 1] = 'cancel_requested'; f[#f + 1] = h[4] end
+      if h[5] then f[#f + 1] = 'reducer'; f[#f + 1] = h[5] end
+      out[1] = f
+    end
   end
   -- the page's rows, items and outputs: one HMGET per column; the per-task hash
   -- only for cold tasks (error, agent steps). A row is split by one string.match
@@ -689,14 +699,11 @@ end
 local function status_entry(j, with_tasks, with_result, roff, rlen)
   local h = redis.call('HMGET', jkey(j), 'name', 'state', 'total', 'n_done', 'n_failed',
                        'n_cancelled', 'n_leased', 'n_running', 'n_ready', 'created_ms',
-                       'finished_ms', 'n_pending', 'n_skipped')
+                       'finished_ms', 'n_pending', 'n_skipped', 'cancel_requested', 'agent')
   if not h[2] then return {j, 0} end
   local state = h[2]
   -- a cancelled job reads as cancelled at once, even before its merge ran
-  if (state == 'merging' or state == 'running') and
-     redis.call('HGET', jkey(j), 'cancel_requested') == '1' then
-    state = 'cancelled'
-  end
+  if (state == 'merging' or state == 'running') and h[14] == '1' then state = 'cancelled' end
   -- DAG: skipped tasks (a dependency failed) count as failed, pending ones
   -- (waiting for dependencies) as not started
   local e = {j, 1, h[1] or '', state, h[3] or '0', h[4] or '0',
@@ -704,7 +711,7 @@ local function status_entry(j, with_tasks, with_result, roff, rlen)
              tostring(tonumber(h[7] or 0) + tonumber(h[8] or 0)),
              tostring(tonumber(h[9] or 0) + tonumber(h[12] or 0)),
              h[10] or '0', h[11] or '0', '', 0, ''}
-  local agent = redis.call('HGET', jkey(j), 'agent')
+  local agent = h[15]
   if agent then
     local ok, a = pcall(cjson.decode, agent)
     e[15] = ok and type(a) == 'table' and type(a.sandbox) == 'string' and a.sandbox or 'bwrap'
@@ -735,7 +742,7 @@ local function lib_begin(args)
   ARGV = args
   P = args[1]
   NOW = tonumber(args[2])
-  ROWS, DIRTY, OUTS, OUTC, RAW, BATCH, EVB = {}, {}, {}, {}, {}, false, {}
+  ROWS, DIRTY, OUTS, OUTC, RAW, BATCH, EVB, DUE = {}, {}, {}, {}, {}, false, {}, 0
 end
 
 -- lib.lua + a body run as one plain EVAL script (tests/tui/logs_lua_test.py
