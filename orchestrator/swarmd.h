@@ -152,10 +152,12 @@ typedef struct swarmd {
     /* the last lease came back short and nothing called swarmd_dispatch since:
      * no task is due (swarmd_dispatch_ahead) */
     bool lease_drained;
-    /* Assigns sent ahead of the lease in flight, confirmed or withdrawn by its answer */
+    /* Assigns sent ahead of the submit.lua that leases them (swarmd_submit_ahead),
+     * confirmed or withdrawn by its answer */
     struct swarmd_ahead {
         char job[64], task[16], worker[128];
         uint64_t token;
+        bool delivered;
     } ahead[SWARMD_AHEAD_MAX];
     size_t n_ahead;
     /* the last ones withdrawn: a Result for one is stale, not forged */
@@ -206,12 +208,16 @@ void swarmd_client_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__En
 /* worker endpoint, dispatch, liveness (swarmd_worker.c) */
 void swarmd_worker_handle(swarmd *d, const uint8_t *id, size_t id_len, Swarm__Envelope *env);
 void swarmd_dispatch(swarmd *d);
-/* A new plain job's tasks sent to free slots with the lease that will hold them
- * pipelined behind its submit.lua, without waiting for either answer, when the
- * lease's outcome is known in advance (nothing else due, every task fits); the
- * lease's answer confirms them or withdraws them (Cancel). false: not done
- * (then call swarmd_dispatch). */
-bool swarmd_dispatch_ahead(swarmd *d, const char *job_id, const sched_job_spec *spec);
+/* Store a new plain job with its tasks leased in the same submit.lua call to
+ * free slots (sched_job_submit_leased) and send their Assigns at once, without
+ * waiting for the answer, when nothing else is due and every task fits. cb
+ * gets the answer; it must call swarmd_ahead_settle first, which keeps the
+ * Assigns (all leased) or withdraws them with a Cancel (submit.lua leased
+ * none: another job waits). false: not done, submit the usual way; true with
+ * err set: refused up front (report err). */
+bool swarmd_submit_ahead(swarmd *d, const char *job_id, const sched_job_spec *spec,
+                         sched_submitted_fn cb, void *ud, char *err, size_t errlen);
+void swarmd_ahead_settle(swarmd *d, int rc, size_t leased);
 void swarmd_workers_check(swarmd *d, uint64_t now);
 void swarmd_workers_free(swarmd *d);
 swarmd_worker *swarmd_worker_by_name(swarmd *d, const char *name);

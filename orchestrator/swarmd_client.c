@@ -478,6 +478,15 @@ static void submit_done(void *ud, int rc, const char *err)
     free(r);
 }
 
+/* submit.lua's answer to swarmd_submit_ahead: the Assigns sent ahead are kept
+ * or withdrawn first, then the submission ends as any other. */
+static void submit_ahead_done(void *ud, int rc, const char *err, size_t leased)
+{
+    swarmd_submission *sub = ud;
+    swarmd_ahead_settle(sub->d, rc, leased);
+    submit_done(ud, rc, err);
+}
+
 static void upload_ack(swarmd_submission *sub)
 {
     client_req *r = sub->r;
@@ -649,20 +658,27 @@ static void submit_open_after(uv_work_t *w, int status)
         return;
     }
     if (!pj->chunked || pj->total <= SWARMD_WHOLE_TASKS) {
-        /* whole (a DAG, or small): one submit.lua call, pj alive until it answers */
-        if (sched_job_submit(d->sched, sub->job_id, &pj->spec, submit_done, sub, err, sizeof err) !=
-            0) {
+        /* whole (a DAG, or small): one submit.lua call, pj alive until it
+         * answers; a small plain job on an idle swarm is leased in that call
+         * and its Assigns leave now, ahead of the answer */
+        err[0] = 0;
+        bool ahead =
+            swarmd_submit_ahead(d, sub->job_id, &pj->spec, submit_ahead_done, sub, err, sizeof err);
+        int rc = ahead ? (err[0] ? -1 : 0)
+                       : sched_job_submit(d->sched, sub->job_id, &pj->spec, submit_done, sub, err,
+                                          sizeof err);
+        if (rc != 0) {
             char msg[1100];
             snprintf(msg, sizeof msg, "job not accepted: %s", err);
             sub_fail(sub, WIRE_E_INTERNAL, msg);
             return;
         }
-        /* Lease now, pipelined behind submit.lua on the same connection:
-         * Redis runs them in order, so the lease sees the stored tasks, and
-         * the first task leaves one round trip sooner than after the answer
-         * (if the submit fails, the lease finds nothing). */
+        /* Otherwise lease now, pipelined behind submit.lua on the same
+         * connection: Redis runs them in order, so the lease sees the stored
+         * tasks, and the first task leaves one round trip sooner than after
+         * the answer (if the submit fails, the lease finds nothing). */
         sub->leased_behind = true;
-        if (!swarmd_dispatch_ahead(d, sub->job_id, &pj->spec)) swarmd_dispatch(d);
+        if (!ahead) swarmd_dispatch(d);
         return;
     }
     sub_queue(sub, submit_next_work, submit_next_after);

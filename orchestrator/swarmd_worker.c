@@ -324,13 +324,13 @@ static size_t leases_deliver(swarmd *d, const sched_lease *l, size_t n, const bo
     return n_lost;
 }
 
-/* Withdraw the Assigns sent ahead that the lease did not confirm (matched[i]
- * false; NULL: none was): Cancel to their worker, out of its in-flight set. */
-static void ahead_withdraw(swarmd *d, const bool *matched)
+/* Withdraw the Assigns sent ahead of a submit that did not lease them: Cancel
+ * to their worker, out of its in-flight set. */
+static void ahead_withdraw(swarmd *d)
 {
     for (size_t i = 0; i < d->n_ahead; i++) {
         const struct swarmd_ahead *a = &d->ahead[i];
-        if (matched && matched[i]) continue;
+        if (!a->delivered) continue;
         d->counters[SWARMD_C_ASSIGNS_WITHDRAWN]++;
         swarmd_log(d, "assign %s/%s sent ahead to %s withdrawn: the lease went otherwise", a->job,
                    a->task, a->worker);
@@ -352,26 +352,10 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
     if (rc != 0) {
         d->counters[SWARMD_C_REDIS_ERRORS]++;
         swarmd_log(d, "lease failed: %s", err);
-        ahead_withdraw(d, NULL);
         return;
     }
-    /* the leases whose Assign went ahead (swarmd_dispatch_ahead) are out already */
-    bool *skip = calloc(n ? n : 1, sizeof *skip);
-    bool matched[SWARMD_AHEAD_MAX] = {false};
-    for (size_t i = 0; skip && i < n && d->n_ahead; i++) {
-        for (size_t k = 0; k < d->n_ahead; k++) {
-            const struct swarmd_ahead *a = &d->ahead[k];
-            if (!matched[k] && l[i].token == a->token && l[i].attempt == 1 &&
-                !strcmp(l[i].task_id, a->task) && !strcmp(l[i].job_id, a->job) &&
-                !strcmp(l[i].worker, a->worker)) {
-                matched[k] = skip[i] = true;
-                break;
-            }
-        }
-    }
-    if (d->n_ahead) ahead_withdraw(d, skip ? matched : NULL);
     sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
-    size_t n_lost = leases_deliver(d, l, n, skip, lost, NULL);
+    size_t n_lost = leases_deliver(d, l, n, NULL, lost, NULL);
     if (n_lost && lost && d->sched && !d->stopping) {
         char err2[256];
         if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
@@ -379,7 +363,6 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
             swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
     }
     free(lost);
-    free(skip);
     /* Lease again when asked to meanwhile, or when every slot asked for got a
      * task (there may be more); fewer than asked: nothing more is due now,
      * until something calls swarmd_dispatch again. */
@@ -450,30 +433,31 @@ void swarmd_dispatch(swarmd *d)
     free(slots);
 }
 
-bool swarmd_dispatch_ahead(swarmd *d, const char *job_id, const sched_job_spec *spec)
+bool swarmd_submit_ahead(swarmd *d, const char *job_id, const sched_job_spec *spec,
+                         sched_submitted_fn cb, void *ud, char *err, size_t errlen)
 {
-    /* Only when the outcome of the lease is known in advance: nothing else is
-     * due (the last lease came back short and nothing called dispatch since),
-     * no lease is out, every task fits the free slots, and the tasks are plain
-     * generations (no side effects if withdrawn) with no dependencies. */
+    /* Only a plain job (no side effects if withdrawn: no agent; no dependencies,
+     * no plan) whose tasks fit the free slots, when nothing else is due (the
+     * last lease came back short, no lease is out) and no other job is ahead. */
     if (d->stopping || !d->sched || !sched_is_up(d->sched) || d->leasing || !d->lease_drained ||
-        d->n_workers == 0 || spec->n_tasks == 0 || spec->n_tasks > SWARMD_AHEAD_MAX ||
+        d->n_ahead || d->n_workers == 0 || spec->n_tasks == 0 || spec->n_tasks > SWARMD_AHEAD_MAX ||
         (spec->agent_json && *spec->agent_json) || (spec->dag && *spec->dag) ||
         (spec->plan_schema && *spec->plan_schema))
         return false;
     sched_slot slots[SWARMD_LEASE_BATCH];
-    size_t n = dispatch_slots(d, slots, SWARMD_LEASE_BATCH);
-    if (n < spec->n_tasks) return false;
-    for (size_t i = 0; i < n; i++)
+    size_t m = spec->n_tasks;
+    if (dispatch_slots(d, slots, SWARMD_LEASE_BATCH) < m) return false;
+    for (size_t i = 0; i < m; i++)
         slots[i].token = sched_token_new();
-    if (!lease_send(d, slots, n)) return false;
-    /* lease.lua, with this job alone due, gives slot i the job's i-th task
-     * (ready in id order, attempt 1): the Assigns go now, confirmed (or
-     * withdrawn) by lease_done */
+    err[0] = 0;
+    if (sched_job_submit_leased(d->sched, job_id, spec, d->cfg.lease_ms, slots, m, cb, ud, err,
+                                errlen) != 0)
+        return err[0] != 0; /* refused up front: the caller reports err */
+    /* submit.lua leases task i to slot i unless another job waits: the Assigns
+     * go now, confirmed or withdrawn by its answer (swarmd_ahead_settle) */
     sched_lease l[SWARMD_AHEAD_MAX];
     char ids[SWARMD_AHEAD_MAX][16];
     memset(l, 0, sizeof l);
-    size_t m = spec->n_tasks;
     for (size_t i = 0; i < m; i++) {
         sched_task_id(i, ids[i], sizeof ids[i]);
         const sched_task_spec *t = &spec->tasks[i];
@@ -491,21 +475,44 @@ bool swarmd_dispatch_ahead(swarmd *d, const char *job_id, const sched_job_spec *
                              .agent_json = "",
                              .checkpoint = ""};
     }
-    /* an Assign that could not go is not sent ahead: the lease's answer sends
-     * or fails it like any other */
     bool delivered[SWARMD_AHEAD_MAX] = {false};
-    d->n_ahead = 0;
     leases_deliver(d, l, m, NULL, NULL, delivered);
+    d->n_ahead = 0;
     for (size_t i = 0; i < m; i++) {
-        if (!delivered[i]) continue;
         struct swarmd_ahead *a = &d->ahead[d->n_ahead++];
         snprintf(a->job, sizeof a->job, "%s", job_id);
         memcpy(a->task, ids[i], sizeof a->task);
         snprintf(a->worker, sizeof a->worker, "%s", slots[i].worker);
         a->token = slots[i].token;
-        d->counters[SWARMD_C_ASSIGNS_AHEAD]++;
+        a->delivered = delivered[i];
+        if (delivered[i]) d->counters[SWARMD_C_ASSIGNS_AHEAD]++;
     }
     return true;
+}
+
+void swarmd_ahead_settle(swarmd *d, int rc, size_t leased)
+{
+    if (!d->n_ahead) return;
+    if (rc != 0 || leased == 0) {
+        ahead_withdraw(d);
+        swarmd_dispatch(d); /* the tasks wait ready (or the job is not stored) */
+        return;
+    }
+    /* leased as sent; one whose Assign could not go waits out its lease unless
+     * failed back now (it runs again elsewhere) */
+    sched_taskref lost[SWARMD_AHEAD_MAX];
+    size_t n_lost = 0;
+    for (size_t i = 0; i < d->n_ahead; i++)
+        if (!d->ahead[i].delivered)
+            lost[n_lost++] = (sched_taskref){
+                .job_id = d->ahead[i].job, .task_id = d->ahead[i].task, .attempt = 1};
+    if (n_lost && d->sched && !d->stopping) {
+        char err2[256];
+        if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
+                             false, fail_done, d, err2, sizeof err2) != 0)
+            swarmd_log(d, "cannot requeue undeliverable tasks now (%s)", err2);
+    }
+    d->n_ahead = 0;
 }
 
 /* Tell workers to stop tasks that no longer count (cancelled, past deadline). */

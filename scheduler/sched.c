@@ -648,10 +648,11 @@ static int submit_tasks(sched_op *op, const sched_task_spec *tasks, size_t first
 
 /* submit.lua: the job hash and tasks staged..n_tasks-1 (the first staged ones
  * are already written by submit_chunk.lua). */
-static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *job, size_t staged,
-                        sched_done_fn cb, void *ud, char *err, size_t errlen)
+static int submit_final_op(sched_t *s, const char *job_id, const sched_job_spec *job, size_t staged,
+                           const char *lease, sched_op_fn fn, void *cb, void *ud, char *err,
+                           size_t errlen)
 {
-    sched_op *op = op_new(s, S_SUBMIT, op_done_reply, (void *)cb, ud);
+    sched_op *op = op_new(s, S_SUBMIT, fn, cb, ud);
     char num[64];
     int bad = !op;
     bool agent = job->agent_json && *job->agent_json;
@@ -677,6 +678,7 @@ static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *jo
     if (reducer) bad = bad || op_str(op, "reducer") || op_str(op, job->reducer);
     if (plan) bad = bad || op_str(op, "plan_schema") || op_str(op, job->plan_schema);
     if (staged) bad = bad || op_str(op, "staged") || op_u64(op, staged);
+    if (lease) bad = bad || op_str(op, "lease") || op_str(op, lease);
     if (!bad) {
         snprintf(num, sizeof num, "%d", (op->argc - at_count - 1) / 2);
         bad = op_set(op, at_count, num);
@@ -688,6 +690,54 @@ static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *jo
         op = NULL;
     }
     return op_send(op, err, errlen);
+}
+
+static int submit_final(sched_t *s, const char *job_id, const sched_job_spec *job, size_t staged,
+                        sched_done_fn cb, void *ud, char *err, size_t errlen)
+{
+    return submit_final_op(s, job_id, job, staged, NULL, op_done_reply, (void *)cb, ud, err,
+                           errlen);
+}
+
+static void op_submitted_reply(sched_op *op, redisReply *r, const char *err)
+{
+    sched_submitted_fn cb = (sched_submitted_fn)op->cb;
+    if (err)
+        cb(op->ud, -1, err, 0);
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        cb(op->ud, -1, "submit: unexpected reply", 0);
+    else
+        cb(op->ud, 0, NULL, (size_t)sched_reply_ll(r->element[1]));
+}
+
+int sched_job_submit_leased(sched_t *s, const char *job_id, const sched_job_spec *job,
+                            uint64_t lease_ms, const sched_slot *slots, size_t n,
+                            sched_submitted_fn cb, void *ud, char *err, size_t errlen)
+{
+    if (job->n_tasks > SCHED_SUBMIT_BATCH || (job->dag && *job->dag) || n < job->n_tasks) {
+        snprintf(err, errlen, "submit with leases: a whole job of ready tasks, one slot each");
+        return -1;
+    }
+    /* "lease_ms;worker,token,incarnation;..." (lua/submit.lua) */
+    swarm_buf b = {0};
+    char num[64];
+    snprintf(num, sizeof num, "%" PRIu64, lease_ms);
+    swarm_buf_put(&b, num);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num, sizeof num, ",%" PRIu64 ",%" PRIu64, slots[i].token, slots[i].incarnation);
+        swarm_buf_putn(&b, ";", 1);
+        swarm_buf_put(&b, slots[i].worker);
+        swarm_buf_put(&b, num);
+    }
+    if (b.oom) {
+        swarm_buf_free(&b);
+        snprintf(err, errlen, "out of memory building a Redis call");
+        return -1;
+    }
+    int rc = submit_final_op(s, job_id, job, 0, swarm_buf_str(&b), op_submitted_reply, (void *)cb,
+                             ud, err, errlen);
+    swarm_buf_free(&b);
+    return rc;
 }
 
 /* A large job's submission in flight: one batch at a time, the next sent when

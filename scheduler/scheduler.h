@@ -120,6 +120,17 @@ typedef struct sched_slot {
  * echo it. */
 int sched_task_lease(sched_t *s, uint64_t lease_ms, const sched_slot *slots, size_t n,
                      sched_lease_fn cb, void *ud, char *err, size_t errlen);
+
+/* sched_job_submit for a whole job of ready tasks (at most 2000, no dependencies)
+ * whose tasks are leased in the same call, task i to slots[i] with the slot's
+ * own token (lua/submit.lua "lease"), when no other job waits to be leased and
+ * every task has a slot: cb's leased is then job->n_tasks, else 0 (the tasks
+ * wait ready, leased by sched_task_lease like any others). A caller that sent
+ * the Assigns before the answer withdraws them on 0. */
+typedef void (*sched_submitted_fn)(void *ud, int rc, const char *err, size_t leased);
+int sched_job_submit_leased(sched_t *s, const char *job_id, const sched_job_spec *job,
+                            uint64_t lease_ms, const sched_slot *slots, size_t n,
+                            sched_submitted_fn cb, void *ud, char *err, size_t errlen);
 /* A random non-zero 64-bit fencing token. */
 uint64_t sched_token_new(void);
 

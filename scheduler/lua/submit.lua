@@ -7,14 +7,20 @@
 -- is written.
 -- The job field 'staged' (not stored) counts tasks submit_chunk.lua already
 -- wrote for this job (ids before this call's); they count in total and ready.
+-- The job field 'lease' (not stored), "lease_ms;worker,token,incarnation;...",
+-- leases the job's tasks to those slots at once, task i to slot i, when no
+-- other job waits in the rotation (fair share holds) and every task fits; then
+-- the reply is {tasks, tasks leased}, else {tasks, 0} (swarmd sent the Assigns
+-- ahead of this answer and withdraws them on 0).
 local j = ARGV[3]
 if redis.call('EXISTS', jkey(j)) == 1 then return redis.error_reply('job ' .. j .. ' exists') end
 local nf = tonumber(ARGV[4])
 local first = 5 + 2 * nf
 local n = (#ARGV - first + 1) / 4
-local staged = 0
+local staged, lease = 0, nil
 for i = 0, nf - 1 do
   if ARGV[5 + 2 * i] == 'staged' then staged = tonumber(ARGV[6 + 2 * i]) end
+  if ARGV[5 + 2 * i] == 'lease' then lease = ARGV[6 + 2 * i] end
 end
 if staged > 0 and redis.call('LLEN', tlist(j)) ~= staged then
   return redis.error_reply('job ' .. j .. ': ' .. redis.call('LLEN', tlist(j)) ..
@@ -46,12 +52,34 @@ local order = {}
 for i = 0, n - 1 do order[#order + 1] = ARGV[first + i * 4] end
 local cyc = dag_cycle(order, deps, items)
 if cyc then return redis.error_reply('depends_on: dependency cycle ' .. cyc) end
-local h = {'state', 'running', 'total', staged + n, 'n_ready', staged + n - npend, 'n_pending', npend, 'n_leased', 0,
+-- the slots to lease to at once: only a whole job of ready tasks, nobody else waiting
+local slots = nil
+if lease and staged == 0 and npend == 0 and n > 0 and redis.call('LLEN', P .. 'rr') == 0 then
+  local parts = {}
+  for x in string.gmatch(lease, '[^;]+') do parts[#parts + 1] = x end
+  if #parts - 1 >= n then
+    slots = {}
+    for k = 2, n + 1 do slots[#slots + 1] = csv(parts[k]) end
+    slots.until_ms = tostring(NOW + tonumber(parts[1]))
+  end
+end
+local nlease = slots and n or 0
+local h = {'state', 'running', 'total', staged + n, 'n_ready', staged + n - npend - nlease,
+           'n_pending', npend, 'n_leased', nlease,
            'n_running', 0, 'n_done', 0, 'n_failed', 0, 'n_cancelled', 0, 'n_skipped', 0,
-           'created_ms', NOW, 'finished_ms', 0}
+           'created_ms', ARGV[2], 'finished_ms', 0}
 for i = 0, nf - 1 do
-  if ARGV[5 + 2 * i] ~= 'dag' and ARGV[5 + 2 * i] ~= 'staged' then
+  if ARGV[5 + 2 * i] ~= 'dag' and ARGV[5 + 2 * i] ~= 'staged' and ARGV[5 + 2 * i] ~= 'lease' then
     h[#h + 1] = ARGV[5 + 2 * i]; h[#h + 1] = ARGV[6 + 2 * i]
+  end
+end
+-- budget.wall_time_s counts from the first dispatch: now, for a job leased at once
+local wall = 0
+if slots then
+  h[#h + 1] = 'first_dispatch_ms'
+  h[#h + 1] = ARGV[2]
+  for i = 0, nf - 1 do
+    if ARGV[5 + 2 * i] == 'wall_time_s' then wall = tonumber(ARGV[6 + 2 * i]) or 0 end
   end
 end
 redis.call('HSET', jkey(j), unpack(h))
@@ -65,7 +93,7 @@ elseif n > 0 then
   def_ins = ARGV[first + 1] -- the first task's instructions: the job's default
   redis.call('SET', jkey(j) .. ':ins', def_ins)
 end
-local ids, zr, items = {}, {}, {}
+local ids, zr, items, lz = {}, {}, {}, {}
 for i = 0, n - 1 do
   local b = first + i * 4
   local t = ARGV[b]
@@ -79,8 +107,15 @@ for i = 0, n - 1 do
   task_store(j, t, deps[t] and 'pending' or 'ready', ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], extra,
              def_ins, items)
   ids[#ids + 1] = t
-  if not deps[t] then
-    zr[#zr + 1] = NOW
+  if slots then
+    -- leased now, as lease.lua would (its row, P leased, a task_leased event)
+    local sl = slots[i + 1]
+    local c = ROWS[j] and ROWS[j][t] and ROWS[j][t].c or ''
+    row_set(j, t, {s = 'leased', a = '1', k = sl[2], i = sl[3], n = '0', c = c, w = sl[1]})
+    lz[#lz + 1] = slots.until_ms
+    lz[#lz + 1] = member(j, t)
+  elseif not deps[t] then
+    zr[#zr + 1] = ARGV[2] -- NOW as sent: no number formatting per task
     zr[#zr + 1] = t
   end
 end
@@ -91,7 +126,11 @@ if #zr > 0 then
   push_many('ZADD', jkey(j) .. ':ready', zr, 2)
   if redis.call('SADD', P .. 'rrset', j) == 1 then redis.call('RPUSH', P .. 'rr', j) end
 end
-redis.call('ZADD', P .. 'jobs', NOW, j)
+if #lz > 0 then
+  push_many('ZADD', P .. 'leased', lz, 2)
+  if wall > 0 then redis.call('ZADD', P .. 'deadlines', NOW + wall * 1000, j) end
+end
+redis.call('ZADD', P .. 'jobs', ARGV[2], j)
 if staged > 0 then
   redis.call('ZREM', P .. 'submitting', j)
   -- the staged tasks are in the job's ready set already: the job joins the
@@ -101,5 +140,8 @@ end
 -- budget.wall_time_s counts from the first dispatch (lease.lua), not from here:
 -- a job queued behind others must not spend its budget waiting.
 event(j, 'job_submitted', nil, nil, {'tasks', staged + n})
+for i = 1, nlease do event_task(j, 'task_leased', ids[i], '1', 'worker', slots[i][1]) end
 if staged + n == 0 then maybe_finish(j) end
+events_flush()
+if lease then return {staged + n, nlease} end
 return staged + n

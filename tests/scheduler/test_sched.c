@@ -877,6 +877,89 @@ static void test_inline_merge(tctx *t)
     CHECK_EQ(t->batch_outcome[1], SCHED_FORGED);
 }
 
+static void submitted_cb(void *ud, int rc, const char *err, size_t leased)
+{
+    tctx *t = ud;
+    t->f.rc = rc;
+    t->f.count = (long long)leased;
+    snprintf(t->f.err, sizeof t->f.err, "%s", err ? err : "");
+    t->f.calls++;
+}
+
+/* sched_job_submit_leased: a whole plain job stored and leased in one
+ * submit.lua call, task i to slot i with the slot's token, when no other job
+ * waits; its results are then fenced by those tokens. With another job waiting
+ * to be leased it leases nothing (fair share): the tasks wait ready and a
+ * lease call hands them out, the waiting job's first. */
+static void test_submit_leased(tctx *t)
+{
+    merge_all(t);
+    /* drain whatever earlier cases left due */
+    for (int i = 0; i < 8; i++)
+        lease(t, 8, 30000);
+    sched_task_spec tasks[2] = {{"Say {item}", "a", "a"}, {"Say {item}", "b", "b"}};
+    sched_job_spec job = {.name = "ahead",
+                          .goal = "g",
+                          .merge = "concat",
+                          .max_tokens = 8,
+                          .max_attempts = 3,
+                          .max_subtasks = 10,
+                          .wall_time_s = 60,
+                          .temperature = 0.5,
+                          .seed = 7,
+                          .n_tasks = 2,
+                          .tasks = tasks};
+    sched_slot sl[2] = {{.worker = "w1", .incarnation = 7, .token = 1111},
+                        {.worker = "w2", .incarnation = 7, .token = 2222}};
+    SCHED_SYNC(&t->f, sched_job_submit_leased(t->f.s, "j-ahead", &job, 30000, sl, 2, submitted_cb,
+                                              t, e_, sizeof e_));
+    CHECK(t->f.rc == 0, "%s", t->f.err);
+    CHECK_EQ(t->f.count, 2);
+    status(t, "j-ahead");
+    CHECK(t->status.running == 2 && t->status.pending == 0, "running %u pending %u",
+          t->status.running, t->status.pending);
+    /* nothing left to lease: both are held */
+    lease(t, 2, 30000);
+    CHECK_EQ(t->n_leases, 0);
+    /* fenced by the slots' tokens: a wrong one is forged, the right ones end the job */
+    sched_result r = {.ref = {"j-ahead", "t0000", 1, 1112},
+                      .worker = "w1",
+                      .ok = true,
+                      .output = "A",
+                      .error = "",
+                      .tokens = 1};
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK_EQ(t->f.outcome, SCHED_FORGED);
+    r.ref.token = 1111;
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK_EQ(t->f.outcome, SCHED_OK);
+    r = (sched_result){.ref = {"j-ahead", "t0001", 1, 2222},
+                       .worker = "w2",
+                       .ok = true,
+                       .output = "B",
+                       .error = "",
+                       .tokens = 1};
+    SCHED_SYNC(&t->f, sched_task_complete(t->f.s, &r, sched_fixture_outcome_cb, t, e_, sizeof e_));
+    CHECK(t->f.outcome == SCHED_OK && t->f.merge);
+    merge_all(t);
+    status(t, "j-ahead");
+    CHECK_STR(t->status.state, "done");
+
+    /* another job waits: nothing is leased at submit, the waiting one goes first */
+    submit(t, "j-waits", 1, "concat", 3);
+    sl[0].token = 3333;
+    sl[1].token = 4444;
+    SCHED_SYNC(&t->f, sched_job_submit_leased(t->f.s, "j-behind", &job, 30000, sl, 2, submitted_cb,
+                                              t, e_, sizeof e_));
+    CHECK(t->f.rc == 0 && t->f.count == 0, "rc %d leased %lld", t->f.rc, t->f.count);
+    lease(t, 1, 30000);
+    CHECK(t->n_leases == 1 && held(t, "j-waits", "t0000", NULL) != 0);
+    lease(t, 4, 30000);
+    CHECK_EQ(t->n_leases, 2);
+    CHECK(held(t, "j-behind", "t0000", NULL) != 0 && held(t, "j-behind", "t0001", NULL) != 0);
+    CHECK(held(t, "j-behind", "t0000", NULL) != 3333);
+}
+
 int main(void)
 {
     redis_fixture fx = {0};
@@ -895,6 +978,7 @@ int main(void)
     test_remove_and_retention(&t);
     test_rows_batch(&t);
     test_inline_merge(&t);
+    test_submit_leased(&t);
     test_redis_down(&t, &fx);
     sched_fixture_stop(&t.f, &fx);
     if (!check_fail_count) printf("test_sched: all checks passed\n");
