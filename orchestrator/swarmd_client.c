@@ -420,6 +420,14 @@ static void sub_queue(swarmd_submission *sub, uv_work_cb work, uv_after_work_cb 
         sub_fail(sub, WIRE_E_INTERNAL, "cannot queue the planning work");
 }
 
+static void submit_log(swarmd *d, const swarmd_submission *sub)
+{
+    const planner_job *pj = sub->pj;
+    swarmd_log(d, "job %s (%s): %zu task(s), merge %s%s", sub->job_id, pj->spec.name,
+               pj->chunked ? pj->total : pj->spec.n_tasks, pj->spec.merge,
+               sub->flags & PLANNER_ITEMS_STREAMED ? ", items uploaded in chunks" : "");
+}
+
 static void submit_done(void *ud, int rc, const char *err)
 {
     swarmd_submission *sub = ud;
@@ -444,8 +452,9 @@ static void submit_done(void *ud, int rc, const char *err)
     sub->r = NULL;
     sub_free(sub);
     d->counters[SWARMD_C_JOBS_SUBMITTED]++;
-    swarmd_log(d, "job %s stored", r->job_id);
     swarmd_live_add(d, r->job_id);
+    char stored[sizeof r->job_id];
+    memcpy(stored, r->job_id, sizeof stored);
     /* lease first (unless it went right behind submit.lua): the task's way
      * to a worker is the longer path to the result */
     if (!leased) swarmd_dispatch(d);
@@ -466,6 +475,7 @@ static void submit_done(void *ud, int rc, const char *err)
      * time when the job ends (its merge hands over the stored status) */
     r->held = r->hold_ms && d->n_waiters < SWARMD_MAX_WAITERS;
     reply_status(r, &js, 1);
+    swarmd_log(d, "job %s stored", stored); /* after the answer: off its path */
     if (r->held) {
         r->held = false;
         r->with_result = true;
@@ -644,9 +654,10 @@ static void submit_open_after(uv_work_t *w, int status)
     }
     sched_job_id_new(sub->job_id, sizeof sub->job_id);
     snprintf(sub->r->job_id, sizeof sub->r->job_id, "%s", sub->job_id);
-    swarmd_log(d, "job %s (%s): %zu task(s), merge %s%s", sub->job_id, pj->spec.name,
-               pj->chunked ? pj->total : pj->spec.n_tasks, pj->spec.merge,
-               sub->flags & PLANNER_ITEMS_STREAMED ? ", items uploaded in chunks" : "");
+    /* logged once the job's calls (and Assigns) are on their way: a log line
+     * is a write() the first sub-task need not wait for */
+    if (sub->flags & PLANNER_ITEMS_STREAMED || (pj->chunked && pj->total > SWARMD_WHOLE_TASKS))
+        submit_log(d, sub);
     if (sub->flags & PLANNER_ITEMS_STREAMED) {
         /* an upload: the items come in SubmitChunks, each acknowledged */
         uint64_t tok = sched_token_new();
@@ -670,6 +681,7 @@ static void submit_open_after(uv_work_t *w, int status)
         if (rc != 0) {
             char msg[1100];
             snprintf(msg, sizeof msg, "job not accepted: %s", err);
+            submit_log(d, sub);
             sub_fail(sub, WIRE_E_INTERNAL, msg);
             return;
         }
@@ -679,6 +691,7 @@ static void submit_open_after(uv_work_t *w, int status)
          * the answer (if the submit fails, the lease finds nothing). */
         sub->leased_behind = true;
         if (!ahead) swarmd_dispatch(d);
+        submit_log(d, sub);
         return;
     }
     sub_queue(sub, submit_next_work, submit_next_after);

@@ -572,8 +572,8 @@ static void merged(void *ud, const char *job_id, int rc, const char *err, const 
     }
     swarmd_live_drop(d, job_id);
     d->counters[SWARMD_C_JOBS_MERGED]++;
+    swarmd_waiters_wake(d, job_id, st); /* the clients first, then the log line */
     swarmd_log(d, "job %s merged: %s", job_id, state);
-    swarmd_waiters_wake(d, job_id, st);
 }
 
 void swarmd_merge_pending(swarmd *d)
