@@ -576,6 +576,13 @@ static void merged(void *ud, const char *job_id, int rc, const char *err, const 
     swarmd_log(d, "job %s merged: %s", job_id, state);
 }
 
+/* A one-page merge's result is on its way to Redis: the clients waiting on
+ * the job get the status it stores now (merged() follows when it is stored). */
+static void merge_ready(void *ud, const char *job_id, const sched_job_status *st)
+{
+    swarmd_waiters_wake(ud, job_id, st);
+}
+
 void swarmd_merge_pending(swarmd *d)
 {
     char err[256];
@@ -1002,7 +1009,7 @@ static void results_done(void *ud, int rc, const char *err, const int *outcome, 
         char e2[256];
         if (merge[i] && !d->stopping && d->sched &&
             sched_job_merge(d->sched, c->job, swarmd_waiters_on(d, c->job) ? SWARMD_RESULT_PAGE : 0,
-                            merged, d, e2, sizeof e2) != 0)
+                            merge_ready, merged, d, e2, sizeof e2) != 0)
             merge_failed = true;
     }
     batch_free(b->p, b->n);

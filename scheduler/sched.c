@@ -69,10 +69,11 @@ struct sched_op {
     size_t *lens;
     sched_op_fn fn;
     void *cb, *ud;
-    char *tag;            /* per-op string (job id of a merge) */
-    sched_merge_acc *acc; /* a merge's state, handed from page to page */
-    uint64_t at;          /* tasks merged before this collect page; results in a complete */
-    uint32_t result_page; /* a merge: result bytes finish.lua returns with the job's status */
+    char *tag;                  /* per-op string (job id of a merge) */
+    sched_merge_acc *acc;       /* a merge's state, handed from page to page */
+    uint64_t at;                /* tasks merged before this collect page; results in a complete */
+    uint32_t result_page;       /* a merge: result bytes finish.lua returns with the job's status */
+    sched_merge_ready_fn ready; /* a merge: told the status a one-page merge stores, once sent */
 };
 
 uint64_t sched_now_ms(void)
@@ -1460,7 +1461,7 @@ static void op_collect_reply(sched_op *op, redisReply *r, const char *err);
 
 /* A collect page from task at; a (owned by the op once sent) is NULL for the first. */
 static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merge_acc *a,
-                            uint32_t result_page, void *cb, void *ud)
+                            uint32_t result_page, sched_merge_ready_fn ready, void *cb, void *ud)
 {
     sched_op *c = op_new(s, S_COLLECT, op_collect_reply, cb, ud);
     if (c && (op_str(c, job) || op_u64(c, at) || op_u64(c, MERGE_PAGE) ||
@@ -1472,6 +1473,7 @@ static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merg
         c->acc = a;
         c->at = at;
         c->result_page = result_page;
+        c->ready = ready;
     } else {
         sched_merge_free(a);
     }
@@ -1483,7 +1485,8 @@ static sched_op *collect_op(sched_t *s, const char *job, uint64_t at, sched_merg
  * page), then the next page asked for or finish.lua sent. The job is in
  * s->merging: it leaves on a failure here (cb told) or in op_finish_reply. */
 static void merge_on_page(sched_t *s, const char *job, uint64_t at0, sched_merge_acc *a,
-                          const redisReply *r, uint32_t result_page, sched_merged_fn cb, void *ud)
+                          const redisReply *r, uint32_t result_page, sched_merge_ready_fn ready,
+                          sched_merged_fn cb, void *ud)
 {
     char msg[512];
     size_t n = 0;
@@ -1495,7 +1498,8 @@ static void merge_on_page(sched_t *s, const char *job, uint64_t at0, sched_merge
     }
     uint64_t at = at0 + n;
     if (n == MERGE_PAGE) { /* maybe more: the next page */
-        if (op_send(collect_op(s, job, at, a, result_page, (void *)cb, ud), msg, sizeof msg) != 0)
+        if (op_send(collect_op(s, job, at, a, result_page, ready, (void *)cb, ud), msg,
+                    sizeof msg) != 0)
             goto fail;
         return;
     }
@@ -1506,9 +1510,9 @@ static void merge_on_page(sched_t *s, const char *job, uint64_t at0, sched_merge
         goto fail;
     }
     sched_op *fin = op_new(s, S_FINISH, op_finish_reply, (void *)cb, ud);
+    swarm_buf whole = {0};
     if (fin && at0 == 0) {
         /* one page: the whole result in one argument, no scratch keys */
-        swarm_buf whole = {0};
         const char *parts[4] = {head, mid1, mid2, tail};
         for (int w = 0; w < 4; w++) {
             swarm_buf_putn(&whole, parts[w], strlen(parts[w]));
@@ -1523,7 +1527,6 @@ static void merge_on_page(sched_t *s, const char *job, uint64_t at0, sched_merge
             op_free(fin);
             fin = NULL;
         }
-        swarm_buf_free(&whole);
     } else if (fin &&
                (op_str(fin, job) || op_str(fin, state) || op_str(fin, head) || op_str(fin, mid1) ||
                 op_str(fin, mid2) || op_str(fin, tail) || op_u64(fin, at) ||
@@ -1535,8 +1538,45 @@ static void merge_on_page(sched_t *s, const char *job, uint64_t at0, sched_merge
     free(mid1);
     free(mid2);
     free(tail);
+    /* finish.lua stores it with the coordinator's clock of this call */
+    uint64_t finished_ms = fin ? strtoull(fin->argv[4], NULL, 10) : 0;
+    if (op_send(fin, msg, sizeof msg) != 0) {
+        sched_merge_free(a);
+        swarm_buf_free(&whole);
+        goto fail;
+    }
+    /* A one-page result is now on its way to being stored, built from task
+     * outputs that are stored: the status it stores, for whoever waits, one
+     * finish.lua round trip sooner (the same connection runs any later read
+     * after it). Not for an agent job (its status names a sandbox). */
+    sched_merge_sum sum;
+    sched_merge_summary(a, &sum);
+    if (ready && result_page && at0 == 0 && !sum.agent) {
+        sched_job_status st = {.job_id = job,
+                               .name = sum.name,
+                               .state = state,
+                               .found = true,
+                               .total = sum.total,
+                               .done = sum.done,
+                               .failed = sum.failed,
+                               .cancelled = sum.cancelled,
+                               .created_ms = sum.created_ms,
+                               .finished_ms = finished_ms,
+                               .result_json = whole.s ? whole.s : "",
+                               .result_len = whole.n < result_page ? whole.n : result_page,
+                               .result_size = whole.n,
+                               .sandbox = ""};
+        /* the page is a string of result_len bytes: end it there for the call */
+        char cut = 0;
+        if (whole.s && whole.n > result_page) {
+            cut = whole.s[result_page];
+            whole.s[result_page] = 0;
+        }
+        ready(ud, job, &st);
+        if (cut) whole.s[result_page] = cut;
+    }
     sched_merge_free(a);
-    if (op_send(fin, msg, sizeof msg) != 0) goto fail;
+    swarm_buf_free(&whole);
     return;
 fail:
     /* cb may see job freed: it is a copy owned by the caller */
@@ -1554,14 +1594,15 @@ static void op_collect_reply(sched_op *op, redisReply *r, const char *err)
     }
     sched_merge_acc *a = op->acc;
     op->acc = NULL;
-    merge_on_page(op->s, op->tag, op->at, a, r, op->result_page, cb, op->ud);
+    merge_on_page(op->s, op->tag, op->at, a, r, op->result_page, op->ready, cb, op->ud);
 }
 
 /* Starts job's merge unless this process is merging it already: 0 started or
  * busy, -1 (err) when it could not be sent (the tick retries it). first: the
  * job's first collect page when a complete reply carried it (no collect call). */
 static int merge_start(sched_t *s, const char *job, const redisReply *first, uint32_t result_page,
-                       sched_merged_fn cb, void *ud, char *err, size_t errlen)
+                       sched_merge_ready_fn ready, sched_merged_fn cb, void *ud, char *err,
+                       size_t errlen)
 {
     for (size_t k = 0; k < s->n_merging; k++)
         if (strcmp(s->merging[k], job) == 0) return 0;
@@ -1580,10 +1621,11 @@ static int merge_start(sched_t *s, const char *job, const redisReply *first, uin
     if (first) {
         /* job may be the caller's string: merge_on_page's failure path drops the
          * merging entry and tells cb, both of which only read it */
-        merge_on_page(s, job, 0, NULL, first, result_page, cb, ud);
+        merge_on_page(s, job, 0, NULL, first, result_page, ready, cb, ud);
         return 0;
     }
-    if (op_send(collect_op(s, job, 0, NULL, result_page, (void *)cb, ud), err, errlen) != 0) {
+    if (op_send(collect_op(s, job, 0, NULL, result_page, ready, (void *)cb, ud), err, errlen) !=
+        0) {
         merging_drop(s, job);
         return -1;
     }
@@ -1597,14 +1639,15 @@ static void op_pending_reply(sched_op *op, redisReply *r, const char *err)
     for (size_t i = 0; i < r->elements; i++) {
         const char *job = sched_reply_str(r->element[i]);
         char msg[300];
-        if (job[0] &&
-            merge_start(s, job, NULL, 0, (sched_merged_fn)op->cb, op->ud, msg, sizeof msg) != 0)
+        if (job[0] && merge_start(s, job, NULL, 0, NULL, (sched_merged_fn)op->cb, op->ud, msg,
+                                  sizeof msg) != 0)
             return;
     }
 }
 
-int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page, sched_merged_fn cb,
-                    void *ud, char *err, size_t errlen)
+int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page,
+                    sched_merge_ready_fn ready, sched_merged_fn cb, void *ud, char *err,
+                    size_t errlen)
 {
     if (!job_id || !job_id[0]) {
         snprintf(err, errlen, "no job to merge");
@@ -1615,7 +1658,7 @@ int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page, sched_
     for (size_t i = s->inl_from; s->inl && i + 1 < s->inl->elements && !first; i += 2)
         if (strcmp(sched_reply_str(s->inl->element[i]), job_id) == 0)
             first = s->inl->element[i + 1];
-    return merge_start(s, job_id, first, result_page, cb, ud, err, errlen);
+    return merge_start(s, job_id, first, result_page, ready, cb, ud, err, errlen);
 }
 
 static void pending_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)

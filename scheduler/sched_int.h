@@ -26,5 +26,14 @@ void sched_merge_clear(sched_merge_acc *a);
 int sched_merge_close(sched_merge_acc *a, char **head, char **mid1, char **mid2, char **tail,
                       const char **state, char *err, size_t errlen);
 void sched_merge_free(sched_merge_acc *a);
+/* What the status of a merged job says besides its result: the merged tasks'
+ * counts and the job's name and creation (collect_page's fields). */
+typedef struct sched_merge_sum {
+    const char *name; /* valid while a is */
+    unsigned total, done, failed, cancelled;
+    uint64_t created_ms;
+    bool agent; /* an agent job: its status also names the sandbox */
+} sched_merge_sum;
+void sched_merge_summary(const sched_merge_acc *a, sched_merge_sum *sum);
 
 #endif

@@ -114,11 +114,23 @@ static void sb_item(swarm_buf *b, cJSON *item, bool *first)
 
 struct sched_merge_acc {
     char *job_id, *name, *merge, *reducer, *reduced;
-    bool as_json, cancel;
+    bool as_json, cancel, agent;
+    uint64_t created_ms;
     bool first_r, first_f, first_m; /* no separator before the first piece */
     unsigned done, failed, cancelled, total;
     swarm_buf r, f, m; /* this page's fragments */
 };
+
+void sched_merge_summary(const sched_merge_acc *a, sched_merge_sum *sum)
+{
+    sum->name = a->name;
+    sum->total = a->total;
+    sum->done = a->done;
+    sum->failed = a->failed;
+    sum->cancelled = a->cancelled;
+    sum->created_ms = a->created_ms;
+    sum->agent = a->agent;
+}
 
 void sched_merge_free(sched_merge_acc *a)
 {
@@ -152,6 +164,8 @@ int sched_merge_open(sched_merge_acc **out, const char *job_id, const redisReply
     const char *merge = hash_get(h, "merge");
     a->as_json = strcmp(merge, "json") == 0;
     a->cancel = strcmp(hash_get(h, "cancel_requested"), "1") == 0;
+    a->agent = strcmp(hash_get(h, "agent"), "1") == 0;
+    a->created_ms = strtoull(hash_get(h, "created_ms"), NULL, 10);
     a->first_r = a->first_f = a->first_m = true;
     /* merge "agent": the reducer task's answer is the merged result */
     a->job_id = strdup(job_id);

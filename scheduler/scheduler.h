@@ -375,8 +375,15 @@ int sched_merge_pending(sched_t *s, sched_merged_fn cb, void *ud, char *err, siz
  * from the complete call's callback, a small job (complete.lua INLINE_MERGE) is
  * merged from the first page that reply carried: no collect round trip either.
  * result_page: result bytes cb's st carries (0: none). */
-int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page, sched_merged_fn cb,
-                    void *ud, char *err, size_t errlen);
+/* ready (may be NULL): called once a one-page merge's result is built and the
+ * call that stores it sent, with the status it stores (result_page bytes of
+ * the result), before that call answers: a waiting client can have it then,
+ * as any later read runs behind the store on the same connection. Not for
+ * agent jobs. */
+typedef void (*sched_merge_ready_fn)(void *ud, const char *job_id, const sched_job_status *st);
+int sched_job_merge(sched_t *s, const char *job_id, uint32_t result_page,
+                    sched_merge_ready_fn ready, sched_merged_fn cb, void *ud, char *err,
+                    size_t errlen);
 
 /* ---- logs (`swarm logs`, `swarm top`; lua/logs.lua, read only) ---- */
 typedef struct sched_log_entry {

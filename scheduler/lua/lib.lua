@@ -648,8 +648,8 @@ end
 -- A page of what the merger needs, in task order (collect.lua; complete.lua
 -- also returns the first page of a small job it turned to merging, so the
 -- merge needs no collect round trip): {the job fields the merger reads (name,
--- merge, cancel_requested, reducer as field/value pairs; {} when the job is
--- gone, and after the first page), {task, state, attempt, item, output, error, worker, tokens, steps,
+-- merge, created_ms, cancel_requested, reducer, agent as field/value pairs; {}
+-- when the job is gone, and after the first page), {task, state, attempt, item, output, error, worker, tokens, steps,
 -- tool_calls}...}; steps and tool_calls are '' for a task that ran no agent
 -- step. The first page clears the merge's scratch keys. Rows come from the
 -- column hashes: call it after rows_flush in a BATCH call.
@@ -659,11 +659,15 @@ local function collect_page(j, at, n)
     local k = jkey(j) .. ':merge:'
     redis.call('DEL', k .. 'r', k .. 'f', k .. 'm', k .. 'at')
     -- only what sched_merge.c reads, not the whole job hash (~30 fields)
-    local h = redis.call('HMGET', jkey(j), 'state', 'name', 'merge', 'cancel_requested', 'reducer')
+    local h = redis.call('HMGET', jkey(j), 'state', 'name', 'merge', 'cancel_requested', 'reducer',
+                         'created_ms')
     if h[1] then
-      local f = {'name', h[2] or '', 'merge', h[3] or ''}
+      local f = {'name', h[2] or '', 'merge', h[3] or '', 'created_ms', h[6] or '0'}
       if h[4] then f[#f + 1] = 'cancel_requested'; f[#f + 1] = h[4] end
       if h[5] then f[#f + 1] = 'reducer'; f[#f + 1] = h[5] end
+      -- an agent job's status names its sandbox (status_entry): swarmd answers
+      -- waiting clients from the merge only for the others
+      if redis.call('HEXISTS', jkey(j), 'agent') == 1 then f[#f + 1] = 'agent'; f[#f + 1] = '1' end
       out[1] = f
     end
   end

@@ -32,6 +32,12 @@ typedef struct tctx {
     int batch_ok, batch_calls; /* test_lease_batch's complete call */
     bool batch_merge;
     int batch_outcome[8]; /* test_rows_batch: each result's outcome */
+    /* test_inline_merge: the merge's early status */
+    int ready_calls, merged_before;
+    bool ready_before_merged;
+    char ready_state[16], ready_page[4096];
+    uint32_t ready_done;
+    uint64_t ready_size, ready_finished;
 } tctx;
 
 static void on_state(void *ud, bool up, const char *msg)
@@ -806,6 +812,20 @@ static long long fcalls(tctx *t)
     return n;
 }
 
+/* The merge's early status (sched_merge_ready_fn): what it will store. */
+static void merge_ready_cb(void *ud, const char *job, const sched_job_status *st)
+{
+    tctx *t = ud;
+    t->ready_calls++;
+    t->ready_before_merged = t->f.merged == t->merged_before;
+    snprintf(t->ready_state, sizeof t->ready_state, "%s", st->state);
+    t->ready_done = st->done;
+    t->ready_size = st->result_size;
+    t->ready_finished = st->finished_ms;
+    snprintf(t->ready_page, sizeof t->ready_page, "%.*s", (int)st->result_len, st->result_json);
+    (void)job;
+}
+
 /* The complete call's callback merges what it ended, as swarmd does. */
 static void merge_from_complete_cb(void *ud, int rc, const char *err, const int *outcome,
                                    const bool *merge, size_t n)
@@ -815,8 +835,8 @@ static void merge_from_complete_cb(void *ud, int rc, const char *err, const int 
     char e[256];
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (merge[i])
-            CHECK(sched_job_merge(t->f.s, "j-inl", 4096, sched_fixture_merged_cb, t, e, sizeof e) ==
-                      0,
+            CHECK(sched_job_merge(t->f.s, "j-inl", 4096, merge_ready_cb, sched_fixture_merged_cb, t,
+                                  e, sizeof e) == 0,
                   "%s", e);
 }
 
@@ -834,6 +854,8 @@ static void test_inline_merge(tctx *t)
     uint64_t tok = held(t, "j-inl", "t0000", &w);
     CHECK(tok != 0);
     int merged0 = t->f.merged;
+    t->merged_before = merged0;
+    t->ready_calls = 0;
     t->f.merged_st = false;
     long long before = fcalls(t);
     sched_result r = {.ref = {"j-inl", "t0000", 1, tok},
@@ -853,8 +875,15 @@ static void test_inline_merge(tctx *t)
     CHECK(t->f.merged_st_done == 1 && t->f.merged_st_total == 1);
     CHECK(t->f.merged_st_size > 0);
     CHECK(!strncmp(t->f.merged_st_page, "{\"job_id\":\"j-inl\"", 17), "%s", t->f.merged_st_page);
+    /* told first, before the store answered, exactly what it stored */
+    CHECK(t->ready_calls == 1 && t->ready_before_merged);
+    CHECK_STR(t->ready_state, "done");
+    CHECK(t->ready_done == 1 && t->ready_size == t->f.merged_st_size);
+    CHECK(!strncmp(t->ready_page, t->f.merged_st_page, strlen(t->f.merged_st_page)));
     status(t, "j-inl");
     CHECK(t->status.result_size == t->f.merged_st_size);
+    CHECK(!strcmp(t->result, t->ready_page), "stored %s, told %s", t->result, t->ready_page);
+    CHECK(t->status.finished_ms == t->ready_finished);
     CHECK(!strncmp(t->result, t->f.merged_st_page, strlen(t->f.merged_st_page)));
     CHECK(strstr(t->result, "\"merged\":\"## item0\\ninline answer\"") != NULL, "%s", t->result);
 
