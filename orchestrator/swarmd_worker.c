@@ -257,12 +257,12 @@ static void assigns_send(swarmd *d, swarmd_worker *w, const sched_lease *l, cons
     }
 }
 
-/* Send the Assigns of leases l[0..n) whose skip[i] is not set (skip may be
- * NULL), one message per worker per call, and track them in flight; delivered[i]
- * (when not NULL) says whether l[i]'s went out. The ones that could not be
- * delivered go to lost[] (when not NULL): the return value counts them. */
-static size_t leases_deliver(swarmd *d, const sched_lease *l, size_t n, const bool *skip,
-                             sched_taskref *lost, bool *delivered)
+/* Send the Assigns of leases l[0..n), one message per worker per call, and
+ * track them in flight; delivered[i] (when not NULL) says whether l[i]'s went
+ * out. The ones that could not be delivered go to lost[] (when not NULL): the
+ * return value counts them. */
+static size_t leases_deliver(swarmd *d, const sched_lease *l, size_t n, sched_taskref *lost,
+                             bool *delivered)
 {
     uint64_t now = uv_now(&d->loop);
     swarmd_worker **ws = calloc(n ? n : 1, sizeof *ws);
@@ -274,14 +274,13 @@ static size_t leases_deliver(swarmd *d, const sched_lease *l, size_t n, const bo
     size_t n_lost = 0;
     bool oom = !ws || !handled || !sent || !idx || !as || !ptrs;
     for (size_t i = 0; i < n; i++) {
-        if (skip && skip[i]) continue;
         if (!oom && handled[i]) continue;
         swarmd_worker *w = oom || d->stopping ? NULL : swarmd_worker_by_name(d, l[i].worker);
         size_t m = 0;
         if (w) {
             /* this worker's leases of the round, in lease order: one message */
             for (size_t j = i; j < n; j++) {
-                if (handled[j] || (skip && skip[j])) continue;
+                if (handled[j]) continue;
                 if (!ws[j]) ws[j] = swarmd_worker_by_name(d, l[j].worker);
                 if (ws[j] == w) {
                     idx[m++] = j;
@@ -355,7 +354,7 @@ static void lease_done(void *ud, int rc, const char *err, const sched_lease *l, 
         return;
     }
     sched_taskref *lost = calloc(n ? n : 1, sizeof *lost);
-    size_t n_lost = leases_deliver(d, l, n, NULL, lost, NULL);
+    size_t n_lost = leases_deliver(d, l, n, lost, NULL);
     if (n_lost && lost && d->sched && !d->stopping) {
         char err2[256];
         if (sched_tasks_fail(d->sched, lost, n_lost, "could not deliver Assign to its worker",
@@ -476,7 +475,7 @@ bool swarmd_submit_ahead(swarmd *d, const char *job_id, const sched_job_spec *sp
                              .checkpoint = ""};
     }
     bool delivered[SWARMD_AHEAD_MAX] = {false};
-    leases_deliver(d, l, m, NULL, NULL, delivered);
+    leases_deliver(d, l, m, NULL, delivered);
     d->n_ahead = 0;
     for (size_t i = 0; i < m; i++) {
         struct swarmd_ahead *a = &d->ahead[d->n_ahead++];
