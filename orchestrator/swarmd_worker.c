@@ -443,9 +443,9 @@ bool swarmd_submit_ahead(swarmd *d, const char *job_id, const sched_job_spec *sp
         (spec->agent_json && *spec->agent_json) || (spec->dag && *spec->dag) ||
         (spec->plan_schema && *spec->plan_schema))
         return false;
-    sched_slot slots[SWARMD_LEASE_BATCH];
+    sched_slot slots[SWARMD_AHEAD_MAX];
     size_t m = spec->n_tasks;
-    if (dispatch_slots(d, slots, SWARMD_LEASE_BATCH) < m) return false;
+    if (dispatch_slots(d, slots, m) < m) return false; /* the first m, as interleaved */
     for (size_t i = 0; i < m; i++)
         slots[i].token = sched_token_new();
     err[0] = 0;

@@ -156,9 +156,10 @@ if #unleased > 0 then redis.call('ZREM', P .. 'leased', unpack(unleased)) end
 for _, j in ipairs(order) do
   for from, n in pairs(moved[j]) do redis.call('HINCRBY', jkey(j), 'n_' .. from, -n) end
   redis.call('HINCRBY', jkey(j), 'n_done', done_n[j])
-  if maybe_finish(j) then
+  local merging, total = maybe_finish(j)
+  if merging then
     out[first_of[j]] = 1
-    if tonumber(redis.call('HGET', jkey(j), 'total') or 0) <= INLINE_MERGE then
+    if total <= INLINE_MERGE then
       inline[#inline + 1] = j
     end
   end

@@ -377,6 +377,7 @@ local function move(j, from, to)
 end
 
 -- The script that makes the last task terminal hands the job to the merger.
+-- Returns true (and the job's task count) when this call did.
 local function maybe_finish(j)
   local h = redis.call('HMGET', jkey(j), 'total', 'n_done', 'n_failed', 'n_cancelled', 'state',
                        'n_skipped')
@@ -386,7 +387,7 @@ local function maybe_finish(j)
     redis.call('HSET', jkey(j), 'state', 'merging')
     redis.call('SADD', P .. 'merging', j)
     event(j, 'job_merging')
-    return true
+    return true, tonumber(h[1] or 0)
   end
   return false
 end
